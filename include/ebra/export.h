@@ -1,0 +1,12 @@
+/* ebra/export.h — symbol visibility.  The library is built with
+ * -fvisibility=hidden; only declarations marked EBRA_API are exported. */
+#ifndef EBRA_EXPORT_H
+#define EBRA_EXPORT_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EBRA_API __attribute__((visibility("default")))
+#else
+#define EBRA_API
+#endif
+
+#endif /* EBRA_EXPORT_H */

@@ -1,0 +1,152 @@
+/* ebra/pool.h — typed fixed-size object pools.
+ *
+ * A pool hands out objects of one size and alignment.  Each thread keeps a
+ * per-pool cache of two magazines (Bonwick, "Magazines and Vmem", 2001) over
+ * a lock-free global depot, over slabs mapped from the OS.  See
+ * docs/DESIGN.md for the algorithm, its invariants and progress guarantees.
+ *
+ * Calling context, in short:
+ *  - ebra_pool_alloc / ebra_pool_free / ebra_pool_of: any thread, any time
+ *    while the pool exists.  An object may be freed by a thread other than
+ *    the one that allocated it.
+ *  - ebra_pool_destroy must not run concurrently with any other call on the
+ *    same pool.  Calls made *after* destroy are detected and fail with EBADF.
+ *  - ebra_pool_audit must run while no thread is using the pool.
+ */
+#ifndef EBRA_POOL_H
+#define EBRA_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebra/error.h"
+#include "ebra/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ebra_pool_s ebra_pool_t;
+
+/* Limits of a pool config. */
+#define EBRA_MAX_OBJECT_SIZE   ((size_t)1 << 20) /* 1 MiB */
+#define EBRA_MIN_ALIGNMENT     ((size_t)8)
+#define EBRA_MAX_ALIGNMENT     ((size_t)4096)
+#define EBRA_MAX_MAGAZINE_CAPACITY 4096u
+#define EBRA_POOL_NAME_MAX     48 /* bytes kept of the name, with its NUL */
+
+/* Pool flags. */
+#define EBRA_POOL_SECURE_CLEAR 0x1u /* zero every object on free; alloc then
+                                       always returns zeroed memory */
+
+typedef struct ebra_pool_config_s {
+  const char *name;          /* for stats and reports; copied; NULL = "pool" */
+  size_t object_size;        /* 1 .. EBRA_MAX_OBJECT_SIZE bytes */
+  size_t alignment;          /* 0 (means 8) or a power of two, 8 .. 4096 */
+  size_t prealloc;           /* objects carved from the OS at create (<= cap) */
+  size_t max_objects;        /* hard cap on objects in existence; 0 = none */
+  unsigned flags;            /* EBRA_POOL_* */
+  unsigned magazine_capacity;/* rounds per magazine; 0 = the option
+                                EBRA_MAGAZINE_SIZE (default 64) */
+} ebra_pool_config_t;
+
+/* Create a pool.  Returns NULL with errno EINVAL for a bad config (and a
+ * report naming the field), or ENOMEM if preallocation failed. */
+EBRA_API ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg);
+
+/* Destroy a pool and return all of its memory to the OS: slabs, magazines
+ * and the caches of every thread, including threads that are still running.
+ * Objects still live are released with it (their memory is unmapped); a
+ * report lists how many were live.  The handle stays a valid tombstone, so
+ * any later call with it fails with EBADF instead of touching freed memory.
+ * Returns 0, or -EBADF if the pool was already destroyed.
+ * Must not run concurrently with other calls on the same pool. */
+EBRA_API int ebra_pool_destroy(ebra_pool_t *pool);
+
+/* Allocate one object, aligned as configured.  Returns NULL with errno
+ * ENOMEM if the cap is reached or the OS refuses memory (the pool stays
+ * usable), or EBADF on a destroyed pool.  Fast path: thread-local only. */
+EBRA_API void *ebra_pool_alloc(ebra_pool_t *pool);
+
+/* Free an object to the calling thread's cache.  Returns 0, or a negative
+ * errno with a report, and leaves the pool untouched:
+ *   -EFAULT    p is not memory of any ebra pool        (every build)
+ *   -EXDEV     p belongs to another pool               (every build)
+ *   -EINVAL    p is inside an object, not at its start,
+ *              or was never handed out                 (every build)
+ *   -EALREADY  p is already free                       (see DESIGN.md:
+ *              exact with EBRA_DEBUG_CHECKS, a free-marker check otherwise)
+ *   -EBADF     the pool was destroyed
+ * ebra_pool_free(pool, NULL) is a no-op returning 0. */
+EBRA_API int ebra_pool_free(ebra_pool_t *pool, void *p);
+
+/* The pool that owns p, or NULL if p is not a pool object.  Lock-free. */
+EBRA_API ebra_pool_t *ebra_pool_of(const void *p);
+
+/* Return the calling thread's cached objects of this pool to the depot, so
+ * other threads can use them (the thread's cache stays attached).
+ * Returns 0 or -EBADF. */
+EBRA_API int ebra_pool_thread_flush(ebra_pool_t *pool);
+
+/* Flush and release all of the calling thread's pool caches.  Runs
+ * automatically at thread exit; call it early from a thread that will stop
+ * using pools for a long time. */
+EBRA_API void ebra_thread_detach(void);
+
+EBRA_API const char *ebra_pool_name(const ebra_pool_t *pool);
+EBRA_API size_t ebra_pool_object_size(const ebra_pool_t *pool);
+
+/* ---- statistics ---------------------------------------------------------
+ * Counters are kept per thread and summed on demand: alloc and free make no
+ * shared write.  A snapshot taken while other threads run is a consistent
+ * sum of counters each read atomically, not an instant of the whole pool. */
+typedef struct ebra_pool_stats_s {
+  uint64_t allocs;            /* successful allocations */
+  uint64_t frees;             /* successful frees */
+  uint64_t magazine_hits;     /* allocs+frees served by the thread's magazines */
+  uint64_t magazine_misses;   /* allocs+frees that went to the depot or slabs */
+  uint64_t depot_exchanges;   /* magazines taken from or given to the depot */
+  uint64_t depot_contention;  /* depot CAS attempts that lost a race */
+  uint64_t slabs;             /* slabs currently mapped */
+  uint64_t bytes_reserved;    /* bytes mapped from the OS for slabs */
+  uint64_t bytes_live;        /* objects_live * object_size */
+  uint64_t objects_live;      /* handed out and not yet freed */
+  uint64_t objects_carved;    /* objects ever cut from slabs (<= cap) */
+  uint64_t depot_full;        /* non-empty magazines in the depot now */
+  uint64_t depot_empty;       /* empty magazines in the depot now */
+  uint64_t errors;            /* misuse detected on this pool */
+  uint32_t threads;           /* threads with a cache attached */
+  uint32_t magazine_capacity; /* current rounds per magazine */
+  size_t object_size;
+  size_t stride;              /* bytes per object slot in a slab */
+} ebra_pool_stats_t;
+
+/* Fill *out.  Returns 0, or -EBADF / -EINVAL. */
+EBRA_API int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out);
+
+typedef void ebra_output_fn(const char *text, void *arg);
+
+/* Print a human-readable stats summary through out (NULL = stdout). */
+EBRA_API int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out,
+                                   void *arg);
+
+/* ---- audit (tests, debugging) --------------------------------------------
+ * Walk every magazine of the pool (depot and all thread caches) and check
+ * that every cached object is a valid slot of this pool, that no object is
+ * cached twice, and that carved == cached + live.  The caller guarantees no
+ * thread uses the pool meanwhile.  Returns 0 if consistent, -EUCLEAN with a
+ * report if not. */
+typedef struct ebra_pool_audit_s {
+  uint64_t carved;
+  uint64_t cached;      /* objects in magazines, depot and threads */
+  uint64_t live;        /* allocs - frees, from the counters */
+  uint64_t duplicates;  /* objects found in two magazine slots */
+  uint64_t invalid;     /* cached pointers that are not slots of the pool */
+} ebra_pool_audit_t;
+
+EBRA_API int ebra_pool_audit(ebra_pool_t *pool, ebra_pool_audit_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBRA_POOL_H */

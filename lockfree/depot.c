@@ -1,0 +1,92 @@
+/* lockfree/depot.c — the depot: two lock-free stacks of magazines, one of
+ * non-empty ("full") and one of empty magazines, per pool.
+ *
+ * Built on Concurrency Kit's ck_stack: push is a single-word CAS on the
+ * head; pop is ck's double-width CAS on {head, generation}, so a magazine
+ * that is popped and pushed back between another popper's read of head and
+ * its CAS changes the generation and fails that CAS (no ABA).
+ *
+ * Invariants
+ *   D1  a magazine is on at most one stack, and while it is there no thread
+ *       cache references it (ownership moves with push/pop).
+ *   D2  every magazine on `empty` has rounds == 0; every magazine on `full`
+ *       has rounds > 0.
+ *   D3  magazines are never freed while the pool lives, because a popper may
+ *       still read `link.next` of a magazine another popper just took; the
+ *       generation CAS then fails and the value read is discarded.
+ *
+ * Ordering
+ *   ck's CAS is a full barrier on x86 (lock cmpxchg / cmpxchg16b).  A push
+ *   therefore releases the pusher's writes to the magazine (rounds, objs[])
+ *   and, transitively, to the objects in it; the pop that returns the
+ *   magazine acquires them.  ThreadSanitizer cannot see ck's asm, so
+ *   lockfree/annotate.h states the same edge per magazine.
+ *
+ * Progress
+ *   Lock-free: a try-push or try-pop fails only when another thread's CAS on
+ *   the same stack succeeded.  Each failure is counted as contention.
+ */
+#include "internal.h"
+#include "annotate.h"
+
+void ebra_depot_init(ebra_depot_t *d) {
+  ck_stack_init(&d->full);
+  ck_stack_init(&d->empty);
+  ebra_atomic_store_relaxed(&d->xnfull, 0);
+  ebra_atomic_store_relaxed(&d->xnempty, 0);
+}
+
+static void stack_push(ck_stack_t *st, ebra_magazine_t *m, ebra_counters_t *c) {
+  uint64_t lost = 0;
+  EBRA_TSAN_PUSH_BEGIN(m); /* the pusher's last access to m is above */
+  while (!ck_stack_trypush_mpmc(st, &m->link))
+    lost++;
+  EBRA_TSAN_PUSH_END(m);
+  ebra_counter_add_owner(&c->depot_exchanges, 1);
+  if (lost)
+    ebra_counter_add_owner(&c->depot_contention, lost);
+}
+
+static ebra_magazine_t *stack_pop(ck_stack_t *st, ebra_counters_t *c) {
+  ck_stack_entry_t *e = NULL;
+  uint64_t lost = 0;
+  EBRA_TSAN_POP_BEGIN();
+  while (!ck_stack_trypop_mpmc(st, &e)) {
+    if (ck_pr_load_ptr(&st->head) == NULL) { /* empty, not contended */
+      e = NULL;
+      break;
+    }
+    lost++;
+  }
+  EBRA_TSAN_POP_END(e); /* acquires what the pusher of e released */
+  if (lost)
+    ebra_counter_add_owner(&c->depot_contention, lost);
+  if (!e)
+    return NULL;
+  ebra_counter_add_owner(&c->depot_exchanges, 1);
+  return (ebra_magazine_t *)((char *)e - offsetof(ebra_magazine_t, link));
+}
+
+void ebra_depot_push_full(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t *c) {
+  stack_push(&d->full, m, c);
+  ebra_atomic_add_relaxed(&d->xnfull, 1);
+}
+
+void ebra_depot_push_empty(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t *c) {
+  stack_push(&d->empty, m, c);
+  ebra_atomic_add_relaxed(&d->xnempty, 1);
+}
+
+ebra_magazine_t *ebra_depot_pop_full(ebra_depot_t *d, ebra_counters_t *c) {
+  ebra_magazine_t *m = stack_pop(&d->full, c);
+  if (m)
+    ebra_atomic_sub_relaxed(&d->xnfull, 1);
+  return m;
+}
+
+ebra_magazine_t *ebra_depot_pop_empty(ebra_depot_t *d, ebra_counters_t *c) {
+  ebra_magazine_t *m = stack_pop(&d->empty, c);
+  if (m)
+    ebra_atomic_sub_relaxed(&d->xnempty, 1);
+  return m;
+}

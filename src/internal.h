@@ -1,0 +1,295 @@
+/* src/internal.h — ebra's internal declarations, grouped by the file that
+ * defines them.  Types first, with their invariants next to the fields. */
+#ifndef EBRA_INTERNAL_H
+#define EBRA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ck_stack.h>
+
+#include "ebra.h"
+#include "atomics.h"
+
+#define EBRA_LIKELY(x) __builtin_expect(!!(x), 1)
+#define EBRA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define EBRA_INTERNAL_FN __attribute__((visibility("hidden")))
+
+#if defined(EBRA_DEBUG_CHECKS)
+#define EBRA_DEBUG 1
+#else
+#define EBRA_DEBUG 0
+#endif
+
+/* Address space is cut into 1 MiB granules; every slab covers whole
+ * granules and is aligned to one, so the segment map can find the slab of
+ * any pointer (segmap.c). */
+#define EBRA_GRANULE_SHIFT 20
+#define EBRA_GRANULE_SIZE ((size_t)1 << EBRA_GRANULE_SHIFT)
+#define EBRA_SLAB_MIN_OBJECTS 16
+#define EBRA_SLAB_MAX_SIZE ((size_t)32 << 20)
+
+#define EBRA_SLAB_MAGIC 0x65627261534c4142ull /* "ebraSLAB" */
+#define EBRA_POISON_BYTE 0xDB
+
+/* ---- types -------------------------------------------------------------- */
+
+/* A slab: one mapping from the OS, cut into `count` slots of `stride` bytes.
+ * The header sits at the start of the mapping, the slots after it.
+ * Invariants: first + count*stride <= base + map_size;
+ *             slots [0, min(xcarved, count)) have been handed to magazines,
+ *             the others never have (carving is bump-only, monotonic). */
+typedef struct ebra_slab_s {
+  uint64_t magic;           /* EBRA_SLAB_MAGIC */
+  ebra_pool_t *pool;        /* owner; constant */
+  char *first;              /* first slot; constant */
+  size_t stride;            /* constant */
+  size_t span;              /* count * stride; constant */
+  uint64_t stride_div;      /* UINT64_MAX / stride + 1: divisibility test */
+  uint32_t count;           /* slots; constant */
+  _Atomic uint32_t xcarved; /* slots carved so far; may overshoot count */
+  size_t map_size;          /* bytes mapped, header included */
+  struct ebra_slab_s *next; /* pool->slabs list, under pool->grow_lock */
+#if EBRA_DEBUG
+  _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user */
+#endif
+} ebra_slab_t;
+
+/* A magazine: a stack of up to `capacity` free objects (Bonwick's rounds).
+ * Owned by exactly one party at a time: a thread cache, or the depot.
+ * Magazines are type-stable: freed only when their pool is destroyed, since
+ * a concurrent ck_stack pop may still read `link.next` of one just taken. */
+typedef struct ebra_magazine_s {
+  ck_stack_entry_t link;            /* depot stack link (ck) */
+  struct ebra_magazine_s *all_next; /* pool->xall_mags list; constant once set */
+  uint32_t rounds;                  /* 0 <= rounds <= capacity */
+  uint32_t capacity;
+  void *objs[];
+} ebra_magazine_t;
+
+/* The depot: lock-free stacks of non-empty ("full") and empty magazines.
+ * ck_stack's *_mpmc operations pair the head with a generation in a
+ * double-width CAS, which makes them ABA-safe; cmpxchg16b needs the stack
+ * 16-byte aligned (DEPENDENCIES.md: misaligned stacks crashed). */
+typedef struct ebra_depot_s {
+  ck_stack_t full CK_CC_ALIGN(16);
+  ck_stack_t empty CK_CC_ALIGN(16);
+  _Atomic int64_t xnfull;  /* approximate counts, for stats */
+  _Atomic int64_t xnempty;
+} ebra_depot_t;
+
+/* Counters of one thread cache.  Single writer (the owner thread, with
+ * ebra_counter_add_owner), relaxed readers (stats). */
+typedef struct ebra_counters_s {
+  _Atomic uint64_t allocs;
+  _Atomic uint64_t frees;
+  _Atomic uint64_t misses;           /* allocs+frees not served by magazines */
+  _Atomic uint64_t depot_exchanges;
+  _Atomic uint64_t depot_contention;
+} ebra_counters_t;
+
+typedef struct ebra_thread_s ebra_thread_t;
+
+/* One thread's cache for one pool.  loaded/previous are touched only by the
+ * owner thread (or, with the owner stopped, by destroy/exit/fork under the
+ * registry lock).  Invariant: previous->rounds is 0 or previous->capacity. */
+typedef struct ebra_tcache_s {
+  ebra_magazine_t *loaded;
+  ebra_magazine_t *previous;
+  ebra_counters_t c;
+  ebra_pool_t *pool;
+  ebra_thread_t *thread;
+  struct ebra_tcache_s *pool_next, *pool_prev; /* pool->tcaches, registry lock */
+} ebra_tcache_t;
+
+/* A thread's slot for pool id i: valid iff serial == that pool's serial. */
+typedef struct ebra_cache_slot_s {
+  uint64_t serial;
+  ebra_tcache_t *tcache;
+} ebra_cache_slot_t;
+
+struct ebra_thread_s {
+  uint32_t ncaches;            /* length of caches[] */
+  ebra_cache_slot_t *caches;   /* indexed by pool id; owner + registry lock */
+  ebra_thread_t *next, *prev;  /* all threads, registry lock */
+};
+
+#define EBRA_POOL_ALIVE 0x6c697665u /* "live" */
+#define EBRA_POOL_DEAD 0x64656164u  /* "dead" */
+
+struct ebra_pool_s {
+  /* Read by every alloc and free: constant while the pool lives. */
+  uint64_t serial;      /* unique, never reused; 0 once destroyed */
+  uint32_t id;          /* registry index; may be reused after destroy */
+  uint32_t flags;       /* EBRA_POOL_* */
+  size_t object_size;
+  size_t stride;
+  uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */
+  uint32_t state;       /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
+  _Atomic uint32_t xmag_capacity; /* rounds for new magazines */
+  size_t alignment;
+  size_t max_objects;   /* 0 = no cap */
+  size_t slab_size;
+  char name[EBRA_POOL_NAME_MAX];
+
+  ebra_depot_t depot;
+
+  /* Slab layer.  xcurrent: the slab being carved; replaced under grow_lock
+   * (store release, paired with the load acquire in slab_carve). */
+  _Atomic(ebra_slab_t *) xcurrent;
+  pthread_mutex_t grow_lock;      /* held only while the OS maps a slab */
+  ebra_slab_t *slabs;             /* all slabs, under grow_lock */
+  _Atomic uint64_t xcarved;       /* objects carved, <= max_objects if capped */
+  _Atomic uint64_t xslabs;
+  _Atomic uint64_t xbytes_reserved;
+
+  /* Every magazine of the pool, push-only (CAS), for destroy and audit. */
+  _Atomic(ebra_magazine_t *) xall_mags;
+
+  /* Objects freed while the OS refused memory for a magazine: a list
+   * linked through each object's first word, under overflow_lock. */
+  pthread_mutex_t overflow_lock;
+  void *overflow;
+  _Atomic uint64_t xnoverflow;
+
+  /* Thread caches attached to this pool, and the summed counters of caches
+   * already detached; both under the registry lock. */
+  ebra_tcache_t *tcaches;
+  uint32_t ntcaches;
+  ebra_counters_t detached;
+  _Atomic uint64_t xerrors;
+
+  ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
+};
+
+/* ---- report.c ------------------------------------------------------------ */
+EBRA_INTERNAL_FN void ebra_report(ebra_error_kind_t kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+EBRA_INTERNAL_FN void ebra_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind,
+                                       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+EBRA_INTERNAL_FN void ebra_die(const char *file, int line, const char *why)
+    __attribute__((noreturn));
+#define EBRA_DIE(why) ebra_die(__FILE__, __LINE__, (why))
+
+/* ---- options.c ----------------------------------------------------------- */
+EBRA_INTERNAL_FN bool ebra_option_is_on(ebra_option_t opt);
+
+/* ---- os.c: the only file that talks to the OS about memory --------------- */
+EBRA_INTERNAL_FN int ebra_os_map_aligned(size_t size, size_t align, void **out);
+EBRA_INTERNAL_FN int ebra_os_unmap(void *p, size_t size);
+EBRA_INTERNAL_FN uint64_t ebra_os_random(void);
+
+/* ---- segmap.c: pointer -> slab, lock-free reads -------------------------- */
+#define EBRA_SEGMAP_LEAF_BITS 14
+#define EBRA_SEGMAP_TOP_BITS (47 - EBRA_GRANULE_SHIFT - EBRA_SEGMAP_LEAF_BITS)
+#define EBRA_SEGMAP_LEAF_LEN ((size_t)1 << EBRA_SEGMAP_LEAF_BITS)
+#define EBRA_SEGMAP_TOP_LEN ((size_t)1 << EBRA_SEGMAP_TOP_BITS)
+
+typedef struct ebra_segmap_leaf_s {
+  _Atomic(ebra_slab_t *) xslab[EBRA_SEGMAP_LEAF_LEN];
+} ebra_segmap_leaf_t;
+
+EBRA_INTERNAL_FN extern _Atomic(ebra_segmap_leaf_t *) ebra_segmap_top[EBRA_SEGMAP_TOP_LEN];
+EBRA_INTERNAL_FN int ebra_segmap_insert(ebra_slab_t *slab);
+EBRA_INTERNAL_FN void ebra_segmap_remove(ebra_slab_t *slab);
+
+/* The slab covering p, or NULL.  Wait-free; never reads *p. */
+static inline ebra_slab_t *ebra_segmap_lookup(const void *p) {
+  const uintptr_t g = (uintptr_t)p >> EBRA_GRANULE_SHIFT;
+  const uintptr_t hi = g >> EBRA_SEGMAP_LEAF_BITS;
+  if (EBRA_UNLIKELY(hi >= EBRA_SEGMAP_TOP_LEN))
+    return NULL;
+  /* Paired with the CAS (acq_rel) that installs a leaf in segmap.c. */
+  ebra_segmap_leaf_t *leaf = ebra_atomic_load_acquire(&ebra_segmap_top[hi]);
+  if (EBRA_UNLIKELY(!leaf))
+    return NULL;
+  /* Paired with the store release in ebra_segmap_insert. */
+  return ebra_atomic_load_acquire(&leaf->xslab[g & (EBRA_SEGMAP_LEAF_LEN - 1)]);
+}
+
+/* ---- slab.c -------------------------------------------------------------- */
+EBRA_INTERNAL_FN size_t ebra_slab_size_for(size_t stride, size_t alignment);
+EBRA_INTERNAL_FN uint32_t ebra_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
+                                        ebra_error_kind_t *why);
+EBRA_INTERNAL_FN void ebra_slab_release_all(ebra_pool_t *pool);
+
+/* True iff p is the start of a slot of slab that has been carved (handed to
+ * a magazine at some point).  Offsets are < 2^32 (slabs <= 32 MiB), so the
+ * divisibility test is Lemire's: n % d == 0 <=> n * (2^64/d + 1) <= 2^64/d. */
+static inline bool ebra_slab_slot_valid(const ebra_slab_t *slab, const void *p) {
+  const uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)slab->first);
+  if (EBRA_UNLIKELY(off >= slab->span))
+    return false;
+  if (EBRA_UNLIKELY(off * slab->stride_div > slab->stride_div - 1))
+    return false;
+  /* Relaxed: a slot is carved before it reaches any user, and that carve
+   * happens before the user's free through the magazine hand-offs. */
+  return off < (uint64_t)ebra_atomic_load_relaxed(&slab->xcarved) * slab->stride;
+}
+
+static inline size_t ebra_slab_slot_index(const ebra_slab_t *slab, const void *p) {
+  return (size_t)((uintptr_t)p - (uintptr_t)slab->first) / slab->stride;
+}
+
+/* ---- magazine.c ---------------------------------------------------------- */
+EBRA_INTERNAL_FN ebra_magazine_t *ebra_magazine_new(ebra_pool_t *pool);
+EBRA_INTERNAL_FN ebra_magazine_t *ebra_magazine_get_empty(ebra_pool_t *pool,
+                                                          ebra_counters_t *c);
+EBRA_INTERNAL_FN void ebra_magazine_give(ebra_pool_t *pool, ebra_magazine_t *m,
+                                         ebra_counters_t *c);
+EBRA_INTERNAL_FN void ebra_magazine_free_all(ebra_pool_t *pool);
+EBRA_INTERNAL_FN bool ebra_magazine_is_valid(const ebra_pool_t *pool,
+                                             const ebra_magazine_t *m);
+
+/* ---- depot.c (lockfree/) ------------------------------------------------- */
+EBRA_INTERNAL_FN void ebra_depot_init(ebra_depot_t *d);
+EBRA_INTERNAL_FN void ebra_depot_push_full(ebra_depot_t *d, ebra_magazine_t *m,
+                                           ebra_counters_t *c);
+EBRA_INTERNAL_FN void ebra_depot_push_empty(ebra_depot_t *d, ebra_magazine_t *m,
+                                            ebra_counters_t *c);
+EBRA_INTERNAL_FN ebra_magazine_t *ebra_depot_pop_full(ebra_depot_t *d,
+                                                      ebra_counters_t *c);
+EBRA_INTERNAL_FN ebra_magazine_t *ebra_depot_pop_empty(ebra_depot_t *d,
+                                                       ebra_counters_t *c);
+
+/* ---- thread.c ------------------------------------------------------------ */
+EBRA_INTERNAL_FN extern __thread ebra_thread_t *ebra_tls_thread
+    __attribute__((tls_model("initial-exec")));
+EBRA_INTERNAL_FN void ebra_registry_lock(void);
+EBRA_INTERNAL_FN void ebra_registry_unlock(void);
+EBRA_INTERNAL_FN int ebra_registry_add(ebra_pool_t *pool);    /* registry lock held */
+EBRA_INTERNAL_FN void ebra_registry_remove(ebra_pool_t *pool); /* registry lock held */
+EBRA_INTERNAL_FN ebra_pool_t *ebra_registry_at(uint32_t id);   /* registry lock held */
+EBRA_INTERNAL_FN uint32_t ebra_registry_capacity(void);        /* registry lock held */
+EBRA_INTERNAL_FN ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool);
+EBRA_INTERNAL_FN void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc);
+EBRA_INTERNAL_FN void ebra_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
+
+/* The calling thread's cache for pool, or NULL (slow path attaches one).
+ * A slot is valid only while its serial matches the pool's, so a destroyed
+ * pool (serial 0) or a new pool reusing the id never matches a stale slot. */
+static inline ebra_tcache_t *ebra_tcache_of(const ebra_pool_t *pool) {
+  const ebra_thread_t *t = ebra_tls_thread;
+  const uint32_t id = pool->id;
+  if (EBRA_LIKELY(id < t->ncaches)) {
+    const ebra_cache_slot_t *s = &t->caches[id];
+    if (EBRA_LIKELY(s->serial == pool->serial))
+      return s->tcache;
+  }
+  return NULL;
+}
+
+/* ---- pool.c -------------------------------------------------------------- */
+EBRA_INTERNAL_FN void ebra_object_on_carve(ebra_pool_t *pool, void *p);
+EBRA_INTERNAL_FN bool ebra_pool_is_alive(const ebra_pool_t *pool);
+EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
+
+/* ---- stats.c ------------------------------------------------------------- */
+EBRA_INTERNAL_FN void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from);
+EBRA_INTERNAL_FN uint64_t ebra_pool_live_locked(ebra_pool_t *pool);   /* registry lock held */
+EBRA_INTERNAL_FN int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out);
+
+#endif /* EBRA_INTERNAL_H */

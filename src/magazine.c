@@ -1,0 +1,66 @@
+/* src/magazine.c — magazines: fixed-capacity stacks of free objects that
+ * move whole between thread caches and the depot.  A magazine has one owner
+ * at a time, so its fields need no atomics; ownership moves through the
+ * depot's release/acquire (lockfree/depot.c). */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* A new empty magazine with the pool's current capacity, linked into the
+ * pool's list of all magazines (push-only CAS; read only by destroy and
+ * audit, which run with the pool quiescent). */
+ebra_magazine_t *ebra_magazine_new(ebra_pool_t *pool) {
+  const uint32_t cap = ebra_atomic_load_relaxed(&pool->xmag_capacity);
+  ebra_magazine_t *m = malloc(sizeof *m + (size_t)cap * sizeof(void *));
+  if (!m)
+    return NULL;
+  m->link.next = NULL;
+  m->rounds = 0;
+  m->capacity = cap;
+  ebra_magazine_t *head = ebra_atomic_load_relaxed(&pool->xall_mags);
+  do {
+    m->all_next = head;
+    /* Release publishes all_next; paired with the acquire in the walkers. */
+  } while (!ebra_atomic_cas_acq_rel(&pool->xall_mags, &head, m));
+  return m;
+}
+
+/* An empty magazine from the depot, or a new one.  NULL only if the OS
+ * refuses memory. */
+ebra_magazine_t *ebra_magazine_get_empty(ebra_pool_t *pool, ebra_counters_t *c) {
+  ebra_magazine_t *m = ebra_depot_pop_empty(&pool->depot, c);
+  return m ? m : ebra_magazine_new(pool);
+}
+
+/* Hand a magazine to the depot, on the stack its contents call for (D2). */
+void ebra_magazine_give(ebra_pool_t *pool, ebra_magazine_t *m, ebra_counters_t *c) {
+  if (EBRA_DEBUG && !ebra_magazine_is_valid(pool, m))
+    ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': corrupt magazine %p given to the depot",
+                     pool->name, (void *)m);
+  if (m->rounds > 0)
+    ebra_depot_push_full(&pool->depot, m, c);
+  else
+    ebra_depot_push_empty(&pool->depot, m, c);
+}
+
+void ebra_magazine_free_all(ebra_pool_t *pool) {
+  ebra_magazine_t *m = ebra_atomic_load_acquire(&pool->xall_mags); /* paired with magazine_new */
+  while (m) {
+    ebra_magazine_t *next = m->all_next;
+    free(m);
+    m = next;
+  }
+  ebra_atomic_store_relaxed(&pool->xall_mags, NULL);
+}
+
+/* Checker: rounds within capacity and every round a carved slot of pool. */
+bool ebra_magazine_is_valid(const ebra_pool_t *pool, const ebra_magazine_t *m) {
+  if (m->rounds > m->capacity)
+    return false;
+  for (uint32_t i = 0; i < m->rounds; i++) {
+    const ebra_slab_t *s = ebra_segmap_lookup(m->objs[i]);
+    if (!s || s->pool != pool || !ebra_slab_slot_valid(s, m->objs[i]))
+      return false;
+  }
+  return true;
+}

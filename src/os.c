@@ -1,0 +1,49 @@
+/* src/os.c — the OS boundary.  Every function returns 0 or an errno code;
+ * nothing else in ebra calls mmap or munmap. */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Map `size` bytes aligned to `align` (a power of two >= the page size) by
+ * over-mapping and trimming the ends. */
+int ebra_os_map_aligned(size_t size, size_t align, void **out) {
+  const size_t over = size + align;
+  if (over < size)
+    return ENOMEM;
+  char *raw = mmap(NULL, over, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED)
+    return errno ? errno : ENOMEM;
+  const uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+  char *p = (char *)start;
+  const size_t head = (size_t)(p - raw);
+  const size_t tail = over - head - size;
+  if (head > 0)
+    munmap(raw, head);
+  if (tail > 0)
+    munmap(p + size, tail);
+  *out = p;
+  return 0;
+}
+
+int ebra_os_unmap(void *p, size_t size) {
+  return munmap(p, size) == 0 ? 0 : errno;
+}
+
+/* A random 64-bit value for cookies; never 0.  Not for cryptography. */
+uint64_t ebra_os_random(void) {
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uintptr_t)&r;
+  }
+  r ^= r >> 33; /* splitmix finaliser */
+  r *= 0xff51afd7ed558ccdull;
+  r ^= r >> 33;
+  return r ? r : 0x9e3779b97f4a7c15ull;
+}

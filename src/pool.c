@@ -1,0 +1,470 @@
+/* src/pool.c — pool lifecycle and the alloc/free paths.
+ *
+ * Fast paths (ebra_pool_alloc / ebra_pool_free when the loaded magazine can
+ * serve): thread-local only.  One TLS load, the thread's slot for the pool,
+ * the loaded magazine, and a single-writer counter store.  No atomic
+ * read-modify-write, no lock, no shared write; wait-free.  Free adds the
+ * pointer checks: a wait-free segment-map lookup and arithmetic on the
+ * slab header, which is constant while the pool lives.
+ *
+ * Slow paths, in Bonwick's order: swap loaded and previous (still
+ * thread-local); then exchange a magazine with the depot (lock-free); then
+ * carve new objects from the slab layer (lock-free, except while the OS maps
+ * a new slab).  If the OS refuses memory for a magazine on free, the object
+ * goes on the pool's overflow list, so free never fails for a valid object.
+ *
+ * Object states and the free marker.  A free object (in a magazine, the
+ * overflow list, or freshly carved) carries marker(p) = p ^ cookie in its
+ * first word; alloc clears it.  Free rejects an object that carries its
+ * marker: a cheap double-free check in every build.  It can miss a double
+ * free if the user overwrote the first word after freeing; the debug-checks
+ * build keeps an exact per-slot bitmap instead (docs/DESIGN.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(EBRA_ASAN)
+#include <sanitizer/asan_interface.h>
+#define EBRA_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define EBRA_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define EBRA_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define EBRA_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static _Atomic uint64_t next_serial;
+static ebra_pool_t *tombstones; /* destroyed pools; registry lock */
+
+bool ebra_pool_is_alive(const ebra_pool_t *pool) { return pool->state == EBRA_POOL_ALIVE; }
+
+static inline uint64_t free_marker(const ebra_pool_t *pool, const void *p) {
+  return (uint64_t)(uintptr_t)p ^ pool->cookie;
+}
+
+/* ---- object state transitions -------------------------------------------- */
+
+#if EBRA_DEBUG
+static bool debug_bit_flip(const ebra_slab_t *s, const void *p, bool to_live) {
+  const size_t i = ebra_slab_slot_index(s, p);
+  const uint64_t bit = 1ull << (i % 64);
+  /* acq_rel: the bitmap is the debug build's ownership record. */
+  uint64_t old = to_live ? ebra_atomic_or_acq_rel(&s->xlive_bits[i / 64], bit)
+                         : ebra_atomic_and_acq_rel(&s->xlive_bits[i / 64], ~bit);
+  return ((old & bit) != 0) != to_live; /* true if the state changed */
+}
+
+/* Bytes [8, object_size) of a free object hold the poison (or zeros when
+ * secure clearing is on); anything else was written after free. */
+static void debug_check_poison(ebra_pool_t *pool, const void *p) {
+  const unsigned char want = (pool->flags & EBRA_POOL_SECURE_CLEAR) ? 0 : EBRA_POISON_BYTE;
+  const unsigned char *b = p;
+  for (size_t i = 8; i < pool->object_size; i++) {
+    if (b[i] != want) {
+      ebra_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
+                       "pool '%s': object %p was written at offset %zu after it was freed",
+                       pool->name, p, i);
+      return;
+    }
+  }
+}
+
+static void debug_poison(ebra_pool_t *pool, void *p) {
+  if (!(pool->flags & EBRA_POOL_SECURE_CLEAR) && pool->object_size > 8)
+    memset((char *)p + 8, EBRA_POISON_BYTE, pool->object_size - 8);
+}
+#endif
+
+/* A slot just carved from a slab enters the free state. */
+void ebra_object_on_carve(ebra_pool_t *pool, void *p) {
+#if EBRA_DEBUG
+  debug_poison(pool, p);
+#endif
+  *(uint64_t *)p = free_marker(pool, p);
+  EBRA_ASAN_POISON((char *)p + 8, pool->stride - 8);
+}
+
+static inline void object_on_alloc(ebra_pool_t *pool, void *p) {
+  EBRA_ASAN_UNPOISON(p, pool->stride);
+#if EBRA_DEBUG
+  debug_check_poison(pool, p);
+  if (!debug_bit_flip(ebra_segmap_lookup(p), p, true))
+    ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
+                     pool->name, p);
+#endif
+  *(uint64_t *)p = 0; /* clears the free marker */
+}
+
+static inline void object_on_free(ebra_pool_t *pool, void *p) {
+  if (pool->flags & EBRA_POOL_SECURE_CLEAR)
+    memset(p, 0, pool->object_size);
+#if EBRA_DEBUG
+  debug_poison(pool, p);
+#endif
+  *(uint64_t *)p = free_marker(pool, p);
+  EBRA_ASAN_POISON((char *)p + 8, pool->stride - 8);
+}
+
+/* ---- overflow list: frees while the OS refuses magazine memory ---------- */
+
+static void overflow_push(ebra_pool_t *pool, void *p) {
+  pthread_mutex_lock(&pool->overflow_lock);
+  *(void **)p = pool->overflow;
+  pool->overflow = p;
+  ebra_atomic_add_relaxed(&pool->xnoverflow, 1);
+  pthread_mutex_unlock(&pool->overflow_lock);
+}
+
+static uint32_t overflow_take(ebra_pool_t *pool, void **out, uint32_t want) {
+  if (ebra_atomic_load_relaxed(&pool->xnoverflow) == 0)
+    return 0;
+  uint32_t n = 0;
+  pthread_mutex_lock(&pool->overflow_lock);
+  while (n < want && pool->overflow) {
+    void *p = pool->overflow;
+    pool->overflow = *(void **)p;
+    *(uint64_t *)p = free_marker(pool, p);
+    out[n++] = p;
+  }
+  ebra_atomic_sub_relaxed(&pool->xnoverflow, n);
+  pthread_mutex_unlock(&pool->overflow_lock);
+  return n;
+}
+
+/* ---- alloc ---------------------------------------------------------------- */
+
+static void *alloc_failed(ebra_pool_t *pool, int err, ebra_error_kind_t kind) {
+  if (kind == EBRA_ERR_CAP_REACHED)
+    ebra_report_pool(pool, kind, "pool '%s': cap of %zu objects reached", pool->name,
+                     pool->max_objects);
+  else if (kind == EBRA_ERR_USE_AFTER_DESTROY)
+    ebra_report_pool(pool, kind, "ebra_pool_alloc on destroyed pool '%s'", pool->name);
+  else
+    ebra_report_pool(pool, kind, "pool '%s': the OS refused memory", pool->name);
+  errno = err;
+  return NULL;
+}
+
+/* Refill tc->loaded (empty; previous empty too): a full magazine from the
+ * depot, else the overflow list, else new objects from the slabs. */
+static bool alloc_refill(ebra_pool_t *pool, ebra_tcache_t *tc, ebra_error_kind_t *why) {
+  ebra_counter_add_owner(&tc->c.misses, 1);
+  ebra_magazine_t *full = ebra_depot_pop_full(&pool->depot, &tc->c);
+  if (full) {
+    ebra_depot_push_empty(&pool->depot, tc->previous, &tc->c);
+    tc->previous = tc->loaded;
+    tc->loaded = full;
+    return true;
+  }
+  ebra_magazine_t *m = tc->loaded;
+  m->rounds = overflow_take(pool, m->objs, m->capacity);
+  if (m->rounds == 0)
+    m->rounds = ebra_slab_fill(pool, m->objs, m->capacity, why);
+  return m->rounds > 0;
+}
+
+static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  if (!pool) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_alloc(NULL)");
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!tc) {
+    tc = ebra_tcache_attach(pool);
+    if (!tc)
+      return errno == EBADF ? alloc_failed(pool, EBADF, EBRA_ERR_USE_AFTER_DESTROY)
+                            : alloc_failed(pool, ENOMEM, EBRA_ERR_NOMEM);
+  }
+  if (tc->loaded->rounds == 0) {
+    if (tc->previous->rounds > 0) { /* previous is full: swap */
+      ebra_magazine_t *t = tc->loaded;
+      tc->loaded = tc->previous;
+      tc->previous = t;
+    } else {
+      ebra_error_kind_t why = EBRA_ERR_NOMEM;
+      if (!alloc_refill(pool, tc, &why))
+        return alloc_failed(pool, ENOMEM, why);
+    }
+  }
+  ebra_magazine_t *m = tc->loaded;
+  void *p = m->objs[--m->rounds];
+  ebra_counter_add_owner(&tc->c.allocs, 1);
+  object_on_alloc(pool, p);
+  return p;
+}
+
+void *ebra_pool_alloc(ebra_pool_t *pool) {
+  if (EBRA_LIKELY(pool != NULL)) {
+    ebra_tcache_t *tc = ebra_tcache_of(pool);
+    if (EBRA_LIKELY(tc != NULL)) {
+      ebra_magazine_t *m = tc->loaded;
+      if (EBRA_LIKELY(m->rounds > 0)) {
+        void *p = m->objs[--m->rounds];
+        ebra_counter_add_owner(&tc->c.allocs, 1);
+        object_on_alloc(pool, p);
+        return p;
+      }
+    }
+    return alloc_slow(pool, tc);
+  }
+  return alloc_slow(NULL, NULL);
+}
+
+/* ---- free ----------------------------------------------------------------- */
+
+/* Why a free was refused, most specific first.  Never writes to p. */
+static __attribute__((noinline)) int free_rejected(ebra_pool_t *pool, void *p,
+                                                   const ebra_slab_t *s) {
+  if (!ebra_pool_is_alive(pool)) {
+    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY,
+                     "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->name);
+    return -EBADF;
+  }
+  if (!s) {
+    ebra_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
+                     "pool '%s': free of %p, which no ebra pool owns", pool->name, p);
+    return -EFAULT;
+  }
+  if (s->pool != pool) {
+    ebra_report_pool(pool, EBRA_ERR_WRONG_POOL,
+                     "pool '%s': free of %p, which belongs to pool '%s'", pool->name, p,
+                     s->pool->name);
+    return -EXDEV;
+  }
+  if (!ebra_slab_slot_valid(s, p)) {
+    ebra_report_pool(pool, EBRA_ERR_MISALIGNED,
+                     "pool '%s': free of %p, which is not the start of an object "
+                     "this pool handed out",
+                     pool->name, p);
+    return -EINVAL;
+  }
+  ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->name, p);
+  return -EALREADY;
+}
+
+static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebra_tcache_t *tc, void *p) {
+  if (!tc)
+    tc = ebra_tcache_attach(pool);
+  if (!tc) { /* no memory for a cache: keep the object anyway */
+    overflow_push(pool, p);
+    return 0;
+  }
+  ebra_magazine_t *m = tc->loaded;
+  if (m->rounds == m->capacity) {
+    if (tc->previous->rounds == 0) { /* previous is empty: swap */
+      tc->loaded = tc->previous;
+      tc->previous = m;
+    } else { /* both full: previous goes to the depot */
+      ebra_counter_add_owner(&tc->c.misses, 1);
+      ebra_magazine_t *e = ebra_magazine_get_empty(pool, &tc->c);
+      if (!e) {
+        overflow_push(pool, p);
+        ebra_counter_add_owner(&tc->c.frees, 1);
+        return 0;
+      }
+      ebra_depot_push_full(&pool->depot, tc->previous, &tc->c);
+      tc->previous = m;
+      tc->loaded = e;
+    }
+  }
+  m = tc->loaded;
+  m->objs[m->rounds++] = p;
+  ebra_counter_add_owner(&tc->c.frees, 1);
+  return 0;
+}
+
+int ebra_pool_free(ebra_pool_t *pool, void *p) {
+  if (EBRA_UNLIKELY(p == NULL))
+    return 0;
+  if (EBRA_UNLIKELY(pool == NULL)) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_free(NULL, %p)", p);
+    return -EINVAL;
+  }
+  const ebra_slab_t *s = ebra_segmap_lookup(p);
+  if (EBRA_UNLIKELY(s == NULL || s->pool != pool || !ebra_slab_slot_valid(s, p) ||
+                    *(const uint64_t *)p == free_marker(pool, p)))
+    return free_rejected(pool, p, s);
+#if EBRA_DEBUG
+  if (!debug_bit_flip(s, p, false)) /* exact: the slot was not with a user */
+    return free_rejected(pool, p, s);
+#endif
+  object_on_free(pool, p);
+  ebra_tcache_t *tc = ebra_tcache_of(pool);
+  if (EBRA_LIKELY(tc != NULL)) {
+    ebra_magazine_t *m = tc->loaded;
+    if (EBRA_LIKELY(m->rounds < m->capacity)) {
+      m->objs[m->rounds++] = p;
+      ebra_counter_add_owner(&tc->c.frees, 1);
+      return 0;
+    }
+  }
+  return free_slow(pool, tc, p);
+}
+
+ebra_pool_t *ebra_pool_of(const void *p) {
+  const ebra_slab_t *s = p ? ebra_segmap_lookup(p) : NULL;
+  return s && ebra_slab_slot_valid(s, p) ? s->pool : NULL;
+}
+
+/* ---- create / destroy --------------------------------------------------- */
+
+static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+static int config_check(const ebra_pool_config_t *cfg) {
+  const char *name = cfg && cfg->name ? cfg->name : "pool";
+  if (!cfg)
+    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_create: config is NULL");
+  else if (cfg->object_size == 0 || cfg->object_size > EBRA_MAX_OBJECT_SIZE)
+    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': object_size %zu is not in [1, %zu]", name,
+                cfg->object_size, EBRA_MAX_OBJECT_SIZE);
+  else if (cfg->alignment != 0 && (!is_pow2(cfg->alignment) ||
+                                   cfg->alignment < EBRA_MIN_ALIGNMENT ||
+                                   cfg->alignment > EBRA_MAX_ALIGNMENT))
+    ebra_report(EBRA_ERR_BAD_CONFIG,
+                "pool '%s': alignment %zu is not 0 or a power of two in [%zu, %zu]", name,
+                cfg->alignment, EBRA_MIN_ALIGNMENT, EBRA_MAX_ALIGNMENT);
+  else if (cfg->magazine_capacity > EBRA_MAX_MAGAZINE_CAPACITY)
+    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': magazine_capacity %u is above %u", name,
+                cfg->magazine_capacity, EBRA_MAX_MAGAZINE_CAPACITY);
+  else if (cfg->max_objects && cfg->prealloc > cfg->max_objects)
+    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': prealloc %zu exceeds max_objects %zu", name,
+                cfg->prealloc, cfg->max_objects);
+  else if (cfg->flags & ~EBRA_POOL_SECURE_CLEAR)
+    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': unknown flags 0x%x", name,
+                cfg->flags & ~EBRA_POOL_SECURE_CLEAR);
+  else
+    return 0;
+  return EINVAL;
+}
+
+static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
+  snprintf(pool->name, sizeof pool->name, "%s", cfg->name ? cfg->name : "pool");
+  pool->object_size = cfg->object_size;
+  pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
+  const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
+  pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
+  pool->slab_size = ebra_slab_size_for(pool->stride, pool->alignment);
+  pool->max_objects = cfg->max_objects;
+  pool->flags = cfg->flags | (ebra_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0);
+  pool->cookie = ebra_os_random();
+  const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
+                                          : ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
+  ebra_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
+  ebra_depot_init(&pool->depot);
+  pthread_mutex_init(&pool->grow_lock, NULL);
+  pthread_mutex_init(&pool->overflow_lock, NULL);
+  pool->serial = ebra_atomic_add_relaxed(&next_serial, 1) + 1;
+  pool->state = EBRA_POOL_ALIVE;
+}
+
+/* Carve n objects into full magazines in the depot. */
+static int pool_prealloc(ebra_pool_t *pool, size_t n) {
+  ebra_counters_t c = {0};
+  int err = 0;
+  while (n > 0) {
+    ebra_magazine_t *m = ebra_magazine_get_empty(pool, &c);
+    if (!m) {
+      err = ENOMEM;
+      break;
+    }
+    const uint32_t want = n < m->capacity ? (uint32_t)n : m->capacity;
+    ebra_error_kind_t why;
+    m->rounds = ebra_slab_fill(pool, m->objs, want, &why);
+    ebra_magazine_give(pool, m, &c);
+    if (m->rounds < want) {
+      err = ENOMEM;
+      break;
+    }
+    n -= want;
+  }
+  ebra_registry_lock();
+  ebra_counters_add(&pool->detached, &c);
+  ebra_registry_unlock();
+  return err;
+}
+
+ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
+  if (config_check(cfg) != 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  ebra_pool_t *pool = aligned_alloc(64, (sizeof *pool + 63) & ~(size_t)63);
+  if (!pool) {
+    ebra_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the pool");
+    errno = ENOMEM;
+    return NULL;
+  }
+  memset(pool, 0, sizeof *pool);
+  pool_init_fields(pool, cfg);
+  ebra_registry_lock();
+  int err = ebra_registry_add(pool);
+  ebra_registry_unlock();
+  if (err) {
+    free(pool);
+    ebra_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the registry");
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (cfg->prealloc && pool_prealloc(pool, cfg->prealloc) != 0) {
+    ebra_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': preallocation of %zu objects failed",
+                     pool->name, cfg->prealloc);
+    ebra_pool_destroy(pool); /* nothing is live: no warning */
+    errno = ENOMEM;
+    return NULL;
+  }
+  return pool;
+}
+
+int ebra_pool_destroy(ebra_pool_t *pool) {
+  if (!pool)
+    return -EINVAL;
+  ebra_registry_lock();
+  if (!ebra_pool_is_alive(pool)) {
+    ebra_registry_unlock();
+    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "pool '%s' destroyed twice", pool->name);
+    return -EBADF;
+  }
+  if (EBRA_DEBUG)
+    ebra_pool_audit_locked(pool, NULL);
+  const uint64_t live = ebra_pool_live_locked(pool);
+  pool->serial = 0; /* every thread's slot for this pool is now stale */
+  pool->state = EBRA_POOL_DEAD;
+  ebra_registry_remove(pool);
+  ebra_tcache_detach_all(pool);
+  pool->tomb_next = tombstones;
+  tombstones = pool;
+  ebra_registry_unlock();
+
+  if (live)
+    ebra_report_pool(pool, EBRA_WARN_LIVE_AT_DESTROY,
+                     "pool '%s' destroyed with %llu objects live; their memory is released",
+                     pool->name, (unsigned long long)live);
+  ebra_magazine_free_all(pool);
+  ebra_slab_release_all(pool);
+  pool->overflow = NULL;
+  ebra_atomic_store_relaxed(&pool->xnoverflow, 0);
+  ebra_depot_init(&pool->depot);
+  pthread_mutex_destroy(&pool->grow_lock);
+  pthread_mutex_destroy(&pool->overflow_lock);
+  return 0;
+}
+
+int ebra_pool_thread_flush(ebra_pool_t *pool) {
+  if (!pool)
+    return -EINVAL;
+  if (!ebra_pool_is_alive(pool)) {
+    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_thread_flush on destroyed pool '%s'",
+                     pool->name);
+    return -EBADF;
+  }
+  ebra_tcache_t *tc = ebra_tcache_of(pool);
+  if (tc)
+    ebra_tcache_flush(pool, tc);
+  return 0;
+}
+
+const char *ebra_pool_name(const ebra_pool_t *pool) { return pool ? pool->name : NULL; }
+size_t ebra_pool_object_size(const ebra_pool_t *pool) { return pool ? pool->object_size : 0; }

@@ -1,0 +1,73 @@
+/* src/report.c — error reporting: the user's hook, or stderr. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static ebra_report_fn *report_hook; /* under report_lock */
+static void *report_arg;            /* under report_lock */
+
+static const char *const kind_names[] = {
+    [EBRA_ERR_BAD_CONFIG] = "bad-config",
+    [EBRA_ERR_NOMEM] = "out-of-memory",
+    [EBRA_ERR_CAP_REACHED] = "cap-reached",
+    [EBRA_ERR_FOREIGN_PTR] = "foreign-pointer",
+    [EBRA_ERR_WRONG_POOL] = "wrong-pool",
+    [EBRA_ERR_MISALIGNED] = "misaligned-pointer",
+    [EBRA_ERR_DOUBLE_FREE] = "double-free",
+    [EBRA_ERR_USE_AFTER_FREE] = "use-after-free",
+    [EBRA_ERR_USE_AFTER_DESTROY] = "use-after-destroy",
+    [EBRA_ERR_BAD_OPTION] = "bad-option",
+    [EBRA_ERR_INTERNAL] = "internal-error",
+    [EBRA_WARN_LIVE_AT_DESTROY] = "live-at-destroy",
+};
+
+const char *ebra_error_kind_name(ebra_error_kind_t kind) {
+  if ((unsigned)kind < sizeof kind_names / sizeof kind_names[0] && kind_names[kind])
+    return kind_names[kind];
+  return "unknown";
+}
+
+void ebra_set_report_hook(ebra_report_fn *fn, void *arg) {
+  pthread_mutex_lock(&report_lock);
+  report_hook = fn;
+  report_arg = arg;
+  pthread_mutex_unlock(&report_lock);
+}
+
+static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  pthread_mutex_lock(&report_lock);
+  ebra_report_fn *fn = report_hook;
+  void *arg = report_arg;
+  pthread_mutex_unlock(&report_lock);
+  if (fn)
+    fn(kind, msg, arg);
+  else
+    fprintf(stderr, "ebra: %s: %s\n", ebra_error_kind_name(kind), msg);
+}
+
+void ebra_report(ebra_error_kind_t kind, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  report_v(kind, fmt, ap);
+  va_end(ap);
+}
+
+/* Count the error against the pool, then report it. */
+void ebra_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind, const char *fmt, ...) {
+  if (pool && kind != EBRA_WARN_LIVE_AT_DESTROY)
+    ebra_atomic_add_relaxed(&pool->xerrors, 1);
+  va_list ap;
+  va_start(ap, fmt);
+  report_v(kind, fmt, ap);
+  va_end(ap);
+}
+
+void ebra_die(const char *file, int line, const char *why) {
+  fprintf(stderr, "ebra: fatal internal error at %s:%d: %s\n", file, line, why);
+  abort();
+}

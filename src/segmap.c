@@ -1,0 +1,76 @@
+/* src/segmap.c — the segment map: from any address to the slab that
+ * covers it, or NULL.  This is what makes free()'s pointer checks cheap and
+ * safe for foreign pointers: the map is consulted, never the pointed-to
+ * memory.
+ *
+ * Design: a two-level radix table over 1 MiB granules of a 47-bit user
+ * address space (2^13 top entries x 2^14 leaf entries).  Leaves are mapped
+ * lazily (zero pages cost nothing until written) and never freed.
+ *
+ * Ordering: a slab's header is fully written before its entries are
+ * published with a store release; ebra_segmap_lookup's load acquire pairs
+ * with it, so a reader that finds the slab sees its constant fields.  Leaf
+ * pointers are installed by CAS (acq_rel) and read with load acquire.
+ *
+ * Progress: lookup is wait-free (two loads).  Insert is lock-free (one CAS
+ * per new leaf; a loser unmaps its leaf).  Remove stores NULL; it runs when
+ * the pool is destroyed, which the API forbids concurrently with frees to
+ * that pool, so no reader can be using the entry.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+_Atomic(ebra_segmap_leaf_t *) ebra_segmap_top[EBRA_SEGMAP_TOP_LEN];
+
+static ebra_segmap_leaf_t *leaf_get_or_create(size_t hi) {
+  /* Paired with the CAS below (acq_rel) by whoever installed the leaf. */
+  ebra_segmap_leaf_t *leaf = ebra_atomic_load_acquire(&ebra_segmap_top[hi]);
+  if (leaf)
+    return leaf;
+  void *fresh;
+  if (ebra_os_map_aligned(sizeof(ebra_segmap_leaf_t), 4096, &fresh) != 0)
+    return NULL;
+  ebra_segmap_leaf_t *expected = NULL;
+  if (ebra_atomic_cas_acq_rel(&ebra_segmap_top[hi], &expected, (ebra_segmap_leaf_t *)fresh))
+    return fresh;
+  ebra_os_unmap(fresh, sizeof(ebra_segmap_leaf_t)); /* lost the race */
+  return expected;
+}
+
+/* The map entry for granule g; creates its leaf when `create`. */
+static _Atomic(ebra_slab_t *) *segmap_entry(uintptr_t g, bool create) {
+  const uintptr_t hi = g >> EBRA_SEGMAP_LEAF_BITS;
+  if (hi >= EBRA_SEGMAP_TOP_LEN)
+    return NULL; /* outside the 47-bit space: never on x86-64 Linux */
+  ebra_segmap_leaf_t *leaf =
+      create ? leaf_get_or_create(hi) : ebra_atomic_load_acquire(&ebra_segmap_top[hi]);
+  return leaf ? &leaf->xslab[g & (EBRA_SEGMAP_LEAF_LEN - 1)] : NULL;
+}
+
+/* Publish the slab in the entries of all its granules.  The header must be
+ * complete: the store release pairs with the load acquire in lookup. */
+int ebra_segmap_insert(ebra_slab_t *slab) {
+  const uintptr_t base = (uintptr_t)slab >> EBRA_GRANULE_SHIFT;
+  const size_t n = slab->map_size >> EBRA_GRANULE_SHIFT;
+  for (size_t i = 0; i < n; i++) {
+    _Atomic(ebra_slab_t *) *e = segmap_entry(base + i, true);
+    if (!e) {
+      ebra_segmap_remove(slab); /* undo what was published */
+      return ENOMEM;
+    }
+    ebra_atomic_store_release(e, slab);
+  }
+  return 0;
+}
+
+void ebra_segmap_remove(ebra_slab_t *slab) {
+  const uintptr_t base = (uintptr_t)slab >> EBRA_GRANULE_SHIFT;
+  const size_t n = slab->map_size >> EBRA_GRANULE_SHIFT;
+  for (size_t i = 0; i < n; i++) {
+    _Atomic(ebra_slab_t *) *e = segmap_entry(base + i, false);
+    if (e && ebra_atomic_load_relaxed(e) == slab)
+      ebra_atomic_store_release(e, NULL);
+  }
+}

@@ -1,0 +1,251 @@
+/* src/stats.c — stats snapshots, the text report and the audit.
+ *
+ * Counters live in each thread cache (single writer, relaxed readers) and,
+ * for caches already gone, in pool->detached.  A snapshot sums them under
+ * the registry lock, which keeps the list of caches stable; it never stops
+ * a thread, and alloc/free never wait for it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct counters_sum_s {
+  uint64_t allocs, frees, misses, depot_exchanges, depot_contention;
+} counters_sum_t;
+
+static void sum_add(counters_sum_t *into, const ebra_counters_t *c) {
+  into->allocs += ebra_atomic_load_relaxed(&c->allocs);
+  into->frees += ebra_atomic_load_relaxed(&c->frees);
+  into->misses += ebra_atomic_load_relaxed(&c->misses);
+  into->depot_exchanges += ebra_atomic_load_relaxed(&c->depot_exchanges);
+  into->depot_contention += ebra_atomic_load_relaxed(&c->depot_contention);
+}
+
+/* into is written only under the registry lock (pool->detached) or by its
+ * owner; from is read relaxed. */
+void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from) {
+  ebra_counter_add_owner(&into->allocs, ebra_atomic_load_relaxed(&from->allocs));
+  ebra_counter_add_owner(&into->frees, ebra_atomic_load_relaxed(&from->frees));
+  ebra_counter_add_owner(&into->misses, ebra_atomic_load_relaxed(&from->misses));
+  ebra_counter_add_owner(&into->depot_exchanges, ebra_atomic_load_relaxed(&from->depot_exchanges));
+  ebra_counter_add_owner(&into->depot_contention,
+                         ebra_atomic_load_relaxed(&from->depot_contention));
+}
+
+static counters_sum_t sum_locked(const ebra_pool_t *pool) {
+  counters_sum_t s = {0};
+  sum_add(&s, &pool->detached);
+  for (const ebra_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next)
+    sum_add(&s, &tc->c);
+  return s;
+}
+
+uint64_t ebra_pool_live_locked(ebra_pool_t *pool) {
+  const counters_sum_t s = sum_locked(pool);
+  return s.allocs - s.frees;
+}
+
+static int64_t clamp0(int64_t v) { return v < 0 ? 0 : v; }
+
+int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
+  if (!pool || !out)
+    return -EINVAL;
+  ebra_registry_lock();
+  if (!ebra_pool_is_alive(pool)) {
+    ebra_registry_unlock();
+    ebra_report_pool((ebra_pool_t *)pool, EBRA_ERR_USE_AFTER_DESTROY,
+                     "ebra_pool_stats on destroyed pool '%s'", pool->name);
+    return -EBADF;
+  }
+  const counters_sum_t s = sum_locked(pool);
+  memset(out, 0, sizeof *out);
+  out->allocs = s.allocs;
+  out->frees = s.frees;
+  out->magazine_misses = s.misses;
+  out->magazine_hits = s.allocs + s.frees - s.misses;
+  out->depot_exchanges = s.depot_exchanges;
+  out->depot_contention = s.depot_contention;
+  out->objects_live = s.allocs - s.frees;
+  out->bytes_live = out->objects_live * pool->object_size;
+  out->threads = pool->ntcaches;
+  ebra_registry_unlock();
+  out->slabs = ebra_atomic_load_relaxed(&pool->xslabs);
+  out->bytes_reserved = ebra_atomic_load_relaxed(&pool->xbytes_reserved);
+  out->objects_carved = ebra_atomic_load_relaxed(&pool->xcarved);
+  out->depot_full = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnfull));
+  out->depot_empty = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnempty));
+  out->errors = ebra_atomic_load_relaxed(&pool->xerrors);
+  out->magazine_capacity = ebra_atomic_load_relaxed(&pool->xmag_capacity);
+  out->object_size = pool->object_size;
+  out->stride = pool->stride;
+  return 0;
+}
+
+static void print_stdout(const char *text, void *arg) {
+  (void)arg;
+  fputs(text, stdout);
+}
+
+int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *arg) {
+  ebra_pool_stats_t st;
+  int rc = ebra_pool_stats(pool, &st);
+  if (rc)
+    return rc;
+  if (!out)
+    out = print_stdout;
+  const uint64_t ops = st.allocs + st.frees;
+  char buf[1024];
+  snprintf(buf, sizeof buf,
+           "pool '%s': object %zu B (stride %zu B), %" PRIu32 " rounds per magazine\n"
+           "  allocs %" PRIu64 ", frees %" PRIu64 ", live %" PRIu64 " (%" PRIu64 " B)\n"
+           "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
+           "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
+           " full + %" PRIu64 " empty magazines\n"
+           "  slabs %" PRIu64 ", reserved %" PRIu64 " B, carved %" PRIu64
+           " objects, threads %" PRIu32 ", errors %" PRIu64 "\n",
+           pool->name, st.object_size, st.stride, st.magazine_capacity, st.allocs, st.frees,
+           st.objects_live, st.bytes_live, st.magazine_hits,
+           ops ? 100.0 * (double)st.magazine_hits / (double)ops : 0.0, st.magazine_misses,
+           st.depot_exchanges, st.depot_contention, st.depot_full, st.depot_empty, st.slabs,
+           st.bytes_reserved, st.objects_carved, st.threads, st.errors);
+  out(buf, arg);
+  return 0;
+}
+
+static void print_stderr(const char *text, void *arg) {
+  (void)arg;
+  fputs(text, stderr);
+}
+
+/* atexit: EBRA_SHOW_STATS=1 prints every live pool. */
+void ebra_pool_print_all_at_exit(void) {
+  if (!ebra_option_is_on(EBRA_OPT_SHOW_STATS))
+    return;
+  ebra_registry_lock();
+  const uint32_t cap = ebra_registry_capacity();
+  ebra_pool_t **pools = cap ? calloc(cap, sizeof *pools) : NULL;
+  uint32_t n = 0;
+  for (uint32_t id = 0; pools && id < cap; id++)
+    if (ebra_registry_at(id))
+      pools[n++] = ebra_registry_at(id);
+  ebra_registry_unlock();
+  fprintf(stderr, "ebra: stats at exit, %" PRIu32 " live pool(s)\n", n);
+  for (uint32_t i = 0; i < n; i++)
+    ebra_pool_print_stats(pools[i], print_stderr, NULL);
+  free(pools);
+}
+
+/* ---- audit ---------------------------------------------------------------- */
+
+typedef struct audit_slab_s {
+  const ebra_slab_t *slab;
+  uint64_t *seen;
+} audit_slab_t;
+
+typedef struct audit_s {
+  ebra_pool_t *pool;
+  audit_slab_t *slabs;
+  size_t nslabs;
+  ebra_pool_audit_t r;
+} audit_t;
+
+static void audit_object(audit_t *a, const void *p) {
+  const ebra_slab_t *s = ebra_segmap_lookup(p);
+  if (!s || s->pool != a->pool || !ebra_slab_slot_valid(s, p)) {
+    a->r.invalid++;
+    return;
+  }
+  for (size_t i = 0; i < a->nslabs; i++) {
+    if (a->slabs[i].slab != s)
+      continue;
+    const size_t k = ebra_slab_slot_index(s, p);
+    const uint64_t bit = 1ull << (k % 64);
+    if (a->slabs[i].seen[k / 64] & bit)
+      a->r.duplicates++;
+    a->slabs[i].seen[k / 64] |= bit;
+    a->r.cached++;
+    return;
+  }
+  a->r.invalid++; /* a slab the pool's list does not know */
+}
+
+static int audit_prepare(audit_t *a) {
+  for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next)
+    a->nslabs++;
+  a->slabs = calloc(a->nslabs ? a->nslabs : 1, sizeof *a->slabs);
+  if (!a->slabs)
+    return ENOMEM;
+  size_t i = 0;
+  for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next, i++) {
+    a->slabs[i].slab = s;
+    a->slabs[i].seen = calloc((s->count + 63) / 64, sizeof(uint64_t));
+    if (!a->slabs[i].seen)
+      return ENOMEM;
+  }
+  return 0;
+}
+
+static void audit_release(audit_t *a) {
+  for (size_t i = 0; a->slabs && i < a->nslabs; i++)
+    free(a->slabs[i].seen);
+  free(a->slabs);
+}
+
+/* Registry lock held (the caches cannot change); the pool is quiescent. */
+int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
+  audit_t a = {.pool = pool};
+  pthread_mutex_lock(&pool->grow_lock);
+  int err = audit_prepare(&a);
+  if (!err) {
+    /* Paired with the CAS release in ebra_magazine_new. */
+    for (const ebra_magazine_t *m = ebra_atomic_load_acquire(&pool->xall_mags); m;
+         m = m->all_next) {
+      if (m->rounds > m->capacity)
+        a.r.invalid++;
+      for (uint32_t i = 0; i < m->rounds && i < m->capacity; i++)
+        audit_object(&a, m->objs[i]);
+    }
+    pthread_mutex_lock(&pool->overflow_lock);
+    for (void *p = pool->overflow; p; p = *(void **)p)
+      audit_object(&a, p);
+    pthread_mutex_unlock(&pool->overflow_lock);
+  }
+  pthread_mutex_unlock(&pool->grow_lock);
+  audit_release(&a);
+  a.r.carved = ebra_atomic_load_relaxed(&pool->xcarved);
+  a.r.live = ebra_pool_live_locked(pool);
+  if (out)
+    *out = a.r;
+  if (err) {
+    ebra_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': no memory to audit", pool->name);
+    return -ENOMEM;
+  }
+  if (a.r.duplicates || a.r.invalid || a.r.carved != a.r.cached + a.r.live) {
+    ebra_report_pool(pool, EBRA_ERR_INTERNAL,
+                     "pool '%s' audit failed: carved %" PRIu64 " != cached %" PRIu64
+                     " + live %" PRIu64 ", duplicates %" PRIu64 ", invalid %" PRIu64,
+                     pool->name, a.r.carved, a.r.cached, a.r.live, a.r.duplicates,
+                     a.r.invalid);
+    return -EUCLEAN;
+  }
+  return 0;
+}
+
+int ebra_pool_audit(ebra_pool_t *pool, ebra_pool_audit_t *out) {
+  if (!pool)
+    return -EINVAL;
+  ebra_registry_lock();
+  if (!ebra_pool_is_alive(pool)) {
+    ebra_registry_unlock();
+    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_audit on destroyed pool '%s'",
+                     pool->name);
+    return -EBADF;
+  }
+  int rc = ebra_pool_audit_locked(pool, out);
+  ebra_registry_unlock();
+  return rc;
+}

@@ -1,0 +1,287 @@
+/* src/thread.c — per-thread state, the pool registry, thread exit and fork.
+ *
+ * Each thread has one ebra_thread_t, found through an initial-exec TLS
+ * pointer, holding a slot per pool id: {pool serial, thread cache}.  A slot
+ * is valid only while its serial equals the pool's, so destroying a pool
+ * (serial := 0) or reusing its id for a new pool (fresh serial) makes every
+ * thread's stale slot miss on its next use without touching that thread.
+ *
+ * The registry lock serialises the control plane: pool create and destroy,
+ * attaching a cache to a thread, thread exit, stats, and fork.  It is never
+ * taken by alloc or free fast paths, nor by the depot or slab paths.
+ *
+ * Lock order: registry_lock -> pool->grow_lock -> pool->overflow_lock.
+ * Grow and overflow paths never take the registry lock.
+ *
+ * Thread exit (pthread key destructor) and destroy both take the registry
+ * lock, so a thread that exits while its pool is destroyed either flushes
+ * its cache into the live pool first, or finds the pool gone (serial
+ * mismatch) and skips the cache, which destroy already freed.
+ *
+ * Fork: prepare takes every lock in lock order; the parent releases them;
+ * the child releases them and then, being single-threaded, returns the
+ * caches of threads that do not exist in the child to the depots, so their
+ * objects are usable again.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A thread with no caches: every lookup misses (ncaches == 0), so the fast
+ * path needs no NULL check. */
+static ebra_thread_t thread_empty;
+
+__thread ebra_thread_t *ebra_tls_thread __attribute__((tls_model("initial-exec"))) =
+    &thread_empty;
+
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static ebra_pool_t **registry;  /* by pool id; registry lock */
+static uint32_t registry_cap;   /* registry lock */
+static ebra_thread_t *threads;  /* all threads with state; registry lock */
+static pthread_key_t thread_key;
+
+void ebra_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
+void ebra_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+
+/* ---- pool registry (registry lock held) ---------------------------------- */
+
+int ebra_registry_add(ebra_pool_t *pool) {
+  uint32_t id = 0;
+  while (id < registry_cap && registry[id])
+    id++;
+  if (id == registry_cap) {
+    const uint32_t cap = registry_cap ? registry_cap * 2 : 64;
+    ebra_pool_t **r = realloc(registry, cap * sizeof *r);
+    if (!r)
+      return ENOMEM;
+    memset(r + registry_cap, 0, (cap - registry_cap) * sizeof *r);
+    registry = r;
+    registry_cap = cap;
+  }
+  registry[id] = pool;
+  pool->id = id;
+  return 0;
+}
+
+void ebra_registry_remove(ebra_pool_t *pool) {
+  if (pool->id < registry_cap && registry[pool->id] == pool)
+    registry[pool->id] = NULL;
+}
+
+ebra_pool_t *ebra_registry_at(uint32_t id) { return id < registry_cap ? registry[id] : NULL; }
+uint32_t ebra_registry_capacity(void) { return registry_cap; }
+
+/* ---- thread state --------------------------------------------------------- */
+
+/* The calling thread's state, created on first use.  Registry lock held. */
+static ebra_thread_t *thread_get_locked(void) {
+  ebra_thread_t *t = ebra_tls_thread;
+  if (t != &thread_empty)
+    return t;
+  t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  t->next = threads;
+  if (threads)
+    threads->prev = t;
+  threads = t;
+  pthread_setspecific(thread_key, t); /* so the destructor runs at exit */
+  ebra_tls_thread = t;
+  return t;
+}
+
+static int thread_reserve_slot(ebra_thread_t *t, uint32_t id) {
+  if (id < t->ncaches)
+    return 0;
+  uint32_t n = t->ncaches ? t->ncaches : 8;
+  while (n <= id)
+    n *= 2;
+  ebra_cache_slot_t *c = realloc(t->caches, n * sizeof *c);
+  if (!c)
+    return ENOMEM;
+  memset(c + t->ncaches, 0, (n - t->ncaches) * sizeof *c);
+  t->caches = c;
+  t->ncaches = n;
+  return 0;
+}
+
+static void tcache_link(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  tc->pool_prev = NULL;
+  tc->pool_next = pool->tcaches;
+  if (pool->tcaches)
+    pool->tcaches->pool_prev = tc;
+  pool->tcaches = tc;
+  pool->ntcaches++;
+}
+
+static void tcache_unlink(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  if (tc->pool_prev)
+    tc->pool_prev->pool_next = tc->pool_next;
+  else
+    pool->tcaches = tc->pool_next;
+  if (tc->pool_next)
+    tc->pool_next->pool_prev = tc->pool_prev;
+  pool->ntcaches--;
+}
+
+/* Attach a cache for pool to the calling thread.  NULL if the pool is
+ * destroyed (errno EBADF) or memory is short (errno ENOMEM). */
+ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool) {
+  ebra_tcache_t *tc = NULL;
+  int err = ENOMEM;
+  ebra_registry_lock();
+  if (!ebra_pool_is_alive(pool)) {
+    err = EBADF;
+    goto out;
+  }
+  ebra_thread_t *t = thread_get_locked();
+  if (!t || thread_reserve_slot(t, pool->id) != 0)
+    goto out;
+  tc = calloc(1, sizeof *tc);
+  if (!tc)
+    goto out;
+  tc->loaded = ebra_magazine_get_empty(pool, &tc->c);
+  tc->previous = ebra_magazine_get_empty(pool, &tc->c);
+  if (!tc->loaded || !tc->previous) {
+    if (tc->loaded)
+      ebra_depot_push_empty(&pool->depot, tc->loaded, &tc->c);
+    if (tc->previous)
+      ebra_depot_push_empty(&pool->depot, tc->previous, &tc->c);
+    free(tc);
+    tc = NULL;
+    goto out;
+  }
+  tc->pool = pool;
+  tc->thread = t;
+  tcache_link(pool, tc);
+  t->caches[pool->id] = (ebra_cache_slot_t){.serial = pool->serial, .tcache = tc};
+out:
+  ebra_registry_unlock();
+  if (!tc)
+    errno = err;
+  return tc;
+}
+
+/* Move every object of tc to the depot; tc keeps two empty magazines when
+ * memory allows (otherwise it keeps what it has).  Caller owns tc. */
+void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  ebra_magazine_t **slots[2] = {&tc->loaded, &tc->previous};
+  for (int i = 0; i < 2; i++) {
+    ebra_magazine_t *m = *slots[i];
+    if (m->rounds == 0)
+      continue;
+    ebra_magazine_t *e = ebra_magazine_get_empty(pool, &tc->c);
+    if (!e)
+      continue;
+    ebra_depot_push_full(&pool->depot, m, &tc->c);
+    *slots[i] = e;
+  }
+}
+
+/* Return tc's magazines to the depot, fold its counters into the pool and
+ * free it.  Registry lock held; the owner thread no longer uses tc. */
+static void tcache_retire_locked(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  ebra_magazine_give(pool, tc->loaded, &tc->c);
+  ebra_magazine_give(pool, tc->previous, &tc->c);
+  ebra_counters_add(&pool->detached, &tc->c);
+  tcache_unlink(pool, tc);
+  free(tc);
+}
+
+/* Destroy: free the caches of every thread still attached to pool.  Their
+ * magazines are freed with the pool's magazine list.  The owners' slots go
+ * stale by the serial change.  Registry lock held. */
+void ebra_tcache_detach_all(ebra_pool_t *pool) {
+  ebra_tcache_t *tc = pool->tcaches;
+  while (tc) {
+    ebra_tcache_t *next = tc->pool_next;
+    ebra_counters_add(&pool->detached, &tc->c);
+    free(tc);
+    tc = next;
+  }
+  pool->tcaches = NULL;
+  pool->ntcaches = 0;
+}
+
+/* Release all of thread t's state.  Registry lock held; t is the calling
+ * thread, or (fork child) a thread that no longer exists. */
+static void thread_release_locked(ebra_thread_t *t) {
+  for (uint32_t id = 0; id < t->ncaches; id++) {
+    ebra_cache_slot_t *s = &t->caches[id];
+    ebra_pool_t *pool = ebra_registry_at(id);
+    if (s->tcache && pool && pool->serial == s->serial)
+      tcache_retire_locked(pool, s->tcache);
+  }
+  free(t->caches);
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    threads = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  free(t);
+}
+
+void ebra_thread_detach(void) {
+  ebra_thread_t *t = ebra_tls_thread;
+  if (t == &thread_empty)
+    return;
+  ebra_registry_lock();
+  ebra_tls_thread = &thread_empty;
+  pthread_setspecific(thread_key, NULL);
+  thread_release_locked(t);
+  ebra_registry_unlock();
+}
+
+static void thread_key_destructor(void *arg) {
+  (void)arg;
+  ebra_thread_detach();
+}
+
+/* ---- fork ----------------------------------------------------------------- */
+
+static void fork_prepare(void) {
+  ebra_registry_lock();
+  for (uint32_t id = 0; id < registry_cap; id++) {
+    if (registry[id]) {
+      pthread_mutex_lock(&registry[id]->grow_lock);
+      pthread_mutex_lock(&registry[id]->overflow_lock);
+    }
+  }
+}
+
+static void fork_unlock_all(void) {
+  for (uint32_t id = 0; id < registry_cap; id++) {
+    if (registry[id]) {
+      pthread_mutex_unlock(&registry[id]->overflow_lock);
+      pthread_mutex_unlock(&registry[id]->grow_lock);
+    }
+  }
+  ebra_registry_unlock();
+}
+
+static void fork_parent(void) { fork_unlock_all(); }
+
+/* The child has one thread: give back the caches of all the others. */
+static void fork_child(void) {
+  ebra_thread_t *self = ebra_tls_thread;
+  ebra_thread_t *t = threads;
+  while (t) {
+    ebra_thread_t *next = t->next;
+    if (t != self)
+      thread_release_locked(t);
+    t = next;
+  }
+  fork_unlock_all();
+}
+
+/* ---- library init ------------------------------------------------------- */
+
+__attribute__((constructor)) static void ebra_thread_init(void) {
+  if (pthread_key_create(&thread_key, thread_key_destructor) != 0)
+    EBRA_DIE("pthread_key_create failed");
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  atexit(ebra_pool_print_all_at_exit);
+}
