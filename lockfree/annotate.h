@@ -17,7 +17,7 @@
  * The pusher's accesses to the magazine (rounds, objs[]) and, transitively,
  * to the objects in it, therefore happen before the popper's.  A pusher that
  * touches the node after the push is still reported (seeded in
- * stress/stress_depot_broken.c).
+ * stress/stress_broken.c, which must fail under TSan and ASan).
  */
 #ifndef EBRA_LOCKFREE_ANNOTATE_H
 #define EBRA_LOCKFREE_ANNOTATE_H

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages ebra needs, if any is missing.  Run as root.
+#   scripts/deps.sh          build + test dependencies
+#   scripts/deps.sh --bench  also the allocator peers for bench/peers.sh
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
+      libbenchmark-tools python3)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "deps: all present"
+fi

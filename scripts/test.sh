@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install dependencies, then build and run ctest in every checked
+# configuration: release (all labels), debug-checks, ThreadSanitizer and
+# ASan+UBSan (unit + stress; TSan and ASan also run the deliberately broken
+# stress variants, which must be caught).  Benchmarks are built, never run.
+#   scripts/test.sh [config...]   configs: release debug tsan asan (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+
+configs=("$@")
+((${#configs[@]})) || configs=(release debug tsan asan)
+jobs=$(nproc)
+passed=0
+failed=0
+failed_configs=()
+
+for cfg in "${configs[@]}"; do
+  case "$cfg" in
+    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install" ;;
+    debug)   flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_DEBUG_CHECKS=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
+    tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
+    asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
+    *) echo "unknown config: $cfg" >&2; exit 2 ;;
+  esac
+  echo "=== $cfg: configure and build"
+  cmake -S . -B "build/$cfg" "${flags[@]}" >/dev/null
+  cmake --build "build/$cfg" -j"$jobs"
+  echo "=== $cfg: ctest -L '$labels'"
+  log="build/$cfg/ctest.log"
+  set +e
+  ctest --test-dir "build/$cfg" -L "$labels" --output-on-failure -j"$jobs" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  nfail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  if [[ -z "$line" || "$total" == "0" ]]; then
+    echo "=== $cfg: no tests ran" >&2
+    failed=$((failed + 1)); failed_configs+=("$cfg"); continue
+  fi
+  passed=$((passed + total - nfail))
+  failed=$((failed + nfail))
+  if ((rc != 0)); then failed_configs+=("$cfg"); fi
+done
+
+echo
+if ((${#failed_configs[@]})); then
+  echo "failing configurations: ${failed_configs[*]}"
+fi
+echo "total: $passed passed, $failed failed"
+((failed == 0 && ${#failed_configs[@]} == 0))
