@@ -116,12 +116,14 @@ struct ebra_thread_s {
   ebra_thread_t *next, *prev;  /* all threads, registry lock */
 };
 
+#define EBRA_SERIAL_DEAD UINT64_MAX
 #define EBRA_POOL_ALIVE 0x6c697665u /* "live" */
 #define EBRA_POOL_DEAD 0x64656164u  /* "dead" */
 
 struct ebra_pool_s {
   /* Read by every alloc and free: constant while the pool lives. */
-  uint64_t serial;      /* unique, never reused; 0 once destroyed */
+  uint64_t serial;      /* unique, >= 1, never reused; EBRA_SERIAL_DEAD once
+                           destroyed, which no slot holds (empty slots hold 0) */
   uint32_t id;          /* registry index; may be reused after destroy */
   uint32_t flags;       /* EBRA_POOL_* */
   size_t object_size;
@@ -270,14 +272,19 @@ EBRA_INTERNAL_FN void ebra_tcache_detach_all(ebra_pool_t *pool); /* registry loc
 
 /* The calling thread's cache for pool, or NULL (slow path attaches one).
  * A slot is valid only while its serial matches the pool's, so a destroyed
- * pool (serial 0) or a new pool reusing the id never matches a stale slot. */
+ * pool (EBRA_SERIAL_DEAD) or a new pool reusing the id never matches a stale
+ * slot, and an empty slot (serial 0) matches no pool: a match implies a
+ * cache. */
 static inline ebra_tcache_t *ebra_tcache_of(const ebra_pool_t *pool) {
   const ebra_thread_t *t = ebra_tls_thread;
   const uint32_t id = pool->id;
   if (EBRA_LIKELY(id < t->ncaches)) {
     const ebra_cache_slot_t *s = &t->caches[id];
-    if (EBRA_LIKELY(s->serial == pool->serial))
+    if (EBRA_LIKELY(s->serial == pool->serial)) {
+      if (s->tcache == NULL) /* a matching slot always has a cache */
+        __builtin_unreachable();
       return s->tcache;
+    }
   }
   return NULL;
 }

@@ -430,7 +430,7 @@ int ebra_pool_destroy(ebra_pool_t *pool) {
   if (EBRA_DEBUG)
     ebra_pool_audit_locked(pool, NULL);
   const uint64_t live = ebra_pool_live_locked(pool);
-  pool->serial = 0; /* every thread's slot for this pool is now stale */
+  pool->serial = EBRA_SERIAL_DEAD; /* every thread's slot for this pool is now stale */
   pool->state = EBRA_POOL_DEAD;
   ebra_registry_remove(pool);
   ebra_tcache_detach_all(pool);

@@ -3,7 +3,7 @@
  * Each thread has one ebra_thread_t, found through an initial-exec TLS
  * pointer, holding a slot per pool id: {pool serial, thread cache}.  A slot
  * is valid only while its serial equals the pool's, so destroying a pool
- * (serial := 0) or reusing its id for a new pool (fresh serial) makes every
+ * (serial := EBRA_SERIAL_DEAD) or reusing its id for a new pool (fresh serial) makes every
  * thread's stale slot miss on its next use without touching that thread.
  *
  * The registry lock serialises the control plane: pool create and destroy,
