@@ -10,5 +10,7 @@
 #include "ebra/error.h"
 #include "ebra/options.h"
 #include "ebra/pool.h"
+#include "ebra/reclaim.h"
+#include "ebra/weak.h"
 
 #endif /* EBRA_H */

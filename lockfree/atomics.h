@@ -25,6 +25,8 @@
 #define ebra_atomic_or_acq_rel(p, v)  atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
 #define ebra_atomic_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
 
+#define ebra_atomic_exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
+
 /* Strong CAS; on failure *expected is reloaded (relaxed). */
 #define ebra_atomic_cas_relaxed(p, expected, desired)                        \
   atomic_compare_exchange_strong_explicit((p), (expected), (desired),        \

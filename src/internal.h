@@ -52,6 +52,8 @@ typedef struct ebra_slab_s {
   _Atomic uint32_t xcarved; /* slots carved so far; may overshoot count */
   size_t map_size;          /* bytes mapped, header included */
   struct ebra_slab_s *next; /* pool->slabs list, under pool->grow_lock */
+  _Atomic uint64_t *xretired_bits; /* bit i set <=> slot i awaits a grace
+                                      period (reclaim/domain.c) */
 #if EBRA_DEBUG
   _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user */
 #endif
@@ -110,9 +112,21 @@ typedef struct ebra_cache_slot_s {
   ebra_tcache_t *tcache;
 } ebra_cache_slot_t;
 
+typedef struct ebra_dthread_s ebra_dthread_t;
+
+/* A thread's slot for domain id i: valid iff serial == that domain's. */
+typedef struct ebra_domain_slot_s {
+  uint64_t serial;
+  ebra_dthread_t *dthread;
+} ebra_domain_slot_t;
+
 struct ebra_thread_s {
   uint32_t ncaches;            /* length of caches[] */
   ebra_cache_slot_t *caches;   /* indexed by pool id; owner + registry lock */
+  uint32_t ndomains;           /* length of domains[] */
+  ebra_domain_slot_t *domains; /* indexed by domain id; owner + registry lock */
+  uint32_t urcu_memb_users;    /* domains of this backend the thread is in: */
+  uint32_t urcu_qsbr_users;    /* registered with liburcu while > 0 */
   ebra_thread_t *next, *prev;  /* all threads, registry lock */
 };
 
@@ -164,6 +178,86 @@ struct ebra_pool_s {
   _Atomic uint64_t xerrors;
 
   ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
+};
+
+/* ---- reclamation types (reclaim/) ---------------------------------------- */
+
+/* One deferred action, run by the reclaimer after a grace period:
+ * run(e).  `obj` is what readers may have touched (the TSan acquire
+ * target), `bytes` its size for the pending-bytes stat; ctx/arg/aux are
+ * the action's own (a user callback, a weak slot and its handle, ...). */
+typedef struct ebra_retired_s ebra_retired_t;
+struct ebra_retired_s {
+  void (*run)(const ebra_retired_t *e);
+  void *ctx;
+  void *arg;
+  uint64_t aux;
+  void *obj;
+  uint64_t bytes;
+};
+
+/* A batch of retired entries.  Owned by one thread while open (under its
+ * dthread's batch_lock), then by the domain's pending stack, then by the
+ * reclaimer. */
+typedef struct ebra_batch_s {
+  struct ebra_batch_s *next; /* domain->pending, under domain->lock */
+  uint64_t opened_ns;     /* when the first entry went in */
+  uint64_t bytes;
+  uint32_t n, cap;
+  ebra_retired_t ent[];
+} ebra_batch_t;
+
+/* TSan builds: objects a reader dereferenced in its current section. */
+typedef struct ebra_tsan_notes_s {
+  void **objs;
+  uint32_t n, cap;
+} ebra_tsan_notes_t;
+
+/* One thread's state in one domain. */
+struct ebra_dthread_s {
+  ebra_domain_t *domain;
+  uint32_t nest;               /* read-side nesting; owner only */
+  bool qsbr_offline;           /* owner only */
+  struct ck_epoch_record *ck_record; /* ck backend */
+  pthread_mutex_t batch_lock;  /* guards open; owner, barrier, reclaimer */
+  ebra_batch_t *open;          /* the batch being filled, or NULL */
+  _Atomic uint64_t xopen_since_ns; /* 0 when no open batch has entries */
+  _Atomic uint64_t xretired;   /* owner single-writer counters */
+  _Atomic uint64_t xretired_bytes;
+  ebra_tsan_notes_t notes;
+  ebra_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
+};
+
+#define EBRA_LATENCY_RING 1024
+
+struct ebra_domain_s {
+  uint64_t serial;             /* unique; EBRA_SERIAL_DEAD once destroyed */
+  uint32_t id;
+  uint32_t state;              /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
+  ebra_reclaim_backend_t backend;
+  char name[EBRA_POOL_NAME_MAX];
+  _Atomic uint32_t xbatch_size;
+  _Atomic uint64_t xmax_age_ns;
+  struct ck_epoch *ck_epoch;   /* ck backend */
+
+  pthread_mutex_t threads_lock;   /* threads list; then a dthread's batch_lock */
+  ebra_dthread_t *threads;
+  uint32_t nthreads;
+  uint64_t exited_retired, exited_retired_bytes; /* threads gone; threads_lock */
+
+  pthread_mutex_t lock;        /* reclaimer state below */
+  pthread_cond_t wake;         /* reclaimer waits here */
+  pthread_cond_t done;         /* barrier waiters wait here */
+  pthread_t reclaimer;
+  ebra_batch_t *pending;       /* closed batches awaiting a grace period */
+  bool stop, reclaimer_idle, reclaimer_running;
+  uint64_t barrier_req, barrier_done;
+  _Atomic uint32_t xweak_tables;
+
+  /* Reclaimer-written stats, read relaxed. */
+  _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
+  uint64_t gp_ns[EBRA_LATENCY_RING];    /* under lock */
+  uint64_t reuse_ns[EBRA_LATENCY_RING]; /* under lock */
 };
 
 /* ---- report.c ------------------------------------------------------------ */
@@ -269,6 +363,9 @@ EBRA_INTERNAL_FN uint32_t ebra_registry_capacity(void);        /* registry lock 
 EBRA_INTERNAL_FN ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool);
 EBRA_INTERNAL_FN void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc);
 EBRA_INTERNAL_FN void ebra_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
+EBRA_INTERNAL_FN ebra_thread_t *ebra_thread_get_locked(void);     /* registry lock held */
+EBRA_INTERNAL_FN int ebra_thread_reserve_domain(ebra_thread_t *t, uint32_t id);
+EBRA_INTERNAL_FN void ebra_thread_flush_caches(void); /* the caller's, to the depots */
 
 /* The calling thread's cache for pool, or NULL (slow path attaches one).
  * A slot is valid only while its serial matches the pool's, so a destroyed
@@ -289,8 +386,50 @@ static inline ebra_tcache_t *ebra_tcache_of(const ebra_pool_t *pool) {
   return NULL;
 }
 
+/* ---- reclaim/backend.c: the one place that calls liburcu and ck_epoch -- */
+EBRA_INTERNAL_FN int ebra_backend_init_domain(ebra_domain_t *d);
+EBRA_INTERNAL_FN void ebra_backend_fini_domain(ebra_domain_t *d);
+EBRA_INTERNAL_FN int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t);
+EBRA_INTERNAL_FN void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t);
+EBRA_INTERNAL_FN void ebra_backend_read_lock(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_read_unlock(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_synchronize(ebra_domain_t *d);
+EBRA_INTERNAL_FN void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt);
+
+/* ---- reclaim/domain.c ------------------------------------------------------ */
+EBRA_INTERNAL_FN ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d);
+EBRA_INTERNAL_FN int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e);
+EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t);
+EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id);
+EBRA_INTERNAL_FN uint64_t ebra_now_ns(void);
+EBRA_INTERNAL_FN void ebra_domains_fork_prepare(void);
+EBRA_INTERNAL_FN void ebra_domains_fork_parent(void);
+EBRA_INTERNAL_FN void ebra_domains_fork_child(void);
+
+/* The calling thread's state in d, or NULL. */
+static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
+  const ebra_thread_t *t = ebra_tls_thread;
+  const uint32_t id = d->id;
+  if (EBRA_LIKELY(id < t->ndomains)) {
+    const ebra_domain_slot_t *s = &t->domains[id];
+    if (EBRA_LIKELY(s->serial == d->serial)) {
+      if (s->dthread == NULL) /* a matching slot always has a dthread */
+        __builtin_unreachable();
+      return s->dthread;
+    }
+  }
+  return NULL;
+}
+
+/* ---- reclaim/weak.c -------------------------------------------------------- */
+
 /* ---- pool.c -------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_object_on_carve(ebra_pool_t *pool, void *p);
+EBRA_INTERNAL_FN int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out);
+EBRA_INTERNAL_FN int ebra_object_mark_retired(ebra_pool_t *pool, const void *obj);
+EBRA_INTERNAL_FN bool ebra_object_unmark_retired(const void *obj);
 EBRA_INTERNAL_FN bool ebra_pool_is_alive(const ebra_pool_t *pool);
 EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
 

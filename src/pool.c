@@ -290,6 +290,16 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
 #if EBRA_DEBUG
   if (!debug_bit_flip(s, p, false)) /* exact: the slot was not with a user */
     return free_rejected(pool, p, s);
+  {
+    const size_t i = ebra_slab_slot_index(s, p);
+    if (ebra_atomic_load_relaxed(&s->xretired_bits[i / 64]) & (1ull << (i % 64))) {
+      debug_bit_flip(s, p, true); /* undo: the object stays retired */
+      ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+                       "pool '%s': free of %p, which was retired and awaits a grace period",
+                       pool->name, p);
+      return -EALREADY;
+    }
+  }
 #endif
   object_on_free(pool, p);
   ebra_tcache_t *tc = ebra_tcache_of(pool);
@@ -302,6 +312,58 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
     }
   }
   return free_slow(pool, tc, p);
+}
+
+/* ---- hooks for reclaim/ ------------------------------------------------ */
+
+/* obj is the start of a live object of some pool (not free): 0 and its
+ * pool, or a negative errno with a report. */
+int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out) {
+  const ebra_slab_t *s = ebra_segmap_lookup(obj);
+  if (!s) {
+    ebra_report(EBRA_ERR_FOREIGN_PTR, "retire of %p, which no ebra pool owns", obj);
+    return -EFAULT;
+  }
+  ebra_pool_t *pool = s->pool;
+  if (!ebra_slab_slot_valid(s, obj)) {
+    ebra_report_pool(pool, EBRA_ERR_MISALIGNED,
+                     "pool '%s': retire of %p, which is not an object this pool handed out",
+                     pool->name, obj);
+    return -EINVAL;
+  }
+  if (*(const uint64_t *)obj == free_marker(pool, obj)) {
+    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': retire of free object %p",
+                     pool->name, obj);
+    return -EALREADY;
+  }
+  *pool_out = pool;
+  return 0;
+}
+
+/* Set obj's retired bit; -EALREADY (reported) if it was set: a double
+ * retire caught before it could free a recycled object. */
+int ebra_object_mark_retired(ebra_pool_t *pool, const void *obj) {
+  const ebra_slab_t *s = ebra_segmap_lookup(obj);
+  const size_t i = ebra_slab_slot_index(s, obj);
+  const uint64_t bit = 1ull << (i % 64);
+  /* acq_rel: the bit is the retire ownership token, cleared by the
+   * reclaimer in ebra_object_unmark_retired. */
+  if (ebra_atomic_or_acq_rel(&s->xretired_bits[i / 64], bit) & bit) {
+    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p retired twice", pool->name,
+                     obj);
+    return -EALREADY;
+  }
+  return 0;
+}
+
+/* Clear obj's retired bit; false if it was not set. */
+bool ebra_object_unmark_retired(const void *obj) {
+  const ebra_slab_t *s = ebra_segmap_lookup(obj);
+  if (!s)
+    return false;
+  const size_t i = ebra_slab_slot_index(s, obj);
+  const uint64_t bit = 1ull << (i % 64);
+  return (ebra_atomic_and_acq_rel(&s->xretired_bits[i / 64], ~bit) & bit) != 0;
 }
 
 ebra_pool_t *ebra_pool_of(const void *p) {

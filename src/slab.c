@@ -54,9 +54,15 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   s->stride_div = UINT64_MAX / s->stride + 1;
   s->map_size = pool->slab_size;
   ebra_atomic_store_relaxed(&s->xcarved, 0);
+  s->xretired_bits = calloc((s->count + 63) / 64, sizeof(uint64_t));
+  if (!s->xretired_bits) {
+    ebra_os_unmap(mem, s->map_size);
+    return ENOMEM;
+  }
 #if EBRA_DEBUG
   s->xlive_bits = calloc((s->count + 63) / 64, sizeof(uint64_t));
   if (!s->xlive_bits) {
+    free(s->xretired_bits);
     ebra_os_unmap(mem, s->map_size);
     return ENOMEM;
   }
@@ -66,6 +72,7 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
 #if EBRA_DEBUG
     free(s->xlive_bits);
 #endif
+    free(s->xretired_bits);
     ebra_os_unmap(mem, s->map_size);
     return err;
   }
@@ -78,6 +85,7 @@ static void slab_destroy(ebra_slab_t *s) {
 #if EBRA_DEBUG
   free(s->xlive_bits);
 #endif
+  free(s->xretired_bits);
   s->magic = 0;
   ebra_os_unmap(s, s->map_size);
 }

@@ -76,7 +76,7 @@ uint32_t ebra_registry_capacity(void) { return registry_cap; }
 /* ---- thread state --------------------------------------------------------- */
 
 /* The calling thread's state, created on first use.  Registry lock held. */
-static ebra_thread_t *thread_get_locked(void) {
+ebra_thread_t *ebra_thread_get_locked(void) {
   ebra_thread_t *t = ebra_tls_thread;
   if (t != &thread_empty)
     return t;
@@ -104,6 +104,21 @@ static int thread_reserve_slot(ebra_thread_t *t, uint32_t id) {
   memset(c + t->ncaches, 0, (n - t->ncaches) * sizeof *c);
   t->caches = c;
   t->ncaches = n;
+  return 0;
+}
+
+int ebra_thread_reserve_domain(ebra_thread_t *t, uint32_t id) {
+  if (id < t->ndomains)
+    return 0;
+  uint32_t n = t->ndomains ? t->ndomains : 4;
+  while (n <= id)
+    n *= 2;
+  ebra_domain_slot_t *d = realloc(t->domains, n * sizeof *d);
+  if (!d)
+    return ENOMEM;
+  memset(d + t->ndomains, 0, (n - t->ndomains) * sizeof *d);
+  t->domains = d;
+  t->ndomains = n;
   return 0;
 }
 
@@ -136,7 +151,7 @@ ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool) {
     err = EBADF;
     goto out;
   }
-  ebra_thread_t *t = thread_get_locked();
+  ebra_thread_t *t = ebra_thread_get_locked();
   if (!t || thread_reserve_slot(t, pool->id) != 0)
     goto out;
   tc = calloc(1, sizeof *tc);
@@ -208,6 +223,15 @@ void ebra_tcache_detach_all(ebra_pool_t *pool) {
 /* Release all of thread t's state.  Registry lock held; t is the calling
  * thread, or (fork child) a thread that no longer exists. */
 static void thread_release_locked(ebra_thread_t *t) {
+  /* Domains first: closing a batch or leaving liburcu never needs a pool
+   * cache, and reclaimers may free into pools meanwhile. */
+  for (uint32_t id = 0; id < t->ndomains; id++) {
+    ebra_domain_slot_t *s = &t->domains[id];
+    ebra_domain_t *d = ebra_domain_registry_at(id);
+    if (s->dthread && d && d->serial == s->serial)
+      ebra_dthread_release_locked(s->dthread, t);
+  }
+  free(t->domains);
   for (uint32_t id = 0; id < t->ncaches; id++) {
     ebra_cache_slot_t *s = &t->caches[id];
     ebra_pool_t *pool = ebra_registry_at(id);
@@ -224,14 +248,29 @@ static void thread_release_locked(ebra_thread_t *t) {
   free(t);
 }
 
+/* Move the calling thread's cached objects of every live pool to the
+ * depots (the reclaimer does this after each round, so reclaimed objects
+ * do not sit in its magazines). */
+void ebra_thread_flush_caches(void) {
+  ebra_thread_t *t = ebra_tls_thread;
+  ebra_registry_lock();
+  for (uint32_t id = 0; id < t->ncaches; id++) {
+    ebra_cache_slot_t *s = &t->caches[id];
+    ebra_pool_t *pool = ebra_registry_at(id);
+    if (s->tcache && pool && pool->serial == s->serial)
+      ebra_tcache_flush(pool, s->tcache);
+  }
+  ebra_registry_unlock();
+}
+
 void ebra_thread_detach(void) {
   ebra_thread_t *t = ebra_tls_thread;
   if (t == &thread_empty)
     return;
   ebra_registry_lock();
-  ebra_tls_thread = &thread_empty;
   pthread_setspecific(thread_key, NULL);
-  thread_release_locked(t);
+  thread_release_locked(t); /* still the TLS thread: it leaves liburcu itself */
+  ebra_tls_thread = &thread_empty;
   ebra_registry_unlock();
 }
 
@@ -244,6 +283,7 @@ static void thread_key_destructor(void *arg) {
 
 static void fork_prepare(void) {
   ebra_registry_lock();
+  ebra_domains_fork_prepare();
   for (uint32_t id = 0; id < registry_cap; id++) {
     if (registry[id]) {
       pthread_mutex_lock(&registry[id]->grow_lock);
@@ -262,10 +302,14 @@ static void fork_unlock_all(void) {
   ebra_registry_unlock();
 }
 
-static void fork_parent(void) { fork_unlock_all(); }
+static void fork_parent(void) {
+  ebra_domains_fork_parent();
+  fork_unlock_all();
+}
 
 /* The child has one thread: give back the caches of all the others. */
 static void fork_child(void) {
+  ebra_domains_fork_parent(); /* unlock the domain locks first */
   ebra_thread_t *self = ebra_tls_thread;
   ebra_thread_t *t = threads;
   while (t) {
@@ -274,6 +318,7 @@ static void fork_child(void) {
       thread_release_locked(t);
     t = next;
   }
+  ebra_domains_fork_child();
   fork_unlock_all();
 }
 

@@ -1,0 +1,125 @@
+/* ebra/reclaim.h — reclamation domains: read-side sections, retire, barrier.
+ *
+ * A domain defers the return of retired objects to their pools until every
+ * read-side section that might still see them has ended (a grace period).
+ * The grace periods come from a backend chosen at run time, all from
+ * Debian's packages: liburcu's memb flavour (default), liburcu's qsbr
+ * flavour, or Concurrency Kit's ck_epoch.  ebra batches retired objects per
+ * thread and drives grace periods from its own reclaimer thread per domain,
+ * so a grace period is paid per batch, never per object, and latency never
+ * waits on liburcu's call_rcu worker.
+ *
+ * Calling context:
+ *  - ebra_read_lock/unlock: any thread; nestable; never blocks.  A thread is
+ *    registered with the domain on first use (or explicitly).
+ *  - ebra_retire: any thread, inside or outside a section; never blocks.
+ *  - ebra_domain_barrier: outside any section of that domain (-EDEADLK).
+ *  - qsbr domains: a registered thread is "online" and must call
+ *    ebra_quiescent() between sections regularly (for a server: once per
+ *    request or event-loop turn), or ebra_thread_offline() before it
+ *    blocks or idles; otherwise grace periods stall and retired memory
+ *    grows (never corrupts).  memb and ck_epoch need no such calls.
+ *  - ebra_domain_destroy: after every other thread stopped using it.
+ */
+#ifndef EBRA_RECLAIM_H
+#define EBRA_RECLAIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebra/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ebra_domain_s ebra_domain_t;
+
+typedef enum ebra_reclaim_backend_e {
+  EBRA_RECLAIM_DEFAULT = 0, /* EBRA_RECLAIM from the environment, else memb */
+  EBRA_RECLAIM_URCU_MEMB,   /* liburcu memb: sys_membarrier-based readers */
+  EBRA_RECLAIM_URCU_QSBR,   /* liburcu qsbr: free readers, explicit QS */
+  EBRA_RECLAIM_CK_EPOCH     /* Concurrency Kit ck_epoch */
+} ebra_reclaim_backend_t;
+
+typedef struct ebra_domain_config_s {
+  const char *name;               /* copied; NULL = "domain" */
+  ebra_reclaim_backend_t backend;
+  unsigned batch_size;            /* retired objects per batch; 0 = 64 */
+  uint64_t max_batch_age_ns;      /* a batch older than this is closed;
+                                     0 = 1 ms */
+} ebra_domain_config_t;
+
+/* Create a domain and its reclaimer thread.  NULL with errno EINVAL (bad
+ * config or EBRA_RECLAIM value, reported) or ENOMEM / EAGAIN. */
+EBRA_API ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg);
+
+/* Wait for everything retired, stop the reclaimer, release the domain.
+ * Returns 0, -EBUSY if a weak table still uses it, -EBADF if destroyed. */
+EBRA_API int ebra_domain_destroy(ebra_domain_t *d);
+
+/* Explicit registration of the calling thread (automatic on first use).
+ * Unregistering closes the thread's batch; a thread exit does it too. */
+EBRA_API int ebra_domain_register_thread(ebra_domain_t *d);
+EBRA_API int ebra_domain_unregister_thread(ebra_domain_t *d);
+
+/* Read-side section.  Nestable.  Pointers obtained inside stay valid until
+ * the outermost unlock. */
+EBRA_API void ebra_read_lock(ebra_domain_t *d);
+EBRA_API void ebra_read_unlock(ebra_domain_t *d);
+
+/* Load an RCU-published pointer inside a section (an acquire load); *pp
+ * must be an _Atomic(void *) (std::atomic<void *> in C++) that the writer
+ * stores with release.  Use it for pointers you publish yourself and later
+ * retire: under ThreadSanitizer it also records the object, so the
+ * reclaimer's grace period is visible to TSan (docs/DESIGN.md). */
+EBRA_API void *ebra_deref(ebra_domain_t *d, void *const *pp);
+
+/* Retire an object allocated from an ebra pool: it returns to its pool
+ * after a grace period.  Returns 0, or -EFAULT (not a pool object), -EINVAL
+ * (not the start of a live object), -EALREADY (already retired or free). */
+EBRA_API int ebra_retire(ebra_domain_t *d, void *obj);
+
+/* Run fn(arg) after a grace period, on the domain's reclaimer thread. */
+typedef void ebra_reclaim_fn(void *arg);
+EBRA_API int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
+
+/* Wait until everything retired before the call (by any thread) has been
+ * reclaimed.  -EDEADLK inside a section of d. */
+EBRA_API int ebra_domain_barrier(ebra_domain_t *d);
+
+/* qsbr: announce a quiescent state / go offline / come back online.  Cheap
+ * no-ops for the other backends. */
+EBRA_API void ebra_quiescent(ebra_domain_t *d);
+EBRA_API void ebra_thread_offline(ebra_domain_t *d);
+EBRA_API void ebra_thread_online(ebra_domain_t *d);
+
+/* Batching knobs (the strategy engine tunes them).  0 keeps a value. */
+EBRA_API int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size,
+                                      uint64_t max_batch_age_ns);
+
+EBRA_API ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d);
+EBRA_API const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b);
+
+typedef struct ebra_domain_stats_s {
+  uint64_t retired;          /* objects and calls retired */
+  uint64_t reclaimed;        /* returned to pools / called */
+  uint64_t pending;          /* retired - reclaimed */
+  uint64_t pending_bytes;    /* bytes of pool objects among pending */
+  uint64_t grace_periods;    /* completed by the reclaimer */
+  uint64_t batches;          /* batches reclaimed */
+  uint64_t gp_ns_p50, gp_ns_p90, gp_ns_p99, gp_ns_max; /* grace-period
+                                latency over the last 1024 periods */
+  uint64_t reuse_ns_p50, reuse_ns_p99; /* retire -> reuse of a batch's
+                                oldest object, last 1024 batches */
+  uint32_t threads;          /* registered threads */
+  unsigned batch_size;
+  uint64_t max_batch_age_ns;
+} ebra_domain_stats_t;
+
+EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBRA_RECLAIM_H */

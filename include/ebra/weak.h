@@ -1,0 +1,97 @@
+/* ebra/weak.h — weak handles over pool objects, resolved through an
+ * RCU-protected handle table.
+ *
+ * A handle is a 64-bit value: table tag (8 bits), slot generation (28
+ * bits), slot index (28 bits).  0 is never a handle.
+ *
+ *  - ebra_weak_create gives a pool object a handle and one strong
+ *    reference, held by the caller.
+ *  - ebra_weak_get resolves a handle inside a read section of the table's
+ *    domain: wait-free, no shared write.  The object stays valid until the
+ *    section ends; it is NULL once the object died.
+ *  - ebra_weak_upgrade takes a counted strong reference (or NULL).
+ *  - ebra_weak_release drops one strong reference; ebra_weak_kill
+ *    invalidates every handle at once and drops the caller's reference.
+ *    When the object is dead (killed, or its last strong reference dropped)
+ *    and no strong reference remains, it is retired: after a grace period
+ *    its cleanups run, exactly once each, on the reclaimer thread, and it
+ *    returns to its pool.
+ *  - Generations never lie: a slot whose generation would wrap is retired
+ *    for good; a handle never issued, stale, or of another table resolves
+ *    to NULL.
+ */
+#ifndef EBRA_WEAK_H
+#define EBRA_WEAK_H
+
+#include <stdint.h>
+
+#include "ebra/export.h"
+#include "ebra/reclaim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef uint64_t ebra_weak_t;
+typedef struct ebra_weak_table_s ebra_weak_table_t;
+
+#define EBRA_WEAK_NONE ((ebra_weak_t)0)
+
+/* A table of handles whose objects are reclaimed through domain d.  At most
+ * 255 tables exist at once.  NULL with errno EINVAL / ENOMEM / EMFILE. */
+EBRA_API ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d);
+
+/* Options for a table.  max_generation bounds how many times one slot is
+ * reused before it is retired for good (0 = 2^28 - 1, the most a handle
+ * encodes); small values let tests exercise slot retirement. */
+typedef struct ebra_weak_table_config_s {
+  uint32_t max_generation;
+} ebra_weak_table_config_t;
+
+EBRA_API ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d,
+                                                      const ebra_weak_table_config_t *cfg);
+
+/* Destroy a table.  -EBUSY while any of its objects is alive or awaits
+ * reclamation (call ebra_domain_barrier after the last kill). */
+EBRA_API int ebra_weak_table_destroy(ebra_weak_table_t *t);
+
+/* Give obj (from an ebra pool, live) a handle.  The caller holds the one
+ * strong reference.  EBRA_WEAK_NONE with errno EFAULT (not a pool object)
+ * or ENOMEM (table full or out of memory). */
+EBRA_API ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj);
+
+/* The object, or NULL if it died / the handle is not valid here.  Call
+ * inside ebra_read_lock(domain).  Wait-free; writes no shared memory. */
+EBRA_API void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h);
+
+/* A new strong reference (the object), or NULL if it died.  Any context. */
+EBRA_API void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h);
+
+/* Drop one strong reference.  The last one kills the object.  Returns 0,
+ * or -ESTALE if h is no handle of t's with a strong reference left. */
+EBRA_API int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h);
+
+/* Kill now: every handle to the object resolves to NULL from here on, and
+ * the caller's strong reference is dropped; other strong holders keep the
+ * memory until they release.  -ESTALE if already dead or not a handle. */
+EBRA_API int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h);
+
+/* Register fn(arg, h) to run once after the object is dead and no reader
+ * can reach it.  -ESTALE if the object is already dead, -ENOMEM. */
+typedef void ebra_cleanup_fn(void *arg, ebra_weak_t h);
+EBRA_API int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *fn,
+                                   void *arg);
+
+typedef struct ebra_weak_stats_s {
+  uint64_t live;          /* handles whose object is alive */
+  uint64_t slots;         /* slots allocated (table size) */
+  uint64_t retired_slots; /* slots retired for good (generation wrap) */
+  uint64_t created, killed, cleanups_run;
+} ebra_weak_stats_t;
+
+EBRA_API int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBRA_WEAK_H */

@@ -1,0 +1,753 @@
+/* reclaim/domain.c — reclamation domains: sections, per-thread retire
+ * batches, and the reclaimer thread that drives grace periods.
+ *
+ * Invariants
+ *   R1  every retired entry is in exactly one place: a thread's open batch,
+ *       the domain's pending list, or the reclaimer's current round; it is
+ *       executed exactly once, after a grace period that began after it was
+ *       retired.
+ *   R2  an open batch is touched only under its dthread's batch_lock, by
+ *       its owner (append), the reclaimer (steal when aged, or for a
+ *       barrier) or the owner's exit.
+ *   R3  barrier_done <= barrier_req; a barrier with ticket k returns once a
+ *       round that started after ticket k was taken has finished.
+ *
+ * Ordering
+ *   Batches move between threads under mutexes (batch_lock, domain lock),
+ *   which order the entries.  The grace period orders readers' accesses to
+ *   an object before its reuse: liburcu/ck provide it, and reclaim/tsan.h
+ *   states it to ThreadSanitizer per object.
+ *
+ * Progress
+ *   ebra_read_lock/unlock are wait-free with memb/qsbr and ck_epoch (the
+ *   dependencies' read sides), after a thread's one-time registration,
+ *   which takes the registry lock.  ebra_retire takes only its own
+ *   thread's batch_lock (contended only by the reclaimer stealing an aged
+ *   batch) and the domain lock once per batch; it never waits for a grace
+ *   period.  ebra_domain_barrier blocks.  The reclaimer blocks in the
+ *   backend's synchronize; a stalled reader stalls it, and only it.
+ *
+ * Lock order: registry lock -> domain threads_lock -> dthread batch_lock;
+ *             domain lock is a leaf.  The reclaimer never holds a domain
+ *             lock while it waits for a grace period or frees to a pool.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "backend.h"
+#include "tsan.h"
+
+#define DEFAULT_BATCH 64u
+#define DEFAULT_AGE_NS 1000000ull
+#define MAX_BATCH 65536u
+
+static ebra_domain_t **dregistry;  /* by domain id; registry lock */
+static uint32_t dregistry_cap;     /* registry lock */
+static _Atomic uint64_t next_domain_serial;
+
+uint64_t ebra_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+ebra_domain_t *ebra_domain_registry_at(uint32_t id) {
+  return id < dregistry_cap ? dregistry[id] : NULL;
+}
+
+static int dregistry_add(ebra_domain_t *d) {
+  uint32_t id = 0;
+  while (id < dregistry_cap && dregistry[id])
+    id++;
+  if (id == dregistry_cap) {
+    const uint32_t cap = dregistry_cap ? dregistry_cap * 2 : 16;
+    ebra_domain_t **r = realloc(dregistry, cap * sizeof *r);
+    if (!r)
+      return ENOMEM;
+    memset(r + dregistry_cap, 0, (cap - dregistry_cap) * sizeof *r);
+    dregistry = r;
+    dregistry_cap = cap;
+  }
+  dregistry[id] = d;
+  d->id = id;
+  return 0;
+}
+
+const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
+  switch (b) {
+  case EBRA_RECLAIM_URCU_MEMB: return "urcu-memb";
+  case EBRA_RECLAIM_URCU_QSBR: return "urcu-qsbr";
+  case EBRA_RECLAIM_CK_EPOCH: return "ck-epoch";
+  default: return "default";
+  }
+}
+
+ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
+  return d ? d->backend : EBRA_RECLAIM_DEFAULT;
+}
+
+/* EBRA_RECLAIM=urcu-memb|urcu-qsbr|ck-epoch; unset means memb. */
+static int backend_from_env(ebra_reclaim_backend_t *out) {
+  const char *v = getenv("EBRA_RECLAIM");
+  *out = EBRA_RECLAIM_URCU_MEMB;
+  if (!v || !*v)
+    return 0;
+  for (int b = EBRA_RECLAIM_URCU_MEMB; b <= EBRA_RECLAIM_CK_EPOCH; b++) {
+    if (strcasecmp(v, ebra_reclaim_backend_name((ebra_reclaim_backend_t)b)) == 0) {
+      *out = (ebra_reclaim_backend_t)b;
+      return 0;
+    }
+  }
+  ebra_report(EBRA_ERR_BAD_OPTION,
+              "EBRA_RECLAIM=\"%s\" is not urcu-memb, urcu-qsbr or ck-epoch", v);
+  return EINVAL;
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+static ebra_batch_t *batch_new(uint32_t cap) {
+  ebra_batch_t *b = malloc(sizeof *b + (size_t)cap * sizeof(ebra_retired_t));
+  if (b) {
+    b->next = NULL;
+    b->n = 0;
+    b->cap = cap;
+    b->bytes = 0;
+    b->opened_ns = 0;
+  }
+  return b;
+}
+
+/* Hand a closed batch to the reclaimer. */
+static void batch_submit(ebra_domain_t *d, ebra_batch_t *b) {
+  pthread_mutex_lock(&d->lock);
+  b->next = d->pending;
+  d->pending = b;
+  if (d->reclaimer_idle)
+    pthread_cond_signal(&d->wake);
+  pthread_mutex_unlock(&d->lock);
+}
+
+/* Take dt's open batch if it has entries and is older than min_age_ns
+ * (0: any age).  Caller holds d->threads_lock or is dt's owner. */
+static ebra_batch_t *batch_steal(ebra_dthread_t *dt, uint64_t now, uint64_t min_age_ns) {
+  ebra_batch_t *b = NULL;
+  pthread_mutex_lock(&dt->batch_lock);
+  if (dt->open && dt->open->n > 0 && now - dt->open->opened_ns >= min_age_ns) {
+    b = dt->open;
+    dt->open = NULL;
+    ebra_atomic_store_relaxed(&dt->xopen_since_ns, 0);
+  }
+  pthread_mutex_unlock(&dt->batch_lock);
+  return b;
+}
+
+/* ---- per-thread state -------------------------------------------------- */
+
+static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
+  ebra_dthread_t *dt = NULL;
+  ebra_registry_lock();
+  if (d->state != EBRA_POOL_ALIVE) {
+    errno = EBADF;
+    goto out;
+  }
+  ebra_thread_t *t = ebra_thread_get_locked();
+  if (!t || ebra_thread_reserve_domain(t, d->id) != 0 || !(dt = calloc(1, sizeof *dt))) {
+    errno = ENOMEM;
+    goto out;
+  }
+  dt->domain = d;
+  pthread_mutex_init(&dt->batch_lock, NULL);
+  if (ebra_backend_register(d, dt, t) != 0) {
+    pthread_mutex_destroy(&dt->batch_lock);
+    free(dt);
+    dt = NULL;
+    errno = ENOMEM;
+    goto out;
+  }
+  pthread_mutex_lock(&d->threads_lock);
+  dt->next = d->threads;
+  if (d->threads)
+    d->threads->prev = dt;
+  d->threads = dt;
+  d->nthreads++;
+  pthread_mutex_unlock(&d->threads_lock);
+  t->domains[d->id] = (ebra_domain_slot_t){.serial = d->serial, .dthread = dt};
+out:
+  ebra_registry_unlock();
+  return dt;
+}
+
+ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d) {
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  return dt ? dt : dthread_attach(d);
+}
+
+/* Leave the domain: close the batch, leave the backend, free the state.
+ * Registry lock held; t is the caller's thread state, or a thread that no
+ * longer exists (fork child). */
+void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
+  ebra_domain_t *d = dt->domain;
+  if (dt->nest > 0 && t == ebra_tls_thread) {
+    ebra_report(EBRA_ERR_INTERNAL, "domain '%s': thread left inside a read section", d->name);
+    dt->nest = 0;
+    ebra_tsan_release_notes(dt);
+    ebra_backend_unlock_inline(d, dt);
+  }
+  ebra_batch_t *b = batch_steal(dt, ebra_now_ns(), 0);
+  if (b)
+    batch_submit(d, b);
+  else if (dt->open)
+    free(dt->open); /* empty */
+  ebra_backend_unregister(d, dt, t);
+  pthread_mutex_lock(&d->threads_lock);
+  if (dt->prev)
+    dt->prev->next = dt->next;
+  else
+    d->threads = dt->next;
+  if (dt->next)
+    dt->next->prev = dt->prev;
+  d->nthreads--;
+  d->exited_retired += ebra_atomic_load_relaxed(&dt->xretired);
+  d->exited_retired_bytes += ebra_atomic_load_relaxed(&dt->xretired_bytes);
+  pthread_mutex_unlock(&d->threads_lock);
+  if (d->id < t->ndomains)
+    t->domains[d->id] = (ebra_domain_slot_t){0};
+  ebra_tsan_free_notes(dt);
+  pthread_mutex_destroy(&dt->batch_lock);
+  free(dt);
+}
+
+int ebra_domain_register_thread(ebra_domain_t *d) {
+  if (!d)
+    return -EINVAL;
+  return ebra_dthread_get(d) ? 0 : -errno;
+}
+
+int ebra_domain_unregister_thread(ebra_domain_t *d) {
+  if (!d)
+    return -EINVAL;
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (!dt)
+    return 0;
+  if (dt->nest > 0)
+    return -EBUSY;
+  ebra_registry_lock();
+  ebra_dthread_release_locked(dt, ebra_tls_thread);
+  ebra_registry_unlock();
+  return 0;
+}
+
+/* ---- read side ------------------------------------------------------------ */
+
+void ebra_read_lock(ebra_domain_t *d) {
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (EBRA_UNLIKELY(!dt)) {
+    dt = dthread_attach(d);
+    if (!dt) {
+      ebra_report(EBRA_ERR_NOMEM, "ebra_read_lock: cannot register with domain '%s'",
+                  d ? d->name : "(null)");
+      EBRA_DIE("ebra_read_lock without a registered thread");
+    }
+  }
+  if (dt->nest++ == 0)
+    ebra_backend_lock_inline(d, dt);
+}
+
+void ebra_read_unlock(ebra_domain_t *d) {
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (EBRA_UNLIKELY(!dt || dt->nest == 0)) {
+    ebra_report(EBRA_ERR_INTERNAL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
+                d ? d->name : "(null)");
+    return;
+  }
+  if (--dt->nest == 0) {
+    ebra_tsan_release_notes(dt); /* after the reader's last access */
+    ebra_backend_unlock_inline(d, dt);
+  }
+}
+
+void *ebra_deref(ebra_domain_t *d, void *const *pp) {
+  /* Paired with the user's store release that published *pp. */
+  void *p = ebra_atomic_load_acquire((void *const _Atomic *)pp);
+#if defined(EBRA_TSAN)
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (dt)
+    ebra_tsan_note(dt, p);
+#else
+  (void)d;
+#endif
+  return p;
+}
+
+void ebra_quiescent(ebra_domain_t *d) {
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (dt && dt->nest == 0)
+    ebra_backend_quiescent(d, dt);
+}
+
+void ebra_thread_offline(ebra_domain_t *d) {
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (dt && dt->nest == 0)
+    ebra_backend_offline(d, dt);
+}
+
+void ebra_thread_online(ebra_domain_t *d) {
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (dt)
+    ebra_backend_online(d, dt);
+}
+
+/* ---- retire ---------------------------------------------------------------- */
+
+int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e) {
+  ebra_dthread_t *dt = ebra_dthread_get(d);
+  if (!dt)
+    return -errno;
+  ebra_batch_t *full = NULL;
+  pthread_mutex_lock(&dt->batch_lock);
+  if (!dt->open && !(dt->open = batch_new(ebra_atomic_load_relaxed(&d->xbatch_size)))) {
+    pthread_mutex_unlock(&dt->batch_lock);
+    return -ENOMEM;
+  }
+  ebra_batch_t *b = dt->open;
+  if (b->n == 0) {
+    b->opened_ns = ebra_now_ns();
+    ebra_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
+  }
+  b->ent[b->n++] = *e;
+  b->bytes += e->bytes;
+  if (b->n >= b->cap || b->n >= ebra_atomic_load_relaxed(&d->xbatch_size)) {
+    full = b;
+    dt->open = NULL;
+    ebra_atomic_store_relaxed(&dt->xopen_since_ns, 0);
+  }
+  pthread_mutex_unlock(&dt->batch_lock);
+  ebra_counter_add_owner(&dt->xretired, 1);
+  ebra_counter_add_owner(&dt->xretired_bytes, e->bytes);
+  if (full)
+    batch_submit(d, full);
+  return 0;
+}
+
+/* After the grace period: the object goes back to its pool's magazines
+ * (the reclaimer's, flushed to the depot after the round). */
+static void return_to_pool(const ebra_retired_t *e) {
+  void *obj = e->obj;
+  ebra_pool_t *pool = ebra_pool_of(obj);
+  if (pool && ebra_object_unmark_retired(obj))
+    ebra_pool_free(pool, obj);
+}
+
+int ebra_retire(ebra_domain_t *d, void *obj) {
+  if (!d || !obj)
+    return -EINVAL;
+  ebra_pool_t *pool;
+  int rc = ebra_object_check_live(obj, &pool);
+  if (rc)
+    return rc;
+  rc = ebra_object_mark_retired(pool, obj);
+  if (rc)
+    return rc;
+  const ebra_retired_t e = {.run = return_to_pool, .obj = obj,
+                            .bytes = ebra_pool_object_size(pool)};
+  rc = ebra_retire_entry(d, &e);
+  if (rc)
+    ebra_object_unmark_retired(obj);
+  return rc;
+}
+
+static void call_user(const ebra_retired_t *e) { ((ebra_reclaim_fn *)e->ctx)(e->arg); }
+
+int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
+  if (!d || !fn)
+    return -EINVAL;
+  const ebra_retired_t e = {.run = call_user, .ctx = (void *)fn, .arg = arg, .obj = arg};
+  return ebra_retire_entry(d, &e);
+}
+
+/* ---- the reclaimer ------------------------------------------------------- */
+
+static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
+  ring[count % EBRA_LATENCY_RING] = v;
+}
+
+/* Steal open batches: all of them for a barrier or stop, else the aged. */
+static ebra_batch_t *steal_open(ebra_domain_t *d, bool all) {
+  const uint64_t now = ebra_now_ns();
+  const uint64_t age = all ? 0 : ebra_atomic_load_relaxed(&d->xmax_age_ns);
+  ebra_batch_t *list = NULL;
+  pthread_mutex_lock(&d->threads_lock);
+  for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next) {
+    const uint64_t since = ebra_atomic_load_relaxed(&dt->xopen_since_ns);
+    if (!since || (!all && now - since < age))
+      continue;
+    ebra_batch_t *b = batch_steal(dt, now, age);
+    if (b) {
+      b->next = list;
+      list = b;
+    }
+  }
+  pthread_mutex_unlock(&d->threads_lock);
+  return list;
+}
+
+static bool any_open(ebra_domain_t *d) {
+  bool open = false;
+  pthread_mutex_lock(&d->threads_lock);
+  for (ebra_dthread_t *dt = d->threads; dt && !open; dt = dt->next)
+    open = ebra_atomic_load_relaxed(&dt->xopen_since_ns) != 0;
+  pthread_mutex_unlock(&d->threads_lock);
+  return open;
+}
+
+/* Run every entry of the round, after the grace period. */
+static void reclaim_round(ebra_domain_t *d, ebra_batch_t *list, uint64_t gp_start) {
+  uint64_t n = 0, bytes = 0, batches = 0;
+  const uint64_t now = ebra_now_ns();
+  uint64_t reuse_worst = 0;
+  while (list) {
+    ebra_batch_t *b = list;
+    list = b->next;
+    for (uint32_t i = 0; i < b->n; i++) {
+      ebra_tsan_after_grace_period(b->ent[i].obj);
+      b->ent[i].run(&b->ent[i]);
+    }
+    n += b->n;
+    bytes += b->bytes;
+    batches++;
+    if (now - b->opened_ns > reuse_worst)
+      reuse_worst = now - b->opened_ns;
+    free(b);
+  }
+  ebra_thread_flush_caches(); /* reclaimed objects go to the depots */
+  pthread_mutex_lock(&d->lock);
+  const uint64_t gps = ebra_atomic_load_relaxed(&d->xgrace_periods);
+  ring_put(d->gp_ns, gps, now - gp_start);
+  ring_put(d->reuse_ns, gps, reuse_worst);
+  pthread_mutex_unlock(&d->lock);
+  ebra_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
+  ebra_atomic_add_relaxed(&d->xreclaimed, n);
+  ebra_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
+  ebra_atomic_add_relaxed(&d->xbatches, batches);
+}
+
+/* Sleep until there is work: pending batches, a barrier, stop, or an open
+ * batch reaching its maximum age.  d->lock held. */
+static void reclaimer_wait(ebra_domain_t *d) {
+  while (!d->pending && !d->stop && d->barrier_req == d->barrier_done) {
+    d->reclaimer_idle = true;
+    pthread_mutex_unlock(&d->lock);
+    const bool open = any_open(d);
+    pthread_mutex_lock(&d->lock);
+    if (d->pending || d->stop || d->barrier_req != d->barrier_done) {
+      d->reclaimer_idle = false;
+      break;
+    }
+    if (open) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      const uint64_t age = ebra_atomic_load_relaxed(&d->xmax_age_ns);
+      const uint64_t at = (uint64_t)ts.tv_nsec + age;
+      ts.tv_sec += (time_t)(at / 1000000000ull);
+      ts.tv_nsec = (long)(at % 1000000000ull);
+      const int rc = pthread_cond_timedwait(&d->wake, &d->lock, &ts);
+      d->reclaimer_idle = false;
+      if (rc == ETIMEDOUT)
+        return; /* go steal aged batches */
+    } else {
+      pthread_cond_wait(&d->wake, &d->lock);
+      d->reclaimer_idle = false;
+    }
+  }
+  d->reclaimer_idle = false;
+}
+
+static void *reclaimer_main(void *arg) {
+  ebra_domain_t *d = arg;
+  pthread_mutex_lock(&d->lock);
+  for (;;) {
+    reclaimer_wait(d);
+    const uint64_t req = d->barrier_req;
+    const bool stop = d->stop;
+    ebra_batch_t *list = d->pending;
+    d->pending = NULL;
+    pthread_mutex_unlock(&d->lock);
+
+    ebra_batch_t *stolen = steal_open(d, stop || req != d->barrier_done);
+    while (stolen) {
+      ebra_batch_t *b = stolen;
+      stolen = b->next;
+      b->next = list;
+      list = b;
+    }
+    if (list) {
+      const uint64_t t0 = ebra_now_ns();
+      ebra_backend_synchronize(d);
+      reclaim_round(d, list, t0);
+    }
+    pthread_mutex_lock(&d->lock);
+    d->barrier_done = req;
+    pthread_cond_broadcast(&d->done);
+    if (stop && !d->pending)
+      break;
+  }
+  pthread_mutex_unlock(&d->lock);
+  ebra_thread_detach();
+  return NULL;
+}
+
+static int reclaimer_start(ebra_domain_t *d) {
+  d->stop = false;
+  int rc = pthread_create(&d->reclaimer, NULL, reclaimer_main, d);
+  d->reclaimer_running = (rc == 0);
+  return rc;
+}
+
+/* ---- barrier ---------------------------------------------------------------- */
+
+int ebra_domain_barrier(ebra_domain_t *d) {
+  if (!d)
+    return -EINVAL;
+  if (d->state != EBRA_POOL_ALIVE)
+    return -EBADF;
+  ebra_dthread_t *dt = ebra_dthread_of(d);
+  if (dt && dt->nest > 0) {
+    ebra_report(EBRA_ERR_INTERNAL, "ebra_domain_barrier inside a read section of '%s'",
+                d->name);
+    return -EDEADLK;
+  }
+  const bool was_online = dt && d->backend == EBRA_RECLAIM_URCU_QSBR && !dt->qsbr_offline;
+  if (was_online) /* the grace period must not wait for us */
+    ebra_backend_offline(d, dt);
+  pthread_mutex_lock(&d->lock);
+  const uint64_t ticket = ++d->barrier_req;
+  pthread_cond_signal(&d->wake);
+  while (d->barrier_done < ticket)
+    pthread_cond_wait(&d->done, &d->lock);
+  pthread_mutex_unlock(&d->lock);
+  if (was_online)
+    ebra_backend_online(d, dt);
+  return 0;
+}
+
+/* ---- create / destroy / knobs / stats ---------------------------------------- */
+
+static int domain_config_check(const ebra_domain_config_t *cfg, ebra_reclaim_backend_t *be) {
+  const char *name = cfg && cfg->name ? cfg->name : "domain";
+  if (cfg && cfg->batch_size > MAX_BATCH) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "domain '%s': batch_size %u is above %u", name,
+                cfg->batch_size, MAX_BATCH);
+    return EINVAL;
+  }
+  if (cfg && cfg->backend > EBRA_RECLAIM_CK_EPOCH) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "domain '%s': unknown backend %d", name, (int)cfg->backend);
+    return EINVAL;
+  }
+  if (cfg && cfg->backend != EBRA_RECLAIM_DEFAULT) {
+    *be = cfg->backend;
+    return 0;
+  }
+  return backend_from_env(be);
+}
+
+ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
+  ebra_reclaim_backend_t be;
+  if (domain_config_check(cfg, &be) != 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  ebra_domain_t *d = calloc(1, sizeof *d);
+  if (!d) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  snprintf(d->name, sizeof d->name, "%s", cfg && cfg->name ? cfg->name : "domain");
+  d->backend = be;
+  ebra_atomic_store_relaxed(&d->xbatch_size,
+                            cfg && cfg->batch_size ? cfg->batch_size : DEFAULT_BATCH);
+  ebra_atomic_store_relaxed(&d->xmax_age_ns, cfg && cfg->max_batch_age_ns
+                                                 ? cfg->max_batch_age_ns
+                                                 : DEFAULT_AGE_NS);
+  pthread_mutex_init(&d->threads_lock, NULL);
+  pthread_mutex_init(&d->lock, NULL);
+  pthread_cond_init(&d->wake, NULL);
+  pthread_cond_init(&d->done, NULL);
+  d->serial = ebra_atomic_add_relaxed(&next_domain_serial, 1) + 1;
+  d->state = EBRA_POOL_ALIVE;
+  int err = ebra_backend_init_domain(d);
+  if (!err) {
+    ebra_registry_lock();
+    err = dregistry_add(d);
+    ebra_registry_unlock();
+  }
+  if (!err && (err = reclaimer_start(d)) != 0) {
+    ebra_registry_lock();
+    dregistry[d->id] = NULL;
+    ebra_registry_unlock();
+  }
+  if (err) {
+    ebra_backend_fini_domain(d);
+    free(d);
+    ebra_report(EBRA_ERR_NOMEM, "ebra_domain_create: %s", strerror(err));
+    errno = err;
+    return NULL;
+  }
+  return d;
+}
+
+int ebra_domain_destroy(ebra_domain_t *d) {
+  if (!d)
+    return -EINVAL;
+  if (d->state != EBRA_POOL_ALIVE)
+    return -EBADF;
+  if (ebra_atomic_load_relaxed(&d->xweak_tables) > 0) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "domain '%s' still has weak tables", d->name);
+    return -EBUSY;
+  }
+  ebra_domain_unregister_thread(d); /* the caller, if it was registered */
+  pthread_mutex_lock(&d->threads_lock);
+  const uint32_t others = d->nthreads;
+  pthread_mutex_unlock(&d->threads_lock);
+  if (others) {
+    ebra_report(EBRA_ERR_BAD_CONFIG,
+                "domain '%s': %u threads still registered (they unregister at exit or "
+                "with ebra_domain_unregister_thread)", d->name, others);
+    return -EBUSY;
+  }
+  ebra_domain_barrier(d);
+  pthread_mutex_lock(&d->lock);
+  d->stop = true;
+  pthread_cond_signal(&d->wake);
+  pthread_mutex_unlock(&d->lock);
+  pthread_join(d->reclaimer, NULL);
+  ebra_registry_lock();
+  dregistry[d->id] = NULL;
+  d->serial = EBRA_SERIAL_DEAD;
+  d->state = EBRA_POOL_DEAD;
+  ebra_registry_unlock();
+  ebra_backend_fini_domain(d);
+  /* Like pools, the struct stays as a tombstone: later calls get EBADF. */
+  return 0;
+}
+
+int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size, uint64_t max_age_ns) {
+  if (!d || batch_size > MAX_BATCH)
+    return -EINVAL;
+  if (batch_size)
+    ebra_atomic_store_relaxed(&d->xbatch_size, batch_size);
+  if (max_age_ns)
+    ebra_atomic_store_relaxed(&d->xmax_age_ns, max_age_ns);
+  return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void percentiles(const uint64_t *ring, uint64_t count, uint64_t *p50, uint64_t *p90,
+                        uint64_t *p99, uint64_t *max) {
+  const size_t n = count < EBRA_LATENCY_RING ? (size_t)count : EBRA_LATENCY_RING;
+  *p50 = *p99 = 0;
+  if (p90)
+    *p90 = 0;
+  if (max)
+    *max = 0;
+  if (!n)
+    return;
+  uint64_t v[EBRA_LATENCY_RING];
+  memcpy(v, ring, n * sizeof *v);
+  qsort(v, n, sizeof *v, cmp_u64);
+  *p50 = v[(n - 1) * 50 / 100];
+  if (p90)
+    *p90 = v[(n - 1) * 90 / 100];
+  *p99 = v[(n - 1) * 99 / 100];
+  if (max)
+    *max = v[n - 1];
+}
+
+int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
+  if (!d || !out)
+    return -EINVAL;
+  if (d->state != EBRA_POOL_ALIVE)
+    return -EBADF;
+  memset(out, 0, sizeof *out);
+  uint64_t retired, bytes;
+  pthread_mutex_lock(&d->threads_lock);
+  retired = d->exited_retired;
+  bytes = d->exited_retired_bytes;
+  for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next) {
+    retired += ebra_atomic_load_relaxed(&dt->xretired);
+    bytes += ebra_atomic_load_relaxed(&dt->xretired_bytes);
+  }
+  out->threads = d->nthreads;
+  pthread_mutex_unlock(&d->threads_lock);
+  out->reclaimed = ebra_atomic_load_relaxed(&d->xreclaimed);
+  const uint64_t rbytes = ebra_atomic_load_relaxed(&d->xreclaimed_bytes);
+  out->retired = retired > out->reclaimed ? retired : out->reclaimed;
+  out->pending = out->retired - out->reclaimed;
+  out->pending_bytes = bytes > rbytes ? bytes - rbytes : 0;
+  out->grace_periods = ebra_atomic_load_relaxed(&d->xgrace_periods);
+  out->batches = ebra_atomic_load_relaxed(&d->xbatches);
+  out->batch_size = ebra_atomic_load_relaxed(&d->xbatch_size);
+  out->max_batch_age_ns = ebra_atomic_load_relaxed(&d->xmax_age_ns);
+  pthread_mutex_lock(&d->lock);
+  percentiles(d->gp_ns, out->grace_periods, &out->gp_ns_p50, &out->gp_ns_p90, &out->gp_ns_p99,
+              &out->gp_ns_max);
+  percentiles(d->reuse_ns, out->grace_periods, &out->reuse_ns_p50, NULL, &out->reuse_ns_p99,
+              NULL);
+  pthread_mutex_unlock(&d->lock);
+  return 0;
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+/* Registry lock held by the caller in all three.  Prepare takes every
+ * domain lock in lock order; "parent" releases them (the child calls it
+ * too, before it releases the threads that did not survive the fork). */
+void ebra_domains_fork_prepare(void) {
+  for (uint32_t i = 0; i < dregistry_cap; i++) {
+    ebra_domain_t *d = dregistry[i];
+    if (!d)
+      continue;
+    pthread_mutex_lock(&d->threads_lock);
+    for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next)
+      pthread_mutex_lock(&dt->batch_lock);
+    pthread_mutex_lock(&d->lock);
+  }
+}
+
+void ebra_domains_fork_parent(void) {
+  for (uint32_t i = 0; i < dregistry_cap; i++) {
+    ebra_domain_t *d = dregistry[i];
+    if (!d)
+      continue;
+    pthread_mutex_unlock(&d->lock);
+    for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next)
+      pthread_mutex_unlock(&dt->batch_lock);
+    pthread_mutex_unlock(&d->threads_lock);
+  }
+}
+
+/* The child has no reclaimer threads: start one per domain.  Batches the
+ * parent's reclaimer held at the fork are not in the child (leaked there,
+ * never run twice). */
+void ebra_domains_fork_child(void) {
+  for (uint32_t i = 0; i < dregistry_cap; i++) {
+    ebra_domain_t *d = dregistry[i];
+    if (!d)
+      continue;
+    /* The parent's reclaimer may have been waiting on these: no waiter
+     * exists in the child, so they are re-initialised. */
+    pthread_cond_init(&d->wake, NULL);
+    pthread_cond_init(&d->done, NULL);
+    d->reclaimer_idle = false;
+    d->barrier_done = d->barrier_req;
+    if (reclaimer_start(d) != 0)
+      ebra_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->name);
+  }
+}

@@ -1,0 +1,67 @@
+/* reclaim/tsan.h — the ThreadSanitizer happens-before annotations of the
+ * reclamation layer, all of them.  Empty unless built with EBRA_TSAN.
+ *
+ * Why (measured, ../shared/DEPENDENCIES.md): liburcu 0.13 and ck 0.7.1 run
+ * their grace periods in inline assembly and uninstrumented shared
+ * objects, so TSan sees no happens-before from a reader's accesses to the
+ * reclaimer's reuse of the object after a grace period.
+ *
+ * What, precisely and per object (one global sync object was measured to
+ * hide real bugs, so there is none):
+ *   - a reader notes every object it obtains in a section (ebra_weak_get,
+ *     ebra_deref) in a per-thread list;
+ *   - at the outermost unlock (or a qsbr quiescent state) it releases each
+ *     noted object: __tsan_release(obj), after its last access;
+ *   - the reclaimer, right after the grace period and before the object is
+ *     reused, acquires it: __tsan_acquire(obj).
+ * Pointer publication needs nothing here: every pointer ebra publishes is a
+ * C11 atomic, which TSan understands.  Reading an object after the section
+ * ended, or reusing it without a grace period, stays a reported race
+ * (stress/stress_weak_broken.c proves it per backend).
+ */
+#ifndef EBRA_RECLAIM_TSAN_H
+#define EBRA_RECLAIM_TSAN_H
+
+#include <stdlib.h>
+
+#include "internal.h"
+
+#if defined(EBRA_TSAN)
+#include <sanitizer/tsan_interface.h>
+
+static inline void ebra_tsan_note(ebra_dthread_t *dt, void *obj) {
+  ebra_tsan_notes_t *n = &dt->notes;
+  if (!obj || (n->n && n->objs[n->n - 1] == obj))
+    return;
+  if (n->n == n->cap) {
+    const uint32_t cap = n->cap ? n->cap * 2 : 64;
+    void **o = realloc(n->objs, cap * sizeof *o);
+    if (!o)
+      EBRA_DIE("no memory for TSan read-side notes");
+    n->objs = o;
+    n->cap = cap;
+  }
+  n->objs[n->n++] = obj;
+}
+
+static inline void ebra_tsan_release_notes(ebra_dthread_t *dt) {
+  for (uint32_t i = 0; i < dt->notes.n; i++)
+    __tsan_release(dt->notes.objs[i]);
+  dt->notes.n = 0;
+}
+
+static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) {
+  free(dt->notes.objs);
+  dt->notes.objs = NULL;
+  dt->notes.n = dt->notes.cap = 0;
+}
+
+#define ebra_tsan_after_grace_period(obj) __tsan_acquire(obj)
+#else
+static inline void ebra_tsan_note(ebra_dthread_t *dt, void *obj) { (void)dt, (void)obj; }
+static inline void ebra_tsan_release_notes(ebra_dthread_t *dt) { (void)dt; }
+static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) { (void)dt; }
+#define ebra_tsan_after_grace_period(obj) ((void)(obj))
+#endif
+
+#endif /* EBRA_RECLAIM_TSAN_H */

@@ -1,0 +1,490 @@
+/* reclaim/weak.c — weak handles: a segmented table of slots, resolved by
+ * readers inside a domain's read section without any shared write.
+ *
+ * Handle:  [63:56] table tag  [55:28] generation  [27:0] slot index.
+ * Slot:    xgen = generation << 1 | alive;  xrefs = strong references;
+ *          xobj = the object (kept until reclaimed);  xcleanups = callbacks,
+ *          or CLOSED once they were taken to run.
+ *
+ * Life of a slot (generation g):
+ *   free(g)  --create-->  alive(g, refs>=1)  --kill / last release-->
+ *   dead(g, refs>=0)  --refs reach 0: retire-->  [grace period]
+ *   --reclaim: cleanups, object to its pool-->  free(g+1), or retired for
+ *   good if g+1 would pass the table's last generation.
+ *
+ * Invariants
+ *   W1  weak_get(h) returns non-NULL only if slot(h).xgen == gen(h)<<1|1
+ *       when it was read, inside the caller's section.
+ *   W2  a slot's object is returned to its pool, and the slot reused, only
+ *       by the reclaimer, after a grace period that began after the slot
+ *       became dead and unreferenced; so no section that saw it alive is
+ *       still running (the readers' memory-ordering argument is in
+ *       docs/DESIGN.md).
+ *   W3  xrefs never goes 0 -> 1 (upgrade is increment-if-not-zero), so a
+ *       dead, unreferenced object is never resurrected.
+ *   W4  the cleanup list is taken exactly once (exchange with CLOSED); an
+ *       add that finds CLOSED fails, so each cleanup runs exactly once or
+ *       is refused.
+ *   W5  tags are unique among live tables, and a reused tag starts above
+ *       every generation its previous table issued: a stale or foreign
+ *       handle never matches a live slot.
+ *
+ * Ordering (acquire -> the release it pairs with)
+ *   weak_get: load acquire of xseg[k]    -> store release in seg_grow
+ *             load acquire of xgen       -> store release of xgen in create
+ *             load acquire of xobj       -> store release of xobj in create
+ *   reclaimer: xgen/xobj stores of reuse happen after the grace period.
+ *   add_cleanup's CAS release -> reclaim's exchange acq_rel.
+ *
+ * Progress: weak_get is wait-free (a bounded number of loads).  create,
+ * upgrade, release, kill and add_cleanup are lock-free (ck_stack and CAS
+ * loops), except growing the table, which takes grow_lock while it
+ * allocates a segment.  Segments never move or shrink.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "annotate.h"
+#include "tsan.h"
+
+#define IDX_BITS 28
+#define GEN_BITS 28
+#define IDX_MASK ((1ull << IDX_BITS) - 1)
+#define GEN_MASK ((1ull << GEN_BITS) - 1)
+#define GEN_LIMIT ((uint32_t)GEN_MASK) /* last generation a slot may use */
+#define SEG_BASE 64u
+#define NSEG 23 /* SEG_BASE * (2^NSEG - 1) >= 2^IDX_BITS */
+#define NTAGS 256
+
+typedef struct cleanup_s {
+  struct cleanup_s *next;
+  ebra_cleanup_fn *fn;
+  void *arg;
+} cleanup_t;
+
+#define CLOSED ((cleanup_t *)1)
+
+typedef struct wslot_s {
+  _Atomic uint32_t xgen;
+  _Atomic uint32_t xrefs;
+  _Atomic(void *) xobj;
+  _Atomic(cleanup_t *) xcleanups;
+  ck_stack_entry_t free_link;
+} wslot_t;
+
+struct ebra_weak_table_s {
+  uint32_t tag;       /* 1..255 while alive; 0 once destroyed */
+  uint32_t gen_first; /* generation of fresh slots */
+  uint32_t gen_last;  /* a slot past this generation is retired for good */
+  ebra_domain_t *domain;
+  _Atomic(wslot_t *) xseg[NSEG];
+  _Atomic uint32_t xnext; /* fresh slot indices handed out */
+  ck_stack_t free CK_CC_ALIGN(16);
+  pthread_mutex_t grow_lock;
+  _Atomic uint64_t xlive, xcreated, xkilled, xcleanups_run, xretired_slots, xslots;
+};
+
+/* Per tag: in use, and the first generation a new table may use. */
+static bool tag_used[NTAGS];       /* registry lock */
+static uint32_t tag_floor[NTAGS];  /* registry lock; 0 means 1 */
+
+static inline ebra_weak_t make_handle(uint32_t tag, uint32_t gen, uint32_t idx) {
+  return ((uint64_t)tag << (IDX_BITS + GEN_BITS)) | ((uint64_t)gen << IDX_BITS) | idx;
+}
+static inline uint32_t h_tag(ebra_weak_t h) { return (uint32_t)(h >> (IDX_BITS + GEN_BITS)); }
+static inline uint32_t h_gen(ebra_weak_t h) { return (uint32_t)((h >> IDX_BITS) & GEN_MASK); }
+static inline uint32_t h_idx(ebra_weak_t h) { return (uint32_t)(h & IDX_MASK); }
+
+/* Segment k holds SEG_BASE << k slots, starting at SEG_BASE * (2^k - 1). */
+static inline uint32_t seg_of(uint32_t idx, uint32_t *off) {
+  const uint32_t q = idx / SEG_BASE + 1;
+  const uint32_t k = 31 - (uint32_t)__builtin_clz(q);
+  *off = idx - SEG_BASE * ((1u << k) - 1);
+  return k;
+}
+
+static inline wslot_t *slot_at(const ebra_weak_table_t *t, uint32_t idx) {
+  uint32_t off;
+  const uint32_t k = seg_of(idx, &off);
+  /* Paired with the store release in seg_grow. */
+  wslot_t *seg = ebra_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
+  return seg ? &seg[off] : NULL;
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
+  int err = 0;
+  pthread_mutex_lock(&t->grow_lock);
+  if (!ebra_atomic_load_relaxed(&t->xseg[k])) {
+    const size_t n = (size_t)SEG_BASE << k;
+    wslot_t *seg = calloc(n, sizeof *seg);
+    if (!seg) {
+      err = ENOMEM;
+    } else {
+      for (size_t i = 0; i < n; i++)
+        ebra_atomic_store_relaxed(&seg[i].xgen, t->gen_first << 1);
+      ebra_atomic_add_relaxed(&t->xslots, n);
+      /* Publishes the initialised slots; paired with slot_at's acquire. */
+      ebra_atomic_store_release(&t->xseg[k], seg);
+    }
+  }
+  pthread_mutex_unlock(&t->grow_lock);
+  return err;
+}
+
+static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out);
+
+/* A free slot: recycled from the free list, else a fresh index. */
+static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
+  wslot_t *s = slot_pop_free(t, idx);
+  if (s)
+    return s;
+  const uint32_t i = ebra_atomic_add_relaxed(&t->xnext, 1);
+  if (i > IDX_MASK) {
+    ebra_atomic_sub_relaxed(&t->xnext, 1);
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint32_t off;
+  const uint32_t k = seg_of(i, &off);
+  if (!ebra_atomic_load_acquire(&t->xseg[k]) && seg_grow(t, k) != 0) {
+    errno = ENOMEM; /* index i is lost; the table stays usable */
+    return NULL;
+  }
+  *idx = i;
+  return slot_at(t, i);
+}
+
+/* The free list holds slot indices through the slots' free_link; the index
+ * is recovered from the address by searching the segment it lies in. */
+static uint32_t slot_index(const ebra_weak_table_t *t, const wslot_t *s) {
+  for (uint32_t k = 0; k < NSEG; k++) {
+    const wslot_t *seg = ebra_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
+    if (seg && s >= seg && s < seg + ((size_t)SEG_BASE << k))
+      return SEG_BASE * ((1u << k) - 1) + (uint32_t)(s - seg);
+  }
+  EBRA_DIE("weak slot outside its table");
+}
+
+static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
+  ck_stack_entry_t *e = NULL;
+  EBRA_TSAN_POP_BEGIN();
+  while (!ck_stack_trypop_mpmc(&t->free, &e)) {
+    if (ck_pr_load_ptr(&t->free.head) == NULL) {
+      e = NULL;
+      break;
+    }
+  }
+  EBRA_TSAN_POP_END(e); /* acquires the reclaimer's reset of the slot */
+  if (!e)
+    return NULL;
+  wslot_t *s = (wslot_t *)((char *)e - offsetof(wslot_t, free_link));
+  *idx_out = slot_index(t, s);
+  return s;
+}
+
+static void slot_push_free(ebra_weak_table_t *t, wslot_t *s) {
+  EBRA_TSAN_PUSH_BEGIN(&s->free_link);
+  while (!ck_stack_trypush_mpmc(&t->free, &s->free_link)) {
+  }
+  EBRA_TSAN_PUSH_END(&s->free_link);
+}
+
+/* ---- death and reclamation ----------------------------------------------------- */
+
+static void run_cleanups(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
+  /* acq_rel: paired with the CAS release in ebra_weak_add_cleanup. */
+  cleanup_t *c = ebra_atomic_exchange_acq_rel(&s->xcleanups, CLOSED);
+  cleanup_t *ordered = NULL; /* the list is newest-first: reverse it */
+  while (c && c != CLOSED) {
+    cleanup_t *next = c->next;
+    c->next = ordered;
+    ordered = c;
+    c = next;
+  }
+  uint64_t n = 0;
+  while (ordered) {
+    cleanup_t *next = ordered->next;
+    ordered->fn(ordered->arg, h);
+    free(ordered);
+    ordered = next;
+    n++;
+  }
+  if (n)
+    ebra_atomic_add_relaxed(&t->xcleanups_run, n);
+}
+
+/* Reclaimer, after the grace period (W2). */
+static void slot_reclaim(const ebra_retired_t *e) {
+  ebra_weak_table_t *t = e->ctx;
+  wslot_t *s = e->arg;
+  const ebra_weak_t h = e->aux;
+  run_cleanups(t, s, h);
+  void *obj = ebra_atomic_load_relaxed(&s->xobj);
+  ebra_pool_t *pool = ebra_pool_of(obj);
+  if (pool && ebra_object_unmark_retired(obj))
+    ebra_pool_free(pool, obj);
+  ebra_atomic_store_relaxed(&s->xobj, NULL);
+  ebra_atomic_sub_relaxed(&t->xlive, 1);
+  const uint32_t g = h_gen(h);
+  if (g >= t->gen_last) { /* the next generation would wrap: retire for good */
+    ebra_atomic_store_release(&s->xgen, g << 1);
+    ebra_atomic_add_relaxed(&t->xretired_slots, 1);
+    return;
+  }
+  ebra_atomic_store_release(&s->xgen, (g + 1) << 1);
+  slot_push_free(t, s);
+}
+
+/* The last strong reference is gone and the object is dead: retire it. */
+static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
+  void *obj = ebra_atomic_load_relaxed(&s->xobj);
+  ebra_pool_t *pool = ebra_pool_of(obj);
+  if (pool)
+    ebra_object_mark_retired(pool, obj);
+  const ebra_retired_t e = {.run = slot_reclaim, .ctx = t, .arg = s, .aux = h, .obj = obj,
+                            .bytes = pool ? ebra_pool_object_size(pool) : 0};
+  if (ebra_retire_entry(t->domain, &e) != 0)
+    ebra_report(EBRA_ERR_NOMEM, "weak handle %#llx: no memory to retire its object; "
+                "it stays dead and is not reclaimed", (unsigned long long)h);
+}
+
+/* Drop one strong reference of generation g.  Caller is inside a section,
+ * so the slot cannot be reused meanwhile. */
+static int slot_put_ref(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
+  uint32_t r = ebra_atomic_load_relaxed(&s->xrefs);
+  do {
+    if (r == 0)
+      return -ESTALE;
+  } while (!ebra_atomic_cas_acq_rel(&s->xrefs, &r, r - 1));
+  if (r - 1 > 0)
+    return 0;
+  uint32_t alive = h_gen(h) << 1 | 1;
+  if (ebra_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) /* dies now */
+    ebra_atomic_add_relaxed(&t->xkilled, 1);
+  slot_retire(t, s, h);
+  return 0;
+}
+
+/* ---- the API ---------------------------------------------------------------- */
+
+static wslot_t *slot_of_handle(const ebra_weak_table_t *t, ebra_weak_t h) {
+  if (EBRA_UNLIKELY(h_tag(h) != t->tag))
+    return NULL;
+  return slot_at(t, h_idx(h));
+}
+
+void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
+  const wslot_t *s = slot_of_handle(t, h);
+  if (EBRA_UNLIKELY(!s))
+    return NULL;
+  /* Paired with the store release of xgen in ebra_weak_create. */
+  if (ebra_atomic_load_acquire(&((wslot_t *)s)->xgen) != (h_gen(h) << 1 | 1))
+    return NULL;
+  /* Paired with the store release of xobj in ebra_weak_create. */
+  void *obj = ebra_atomic_load_acquire(&((wslot_t *)s)->xobj);
+#if defined(EBRA_TSAN)
+  ebra_dthread_t *dt = ebra_dthread_of(t->domain);
+  if (dt)
+    ebra_tsan_note(dt, obj);
+#endif
+  return obj;
+}
+
+ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj) {
+  if (!t || !t->tag) {
+    errno = t ? EBADF : EINVAL;
+    return EBRA_WEAK_NONE;
+  }
+  ebra_pool_t *pool;
+  int rc = ebra_object_check_live(obj, &pool);
+  if (rc) {
+    errno = -rc;
+    return EBRA_WEAK_NONE;
+  }
+  uint32_t idx;
+  wslot_t *s = slot_alloc(t, &idx);
+  if (!s) {
+    ebra_report(EBRA_ERR_NOMEM, "weak table: no free slot");
+    return EBRA_WEAK_NONE;
+  }
+  const uint32_t g = ebra_atomic_load_relaxed(&s->xgen) >> 1;
+  ebra_atomic_store_relaxed(&s->xrefs, 1);
+  ebra_atomic_store_relaxed(&s->xcleanups, NULL);
+  ebra_atomic_store_release(&s->xobj, obj);      /* paired with weak_get */
+  ebra_atomic_store_release(&s->xgen, g << 1 | 1); /* paired with weak_get */
+  ebra_atomic_add_relaxed(&t->xcreated, 1);
+  ebra_atomic_add_relaxed(&t->xlive, 1);
+  return make_handle(t->tag, g, idx);
+}
+
+void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h) {
+  if (!t)
+    return NULL;
+  void *obj = NULL;
+  ebra_read_lock(t->domain);
+  wslot_t *s = slot_of_handle(t, h);
+  const uint32_t alive = h_gen(h) << 1 | 1;
+  if (s && ebra_atomic_load_acquire(&s->xgen) == alive) {
+    uint32_t r = ebra_atomic_load_relaxed(&s->xrefs);
+    while (r > 0 && !ebra_atomic_cas_acq_rel(&s->xrefs, &r, r + 1)) {
+    }
+    if (r > 0) {
+      if (ebra_atomic_load_acquire(&s->xgen) == alive)
+        obj = ebra_atomic_load_acquire(&s->xobj);
+      else /* killed meanwhile: give the reference back */
+        slot_put_ref(t, s, h);
+    }
+  }
+  ebra_read_unlock(t->domain);
+  return obj;
+}
+
+int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
+  if (!t)
+    return -EINVAL;
+  int rc = -ESTALE;
+  ebra_read_lock(t->domain);
+  wslot_t *s = slot_of_handle(t, h);
+  if (s && (ebra_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
+    rc = slot_put_ref(t, s, h);
+  ebra_read_unlock(t->domain);
+  return rc;
+}
+
+int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
+  if (!t)
+    return -EINVAL;
+  int rc = -ESTALE;
+  ebra_read_lock(t->domain);
+  wslot_t *s = slot_of_handle(t, h);
+  uint32_t alive = h_gen(h) << 1 | 1;
+  if (s && ebra_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) {
+    ebra_atomic_add_relaxed(&t->xkilled, 1);
+    rc = slot_put_ref(t, s, h);
+  }
+  ebra_read_unlock(t->domain);
+  return rc;
+}
+
+int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *fn, void *arg) {
+  if (!t || !fn)
+    return -EINVAL;
+  cleanup_t *c = malloc(sizeof *c);
+  if (!c)
+    return -ENOMEM;
+  c->fn = fn;
+  c->arg = arg;
+  int rc = -ESTALE;
+  ebra_read_lock(t->domain);
+  wslot_t *s = slot_of_handle(t, h);
+  if (s && ebra_atomic_load_acquire(&s->xgen) == (h_gen(h) << 1 | 1)) {
+    cleanup_t *head = ebra_atomic_load_relaxed(&s->xcleanups);
+    do {
+      if (head == CLOSED)
+        break;
+      c->next = head;
+      /* Release: paired with the exchange in run_cleanups. */
+    } while (!ebra_atomic_cas_acq_rel(&s->xcleanups, &head, c));
+    if (head != CLOSED)
+      rc = 0;
+  }
+  ebra_read_unlock(t->domain);
+  if (rc)
+    free(c);
+  return rc;
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_table_config_t *cfg) {
+  if (!d || d->state != EBRA_POOL_ALIVE ||
+      (cfg && cfg->max_generation && cfg->max_generation > GEN_LIMIT)) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: bad domain or max_generation");
+    errno = EINVAL;
+    return NULL;
+  }
+  ebra_weak_table_t *t = aligned_alloc(64, (sizeof *t + 63) & ~(size_t)63);
+  if (!t) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  memset(t, 0, sizeof *t);
+  const uint32_t span = cfg && cfg->max_generation ? cfg->max_generation : GEN_LIMIT;
+  ebra_registry_lock();
+  for (uint32_t tag = 1; tag < NTAGS && !t->tag; tag++) {
+    const uint32_t floor = tag_floor[tag] ? tag_floor[tag] : 1;
+    if (!tag_used[tag] && floor <= GEN_LIMIT - 1) {
+      tag_used[tag] = true;
+      t->tag = tag;
+      t->gen_first = floor;
+      t->gen_last = GEN_LIMIT - floor + 1 > span ? floor + span - 1 : GEN_LIMIT;
+    }
+  }
+  ebra_registry_unlock();
+  if (!t->tag) {
+    free(t);
+    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: all 255 table tags in use");
+    errno = EMFILE;
+    return NULL;
+  }
+  t->domain = d;
+  ck_stack_init(&t->free);
+  pthread_mutex_init(&t->grow_lock, NULL);
+  ebra_atomic_add_relaxed(&d->xweak_tables, 1);
+  return t;
+}
+
+ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d) {
+  return ebra_weak_table_create_ex(d, NULL);
+}
+
+int ebra_weak_table_destroy(ebra_weak_table_t *t) {
+  if (!t)
+    return -EINVAL;
+  if (!t->tag)
+    return -EBADF;
+  const uint64_t live = ebra_atomic_load_relaxed(&t->xlive);
+  if (live) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "weak table: %llu objects alive or awaiting reclamation",
+                (unsigned long long)live);
+    return -EBUSY;
+  }
+  uint32_t top = t->gen_first; /* highest generation any slot reached */
+  for (uint32_t k = 0; k < NSEG; k++) {
+    wslot_t *seg = ebra_atomic_load_acquire(&t->xseg[k]);
+    if (!seg)
+      continue;
+    for (size_t i = 0; i < ((size_t)SEG_BASE << k); i++) {
+      const uint32_t g = ebra_atomic_load_relaxed(&seg[i].xgen) >> 1;
+      top = g > top ? g : top;
+    }
+    free(seg);
+    ebra_atomic_store_relaxed(&t->xseg[k], NULL);
+  }
+  ebra_registry_lock();
+  tag_used[t->tag] = false;
+  tag_floor[t->tag] = top + 1; /* W5; a tag past GEN_LIMIT - 1 is never reused */
+  t->tag = 0;                  /* every later call and handle misses */
+  ebra_registry_unlock();
+  ebra_atomic_sub_relaxed(&t->domain->xweak_tables, 1);
+  pthread_mutex_destroy(&t->grow_lock);
+  return 0;
+}
+
+int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out) {
+  if (!t || !out)
+    return -EINVAL;
+  if (!t->tag)
+    return -EBADF;
+  out->live = ebra_atomic_load_relaxed(&t->xlive);
+  out->slots = ebra_atomic_load_relaxed(&t->xslots);
+  out->retired_slots = ebra_atomic_load_relaxed(&t->xretired_slots);
+  out->created = ebra_atomic_load_relaxed(&t->xcreated);
+  out->killed = ebra_atomic_load_relaxed(&t->xkilled);
+  out->cleanups_run = ebra_atomic_load_relaxed(&t->xcleanups_run);
+  return 0;
+}
