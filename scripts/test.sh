@@ -17,7 +17,7 @@ failed_configs=()
 
 for cfg in "${configs[@]}"; do
   case "$cfg" in
-    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install" ;;
+    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install|example" ;;
     debug)   flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_DEBUG_CHECKS=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
     tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
     asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;

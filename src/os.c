@@ -8,6 +8,10 @@
 
 #include "internal.h"
 
+#if defined(EBRA_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 /* Map `size` bytes aligned to `align` (a power of two >= the page size) by
  * over-mapping and trimming the ends. */
 int ebra_os_map_aligned(size_t size, size_t align, void **out) {
@@ -31,6 +35,11 @@ int ebra_os_map_aligned(size_t size, size_t align, void **out) {
 }
 
 int ebra_os_unmap(void *p, size_t size) {
+#if defined(EBRA_ASAN)
+  /* Free objects are ASan-poisoned; the next mapping at this address must
+   * not inherit that. */
+  ASAN_UNPOISON_MEMORY_REGION(p, size);
+#endif
   return munmap(p, size) == 0 ? 0 : errno;
 }
 

@@ -57,11 +57,18 @@ static bool debug_bit_flip(const ebra_slab_t *s, const void *p, bool to_live) {
   return ((old & bit) != 0) != to_live; /* true if the state changed */
 }
 
-/* Bytes [8, object_size) of a free object hold the poison (or zeros when
- * secure clearing is on); anything else was written after free. */
+/* A free object holds its marker in bytes [0, 8) and the poison (or zeros
+ * when secure clearing is on) in [8, object_size); anything else was
+ * written after free. */
 static void debug_check_poison(ebra_pool_t *pool, const void *p) {
   const unsigned char want = (pool->flags & EBRA_POOL_SECURE_CLEAR) ? 0 : EBRA_POISON_BYTE;
   const unsigned char *b = p;
+  if (*(const uint64_t *)p != free_marker(pool, p)) {
+    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
+                     "pool '%s': object %p was written in its first 8 bytes after it was freed",
+                     pool->name, p);
+    return;
+  }
   for (size_t i = 8; i < pool->object_size; i++) {
     if (b[i] != want) {
       ebra_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
@@ -148,6 +155,15 @@ static void *alloc_failed(ebra_pool_t *pool, int err, ebra_error_kind_t kind) {
   return NULL;
 }
 
+/* How many new objects one refill carves: a magazine's worth, but at most
+ * about 256 KiB of them (at least one), so a pool of large objects does not
+ * map and touch megabytes for its first alloc. */
+static uint32_t carve_batch(const ebra_pool_t *pool, uint32_t capacity) {
+  const size_t by_bytes = ((size_t)256 << 10) / pool->stride;
+  const uint32_t n = by_bytes < capacity ? (uint32_t)by_bytes : capacity;
+  return n ? n : 1;
+}
+
 /* Refill tc->loaded (empty; previous empty too): a full magazine from the
  * depot, else the overflow list, else new objects from the slabs. */
 static bool alloc_refill(ebra_pool_t *pool, ebra_tcache_t *tc, ebra_error_kind_t *why) {
@@ -162,7 +178,7 @@ static bool alloc_refill(ebra_pool_t *pool, ebra_tcache_t *tc, ebra_error_kind_t
   ebra_magazine_t *m = tc->loaded;
   m->rounds = overflow_take(pool, m->objs, m->capacity);
   if (m->rounds == 0)
-    m->rounds = ebra_slab_fill(pool, m->objs, m->capacity, why);
+    m->rounds = ebra_slab_fill(pool, m->objs, carve_batch(pool, m->capacity), why);
   return m->rounds > 0;
 }
 

@@ -77,7 +77,7 @@ EBRA_API void *ebra_pool_alloc(ebra_pool_t *pool);
  *   -EALREADY  p is already free                       (see DESIGN.md:
  *              exact with EBRA_DEBUG_CHECKS, a free-marker check otherwise)
  *   -EBADF     the pool was destroyed
- * ebra_pool_free(pool, NULL) is a no-op returning 0. */
+ * ebra_pool_free(pool, NULL) is a no-op returning 0, even on a destroyed pool. */
 EBRA_API int ebra_pool_free(ebra_pool_t *pool, void *p);
 
 /* The pool that owns p, or NULL if p is not a pool object.  Lock-free. */
@@ -135,7 +135,8 @@ EBRA_API int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out,
  * that every cached object is a valid slot of this pool, that no object is
  * cached twice, and that carved == cached + live.  The caller guarantees no
  * thread uses the pool meanwhile.  Returns 0 if consistent, -EUCLEAN with a
- * report if not. */
+ * report if not, -ENOMEM if the audit's own bookkeeping could not be
+ * allocated, -EBADF on a destroyed pool. */
 typedef struct ebra_pool_audit_s {
   uint64_t carved;
   uint64_t cached;      /* objects in magazines, depot and threads */

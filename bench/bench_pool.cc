@@ -1,0 +1,491 @@
+// bench_pool.cc — Google Benchmark harness: ebra pools against malloc/free.
+//
+// Every case is registered twice with the same sizes, once through an ebra
+// pool and once through plain malloc/free, named so a script can pair them:
+//
+//   BM_pair/{ebra,malloc}/{16,64,512}   alloc+free of one object in a loop
+//                                       (the magazine-hit fast path)
+//   BM_live_lifo/{ebra,malloc}/1000     1000 objects allocated, then freed
+//                                       newest first; counter per_pair =
+//                                       seconds per alloc+free pair
+//   BM_xthread/{ebra,malloc}/64         one producer allocates, one consumer
+//                                       thread frees, through a ck_ring spsc
+//                                       ring; items_per_second (real time)
+//   BM_xthread_batch/{ebra,malloc}/64   the same, the ring carrying batches
+//                                       of 64 pointers
+//   BM_overhead/{ebra,malloc}/64        1M live 64-byte objects; counters
+//                                       reserved_per_live (ebra stats) and
+//                                       rss_per_live (RSS delta, both)
+//
+// "malloc" means whatever malloc the process has: bench/peers.sh runs this
+// binary under glibc and under LD_PRELOAD of jemalloc, mimalloc and tcmalloc.
+// The ebra cases use default pool settings (magazine capacity from
+// EBRA_MAGAZINE_SIZE, default 64).
+//
+// BM_overhead's RSS numbers mean something only in a fresh process (an
+// allocator that keeps freed pages makes a second run's delta ~0): run it
+// alone, one allocator per process (--benchmark_filter='^BM_overhead/ebra/'
+// or '^BM_overhead/malloc/'), as peers.sh does.
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "ebra.h"
+#include "spsc_ring.h"
+
+namespace {
+
+// ---- the two allocators, behind one shape --------------------------------
+
+// An ebra pool of one object size, created for one benchmark run.
+class EbraAlloc {
+ public:
+  static constexpr const char *kName = "ebra";
+
+  explicit EbraAlloc(size_t size) {
+    ebra_pool_config_t cfg{};
+    cfg.name = "bench";
+    cfg.object_size = size;
+    pool_ = ebra_pool_create(&cfg);
+  }
+  ~EbraAlloc() {
+    if (pool_ != nullptr)
+      ebra_pool_destroy(pool_);
+  }
+  EbraAlloc(const EbraAlloc &) = delete;
+  EbraAlloc &operator=(const EbraAlloc &) = delete;
+
+  bool ok() const { return pool_ != nullptr; }
+  void *alloc() { return ebra_pool_alloc(pool_); }
+  // Returns false if ebra rejected the free (a harness bug).
+  bool free(void *p) { return ebra_pool_free(pool_, p) == 0; }
+  ebra_pool_t *pool() const { return pool_; }
+
+ private:
+  ebra_pool_t *pool_;
+};
+
+// The process's malloc with a fixed request size.
+class MallocAlloc {
+ public:
+  static constexpr const char *kName = "malloc";
+
+  explicit MallocAlloc(size_t size) : size_(size) {}
+  bool ok() const { return true; }
+  void *alloc() { return std::malloc(size_); }
+  bool free(void *p) {
+    std::free(p);
+    return true;
+  }
+
+ private:
+  size_t size_;
+};
+
+// Resident set size of this process, in bytes, from /proc/self/statm.
+// Returns 0 if it cannot be read.
+uint64_t rss_bytes() {
+  std::FILE *f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr)
+    return 0;
+  unsigned long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  if (n != 2)
+    return 0;
+  return static_cast<uint64_t>(resident) *
+         static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spin politely: pause first, then give the CPU away (the machine has two
+// cores, and the other side of the ring may be waiting for one).
+class Backoff {
+ public:
+  void wait() {
+    if (++spins_ < 256) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  void reset() { spins_ = 0; }
+
+ private:
+  unsigned spins_ = 0;
+};
+
+// The CPUs this thread may run on now (empty set if unknown).
+cpu_set_t allowed_cpus() {
+  cpu_set_t set;
+  if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+    CPU_ZERO(&set);
+  return set;
+}
+
+// Pins the calling thread to the index-th CPU of allowed (wrapping) and
+// restores the thread's old mask when destroyed.  ok() is false when allowed
+// has fewer than two CPUs or the kernel refuses; the thread then runs
+// unpinned.  Take allowed from allowed_cpus() before pinning anything: a
+// thread started later inherits its creator's (pinned) mask.
+class PinToCpu {
+ public:
+  PinToCpu(const cpu_set_t &allowed, unsigned index) {
+    if (pthread_getaffinity_np(pthread_self(), sizeof(old_), &old_) != 0)
+      return;
+    const int count = CPU_COUNT(&allowed);
+    if (count < 2)
+      return;
+    unsigned want = index % static_cast<unsigned>(count), seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+      if (!CPU_ISSET(cpu, &allowed))
+        continue;
+      if (seen++ == want) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        ok_ = pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+        break;
+      }
+    }
+  }
+  ~PinToCpu() {
+    if (ok_)
+      pthread_setaffinity_np(pthread_self(), sizeof(old_), &old_);
+  }
+  PinToCpu(const PinToCpu &) = delete;
+  PinToCpu &operator=(const PinToCpu &) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t old_;
+  bool ok_ = false;
+};
+
+// ---- 1. alloc+free pair ---------------------------------------------------
+
+template <class A>
+void BM_pair(benchmark::State &state) {
+  A a(static_cast<size_t>(state.range(0)));
+  if (!a.ok()) {
+    state.SkipWithError("pool create failed");
+    return;
+  }
+  bool good = true;
+  for (auto _ : state) {
+    void *p = a.alloc();
+    benchmark::DoNotOptimize(p);
+    good &= (p != nullptr) & a.free(p);
+  }
+  if (!good)
+    state.SkipWithError("alloc or free failed");
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ---- 2. N live, then free newest first -------------------------------------
+
+template <class A>
+void BM_live_lifo(benchmark::State &state) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  A a(64);
+  if (!a.ok()) {
+    state.SkipWithError("pool create failed");
+    return;
+  }
+  std::vector<void *> live(n);
+  bool good = true;
+  for (auto _ : state) {
+    for (size_t i = 0; i < n; i++) {
+      void *p = a.alloc();
+      benchmark::DoNotOptimize(p);
+      live[i] = p;
+    }
+    for (size_t i = n; i-- > 0;) {
+      void *p = live[i];
+      good &= (p != nullptr) & a.free(p);
+    }
+    benchmark::ClobberMemory();
+  }
+  if (!good)
+    state.SkipWithError("alloc or free failed");
+  const auto pairs = static_cast<int64_t>(n) * state.iterations();
+  state.SetItemsProcessed(pairs);
+  // Seconds per alloc+free pair (kInvert of a rate): time / (n * iterations).
+  state.counters["per_pair"] = benchmark::Counter(
+      static_cast<double>(n),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+// ---- 3. producer → consumer through an spsc ring ---------------------------
+//
+// Two shapes, both with one allocating producer (the benchmark thread) and one
+// freeing consumer (a std::thread started per run), pinned to two different
+// CPUs:
+//   BM_xthread:       every object pointer goes through the ring by itself,
+//                     so each item also pays for ck_ring's index cache lines
+//                     moving between the cores (enqueue reads the consumer's
+//                     head, dequeue the producer's tail).
+//   BM_xthread_batch: the producer fills a batch of kBatch pointers, the ring
+//                     carries batches, and emptied batches come back through a
+//                     second ring; the ring's cost is shared by kBatch objects,
+//                     so the allocators' cross-thread costs show more.
+// Pinning: unpinned, a 2-CPU machine with other load flips between real
+// cross-core hand-off and both threads time-sliced on one CPU (no cache-line
+// traffic, several times faster), and the medians jump between the two.
+
+constexpr unsigned kRingSlots = 1024;
+constexpr int64_t kItemsPerIteration = 1 << 16;
+constexpr unsigned kBatch = 64;
+constexpr unsigned kBatches = 64; // batches in circulation (< kRingSlots)
+
+struct Batch {
+  void *objs[kBatch];
+};
+
+template <class A, bool kBatched>
+void xthread(benchmark::State &state) {
+  A a(static_cast<size_t>(state.range(0)));
+  bench_ring_t *ring = bench_ring_create(kRingSlots);     // producer → consumer
+  bench_ring_t *returns = bench_ring_create(kRingSlots);  // emptied batches back
+  std::vector<Batch> batches(kBatched ? kBatches : 0);
+  if (!a.ok() || ring == nullptr || returns == nullptr) {
+    bench_ring_destroy(ring);
+    bench_ring_destroy(returns);
+    state.SkipWithError("pool or ring create failed");
+    return;
+  }
+  // Before the consumer starts, so the producer alone touches `returns` here.
+  for (Batch &b : batches)
+    bench_ring_push(returns, &b);
+
+  // Written only by the consumer; read by the producer at iteration end.
+  std::atomic<int64_t> consumed{0};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> consumer_ok{true};
+
+  const cpu_set_t allowed = allowed_cpus(); // before either thread is pinned
+  PinToCpu pin_producer(allowed, 0);
+  std::atomic<bool> consumer_pinned{false};
+  std::thread consumer([&] {
+    PinToCpu pin_consumer(allowed, 1);
+    consumer_pinned.store(pin_consumer.ok(), std::memory_order_relaxed);
+    int64_t done = 0;
+    bool good = true;
+    Backoff backoff;
+    for (;;) {
+      void *p;
+      if (bench_ring_pop(ring, &p)) {
+        if (kBatched) {
+          Batch *b = static_cast<Batch *>(p);
+          for (unsigned i = 0; i < kBatch; i++)
+            good &= a.free(b->objs[i]);
+          done += kBatch;
+          while (!bench_ring_push(returns, b)) // never full: kBatches < slots
+            cpu_relax();
+        } else {
+          good &= a.free(p);
+          done++;
+        }
+        // A plain store on x86; the line stays with the consumer until the
+        // producer looks at the end of an iteration.
+        consumed.store(done, std::memory_order_release);
+        backoff.reset();
+      } else if (stop.load(std::memory_order_acquire)) {
+        break;
+      } else {
+        backoff.wait();
+      }
+    }
+    consumer_ok.store(good, std::memory_order_relaxed);
+  });
+
+  static_assert(kItemsPerIteration % kBatch == 0, "whole batches per iteration");
+  int64_t produced = 0;
+  bool good = true;
+  for (auto _ : state) {
+    Backoff backoff;
+    for (int64_t i = 0; good && i < kItemsPerIteration;) {
+      if (kBatched) {
+        void *b;
+        while (!bench_ring_pop(returns, &b))
+          backoff.wait();
+        backoff.reset();
+        Batch *batch = static_cast<Batch *>(b);
+        for (unsigned k = 0; k < kBatch; k++, i++) {
+          void *p = a.alloc();
+          if (p == nullptr) { // keep the batch whole: the consumer frees it all
+            good = false;
+            while (k < kBatch)
+              batch->objs[k++] = nullptr;
+            break;
+          }
+          *static_cast<volatile uint64_t *>(p) = static_cast<uint64_t>(i); // use it
+          batch->objs[k] = p;
+        }
+        while (!bench_ring_push(ring, batch))
+          backoff.wait();
+        produced += kBatch;
+      } else {
+        void *p = a.alloc();
+        if (p == nullptr) {
+          good = false;
+          break;
+        }
+        *static_cast<volatile uint64_t *>(p) = static_cast<uint64_t>(i); // use it
+        while (!bench_ring_push(ring, p))
+          backoff.wait();
+        produced++;
+        i++;
+      }
+      backoff.reset();
+    }
+    // The iteration ends when every object of it has been freed.
+    while (consumed.load(std::memory_order_acquire) < produced)
+      backoff.wait();
+    if (!good)
+      break;
+  }
+
+  stop.store(true, std::memory_order_release);
+  consumer.join();
+  bench_ring_destroy(ring);
+  bench_ring_destroy(returns);
+  if (!good || !consumer_ok.load(std::memory_order_relaxed))
+    state.SkipWithError("alloc or free failed");
+  state.SetItemsProcessed(state.iterations() * kItemsPerIteration);
+  state.counters["pinned"] =
+      pin_producer.ok() && consumer_pinned.load(std::memory_order_relaxed);
+}
+
+template <class A>
+void BM_xthread(benchmark::State &state) {
+  xthread<A, false>(state);
+}
+
+template <class A>
+void BM_xthread_batch(benchmark::State &state) {
+  xthread<A, true>(state);
+}
+
+// ---- 4. memory overhead at 1M live objects ---------------------------------
+
+constexpr size_t kOverheadObjects = size_t{1} << 20;
+
+template <class A>
+void overhead_extra_counters(benchmark::State &, A &) {}
+
+void overhead_extra_counters(benchmark::State &state, EbraAlloc &a) {
+  ebra_pool_stats_t st;
+  if (ebra_pool_stats(a.pool(), &st) != 0) {
+    state.SkipWithError("ebra_pool_stats failed");
+    return;
+  }
+  state.counters["reserved_bytes"] = static_cast<double>(st.bytes_reserved);
+  state.counters["live_bytes"] = static_cast<double>(st.bytes_live);
+  state.counters["reserved_per_live"] =
+      st.bytes_live ? static_cast<double>(st.bytes_reserved) /
+                          static_cast<double>(st.bytes_live)
+                    : 0.0;
+}
+
+template <class A>
+void BM_overhead(benchmark::State &state) {
+  const size_t size = static_cast<size_t>(state.range(0));
+  const size_t n = kOverheadObjects;
+  std::vector<void *> live(n); // zero-filled, so already resident
+  for (auto _ : state) {
+    A a(size);
+    if (!a.ok()) {
+      state.SkipWithError("pool create failed");
+      break;
+    }
+    const uint64_t rss0 = rss_bytes();
+    bool good = true;
+    for (size_t i = 0; i < n; i++) {
+      void *p = a.alloc();
+      if (p == nullptr) {
+        good = false;
+        break;
+      }
+      std::memset(p, 0xa5, size); // touch it, as a user would
+      live[i] = p;
+    }
+    const uint64_t rss1 = rss_bytes();
+    if (!good) {
+      state.SkipWithError("alloc failed");
+      break;
+    }
+    state.PauseTiming();
+    const double live_bytes = static_cast<double>(n * size);
+    overhead_extra_counters(state, a);
+    state.counters["rss_delta_bytes"] = static_cast<double>(rss1 - rss0);
+    state.counters["rss_per_live"] = static_cast<double>(rss1 - rss0) / live_bytes;
+    state.ResumeTiming();
+    for (size_t i = n; i-- > 0;)
+      good &= a.free(live[i]);
+    if (!good) {
+      state.SkipWithError("free failed");
+      break;
+    }
+  }
+}
+
+// ---- registration -----------------------------------------------------------
+
+template <template <class> class Case>
+void register_both(const char *name, void (*tune)(benchmark::internal::Benchmark *)) {
+  tune(benchmark::RegisterBenchmark((std::string(name) + "/ebra").c_str(),
+                                    Case<EbraAlloc>::run));
+  tune(benchmark::RegisterBenchmark((std::string(name) + "/malloc").c_str(),
+                                    Case<MallocAlloc>::run));
+}
+
+template <class A> struct Pair { static void run(benchmark::State &s) { BM_pair<A>(s); } };
+template <class A> struct LiveLifo { static void run(benchmark::State &s) { BM_live_lifo<A>(s); } };
+template <class A> struct XThread { static void run(benchmark::State &s) { BM_xthread<A>(s); } };
+template <class A> struct XThreadBatch { static void run(benchmark::State &s) { BM_xthread_batch<A>(s); } };
+template <class A> struct Overhead { static void run(benchmark::State &s) { BM_overhead<A>(s); } };
+
+// Registered before main() (benchmark_main provides it), each ebra case
+// next to its malloc twin.
+[[maybe_unused]] const int registered = [] {
+  register_both<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
+    b->Arg(16)->Arg(64)->Arg(512);
+  });
+  register_both<LiveLifo>("BM_live_lifo", [](benchmark::internal::Benchmark *b) {
+    b->Arg(1000);
+  });
+  register_both<XThread>("BM_xthread", [](benchmark::internal::Benchmark *b) {
+    b->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  });
+  register_both<XThreadBatch>("BM_xthread_batch", [](benchmark::internal::Benchmark *b) {
+    b->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  });
+  register_both<Overhead>("BM_overhead", [](benchmark::internal::Benchmark *b) {
+    b->Arg(64)->Iterations(1)->Unit(benchmark::kMillisecond);
+  });
+  return 0;
+}();
+
+} // namespace

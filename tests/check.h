@@ -1,0 +1,166 @@
+/* check.h — the few helpers every ebra unit test shares.
+ *
+ *  - CHECK(cond) and CHECK_EQ(got, want): on failure print file:line, the
+ *    expression (and both values) and exit(1).  They are not assert(), so
+ *    NDEBUG cannot compile them out and a Release build checks the same.
+ *  - A report-hook recorder: test_hook_install() routes every ebra report
+ *    into per-kind atomic counters (the hook may run on any thread), and
+ *    CHECK_REPORTS(kind, n) asserts that exactly n reports arrived since the
+ *    last check, all of that kind, then clears the counters.
+ *  - TEST_RUN(fn): run one case, print its name, so a failure shows where.
+ *
+ * Set EBRA_TEST_VERBOSE=1 to echo every report to stderr.
+ */
+#ifndef EBRA_TEST_CHECK_H
+#define EBRA_TEST_CHECK_H
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ebra.h"
+
+#define CHECK(cond)                                                       \
+  do {                                                                    \
+    if (!(cond)) {                                                        \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,    \
+              #cond);                                                     \
+      exit(1);                                                            \
+    }                                                                     \
+  } while (0)
+
+/* Integer comparison that prints both sides (as long long). */
+#define CHECK_EQ(got, want)                                               \
+  do {                                                                    \
+    long long check_got_ = (long long)(got);                              \
+    long long check_want_ = (long long)(want);                            \
+    if (check_got_ != check_want_) {                                      \
+      fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (got %lld, want %lld)\n", \
+              __FILE__, __LINE__, #got, #want, check_got_, check_want_);  \
+      exit(1);                                                            \
+    }                                                                     \
+  } while (0)
+
+/* ---- report hook recorder --------------------------------------------- */
+
+#define TEST_KINDS 32 /* > every ebra_error_kind_t value */
+
+static _Atomic unsigned long test_reports[TEST_KINDS];
+static _Atomic unsigned long test_reports_total;
+
+static inline void test_hook(ebra_error_kind_t kind, const char *msg, void *arg)
+{
+  (void)arg;
+  unsigned k = (unsigned)kind < TEST_KINDS ? (unsigned)kind : 0;
+  atomic_fetch_add_explicit(&test_reports[k], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&test_reports_total, 1, memory_order_relaxed);
+  const char *v = getenv("EBRA_TEST_VERBOSE");
+  if (v != NULL && v[0] != '\0' && v[0] != '0')
+    fprintf(stderr, "  [report] %s (%d): %s\n", ebra_error_kind_name(kind),
+            (int)kind, msg != NULL ? msg : "(null)");
+}
+
+static inline void test_hook_reset(void)
+{
+  for (unsigned k = 0; k < TEST_KINDS; k++)
+    atomic_store(&test_reports[k], 0);
+  atomic_store(&test_reports_total, 0);
+}
+
+static inline void test_hook_install(void)
+{
+  test_hook_reset();
+  ebra_set_report_hook(test_hook, NULL);
+}
+
+static inline unsigned long test_reports_of(ebra_error_kind_t kind)
+{
+  return atomic_load(&test_reports[(unsigned)kind < TEST_KINDS ? (unsigned)kind : 0]);
+}
+
+static inline unsigned long test_reports_all(void)
+{
+  return atomic_load(&test_reports_total);
+}
+
+/* Exactly n reports since the last check, all of kind; then clear. */
+#define CHECK_REPORTS(kind, n)                                            \
+  do {                                                                    \
+    unsigned long check_k_ = test_reports_of(kind);                       \
+    unsigned long check_t_ = test_reports_all();                          \
+    if (check_k_ != (unsigned long)(n) || check_t_ != (unsigned long)(n)) { \
+      fprintf(stderr, "%s:%d: CHECK_REPORTS failed: want %lu x %s, got %lu of it " \
+              "and %lu reports in all\n", __FILE__, __LINE__,             \
+              (unsigned long)(n), #kind, check_k_, check_t_);             \
+      exit(1);                                                            \
+    }                                                                     \
+    test_hook_reset();                                                    \
+  } while (0)
+
+/* No report at all since the last check. */
+#define CHECK_NO_REPORTS()                                                \
+  do {                                                                    \
+    unsigned long check_t_ = test_reports_all();                          \
+    if (check_t_ != 0) {                                                  \
+      fprintf(stderr, "%s:%d: CHECK_NO_REPORTS failed: %lu unexpected reports\n", \
+              __FILE__, __LINE__, check_t_);                              \
+      exit(1);                                                            \
+    }                                                                     \
+  } while (0)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+#define TEST_RUN(fn)                                                      \
+  do {                                                                    \
+    printf("%-40s", #fn);                                                 \
+    fflush(stdout);                                                       \
+    fn();                                                                 \
+    printf(" ok\n");                                                      \
+    fflush(stdout);                                                       \
+  } while (0)
+
+static inline int test_has_feature(unsigned f)
+{
+  return (ebra_build_features() & f) != 0;
+}
+
+/* A pool config with every field set to its neutral value. */
+static inline ebra_pool_config_t test_config(const char *name, size_t size)
+{
+  ebra_pool_config_t c;
+  memset(&c, 0, sizeof c);
+  c.name = name;
+  c.object_size = size;
+  return c;
+}
+
+static inline ebra_pool_t *test_pool(const char *name, size_t size)
+{
+  ebra_pool_config_t c = test_config(name, size);
+  ebra_pool_t *p = ebra_pool_create(&c);
+  CHECK(p != NULL);
+  return p;
+}
+
+static inline ebra_pool_stats_t test_stats(const ebra_pool_t *pool)
+{
+  ebra_pool_stats_t s;
+  memset(&s, 0, sizeof s);
+  int rc = ebra_pool_stats(pool, &s);
+  CHECK_EQ(rc, 0);
+  return s;
+}
+
+/* Audit a quiescent pool: consistent, and carved == cached + live. */
+#define CHECK_AUDIT(pool)                                                 \
+  do {                                                                    \
+    ebra_pool_audit_t check_a_;                                           \
+    memset(&check_a_, 0, sizeof check_a_);                                \
+    CHECK_EQ(ebra_pool_audit((pool), &check_a_), 0);                      \
+    CHECK_EQ(check_a_.carved, check_a_.cached + check_a_.live);           \
+    CHECK_EQ(check_a_.duplicates, 0);                                     \
+    CHECK_EQ(check_a_.invalid, 0);                                        \
+  } while (0)
+
+#endif /* EBRA_TEST_CHECK_H */

@@ -1,0 +1,356 @@
+/* test_options.c — process-wide options: set/get, text parsing, and the
+ * environment.
+ *
+ * Claims checked:
+ *  - ebra_option_set/get round-trip every option; ebra_option_name names
+ *    them and returns NULL for an unknown one;
+ *  - an out-of-range value or unknown option gives -EINVAL and exactly one
+ *    EBRA_ERR_BAD_OPTION report, and the old value is kept;
+ *  - ebra_option_set_text accepts decimal numbers with K/M/G suffixes
+ *    (1K = 1024, and "k", "KB", "KiB" spell the same) and the boolean words;
+ *    it rejects "abc", "12Q", "" and values that overflow, with -EINVAL, one
+ *    report, and the old value kept;
+ *  - the environment, in a child re-executed with a controlled environment:
+ *    no EBRA_* variables gives the defaults; EBRA_MAGAZINE_SIZE=1K and
+ *    EBRA_SHOW_STATS=on give 1024 and 1 (and new pools use 1024 rounds);
+ *    EBRA_MAGAZINE_SIZE=banana and EBRA_SHOW_STATS=maybe give one warning
+ *    report each and the defaults; EBRA_SHOW_STATS=1 prints, at exit, the
+ *    stats of a pool left live, under its name.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+extern char **environ;
+
+static const ebra_option_t bools[] = {EBRA_OPT_SHOW_STATS, EBRA_OPT_VERBOSE,
+                                      EBRA_OPT_SECURE};
+#define NBOOLS (sizeof bools / sizeof bools[0])
+
+static void test_names(void)
+{
+  CHECK(strcmp(ebra_option_name(EBRA_OPT_MAGAZINE_SIZE), "magazine_size") == 0);
+  CHECK(strcmp(ebra_option_name(EBRA_OPT_SHOW_STATS), "show_stats") == 0);
+  CHECK(strcmp(ebra_option_name(EBRA_OPT_VERBOSE), "verbose") == 0);
+  CHECK(strcmp(ebra_option_name(EBRA_OPT_SECURE), "secure") == 0);
+  CHECK(ebra_option_name(EBRA_OPT_COUNT_) == NULL);
+  CHECK(ebra_option_name((ebra_option_t)99) == NULL);
+}
+
+static void test_round_trip(void)
+{
+  long old = ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
+  static const long values[] = {1, 2, 63, 64, 100, 1024, 4096};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, values[i]), 0);
+    CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), values[i]);
+  }
+  /* A new pool with magazine_capacity 0 takes the option. */
+  CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, 100), 0);
+  ebra_pool_t *pool = test_pool("takes-option", 32);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 100);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, old), 0);
+
+  for (size_t b = 0; b < NBOOLS; b++) {
+    long was = ebra_option_get(bools[b]);
+    CHECK_EQ(ebra_option_set(bools[b], 1), 0);
+    CHECK_EQ(ebra_option_get(bools[b]), 1);
+    CHECK_EQ(ebra_option_set(bools[b], 0), 0);
+    CHECK_EQ(ebra_option_get(bools[b]), 0);
+    CHECK_EQ(ebra_option_set(bools[b], was), 0);
+  }
+  CHECK_NO_REPORTS();
+}
+
+static void expect_set_rejected(ebra_option_t opt, long value)
+{
+  long was = ebra_option_get(opt);
+  int rc = ebra_option_set(opt, value);
+  if (rc != -EINVAL) {
+    fprintf(stderr, "ebra_option_set(%d, %ld) = %d, want -EINVAL\n", (int)opt, value, rc);
+    exit(1);
+  }
+  CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+  CHECK_EQ(ebra_option_get(opt), was);
+}
+
+static void test_out_of_range(void)
+{
+  CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, 77), 0);
+  expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, 0);
+  expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, -1);
+  expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, 4097);
+  expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, LONG_MAX);
+  expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, LONG_MIN);
+  CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 77);
+  CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, 64), 0);
+
+  for (size_t b = 0; b < NBOOLS; b++) { /* a boolean is 0 or 1 */
+    expect_set_rejected(bools[b], 2);
+    expect_set_rejected(bools[b], -1);
+  }
+
+  CHECK_EQ(ebra_option_set(EBRA_OPT_COUNT_, 1), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+  CHECK_EQ(ebra_option_set((ebra_option_t)99, 1), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+  CHECK_EQ(ebra_option_set((ebra_option_t)-1, 1), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+  CHECK_EQ(ebra_option_set_text(EBRA_OPT_COUNT_, "1"), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+}
+
+static void expect_text(ebra_option_t opt, const char *text, long want)
+{
+  int rc = ebra_option_set_text(opt, text);
+  long got = ebra_option_get(opt);
+  if (rc != 0 || got != want) {
+    fprintf(stderr, "ebra_option_set_text(%s, \"%s\") = %d, value %ld; want 0, %ld\n",
+            ebra_option_name(opt), text, rc, got, want);
+    exit(1);
+  }
+  CHECK_NO_REPORTS();
+}
+
+static void expect_text_rejected(ebra_option_t opt, const char *text)
+{
+  long was = ebra_option_get(opt);
+  int rc = ebra_option_set_text(opt, text);
+  if (rc != -EINVAL) {
+    fprintf(stderr, "ebra_option_set_text(%s, \"%s\") = %d (value now %ld), want -EINVAL\n",
+            ebra_option_name(opt), text, rc, ebra_option_get(opt));
+    exit(1);
+  }
+  CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+  CHECK_EQ(ebra_option_get(opt), was);
+}
+
+static void test_text(void)
+{
+  const ebra_option_t M = EBRA_OPT_MAGAZINE_SIZE;
+  expect_text(M, "64", 64);
+  expect_text(M, "1K", 1024);
+  expect_text(M, "4K", 4096);
+  expect_text(M, "4k", 4096);
+  expect_text(M, "4KB", 4096);
+  expect_text(M, "4KiB", 4096);
+  expect_text(M, "1", 1);
+  expect_text(M, "4096", 4096);
+  expect_text(M, "100", 100);
+
+  expect_text(M, "77", 77);
+  /* "2M" parses (2097152) but no option accepts it: magazine_size is
+   * 1..4096, the others booleans.  Out of range: rejected, value kept. */
+  expect_text_rejected(M, "2M");
+  expect_text_rejected(M, "1G");
+  expect_text_rejected(M, "abc");
+  expect_text_rejected(M, "12Q");
+  expect_text_rejected(M, "");
+  expect_text_rejected(M, "K");
+  expect_text_rejected(M, "0");
+  expect_text_rejected(M, "-5");
+  expect_text_rejected(M, "4097");
+  expect_text_rejected(M, "64 apples");
+  /* Overflow must not wrap into range: 2^64 + 64, and (2^54 + 1) KiB. */
+  expect_text_rejected(M, "18446744073709551680");
+  expect_text_rejected(M, "18014398509481985K");
+  CHECK_EQ(ebra_option_get(M), 77);
+  expect_text(M, "64", 64);
+
+  static const struct { const char *text; long value; } words[] = {
+    {"on", 1}, {"off", 0}, {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
+    {"1", 1}, {"0", 0}, {"enable", 1}, {"disable", 0},
+  };
+  for (size_t b = 0; b < NBOOLS; b++) {
+    long was = ebra_option_get(bools[b]);
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+      expect_text(bools[b], words[w].text, words[w].value);
+    expect_text(bools[b], "on", 1);
+    expect_text_rejected(bools[b], "abc");
+    expect_text_rejected(bools[b], "maybe");
+    expect_text_rejected(bools[b], "");
+    expect_text_rejected(bools[b], "12Q");
+    CHECK_EQ(ebra_option_get(bools[b]), 1);
+    CHECK_EQ(ebra_option_set(bools[b], was), 0);
+  }
+  CHECK_NO_REPORTS();
+}
+
+/* ---- the environment, in a re-executed child ------------------------------- */
+
+#define LIVE_POOL_NAME "env-live-pool-7f3a"
+
+static int env_child(const char *mode)
+{
+  if (strcmp(mode, "defaults") == 0) {
+    test_hook_install();
+    CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 64);
+    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 0);
+    CHECK_EQ(ebra_option_get(EBRA_OPT_VERBOSE), 0);
+    CHECK_EQ(ebra_option_get(EBRA_OPT_SECURE), 0);
+    CHECK_NO_REPORTS();
+    return 0;
+  }
+  if (strcmp(mode, "good") == 0) {
+    test_hook_install();
+    CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 1024);
+    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 1);
+    ebra_pool_t *pool = test_pool("env-good", 16);
+    CHECK_EQ(test_stats(pool).magazine_capacity, 1024);
+    CHECK_EQ(ebra_pool_destroy(pool), 0);
+    /* ebra_option_set still overrides the environment. */
+    CHECK_EQ(ebra_option_set(EBRA_OPT_SHOW_STATS, 0), 0);
+    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 0);
+    CHECK_NO_REPORTS();
+    return 0;
+  }
+  if (strcmp(mode, "bad") == 0) {
+    /* No hook of ours: the environment may be read before main runs, so
+     * the default hook's stderr line is what the parent counts. */
+    for (int i = 0; i < 2; i++) { /* read once: no second report */
+      CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 64);
+      CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 0);
+    }
+    ebra_pool_t *pool = test_pool("env-bad", 16);
+    CHECK_EQ(test_stats(pool).magazine_capacity, 64);
+    CHECK_EQ(ebra_pool_destroy(pool), 0);
+    return 0;
+  }
+  if (strcmp(mode, "show") == 0) {
+    test_hook_install();
+    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 1);
+    ebra_pool_t *pool = test_pool(LIVE_POOL_NAME, 16);
+    void *p = ebra_pool_alloc(pool);
+    CHECK(p != NULL);
+    CHECK_NO_REPORTS();
+    return 0; /* pool and object deliberately left live */
+  }
+  fprintf(stderr, "unknown child mode %s\n", mode);
+  return 2;
+}
+
+/* Run this binary again as "--env-child mode" with no EBRA_* variable but
+ * the given ones; return its exit status, its stdout+stderr in out. */
+static int spawn_child(const char *self, const char *mode, const char *const *vars,
+                       char *out, size_t cap)
+{
+  size_t n = 0;
+  while (environ[n] != NULL)
+    n++;
+  char **envp = calloc(n + 8, sizeof *envp);
+  CHECK(envp != NULL);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "EBRA_", 5) != 0)
+      envp[k++] = environ[i];
+  for (size_t i = 0; vars[i] != NULL; i++)
+    envp[k++] = (char *)vars[i];
+  envp[k] = NULL;
+  char *argv[] = {(char *)self, "--env-child", (char *)mode, NULL};
+
+  int fd[2];
+  CHECK(pipe(fd) == 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(fd[1], 1);
+    dup2(fd[1], 2);
+    close(fd[0]);
+    close(fd[1]);
+    execve("/proc/self/exe", argv, envp);
+    _exit(127);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  for (;;) {
+    char sink[4096];
+    char *dst = len < cap - 1 ? out + len : sink;
+    size_t room = len < cap - 1 ? cap - 1 - len : sizeof sink;
+    ssize_t r = read(fd[0], dst, room);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    if (dst == out + len)
+      len += (size_t)r;
+  }
+  out[len] = '\0';
+  close(fd[0]);
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  free(envp);
+  if (!WIFEXITED(status)) {
+    fprintf(stderr, "child %s killed by signal %d; output:\n%s\n", mode,
+            WTERMSIG(status), out);
+    exit(1);
+  }
+  return WEXITSTATUS(status);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+  size_t c = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+    c++;
+  return c;
+}
+
+static char child_out[1 << 16];
+
+static void expect_child(const char *self, const char *mode, const char *const *vars)
+{
+  int st = spawn_child(self, mode, vars, child_out, sizeof child_out);
+  if (st != 0) {
+    fprintf(stderr, "child %s exited %d; output:\n%s\n", mode, st, child_out);
+    exit(1);
+  }
+}
+
+static const char *self_path;
+
+static void test_environment(void)
+{
+  static const char *const none[] = {NULL};
+  expect_child(self_path, "defaults", none);
+
+  static const char *const good[] = {"EBRA_MAGAZINE_SIZE=1K", "EBRA_SHOW_STATS=on", NULL};
+  expect_child(self_path, "good", good);
+
+  static const char *const bad[] = {"EBRA_MAGAZINE_SIZE=banana", "EBRA_SHOW_STATS=maybe", NULL};
+  expect_child(self_path, "bad", bad);
+  char tag[64];
+  snprintf(tag, sizeof tag, "ebra: %s:", ebra_error_kind_name(EBRA_ERR_BAD_OPTION));
+  if (count(child_out, tag) != 2) {
+    fprintf(stderr, "bad environment: want 2 \"%s\" reports, got %zu; output:\n%s\n",
+            tag, count(child_out, tag), child_out);
+    exit(1);
+  }
+
+  static const char *const show[] = {"EBRA_SHOW_STATS=1", NULL};
+  expect_child(self_path, "show", show);
+  if (strstr(child_out, LIVE_POOL_NAME) == NULL) {
+    fprintf(stderr, "EBRA_SHOW_STATS=1: the live pool's name is not in the output:\n%s\n",
+            child_out);
+    exit(1);
+  }
+}
+
+int main(int argc, char **argv)
+{
+  if (argc == 3 && strcmp(argv[1], "--env-child") == 0)
+    return env_child(argv[2]);
+  self_path = argv[0];
+  test_hook_install();
+  TEST_RUN(test_names);
+  TEST_RUN(test_round_trip);
+  TEST_RUN(test_out_of_range);
+  TEST_RUN(test_text);
+  TEST_RUN(test_environment);
+  return 0;
+}

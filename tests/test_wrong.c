@@ -1,0 +1,332 @@
+/* test_wrong.c — misuse the API on purpose and prove each check fires
+ * (after mimalloc's test/test-wrong.c).
+ *
+ * For every misuse: the exact return value, exactly one report of the
+ * exact kind (counted per kind by the hook in check.h), the pool's counters
+ * untouched except stats.errors, and the pool still fully usable after it
+ * (an alloc/free loop, then ebra_pool_audit == 0 with carved == cached +
+ * live).
+ *
+ *   misuse                                  return     report
+ *   free of malloc'd memory, of the stack   -EFAULT    FOREIGN_PTR
+ *   free of pool B's object to pool A       -EXDEV     WRONG_POOL
+ *   free of p+1, p+8 (inside an object)     -EINVAL    MISALIGNED
+ *   free of a slot never handed out         -EINVAL    MISALIGNED
+ *   double free right after the free        -EALREADY  DOUBLE_FREE (every build)
+ *   double free after scribbling the freed
+ *     object                                -EALREADY  DOUBLE_FREE (debug checks)
+ *   write into a freed object, then alloc   -          USE_AFTER_FREE (debug checks)
+ *   any call on a destroyed pool            -EBADF     USE_AFTER_DESTROY
+ *
+ * Without EBRA_DEBUG_CHECKS double-free detection is a free-marker check in
+ * the object itself: a user who scribbles over a freed object may erase the
+ * marker, so a later double free is NOT guaranteed to be caught, and writes
+ * into free objects are not detected at all.  Those two cases run only when
+ * ebra_build_features() has EBRA_FEATURE_DEBUG_CHECKS, and not under ASan,
+ * where writing a freed (poisoned) object is itself the error ASan reports.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "check.h"
+
+enum { SIZE_A = 48, SIZE_B = 64 };
+
+static uint64_t errors_expected_a; /* misuse detected through pool A */
+
+/* Counters that misuse must not change. */
+static void check_untouched(ebra_pool_t *pool, const ebra_pool_stats_t *before,
+                            uint64_t more_errors)
+{
+  ebra_pool_stats_t s = test_stats(pool);
+  CHECK_EQ(s.allocs, before->allocs);
+  CHECK_EQ(s.frees, before->frees);
+  CHECK_EQ(s.objects_live, before->objects_live);
+  CHECK_EQ(s.objects_carved, before->objects_carved);
+  CHECK_EQ(s.errors, before->errors + more_errors);
+}
+
+/* The pool still works: 300 allocs (written over their full size), 300
+ * frees, no report, and a balanced audit. */
+static void check_usable(ebra_pool_t *pool)
+{
+  enum { N = 300 };
+  static unsigned char *obj[N];
+  size_t size = ebra_pool_object_size(pool);
+  for (int i = 0; i < N; i++) {
+    obj[i] = ebra_pool_alloc(pool);
+    CHECK(obj[i] != NULL);
+    CHECK(ebra_pool_of(obj[i]) == pool);
+    memset(obj[i], i & 0xff, size);
+  }
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(ebra_pool_free(pool, obj[i]), 0);
+  CHECK_NO_REPORTS();
+  CHECK_AUDIT(pool);
+}
+
+/* One misuse: ebra_pool_free(pool, p) must return want and report kind
+ * exactly once, changing nothing but stats.errors. */
+static void expect_free_fails(ebra_pool_t *pool, void *p, int want,
+                              ebra_error_kind_t kind, const char *what)
+{
+  ebra_pool_stats_t before = test_stats(pool);
+  int rc = ebra_pool_free(pool, p);
+  if (rc != want) {
+    fprintf(stderr, "%s: ebra_pool_free returned %d, want %d\n", what, rc, want);
+    exit(1);
+  }
+  unsigned long k = test_reports_of(kind), all = test_reports_all();
+  if (k != 1 || all != 1) {
+    fprintf(stderr, "%s: want exactly one %s report, got %lu of it and %lu in all\n",
+            what, ebra_error_kind_name(kind), k, all);
+    exit(1);
+  }
+  test_hook_reset();
+  check_untouched(pool, &before, 1);
+}
+
+static ebra_pool_t *pool_a, *pool_b;
+
+static void test_foreign_pointers(void)
+{
+  void *m = malloc(SIZE_A);
+  CHECK(m != NULL);
+  expect_free_fails(pool_a, m, -EFAULT, EBRA_ERR_FOREIGN_PTR, "free(malloc'd)");
+  free(m);
+  long on_stack[8] = {0};
+  expect_free_fails(pool_a, on_stack, -EFAULT, EBRA_ERR_FOREIGN_PTR, "free(stack)");
+  expect_free_fails(pool_a, &on_stack[1], -EFAULT, EBRA_ERR_FOREIGN_PTR, "free(stack+8)");
+  errors_expected_a += 3;
+  check_usable(pool_a);
+}
+
+static void test_wrong_pool(void)
+{
+  void *pb = ebra_pool_alloc(pool_b);
+  CHECK(pb != NULL);
+  ebra_pool_stats_t b_before = test_stats(pool_b);
+  expect_free_fails(pool_a, pb, -EXDEV, EBRA_ERR_WRONG_POOL, "free(B's object to A)");
+  errors_expected_a += 1;
+  /* B's object is untouched and still B's. */
+  CHECK(ebra_pool_of(pb) == pool_b);
+  check_untouched(pool_b, &b_before, 0);
+  CHECK_EQ(ebra_pool_free(pool_b, pb), 0);
+  CHECK_NO_REPORTS();
+  check_usable(pool_a);
+  check_usable(pool_b);
+}
+
+static void test_interior_pointers(void)
+{
+  unsigned char *p = ebra_pool_alloc(pool_a);
+  CHECK(p != NULL);
+  expect_free_fails(pool_a, p + 1, -EINVAL, EBRA_ERR_MISALIGNED, "free(p+1)");
+  expect_free_fails(pool_a, p + 8, -EINVAL, EBRA_ERR_MISALIGNED, "free(p+8)");
+  expect_free_fails(pool_a, p + SIZE_A - 1, -EINVAL, EBRA_ERR_MISALIGNED, "free(p+size-1)");
+  errors_expected_a += 3;
+  /* p itself is still live and frees fine. */
+  CHECK_EQ(ebra_pool_free(pool_a, p), 0);
+  CHECK_NO_REPORTS();
+  check_usable(pool_a);
+}
+
+static void test_never_handed_out(void)
+{
+  /* A fresh pool with one-round magazines, so few objects are carved; a
+   * slot a few strides past everything carved is inside the pool's slab
+   * but was never handed out. */
+  ebra_pool_config_t c = test_config("fresh", SIZE_A);
+  c.magazine_capacity = 1;
+  ebra_pool_t *fresh = ebra_pool_create(&c);
+  CHECK(fresh != NULL);
+  unsigned char *p[2];
+  p[0] = ebra_pool_alloc(fresh);
+  p[1] = ebra_pool_alloc(fresh);
+  CHECK(p[0] != NULL && p[1] != NULL);
+  ebra_pool_stats_t s = test_stats(fresh);
+  CHECK(s.stride >= SIZE_A);
+  CHECK(s.objects_carved >= 2);
+  unsigned char *hi = p[0] > p[1] ? p[0] : p[1];
+  unsigned char *lo = p[0] < p[1] ? p[0] : p[1];
+  unsigned char *never = lo + s.stride * (s.objects_carved + 2);
+  CHECK(never > hi);
+  expect_free_fails(fresh, never, -EINVAL, EBRA_ERR_MISALIGNED,
+                    "free(slot never handed out)");
+  CHECK_EQ(ebra_pool_free(fresh, p[0]), 0);
+  CHECK_EQ(ebra_pool_free(fresh, p[1]), 0);
+  CHECK_NO_REPORTS();
+  check_usable(fresh);
+  CHECK_EQ(ebra_pool_destroy(fresh), 0);
+  CHECK_NO_REPORTS();
+}
+
+static void check_double_free(ebra_pool_t *pool, const char *what)
+{
+  /* One object, and one inside a run of frees (not the magazine's top). */
+  void *p = ebra_pool_alloc(pool);
+  CHECK(p != NULL);
+  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  expect_free_fails(pool, p, -EALREADY, EBRA_ERR_DOUBLE_FREE, what);
+
+  void *q[10];
+  for (int i = 0; i < 10; i++) {
+    q[i] = ebra_pool_alloc(pool);
+    CHECK(q[i] != NULL);
+  }
+  for (int i = 0; i < 10; i++)
+    CHECK_EQ(ebra_pool_free(pool, q[i]), 0);
+  expect_free_fails(pool, q[3], -EALREADY, EBRA_ERR_DOUBLE_FREE, what);
+  CHECK_NO_REPORTS();
+  check_usable(pool);
+}
+
+static void test_double_free(void)
+{
+  check_double_free(pool_a, "double free");
+  errors_expected_a += 2;
+
+  /* Also when the pool zeroes objects on free (the marker must survive). */
+  ebra_pool_config_t c = test_config("secure", SIZE_A);
+  c.flags = EBRA_POOL_SECURE_CLEAR;
+  ebra_pool_t *secure = ebra_pool_create(&c);
+  CHECK(secure != NULL);
+  check_double_free(secure, "double free (secure clear)");
+  CHECK_EQ(ebra_pool_destroy(secure), 0);
+  CHECK_NO_REPORTS();
+}
+
+static int scribble_tests_apply(void)
+{
+  return test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) &&
+         !test_has_feature(EBRA_FEATURE_ASAN);
+}
+
+static void test_double_free_after_scribble(void)
+{
+  if (!scribble_tests_apply()) {
+    printf(" skipped (needs debug checks, no ASan)");
+    return;
+  }
+  /* A private pool: the scribbled object is reported again when it is next
+   * allocated, and that must not leak into the other cases. */
+  ebra_pool_t *pool = test_pool("scribble", SIZE_A);
+  unsigned char *p = ebra_pool_alloc(pool);
+  CHECK(p != NULL);
+  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  memset(p, 0x5A, SIZE_A); /* erases any free marker */
+  expect_free_fails(pool, p, -EALREADY, EBRA_ERR_DOUBLE_FREE,
+                    "double free after scribble");
+  /* The scribbled object is still cached: the next alloc takes it (LIFO
+   * magazine) and reports the write. */
+  unsigned char *q = ebra_pool_alloc(pool);
+  CHECK(q != NULL);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_FREE, 1);
+  CHECK_EQ(ebra_pool_free(pool, q), 0);
+  CHECK_NO_REPORTS();
+  check_usable(pool);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
+static void test_write_after_free(void)
+{
+  if (!scribble_tests_apply()) {
+    printf(" skipped (needs debug checks, no ASan)");
+    return;
+  }
+  /* One byte written at each offset of a freed object, in a plain and a
+   * secure-clear pool; every case is run and reported before failing. */
+  static const size_t offsets[] = {0, 7, 8, 16, SIZE_A / 2, SIZE_A - 1};
+  static const unsigned flags[] = {0, EBRA_POOL_SECURE_CLEAR};
+  int failed = 0;
+  for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+      ebra_pool_config_t c = test_config("write-after-free", SIZE_A);
+      c.flags = flags[f];
+      ebra_pool_t *pool = ebra_pool_create(&c);
+      CHECK(pool != NULL);
+      unsigned char *p = ebra_pool_alloc(pool);
+      CHECK(p != NULL);
+      CHECK_EQ(ebra_pool_free(pool, p), 0);
+      p[offsets[i]] ^= 0xFF; /* one byte of the freed object */
+      unsigned char *q = ebra_pool_alloc(pool);
+      CHECK(q != NULL);
+      if (test_reports_of(EBRA_ERR_USE_AFTER_FREE) != 1 || test_reports_all() != 1) {
+        fprintf(stderr, "\n  write at offset %zu of a freed object (flags 0x%x): want one "
+                "%s report, got %lu of it and %lu in all (object %s reused)",
+                offsets[i], flags[f], ebra_error_kind_name(EBRA_ERR_USE_AFTER_FREE),
+                test_reports_of(EBRA_ERR_USE_AFTER_FREE), test_reports_all(),
+                q == p ? "was" : "was not");
+        failed = 1;
+      }
+      test_hook_reset();
+      CHECK_EQ(ebra_pool_free(pool, q), 0);
+      check_usable(pool);
+      CHECK_EQ(ebra_pool_destroy(pool), 0);
+      CHECK_NO_REPORTS();
+    }
+  if (failed)
+    fprintf(stderr, "\n");
+  CHECK(!failed);
+}
+
+static void test_use_after_destroy(void)
+{
+  ebra_pool_t *pool = test_pool("doomed", SIZE_A);
+  void *p = ebra_pool_alloc(pool);
+  CHECK(p != NULL);
+  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+
+  CHECK_EQ(ebra_pool_destroy(pool), -EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+  errno = 0;
+  CHECK(ebra_pool_alloc(pool) == NULL);
+  CHECK_EQ(errno, EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+  CHECK_EQ(ebra_pool_free(pool, p), -EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+  ebra_pool_stats_t s;
+  CHECK_EQ(ebra_pool_stats(pool, &s), -EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+  CHECK_EQ(ebra_pool_thread_flush(pool), -EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+
+  /* The other pools did not notice. */
+  check_usable(pool_a);
+  check_usable(pool_b);
+}
+
+static void test_error_counter(void)
+{
+  CHECK_EQ(test_stats(pool_a).errors, errors_expected_a);
+  CHECK_EQ(test_stats(pool_b).errors, 0);
+}
+
+int main(void)
+{
+  test_hook_install();
+  printf("features: 0x%x%s\n", ebra_build_features(),
+         test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) ? " (debug checks)" : "");
+  pool_a = test_pool("wrong-a", SIZE_A);
+  pool_b = test_pool("wrong-b", SIZE_B);
+  check_usable(pool_a);
+  check_usable(pool_b);
+
+  TEST_RUN(test_foreign_pointers);
+  TEST_RUN(test_wrong_pool);
+  TEST_RUN(test_interior_pointers);
+  TEST_RUN(test_never_handed_out);
+  TEST_RUN(test_double_free);
+  TEST_RUN(test_double_free_after_scribble);
+  TEST_RUN(test_write_after_free);
+  TEST_RUN(test_use_after_destroy);
+  TEST_RUN(test_error_counter);
+
+  CHECK_EQ(ebra_pool_destroy(pool_a), 0);
+  CHECK_EQ(ebra_pool_destroy(pool_b), 0);
+  CHECK_NO_REPORTS();
+  return 0;
+}
