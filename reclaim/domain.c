@@ -168,6 +168,10 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
     errno = ENOMEM;
     goto out;
   }
+  /* qsbr: a thread registered implicitly (first ebra_read_lock, retire or
+   * weak call) never promised quiescent states, so it stays offline
+   * between sections; ebra_domain_register_thread makes it online. */
+  ebra_backend_offline(d, dt);
   pthread_mutex_lock(&d->threads_lock);
   dt->next = d->threads;
   if (d->threads)
@@ -221,10 +225,16 @@ void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
   free(dt);
 }
 
+/* Explicit registration.  For qsbr it also puts the thread online: from
+ * here on the thread reads at no cost and owes ebra_quiescent calls. */
 int ebra_domain_register_thread(ebra_domain_t *d) {
   if (!d)
     return -EINVAL;
-  return ebra_dthread_get(d) ? 0 : -errno;
+  ebra_dthread_t *dt = ebra_dthread_get(d);
+  if (!dt)
+    return -errno;
+  ebra_backend_online(d, dt);
+  return 0;
 }
 
 int ebra_domain_unregister_thread(ebra_domain_t *d) {

@@ -14,11 +14,14 @@
  *    registered with the domain on first use (or explicitly).
  *  - ebra_retire: any thread, inside or outside a section; never blocks.
  *  - ebra_domain_barrier: outside any section of that domain (-EDEADLK).
- *  - qsbr domains: a registered thread is "online" and must call
- *    ebra_quiescent() between sections regularly (for a server: once per
- *    request or event-loop turn), or ebra_thread_offline() before it
- *    blocks or idles; otherwise grace periods stall and retired memory
- *    grows (never corrupts).  memb and ck_epoch need no such calls.
+ *  - qsbr domains: a thread that called ebra_domain_register_thread is
+ *    "online" and reads at no cost, and must call ebra_quiescent() between
+ *    sections regularly (for a server: once per request or event-loop
+ *    turn), or ebra_thread_offline() before it blocks or idles; otherwise
+ *    grace periods stall and retired memory grows (never corrupts).  A
+ *    thread registered implicitly (first use) stays offline between its
+ *    sections instead: safe, but each section pays liburcu's online and
+ *    offline.  memb and ck_epoch need no such calls.
  *  - ebra_domain_destroy: after every other thread stopped using it.
  */
 #ifndef EBRA_RECLAIM_H
@@ -58,8 +61,9 @@ EBRA_API ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg);
  * Returns 0, -EBUSY if a weak table still uses it, -EBADF if destroyed. */
 EBRA_API int ebra_domain_destroy(ebra_domain_t *d);
 
-/* Explicit registration of the calling thread (automatic on first use).
- * Unregistering closes the thread's batch; a thread exit does it too. */
+/* Explicit registration of the calling thread (automatic on first use;
+ * for qsbr see above).  Unregistering closes the thread's batch; a thread
+ * exit does it too. */
 EBRA_API int ebra_domain_register_thread(ebra_domain_t *d);
 EBRA_API int ebra_domain_unregister_thread(ebra_domain_t *d);
 
