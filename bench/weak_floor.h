@@ -1,0 +1,18 @@
+/* weak_floor.h — see weak_floor.c. */
+#ifndef EBRA_BENCH_WEAK_FLOOR_H
+#define EBRA_BENCH_WEAK_FLOOR_H
+#include <stddef.h>
+#include "ebra/weak.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* n x (inline urcu_memb_read_lock + ebra_weak_get(t, hs[i]) + unlock);
+ * returns the number of NULL results; the last result goes to *sink. */
+size_t ebra_bench_floor_memb(const ebra_weak_table_t *t, const ebra_weak_t *hs, int n,
+                             void **sink);
+/* n x (inline urcu_memb_read_lock + unlock), nothing inside. */
+size_t ebra_bench_floor_memb_empty(int n);
+#ifdef __cplusplus
+}
+#endif
+#endif
