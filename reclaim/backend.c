@@ -49,8 +49,11 @@ void ebra_backend_fini_domain(ebra_domain_t *d) {
 int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
-    if (t->urcu_qsbr_users++ == 0)
-      urcu_qsbr_register_thread(); /* the thread is online from here */
+    if (t->urcu_qsbr_users++ == 0) {
+      urcu_qsbr_register_thread(); /* liburcu: online from here */
+      t->qsbr_resting_offline = false;
+      t->qsbr_nest = 0;
+    }
     return 0;
   case EBRA_RECLAIM_CK_EPOCH: {
     ck_epoch_record_t *r = ck_epoch_recycle(d->ck_epoch, NULL);
@@ -79,9 +82,10 @@ void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
     if (--t->urcu_qsbr_users == 0 && self) {
-      if (dt->qsbr_offline)
+      if (t->qsbr_resting_offline)
         urcu_qsbr_thread_online(); /* unregister expects an online thread */
       urcu_qsbr_unregister_thread();
+      t->qsbr_resting_offline = false;
     }
     break;
   case EBRA_RECLAIM_CK_EPOCH:
@@ -124,21 +128,37 @@ void ebra_backend_synchronize(ebra_domain_t *d) {
   }
 }
 
+/* qsbr online/offline is the thread's (liburcu's) state, not the
+ * domain's: these act on ebra_tls_thread.  No-ops for memb and ck. */
 void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt) {
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !dt->qsbr_offline)
+  (void)dt;
+  ebra_thread_t *t = ebra_tls_thread;
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && t->qsbr_nest == 0)
     urcu_qsbr_quiescent_state();
 }
 
 void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt) {
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !dt->qsbr_offline) {
-    urcu_qsbr_thread_offline();
-    dt->qsbr_offline = true;
+  (void)dt;
+  ebra_thread_t *t = ebra_tls_thread;
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline) {
+    if (t->qsbr_nest == 0)
+      urcu_qsbr_thread_offline();
+    t->qsbr_resting_offline = true; /* a section open now ends offline */
   }
 }
 
 void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt) {
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && dt->qsbr_offline) {
-    urcu_qsbr_thread_online();
-    dt->qsbr_offline = false;
+  (void)dt;
+  ebra_thread_t *t = ebra_tls_thread;
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_resting_offline) {
+    if (t->qsbr_nest == 0)
+      urcu_qsbr_thread_online();
+    t->qsbr_resting_offline = false;
   }
+}
+
+bool ebra_backend_is_online(const ebra_domain_t *d) {
+  const ebra_thread_t *t = ebra_tls_thread;
+  return d->backend == EBRA_RECLAIM_URCU_QSBR && t->urcu_qsbr_users > 0 &&
+         !t->qsbr_resting_offline;
 }

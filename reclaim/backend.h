@@ -21,11 +21,13 @@
 
 static inline void ebra_backend_lock_inline(const ebra_domain_t *d, ebra_dthread_t *dt) {
   switch (d->backend) {
-  case EBRA_RECLAIM_URCU_QSBR:
-    if (EBRA_UNLIKELY(dt->qsbr_offline)) /* a section needs the thread online */
-      urcu_qsbr_thread_online();
+  case EBRA_RECLAIM_URCU_QSBR: {
+    ebra_thread_t *t = ebra_tls_thread;
+    if (t->qsbr_nest++ == 0 && EBRA_UNLIKELY(t->qsbr_resting_offline))
+      urcu_qsbr_thread_online(); /* a section needs the thread online */
     urcu_qsbr_read_lock();
     break;
+  }
   case EBRA_RECLAIM_CK_EPOCH:
     ck_epoch_begin(dt->ck_record, NULL);
     break;
@@ -37,11 +39,13 @@ static inline void ebra_backend_lock_inline(const ebra_domain_t *d, ebra_dthread
 
 static inline void ebra_backend_unlock_inline(const ebra_domain_t *d, ebra_dthread_t *dt) {
   switch (d->backend) {
-  case EBRA_RECLAIM_URCU_QSBR:
+  case EBRA_RECLAIM_URCU_QSBR: {
+    ebra_thread_t *t = ebra_tls_thread;
     urcu_qsbr_read_unlock();
-    if (EBRA_UNLIKELY(dt->qsbr_offline))
+    if (--t->qsbr_nest == 0 && EBRA_UNLIKELY(t->qsbr_resting_offline))
       urcu_qsbr_thread_offline();
     break;
+  }
   case EBRA_RECLAIM_CK_EPOCH:
     ck_epoch_end(dt->ck_record, NULL);
     break;

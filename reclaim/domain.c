@@ -46,6 +46,7 @@
 #define MAX_BATCH 65536u
 
 static ebra_domain_t **dregistry;  /* by domain id; registry lock */
+static ebra_domain_t *dtombstones; /* destroyed domains; registry lock */
 static uint32_t dregistry_cap;     /* registry lock */
 static _Atomic uint64_t next_domain_serial;
 
@@ -131,6 +132,17 @@ static void batch_submit(ebra_domain_t *d, ebra_batch_t *b) {
   pthread_mutex_unlock(&d->lock);
 }
 
+/* A batch just got its first entry: a reclaimer sleeping without a
+ * deadline must now wake by the batch's maximum age.  open_seq changes
+ * under the lock, so the reclaimer cannot miss it (see reclaimer_wait). */
+static void note_batch_opened(ebra_domain_t *d) {
+  pthread_mutex_lock(&d->lock);
+  d->open_seq++;
+  if (d->reclaimer_idle)
+    pthread_cond_signal(&d->wake);
+  pthread_mutex_unlock(&d->lock);
+}
+
 /* Take dt's open batch if it has entries and is older than min_age_ns
  * (0: any age).  Caller holds d->threads_lock or is dt's owner. */
 static ebra_batch_t *batch_steal(ebra_dthread_t *dt, uint64_t now, uint64_t min_age_ns) {
@@ -168,10 +180,12 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
     errno = ENOMEM;
     goto out;
   }
-  /* qsbr: a thread registered implicitly (first ebra_read_lock, retire or
-   * weak call) never promised quiescent states, so it stays offline
-   * between sections; ebra_domain_register_thread makes it online. */
-  ebra_backend_offline(d, dt);
+  /* qsbr: a thread that liburcu has just registered implicitly (first
+   * ebra_read_lock, retire or weak call) never promised quiescent states,
+   * so it rests offline between sections; ebra_domain_register_thread
+   * makes it online.  A thread already registered keeps its state. */
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->urcu_qsbr_users == 1)
+    ebra_backend_offline(d, dt);
   pthread_mutex_lock(&d->threads_lock);
   dt->next = d->threads;
   if (d->threads)
@@ -196,7 +210,7 @@ ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d) {
 void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
   ebra_domain_t *d = dt->domain;
   if (dt->nest > 0 && t == ebra_tls_thread) {
-    ebra_report(EBRA_ERR_INTERNAL, "domain '%s': thread left inside a read section", d->name);
+    ebra_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->name);
     dt->nest = 0;
     ebra_tsan_release_notes(dt);
     ebra_backend_unlock_inline(d, dt);
@@ -270,7 +284,7 @@ void ebra_read_lock(ebra_domain_t *d) {
 void ebra_read_unlock(ebra_domain_t *d) {
   ebra_dthread_t *dt = ebra_dthread_of(d);
   if (EBRA_UNLIKELY(!dt || dt->nest == 0)) {
-    ebra_report(EBRA_ERR_INTERNAL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
+    ebra_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
                 d ? d->name : "(null)");
     return;
   }
@@ -324,7 +338,8 @@ int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e) {
     return -ENOMEM;
   }
   ebra_batch_t *b = dt->open;
-  if (b->n == 0) {
+  const bool opened = (b->n == 0);
+  if (opened) {
     b->opened_ns = ebra_now_ns();
     ebra_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
   }
@@ -340,6 +355,8 @@ int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e) {
   ebra_counter_add_owner(&dt->xretired_bytes, e->bytes);
   if (full)
     batch_submit(d, full);
+  else if (opened)
+    note_batch_opened(d);
   return 0;
 }
 
@@ -450,6 +467,7 @@ static void reclaim_round(ebra_domain_t *d, ebra_batch_t *list, uint64_t gp_star
 static void reclaimer_wait(ebra_domain_t *d) {
   while (!d->pending && !d->stop && d->barrier_req == d->barrier_done) {
     d->reclaimer_idle = true;
+    const uint64_t seq = d->open_seq;
     pthread_mutex_unlock(&d->lock);
     const bool open = any_open(d);
     pthread_mutex_lock(&d->lock);
@@ -457,6 +475,8 @@ static void reclaimer_wait(ebra_domain_t *d) {
       d->reclaimer_idle = false;
       break;
     }
+    if (d->open_seq != seq) /* a batch opened after any_open looked */
+      continue;
     if (open) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
@@ -526,11 +546,11 @@ int ebra_domain_barrier(ebra_domain_t *d) {
     return -EBADF;
   ebra_dthread_t *dt = ebra_dthread_of(d);
   if (dt && dt->nest > 0) {
-    ebra_report(EBRA_ERR_INTERNAL, "ebra_domain_barrier inside a read section of '%s'",
+    ebra_report(EBRA_ERR_BAD_CALL, "ebra_domain_barrier inside a read section of '%s'",
                 d->name);
     return -EDEADLK;
   }
-  const bool was_online = dt && d->backend == EBRA_RECLAIM_URCU_QSBR && !dt->qsbr_offline;
+  const bool was_online = dt && ebra_backend_is_online(d);
   if (was_online) /* the grace period must not wait for us */
     ebra_backend_offline(d, dt);
   pthread_mutex_lock(&d->lock);
@@ -638,6 +658,8 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   dregistry[d->id] = NULL;
   d->serial = EBRA_SERIAL_DEAD;
   d->state = EBRA_POOL_DEAD;
+  d->tomb_next = dtombstones;
+  dtombstones = d;
   ebra_registry_unlock();
   ebra_backend_fini_domain(d);
   /* Like pools, the struct stays as a tombstone: later calls get EBADF. */

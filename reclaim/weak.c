@@ -84,10 +84,12 @@ struct ebra_weak_table_s {
   ck_stack_t free CK_CC_ALIGN(16);
   pthread_mutex_t grow_lock;
   _Atomic uint64_t xlive, xcreated, xkilled, xcleanups_run, xretired_slots, xslots;
+  struct ebra_weak_table_s *tomb_next;
 };
 
 /* Per tag: in use, and the first generation a new table may use. */
 static bool tag_used[NTAGS];       /* registry lock */
+static ebra_weak_table_t *table_tombstones; /* registry lock */
 static uint32_t tag_floor[NTAGS];  /* registry lock; 0 means 1 */
 
 static inline ebra_weak_t make_handle(uint32_t tag, uint32_t gen, uint32_t idx) {
@@ -469,6 +471,8 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
   tag_used[t->tag] = false;
   tag_floor[t->tag] = top + 1; /* W5; a tag past GEN_LIMIT - 1 is never reused */
   t->tag = 0;                  /* every later call and handle misses */
+  t->tomb_next = table_tombstones; /* kept, so stale table pointers stay safe */
+  table_tombstones = t;
   ebra_registry_unlock();
   ebra_atomic_sub_relaxed(&t->domain->xweak_tables, 1);
   pthread_mutex_destroy(&t->grow_lock);

@@ -127,6 +127,12 @@ struct ebra_thread_s {
   ebra_domain_slot_t *domains; /* indexed by domain id; owner + registry lock */
   uint32_t urcu_memb_users;    /* domains of this backend the thread is in: */
   uint32_t urcu_qsbr_users;    /* registered with liburcu while > 0 */
+  /* liburcu's qsbr online state is per thread, shared by every qsbr domain,
+   * so ebra keeps it per thread too: qsbr_resting_offline says whether the
+   * thread is offline outside sections; qsbr_nest counts its open qsbr
+   * sections over all qsbr domains (online while > 0). */
+  bool qsbr_resting_offline;
+  uint32_t qsbr_nest;
   ebra_thread_t *next, *prev;  /* all threads, registry lock */
 };
 
@@ -217,7 +223,6 @@ typedef struct ebra_tsan_notes_s {
 struct ebra_dthread_s {
   ebra_domain_t *domain;
   uint32_t nest;               /* read-side nesting; owner only */
-  bool qsbr_offline;           /* owner only */
   struct ck_epoch_record *ck_record; /* ck backend */
   pthread_mutex_t batch_lock;  /* guards open; owner, barrier, reclaimer */
   ebra_batch_t *open;          /* the batch being filled, or NULL */
@@ -253,6 +258,8 @@ struct ebra_domain_s {
   bool stop, reclaimer_idle, reclaimer_running;
   uint64_t barrier_req, barrier_done;
   _Atomic uint32_t xweak_tables;
+  uint64_t open_seq;           /* batches opened; under lock (wakes the reclaimer) */
+  struct ebra_domain_s *tomb_next; /* destroyed domains, kept as tombstones */
 
   /* Reclaimer-written stats, read relaxed. */
   _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
@@ -397,6 +404,7 @@ EBRA_INTERNAL_FN void ebra_backend_synchronize(ebra_domain_t *d);
 EBRA_INTERNAL_FN void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt);
 EBRA_INTERNAL_FN void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt);
 EBRA_INTERNAL_FN void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN bool ebra_backend_is_online(const ebra_domain_t *d);
 
 /* ---- reclaim/domain.c ------------------------------------------------------ */
 EBRA_INTERNAL_FN ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d);

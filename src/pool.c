@@ -337,18 +337,18 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
 int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out) {
   const ebra_slab_t *s = ebra_segmap_lookup(obj);
   if (!s) {
-    ebra_report(EBRA_ERR_FOREIGN_PTR, "retire of %p, which no ebra pool owns", obj);
+    ebra_report(EBRA_ERR_FOREIGN_PTR, "%p is not an object of any ebra pool", obj);
     return -EFAULT;
   }
   ebra_pool_t *pool = s->pool;
   if (!ebra_slab_slot_valid(s, obj)) {
     ebra_report_pool(pool, EBRA_ERR_MISALIGNED,
-                     "pool '%s': retire of %p, which is not an object this pool handed out",
+                     "pool '%s': %p is not the start of an object this pool handed out",
                      pool->name, obj);
     return -EINVAL;
   }
   if (*(const uint64_t *)obj == free_marker(pool, obj)) {
-    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': retire of free object %p",
+    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p is a free object",
                      pool->name, obj);
     return -EALREADY;
   }

@@ -22,6 +22,7 @@ static const char *const kind_names[] = {
     [EBRA_ERR_BAD_OPTION] = "bad-option",
     [EBRA_ERR_INTERNAL] = "internal-error",
     [EBRA_WARN_LIVE_AT_DESTROY] = "live-at-destroy",
+    [EBRA_ERR_BAD_CALL] = "bad-call",
 };
 
 const char *ebra_error_kind_name(ebra_error_kind_t kind) {

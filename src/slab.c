@@ -38,13 +38,25 @@ size_t ebra_slab_size_for(size_t stride, size_t alignment) {
   return size;
 }
 
+/* Bytes of slab header: the struct, then its per-slot bitmaps, which live in
+ * the mapping itself (no heap allocation whose only pointer would sit in
+ * memory LeakSanitizer does not scan), then padding to the alignment. */
+static size_t slab_header_size(const ebra_pool_t *pool, size_t *bitmap_words) {
+  const size_t max_slots = pool->slab_size / pool->stride;
+  *bitmap_words = (max_slots + 63) / 64;
+  const size_t nbitmaps = EBRA_DEBUG ? 2 : 1;
+  return align_up(sizeof(ebra_slab_t) + nbitmaps * *bitmap_words * sizeof(uint64_t),
+                  pool->alignment);
+}
+
 static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   void *mem;
   int err = ebra_os_map_aligned(pool->slab_size, EBRA_GRANULE_SIZE, &mem);
   if (err)
     return err;
   ebra_slab_t *s = mem;
-  const size_t header = align_up(sizeof *s, pool->alignment);
+  size_t words;
+  const size_t header = slab_header_size(pool, &words);
   s->magic = EBRA_SLAB_MAGIC;
   s->pool = pool;
   s->first = (char *)mem + header;
@@ -54,25 +66,13 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   s->stride_div = UINT64_MAX / s->stride + 1;
   s->map_size = pool->slab_size;
   ebra_atomic_store_relaxed(&s->xcarved, 0);
-  s->xretired_bits = calloc((s->count + 63) / 64, sizeof(uint64_t));
-  if (!s->xretired_bits) {
-    ebra_os_unmap(mem, s->map_size);
-    return ENOMEM;
-  }
+  /* Fresh anonymous memory is zero: the bitmaps start clear. */
+  s->xretired_bits = (_Atomic uint64_t *)(s + 1);
 #if EBRA_DEBUG
-  s->xlive_bits = calloc((s->count + 63) / 64, sizeof(uint64_t));
-  if (!s->xlive_bits) {
-    free(s->xretired_bits);
-    ebra_os_unmap(mem, s->map_size);
-    return ENOMEM;
-  }
+  s->xlive_bits = s->xretired_bits + words;
 #endif
   err = ebra_segmap_insert(s);
   if (err) {
-#if EBRA_DEBUG
-    free(s->xlive_bits);
-#endif
-    free(s->xretired_bits);
     ebra_os_unmap(mem, s->map_size);
     return err;
   }
@@ -82,10 +82,6 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
 
 static void slab_destroy(ebra_slab_t *s) {
   ebra_segmap_remove(s);
-#if EBRA_DEBUG
-  free(s->xlive_bits);
-#endif
-  free(s->xretired_bits);
   s->magic = 0;
   ebra_os_unmap(s, s->map_size);
 }

@@ -31,7 +31,9 @@ typedef enum ebra_error_kind_e {
   EBRA_ERR_BAD_OPTION,       /* an EBRA_* variable or option value was invalid;
                                 the previous value is kept (a warning) */
   EBRA_ERR_INTERNAL,         /* an invariant checker failed: a bug in ebra   */
-  EBRA_WARN_LIVE_AT_DESTROY  /* destroy released objects still live (a warning) */
+  EBRA_WARN_LIVE_AT_DESTROY, /* destroy released objects still live (a warning) */
+  EBRA_ERR_BAD_CALL          /* a call in the wrong context, e.g. a barrier
+                                inside a read section        [EDEADLK/EBUSY] */
 } ebra_error_kind_t;
 
 /* The hook receives the kind, a NUL-terminated message, and the argument that

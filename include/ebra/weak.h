@@ -56,8 +56,9 @@ EBRA_API ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d,
 EBRA_API int ebra_weak_table_destroy(ebra_weak_table_t *t);
 
 /* Give obj (from an ebra pool, live) a handle.  The caller holds the one
- * strong reference.  EBRA_WEAK_NONE with errno EFAULT (not a pool object)
- * or ENOMEM (table full or out of memory). */
+ * strong reference.  EBRA_WEAK_NONE with errno EFAULT (not a pool object),
+ * EINVAL (not the start of an object), EALREADY (a free object), EBADF (a
+ * destroyed table) or ENOMEM (table full or out of memory). */
 EBRA_API ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj);
 
 /* The object, or NULL if it died / the handle is not valid here.  Call
@@ -83,7 +84,8 @@ EBRA_API int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cle
                                    void *arg);
 
 typedef struct ebra_weak_stats_s {
-  uint64_t live;          /* handles whose object is alive */
+  uint64_t live;          /* objects alive, or dead but not yet reclaimed
+                             (what ebra_weak_table_destroy waits for) */
   uint64_t slots;         /* slots allocated (table size) */
   uint64_t retired_slots; /* slots retired for good (generation wrap) */
   uint64_t created, killed, cleanups_run;
