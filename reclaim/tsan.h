@@ -17,7 +17,7 @@
  * Pointer publication needs nothing here: every pointer ebra publishes is a
  * C11 atomic, which TSan understands.  Reading an object after the section
  * ended, or reusing it without a grace period, stays a reported race
- * (stress/stress_weak_broken.c proves it per backend).
+ * (stress/stress_weak.c built with STRESS_BROKEN=1 or 2 proves it per backend).
  */
 #ifndef EBRA_RECLAIM_TSAN_H
 #define EBRA_RECLAIM_TSAN_H
