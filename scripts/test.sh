@@ -2,14 +2,17 @@
 # Install dependencies, then build and run ctest in every checked
 # configuration: release (all labels), debug-checks, ThreadSanitizer and
 # ASan+UBSan (unit + stress; TSan and ASan also run the deliberately broken
-# stress variants, which must be caught).  Benchmarks are built, never run.
-#   scripts/test.sh [config...]   configs: release debug tsan asan (default: all)
+# stress variants, which must be caught), and TSan with liburcu's inlined
+# read side (EBRA_URCU_INLINE) over the reclamation tests.  Benchmarks are
+# built, never run.
+#   scripts/test.sh [config...]   configs: release debug tsan asan tsan-inline
+#                                 (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 configs=("$@")
-((${#configs[@]})) || configs=(release debug tsan asan)
+((${#configs[@]})) || configs=(release debug tsan asan tsan-inline)
 jobs=$(nproc)
 passed=0
 failed=0
@@ -21,6 +24,7 @@ for cfg in "${configs[@]}"; do
     debug)   flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_DEBUG_CHECKS=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
     tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
     asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
+    tsan-inline) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_URCU_INLINE=ON -DEBRA_BUILD_BENCH=OFF); labels="reclaim" ;;
     *) echo "unknown config: $cfg" >&2; exit 2 ;;
   esac
   echo "=== $cfg: configure and build"

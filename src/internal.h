@@ -94,10 +94,21 @@ typedef struct ebra_counters_s {
 
 typedef struct ebra_thread_s ebra_thread_t;
 
-/* One thread's cache for one pool.  loaded/previous are touched only by the
- * owner thread (or, with the owner stopped, by destroy/exit/fork under the
- * registry lock).  Invariant: previous->rounds is 0 or previous->capacity. */
+/* One thread's cache for one pool.  Touched only by the owner thread (or,
+ * with the owner stopped, by destroy/exit/fork/audit under the registry
+ * lock).  Invariant: previous->rounds is 0 or previous->capacity.
+ *
+ * The loaded magazine's stack is cached as three pointers, so the fast
+ * paths need no load of the magazine itself:
+ *   base == loaded->objs, limit == base + loaded->capacity,
+ *   top - base == the loaded magazine's true round count.
+ * loaded->rounds is stale while the owner runs; ebra_tcache_sync_out()
+ * writes it back before any slow path looks at the magazine, and
+ * ebra_tcache_sync_in() reloads the pointers after `loaded` changes. */
 typedef struct ebra_tcache_s {
+  void **top;
+  void **base;
+  void **limit;
   ebra_magazine_t *loaded;
   ebra_magazine_t *previous;
   ebra_counters_t c;
@@ -120,9 +131,15 @@ typedef struct ebra_domain_slot_s {
   ebra_dthread_t *dthread;
 } ebra_domain_slot_t;
 
+/* Pool ids below this have their slot inside the thread struct, one load
+ * closer to the fast path; higher ids use the growable caches[] array. */
+#define EBRA_INLINE_CACHES 16
+
 struct ebra_thread_s {
+  ebra_cache_slot_t icaches[EBRA_INLINE_CACHES]; /* pool ids 0..15 */
   uint32_t ncaches;            /* length of caches[] */
-  ebra_cache_slot_t *caches;   /* indexed by pool id; owner + registry lock */
+  ebra_cache_slot_t *caches;   /* pool id i >= 16 at caches[i - 16];
+                                  owner + registry lock */
   uint32_t ndomains;           /* length of domains[] */
   ebra_domain_slot_t *domains; /* indexed by domain id; owner + registry lock */
   uint32_t urcu_memb_users;    /* domains of this backend the thread is in: */
@@ -135,6 +152,28 @@ struct ebra_thread_s {
   uint32_t qsbr_nest;
   ebra_thread_t *next, *prev;  /* all threads, registry lock */
 };
+
+/* Thread t's slot for pool id, or NULL if t has none that far. */
+static inline ebra_cache_slot_t *ebra_thread_slot(const ebra_thread_t *t, uint32_t id) {
+  if (EBRA_LIKELY(id < EBRA_INLINE_CACHES))
+    return (ebra_cache_slot_t *)&t->icaches[id];
+  id -= EBRA_INLINE_CACHES;
+  return id < t->ncaches ? &t->caches[id] : NULL;
+}
+
+static inline uint32_t ebra_thread_nslots(const ebra_thread_t *t) {
+  return EBRA_INLINE_CACHES + t->ncaches;
+}
+
+static inline void ebra_tcache_sync_out(ebra_tcache_t *tc) {
+  tc->loaded->rounds = (uint32_t)(tc->top - tc->base);
+}
+
+static inline void ebra_tcache_sync_in(ebra_tcache_t *tc) {
+  tc->base = tc->loaded->objs;
+  tc->top = tc->base + tc->loaded->rounds;
+  tc->limit = tc->base + tc->loaded->capacity;
+}
 
 #define EBRA_SERIAL_DEAD UINT64_MAX
 #define EBRA_POOL_ALIVE 0x6c697665u /* "live" */
@@ -382,13 +421,17 @@ EBRA_INTERNAL_FN void ebra_thread_flush_caches(void); /* the caller's, to the de
 static inline ebra_tcache_t *ebra_tcache_of(const ebra_pool_t *pool) {
   const ebra_thread_t *t = ebra_tls_thread;
   const uint32_t id = pool->id;
-  if (EBRA_LIKELY(id < t->ncaches)) {
-    const ebra_cache_slot_t *s = &t->caches[id];
-    if (EBRA_LIKELY(s->serial == pool->serial)) {
-      if (s->tcache == NULL) /* a matching slot always has a cache */
-        __builtin_unreachable();
-      return s->tcache;
-    }
+  const ebra_cache_slot_t *s;
+  if (EBRA_LIKELY(id < EBRA_INLINE_CACHES))
+    s = &t->icaches[id];
+  else if (id - EBRA_INLINE_CACHES < t->ncaches)
+    s = &t->caches[id - EBRA_INLINE_CACHES];
+  else
+    return NULL;
+  if (EBRA_LIKELY(s->serial == pool->serial)) {
+    if (s->tcache == NULL) /* a matching slot always has a cache */
+      __builtin_unreachable();
+    return s->tcache;
   }
   return NULL;
 }

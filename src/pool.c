@@ -194,6 +194,7 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebra_tcache
       return errno == EBADF ? alloc_failed(pool, EBADF, EBRA_ERR_USE_AFTER_DESTROY)
                             : alloc_failed(pool, ENOMEM, EBRA_ERR_NOMEM);
   }
+  ebra_tcache_sync_out(tc);
   if (tc->loaded->rounds == 0) {
     if (tc->previous->rounds > 0) { /* previous is full: swap */
       ebra_magazine_t *t = tc->loaded;
@@ -201,24 +202,28 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebra_tcache
       tc->previous = t;
     } else {
       ebra_error_kind_t why = EBRA_ERR_NOMEM;
-      if (!alloc_refill(pool, tc, &why))
+      const bool ok = alloc_refill(pool, tc, &why);
+      ebra_tcache_sync_in(tc);
+      if (!ok)
         return alloc_failed(pool, ENOMEM, why);
     }
+    ebra_tcache_sync_in(tc);
   }
-  ebra_magazine_t *m = tc->loaded;
-  void *p = m->objs[--m->rounds];
+  void *p = *--tc->top;
   ebra_counter_add_owner(&tc->c.allocs, 1);
   object_on_alloc(pool, p);
   return p;
 }
 
+/* Fast path: pop the loaded magazine through the cached stack pointers. */
 void *ebra_pool_alloc(ebra_pool_t *pool) {
   if (EBRA_LIKELY(pool != NULL)) {
     ebra_tcache_t *tc = ebra_tcache_of(pool);
     if (EBRA_LIKELY(tc != NULL)) {
-      ebra_magazine_t *m = tc->loaded;
-      if (EBRA_LIKELY(m->rounds > 0)) {
-        void *p = m->objs[--m->rounds];
+      void **top = tc->top;
+      if (EBRA_LIKELY(top != tc->base)) {
+        void *p = *--top;
+        tc->top = top;
         ebra_counter_add_owner(&tc->c.allocs, 1);
         object_on_alloc(pool, p);
         return p;
@@ -268,6 +273,7 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebra_tcache_t 
     overflow_push(pool, p);
     return 0;
   }
+  ebra_tcache_sync_out(tc);
   ebra_magazine_t *m = tc->loaded;
   if (m->rounds == m->capacity) {
     if (tc->previous->rounds == 0) { /* previous is empty: swap */
@@ -285,9 +291,9 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebra_tcache_t 
       tc->previous = m;
       tc->loaded = e;
     }
+    ebra_tcache_sync_in(tc);
   }
-  m = tc->loaded;
-  m->objs[m->rounds++] = p;
+  *tc->top++ = p;
   ebra_counter_add_owner(&tc->c.frees, 1);
   return 0;
 }
@@ -320,9 +326,10 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
   object_on_free(pool, p);
   ebra_tcache_t *tc = ebra_tcache_of(pool);
   if (EBRA_LIKELY(tc != NULL)) {
-    ebra_magazine_t *m = tc->loaded;
-    if (EBRA_LIKELY(m->rounds < m->capacity)) {
-      m->objs[m->rounds++] = p;
+    void **top = tc->top;
+    if (EBRA_LIKELY(top != tc->limit)) {
+      *top = p;
+      tc->top = top + 1;
       ebra_counter_add_owner(&tc->c.frees, 1);
       return 0;
     }

@@ -173,6 +173,13 @@ static void audit_object(audit_t *a, const void *p) {
   a->r.invalid++; /* a slab the pool's list does not know */
 }
 
+static void audit_magazine(audit_t *a, const ebra_magazine_t *m) {
+  if (m->rounds > m->capacity)
+    a->r.invalid++;
+  for (uint32_t i = 0; i < m->rounds && i < m->capacity; i++)
+    audit_object(a, m->objs[i]);
+}
+
 static int audit_prepare(audit_t *a) {
   for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next)
     a->nslabs++;
@@ -198,17 +205,31 @@ static void audit_release(audit_t *a) {
 /* Registry lock held (the caches cannot change); the pool is quiescent. */
 int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
   audit_t a = {.pool = pool};
+  /* The owners are quiescent: make their loaded magazines' counts true. */
+  for (ebra_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next)
+    ebra_tcache_sync_out(tc);
   pthread_mutex_lock(&pool->grow_lock);
   int err = audit_prepare(&a);
   if (!err) {
     /* Paired with the CAS release in ebra_magazine_new. */
     for (const ebra_magazine_t *m = ebra_atomic_load_acquire(&pool->xall_mags); m;
-         m = m->all_next) {
-      if (m->rounds > m->capacity)
-        a.r.invalid++;
-      for (uint32_t i = 0; i < m->rounds && i < m->capacity; i++)
-        audit_object(&a, m->objs[i]);
+         m = m->all_next)
+      a.r.magazines++;
+    uint64_t reached = 0;
+    ck_stack_t *stacks[2] = {&pool->depot.full, &pool->depot.empty};
+    for (int k = 0; k < 2; k++) {
+      ck_stack_entry_t *e;
+      CK_STACK_FOREACH(stacks[k], e) {
+        audit_magazine(&a, (const ebra_magazine_t *)((char *)e - offsetof(ebra_magazine_t, link)));
+        reached++;
+      }
     }
+    for (const ebra_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next) {
+      audit_magazine(&a, tc->loaded);
+      audit_magazine(&a, tc->previous);
+      reached += 2;
+    }
+    a.r.lost_magazines = a.r.magazines > reached ? a.r.magazines - reached : 0;
     pthread_mutex_lock(&pool->overflow_lock);
     for (void *p = pool->overflow; p; p = *(void **)p)
       audit_object(&a, p);
@@ -224,12 +245,14 @@ int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
     ebra_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': no memory to audit", pool->name);
     return -ENOMEM;
   }
-  if (a.r.duplicates || a.r.invalid || a.r.carved != a.r.cached + a.r.live) {
+  if (a.r.duplicates || a.r.invalid || a.r.lost_magazines ||
+      a.r.carved != a.r.cached + a.r.live) {
     ebra_report_pool(pool, EBRA_ERR_INTERNAL,
-                     "pool '%s' audit failed: carved %" PRIu64 " != cached %" PRIu64
-                     " + live %" PRIu64 ", duplicates %" PRIu64 ", invalid %" PRIu64,
+                     "pool '%s' audit failed: carved %" PRIu64 ", cached %" PRIu64
+                     ", live %" PRIu64 ", duplicates %" PRIu64 ", invalid %" PRIu64
+                     ", lost magazines %" PRIu64 " of %" PRIu64,
                      pool->name, a.r.carved, a.r.cached, a.r.live, a.r.duplicates,
-                     a.r.invalid);
+                     a.r.invalid, a.r.lost_magazines, a.r.magazines);
     return -EUCLEAN;
   }
   return 0;

@@ -93,8 +93,9 @@ ebra_thread_t *ebra_thread_get_locked(void) {
 }
 
 static int thread_reserve_slot(ebra_thread_t *t, uint32_t id) {
-  if (id < t->ncaches)
+  if (ebra_thread_slot(t, id))
     return 0;
+  id -= EBRA_INLINE_CACHES;
   uint32_t n = t->ncaches ? t->ncaches : 8;
   while (n <= id)
     n *= 2;
@@ -170,8 +171,9 @@ ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool) {
   }
   tc->pool = pool;
   tc->thread = t;
+  ebra_tcache_sync_in(tc);
   tcache_link(pool, tc);
-  t->caches[pool->id] = (ebra_cache_slot_t){.serial = pool->serial, .tcache = tc};
+  *ebra_thread_slot(t, pool->id) = (ebra_cache_slot_t){.serial = pool->serial, .tcache = tc};
 out:
   ebra_registry_unlock();
   if (!tc)
@@ -182,6 +184,7 @@ out:
 /* Move every object of tc to the depot; tc keeps two empty magazines when
  * memory allows (otherwise it keeps what it has).  Caller owns tc. */
 void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  ebra_tcache_sync_out(tc);
   ebra_magazine_t **slots[2] = {&tc->loaded, &tc->previous};
   for (int i = 0; i < 2; i++) {
     ebra_magazine_t *m = *slots[i];
@@ -193,11 +196,13 @@ void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc) {
     ebra_depot_push_full(&pool->depot, m, &tc->c);
     *slots[i] = e;
   }
+  ebra_tcache_sync_in(tc);
 }
 
 /* Return tc's magazines to the depot, fold its counters into the pool and
  * free it.  Registry lock held; the owner thread no longer uses tc. */
 static void tcache_retire_locked(ebra_pool_t *pool, ebra_tcache_t *tc) {
+  ebra_tcache_sync_out(tc);
   ebra_magazine_give(pool, tc->loaded, &tc->c);
   ebra_magazine_give(pool, tc->previous, &tc->c);
   ebra_counters_add(&pool->detached, &tc->c);
@@ -232,8 +237,8 @@ static void thread_release_locked(ebra_thread_t *t) {
       ebra_dthread_release_locked(s->dthread, t);
   }
   free(t->domains);
-  for (uint32_t id = 0; id < t->ncaches; id++) {
-    ebra_cache_slot_t *s = &t->caches[id];
+  for (uint32_t id = 0; id < ebra_thread_nslots(t); id++) {
+    ebra_cache_slot_t *s = ebra_thread_slot(t, id);
     ebra_pool_t *pool = ebra_registry_at(id);
     if (s->tcache && pool && pool->serial == s->serial)
       tcache_retire_locked(pool, s->tcache);
@@ -254,8 +259,8 @@ static void thread_release_locked(ebra_thread_t *t) {
 void ebra_thread_flush_caches(void) {
   ebra_thread_t *t = ebra_tls_thread;
   ebra_registry_lock();
-  for (uint32_t id = 0; id < t->ncaches; id++) {
-    ebra_cache_slot_t *s = &t->caches[id];
+  for (uint32_t id = 0; id < ebra_thread_nslots(t); id++) {
+    ebra_cache_slot_t *s = ebra_thread_slot(t, id);
     ebra_pool_t *pool = ebra_registry_at(id);
     if (s->tcache && pool && pool->serial == s->serial)
       ebra_tcache_flush(pool, s->tcache);

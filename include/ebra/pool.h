@@ -131,9 +131,11 @@ EBRA_API int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out,
                                    void *arg);
 
 /* ---- audit (tests, debugging) --------------------------------------------
- * Walk every magazine of the pool (depot and all thread caches) and check
- * that every cached object is a valid slot of this pool, that no object is
- * cached twice, and that carved == cached + live.  The caller guarantees no
+ * Walk every magazine reachable from the pool (the depot's stacks and every
+ * attached thread cache) and the overflow list, and check that every cached
+ * object is a valid slot of this pool, that no object is cached twice, that
+ * no magazine the pool made is unreachable, and that
+ * carved == cached + live.  The caller guarantees no
  * thread uses the pool meanwhile.  Returns 0 if consistent, -EUCLEAN with a
  * report if not, -ENOMEM if the audit's own bookkeeping could not be
  * allocated, -EBADF on a destroyed pool. */
@@ -143,6 +145,8 @@ typedef struct ebra_pool_audit_s {
   uint64_t live;        /* allocs - frees, from the counters */
   uint64_t duplicates;  /* objects found in two magazine slots */
   uint64_t invalid;     /* cached pointers that are not slots of the pool */
+  uint64_t magazines;   /* magazines the pool made */
+  uint64_t lost_magazines; /* ...that neither the depot nor a cache holds */
 } ebra_pool_audit_t;
 
 EBRA_API int ebra_pool_audit(ebra_pool_t *pool, ebra_pool_audit_t *out);

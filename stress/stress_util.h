@@ -1,0 +1,201 @@
+/* stress/stress_util.h — shared helpers of the stress tests.
+ *
+ * Every stress test checks a property and exits non-zero with a message
+ * naming it when the property fails; "did not crash" is never the check.
+ * The helpers here give the tests a common shape:
+ *
+ *  - arguments: -t threads, -d duration (ms), -s seed, -v, plus a few
+ *    test-specific numbers; defaults are smaller under TSan/ASan;
+ *  - a seeded per-thread RNG (xoshiro256**), so a run is repeatable up to
+ *    scheduling;
+ *  - object stamps: the owner of an object writes its id, a sequence number
+ *    and a check word into the object and fills the rest with a pattern
+ *    derived from them; every hand-over and every free verifies the stamp;
+ *  - an owner table, keyed by address and independent of object contents:
+ *    claiming an address that another thread still owns is reported as a
+ *    duplicate hand-out;
+ *  - a report hook that fails the test on any report it was not told to
+ *    expect, and counts the expected ones;
+ *  - the quiescent check: audit and stats of a pool nobody is using.
+ *
+ * All cross-thread state is C11 atomics, so TSan can follow it: the tests
+ * need no annotations.
+ */
+#ifndef STRESS_UTIL_H
+#define STRESS_UTIL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ebra.h>
+
+/* ---- failing -------------------------------------------------------------- */
+
+/* Print "<test>: FAIL: <where>: <message>" and exit 1 (abort() instead if
+ * STRESS_ABORT=1 is set, for a core dump). */
+_Noreturn void stress_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define STRESS_FAIL(...) stress_fail_at(__FILE__, __LINE__, __VA_ARGS__)
+#define STRESS_CHECK(cond, ...)                                                \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      STRESS_FAIL(__VA_ARGS__);                                                \
+  } while (0)
+
+/* printf to stdout, only with -v. */
+void stress_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* printf to stdout, always (the one-line summary of a run). */
+void stress_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- arguments ------------------------------------------------------------ */
+
+/* A test-specific numeric option "-<letter> N".  *value holds the default
+ * on entry; when the option was not given, san_default (if nonzero)
+ * replaces it under TSan or ASan, and tsan_default (if nonzero) under TSan. */
+typedef struct stress_opt_s {
+  char letter;
+  const char *help;
+  unsigned long *value;
+  unsigned long min, max;
+  unsigned long san_default;
+  unsigned long tsan_default;
+} stress_opt_t;
+
+typedef struct stress_args_s {
+  unsigned long threads;       /* -t; >= 8 by default */
+  unsigned long duration_ms;   /* -d */
+  unsigned long seed;          /* -s */
+  bool verbose;                /* -v */
+} stress_args_t;
+
+/* Parse argv into *a (which holds the defaults, and the sanitizer default
+ * of the duration in san_duration_ms if nonzero) and the extra options. */
+void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a,
+                       unsigned long san_duration_ms, const stress_opt_t *extra,
+                       size_t nextra);
+
+/* EBRA_FEATURE_TSAN / EBRA_FEATURE_ASAN bits of the library build. */
+unsigned stress_sanitizers(void);
+
+/* ---- time and randomness -------------------------------------------------- */
+
+uint64_t stress_now_ns(void);
+static inline uint64_t stress_now_ms(void) { return stress_now_ns() / 1000000u; }
+void stress_sleep_us(unsigned long us);
+
+typedef struct stress_rng_s {
+  uint64_t s[4];
+} stress_rng_t;
+
+/* Stream `stream` of the generator for `seed`: distinct streams differ. */
+void stress_rng_init(stress_rng_t *r, uint64_t seed, uint64_t stream);
+uint64_t stress_rng_next(stress_rng_t *r);
+/* Uniform in [0, n); n > 0. */
+static inline uint64_t stress_rng_below(stress_rng_t *r, uint64_t n) {
+  return (uint64_t)(((unsigned __int128)stress_rng_next(r) * n) >> 64);
+}
+/* True with probability pct/100. */
+static inline bool stress_rng_pct(stress_rng_t *r, unsigned pct) {
+  return stress_rng_below(r, 100) < pct;
+}
+
+/* ---- pools under test ----------------------------------------------------- */
+
+typedef struct stress_pool_s {
+  ebra_pool_config_t cfg;
+  ebra_pool_t *pool;
+  unsigned index;             /* position in the test's pool table */
+  bool untracked;             /* keep its objects out of the owner table */
+} stress_pool_t;
+
+/* Create every pool of the table (index := position); fails the test if a
+ * create fails. */
+void stress_pools_create(stress_pool_t *pools, size_t n);
+/* Destroy them: each destroy must return 0, a second one -EBADF. */
+void stress_pools_destroy(stress_pool_t *pools, size_t n);
+
+/* The quiescent check of a pool that no thread is using:
+ *   ebra_pool_audit() == 0, duplicates == invalid == 0,
+ *   live == expect_live, cached + live == carved,
+ *   stats: allocs - frees == objects_live == live, objects_carved == carved,
+ *   carved <= max_objects if capped,
+ *   allocs == expect_allocs unless expect_allocs == STRESS_ANY. */
+#define STRESS_ANY UINT64_MAX
+void stress_check_quiescent(const stress_pool_t *sp, uint64_t expect_live,
+                            uint64_t expect_allocs, const char *when);
+/* No object is lost: with live == 0 and no thread but the caller holding a
+ * cache of the pool, the caller allocates as many objects as the pool has
+ * carved, and the pool must not carve a new one for that: every carved
+ * object is reachable from the depot or the caller's cache.  (The audit
+ * cannot see this: it counts objects in every magazine the pool ever
+ * made, reachable or not.)  Frees them all again. */
+void stress_check_reachable(const stress_pool_t *sp, uint32_t me, const char *when);
+/* stats of sp; fails the test if ebra_pool_stats does not return 0. */
+ebra_pool_stats_t stress_stats(const stress_pool_t *sp);
+
+/* ---- object stamps -------------------------------------------------------- *
+ * Layout of a stamped object (object_size >= STRESS_MIN_OBJECT):
+ *   word 0  owner: STRESS_OWNER_TAG | id while owned, 0 just before free
+ *           (ebra's alloc clears word 0, so a fresh object reads 0);
+ *   word 1  seq:   the stamping thread's sequence number;
+ *   word 2  check: mix(address, owner, seq, pool index);
+ *   word 3  pool index (low 32 bits) and object size (high 32 bits);
+ *   bytes [32, size): a pattern derived from check. */
+#define STRESS_MIN_OBJECT 32u
+#define STRESS_OWNER_TAG 0xEB4A000000000000ull
+#define STRESS_OWNER_MASK 0xFFFF000000000000ull
+
+typedef struct stress_stamp_s {
+  _Atomic uint64_t owner;
+  uint64_t seq;
+  uint64_t check;
+  uint32_t pool_index;
+  uint32_t size;
+} stress_stamp_t;
+
+/* The test's pools, so that an object taken from a shared slot can be
+ * matched with its pool; and the highest owner id in use. */
+void stress_stamp_setup(const stress_pool_t *pools, size_t npools, uint32_t max_owner);
+/* Use the owner table (default on); capacity 2^log2 addresses. */
+void stress_table_enable(unsigned log2);
+
+/* After a successful ebra_pool_alloc: checks alignment, ebra_pool_of, zeroed
+ * memory for a SECURE_CLEAR pool; claims the object for `me` (owner word CAS
+ * 0 -> me, owner table CAS free -> me) and stamps it. */
+void stress_obj_claim(const stress_pool_t *sp, void *p, uint32_t me, uint64_t seq);
+/* Verify an object's stamp; expect_owner 0 accepts any valid owner id.
+ * Returns the pool of the object.  `where` names the step for messages. */
+const stress_pool_t *stress_obj_verify(const void *p, uint32_t expect_owner,
+                                       const char *where);
+/* The owner id stamped in p (no verification). */
+uint32_t stress_obj_owner(const void *p);
+/* Hand-over: verify (any owner), then move ownership from the stamped owner
+ * to `me` (both CAS) and re-stamp with seq.  Returns the pool. */
+const stress_pool_t *stress_obj_take(void *p, uint32_t me, uint64_t seq, const char *where);
+/* Verify, release ownership (owner word and table back to 0) and free;
+ * fails the test if ebra_pool_free does not return 0.  Returns the pool. */
+const stress_pool_t *stress_obj_free(void *p, uint32_t me, const char *where);
+/* Release without freeing: the object stays live (stress_destroy leaves
+ * such objects to ebra_pool_destroy). */
+void stress_obj_abandon(void *p, uint32_t me);
+
+/* ---- shared slots --------------------------------------------------------- */
+
+/* Put `give` (may be NULL) into slot i and return what was there. */
+static inline void *stress_slot_swap(_Atomic(void *) *slots, size_t i, void *give) {
+  /* acq_rel: release publishes give's stamp; acquire pairs with the release
+   * of whoever put the returned object in. */
+  return atomic_exchange_explicit(&slots[i], give, memory_order_acq_rel);
+}
+
+/* ---- report hook ---------------------------------------------------------- */
+
+/* Install the hook: any report whose kind is not allowed fails the test at
+ * once, naming the kind and message. */
+void stress_hook_install(void);
+void stress_hook_allow(ebra_error_kind_t kind, bool allowed);
+uint64_t stress_hook_count(ebra_error_kind_t kind);
+
+#endif /* STRESS_UTIL_H */
