@@ -193,7 +193,7 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
   d->threads = dt;
   d->nthreads++;
   pthread_mutex_unlock(&d->threads_lock);
-  t->domains[d->id] = (ebra_domain_slot_t){.serial = d->serial, .dthread = dt};
+  *ebra_thread_domain_slot(t, d->id) = (ebra_domain_slot_t){.serial = d->serial, .dthread = dt};
 out:
   ebra_registry_unlock();
   return dt;
@@ -232,8 +232,9 @@ void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
   d->exited_retired += ebra_atomic_load_relaxed(&dt->xretired);
   d->exited_retired_bytes += ebra_atomic_load_relaxed(&dt->xretired_bytes);
   pthread_mutex_unlock(&d->threads_lock);
-  if (d->id < t->ndomains)
-    t->domains[d->id] = (ebra_domain_slot_t){0};
+  ebra_domain_slot_t *slot = ebra_thread_domain_slot(t, d->id);
+  if (slot)
+    *slot = (ebra_domain_slot_t){0};
   ebra_tsan_free_notes(dt);
   pthread_mutex_destroy(&dt->batch_lock);
   free(dt);

@@ -132,16 +132,20 @@ typedef struct ebra_domain_slot_s {
 } ebra_domain_slot_t;
 
 /* Pool ids below this have their slot inside the thread struct, one load
- * closer to the fast path; higher ids use the growable caches[] array. */
+ * closer to the fast path; higher ids use the growable caches[] array.
+ * Domains likewise. */
 #define EBRA_INLINE_CACHES 16
+#define EBRA_INLINE_DOMAINS 4
 
 struct ebra_thread_s {
   ebra_cache_slot_t icaches[EBRA_INLINE_CACHES]; /* pool ids 0..15 */
   uint32_t ncaches;            /* length of caches[] */
   ebra_cache_slot_t *caches;   /* pool id i >= 16 at caches[i - 16];
                                   owner + registry lock */
+  ebra_domain_slot_t idomains[EBRA_INLINE_DOMAINS]; /* domain ids 0..3 */
   uint32_t ndomains;           /* length of domains[] */
-  ebra_domain_slot_t *domains; /* indexed by domain id; owner + registry lock */
+  ebra_domain_slot_t *domains; /* domain id i >= 4 at domains[i - 4];
+                                  owner + registry lock */
   uint32_t urcu_memb_users;    /* domains of this backend the thread is in: */
   uint32_t urcu_qsbr_users;    /* registered with liburcu while > 0 */
   /* liburcu's qsbr online state is per thread, shared by every qsbr domain,
@@ -159,6 +163,18 @@ static inline ebra_cache_slot_t *ebra_thread_slot(const ebra_thread_t *t, uint32
     return (ebra_cache_slot_t *)&t->icaches[id];
   id -= EBRA_INLINE_CACHES;
   return id < t->ncaches ? &t->caches[id] : NULL;
+}
+
+/* Thread t's slot for domain id, or NULL if t has none that far. */
+static inline ebra_domain_slot_t *ebra_thread_domain_slot(const ebra_thread_t *t, uint32_t id) {
+  if (EBRA_LIKELY(id < EBRA_INLINE_DOMAINS))
+    return (ebra_domain_slot_t *)&t->idomains[id];
+  id -= EBRA_INLINE_DOMAINS;
+  return id < t->ndomains ? &t->domains[id] : NULL;
+}
+
+static inline uint32_t ebra_thread_ndomain_slots(const ebra_thread_t *t) {
+  return EBRA_INLINE_DOMAINS + t->ndomains;
 }
 
 static inline uint32_t ebra_thread_nslots(const ebra_thread_t *t) {
@@ -463,13 +479,17 @@ EBRA_INTERNAL_FN void ebra_domains_fork_child(void);
 static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
   const ebra_thread_t *t = ebra_tls_thread;
   const uint32_t id = d->id;
-  if (EBRA_LIKELY(id < t->ndomains)) {
-    const ebra_domain_slot_t *s = &t->domains[id];
-    if (EBRA_LIKELY(s->serial == d->serial)) {
-      if (s->dthread == NULL) /* a matching slot always has a dthread */
-        __builtin_unreachable();
-      return s->dthread;
-    }
+  const ebra_domain_slot_t *s;
+  if (EBRA_LIKELY(id < EBRA_INLINE_DOMAINS))
+    s = &t->idomains[id];
+  else if (id - EBRA_INLINE_DOMAINS < t->ndomains)
+    s = &t->domains[id - EBRA_INLINE_DOMAINS];
+  else
+    return NULL;
+  if (EBRA_LIKELY(s->serial == d->serial)) {
+    if (s->dthread == NULL) /* a matching slot always has a dthread */
+      __builtin_unreachable();
+    return s->dthread;
   }
   return NULL;
 }

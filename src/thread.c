@@ -109,8 +109,9 @@ static int thread_reserve_slot(ebra_thread_t *t, uint32_t id) {
 }
 
 int ebra_thread_reserve_domain(ebra_thread_t *t, uint32_t id) {
-  if (id < t->ndomains)
+  if (ebra_thread_domain_slot(t, id))
     return 0;
+  id -= EBRA_INLINE_DOMAINS;
   uint32_t n = t->ndomains ? t->ndomains : 4;
   while (n <= id)
     n *= 2;
@@ -230,8 +231,8 @@ void ebra_tcache_detach_all(ebra_pool_t *pool) {
 static void thread_release_locked(ebra_thread_t *t) {
   /* Domains first: closing a batch or leaving liburcu never needs a pool
    * cache, and reclaimers may free into pools meanwhile. */
-  for (uint32_t id = 0; id < t->ndomains; id++) {
-    ebra_domain_slot_t *s = &t->domains[id];
+  for (uint32_t id = 0; id < ebra_thread_ndomain_slots(t); id++) {
+    ebra_domain_slot_t *s = ebra_thread_domain_slot(t, id);
     ebra_domain_t *d = ebra_domain_registry_at(id);
     if (s->dthread && d && d->serial == s->serial)
       ebra_dthread_release_locked(s->dthread, t);
