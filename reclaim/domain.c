@@ -45,9 +45,8 @@
 #define DEFAULT_AGE_NS 1000000ull
 #define MAX_BATCH 65536u
 
-static ebra_domain_t **dregistry;  /* by domain id; registry lock */
+static ebra_idtable_t dregistry;   /* domains by id; registry lock */
 static ebra_domain_t *dtombstones; /* destroyed domains; registry lock */
-static uint32_t dregistry_cap;     /* registry lock */
 static _Atomic uint64_t next_domain_serial;
 
 uint64_t ebra_now_ns(void) {
@@ -56,27 +55,7 @@ uint64_t ebra_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-ebra_domain_t *ebra_domain_registry_at(uint32_t id) {
-  return id < dregistry_cap ? dregistry[id] : NULL;
-}
-
-static int dregistry_add(ebra_domain_t *d) {
-  uint32_t id = 0;
-  while (id < dregistry_cap && dregistry[id])
-    id++;
-  if (id == dregistry_cap) {
-    const uint32_t cap = dregistry_cap ? dregistry_cap * 2 : 16;
-    ebra_domain_t **r = realloc(dregistry, cap * sizeof *r);
-    if (!r)
-      return ENOMEM;
-    memset(r + dregistry_cap, 0, (cap - dregistry_cap) * sizeof *r);
-    dregistry = r;
-    dregistry_cap = cap;
-  }
-  dregistry[id] = d;
-  d->id = id;
-  return 0;
-}
+ebra_domain_t *ebra_domain_registry_at(uint32_t id) { return ebra_idtable_at(&dregistry, id); }
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
   switch (b) {
@@ -612,12 +591,12 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
   int err = ebra_backend_init_domain(d);
   if (!err) {
     ebra_registry_lock();
-    err = dregistry_add(d);
+    err = ebra_idtable_put(&dregistry, d, 16, &d->id);
     ebra_registry_unlock();
   }
   if (!err && (err = reclaimer_start(d)) != 0) {
     ebra_registry_lock();
-    dregistry[d->id] = NULL;
+    dregistry.items[d->id] = NULL;
     ebra_registry_unlock();
   }
   if (err) {
@@ -656,7 +635,7 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   pthread_mutex_unlock(&d->lock);
   pthread_join(d->reclaimer, NULL);
   ebra_registry_lock();
-  dregistry[d->id] = NULL;
+  dregistry.items[d->id] = NULL;
   d->serial = EBRA_SERIAL_DEAD;
   d->state = EBRA_POOL_DEAD;
   d->tomb_next = dtombstones;
@@ -743,8 +722,8 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
  * domain lock in lock order; "parent" releases them (the child calls it
  * too, before it releases the threads that did not survive the fork). */
 void ebra_domains_fork_prepare(void) {
-  for (uint32_t i = 0; i < dregistry_cap; i++) {
-    ebra_domain_t *d = dregistry[i];
+  for (uint32_t i = 0; i < dregistry.cap; i++) {
+    ebra_domain_t *d = dregistry.items[i];
     if (!d)
       continue;
     pthread_mutex_lock(&d->threads_lock);
@@ -755,8 +734,8 @@ void ebra_domains_fork_prepare(void) {
 }
 
 void ebra_domains_fork_parent(void) {
-  for (uint32_t i = 0; i < dregistry_cap; i++) {
-    ebra_domain_t *d = dregistry[i];
+  for (uint32_t i = 0; i < dregistry.cap; i++) {
+    ebra_domain_t *d = dregistry.items[i];
     if (!d)
       continue;
     pthread_mutex_unlock(&d->lock);
@@ -770,8 +749,8 @@ void ebra_domains_fork_parent(void) {
  * parent's reclaimer held at the fork are not in the child (leaked there,
  * never run twice). */
 void ebra_domains_fork_child(void) {
-  for (uint32_t i = 0; i < dregistry_cap; i++) {
-    ebra_domain_t *d = dregistry[i];
+  for (uint32_t i = 0; i < dregistry.cap; i++) {
+    ebra_domain_t *d = dregistry.items[i];
     if (!d)
       continue;
     /* The parent's reclaimer may have been waiting on these: no waiter

@@ -418,6 +418,17 @@ EBRA_INTERNAL_FN extern __thread ebra_thread_t *ebra_tls_thread
     __attribute__((tls_model("initial-exec")));
 EBRA_INTERNAL_FN void ebra_registry_lock(void);
 EBRA_INTERNAL_FN void ebra_registry_unlock(void);
+/* A growable table of pointers indexed by small ids (pools, domains);
+ * callers hold the registry lock.  Freed ids are reused, lowest first. */
+typedef struct ebra_idtable_s {
+  void **items;
+  uint32_t cap;
+} ebra_idtable_t;
+EBRA_INTERNAL_FN int ebra_idtable_put(ebra_idtable_t *t, void *item, uint32_t min_cap,
+                                      uint32_t *id);
+static inline void *ebra_idtable_at(const ebra_idtable_t *t, uint32_t id) {
+  return id < t->cap ? t->items[id] : NULL;
+}
 EBRA_INTERNAL_FN int ebra_registry_add(ebra_pool_t *pool);    /* registry lock held */
 EBRA_INTERNAL_FN void ebra_registry_remove(ebra_pool_t *pool); /* registry lock held */
 EBRA_INTERNAL_FN ebra_pool_t *ebra_registry_at(uint32_t id);   /* registry lock held */

@@ -37,8 +37,7 @@ __thread ebra_thread_t *ebra_tls_thread __attribute__((tls_model("initial-exec")
     &thread_empty;
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static ebra_pool_t **registry;  /* by pool id; registry lock */
-static uint32_t registry_cap;   /* registry lock */
+static ebra_idtable_t registry; /* pools by id; registry lock */
 static ebra_thread_t *threads;  /* all threads with state; registry lock */
 static pthread_key_t thread_key;
 
@@ -47,31 +46,33 @@ void ebra_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 
 /* ---- pool registry (registry lock held) ---------------------------------- */
 
-int ebra_registry_add(ebra_pool_t *pool) {
-  uint32_t id = 0;
-  while (id < registry_cap && registry[id])
-    id++;
-  if (id == registry_cap) {
-    const uint32_t cap = registry_cap ? registry_cap * 2 : 64;
-    ebra_pool_t **r = realloc(registry, cap * sizeof *r);
+int ebra_idtable_put(ebra_idtable_t *t, void *item, uint32_t min_cap, uint32_t *id) {
+  uint32_t i = 0;
+  while (i < t->cap && t->items[i])
+    i++;
+  if (i == t->cap) {
+    const uint32_t cap = t->cap ? t->cap * 2 : min_cap;
+    void **r = realloc(t->items, cap * sizeof *r);
     if (!r)
       return ENOMEM;
-    memset(r + registry_cap, 0, (cap - registry_cap) * sizeof *r);
-    registry = r;
-    registry_cap = cap;
+    memset(r + t->cap, 0, (cap - t->cap) * sizeof *r);
+    t->items = r;
+    t->cap = cap;
   }
-  registry[id] = pool;
-  pool->id = id;
+  t->items[i] = item;
+  *id = i;
   return 0;
 }
 
+int ebra_registry_add(ebra_pool_t *pool) { return ebra_idtable_put(&registry, pool, 64, &pool->id); }
+
 void ebra_registry_remove(ebra_pool_t *pool) {
-  if (pool->id < registry_cap && registry[pool->id] == pool)
-    registry[pool->id] = NULL;
+  if (ebra_idtable_at(&registry, pool->id) == pool)
+    registry.items[pool->id] = NULL;
 }
 
-ebra_pool_t *ebra_registry_at(uint32_t id) { return id < registry_cap ? registry[id] : NULL; }
-uint32_t ebra_registry_capacity(void) { return registry_cap; }
+ebra_pool_t *ebra_registry_at(uint32_t id) { return ebra_idtable_at(&registry, id); }
+uint32_t ebra_registry_capacity(void) { return registry.cap; }
 
 /* ---- thread state --------------------------------------------------------- */
 
@@ -290,19 +291,21 @@ static void thread_key_destructor(void *arg) {
 static void fork_prepare(void) {
   ebra_registry_lock();
   ebra_domains_fork_prepare();
-  for (uint32_t id = 0; id < registry_cap; id++) {
-    if (registry[id]) {
-      pthread_mutex_lock(&registry[id]->grow_lock);
-      pthread_mutex_lock(&registry[id]->overflow_lock);
+  for (uint32_t id = 0; id < registry.cap; id++) {
+    ebra_pool_t *pool = registry.items[id];
+    if (pool) {
+      pthread_mutex_lock(&pool->grow_lock);
+      pthread_mutex_lock(&pool->overflow_lock);
     }
   }
 }
 
 static void fork_unlock_all(void) {
-  for (uint32_t id = 0; id < registry_cap; id++) {
-    if (registry[id]) {
-      pthread_mutex_unlock(&registry[id]->overflow_lock);
-      pthread_mutex_unlock(&registry[id]->grow_lock);
+  for (uint32_t id = 0; id < registry.cap; id++) {
+    ebra_pool_t *pool = registry.items[id];
+    if (pool) {
+      pthread_mutex_unlock(&pool->overflow_lock);
+      pthread_mutex_unlock(&pool->grow_lock);
     }
   }
   ebra_registry_unlock();
