@@ -16,6 +16,8 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,5 +164,39 @@ static inline ebra_pool_stats_t test_stats(const ebra_pool_t *pool)
     CHECK_EQ(check_a_.duplicates, 0);                                     \
     CHECK_EQ(check_a_.invalid, 0);                                        \
   } while (0)
+
+/* Run one test case: in process when `in_process` (for a debugger), else in
+ * a forked child so that a failure cannot hide the cases after it and no
+ * per-thread library state carries over.  The child installs the report
+ * hook, runs fn(arg) and exits 0; exit() (not _exit) lets LeakSanitizer and
+ * ebra's atexit work run.  Prints " ok" or " FAILED (...)"; returns 1 if the
+ * case passed. */
+static inline int check_run_case(void (*fn)(const void *), const void *arg, int in_process) {
+  if (in_process) {
+    test_hook_install();
+    fn(arg);
+    printf(" ok\n");
+    return 1;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    test_hook_install();
+    fn(arg);
+    exit(0);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  const int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (ok)
+    printf(" ok\n");
+  else
+    printf(" FAILED (%s %d)\n", WIFEXITED(status) ? "exit" : "signal",
+           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+  fflush(stdout);
+  return ok;
+}
 
 #endif /* EBRA_TEST_CHECK_H */

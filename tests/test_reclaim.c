@@ -781,13 +781,18 @@ static const test_case_t cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
-static void run_one(const test_case_t *c, size_t b)
+typedef struct case_run_s {
+  const test_case_t *c;
+  size_t b;
+} case_run_t;
+
+static void run_one(const void *arg)
 {
-  test_hook_install();
-  if (c->plain)
-    c->plain();
+  const case_run_t *r = arg;
+  if (r->c->plain)
+    r->c->plain();
   else
-    c->per_backend(backends[b]);
+    r->c->per_backend(backends[r->b]);
 }
 
 int main(int argc, char **argv)
@@ -803,28 +808,8 @@ int main(int argc, char **argv)
       printf("%-22s %-10s", c->name, c->plain ? "" : ebra_reclaim_backend_name(backends[b]));
       fflush(stdout);
       ran++;
-      if (argc == 2) { /* in process, for a debugger */
-        run_one(c, b);
-        printf(" ok\n");
-        continue;
-      }
-      fflush(stderr);
-      pid_t pid = fork();
-      CHECK(pid >= 0);
-      if (pid == 0) {
-        run_one(c, b);
-        exit(0); /* not _exit: atexit work (LeakSanitizer, ebra) runs */
-      }
-      int status = 0;
-      CHECK(waitpid(pid, &status, 0) == pid);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        printf(" ok\n");
-      } else {
-        printf(" FAILED (%s %d)\n", WIFEXITED(status) ? "exit" : "signal",
-               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        failed++;
-      }
-      fflush(stdout);
+      const case_run_t r = {c, b};
+      failed += !check_run_case(run_one, &r, argc == 2);
     }
   }
   if (ran == 0) {

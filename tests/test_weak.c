@@ -657,6 +657,16 @@ static const test_case_t cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
+typedef struct case_run_s {
+  const test_case_t *c;
+  ebra_reclaim_backend_t be;
+} case_run_t;
+
+static void run_one(const void *arg) {
+  const case_run_t *r = arg;
+  r->c->fn(r->be);
+}
+
 int main(int argc, char **argv)
 {
   int failed = 0, ran = 0;
@@ -666,32 +676,9 @@ int main(int argc, char **argv)
       continue;
     for (size_t b = 0; b < NBACKENDS; b++) {
       printf("%-22s %-10s", c->name, ebra_reclaim_backend_name(backends[b]));
-      fflush(stdout);
       ran++;
-      if (argc == 2) { /* in process, for a debugger */
-        test_hook_install();
-        c->fn(backends[b]);
-        printf(" ok\n");
-        continue;
-      }
-      fflush(stderr);
-      pid_t pid = fork();
-      CHECK(pid >= 0);
-      if (pid == 0) {
-        test_hook_install();
-        c->fn(backends[b]);
-        exit(0); /* not _exit: atexit work (LeakSanitizer, ebra) runs */
-      }
-      int status = 0;
-      CHECK(waitpid(pid, &status, 0) == pid);
-      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        printf(" ok\n");
-      } else {
-        printf(" FAILED (%s %d)\n", WIFEXITED(status) ? "exit" : "signal",
-               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        failed++;
-      }
-      fflush(stdout);
+      const case_run_t r = {c, backends[b]};
+      failed += !check_run_case(run_one, &r, argc == 2);
     }
   }
   if (ran == 0) {
