@@ -46,7 +46,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "annotate.h"
 #include "tsan.h"
 
 #define IDX_BITS 28
@@ -172,15 +171,8 @@ static uint32_t slot_index(const ebra_weak_table_t *t, const wslot_t *s) {
 }
 
 static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
-  ck_stack_entry_t *e = NULL;
-  EBRA_TSAN_POP_BEGIN();
-  while (!ck_stack_trypop_mpmc(&t->free, &e)) {
-    if (ck_pr_load_ptr(&t->free.head) == NULL) {
-      e = NULL;
-      break;
-    }
-  }
-  EBRA_TSAN_POP_END(e); /* acquires the reclaimer's reset of the slot */
+  uint64_t lost = 0;
+  ck_stack_entry_t *e = ebra_stack_pop_mpmc(&t->free, &lost);
   if (!e)
     return NULL;
   wslot_t *s = (wslot_t *)((char *)e - offsetof(wslot_t, free_link));
@@ -189,10 +181,7 @@ static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
 }
 
 static void slot_push_free(ebra_weak_table_t *t, wslot_t *s) {
-  EBRA_TSAN_PUSH_BEGIN(&s->free_link);
-  while (!ck_stack_trypush_mpmc(&t->free, &s->free_link)) {
-  }
-  EBRA_TSAN_PUSH_END(&s->free_link);
+  ebra_stack_push_mpmc(&t->free, &s->free_link);
 }
 
 /* ---- death and reclamation ----------------------------------------------------- */

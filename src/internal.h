@@ -403,6 +403,8 @@ EBRA_INTERNAL_FN bool ebra_magazine_is_valid(const ebra_pool_t *pool,
                                              const ebra_magazine_t *m);
 
 /* ---- depot.c (lockfree/) ------------------------------------------------- */
+EBRA_INTERNAL_FN uint64_t ebra_stack_push_mpmc(ck_stack_t *st, ck_stack_entry_t *e);
+EBRA_INTERNAL_FN ck_stack_entry_t *ebra_stack_pop_mpmc(ck_stack_t *st, uint64_t *lost);
 EBRA_INTERNAL_FN void ebra_depot_init(ebra_depot_t *d);
 EBRA_INTERNAL_FN void ebra_depot_push_full(ebra_depot_t *d, ebra_magazine_t *m,
                                            ebra_counters_t *c);
