@@ -345,7 +345,7 @@ int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e) {
 static void return_to_pool(const ebra_retired_t *e) {
   void *obj = e->obj;
   ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool && ebra_object_unmark_retired(obj))
+  if (pool && ebra_object_release_hold(obj))
     ebra_pool_free(pool, obj);
 }
 
@@ -356,14 +356,14 @@ int ebra_retire(ebra_domain_t *d, void *obj) {
   int rc = ebra_object_check_live(obj, &pool);
   if (rc)
     return rc;
-  rc = ebra_object_mark_retired(pool, obj);
+  rc = ebra_object_hold(pool, obj);
   if (rc)
     return rc;
   const ebra_retired_t e = {.run = return_to_pool, .obj = obj,
                             .bytes = ebra_pool_object_size(pool)};
   rc = ebra_retire_entry(d, &e);
   if (rc)
-    ebra_object_unmark_retired(obj);
+    ebra_object_release_hold(obj);
   return rc;
 }
 

@@ -216,7 +216,7 @@ static void slot_reclaim(const ebra_retired_t *e) {
   run_cleanups(t, s, h);
   void *obj = ebra_atomic_load_relaxed(&s->xobj);
   ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool && ebra_object_unmark_retired(obj))
+  if (pool && ebra_object_release_hold(obj))
     ebra_pool_free(pool, obj);
   ebra_atomic_store_relaxed(&s->xobj, NULL);
   ebra_atomic_sub_relaxed(&t->xlive, 1);
@@ -232,10 +232,8 @@ static void slot_reclaim(const ebra_retired_t *e) {
 
 /* The last strong reference is gone and the object is dead: retire it. */
 static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
-  void *obj = ebra_atomic_load_relaxed(&s->xobj);
+  void *obj = ebra_atomic_load_relaxed(&s->xobj); /* held since create */
   ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool)
-    ebra_object_mark_retired(pool, obj);
   const ebra_retired_t e = {.run = slot_reclaim, .ctx = t, .arg = s, .aux = h, .obj = obj,
                             .bytes = pool ? ebra_pool_object_size(pool) : 0};
   if (ebra_retire_entry(t->domain, &e) != 0)
@@ -296,9 +294,15 @@ ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj) {
     errno = -rc;
     return EBRA_WEAK_NONE;
   }
+  rc = ebra_object_hold(pool, obj); /* one owner: no second handle, no retire */
+  if (rc) {
+    errno = -rc;
+    return EBRA_WEAK_NONE;
+  }
   uint32_t idx;
   wslot_t *s = slot_alloc(t, &idx);
   if (!s) {
+    ebra_object_release_hold(obj);
     ebra_report(EBRA_ERR_NOMEM, "weak table: no free slot");
     return EBRA_WEAK_NONE;
   }

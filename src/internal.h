@@ -52,8 +52,9 @@ typedef struct ebra_slab_s {
   _Atomic uint32_t xcarved; /* slots carved so far; may overshoot count */
   size_t map_size;          /* bytes mapped, header included */
   struct ebra_slab_s *next; /* pool->slabs list, under pool->grow_lock */
-  _Atomic uint64_t *xretired_bits; /* bit i set <=> slot i awaits a grace
-                                      period (reclaim/domain.c) */
+  _Atomic uint64_t *xheld_bits; /* bit i set <=> slot i is held by the
+                                   reclamation layer: retired and awaiting a
+                                   grace period, or owned by a weak handle */
 #if EBRA_DEBUG
   _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user */
 #endif
@@ -388,8 +389,20 @@ static inline bool ebra_slab_slot_valid(const ebra_slab_t *slab, const void *p) 
   return off < (uint64_t)ebra_atomic_load_relaxed(&slab->xcarved) * slab->stride;
 }
 
+/* Slot index of p (a valid slot start): Lemire's fastdiv, exact for
+ * offsets below 2^32: n / d == (n * (2^64/d + 1)) >> 64 in 128 bits. */
 static inline size_t ebra_slab_slot_index(const ebra_slab_t *slab, const void *p) {
-  return (size_t)((uintptr_t)p - (uintptr_t)slab->first) / slab->stride;
+  const uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)slab->first);
+  return (size_t)(((unsigned __int128)off * slab->stride_div) >> 64);
+}
+
+/* Is slot p held by the reclamation layer (see xheld_bits)?  Relaxed: the
+ * bit is set by the thread that owns the object when it retires it or gives
+ * it a handle; a free racing with that is the user's bug, caught when the
+ * free comes after. */
+static inline bool ebra_slab_slot_held(const ebra_slab_t *slab, const void *p) {
+  const size_t i = ebra_slab_slot_index(slab, p);
+  return (ebra_atomic_load_relaxed(&slab->xheld_bits[i / 64]) >> (i % 64)) & 1;
 }
 
 /* ---- magazine.c ---------------------------------------------------------- */
@@ -512,8 +525,8 @@ static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
 /* ---- pool.c -------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_object_on_carve(ebra_pool_t *pool, void *p);
 EBRA_INTERNAL_FN int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out);
-EBRA_INTERNAL_FN int ebra_object_mark_retired(ebra_pool_t *pool, const void *obj);
-EBRA_INTERNAL_FN bool ebra_object_unmark_retired(const void *obj);
+EBRA_INTERNAL_FN int ebra_object_hold(ebra_pool_t *pool, const void *obj);
+EBRA_INTERNAL_FN bool ebra_object_release_hold(const void *obj);
 EBRA_INTERNAL_FN bool ebra_pool_is_alive(const ebra_pool_t *pool);
 EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
 

@@ -262,6 +262,13 @@ static __attribute__((noinline)) int free_rejected(ebra_pool_t *pool, void *p,
                      pool->name, p);
     return -EINVAL;
   }
+  if (*(const uint64_t *)p != free_marker(pool, p) && ebra_slab_slot_held(s, p)) {
+    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+                     "pool '%s': free of %p, which was retired or has a weak handle; "
+                     "the reclamation layer frees it",
+                     pool->name, p);
+    return -EALREADY;
+  }
   ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->name, p);
   return -EALREADY;
 }
@@ -307,21 +314,12 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
   }
   const ebra_slab_t *s = ebra_segmap_lookup(p);
   if (EBRA_UNLIKELY(s == NULL || s->pool != pool || !ebra_slab_slot_valid(s, p) ||
-                    *(const uint64_t *)p == free_marker(pool, p)))
+                    *(const uint64_t *)p == free_marker(pool, p) ||
+                    ebra_slab_slot_held(s, p)))
     return free_rejected(pool, p, s);
 #if EBRA_DEBUG
   if (!debug_bit_flip(s, p, false)) /* exact: the slot was not with a user */
     return free_rejected(pool, p, s);
-  {
-    const size_t i = ebra_slab_slot_index(s, p);
-    if (ebra_atomic_load_relaxed(&s->xretired_bits[i / 64]) & (1ull << (i % 64))) {
-      debug_bit_flip(s, p, true); /* undo: the object stays retired */
-      ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
-                       "pool '%s': free of %p, which was retired and awaits a grace period",
-                       pool->name, p);
-      return -EALREADY;
-    }
-  }
 #endif
   object_on_free(pool, p);
   ebra_tcache_t *tc = ebra_tcache_of(pool);
@@ -363,30 +361,34 @@ int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out) {
   return 0;
 }
 
-/* Set obj's retired bit; -EALREADY (reported) if it was set: a double
- * retire caught before it could free a recycled object. */
-int ebra_object_mark_retired(ebra_pool_t *pool, const void *obj) {
+/* Set obj's held bit (retired, or given a weak handle); -EALREADY
+ * (reported) if it was set: a double retire, or a retire or second handle
+ * of an object a weak handle owns, caught before it could free a recycled
+ * object. */
+int ebra_object_hold(ebra_pool_t *pool, const void *obj) {
   const ebra_slab_t *s = ebra_segmap_lookup(obj);
   const size_t i = ebra_slab_slot_index(s, obj);
   const uint64_t bit = 1ull << (i % 64);
   /* acq_rel: the bit is the retire ownership token, cleared by the
-   * reclaimer in ebra_object_unmark_retired. */
-  if (ebra_atomic_or_acq_rel(&s->xretired_bits[i / 64], bit) & bit) {
-    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p retired twice", pool->name,
+   * reclaimer in ebra_object_release_hold. */
+  if (ebra_atomic_or_acq_rel(&s->xheld_bits[i / 64], bit) & bit) {
+    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+                     "pool '%s': %p is already retired or owned by a weak handle", pool->name,
                      obj);
     return -EALREADY;
   }
   return 0;
 }
 
-/* Clear obj's retired bit; false if it was not set. */
-bool ebra_object_unmark_retired(const void *obj) {
+/* Clear obj's held bit (the reclaimer, just before it frees obj); false if
+ * it was not set. */
+bool ebra_object_release_hold(const void *obj) {
   const ebra_slab_t *s = ebra_segmap_lookup(obj);
   if (!s)
     return false;
   const size_t i = ebra_slab_slot_index(s, obj);
   const uint64_t bit = 1ull << (i % 64);
-  return (ebra_atomic_and_acq_rel(&s->xretired_bits[i / 64], ~bit) & bit) != 0;
+  return (ebra_atomic_and_acq_rel(&s->xheld_bits[i / 64], ~bit) & bit) != 0;
 }
 
 ebra_pool_t *ebra_pool_of(const void *p) {

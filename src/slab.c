@@ -67,9 +67,9 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   s->map_size = pool->slab_size;
   ebra_atomic_store_relaxed(&s->xcarved, 0);
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
-  s->xretired_bits = (_Atomic uint64_t *)(s + 1);
+  s->xheld_bits = (_Atomic uint64_t *)(s + 1);
 #if EBRA_DEBUG
-  s->xlive_bits = s->xretired_bits + words;
+  s->xlive_bits = s->xheld_bits + words;
 #endif
   err = ebra_segmap_insert(s);
   if (err) {

@@ -354,6 +354,11 @@ static void case_retire_errors(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_retire(d, p), 0);
   CHECK_EQ(ebra_retire(d, p), -EALREADY);
   CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  /* Freeing it directly while it awaits its grace period: refused in every
+   * build (its held bit), so the reclaimer's free stays the only one. */
+  CHECK_EQ(ebra_pool_free(pool, p), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_EQ(test_stats(pool).objects_live, 1);
   CHECK_EQ(ebra_retire(d, NULL), -EINVAL);
   test_hook_reset();
 

@@ -608,6 +608,45 @@ static void case_stats(ebra_reclaim_backend_t be)
 /* weak.h: "live: handles whose object is alive".  A killed object is dead
  * at once (ebra_weak_get is NULL), so it must leave "live" at its death,
  * not at its reclamation. */
+/* An object owned by a weak handle belongs to the handle: freeing it,
+ * retiring it or giving it a second handle (in this or another table) is
+ * refused, so the reclaimer can never free a recycled object.  After the
+ * kill and the barrier the object is back in its pool and usable again. */
+static void case_ownership(ebra_reclaim_backend_t be)
+{
+  setup(be);
+  ebra_weak_table_t *other = ebra_weak_table_create(dom);
+  CHECK(other != NULL);
+  unsigned char *o = new_object(7);
+  ebra_weak_t h = ebra_weak_create(tab, o);
+  CHECK(h != EBRA_WEAK_NONE);
+
+  CHECK_EQ(ebra_pool_free(pool, o), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  errno = 0;
+  CHECK_EQ(ebra_weak_create(tab, o), EBRA_WEAK_NONE);
+  CHECK_EQ(errno, EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  errno = 0;
+  CHECK_EQ(ebra_weak_create(other, o), EBRA_WEAK_NONE);
+  CHECK_EQ(errno, EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_EQ(ebra_retire(dom, o), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+
+  CHECK(get(tab, h) == o); /* untouched by the refused calls */
+  CHECK_EQ(o[OBJ_SIZE - 1], 7);
+  CHECK_EQ(live_objects(), 1);
+
+  CHECK_EQ(ebra_weak_kill(tab, h), 0);
+  CHECK_EQ(ebra_pool_free(pool, o), -EALREADY); /* dead, not yet reclaimed */
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(live_objects(), 0);
+  CHECK_EQ(ebra_weak_table_destroy(other), 0);
+  teardown();
+}
+
 static void case_stats_live_at_death(ebra_reclaim_backend_t be)
 {
   setup(be);
@@ -654,6 +693,7 @@ static const test_case_t cases[] = {
     {"table_destroy", case_table_destroy},
     {"stats", case_stats},
     {"stats_live_at_death", case_stats_live_at_death},
+    {"ownership", case_ownership},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

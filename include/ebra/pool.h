@@ -75,7 +75,9 @@ EBRA_API void *ebra_pool_alloc(ebra_pool_t *pool);
  *   -EINVAL    p is inside an object, not at its start,
  *              or was never handed out                 (every build)
  *   -EALREADY  p is already free                       (see DESIGN.md:
- *              exact with EBRA_DEBUG_CHECKS, a free-marker check otherwise)
+ *              exact with EBRA_DEBUG_CHECKS, a free-marker check otherwise),
+ *              or p was retired or has a weak handle    (every build): the
+ *              reclamation layer frees it after a grace period
  *   -EBADF     the pool was destroyed
  * ebra_pool_free(pool, NULL) is a no-op returning 0, even on a destroyed pool. */
 EBRA_API int ebra_pool_free(ebra_pool_t *pool, void *p);
