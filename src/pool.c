@@ -196,18 +196,18 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebra_tcache
   }
   ebra_tcache_sync_out(tc);
   if (tc->loaded->rounds == 0) {
+    ebra_error_kind_t why = EBRA_ERR_NOMEM;
+    bool ok = true;
     if (tc->previous->rounds > 0) { /* previous is full: swap */
       ebra_magazine_t *t = tc->loaded;
       tc->loaded = tc->previous;
       tc->previous = t;
     } else {
-      ebra_error_kind_t why = EBRA_ERR_NOMEM;
-      const bool ok = alloc_refill(pool, tc, &why);
-      ebra_tcache_sync_in(tc);
-      if (!ok)
-        return alloc_failed(pool, ENOMEM, why);
+      ok = alloc_refill(pool, tc, &why);
     }
     ebra_tcache_sync_in(tc);
+    if (!ok)
+      return alloc_failed(pool, ENOMEM, why);
   }
   void *p = *--tc->top;
   ebra_counter_add_owner(&tc->c.allocs, 1);
