@@ -20,7 +20,8 @@
  *  - a destroyed pool is absent from a later snapshot, and NULL arguments
  *    give -EINVAL;
  *  - snapshots taken while another thread creates, uses and destroys pools
- *    see only consistent entries and cause no report.
+ *    and domains, and allocates, frees and retires, see only consistent
+ *    entries whose counters never go back, and cause no report.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -737,11 +738,16 @@ static void test_many_pools(void)
 }
 
 static _Atomic int churn_stop;
+static _Atomic unsigned churn_turns;
+static ebra_pool_t *steady_pool;
+static ebra_domain_t *steady_dom;
 
+/* Create, use and destroy a pool each turn, and a domain every 16th; keep
+ * allocating, freeing and retiring on the steady pool and domain. */
 static void *churn(void *arg)
 {
   (void)arg;
-  while (!atomic_load(&churn_stop)) {
+  for (unsigned turn = 0; !atomic_load(&churn_stop); turn++) {
     ebra_pool_t *pool = test_pool("churn", SIZE);
     void *o[8];
     for (int i = 0; i < 8; i++)
@@ -749,32 +755,70 @@ static void *churn(void *arg)
     for (int i = 0; i < 8; i++)
       CHECK_EQ(ebra_pool_free(pool, o[i]), 0);
     CHECK_EQ(ebra_pool_destroy(pool), 0);
+    for (int i = 0; i < 8; i++)
+      CHECK((o[i] = ebra_pool_alloc(steady_pool)) != NULL);
+    for (int i = 0; i < 4; i++)
+      CHECK_EQ(ebra_pool_free(steady_pool, o[i]), 0);
+    for (int i = 4; i < 8; i++)
+      CHECK_EQ(ebra_retire(steady_dom, o[i]), 0);
+    if (turn % 16 == 0) {
+      ebra_domain_t *d = ebra_domain_create(&(ebra_domain_config_t){.name = "churn"});
+      CHECK(d != NULL);
+      CHECK_EQ(ebra_domain_destroy(d), 0);
+    }
+    atomic_fetch_add(&churn_turns, 1);
   }
   return NULL;
 }
 
-/* Snapshots during concurrent create/use/destroy: consistent entries, no
- * report (a pool destroyed meanwhile is simply absent). */
+/* Snapshots during concurrent create/use/destroy: every entry consistent,
+ * counters of the steady pool and domain never go back, no report (a pool
+ * or domain destroyed meanwhile is simply absent). */
 static void test_concurrent_destroy(void)
 {
+  steady_pool = test_pool("steady", SIZE);
+  steady_dom = ebra_domain_create(&(ebra_domain_config_t){.name = "steady"});
+  CHECK(steady_dom != NULL);
   pthread_t t;
   atomic_store(&churn_stop, 0);
+  atomic_store(&churn_turns, 0);
   CHECK_EQ(pthread_create(&t, NULL, churn, NULL), 0);
-  for (int k = 0; k < 300; k++) {
+  uint64_t last_allocs = 0, last_retired = 0;
+  /* At least 300 snapshots, over at least 64 churn turns (4 domains). */
+  for (int k = 0; k < 300 || atomic_load(&churn_turns) < 64; k++) {
     ebra_snapshot_t *s = NULL;
     CHECK_EQ(ebra_snapshot(&s), 0);
-    CHECK(s->npools <= 1);
+    CHECK(s->npools >= 1 && s->npools <= 2);
+    CHECK(s->ndomains >= 1 && s->ndomains <= 2);
     for (uint32_t i = 0; i < s->npools; i++) {
       const ebra_pool_stats_t *st = &s->pools[i].stats;
-      CHECK(strcmp(s->pools[i].name, "churn") == 0);
       CHECK_EQ(st->objects_live, st->allocs - st->frees);
       CHECK_EQ(st->magazine_hits + st->magazine_misses, st->allocs + st->frees);
-      CHECK(st->objects_live <= 8);
+      if (strcmp(s->pools[i].name, "steady") == 0) {
+        CHECK(st->allocs >= last_allocs);
+        last_allocs = st->allocs;
+      } else {
+        CHECK(strcmp(s->pools[i].name, "churn") == 0);
+        CHECK(st->objects_live <= 8);
+      }
+    }
+    for (uint32_t i = 0; i < s->ndomains; i++) {
+      const ebra_domain_stats_t *st = &s->domains[i].stats;
+      CHECK(st->reclaimed <= st->retired);
+      CHECK_EQ(st->pending, st->retired - st->reclaimed);
+      if (strcmp(s->domains[i].name, "steady") == 0) {
+        CHECK(st->retired >= last_retired);
+        last_retired = st->retired;
+      }
     }
     ebra_snapshot_free(s);
   }
   atomic_store(&churn_stop, 1);
   CHECK_EQ(pthread_join(t, NULL), 0);
+  CHECK(last_allocs > 0);
+  CHECK_EQ(ebra_domain_barrier(steady_dom), 0);
+  CHECK_EQ(ebra_domain_destroy(steady_dom), 0);
+  CHECK_EQ(ebra_pool_destroy(steady_pool), 0);
   CHECK_NO_REPORTS();
 }
 
