@@ -218,10 +218,8 @@ static void emit_json_string(emit_t *e, const char *str) {
       s++;
     } else if (*s == '"' || *s == '\\') {
       emitf(e, "\\%c", *s++);
-    } else if (*s == '\n') {
-      emit_bytes(e, "\\n", 2), s++;
-    } else if (*s == '\t') {
-      emit_bytes(e, "\\t", 2), s++;
+    } else if (*s == '\n' || *s == '\t') {
+      emitf(e, "\\%c", *s++ == '\n' ? 'n' : 't');
     } else if (*s < 0x20) {
       emitf(e, "\\u%04x", *s++);
     } else {
@@ -245,7 +243,8 @@ static void emit_prom_value(emit_t *e, const char *str) {
     } else if (*s == '"' || *s == '\\') {
       emitf(e, "\\%c", *s++);
     } else if (*s == '\n') {
-      emit_bytes(e, "\\n", 2), s++;
+      emit_bytes(e, "\\n", 2);
+      s++;
     } else {
       emit_bytes(e, (const char *)s, n);
       s += n;

@@ -17,6 +17,7 @@
  *  - the text output names every pool;
  *  - both validators accept valid samples of their formats and reject
  *    each kind of violation they claim to catch;
+ *  - a name cut inside a UTF-8 character prints U+FFFD in its place;
  *  - a destroyed pool is absent from a later snapshot, and NULL arguments
  *    give -EINVAL;
  *  - snapshots taken while another thread creates, uses and destroys pools
@@ -737,6 +738,40 @@ static void test_many_pools(void)
   CHECK_NO_REPORTS();
 }
 
+/* A name cut inside a UTF-8 character (at EBRA_POOL_NAME_MAX - 1 bytes)
+ * comes out with U+FFFD in its place, in JSON and in Prometheus. */
+static void test_truncated_utf8(void)
+{
+  char name[EBRA_POOL_NAME_MAX + 8];
+  memset(name, 'a', EBRA_POOL_NAME_MAX - 2);
+  strcpy(name + EBRA_POOL_NAME_MAX - 2, "\xC3\xA9"); /* U+00E9 across the cut */
+  ebra_pool_t *pool = test_pool(name, SIZE);
+  ebra_snapshot_t *s = NULL;
+  CHECK_EQ(ebra_snapshot(&s), 0);
+  buf_t prom = {0}, json = {0};
+  CHECK_EQ(ebra_snapshot_print_prometheus(s, buf_append, &prom), 0);
+  CHECK_EQ(ebra_snapshot_print_json(s, buf_append, &json), 0);
+  char want[EBRA_POOL_NAME_MAX + 8];
+  memset(want, 'a', EBRA_POOL_NAME_MAX - 2);
+  strcpy(want + EBRA_POOL_NAME_MAX - 2, "\xEF\xBF\xBD");
+  json_t j;
+  json_validate(&j, json.p);
+  CHECK(json_has_name(&j, want));
+  prom_t *p = calloc(1, sizeof *p);
+  CHECK(p != NULL);
+  prom_validate(p, prom.p);
+  CHECK_EQ(p->npool_labels, 1);
+  CHECK(strcmp(p->pool_labels[0], want) == 0);
+  prom_release(p);
+  free(p);
+  CHECK(strstr(prom.p, "\xC3\"") == NULL);
+  free(prom.p);
+  free(json.p);
+  ebra_snapshot_free(s);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
 static _Atomic int churn_stop;
 static _Atomic unsigned churn_turns;
 static ebra_pool_t *steady_pool;
@@ -829,6 +864,7 @@ int main(void)
   TEST_RUN(test_invalid);
   TEST_RUN(test_snapshot_and_formats);
   TEST_RUN(test_many_pools);
+  TEST_RUN(test_truncated_utf8);
   TEST_RUN(test_concurrent_destroy);
   return 0;
 }
