@@ -12,5 +12,6 @@
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
 #include "ebra/weak.h"
+#include "ebra/monitor.h"
 
 #endif /* EBRA_H */

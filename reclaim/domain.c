@@ -56,6 +56,7 @@ uint64_t ebra_now_ns(void) {
 }
 
 ebra_domain_t *ebra_domain_registry_at(uint32_t id) { return ebra_idtable_at(&dregistry, id); }
+uint32_t ebra_domain_registry_capacity(void) { return dregistry.cap; }
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
   switch (b) {

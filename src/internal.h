@@ -340,6 +340,7 @@ EBRA_INTERNAL_FN bool ebra_option_is_on(ebra_option_t opt);
 EBRA_INTERNAL_FN int ebra_os_map_aligned(size_t size, size_t align, void **out);
 EBRA_INTERNAL_FN int ebra_os_unmap(void *p, size_t size);
 EBRA_INTERNAL_FN uint64_t ebra_os_random(void);
+EBRA_INTERNAL_FN int ebra_os_resident_bytes(uint64_t *out); /* /proc/self/statm */
 
 /* ---- segmap.c: pointer -> slab, lock-free reads -------------------------- */
 #define EBRA_SEGMAP_LEAF_BITS 14
@@ -495,7 +496,8 @@ EBRA_INTERNAL_FN bool ebra_backend_is_online(const ebra_domain_t *d);
 EBRA_INTERNAL_FN ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d);
 EBRA_INTERNAL_FN int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e);
 EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t);
-EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id);
+EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id); /* registry lock held */
+EBRA_INTERNAL_FN uint32_t ebra_domain_registry_capacity(void);         /* registry lock held */
 EBRA_INTERNAL_FN uint64_t ebra_now_ns(void);
 EBRA_INTERNAL_FN void ebra_domains_fork_prepare(void);
 EBRA_INTERNAL_FN void ebra_domains_fork_parent(void);
@@ -533,6 +535,8 @@ EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
 /* ---- stats.c ------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from);
 EBRA_INTERNAL_FN uint64_t ebra_pool_live_locked(ebra_pool_t *pool);   /* registry lock held */
+EBRA_INTERNAL_FN void ebra_pool_stats_locked(const ebra_pool_t *pool,
+                                             ebra_pool_stats_t *out); /* registry lock held */
 EBRA_INTERNAL_FN int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out);
 
 #endif /* EBRA_INTERNAL_H */

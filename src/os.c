@@ -1,10 +1,13 @@
 /* src/os.c — the OS boundary.  Every function returns 0 or an errno code;
  * nothing else in ebra calls mmap or munmap. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -55,4 +58,25 @@ uint64_t ebra_os_random(void) {
   r *= 0xff51afd7ed558ccdull;
   r ^= r >> 33;
   return r ? r : 0x9e3779b97f4a7c15ull;
+}
+
+/* Resident bytes of the process: /proc/self/statm's second field (resident
+ * pages) times the page size.  Plain read(2), so no stdio lock or buffer. */
+int ebra_os_resident_bytes(uint64_t *out) {
+  char buf[128];
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno ? errno : ENOENT;
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  const int err = n < 0 ? errno : 0;
+  close(fd);
+  if (n <= 0)
+    return err ? err : EIO;
+  buf[n] = '\0';
+  unsigned long long size_pages, resident_pages;
+  const long page = sysconf(_SC_PAGESIZE);
+  if (sscanf(buf, "%llu %llu", &size_pages, &resident_pages) != 2 || page <= 0)
+    return EIO;
+  *out = (uint64_t)resident_pages * (uint64_t)page;
+  return 0;
 }

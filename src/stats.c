@@ -51,16 +51,8 @@ uint64_t ebra_pool_live_locked(ebra_pool_t *pool) {
 
 static int64_t clamp0(int64_t v) { return v < 0 ? 0 : v; }
 
-int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
-  if (!pool || !out)
-    return -EINVAL;
-  ebra_registry_lock();
-  if (!ebra_pool_is_alive(pool)) {
-    ebra_registry_unlock();
-    ebra_report_pool((ebra_pool_t *)pool, EBRA_ERR_USE_AFTER_DESTROY,
-                     "ebra_pool_stats on destroyed pool '%s'", pool->name);
-    return -EBADF;
-  }
+/* Registry lock held (the cache list cannot change); pool alive. */
+void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   const counters_sum_t s = sum_locked(pool);
   memset(out, 0, sizeof *out);
   out->allocs = s.allocs;
@@ -72,7 +64,6 @@ int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->objects_live = s.allocs - s.frees;
   out->bytes_live = out->objects_live * pool->object_size;
   out->threads = pool->ntcaches;
-  ebra_registry_unlock();
   out->slabs = ebra_atomic_load_relaxed(&pool->xslabs);
   out->bytes_reserved = ebra_atomic_load_relaxed(&pool->xbytes_reserved);
   out->objects_carved = ebra_atomic_load_relaxed(&pool->xcarved);
@@ -82,6 +73,20 @@ int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->magazine_capacity = ebra_atomic_load_relaxed(&pool->xmag_capacity);
   out->object_size = pool->object_size;
   out->stride = pool->stride;
+}
+
+int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
+  if (!pool || !out)
+    return -EINVAL;
+  ebra_registry_lock();
+  if (!ebra_pool_is_alive(pool)) {
+    ebra_registry_unlock();
+    ebra_report_pool((ebra_pool_t *)pool, EBRA_ERR_USE_AFTER_DESTROY,
+                     "ebra_pool_stats on destroyed pool '%s'", pool->name);
+    return -EBADF;
+  }
+  ebra_pool_stats_locked(pool, out);
+  ebra_registry_unlock();
   return 0;
 }
 

@@ -1,0 +1,92 @@
+/* ebra/monitor.h — snapshots of every pool and domain, and three ways to
+ * print them: text for people, JSON for tools, Prometheus for scrapers.
+ *
+ * Calling context:
+ *  - ebra_snapshot: any thread, any time, including while other threads
+ *    allocate, free, retire, or create and destroy pools and domains.  It
+ *    never stops a thread: it sums each pool's per-thread counters (read
+ *    relaxed) under the registry lock, as ebra_pool_stats does, so each
+ *    pool's numbers are a consistent sum of atomically read counters, not
+ *    an instant of the whole process.  alloc/free never wait for it; thread
+ *    attach/detach and pool/domain create/destroy wait for it briefly.
+ *    A pool or domain destroyed concurrently is either in the snapshot
+ *    (taken before its destroy) or not; destroyed ones never appear.
+ *  - ebra_snapshot_print_*: any thread; they read only the snapshot and
+ *    take no lock, so `out` may call into ebra (even take a snapshot).
+ */
+#ifndef EBRA_MONITOR_H
+#define EBRA_MONITOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebra/export.h"
+#include "ebra/pool.h"
+#include "ebra/reclaim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ebra_snapshot_pool_s {
+  uint32_t id;                   /* unique among live pools; reused later */
+  char name[EBRA_POOL_NAME_MAX]; /* as configured (truncated), NUL-ended */
+  ebra_pool_stats_t stats;       /* what ebra_pool_stats returns */
+} ebra_snapshot_pool_t;
+
+typedef struct ebra_snapshot_domain_s {
+  uint32_t id;                   /* unique among live domains; reused later */
+  char name[EBRA_POOL_NAME_MAX];
+  ebra_reclaim_backend_t backend;
+  const char *backend_name;      /* ebra_reclaim_backend_name(backend) */
+  ebra_domain_stats_t stats;     /* what ebra_domain_stats returns */
+} ebra_snapshot_domain_t;
+
+typedef struct ebra_snapshot_s {
+  uint64_t timestamp_ns;   /* CLOCK_REALTIME when taken */
+  uint64_t resident_bytes; /* the OS's view: /proc/self/statm resident
+                              pages * page size; 0 if it could not be read */
+  /* ebra's view, summed over the entries below: */
+  uint64_t bytes_reserved; /* slabs mapped by all pools */
+  uint64_t bytes_live;     /* objects handed out, all pools */
+  uint64_t pending_bytes;  /* retired, awaiting a grace period, all domains */
+  uint32_t npools;
+  uint32_t ndomains;
+  ebra_snapshot_pool_t *pools;     /* npools entries, by id */
+  ebra_snapshot_domain_t *domains; /* ndomains entries, by id */
+} ebra_snapshot_t;
+
+/* Take a snapshot of every live pool and domain into a new *out (release
+ * it with ebra_snapshot_free).  Returns 0, -EINVAL (out is NULL) or
+ * -ENOMEM. */
+EBRA_API int ebra_snapshot(ebra_snapshot_t **out);
+
+/* Release a snapshot; NULL is a no-op. */
+EBRA_API void ebra_snapshot_free(ebra_snapshot_t *snap);
+
+/* Print a snapshot through out(text, arg) (NULL = stdout), in pieces of
+ * at most a few KiB; text is NUL-ended and valid only during the call.
+ * Returns 0, or -EINVAL if snap is NULL.
+ *
+ *  - text: a human-readable report, one block per pool and domain.
+ *  - json: one JSON object (RFC 8259): global fields, "pools" and
+ *    "domains" arrays; names are escaped, and bytes that are not UTF-8 (a
+ *    name truncated inside a character) become U+FFFD.  Latencies in ns.
+ *  - prometheus: the Prometheus text exposition format (version 0.0.4).
+ *    Families ebra_pool_* carry labels pool="name",id="N", families
+ *    ebra_domain_* carry domain, backend and id (names need not be unique,
+ *    ids are); counters end in _total, sizes are _bytes, latencies
+ *    _seconds.  Grace-period latency quantiles are gauges
+ *    (ebra_domain_grace_period_p50_seconds, ...), not a summary: they
+ *    cover the last 1024 grace periods and ebra keeps no latency sum. */
+EBRA_API int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out,
+                                      void *arg);
+EBRA_API int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out,
+                                      void *arg);
+EBRA_API int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
+                                            void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBRA_MONITOR_H */
