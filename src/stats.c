@@ -126,22 +126,19 @@ static void print_stderr(const char *text, void *arg) {
   fputs(text, stderr);
 }
 
-/* atexit: EBRA_SHOW_STATS=1 prints every live pool. */
+/* atexit: EBRA_SHOW_STATS=1 prints the monitor's text report (every live
+ * pool and domain) to stderr. */
 void ebra_pool_print_all_at_exit(void) {
   if (!ebra_option_is_on(EBRA_OPT_SHOW_STATS))
     return;
-  ebra_registry_lock();
-  const uint32_t cap = ebra_registry_capacity();
-  ebra_pool_t **pools = cap ? calloc(cap, sizeof *pools) : NULL;
-  uint32_t n = 0;
-  for (uint32_t id = 0; pools && id < cap; id++)
-    if (ebra_registry_at(id))
-      pools[n++] = ebra_registry_at(id);
-  ebra_registry_unlock();
-  fprintf(stderr, "ebra: stats at exit, %" PRIu32 " live pool(s)\n", n);
-  for (uint32_t i = 0; i < n; i++)
-    ebra_pool_print_stats(pools[i], print_stderr, NULL);
-  free(pools);
+  ebra_snapshot_t *snap = NULL;
+  if (ebra_snapshot(&snap) != 0) {
+    fputs("ebra: stats at exit: no memory for a snapshot\n", stderr);
+    return;
+  }
+  fputs("ebra: stats at exit\n", stderr);
+  ebra_snapshot_print_text(snap, print_stderr, NULL);
+  ebra_snapshot_free(snap);
 }
 
 /* ---- audit ---------------------------------------------------------------- */

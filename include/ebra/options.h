@@ -20,7 +20,8 @@ extern "C" {
 
 typedef enum ebra_option_e {
   EBRA_OPT_MAGAZINE_SIZE = 0, /* default rounds per magazine (64), 1..4096 */
-  EBRA_OPT_SHOW_STATS,        /* bool: print stats of live pools at exit */
+  EBRA_OPT_SHOW_STATS,        /* bool: print the monitor text report of live
+                                 pools and domains to stderr at exit */
   EBRA_OPT_VERBOSE,           /* bool: report informational messages */
   EBRA_OPT_SECURE,            /* bool: secure clearing for every pool */
   EBRA_OPT_COUNT_
