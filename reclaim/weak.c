@@ -151,6 +151,7 @@ static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
   }
   uint32_t off;
   const uint32_t k = seg_of(i, &off);
+  /* Paired with the store release in seg_grow. */
   if (!ebra_atomic_load_acquire(&t->xseg[k]) && seg_grow(t, k) != 0) {
     errno = ENOMEM; /* index i is lost; the table stays usable */
     return NULL;
@@ -163,6 +164,7 @@ static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
  * is recovered from the address by searching the segment it lies in. */
 static uint32_t slot_index(const ebra_weak_table_t *t, const wslot_t *s) {
   for (uint32_t k = 0; k < NSEG; k++) {
+    /* Paired with the store release in seg_grow. */
     const wslot_t *seg = ebra_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
     if (seg && s >= seg && s < seg + ((size_t)SEG_BASE << k))
       return SEG_BASE * ((1u << k) - 1) + (uint32_t)(s - seg);
@@ -248,10 +250,15 @@ static int slot_put_ref(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   do {
     if (r == 0)
       return -ESTALE;
+    /* acq_rel: the references form one release sequence, so the thread
+     * that drops the last one sees every holder's accesses (W3). */
   } while (!ebra_atomic_cas_acq_rel(&s->xrefs, &r, r - 1));
   if (r - 1 > 0)
     return 0;
   uint32_t alive = h_gen(h) << 1 | 1;
+  /* The death CAS: its modification-order position is what the argument
+   * in docs/DESIGN.md ("Why ebra_weak_get never returns recycled memory")
+   * relies on; readers' acquires of xgen pair with creation's release. */
   if (ebra_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) /* dies now */
     ebra_atomic_add_relaxed(&t->xkilled, 1);
   slot_retire(t, s, h);
@@ -323,6 +330,8 @@ void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h) {
   ebra_read_lock(t->domain);
   wslot_t *s = slot_of_handle(t, h);
   const uint32_t alive = h_gen(h) << 1 | 1;
+  /* Acquires pair with the store release of xgen / xobj in create; the
+   * refs CAS (increment-if-not-zero, W3) joins the refs release sequence. */
   if (s && ebra_atomic_load_acquire(&s->xgen) == alive) {
     uint32_t r = ebra_atomic_load_relaxed(&s->xrefs);
     while (r > 0 && !ebra_atomic_cas_acq_rel(&s->xrefs, &r, r + 1)) {
@@ -344,6 +353,7 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
   int rc = -ESTALE;
   ebra_read_lock(t->domain);
   wslot_t *s = slot_of_handle(t, h);
+  /* Paired with the store release of xgen in create or reclaim. */
   if (s && (ebra_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
     rc = slot_put_ref(t, s, h);
   ebra_read_unlock(t->domain);
@@ -357,6 +367,7 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
   ebra_read_lock(t->domain);
   wslot_t *s = slot_of_handle(t, h);
   uint32_t alive = h_gen(h) << 1 | 1;
+  /* The death CAS (see slot_put_ref); acquire pairs with create's release. */
   if (s && ebra_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) {
     ebra_atomic_add_relaxed(&t->xkilled, 1);
     rc = slot_put_ref(t, s, h);
@@ -376,6 +387,7 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
   int rc = -ESTALE;
   ebra_read_lock(t->domain);
   wslot_t *s = slot_of_handle(t, h);
+  /* Paired with the store release of xgen in create. */
   if (s && ebra_atomic_load_acquire(&s->xgen) == (h_gen(h) << 1 | 1)) {
     cleanup_t *head = ebra_atomic_load_relaxed(&s->xcleanups);
     do {
@@ -450,7 +462,7 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
   }
   uint32_t top = t->gen_first; /* highest generation any slot reached */
   for (uint32_t k = 0; k < NSEG; k++) {
-    wslot_t *seg = ebra_atomic_load_acquire(&t->xseg[k]);
+    wslot_t *seg = ebra_atomic_load_acquire(&t->xseg[k]); /* paired with seg_grow */
     if (!seg)
       continue;
     for (size_t i = 0; i < ((size_t)SEG_BASE << k); i++) {

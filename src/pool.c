@@ -388,6 +388,8 @@ bool ebra_object_release_hold(const void *obj) {
     return false;
   const size_t i = ebra_slab_slot_index(s, obj);
   const uint64_t bit = 1ull << (i % 64);
+  /* acq_rel: pairs with the OR in ebra_object_hold (the holder's accesses
+   * happen before the reclaimer's free). */
   return (ebra_atomic_and_acq_rel(&s->xheld_bits[i / 64], ~bit) & bit) != 0;
 }
 

@@ -45,6 +45,7 @@ static _Atomic(ebra_slab_t *) *segmap_entry(uintptr_t g, bool create) {
   if (hi >= EBRA_SEGMAP_TOP_LEN)
     return NULL; /* outside the 47-bit space: never on x86-64 Linux */
   ebra_segmap_leaf_t *leaf =
+      /* The acquire pairs with the CAS in leaf_get_or_create. */
       create ? leaf_get_or_create(hi) : ebra_atomic_load_acquire(&ebra_segmap_top[hi]);
   return leaf ? &leaf->xslab[g & (EBRA_SEGMAP_LEAF_LEN - 1)] : NULL;
 }
