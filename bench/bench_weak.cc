@@ -26,9 +26,11 @@
 //   <be> is memb, qsbr or ck (EBRA_RECLAIM_URCU_MEMB, _URCU_QSBR, _CK_EPOCH).
 //   "same": every thread resolves the one handle; "random": a per-thread
 //   sequence of handles drawn uniformly from 4096 live objects, computed
-//   before the timed loop.  Each case runs with 1 and 2 threads; the time is
-//   CPU time, summed over the threads and divided by the resolves of all
-//   threads, so perfect scaling keeps it constant from 1 to 2 threads.
+//   before the timed loop.  Each case runs with 1, 2 and 4 threads (4
+//   oversubscribes a 2-CPU machine); the time is CPU time, summed over the
+//   threads and divided by the resolves of all threads, so perfect scaling
+//   keeps it constant from 1 to 2 threads.  Throughput (resolves per
+//   second of wall time, all threads) is kOps / real_time per iteration.
 //
 //   qsbr: every benchmark thread registers explicitly (online, so its
 //   sections cost nothing), reports a quiescent state once per 64 resolves
@@ -39,7 +41,8 @@
 //
 //   BM_retire_reuse/<be>/batch:B/age_us:A   two workers each allocate a
 //       64-byte pool object and ebra_retire it, kRetirePerTick objects every
-//       kTickNs (a steady 160k objects/s per thread), for kRunNs, on a fresh
+//       kTickNs (a steady 160k objects/s per thread), for run_ns() (0.5 s;
+//       0.1 s when EBRA_BENCH_QUICK=1 is set, for smoke runs), on a fresh
 //       domain with ebra_domain_set_batching(B, A us).  The benchmark thread
 //       samples ebra_domain_stats().pending every kSampleNs.  Counters:
 //       reuse_p50/p99_us and gp_p50/p99_us (from ebra_domain_stats, last
@@ -56,6 +59,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -367,9 +371,16 @@ void BM_mutex_map(benchmark::State &state, bool random) {
 constexpr int kWorkers = 2;
 constexpr uint64_t kTickNs = 100000;     // workers wake every 100 us
 constexpr int kRetirePerTick = 16;       // 160k retires/s per worker
-constexpr uint64_t kRunNs = 500000000;   // 0.5 s of steady state per iteration
 constexpr uint64_t kSampleNs = 1000000;  // pending sampled every 1 ms
-constexpr uint64_t kWarmupNs = 50000000; // first 50 ms not sampled
+
+// EBRA_BENCH_QUICK=1 (bench/run.sh --quick) shortens the steady state so a
+// smoke run stays short; the numbers then cover fewer grace periods.
+bool quick_mode() {
+  const char *q = std::getenv("EBRA_BENCH_QUICK");
+  return q != nullptr && q[0] == '1';
+}
+uint64_t run_ns() { return quick_mode() ? 100000000 : 500000000; }   // steady state per iteration
+uint64_t warmup_ns() { return quick_mode() ? 20000000 : 50000000; }  // not sampled
 
 uint64_t now_ns() {
   struct timespec ts;
@@ -445,12 +456,13 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
     for (int w = 0; w < kWorkers; w++)
       workers.emplace_back(retire_worker, d, pool, &stop, &retired, &errors);
     const uint64_t t0 = now_ns();
-    uint64_t next = t0 + kWarmupNs;
+    const uint64_t run = run_ns();
+    uint64_t next = t0 + warmup_ns();
     uint64_t max_pending = 0, samples = 0;
     double sum_pending = 0;
     std::vector<uint64_t> pend;
-    pend.reserve(kRunNs / kSampleNs + 1);
-    while (next < t0 + kRunNs) {
+    pend.reserve(run / kSampleNs + 1);
+    while (next < t0 + run) {
       sleep_until(next);
       ebra_domain_stats_t st;
       if (ebra_domain_stats(d, &st) == 0) {
@@ -516,24 +528,28 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
       const std::string sfx = std::string("/") + be.name + (random ? "/random" : "/same");
       benchmark::RegisterBenchmark(("BM_weak_get" + sfx).c_str(), BM_weak_get, be.id, random)
           ->Threads(1)
-          ->Threads(2);
+          ->Threads(2)
+          ->Threads(4);
       benchmark::RegisterBenchmark(("BM_weak_get_batch64" + sfx).c_str(), BM_weak_get_batch64,
                                    be.id, random)
           ->Threads(1)
-          ->Threads(2);
+          ->Threads(2)
+          ->Threads(4);
     }
   }
   for (const Backend &be : kBackends)
     benchmark::RegisterBenchmark((std::string("BM_section_only/") + be.name).c_str(),
                                  BM_section_only, be.id)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
   for (bool random : {false, true})
     benchmark::RegisterBenchmark(
         (std::string("BM_floor_memb_inline") + (random ? "/random" : "/same")).c_str(),
         BM_floor_memb_inline, random)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
   benchmark::RegisterBenchmark("BM_floor_memb_inline_empty", BM_floor_memb_inline_empty)
       ->Threads(1)
       ->Threads(2);
@@ -541,14 +557,17 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
     const std::string sfx = random ? "/random" : "/same";
     benchmark::RegisterBenchmark(("BM_weak_ptr_lock" + sfx).c_str(), BM_weak_ptr_lock, random)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
     benchmark::RegisterBenchmark(("BM_mutex_map" + sfx).c_str(), BM_mutex_map<false>, random)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
     benchmark::RegisterBenchmark(("BM_mutex_map_batch64" + sfx).c_str(), BM_mutex_map<true>,
                                  random)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
   }
   for (const Backend &be : kBackends) {
     benchmark::RegisterBenchmark((std::string("BM_retire_reuse/") + be.name).c_str(),
