@@ -19,7 +19,9 @@
 //                                       replacements is swapped through a
 //                                       shared exchange array, so objects
 //                                       are freed by other threads.
-//                                       1, 2 and 4 threads; items/s (real)
+//                                       1, 2 and 4 threads; wall_ops_per_s
+//                                       (all threads, wall-clock span:
+//                                       wall_span.h)
 //   BM_churn/{ebra,malloc}/{1,2,4}      thread churn: per iteration start N
 //                                       threads that each allocate
 //                                       kChurnObjects 64-byte objects, free
@@ -60,6 +62,7 @@
 
 #include "ebra.h"
 #include "spsc_ring.h"
+#include "wall_span.h"
 
 namespace {
 
@@ -462,7 +465,8 @@ struct Larson {
       failed.store(true, std::memory_order_relaxed);
   }
 
-  static void setup(const benchmark::State &) {
+  static void setup(const benchmark::State &state) {
+    WallSpan<Larson>::reset(state);
     for (unsigned c = 0; c < 4; c++)
       classes[c] = new A(kLarsonClasses[c]);
     exchange = new std::atomic<uintptr_t>[kLarsonExchange];
@@ -491,7 +495,12 @@ struct Larson {
     std::vector<uintptr_t> window(kLarsonWindow);
     for (size_t i = 0; i < kLarsonWindow; i++)
       window[i] = make(static_cast<unsigned>(xorshift64(rng) & 3u), i);
+    bool first = true;
     for (auto _ : state) {
+      if (first) {
+        first = false;
+        WallSpan<Larson>::start();
+      }
       for (int k = 0; k < kLarsonOps; k++) {
         const uint64_t r = xorshift64(rng);
         uintptr_t &slot = window[r % kLarsonWindow];
@@ -507,6 +516,7 @@ struct Larson {
     if (failed.load(std::memory_order_relaxed))
       state.SkipWithError("alloc or free failed");
     state.SetItemsProcessed(state.iterations() * kLarsonOps);
+    WallSpan<Larson>::finish(state, state.iterations() * kLarsonOps, "wall_ops_per_s");
   }
 };
 template <class A> A *Larson<A>::classes[4];

@@ -29,8 +29,10 @@
 //   before the timed loop.  Each case runs with 1, 2 and 4 threads (4
 //   oversubscribes a 2-CPU machine); the time is CPU time, summed over the
 //   threads and divided by the resolves of all threads, so perfect scaling
-//   keeps it constant from 1 to 2 threads.  Throughput (resolves per
-//   second of wall time, all threads) is kOps / real_time per iteration.
+//   keeps it constant from 1 to 2 threads.  Counter wall_ops_per_s: resolves
+//   of all threads per second of the run's wall-clock span (wall_span.h;
+//   Google Benchmark's own real time averages the threads' timers, which
+//   overstates throughput when threads do not overlap).
 //
 //   qsbr: every benchmark thread registers explicitly (online, so its
 //   sections cost nothing), reports a quiescent state once per 64 resolves
@@ -73,6 +75,7 @@
 #include <time.h>
 
 #include "ebra.h"
+#include "wall_span.h"
 #include "weak_floor.h"
 
 namespace {
@@ -95,6 +98,11 @@ constexpr Backend kBackends[] = {
   std::fprintf(stderr, "bench_weak: %s failed (errno %d)\n", what, errno);
   std::abort();
 }
+
+struct WgTag {};
+struct Wg64Tag {};
+struct WpTag {};
+struct MmTag {};
 
 // The per-op counter: CPU seconds per resolve (see the header comment).
 void set_per_op(benchmark::State &state) {
@@ -176,7 +184,12 @@ void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random
   enter_domain(d);
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<WgTag>::start();
+    }
     const ebra_weak_t *hs = &seq[pos];
     for (int i = 0; i < kOps; i++) {
       ebra_read_lock(d);
@@ -192,6 +205,7 @@ void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
   set_per_op(state);
+  WallSpan<WgTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // Variant (b): one section around a batch of 64 resolves.
@@ -208,7 +222,12 @@ void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, boo
   enter_domain(d);
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<Wg64Tag>::start();
+    }
     const ebra_weak_t *hs = &seq[pos];
     ebra_read_lock(d);
     for (int i = 0; i < kOps; i++) {
@@ -224,6 +243,7 @@ void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, boo
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
   set_per_op(state);
+  WallSpan<Wg64Tag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // The section alone: ebra_read_lock + ebra_read_unlock per op.
@@ -317,7 +337,12 @@ void BM_weak_ptr_lock(benchmark::State &state, bool random) {
   }
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<WpTag>::start();
+    }
     const std::weak_ptr<Obj64> *const *ws = &seq[pos];
     for (int i = 0; i < kOps; i++) {
       std::shared_ptr<Obj64> sp = ws[i]->lock();
@@ -329,6 +354,7 @@ void BM_weak_ptr_lock(benchmark::State &state, bool random) {
   if (misses)
     state.SkipWithError("weak_ptr::lock returned null");
   set_per_op(state);
+  WallSpan<WpTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 template <bool kBatch>
@@ -342,7 +368,12 @@ void BM_mutex_map(benchmark::State &state, bool random) {
   }
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<MmTag>::start();
+    }
     const uint64_t *ks = &seq[pos];
     if (kBatch) {
       std::lock_guard<std::mutex> g(f.mu);
@@ -364,6 +395,7 @@ void BM_mutex_map(benchmark::State &state, bool random) {
   if (misses)
     state.SkipWithError("map lookup missed");
   set_per_op(state);
+  WallSpan<MmTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // ---- retire -> reuse latency and pending objects --------------------------
@@ -527,11 +559,13 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
     for (bool random : {false, true}) {
       const std::string sfx = std::string("/") + be.name + (random ? "/random" : "/same");
       benchmark::RegisterBenchmark(("BM_weak_get" + sfx).c_str(), BM_weak_get, be.id, random)
+          ->Setup(WallSpan<WgTag>::reset)
           ->Threads(1)
           ->Threads(2)
           ->Threads(4);
       benchmark::RegisterBenchmark(("BM_weak_get_batch64" + sfx).c_str(), BM_weak_get_batch64,
                                    be.id, random)
+          ->Setup(WallSpan<Wg64Tag>::reset)
           ->Threads(1)
           ->Threads(2)
           ->Threads(4);
@@ -556,15 +590,18 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
   for (bool random : {false, true}) {
     const std::string sfx = random ? "/random" : "/same";
     benchmark::RegisterBenchmark(("BM_weak_ptr_lock" + sfx).c_str(), BM_weak_ptr_lock, random)
+        ->Setup(WallSpan<WpTag>::reset)
         ->Threads(1)
         ->Threads(2)
         ->Threads(4);
     benchmark::RegisterBenchmark(("BM_mutex_map" + sfx).c_str(), BM_mutex_map<false>, random)
+        ->Setup(WallSpan<MmTag>::reset)
         ->Threads(1)
         ->Threads(2)
         ->Threads(4);
     benchmark::RegisterBenchmark(("BM_mutex_map_batch64" + sfx).c_str(), BM_mutex_map<true>,
                                  random)
+        ->Setup(WallSpan<MmTag>::reset)
         ->Threads(1)
         ->Threads(2)
         ->Threads(4);

@@ -16,7 +16,8 @@ Usage:
       one plot of any time series (below); all numeric columns, or only COL
 
 Time-series CSV (what bench_rss writes; any harness may write more into
-$EBRA_BENCH_SERIES_DIR): a header line, the first column is time in
+$EBRA_BENCH_SERIES_DIR, which bench/run.sh sets to RESULTS_DIR/series/HARNESS):
+a header line, the first column is time in
 seconds, an optional text column named "phase" marks phases (shaded), every
 other column is a numeric series.  Files are grouped by name up to the
 first dot: rss_phases.glibc.csv and rss_phases.ebra.csv are one plot.
@@ -100,7 +101,7 @@ def plot_weak(res, path):
         ax.set_xlabel("threads (2 CPUs)")
         ax.set_title(f"{which} handle")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("M resolves/s, all threads (median)")
+    axes[0].set_ylabel("M resolves/s, all threads, wall clock")
     axes[1].legend(fontsize=8)
     fig.suptitle("weak reference resolve throughput (higher is better)")
     save(fig, path)
@@ -195,7 +196,7 @@ def main():
     plot_alloc(res, os.path.join(img, "alloc_ns_by_size.png"))
     plot_weak(res, os.path.join(img, "weak_resolve_threads.png"))
     groups = {}
-    for f in sorted(glob.glob(os.path.join(results, "*.csv"))):
+    for f in sorted(glob.glob(os.path.join(results, "series", "*", "*.csv"))):
         groups.setdefault(os.path.basename(f).split(".")[0], []).append(f)
     for g, files in groups.items():
         order = {a: i for i, a in enumerate(ALLOCS)}

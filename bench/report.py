@@ -149,8 +149,8 @@ ALLOC_METRICS = {
                     "items_per_second")],
     "BM_xthread_batch": [("M objects/s", lambda b: b["items_per_second"] / 1e6, True,
                           "items_per_second")],
-    "BM_larson": [("M alloc+free/s, all threads", lambda b: b["items_per_second"] / 1e6,
-                   True, "items_per_second")],
+    "BM_larson": [("M alloc+free/s, all threads", lambda b: b["wall_ops_per_s"] / 1e6,
+                   True, "wall_ops_per_s")],
     "BM_churn": [("k threads/s", lambda b: b["threads_per_second"] / 1e3, True,
                   "threads_per_second")],
     "BM_overhead": [("RSS delta ÷ live bytes", lambda b: b["rss_per_live"], False, None)],
@@ -218,11 +218,46 @@ def print_alloc_table(res, harnesses):
                 ratio = ebra / v if higher else v / ebra
             row += [fmt(v), "–" if ratio is None else f"{ratio:.2f}"]
         print("| " + " | ".join(row) + " |")
+    reserved = None
+    for h in harnesses:
+        for n in res.names(h, "glibc"):
+            if n.startswith("BM_overhead/ebra/"):
+                reserved = res.value(h, "glibc", n, lambda b: b["reserved_per_live"])
+    if reserved is not None:
+        print("| 1M live 64 B: ebra bytes_reserved ÷ bytes_live (pool stats) | ratio | "
+              + fmt(reserved) + " |" + " |" * (2 * len(present)))
     print("\n↑ = higher is better.  × = how many times better ebra is than that "
           "peer (peer ÷ ebra for times and sizes, ebra ÷ peer for rates): > 1 "
           "ebra wins, < 1 ebra is behind.  Medians of the repetitions (isolated "
           "RSS cases: over fresh processes); cv = ebra's coefficient of "
           "variation over the repetitions.\n")
+    # Targets of earlier issues (issue 2), against mimalloc: time ratio
+    # ebra ÷ mimalloc, or throughput ratio ebra ÷ mimalloc.
+    by_label = {(r[0], r[1]): r for r in rows}
+    targets = [
+        ("pair 64 B, 1 thr", "time", 0.7, "pair (64 B) ≤ 0.7× mimalloc's time"),
+        ("1000 live, LIFO free (64 B), 1 thr", "time", 0.8,
+         "1000-live-then-free ≤ 0.8× mimalloc's time"),
+        ("producer→consumer, 1 per slot (64 B)", "rate", 1.5,
+         "producer→consumer (1 per slot) ≥ 1.5× mimalloc's throughput"),
+        ("producer→consumer, 64 per slot (64 B)", "rate", 1.5,
+         "producer→consumer (64 per slot) ≥ 1.5× mimalloc's throughput"),
+    ]
+    lines = []
+    for label, kind, limit, text in targets:
+        r = next((v for (l, _), v in by_label.items() if l == label), None)
+        m = r[4].get("mimalloc") if r else None
+        if r is None or r[2] is None or not m:
+            lines.append(f"- {text}: not measured")
+            continue
+        ratio = r[2] / m
+        ok = ratio <= limit if kind == "time" else ratio >= limit
+        lines.append(f"- {text}: ebra ÷ mimalloc = {ratio:.2f} — {'met' if ok else 'missed'}")
+    if reserved is not None:
+        lines.append(f"- reserved ÷ live ≤ 1.15 at 1M live 64 B: {reserved:.3f} — "
+                     f"{'met' if reserved <= 1.15 else 'missed'}")
+    print("Targets (earlier issues; informative, never a pass/fail of this run):")
+    print("\n".join(lines) + "\n")
 
 
 # ---- 2. weak references --------------------------------------------------------
@@ -233,8 +268,8 @@ def per_op_ns(b):
     return b["per_op"] * 1e9
 
 
-def mops(b):  # million resolves per second of wall time, all threads
-    return 64.0 / real_ns(b) * 1e3
+def mops(b):  # million resolves per second of the run's wall-clock span, all threads
+    return b["wall_ops_per_s"] / 1e6
 
 
 def print_weak_table(res):
@@ -267,7 +302,8 @@ def print_weak_table(res):
                        "–" if not (e and mm) else f"{mm / e:.2f}"]
                 print("| " + " | ".join(row) + " |")
     print("\nns/resolve = CPU time per resolve summed over threads (constant = "
-          "perfect scaling); M resolves/s = all threads, wall time.  × = peer ÷ "
+          "perfect scaling); M resolves/s = all threads over the run's wall-clock "
+          "span (wall_span.h).  × = peer ÷ "
           "ebra per resolve, > 1 ebra wins.  Peers run once per row group (no "
           "backend).  4 threads oversubscribe 2 CPUs.\n")
 

@@ -16,14 +16,16 @@
 #   --quick        smoke run (CI): 2 repetitions, 0.01 s minimum time, one
 #                  process per isolated case, shorter timed workloads
 #                  (EBRA_BENCH_QUICK=1).  Under 2 minutes with a built tree.
-#   --out DIR      results (default BUILD_DIR/bench-results); JSON, CSV,
-#                  notes.txt, tables.md there are replaced
+#   --out DIR      results (default BUILD_DIR/bench-results): HARNESS.*.json,
+#                  series/HARNESS/*.csv (time series), notes.txt, tables.md;
+#                  the selected harnesses' old results there are replaced
 #   --build-dir D  build tree (default build/bench), configured Release
 #   --no-build     use the binaries already in the build tree
 #   --img DIR      where the PNG plots go (default OUT/img)
 #   --only LIST    run only these harnesses (names from HARNESSES below)
 #
-# Full run: 5 repetitions of at least 0.2 s each, isolated cases in 3 fresh
+# Full run: 9 repetitions (what compare.py's U test asks for) of at least
+# 0.1 s each, isolated cases in 3 fresh
 # processes per allocator; about 10 minutes on 2 CPUs.
 #
 # Exit status: non-zero if a harness did not run, produced no JSON or
@@ -133,16 +135,20 @@ out="${out:-$build/bench-results}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 img="${img:-$out/img}"
-rm -f "$out"/*.json "$out"/*.csv "$out"/notes.txt "$out"/tables.md
+# Replace the selected harnesses' results only (--only keeps the others).
+for h in "${selected[@]}"; do
+  read -r name _ <<<"$h"
+  rm -rf "$out/$name".*.json "$out/series/$name"
+done
+rm -f "$out"/notes.txt "$out"/tables.md
 
 if ((quick)); then
   reps=2; min_time=0.01; isolated_runs=1
   export EBRA_BENCH_QUICK=1
 else
-  reps=5; min_time=0.2; isolated_runs=3
+  reps=9; min_time=0.1; isolated_runs=3
   unset EBRA_BENCH_QUICK
 fi
-export EBRA_BENCH_SERIES_DIR="$out"
 
 # ---- peers -----------------------------------------------------------------------
 libdir=/usr/lib/x86_64-linux-gnu
@@ -221,6 +227,9 @@ for h in "${selected[@]}"; do
   iso_re=""
   if [[ $isolated != - ]]; then iso_re="^(${isolated//,/|})/"; fi
   echo "== $name" >&2
+  # Time series (CSV) a harness writes go to series/NAME/ (bench/plot.py).
+  export EBRA_BENCH_SERIES_DIR="$out/series/$name"
+  mkdir -p "$EBRA_BENCH_SERIES_DIR"
   # Everything but the isolated cases, once, without preload.
   rest=(--benchmark_filter="${iso_re:+-$iso_re}")
   [[ -n $iso_re ]] || rest=()
