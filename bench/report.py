@@ -173,7 +173,10 @@ ALLOC_LABELS = {
 def alloc_rows(res, harness):
     """[(label, metric, ebra, ebra_cv, {peer: value}, higher)]"""
     rows = []
-    for name in res.names(harness):
+    order = list(ALLOC_METRICS)
+    names = sorted(res.names(harness), key=lambda n: (
+        order.index(n.split("/")[0]) if n.split("/")[0] in order else len(order)))
+    for name in names:
         parts = name.split("/")
         if len(parts) < 2 or parts[1] != "ebra":
             continue
@@ -279,6 +282,7 @@ def print_weak_table(res):
     threads = sorted({int(n.split("threads:")[1]) for n in res.names(h) if "threads:" in n})
     print("### Weak references: resolve a handle (lock + get + unlock)\n")
     head = ["backend", "handle", "threads", "ebra ns/resolve (cv)", "M resolves/s",
+            "CPUs busy",
             "one section per 64: ns", "weak_ptr ns", "× weak_ptr", "mutex map ns",
             "× mutex map"]
     print("| " + " | ".join(head) + " |")
@@ -295,15 +299,19 @@ def print_weak_table(res):
                 tp = res.value(h, "glibc", name, mops)
                 b64 = res.value(h, "glibc", f"BM_weak_get_batch64/{be}/{which}/threads:{t}",
                                 per_op_ns)
+                busy = e * tp / 1e3 if (e and tp) else None
                 row = [be, which, str(t),
                        fmt(e) + (f" ({cv * 100:.0f}%)" if cv is not None else ""),
-                       fmt(tp), fmt(b64), fmt(wp),
+                       fmt(tp), fmt(busy), fmt(b64), fmt(wp),
                        "–" if not (e and wp) else f"{wp / e:.2f}", fmt(mm),
                        "–" if not (e and mm) else f"{mm / e:.2f}"]
                 print("| " + " | ".join(row) + " |")
     print("\nns/resolve = CPU time per resolve summed over threads (constant = "
           "perfect scaling); M resolves/s = all threads over the run's wall-clock "
-          "span (wall_span.h).  × = peer ÷ "
+          "span (wall_span.h); CPUs busy = ns/resolve × resolves/s, how many "
+          "CPUs the benchmark threads really got (below the thread count: the "
+          "threads did not overlap, so the wall rate says more about the "
+          "machine than about ebra).  × = peer ÷ "
           "ebra per resolve, > 1 ebra wins.  Peers run once per row group (no "
           "backend).  4 threads oversubscribe 2 CPUs.\n")
 
