@@ -58,7 +58,8 @@ for cfg in "${configs[@]}"; do
     # Benchmark smoke: exit status and outputs only, no timing.
     echo "=== $cfg: bench smoke (bench/run.sh --quick)"
     smoke="build/$cfg/bench-smoke"
-    if bash bench/run.sh --quick --no-build --build-dir "build/$cfg" --out "$smoke" \
+    # timeout: a hung harness must fail the smoke, not stall CI.
+    if timeout 600 bash bench/run.sh --quick --no-build --build-dir "build/$cfg" --out "$smoke" \
          >"build/$cfg/bench-smoke.log" 2>&1 &&
        grep -q '^### Allocators' "$smoke/tables.md" &&
        grep -q '^### Weak references' "$smoke/tables.md" &&
