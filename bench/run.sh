@@ -15,7 +15,8 @@
 #
 #   --quick        smoke run (CI): 2 repetitions, 0.01 s minimum time, one
 #                  process per isolated case, shorter timed workloads
-#                  (EBRA_BENCH_QUICK=1).  Under 2 minutes with a built tree.
+#                  (EBRA_BENCH_QUICK=1).  On the 2-CPU dev VM: 15-35 s with
+#                  the binaries built, about 90 s building from scratch.
 #   --out DIR      results (default BUILD_DIR/bench-results): HARNESS.*.json,
 #                  series/HARNESS/*.csv (time series), notes.txt, tables.md;
 #                  the selected harnesses' old results there are replaced
@@ -25,8 +26,8 @@
 #   --only LIST    run only these harnesses (names from HARNESSES below)
 #
 # Full run: 9 repetitions (what compare.py's U test asks for) of at least
-# 0.1 s each, isolated cases in 3 fresh
-# processes per allocator; about 10 minutes on 2 CPUs.
+# 0.1 s each, isolated cases in 3 fresh processes per allocator; about 6
+# minutes of runs on the 2-CPU dev VM, plus the build.
 #
 # Exit status: non-zero if a harness did not run, produced no JSON or
 # reported an error for a case.  Timing never decides the exit status.
