@@ -104,14 +104,6 @@ class Results:
                 pass
         return statistics.median(vals) if vals else None
 
-    def cv_of(self, harness, peer, name, field):
-        b = self.cv.get((harness, peer, name))
-        if b is None:
-            return None
-        if field in ("cpu_time", "real_time"):
-            return b.get(field)  # cv aggregates are fractions
-        return b.get(field)
-
     def names(self, harness, peer=None):
         seen = []
         for (h, p, n) in self.entries:
@@ -133,10 +125,6 @@ def fmt(v):
 
 def cpu_ns(b):
     return b["cpu_time"] * UNIT_NS[b["time_unit"]]
-
-
-def real_ns(b):
-    return b["real_time"] * UNIT_NS[b["time_unit"]]
 
 
 # ---- 1. allocators -----------------------------------------------------------
