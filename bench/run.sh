@@ -76,9 +76,19 @@ case "${1:-}" in
       echo "run.sh: compare.py needs scipy: apt-get install python3-scipy" >&2
       exit 1
     fi
-    a="$1" b="$2"
-    shift 2
-    exec "$python" "$cmp" "$@" benchmarks "$a" "$b"
+    opts=() files=()
+    while [[ $# -gt 0 ]]; do # compare.py's options may come before or after
+      case "$1" in
+        -d|--dump_to_json|--alpha) opts+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+        -*) opts+=("$1"); shift ;;
+        *) files+=("$1"); shift ;;
+      esac
+    done
+    if [[ ${#files[@]} -ne 2 ]]; then
+      echo "usage: bench/run.sh compare A.json B.json [compare.py options]" >&2
+      exit 2
+    fi
+    exec "$python" "$cmp" "${opts[@]}" benchmarks "${files[0]}" "${files[1]}"
     ;;
   report)
     exec "$python" "$here/report.py" "${2:?usage: bench/run.sh report DIR}"
