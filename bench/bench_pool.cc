@@ -35,15 +35,16 @@
 //                                       reserved_per_live (ebra stats) and
 //                                       rss_per_live (RSS delta, both)
 //
-// "malloc" means whatever malloc the process has: bench/peers.sh runs this
-// binary under glibc and under LD_PRELOAD of jemalloc, mimalloc and tcmalloc.
+// "malloc" means whatever malloc the process has: bench/run.sh runs the
+// malloc cases under glibc and under LD_PRELOAD of jemalloc, mimalloc and
+// tcmalloc, and the ebra cases once, without preload.
 // The ebra cases use default pool settings (magazine capacity from
 // EBRA_MAGAZINE_SIZE, default 64).
 //
 // BM_overhead's RSS numbers mean something only in a fresh process (an
 // allocator that keeps freed pages makes a second run's delta ~0): run it
 // alone, one allocator per process (--benchmark_filter='^BM_overhead/ebra/'
-// or '^BM_overhead/malloc/'), as peers.sh does.
+// or '^BM_overhead/malloc/'), as bench/run.sh does.
 
 #include <benchmark/benchmark.h>
 
