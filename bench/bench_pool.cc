@@ -4,10 +4,28 @@
 // pool and once through plain malloc/free, named so a script can pair them:
 //
 //   BM_pair/{ebra,malloc}/{16,64,512}   alloc+free of one object in a loop
-//                                       (the magazine-hit fast path)
+//                                       (the magazine-hit fast path);
+//                                       1, 2 and 4 threads on one pool
 //   BM_live_lifo/{ebra,malloc}/1000     1000 objects allocated, then freed
 //                                       newest first; counter per_pair =
-//                                       seconds per alloc+free pair
+//                                       seconds per alloc+free pair;
+//                                       1, 2 and 4 threads on one pool
+//   BM_larson/{ebra,malloc}             larson-style server: every thread
+//                                       keeps a window of kLarsonWindow live
+//                                       objects of random size class
+//                                       (16/64/256/512 B: one ebra pool per
+//                                       class), frees a random one and
+//                                       allocates a replacement; 1 in 8
+//                                       replacements is swapped through a
+//                                       shared exchange array, so objects
+//                                       are freed by other threads.
+//                                       1, 2 and 4 threads; wall_ops_per_s
+//                                       (all threads, wall-clock span:
+//                                       wall_span.h)
+//   BM_churn/{ebra,malloc}/{1,2,4}      thread churn: per iteration start N
+//                                       threads that each allocate
+//                                       kChurnObjects 64-byte objects, free
+//                                       them and exit; threads_per_second
 //   BM_xthread/{ebra,malloc}/64         one producer allocates, one consumer
 //                                       thread frees, through a ck_ring spsc
 //                                       ring; items_per_second (real time)
@@ -17,15 +35,16 @@
 //                                       reserved_per_live (ebra stats) and
 //                                       rss_per_live (RSS delta, both)
 //
-// "malloc" means whatever malloc the process has: bench/peers.sh runs this
-// binary under glibc and under LD_PRELOAD of jemalloc, mimalloc and tcmalloc.
+// "malloc" means whatever malloc the process has: bench/run.sh runs the
+// malloc cases under glibc and under LD_PRELOAD of jemalloc, mimalloc and
+// tcmalloc, and the ebra cases once, without preload.
 // The ebra cases use default pool settings (magazine capacity from
 // EBRA_MAGAZINE_SIZE, default 64).
 //
 // BM_overhead's RSS numbers mean something only in a fresh process (an
 // allocator that keeps freed pages makes a second run's delta ~0): run it
 // alone, one allocator per process (--benchmark_filter='^BM_overhead/ebra/'
-// or '^BM_overhead/malloc/'), as peers.sh does.
+// or '^BM_overhead/malloc/'), as bench/run.sh does.
 
 #include <benchmark/benchmark.h>
 
@@ -44,6 +63,7 @@
 
 #include "ebra.h"
 #include "spsc_ring.h"
+#include "wall_span.h"
 
 namespace {
 
@@ -185,9 +205,26 @@ class PinToCpu {
 
 // ---- 1. alloc+free pair ---------------------------------------------------
 
+// The allocator of a multi-threaded case: one per run, created by Setup
+// before the benchmark threads start and destroyed by Teardown after they
+// are gone, so every thread shares one pool (as a server's threads do).
+// kSize 0: the object size is the benchmark's first argument.
+template <class A, size_t kSize = 0>
+struct Shared {
+  static A *a;
+  static void setup(const benchmark::State &state) {
+    a = new A(kSize != 0 ? kSize : static_cast<size_t>(state.range(0)));
+  }
+  static void teardown(const benchmark::State &) {
+    delete a;
+    a = nullptr;
+  }
+};
+template <class A, size_t kSize> A *Shared<A, kSize>::a;
+
 template <class A>
 void BM_pair(benchmark::State &state) {
-  A a(static_cast<size_t>(state.range(0)));
+  A &a = *Shared<A>::a;
   if (!a.ok()) {
     state.SkipWithError("pool create failed");
     return;
@@ -208,7 +245,7 @@ void BM_pair(benchmark::State &state) {
 template <class A>
 void BM_live_lifo(benchmark::State &state) {
   const size_t n = static_cast<size_t>(state.range(0));
-  A a(64);
+  A &a = *Shared<A, 64>::a;
   if (!a.ok()) {
     state.SkipWithError("pool create failed");
     return;
@@ -231,10 +268,12 @@ void BM_live_lifo(benchmark::State &state) {
     state.SkipWithError("alloc or free failed");
   const auto pairs = static_cast<int64_t>(n) * state.iterations();
   state.SetItemsProcessed(pairs);
-  // Seconds per alloc+free pair (kInvert of a rate): time / (n * iterations).
+  // Seconds per alloc+free pair (kInvert of a rate): time / (n * iterations),
+  // averaged over the threads.
   state.counters["per_pair"] = benchmark::Counter(
-      static_cast<double>(n),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+      static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate |
+                                  benchmark::Counter::kAvgThreads |
+                                  benchmark::Counter::kInvert);
 }
 
 // ---- 3. producer → consumer through an spsc ring ---------------------------
@@ -388,6 +427,146 @@ void BM_xthread_batch(benchmark::State &state) {
   xthread<A, true>(state);
 }
 
+// ---- 3b. larson-style server workload ---------------------------------------
+//
+// Sizes are drawn from kLarsonClasses; ebra gets one pool per class (what a
+// server does with ebra), malloc gets the size.  A pointer carries its class
+// in its low two bits (every object is at least 16-byte aligned), so a free
+// needs no lookup on either side.
+
+constexpr size_t kLarsonClasses[4] = {16, 64, 256, 512};
+constexpr size_t kLarsonWindow = 1024;   // live objects per thread
+constexpr size_t kLarsonExchange = 1024; // shared hand-off slots
+constexpr int kLarsonOps = 64;           // alloc+free pairs per iteration
+
+inline uint64_t xorshift64(uint64_t &x) {
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
+template <class A>
+struct Larson {
+  static A *classes[4];
+  static std::atomic<uintptr_t> *exchange;
+  static std::atomic<bool> failed;
+
+  static uintptr_t make(unsigned cls, uint64_t stamp) {
+    void *p = classes[cls]->alloc();
+    if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & 3u) != 0) {
+      failed.store(true, std::memory_order_relaxed);
+      return 0;
+    }
+    *static_cast<volatile uint64_t *>(p) = stamp; // use it
+    return reinterpret_cast<uintptr_t>(p) | cls;
+  }
+  static void drop(uintptr_t tp) {
+    if (tp != 0 && !classes[tp & 3u]->free(reinterpret_cast<void *>(tp & ~uintptr_t{3})))
+      failed.store(true, std::memory_order_relaxed);
+  }
+
+  static void setup(const benchmark::State &state) {
+    WallSpan<Larson>::reset(state);
+    for (unsigned c = 0; c < 4; c++)
+      classes[c] = new A(kLarsonClasses[c]);
+    exchange = new std::atomic<uintptr_t>[kLarsonExchange];
+    failed.store(false);
+    for (size_t i = 0; i < kLarsonExchange; i++)
+      exchange[i].store(make(static_cast<unsigned>(i & 3u), i), std::memory_order_relaxed);
+  }
+  static void teardown(const benchmark::State &) {
+    for (size_t i = 0; i < kLarsonExchange; i++)
+      drop(exchange[i].load(std::memory_order_relaxed));
+    delete[] exchange;
+    for (A *&a : classes) {
+      delete a;
+      a = nullptr;
+    }
+  }
+
+  static void run(benchmark::State &state) {
+    for (A *a : classes) {
+      if (a == nullptr || !a->ok()) {
+        state.SkipWithError("pool create failed");
+        return;
+      }
+    }
+    uint64_t rng = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(state.thread_index() + 1);
+    std::vector<uintptr_t> window(kLarsonWindow);
+    for (size_t i = 0; i < kLarsonWindow; i++)
+      window[i] = make(static_cast<unsigned>(xorshift64(rng) & 3u), i);
+    bool first = true;
+    for (auto _ : state) {
+      if (first) {
+        first = false;
+        WallSpan<Larson>::start();
+      }
+      for (int k = 0; k < kLarsonOps; k++) {
+        const uint64_t r = xorshift64(rng);
+        uintptr_t &slot = window[r % kLarsonWindow];
+        drop(slot);
+        uintptr_t p = make(static_cast<unsigned>((r >> 32) & 3u), r);
+        if (((r >> 40) & 7u) == 0) // hand it off, adopt another thread's object
+          p = exchange[(r >> 44) % kLarsonExchange].exchange(p, std::memory_order_acq_rel);
+        slot = p;
+      }
+    }
+    for (uintptr_t p : window)
+      drop(p);
+    if (failed.load(std::memory_order_relaxed))
+      state.SkipWithError("alloc or free failed");
+    state.SetItemsProcessed(state.iterations() * kLarsonOps);
+    WallSpan<Larson>::finish(state, state.iterations() * kLarsonOps, "wall_ops_per_s");
+  }
+};
+template <class A> A *Larson<A>::classes[4];
+template <class A> std::atomic<uintptr_t> *Larson<A>::exchange;
+template <class A> std::atomic<bool> Larson<A>::failed;
+
+// ---- 3c. thread churn --------------------------------------------------------
+
+constexpr int kChurnObjects = 256;
+
+template <class A>
+void BM_churn(benchmark::State &state) {
+  const int nthreads = static_cast<int>(state.range(0));
+  A a(64);
+  if (!a.ok()) {
+    state.SkipWithError("pool create failed");
+    return;
+  }
+  std::atomic<bool> good{true};
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(nthreads));
+  for (auto _ : state) {
+    for (int t = 0; t < nthreads; t++) {
+      threads.emplace_back([&a, &good] {
+        void *objs[kChurnObjects];
+        bool ok = true;
+        for (int i = 0; i < kChurnObjects; i++) {
+          objs[i] = a.alloc();
+          ok &= objs[i] != nullptr;
+          if (objs[i] != nullptr)
+            *static_cast<volatile uint64_t *>(objs[i]) = static_cast<uint64_t>(i);
+        }
+        for (int i = kChurnObjects; i-- > 0;)
+          ok &= a.free(objs[i]);
+        if (!ok)
+          good.store(false, std::memory_order_relaxed);
+      }); // thread exit releases the thread's caches
+    }
+    for (auto &t : threads)
+      t.join();
+    threads.clear();
+  }
+  if (!good.load())
+    state.SkipWithError("alloc or free failed");
+  state.counters["threads_per_second"] = benchmark::Counter(
+      static_cast<double>(nthreads), benchmark::Counter::kIsIterationInvariantRate);
+  state.SetItemsProcessed(state.iterations() * nthreads * kChurnObjects);
+}
+
 // ---- 4. memory overhead at 1M live objects ---------------------------------
 
 constexpr size_t kOverheadObjects = size_t{1} << 20;
@@ -453,6 +632,8 @@ void BM_overhead(benchmark::State &state) {
 
 // ---- registration -----------------------------------------------------------
 
+// Each case is a struct with a static run(), and optionally static
+// setup()/teardown() run around all threads of one benchmark run.
 template <template <class> class Case>
 void register_both(const char *name, void (*tune)(benchmark::internal::Benchmark *)) {
   tune(benchmark::RegisterBenchmark((std::string(name) + "/ebra").c_str(),
@@ -460,27 +641,50 @@ void register_both(const char *name, void (*tune)(benchmark::internal::Benchmark
   tune(benchmark::RegisterBenchmark((std::string(name) + "/malloc").c_str(),
                                     Case<MallocAlloc>::run));
 }
+template <template <class> class Case>
+void register_both_shared(const char *name, void (*tune)(benchmark::internal::Benchmark *)) {
+  tune(benchmark::RegisterBenchmark((std::string(name) + "/ebra").c_str(), Case<EbraAlloc>::run)
+           ->Setup(Case<EbraAlloc>::setup)
+           ->Teardown(Case<EbraAlloc>::teardown));
+  tune(benchmark::RegisterBenchmark((std::string(name) + "/malloc").c_str(),
+                                    Case<MallocAlloc>::run)
+           ->Setup(Case<MallocAlloc>::setup)
+           ->Teardown(Case<MallocAlloc>::teardown));
+}
 
-template <class A> struct Pair { static void run(benchmark::State &s) { BM_pair<A>(s); } };
-template <class A> struct LiveLifo { static void run(benchmark::State &s) { BM_live_lifo<A>(s); } };
+template <class A> struct Pair : Shared<A> { static void run(benchmark::State &s) { BM_pair<A>(s); } };
+template <class A> struct LiveLifo : Shared<A, 64> { static void run(benchmark::State &s) { BM_live_lifo<A>(s); } };
 template <class A> struct XThread { static void run(benchmark::State &s) { BM_xthread<A>(s); } };
 template <class A> struct XThreadBatch { static void run(benchmark::State &s) { BM_xthread_batch<A>(s); } };
+template <class A> struct Churn { static void run(benchmark::State &s) { BM_churn<A>(s); } };
 template <class A> struct Overhead { static void run(benchmark::State &s) { BM_overhead<A>(s); } };
+
+// 1, 2 and 4 threads: 4 oversubscribes a 2-CPU machine on purpose.
+void threads_124(benchmark::internal::Benchmark *b) { b->Threads(1)->Threads(2)->Threads(4); }
 
 // Registered before main() (benchmark_main provides it), each ebra case
 // next to its malloc twin.
 [[maybe_unused]] const int registered = [] {
-  register_both<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
+  register_both_shared<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
     b->Arg(16)->Arg(64)->Arg(512);
+    threads_124(b);
   });
-  register_both<LiveLifo>("BM_live_lifo", [](benchmark::internal::Benchmark *b) {
+  register_both_shared<LiveLifo>("BM_live_lifo", [](benchmark::internal::Benchmark *b) {
     b->Arg(1000);
+    threads_124(b);
   });
   register_both<XThread>("BM_xthread", [](benchmark::internal::Benchmark *b) {
     b->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
   });
   register_both<XThreadBatch>("BM_xthread_batch", [](benchmark::internal::Benchmark *b) {
     b->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  });
+  register_both_shared<Larson>("BM_larson", [](benchmark::internal::Benchmark *b) {
+    b->UseRealTime();
+    threads_124(b);
+  });
+  register_both<Churn>("BM_churn", [](benchmark::internal::Benchmark *b) {
+    b->Arg(1)->Arg(2)->Arg(4)->UseRealTime()->Unit(benchmark::kMicrosecond);
   });
   register_both<Overhead>("BM_overhead", [](benchmark::internal::Benchmark *b) {
     b->Arg(64)->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -26,9 +26,13 @@
 //   <be> is memb, qsbr or ck (EBRA_RECLAIM_URCU_MEMB, _URCU_QSBR, _CK_EPOCH).
 //   "same": every thread resolves the one handle; "random": a per-thread
 //   sequence of handles drawn uniformly from 4096 live objects, computed
-//   before the timed loop.  Each case runs with 1 and 2 threads; the time is
-//   CPU time, summed over the threads and divided by the resolves of all
-//   threads, so perfect scaling keeps it constant from 1 to 2 threads.
+//   before the timed loop.  Each case runs with 1, 2 and 4 threads (4
+//   oversubscribes a 2-CPU machine); the time is CPU time, summed over the
+//   threads and divided by the resolves of all threads, so perfect scaling
+//   keeps it constant from 1 to 2 threads.  Counter wall_ops_per_s: resolves
+//   of all threads per second of the run's wall-clock span (wall_span.h;
+//   Google Benchmark's own real time averages the threads' timers, which
+//   overstates throughput when threads do not overlap).
 //
 //   qsbr: every benchmark thread registers explicitly (online, so its
 //   sections cost nothing), reports a quiescent state once per 64 resolves
@@ -39,7 +43,8 @@
 //
 //   BM_retire_reuse/<be>/batch:B/age_us:A   two workers each allocate a
 //       64-byte pool object and ebra_retire it, kRetirePerTick objects every
-//       kTickNs (a steady 160k objects/s per thread), for kRunNs, on a fresh
+//       kTickNs (a steady 160k objects/s per thread), for run_ns() (0.5 s;
+//       0.1 s when EBRA_BENCH_QUICK=1 is set, for smoke runs), on a fresh
 //       domain with ebra_domain_set_batching(B, A us).  The benchmark thread
 //       samples ebra_domain_stats().pending every kSampleNs.  Counters:
 //       reuse_p50/p99_us and gp_p50/p99_us (from ebra_domain_stats, last
@@ -56,6 +61,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -69,6 +75,7 @@
 #include <time.h>
 
 #include "ebra.h"
+#include "wall_span.h"
 #include "weak_floor.h"
 
 namespace {
@@ -91,6 +98,11 @@ constexpr Backend kBackends[] = {
   std::fprintf(stderr, "bench_weak: %s failed (errno %d)\n", what, errno);
   std::abort();
 }
+
+struct WgTag {};
+struct Wg64Tag {};
+struct WpTag {};
+struct MmTag {};
 
 // The per-op counter: CPU seconds per resolve (see the header comment).
 void set_per_op(benchmark::State &state) {
@@ -172,7 +184,12 @@ void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random
   enter_domain(d);
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<WgTag>::start();
+    }
     const ebra_weak_t *hs = &seq[pos];
     for (int i = 0; i < kOps; i++) {
       ebra_read_lock(d);
@@ -188,6 +205,7 @@ void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
   set_per_op(state);
+  WallSpan<WgTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // Variant (b): one section around a batch of 64 resolves.
@@ -204,7 +222,12 @@ void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, boo
   enter_domain(d);
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<Wg64Tag>::start();
+    }
     const ebra_weak_t *hs = &seq[pos];
     ebra_read_lock(d);
     for (int i = 0; i < kOps; i++) {
@@ -220,6 +243,7 @@ void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, boo
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
   set_per_op(state);
+  WallSpan<Wg64Tag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // The section alone: ebra_read_lock + ebra_read_unlock per op.
@@ -313,7 +337,12 @@ void BM_weak_ptr_lock(benchmark::State &state, bool random) {
   }
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<WpTag>::start();
+    }
     const std::weak_ptr<Obj64> *const *ws = &seq[pos];
     for (int i = 0; i < kOps; i++) {
       std::shared_ptr<Obj64> sp = ws[i]->lock();
@@ -325,6 +354,7 @@ void BM_weak_ptr_lock(benchmark::State &state, bool random) {
   if (misses)
     state.SkipWithError("weak_ptr::lock returned null");
   set_per_op(state);
+  WallSpan<WpTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 template <bool kBatch>
@@ -338,7 +368,12 @@ void BM_mutex_map(benchmark::State &state, bool random) {
   }
   size_t pos = 0;
   size_t misses = 0;
+  bool first = true;
   for (auto _ : state) {
+    if (first) {
+      first = false;
+      WallSpan<MmTag>::start();
+    }
     const uint64_t *ks = &seq[pos];
     if (kBatch) {
       std::lock_guard<std::mutex> g(f.mu);
@@ -360,6 +395,7 @@ void BM_mutex_map(benchmark::State &state, bool random) {
   if (misses)
     state.SkipWithError("map lookup missed");
   set_per_op(state);
+  WallSpan<MmTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // ---- retire -> reuse latency and pending objects --------------------------
@@ -367,9 +403,16 @@ void BM_mutex_map(benchmark::State &state, bool random) {
 constexpr int kWorkers = 2;
 constexpr uint64_t kTickNs = 100000;     // workers wake every 100 us
 constexpr int kRetirePerTick = 16;       // 160k retires/s per worker
-constexpr uint64_t kRunNs = 500000000;   // 0.5 s of steady state per iteration
 constexpr uint64_t kSampleNs = 1000000;  // pending sampled every 1 ms
-constexpr uint64_t kWarmupNs = 50000000; // first 50 ms not sampled
+
+// EBRA_BENCH_QUICK=1 (bench/run.sh --quick) shortens the steady state so a
+// smoke run stays short; the numbers then cover fewer grace periods.
+bool quick_mode() {
+  const char *q = std::getenv("EBRA_BENCH_QUICK");
+  return q != nullptr && q[0] == '1';
+}
+uint64_t run_ns() { return quick_mode() ? 100000000 : 500000000; }   // steady state per iteration
+uint64_t warmup_ns() { return quick_mode() ? 20000000 : 50000000; }  // not sampled
 
 uint64_t now_ns() {
   struct timespec ts;
@@ -445,12 +488,13 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
     for (int w = 0; w < kWorkers; w++)
       workers.emplace_back(retire_worker, d, pool, &stop, &retired, &errors);
     const uint64_t t0 = now_ns();
-    uint64_t next = t0 + kWarmupNs;
+    const uint64_t run = run_ns();
+    uint64_t next = t0 + warmup_ns();
     uint64_t max_pending = 0, samples = 0;
     double sum_pending = 0;
     std::vector<uint64_t> pend;
-    pend.reserve(kRunNs / kSampleNs + 1);
-    while (next < t0 + kRunNs) {
+    pend.reserve(run / kSampleNs + 1);
+    while (next < t0 + run) {
       sleep_until(next);
       ebra_domain_stats_t st;
       if (ebra_domain_stats(d, &st) == 0) {
@@ -515,40 +559,52 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
     for (bool random : {false, true}) {
       const std::string sfx = std::string("/") + be.name + (random ? "/random" : "/same");
       benchmark::RegisterBenchmark(("BM_weak_get" + sfx).c_str(), BM_weak_get, be.id, random)
+          ->Setup(WallSpan<WgTag>::reset)
           ->Threads(1)
-          ->Threads(2);
+          ->Threads(2)
+          ->Threads(4);
       benchmark::RegisterBenchmark(("BM_weak_get_batch64" + sfx).c_str(), BM_weak_get_batch64,
                                    be.id, random)
+          ->Setup(WallSpan<Wg64Tag>::reset)
           ->Threads(1)
-          ->Threads(2);
+          ->Threads(2)
+          ->Threads(4);
     }
   }
   for (const Backend &be : kBackends)
     benchmark::RegisterBenchmark((std::string("BM_section_only/") + be.name).c_str(),
                                  BM_section_only, be.id)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
   for (bool random : {false, true})
     benchmark::RegisterBenchmark(
         (std::string("BM_floor_memb_inline") + (random ? "/random" : "/same")).c_str(),
         BM_floor_memb_inline, random)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
   benchmark::RegisterBenchmark("BM_floor_memb_inline_empty", BM_floor_memb_inline_empty)
       ->Threads(1)
       ->Threads(2);
   for (bool random : {false, true}) {
     const std::string sfx = random ? "/random" : "/same";
     benchmark::RegisterBenchmark(("BM_weak_ptr_lock" + sfx).c_str(), BM_weak_ptr_lock, random)
+        ->Setup(WallSpan<WpTag>::reset)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
     benchmark::RegisterBenchmark(("BM_mutex_map" + sfx).c_str(), BM_mutex_map<false>, random)
+        ->Setup(WallSpan<MmTag>::reset)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
     benchmark::RegisterBenchmark(("BM_mutex_map_batch64" + sfx).c_str(), BM_mutex_map<true>,
                                  random)
+        ->Setup(WallSpan<MmTag>::reset)
         ->Threads(1)
-        ->Threads(2);
+        ->Threads(2)
+        ->Threads(4);
   }
   for (const Backend &be : kBackends) {
     benchmark::RegisterBenchmark((std::string("BM_retire_reuse/") + be.name).c_str(),

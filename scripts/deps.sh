@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages ebra needs, if any is missing.  Run as root.
 #   scripts/deps.sh          build + test dependencies
-#   scripts/deps.sh --bench  also the allocator peers for bench/peers.sh
+#   scripts/deps.sh --bench  also what bench/run.sh needs: the allocator
+#                            peers, python3-scipy (Google Benchmark's
+#                            compare.py) and python3-matplotlib (plots)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
       libbenchmark-tools python3)
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
+  pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib)
 fi
 
 missing=()

@@ -3,16 +3,23 @@
 # configuration: release (all labels), debug-checks, ThreadSanitizer and
 # ASan+UBSan (unit + stress; TSan and ASan also run the deliberately broken
 # stress variants, which must be caught), and TSan with liburcu's inlined
-# read side (EBRA_URCU_INLINE) over the reclamation tests.  Benchmarks are
-# built, never run.
+# read side (EBRA_URCU_INLINE) over the reclamation tests.  The release
+# configuration also smoke-runs the benchmarks (bench/run.sh --quick, under
+# every allocator peer): it checks that every harness ran and wrote its JSON,
+# tables and plots, never how fast anything was.
 #   scripts/test.sh [config...]   configs: release debug tsan asan tsan-inline
 #                                 (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
 
 configs=("$@")
 ((${#configs[@]})) || configs=(release debug tsan asan tsan-inline)
+if [[ " ${configs[*]} " == *" release "* ]]; then
+  bash scripts/deps.sh --bench # peers, scipy and matplotlib for the smoke
+else
+  bash scripts/deps.sh
+fi
+
 jobs=$(nproc)
 passed=0
 failed=0
@@ -46,6 +53,26 @@ for cfg in "${configs[@]}"; do
   passed=$((passed + total - nfail))
   failed=$((failed + nfail))
   if ((rc != 0)); then failed_configs+=("$cfg"); fi
+
+  if [[ $cfg == release ]]; then
+    # Benchmark smoke: exit status and outputs only, no timing.
+    echo "=== $cfg: bench smoke (bench/run.sh --quick)"
+    smoke="build/$cfg/bench-smoke"
+    # timeout: a hung harness must fail the smoke, not stall CI.
+    if timeout 600 bash bench/run.sh --quick --no-build --build-dir "build/$cfg" --out "$smoke" \
+         >"build/$cfg/bench-smoke.log" 2>&1 &&
+       grep -q '^### Allocators' "$smoke/tables.md" &&
+       grep -q '^### Weak references' "$smoke/tables.md" &&
+       [[ -s $smoke/img/alloc_ns_by_size.png && -s $smoke/img/weak_resolve_threads.png &&
+          -s $smoke/img/rss_over_time.png ]]; then
+      tail -n 2 "build/$cfg/bench-smoke.log"
+      passed=$((passed + 1))
+    else
+      tail -n 30 "build/$cfg/bench-smoke.log"
+      echo "=== $cfg: bench smoke FAILED (log: build/$cfg/bench-smoke.log)" >&2
+      failed=$((failed + 1)); failed_configs+=("$cfg-bench")
+    fi
+  fi
 done
 
 echo

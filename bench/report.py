@@ -1,0 +1,418 @@
+#!/usr/bin/python3
+"""report.py — the markdown tables of bench/run.sh, from its results.
+
+Usage: /usr/bin/python3 bench/report.py RESULTS_DIR
+       /usr/bin/python3 bench/report.py --check RESULTS_DIR HARNESS...
+
+RESULTS_DIR holds Google Benchmark JSON files named
+  HARNESS.PEER.json               timing cases, N repetitions with aggregates
+  HARNESS.CASE-ALLOC.PEER.K.json  an isolated case alone in a fresh process
+PEER is the malloc the process ran under (glibc = no preload).  Benchmark
+names pair up as BM_<case>/{ebra,malloc}/<args>.
+
+Tables:
+  1. allocators: ebra against each peer's malloc, case by case.  ebra's
+     cases run in the glibc process only (LD_PRELOAD swaps malloc, not the
+     pools).  Values are medians of the repetitions (isolated cases: median
+     over processes), ebra's with its coefficient of variation over the
+     repetitions.  The × column is how many times better ebra is: peer ÷ ebra
+     for times and sizes, ebra ÷ peer for throughputs; > 1 means ebra wins.
+  2. weak references: ebra_weak_get per backend against std::weak_ptr and a
+     mutex-guarded map, per thread count, same and random handles.
+  3. reclamation backends: read-section cost, grace-period and retire→reuse
+     latency, pending objects.
+  4. any other harness: a generic table of medians (new harnesses show up
+     without changes here).
+
+--check: exit 1 unless every HARNESS has at least one result file, every
+file parses, has benchmarks, and no case reported an error.  No timing is
+checked.  Stdlib only.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+PEERS = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+DROP = re.compile(r"^(real_time|process_time|manual_time|iterations:\d+|repeats:\d+|"
+                  r"min_time:.*)$")
+
+
+def parse_file_name(path):
+    """'bench_pool.glibc.json' -> ('bench_pool', 'glibc');
+    'bench_pool.BM_overhead-ebra.glibc.2.json' -> ('bench_pool', 'glibc')."""
+    parts = os.path.basename(path)[:-len(".json")].split(".")
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    if len(parts) == 4:
+        return parts[0], parts[2]
+    return parts[0], "?"
+
+
+def clean(run_name):
+    """Drop Google Benchmark's suffixes that do not identify a case."""
+    return "/".join(p for p in run_name.split("/") if not DROP.match(p))
+
+
+class Results:
+    """entries[(harness, peer, name)] -> list of benchmark dicts (one per
+    process: the median aggregate, or the single run); cv[...] -> the cv
+    aggregate of the repetitions, if any."""
+
+    def __init__(self, results_dir):
+        self.dir = results_dir
+        self.entries = {}
+        self.cv = {}
+        self.errors = []
+        self.files = {}
+        for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+            harness, peer = parse_file_name(path)
+            try:
+                with open(path) as f:
+                    data = json.load(f)
+            except (OSError, ValueError) as e:
+                self.errors.append(f"{os.path.basename(path)}: {e}")
+                continue
+            benches = data.get("benchmarks", [])
+            self.files.setdefault(harness, []).append((path, len(benches)))
+            for b in benches:
+                name = clean(b.get("run_name", b["name"]))
+                if b.get("error_occurred"):
+                    self.errors.append(f"{os.path.basename(path)}: {b['name']}: "
+                                       f"{b.get('error_message', 'error')}")
+                    continue
+                kind = b.get("run_type", "iteration")
+                key = (harness, peer, name)
+                if kind == "aggregate":
+                    if b.get("aggregate_name") == "median":
+                        self.entries.setdefault(key, []).append(b)
+                    elif b.get("aggregate_name") == "cv":
+                        self.cv[key] = b
+                elif b.get("repetitions", 1) <= 1:
+                    self.entries.setdefault(key, []).append(b)
+
+    def value(self, harness, peer, name, get):
+        """Median over processes of get(entry); None if absent."""
+        vals = []
+        for b in self.entries.get((harness, peer, name), []):
+            try:
+                vals.append(get(b))
+            except (KeyError, ZeroDivisionError):
+                pass
+        return statistics.median(vals) if vals else None
+
+    def names(self, harness, peer=None):
+        seen = []
+        for (h, p, n) in self.entries:
+            if h == harness and (peer is None or p == peer) and n not in seen:
+                seen.append(n)
+        return seen
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cpu_ns(b):
+    return b["cpu_time"] * UNIT_NS[b["time_unit"]]
+
+
+# ---- 1. allocators -----------------------------------------------------------
+# family -> [(metric label, getter, higher is better, cv field)]
+ALLOC_METRICS = {
+    "BM_pair": [("CPU ns per alloc+free", cpu_ns, False, "cpu_time")],
+    "BM_live_lifo": [("CPU ns per alloc+free", lambda b: b["per_pair"] * 1e9, False,
+                      "per_pair")],
+    "BM_xthread": [("M objects/s", lambda b: b["items_per_second"] / 1e6, True,
+                    "items_per_second")],
+    "BM_xthread_batch": [("M objects/s", lambda b: b["items_per_second"] / 1e6, True,
+                          "items_per_second")],
+    "BM_larson": [("M alloc+free/s, all threads", lambda b: b["wall_ops_per_s"] / 1e6,
+                   True, "wall_ops_per_s")],
+    "BM_churn": [("k threads/s", lambda b: b["threads_per_second"] / 1e3, True,
+                  "threads_per_second")],
+    "BM_overhead": [("RSS delta ÷ live bytes", lambda b: b["rss_per_live"], False, None)],
+    "BM_rss_phases": [("peak RSS MiB", lambda b: b["rss_peak_mib"], False, None),
+                      ("steady RSS MiB", lambda b: b["rss_steady_mib"], False, None),
+                      ("RSS MiB after idle", lambda b: b["rss_idle_end_mib"], False, None)],
+}
+ALLOC_LABELS = {
+    "BM_pair": "pair {0} B",
+    "BM_live_lifo": "{0} live, LIFO free (64 B)",
+    "BM_xthread": "producer→consumer, 1 per slot ({0} B)",
+    "BM_xthread_batch": "producer→consumer, 64 per slot ({0} B)",
+    "BM_larson": "larson (16–512 B)",
+    "BM_churn": "thread churn, {0} threads at a time",
+    "BM_overhead": "1M live {0} B",
+    "BM_rss_phases": "burst/steady/idle (16–512 B)",
+}
+
+
+def alloc_rows(res, harness):
+    """[(label, metric, ebra, ebra_cv, {peer: value}, higher)]"""
+    rows = []
+    order = list(ALLOC_METRICS)
+    names = sorted(res.names(harness), key=lambda n: (
+        order.index(n.split("/")[0]) if n.split("/")[0] in order else len(order)))
+    for name in names:
+        parts = name.split("/")
+        if len(parts) < 2 or parts[1] != "ebra":
+            continue
+        fam, rest = parts[0], parts[2:]
+        twin = "/".join([fam, "malloc"] + rest)
+        threads = [p for p in rest if p.startswith("threads:")]
+        args = [p for p in rest if not p.startswith("threads:")]
+        label = ALLOC_LABELS.get(fam, fam + " {0}").format("/".join(args))
+        if threads:
+            label += f", {threads[0].split(':')[1]} thr"
+        for metric, get, higher, cvf in ALLOC_METRICS.get(
+                fam, [("CPU ns", cpu_ns, False, "cpu_time")]):
+            ebra = res.value(harness, "glibc", name, get)
+            cvb = res.cv.get((harness, "glibc", name))
+            cv = cvb.get(cvf) if (cvb and cvf) else None
+            peers = {p: res.value(harness, p, twin, get) for p in PEERS}
+            rows.append((label, metric, ebra, cv, peers, higher))
+    return rows
+
+
+def print_alloc_table(res, harnesses):
+    rows = []
+    for h in harnesses:
+        rows += alloc_rows(res, h)
+    if not rows:
+        return
+    present = [p for p in PEERS if any(r[4].get(p) is not None for r in rows)]
+    print("### Allocators: ebra pools against each peer's malloc\n")
+    head = ["case", "metric", "ebra (cv)"]
+    for p in present:
+        head += [p, "×"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for label, metric, ebra, cv, peers, higher in rows:
+        cell = fmt(ebra) + (f" ({cv * 100:.0f}%)" if cv is not None else "")
+        row = [label, metric + (" ↑" if higher else ""), cell]
+        for p in present:
+            v = peers.get(p)
+            if ebra is None or not v:
+                ratio = None
+            else:
+                ratio = ebra / v if higher else v / ebra
+            row += [fmt(v), "–" if ratio is None else f"{ratio:.2f}"]
+        print("| " + " | ".join(row) + " |")
+    reserved = None
+    for h in harnesses:
+        for n in res.names(h, "glibc"):
+            if n.startswith("BM_overhead/ebra/"):
+                reserved = res.value(h, "glibc", n, lambda b: b["reserved_per_live"])
+    if reserved is not None:
+        print("| 1M live 64 B: ebra bytes_reserved ÷ bytes_live (pool stats) | ratio | "
+              + fmt(reserved) + " |" + " |" * (2 * len(present)))
+    print("\n↑ = higher is better.  × = how many times better ebra is than that "
+          "peer (peer ÷ ebra for times and sizes, ebra ÷ peer for rates): > 1 "
+          "ebra wins, < 1 ebra is behind.  Medians of the repetitions (isolated "
+          "RSS cases: over fresh processes); cv = ebra's coefficient of "
+          "variation over the repetitions.\n")
+    # Targets of earlier issues (issue 2), against mimalloc: time ratio
+    # ebra ÷ mimalloc, or throughput ratio ebra ÷ mimalloc.
+    by_label = {(r[0], r[1]): r for r in rows}
+    targets = [
+        ("pair 64 B, 1 thr", "time", 0.7, "pair (64 B) ≤ 0.7× mimalloc's time"),
+        ("1000 live, LIFO free (64 B), 1 thr", "time", 0.8,
+         "1000-live-then-free ≤ 0.8× mimalloc's time"),
+        ("producer→consumer, 1 per slot (64 B)", "rate", 1.5,
+         "producer→consumer (1 per slot) ≥ 1.5× mimalloc's throughput"),
+        ("producer→consumer, 64 per slot (64 B)", "rate", 1.5,
+         "producer→consumer (64 per slot) ≥ 1.5× mimalloc's throughput"),
+    ]
+    lines = []
+    for label, kind, limit, text in targets:
+        r = next((v for (l, _), v in by_label.items() if l == label), None)
+        m = r[4].get("mimalloc") if r else None
+        if r is None or r[2] is None or not m:
+            lines.append(f"- {text}: not measured")
+            continue
+        ratio = r[2] / m
+        ok = ratio <= limit if kind == "time" else ratio >= limit
+        lines.append(f"- {text}: ebra ÷ mimalloc = {ratio:.2f} — {'met' if ok else 'missed'}")
+    if reserved is not None:
+        lines.append(f"- reserved ÷ live ≤ 1.15 at 1M live 64 B: {reserved:.3f} — "
+                     f"{'met' if reserved <= 1.15 else 'missed'}")
+    print("Targets (earlier issues; informative, never a pass/fail of this run):")
+    print("\n".join(lines) + "\n")
+
+
+# ---- 2. weak references --------------------------------------------------------
+BACKENDS = ["memb", "qsbr", "ck"]
+
+
+def per_op_ns(b):
+    return b["per_op"] * 1e9
+
+
+def mops(b):  # million resolves per second of the run's wall-clock span, all threads
+    return b["wall_ops_per_s"] / 1e6
+
+
+def print_weak_table(res):
+    h = "bench_weak"
+    if not res.names(h):
+        return
+    threads = sorted({int(n.split("threads:")[1]) for n in res.names(h) if "threads:" in n})
+    print("### Weak references: resolve a handle (lock + get + unlock)\n")
+    head = ["backend", "handle", "threads", "ebra ns/resolve (cv)", "M resolves/s",
+            "CPUs busy",
+            "one section per 64: ns", "weak_ptr ns", "× weak_ptr", "mutex map ns",
+            "× mutex map"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for which in ("same", "random"):
+        for t in threads:
+            wp = res.value(h, "glibc", f"BM_weak_ptr_lock/{which}/threads:{t}", per_op_ns)
+            mm = res.value(h, "glibc", f"BM_mutex_map/{which}/threads:{t}", per_op_ns)
+            for be in BACKENDS:
+                name = f"BM_weak_get/{be}/{which}/threads:{t}"
+                e = res.value(h, "glibc", name, per_op_ns)
+                cvb = res.cv.get((h, "glibc", name))
+                cv = cvb.get("per_op") if cvb else None
+                tp = res.value(h, "glibc", name, mops)
+                b64 = res.value(h, "glibc", f"BM_weak_get_batch64/{be}/{which}/threads:{t}",
+                                per_op_ns)
+                busy = e * tp / 1e3 if (e and tp) else None
+                row = [be, which, str(t),
+                       fmt(e) + (f" ({cv * 100:.0f}%)" if cv is not None else ""),
+                       fmt(tp), fmt(busy), fmt(b64), fmt(wp),
+                       "–" if not (e and wp) else f"{wp / e:.2f}", fmt(mm),
+                       "–" if not (e and mm) else f"{mm / e:.2f}"]
+                print("| " + " | ".join(row) + " |")
+    print("\nns/resolve = CPU time per resolve summed over threads (constant = "
+          "perfect scaling); M resolves/s = all threads over the run's wall-clock "
+          "span (wall_span.h); CPUs busy = ns/resolve × resolves/s, how many "
+          "CPUs the benchmark threads really got (below the thread count: the "
+          "threads did not overlap, so the wall rate says more about the "
+          "machine than about ebra).  × = peer ÷ "
+          "ebra per resolve, > 1 ebra wins.  Peers run once per row group (no "
+          "backend).  4 threads oversubscribe 2 CPUs.\n")
+
+
+def print_reclaim_table(res):
+    h = "bench_weak"
+    names = res.names(h)
+    sec = [n for n in names if n.startswith("BM_section_only/")]
+    rr = [n for n in names if n.startswith("BM_retire_reuse/")]
+    if not sec and not rr:
+        return
+    print("### Reclamation backends\n")
+    if sec:
+        threads = sorted({int(n.split("threads:")[1]) for n in sec})
+        print("| read section (lock+unlock), CPU ns | " +
+              " | ".join(f"{t} thr" for t in threads) + " |")
+        print("|---|" + "---|" * len(threads))
+        for be in BACKENDS:
+            vals = [res.value(h, "glibc", f"BM_section_only/{be}/threads:{t}", per_op_ns)
+                    for t in threads]
+            print(f"| {be} | " + " | ".join(fmt(v) for v in vals) + " |")
+        print()
+    if rr:
+        print("| backend | batch | max age µs | gp p50 / p99 µs | reuse p50 / p99 µs | "
+              "pending mean / p99 / max | bound | retires k/s |")
+        print("|---|---|---|---|---|---|---|---|")
+        for n in rr:
+            parts = dict(p.split(":") for p in n.split("/")[2:] if ":" in p)
+            g = lambda k: res.value(h, "glibc", n, lambda b: b[k])
+            rate = g("retire_per_s")
+            print(f"| {n.split('/')[1]} | {parts.get('batch', '?')} | "
+                  f"{parts.get('age_us', '?')} | {fmt(g('gp_p50_us'))} / {fmt(g('gp_p99_us'))} | "
+                  f"{fmt(g('reuse_p50_us'))} / {fmt(g('reuse_p99_us'))} | "
+                  f"{fmt(g('pending_mean'))} / {fmt(g('pending_p99'))} / "
+                  f"{fmt(g('pending_max'))} | {fmt(g('pending_bound'))} | "
+                  f"{fmt(rate / 1e3 if rate else None)} |")
+        print("\nTwo workers retire 64-byte objects at a steady 160k/s each; "
+              "latencies from ebra_domain_stats (last 1024 grace periods), "
+              "pending sampled every 1 ms.  Medians over the repetitions.\n")
+
+
+# ---- 4. anything else -----------------------------------------------------------
+KNOWN = {"bench_pool", "bench_weak", "bench_rss"}
+
+
+def print_generic(res):
+    for h in sorted(res.files):
+        if h in KNOWN:
+            continue
+        print(f"### {h}\n")
+        print("| case | peer | real time (median) | CPU time (median) | unit | counters |")
+        print("|---|---|---|---|---|---|")
+        for (hh, p, n), bs in sorted(res.entries.items()):
+            if hh != h:
+                continue
+            b = bs[0]
+            skip = {"name", "run_name", "run_type", "repetitions", "repetition_index",
+                    "threads", "iterations", "real_time", "cpu_time", "time_unit",
+                    "family_index", "per_family_instance_index", "aggregate_name",
+                    "aggregate_unit"}
+            counters = ", ".join(f"{k}={fmt(res.value(h, p, n, lambda x, k=k: x[k]))}"
+                                 for k, v in b.items()
+                                 if k not in skip and isinstance(v, (int, float)))
+            print(f"| {n} | {p} | {fmt(res.value(h, p, n, lambda x: x['real_time']))} | "
+                  f"{fmt(res.value(h, p, n, lambda x: x['cpu_time']))} | "
+                  f"{b.get('time_unit', '')} | {counters} |")
+        print()
+
+
+def check(res, harnesses):
+    bad = list(res.errors)
+    for h in harnesses:
+        files = res.files.get(h, [])
+        if not files:
+            bad.append(f"{h}: no result file")
+        for path, n in files:
+            if n == 0:
+                bad.append(f"{os.path.basename(path)}: no benchmarks")
+    total = sum(n for fs in res.files.values() for _, n in fs)
+    nfiles = sum(len(fs) for fs in res.files.values())
+    if bad:
+        for b in bad:
+            print(f"check: {b}", file=sys.stderr)
+        return 1
+    print(f"check: {len(harnesses)} harnesses, {nfiles} files, {total} benchmark entries, "
+          "no errors", file=sys.stderr)
+    return 0
+
+
+def main():
+    args = sys.argv[1:]
+    if args and args[0] == "--check":
+        if len(args) < 2:
+            sys.exit(__doc__)
+        sys.exit(check(Results(args[1]), args[2:]))
+    if len(args) != 1:
+        sys.exit(__doc__)
+    res = Results(args[0])
+    if not res.files:
+        sys.exit(f"report.py: no results in {args[0]}")
+    notes = os.path.join(args[0], "notes.txt")
+    if os.path.exists(notes):
+        print("```")
+        with open(notes) as f:
+            print(f.read().rstrip())
+        print("```\n")
+    print_alloc_table(res, ["bench_pool", "bench_rss"])
+    print_weak_table(res)
+    print_reclaim_table(res)
+    print_generic(res)
+    for e in res.errors:
+        print(f"- error: {e}")
+
+
+if __name__ == "__main__":
+    main()
