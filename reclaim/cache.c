@@ -36,8 +36,8 @@
  *   xholds (acq_rel: the last holder frees).  The handle resolves through
  *   ebra_weak_get (its acquire/release pairs are in weak.c).
  *
- * Progress: lookup is lock-free (lfht lookup, wait-free weak_get, one
- * striped relaxed counter, a referenced-bit store only when clear).  Erase
+ * Progress: lookup is lock-free (lfht lookup, wait-free weak_get, a
+ * per-thread counter, a referenced-bit store only when clear).  Erase
  * and maintain are lock-free.  Store is lock-free without max_entries and
  * takes clock_lock with it (the CLOCK hand).  The death cleanup runs on
  * the reclaimer and takes death_lock (a leaf; only destroy contends).
@@ -58,7 +58,8 @@ extern const struct rcu_flavor_struct urcu_qsbr_flavor;
 #include "internal.h"
 #include "tsan.h"
 
-#define NSTRIPES 16
+#define NOWNED 64  /* stripes with one writer each: threads 1..64 */
+#define NSHARED 16 /* stripes shared (atomic add) by later threads */
 #define MAX_INIT_BUCKETS (1ul << 20)
 
 typedef struct centry_s {
@@ -75,8 +76,10 @@ typedef struct centry_s {
   unsigned char key[];     /* byte keys */
 } centry_t;
 
-/* Hit/miss counters, striped so lookups on different threads do not share
- * a cache line. */
+/* Hit/miss counters.  The first NOWNED threads of the process (by the
+ * order of their first lookup) each own a stripe and bump it with a plain
+ * load and store (ebra_counter_add_owner: no read-modify-write on the hot
+ * path); later threads share NSHARED stripes with an atomic add. */
 typedef struct stripe_s {
   _Atomic uint64_t xhits, xmisses;
 } __attribute__((aligned(64))) stripe_t;
@@ -100,7 +103,8 @@ struct ebra_cache_s {
   bool dead;
   _Atomic uint32_t xholds;    /* owner + live entries (C3) */
   _Atomic uint64_t xsize, xstores, xevictions, xexpirations, xdeaths, xerasures, xreplacements;
-  stripe_t stripes[NSTRIPES];
+  stripe_t owned[NOWNED];
+  stripe_t shared[NSHARED];
 };
 
 /* A key as the match functions see it. */
@@ -365,9 +369,20 @@ static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
   return rc;
 }
 
-static stripe_t *my_stripe(ebra_cache_t *c) {
-  const uintptr_t t = (uintptr_t)ebra_tls_thread;
-  return &c->stripes[(t >> 6) * 0x9e3779b97f4a7c15ull >> 60];
+static _Atomic uint32_t next_lookup_thread;
+static __thread uint32_t lookup_thread __attribute__((tls_model("initial-exec")));
+
+static void count_lookup(ebra_cache_t *c, bool hit) {
+  uint32_t t = lookup_thread;
+  if (EBRA_UNLIKELY(!t))
+    t = lookup_thread = ebra_atomic_add_relaxed(&next_lookup_thread, 1) + 1;
+  if (EBRA_LIKELY(t <= NOWNED)) {
+    stripe_t *s = &c->owned[t - 1];
+    ebra_counter_add_owner(hit ? &s->xhits : &s->xmisses, 1);
+  } else {
+    stripe_t *s = &c->shared[t % NSHARED];
+    ebra_atomic_add_relaxed(hit ? &s->xhits : &s->xmisses, 1);
+  }
 }
 
 static void *lookup_key(ebra_cache_t *c, const ckey_t *k) {
@@ -382,8 +397,7 @@ static void *lookup_key(ebra_cache_t *c, const ckey_t *k) {
     else if ((obj = ebra_weak_get(c->table, e->h)) && !ebra_atomic_load_relaxed(&e->xref))
       ebra_atomic_store_relaxed(&e->xref, 1); /* no shared write once set */
   }
-  stripe_t *s = my_stripe(c);
-  ebra_atomic_add_relaxed(obj ? &s->xhits : &s->xmisses, 1);
+  count_lookup(c, obj != NULL);
   return obj;
 }
 
@@ -484,9 +498,14 @@ long ebra_cache_maintain(ebra_cache_t *c) {
 
 /* ---- create, destroy, stats ------------------------------------------------------- */
 
-static unsigned long initial_buckets(size_t max_entries) {
+/* Two buckets per expected entry: lfht's accounting grows the table only
+ * once chains average four nodes, and every node walked is a cache miss. */
+static unsigned long initial_buckets(const ebra_cache_config_t *cfg) {
+  const size_t want = cfg->expected_entries ? cfg->expected_entries
+                      : cfg->max_entries    ? cfg->max_entries
+                                            : 512;
   unsigned long b = 1024;
-  while (b < max_entries && b < MAX_INIT_BUCKETS)
+  while (b < 2 * want && b < MAX_INIT_BUCKETS)
     b <<= 1;
   return b;
 }
@@ -521,7 +540,7 @@ static int cache_init(ebra_cache_t *c, ebra_weak_table_t *t, const ebra_cache_co
   ebra_atomic_store_relaxed(&c->xholds, 1);
   if (c->max_entries && !(c->ring = calloc(c->max_entries, sizeof *c->ring)))
     return ENOMEM;
-  const unsigned long b = initial_buckets(c->max_entries);
+  const unsigned long b = initial_buckets(cfg);
   const struct rcu_flavor_struct *flavor =
       ebra_domain_backend(c->domain) == EBRA_RECLAIM_URCU_QSBR ? &urcu_qsbr_flavor
                                                                 : &urcu_memb_flavor;
@@ -596,9 +615,13 @@ int ebra_cache_stats(ebra_cache_t *c, ebra_cache_stats_t *out) {
   if (!c || !out)
     return -EINVAL;
   memset(out, 0, sizeof *out);
-  for (int i = 0; i < NSTRIPES; i++) {
-    out->hits += ebra_atomic_load_relaxed(&c->stripes[i].xhits);
-    out->misses += ebra_atomic_load_relaxed(&c->stripes[i].xmisses);
+  for (int i = 0; i < NOWNED; i++) {
+    out->hits += ebra_atomic_load_relaxed(&c->owned[i].xhits);
+    out->misses += ebra_atomic_load_relaxed(&c->owned[i].xmisses);
+  }
+  for (int i = 0; i < NSHARED; i++) {
+    out->hits += ebra_atomic_load_relaxed(&c->shared[i].xhits);
+    out->misses += ebra_atomic_load_relaxed(&c->shared[i].xmisses);
   }
   out->stores = ebra_atomic_load_relaxed(&c->xstores);
   out->evictions = ebra_atomic_load_relaxed(&c->xevictions);

@@ -74,6 +74,10 @@ typedef struct ebra_cache_config_s {
   uint64_t ttl_ns;                /* 0 = entries never expire */
   ebra_cache_evict_fn *on_evict;  /* NULL = none */
   void *evict_arg;
+  size_t expected_entries;        /* sizes the initial hash table (at least
+                                     2 buckets per entry, up to 2^20);
+                                     0 = max_entries, or 512 if unbounded.
+                                     The table also grows by itself. */
 } ebra_cache_config_t;
 
 /* A cache of handles of table t.  NULL with errno EINVAL (bad config,
