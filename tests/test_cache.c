@@ -20,6 +20,9 @@
  *  - destroy calls on_evict ERASED for every entry left; objects that die
  *    afterwards run their cleanups against the destroyed cache safely
  *    (ASan/LSan builds check the memory), and the domain can be destroyed.
+ *  - the hash table grows past its initial size (20000 entries in 1024
+ *    buckets: lfht's resize worker runs) while stores and lookups go on;
+ *    every key still finds its object, deaths remove exactly their half.
  *  - a ck-epoch domain is refused with ENOTSUP and a report.
  */
 #include <errno.h>
@@ -343,6 +346,38 @@ static void case_destroy_then_death(ebra_reclaim_backend_t be) {
   teardown();
 }
 
+/* The lfht grows by itself (its resize worker, with the domain's flavour)
+ * while entries are stored and looked up; destroy then empties it. */
+static void case_grow(ebra_reclaim_backend_t be) {
+  setup(be);
+  enum { N = 20000 };
+  ebra_cache_t *c = new_cache(EBRA_CACHE_KEY_U64, 0, 0);
+  static ebra_weak_t h[N];
+  static obj_t *o[N];
+  for (int i = 0; i < N; i++) {
+    h[i] = new_obj((uint64_t)i * 7919, &o[i]);
+    CHECK_EQ(ebra_cache_store_u64(c, (uint64_t)i * 7919, h[i]), 0);
+    if (i % 1000 == 999)
+      for (int j = 0; j <= i; j += 97)
+        CHECK(lookup(c, (uint64_t)j * 7919) == o[j]);
+  }
+  for (int i = 0; i < N; i++)
+    CHECK(lookup(c, (uint64_t)i * 7919) == o[i]);
+  CHECK_EQ(stats(c).size, N);
+  for (int i = 0; i < N; i += 2)
+    CHECK_EQ(ebra_weak_kill(tab, h[i]), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(stats(c).size, N / 2);
+  CHECK_EQ(evictions_of(EBRA_CACHE_DIED), N / 2);
+  for (int i = 0; i < N; i++)
+    CHECK(lookup(c, (uint64_t)i * 7919) == (i % 2 ? o[i] : NULL));
+  CHECK_EQ(ebra_cache_destroy(c), 0);
+  CHECK_EQ(evictions_of(EBRA_CACHE_ERASED), N / 2);
+  for (int i = 1; i < N; i += 2)
+    CHECK_EQ(ebra_weak_kill(tab, h[i]), 0);
+  teardown();
+}
+
 static void case_ck_refused(ebra_reclaim_backend_t be) {
   (void)be;
   pool = test_pool("cache", sizeof(obj_t));
@@ -370,7 +405,7 @@ static const test_case_t cases[] = {
     {"basic", case_basic},       {"bytes", case_bytes},       {"erased", case_erased},
     {"died", case_died},         {"replaced", case_replaced}, {"evicted", case_evicted},
     {"expired", case_expired},   {"destroy_then_death", case_destroy_then_death},
-    {"ck_refused", case_ck_refused},
+    {"grow", case_grow},         {"ck_refused", case_ck_refused},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
