@@ -152,20 +152,28 @@ static inline const void *entry_key(const centry_t *e) {
   return e->cache->kind == EBRA_CACHE_KEY_U64 ? (const void *)&e->key_u64 : e->key;
 }
 
-/* cds_lfht match: runs inside the caller's read section on every node of
- * the bucket chain with the same hash.  The node was published by
- * cds_lfht_add_replace; under TSan it is acquired here (the storer
- * released it) and noted, so the reclaimer's free after the grace period
- * is ordered after this read. */
+/* A reader reached e through the lfht (a lookup's match, or a walk):
+ * under TSan, acquire it (the storer released it before add_replace) and
+ * note it for the section, so the free after the grace period is ordered
+ * after this reader's accesses.  Every path that reads an entry it found
+ * in the table goes through here first. */
+static void entry_reached(const ebra_cache_t *c, centry_t *e) {
+  ebra_tsan_consume(e);
+#if defined(EBRA_TSAN)
+  ebra_dthread_t *dt = ebra_dthread_of(c->domain);
+  if (dt)
+    ebra_tsan_note(dt, e);
+#else
+  (void)c;
+#endif
+}
+
+/* cds_lfht match: runs in the caller's section on every node of the chain
+ * whose hash equals the key's. */
 static int entry_match(struct cds_lfht_node *n, const void *key) {
   centry_t *e = caa_container_of(n, centry_t, node);
   const ckey_t *k = key;
-  ebra_tsan_consume(e);
-#if defined(EBRA_TSAN)
-  ebra_dthread_t *dt = ebra_dthread_of(k->c->domain);
-  if (dt)
-    ebra_tsan_note(dt, e);
-#endif
+  entry_reached(k->c, e);
   if (k->c->kind == EBRA_CACHE_KEY_U64)
     return e->key_u64 == k->u64;
   return e->key_len == k->len && memcmp(e->key, k->bytes, k->len) == 0;
@@ -488,7 +496,7 @@ long ebra_cache_maintain(ebra_cache_t *c) {
   struct cds_lfht_node *node;
   cds_lfht_for_each(c->ht, &it, node) {
     centry_t *e = caa_container_of(node, centry_t, node);
-    ebra_tsan_consume(e);
+    entry_reached(c, e);
     if (now >= e->expires_ns && entry_try_remove(c, e, EBRA_CACHE_EXPIRED))
       n++;
   }
@@ -583,7 +591,7 @@ static void cache_clear(ebra_cache_t *c) {
   struct cds_lfht_node *node;
   cds_lfht_for_each(c->ht, &it, node) {
     centry_t *e = caa_container_of(node, centry_t, node);
-    ebra_tsan_consume(e);
+    entry_reached(c, e);
     entry_try_remove(c, e, EBRA_CACHE_ERASED);
   }
   ebra_read_unlock(c->domain);
