@@ -102,7 +102,7 @@ static void fail(const char *fmt, ...) {
       fail(__VA_ARGS__);                                                      \
   } while (0)
 
-static void on_report(ebra_error_kind_t kind, const char *msg, void *arg) {
+__attribute__((unused)) static void on_report(ebra_error_kind_t kind, const char *msg, void *arg) {
   (void)arg;
   fail("unexpected library report %d: %s", (int)kind, msg);
 }
@@ -308,7 +308,7 @@ static void parse(int argc, char **argv) {
     duration_ms = duration_ms / 2;
 }
 
-static void final_checks(void) {
+__attribute__((unused)) static void final_checks(void) {
   ebra_cache_stats_t st;
   REQUIRE(ebra_cache_stats(cache, &st) == 0, "stats");
   const uint64_t removed =
