@@ -12,6 +12,8 @@
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
 #include "ebra/weak.h"
+#include "ebra/cache.h"
+#include "ebra/observer.h"
 #include "ebra/monitor.h"
 
 #endif /* EBRA_H */

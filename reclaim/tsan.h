@@ -57,11 +57,29 @@ static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) {
 }
 
 #define ebra_tsan_after_grace_period(obj) __tsan_acquire(obj)
+
+/* Publication through a liburcu structure (cds_lfht, rculist), whose
+ * stores and loads are volatile accesses TSan does not take for atomics:
+ * the publisher releases the node after its last write to it, before the
+ * publishing call; a reader acquires the node it reached before reading
+ * its fields.  Reads of rculist links are ignored (a plain volatile load
+ * racing with the writer's volatile store, ordered by liburcu's barriers);
+ * the fields behind them stay checked. */
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define ebra_tsan_publish(node) __tsan_release(node)
+#define ebra_tsan_consume(node) __tsan_acquire(node)
+#define EBRA_TSAN_LINK_READ_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define EBRA_TSAN_LINK_READ_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #else
 static inline void ebra_tsan_note(ebra_dthread_t *dt, void *obj) { (void)dt, (void)obj; }
 static inline void ebra_tsan_release_notes(ebra_dthread_t *dt) { (void)dt; }
 static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) { (void)dt; }
 #define ebra_tsan_after_grace_period(obj) ((void)(obj))
+#define ebra_tsan_publish(node) ((void)(node))
+#define ebra_tsan_consume(node) ((void)(node))
+#define EBRA_TSAN_LINK_READ_BEGIN() ((void)0)
+#define EBRA_TSAN_LINK_READ_END() ((void)0)
 #endif
 
 #endif /* EBRA_RECLAIM_TSAN_H */

@@ -484,6 +484,10 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
   return 0;
 }
 
+ebra_domain_t *ebra_weak_table_domain(const ebra_weak_table_t *t) {
+  return t && t->tag ? t->domain : NULL;
+}
+
 int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out) {
   if (!t || !out)
     return -EINVAL;

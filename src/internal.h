@@ -523,6 +523,12 @@ static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
 }
 
 /* ---- reclaim/weak.c -------------------------------------------------------- */
+EBRA_INTERNAL_FN ebra_domain_t *ebra_weak_table_domain(const ebra_weak_table_t *t);
+
+/* ---- reclaim/cache.c ------------------------------------------------------- */
+EBRA_INTERNAL_FN ebra_cache_t *ebra_cache_registry_at(uint32_t id); /* registry lock held */
+EBRA_INTERNAL_FN uint32_t ebra_cache_registry_capacity(void);       /* registry lock held */
+EBRA_INTERNAL_FN const char *ebra_cache_name(const ebra_cache_t *c);
 
 /* ---- pool.c -------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_object_on_carve(ebra_pool_t *pool, void *p);

@@ -61,17 +61,32 @@ static void snapshot_domains_locked(ebra_snapshot_t *s) {
   }
 }
 
+static void snapshot_caches_locked(ebra_snapshot_t *s) {
+  for (uint32_t id = 0; id < ebra_cache_registry_capacity(); id++) {
+    ebra_cache_t *c = ebra_cache_registry_at(id);
+    if (!c) /* destroy unlists a cache under this lock */
+      continue;
+    ebra_snapshot_cache_t *e = &s->caches[s->ncaches++];
+    e->id = id;
+    snprintf(e->name, sizeof e->name, "%s", ebra_cache_name(c));
+    ebra_cache_stats(c, &e->stats); /* relaxed loads, no lock */
+  }
+}
+
 /* Registry lock held.  The arrays are sized by the id tables' capacities,
  * which bound the live entries while the lock is held. */
 static int snapshot_locked(ebra_snapshot_t *s) {
   const uint32_t npools = ebra_registry_capacity();
   const uint32_t ndomains = ebra_domain_registry_capacity();
+  const uint32_t ncaches = ebra_cache_registry_capacity();
   s->pools = calloc(npools ? npools : 1, sizeof *s->pools);
   s->domains = calloc(ndomains ? ndomains : 1, sizeof *s->domains);
-  if (!s->pools || !s->domains)
+  s->caches = calloc(ncaches ? ncaches : 1, sizeof *s->caches);
+  if (!s->pools || !s->domains || !s->caches)
     return -ENOMEM;
   snapshot_pools_locked(s);
   snapshot_domains_locked(s);
+  snapshot_caches_locked(s);
   return 0;
 }
 
@@ -113,6 +128,7 @@ void ebra_snapshot_free(ebra_snapshot_t *snap) {
     return;
   free(snap->pools);
   free(snap->domains);
+  free(snap->caches);
   free(snap);
 }
 
@@ -331,6 +347,25 @@ static const field_t domain_fields[] = {
 };
 #undef DF
 
+#define CF(f, k, m, t, h) {#f, offsetof(ebra_cache_stats_t, f), k, m, t, h}
+static const field_t cache_fields[] = {
+  CF(hits, F_U64, "ebra_cache_hits_total", "counter", "Lookups that returned a live object."),
+  CF(misses, F_U64, "ebra_cache_misses_total", "counter", "Lookups that returned nothing."),
+  CF(stores, F_U64, "ebra_cache_stores_total", "counter", "Entries stored."),
+  CF(evictions, F_U64, "ebra_cache_evictions_total", "counter",
+     "Entries evicted by the CLOCK hand (max_entries)."),
+  CF(expirations, F_U64, "ebra_cache_expirations_total", "counter",
+     "Entries dropped after their time to live."),
+  CF(deaths, F_U64, "ebra_cache_deaths_total", "counter",
+     "Entries removed because their object died."),
+  CF(erasures, F_U64, "ebra_cache_erasures_total", "counter", "Entries erased."),
+  CF(replacements, F_U64, "ebra_cache_replacements_total", "counter",
+     "Entries replaced by a store of the same key."),
+  CF(size, F_U64, "ebra_cache_entries", "gauge", "Entries in the cache."),
+  CF(max_entries, F_U64, "ebra_cache_max_entries", "gauge", "Entry limit (0: none)."),
+};
+#undef CF
+
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint64_t field_get(const field_t *f, const void *stats) {
@@ -383,6 +418,21 @@ static void text_domain(emit_t *e, const ebra_snapshot_domain_t *d) {
         (double)st->reuse_ns_p99 / 1e6);
 }
 
+static void text_cache(emit_t *e, const ebra_snapshot_cache_t *c) {
+  const ebra_cache_stats_t *st = &c->stats;
+  const uint64_t lookups = st->hits + st->misses;
+  emit_bytes(e, "cache ", 6);
+  emit_json_string(e, c->name);
+  emitf(e,
+        " (id %" PRIu32 "): %" PRIu64 " entries (max %" PRIu64 "), %" PRIu64 " stores\n"
+        "  hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
+        "  removed: evicted %" PRIu64 ", expired %" PRIu64 ", died %" PRIu64 ", erased %" PRIu64
+        ", replaced %" PRIu64 "\n",
+        c->id, st->size, st->max_entries, st->stores, st->hits,
+        lookups ? 100.0 * (double)st->hits / (double)lookups : 0.0, st->misses, st->evictions,
+        st->expirations, st->deaths, st->erasures, st->replacements);
+}
+
 int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
   if (!snap)
     return -EINVAL;
@@ -398,6 +448,8 @@ int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     text_pool(&e, &snap->pools[i]);
   for (uint32_t i = 0; i < snap->ndomains; i++)
     text_domain(&e, &snap->domains[i]);
+  for (uint32_t i = 0; i < snap->ncaches; i++)
+    text_cache(&e, &snap->caches[i]);
   emit_flush(&e);
   return 0;
 }
@@ -434,6 +486,14 @@ int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     emit_bytes(&e, ",\"backend\":", 11);
     emit_json_string(&e, d->backend_name);
     json_fields(&e, domain_fields, NELEMS(domain_fields), &d->stats);
+    emit_bytes(&e, "}", 1);
+  }
+  emit_bytes(&e, "],\"caches\":[", 12);
+  for (uint32_t i = 0; i < snap->ncaches; i++) {
+    const ebra_snapshot_cache_t *c = &snap->caches[i];
+    emitf(&e, "%s{\"id\":%" PRIu32 ",\"name\":", i ? "," : "", c->id);
+    emit_json_string(&e, c->name);
+    json_fields(&e, cache_fields, NELEMS(cache_fields), &c->stats);
     emit_bytes(&e, "}", 1);
   }
   emit_bytes(&e, "]}\n", 3);
@@ -488,6 +548,19 @@ static void prom_domains(emit_t *e, const ebra_snapshot_t *snap) {
   }
 }
 
+static void prom_caches(emit_t *e, const ebra_snapshot_t *snap) {
+  for (size_t k = 0; k < NELEMS(cache_fields); k++) {
+    const field_t *f = &cache_fields[k];
+    prom_family(e, f->metric, f->type, f->help);
+    for (uint32_t i = 0; i < snap->ncaches; i++) {
+      emitf(e, "%s{cache=", f->metric);
+      emit_prom_value(e, snap->caches[i].name);
+      emitf(e, ",id=\"%" PRIu32 "\"}", snap->caches[i].id);
+      prom_value(e, f, &snap->caches[i].stats);
+    }
+  }
+}
+
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
   if (!snap)
@@ -503,8 +576,11 @@ int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *
   emitf(&e, "ebra_pools %" PRIu32 "\n", snap->npools);
   prom_family(&e, "ebra_domains", "gauge", "Live reclamation domains.");
   emitf(&e, "ebra_domains %" PRIu32 "\n", snap->ndomains);
+  prom_family(&e, "ebra_caches", "gauge", "Live weak caches.");
+  emitf(&e, "ebra_caches %" PRIu32 "\n", snap->ncaches);
   prom_pools(&e, snap);
   prom_domains(&e, snap);
+  prom_caches(&e, snap);
   emit_flush(&e);
   return 0;
 }

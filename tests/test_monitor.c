@@ -18,6 +18,10 @@
  *  - both validators accept valid samples of their formats and reject
  *    each kind of violation they claim to catch;
  *  - a name cut inside a UTF-8 character prints U+FFFD in its place;
+ *  - weak-cache metrics: the snapshot's cache entry equals
+ *    ebra_cache_stats after known work (hits, misses, stores, one
+ *    replacement, eviction and death), and each ebra_cache_* family appears
+ *    once in valid Prometheus output, the cache in valid JSON and text;
  *  - a destroyed pool is absent from a later snapshot, and NULL arguments
  *    give -EINVAL;
  *  - snapshots taken while another thread creates, uses and destroys pools
@@ -772,6 +776,110 @@ static void test_truncated_utf8(void)
   CHECK_NO_REPORTS();
 }
 
+/* Weak-cache metrics: after known work, the snapshot's entry equals
+ * ebra_cache_stats, and every format carries it: Prometheus (validated;
+ * each ebra_cache_* family has one sample, labelled with the escaped name
+ * and id, with the exact value), JSON (validated; a "caches" array whose
+ * name decodes back) and text.  A destroyed cache is absent afterwards. */
+static const char CACHE_NAME[] = "ca\"che\n";
+
+static void test_cache_metrics(void)
+{
+  ebra_pool_t *pool = test_pool("cached", SIZE);
+  ebra_domain_t *dom = ebra_domain_create(&(ebra_domain_config_t){.name = "cd"});
+  CHECK(dom != NULL);
+  ebra_weak_table_t *tab = ebra_weak_table_create(dom);
+  CHECK(tab != NULL);
+  ebra_cache_config_t cfg = {.name = CACHE_NAME, .key_kind = EBRA_CACHE_KEY_U64,
+                             .max_entries = 2, .ttl_ns = 3600000000000ull};
+  ebra_cache_t *c = ebra_cache_create(tab, &cfg);
+  CHECK(c != NULL);
+  ebra_weak_t h[4];
+  for (int i = 0; i < 4; i++) {
+    void *o = ebra_pool_alloc(pool);
+    CHECK(o != NULL);
+    h[i] = ebra_weak_create(tab, o);
+    CHECK(h[i] != EBRA_WEAK_NONE);
+  }
+  CHECK_EQ(ebra_cache_store_u64(c, 0, h[0]), 0);
+  CHECK_EQ(ebra_cache_store_u64(c, 1, h[1]), 0);
+  CHECK_EQ(ebra_cache_store_u64(c, 1, h[2]), 0);  /* replaces; its slot evicts key 0 */
+  CHECK_EQ(ebra_cache_store_u64(c, 3, h[3]), 0);  /* takes the replaced entry's slot */
+  ebra_read_lock(dom);
+  const int hits = (ebra_cache_lookup_u64(c, 0) != NULL) + (ebra_cache_lookup_u64(c, 1) != NULL) +
+                   (ebra_cache_lookup_u64(c, 3) != NULL);
+  CHECK(ebra_cache_lookup_u64(c, 9) == NULL);
+  ebra_read_unlock(dom);
+  CHECK_EQ(hits, 2);
+  CHECK_EQ(ebra_weak_kill(tab, h[3]), 0);         /* dies */
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  ebra_cache_stats_t want;
+  CHECK_EQ(ebra_cache_stats(c, &want), 0);
+  CHECK_EQ(want.hits, 2);
+  CHECK_EQ(want.misses, 2);
+  CHECK_EQ(want.stores, 4);
+  CHECK_EQ(want.replacements, 1);
+  CHECK_EQ(want.evictions, 1);
+  CHECK_EQ(want.deaths, 1);
+  CHECK_EQ(want.size, 1); /* key 1 */
+
+  ebra_snapshot_t *s = NULL;
+  CHECK_EQ(ebra_snapshot(&s), 0);
+  CHECK_EQ(s->ncaches, 1);
+  CHECK(strcmp(s->caches[0].name, CACHE_NAME) == 0);
+  CHECK(memcmp(&s->caches[0].stats, &want, sizeof want) == 0);
+  buf_t prom = {0}, json = {0}, text = {0};
+  CHECK_EQ(ebra_snapshot_print_prometheus(s, buf_append, &prom), 0);
+  CHECK_EQ(ebra_snapshot_print_json(s, buf_append, &json), 0);
+  CHECK_EQ(ebra_snapshot_print_text(s, buf_append, &text), 0);
+  if (getenv("EBRA_TEST_VERBOSE"))
+    printf("\n%s%s%s", text.p, json.p, prom.p);
+  prom_t *p = calloc(1, sizeof *p);
+  CHECK(p != NULL);
+  prom_validate(p, prom.p);
+  static const char *const families[] = {
+      "ebra_cache_hits_total", "ebra_cache_misses_total", "ebra_cache_stores_total",
+      "ebra_cache_evictions_total", "ebra_cache_expirations_total", "ebra_cache_deaths_total",
+      "ebra_cache_erasures_total", "ebra_cache_replacements_total", "ebra_cache_entries",
+      "ebra_cache_max_entries"};
+  for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+    char key[128];
+    snprintf(key, sizeof key, "%s\x1f", families[i]);
+    CHECK_EQ(prom_count(p, key), 1);
+  }
+  CHECK_EQ(prom_count(p, "ebra_caches"), 1);
+  char line[256];
+  snprintf(line, sizeof line, "ebra_cache_hits_total{cache=\"ca\\\"che\\n\",id=\"%u\"} 2\n",
+           s->caches[0].id);
+  CHECK(strstr(prom.p, line) != NULL);
+  CHECK(strstr(prom.p, "ebra_cache_evictions_total{cache=") != NULL);
+  CHECK(strstr(prom.p, "ebra_cache_max_entries{cache=\"ca\\\"che\\n\",id=") != NULL);
+  prom_release(p);
+  free(p);
+  json_t j;
+  json_validate(&j, json.p);
+  CHECK(json_has_name(&j, CACHE_NAME));
+  CHECK(strstr(json.p, "\"caches\":[{\"id\":") != NULL);
+  CHECK(strstr(json.p, "\"deaths\":1,") != NULL);
+  CHECK(strstr(text.p, "cache \"ca\\\"che\\n\"") != NULL);
+  free(prom.p);
+  free(json.p);
+  free(text.p);
+  ebra_snapshot_free(s);
+
+  CHECK_EQ(ebra_cache_destroy(c), 0);
+  CHECK_EQ(ebra_snapshot(&s), 0);
+  CHECK_EQ(s->ncaches, 0);
+  ebra_snapshot_free(s);
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(ebra_weak_kill(tab, h[i]), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(ebra_weak_table_destroy(tab), 0);
+  CHECK_EQ(ebra_domain_destroy(dom), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
 static _Atomic int churn_stop;
 static _Atomic unsigned churn_turns;
 static ebra_pool_t *steady_pool;
@@ -865,6 +973,7 @@ int main(void)
   TEST_RUN(test_snapshot_and_formats);
   TEST_RUN(test_many_pools);
   TEST_RUN(test_truncated_utf8);
+  TEST_RUN(test_cache_metrics);
   TEST_RUN(test_concurrent_destroy);
   return 0;
 }

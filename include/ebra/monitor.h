@@ -23,6 +23,7 @@
 #include "ebra/export.h"
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
+#include "ebra/cache.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,12 @@ typedef struct ebra_snapshot_domain_s {
   ebra_domain_stats_t stats;     /* what ebra_domain_stats returns */
 } ebra_snapshot_domain_t;
 
+typedef struct ebra_snapshot_cache_s {
+  uint32_t id;                   /* unique among live caches; reused later */
+  char name[EBRA_POOL_NAME_MAX];
+  ebra_cache_stats_t stats;      /* what ebra_cache_stats returns */
+} ebra_snapshot_cache_t;
+
 typedef struct ebra_snapshot_s {
   uint64_t timestamp_ns;   /* CLOCK_REALTIME when taken */
   uint64_t resident_bytes; /* the OS's view: /proc/self/statm resident
@@ -54,9 +61,11 @@ typedef struct ebra_snapshot_s {
   uint32_t ndomains;
   ebra_snapshot_pool_t *pools;     /* npools entries, by id */
   ebra_snapshot_domain_t *domains; /* ndomains entries, by id */
+  uint32_t ncaches;
+  ebra_snapshot_cache_t *caches;   /* ncaches weak caches, by id */
 } ebra_snapshot_t;
 
-/* Take a snapshot of every live pool and domain into a new *out (release
+/* Take a snapshot of every live pool, domain and weak cache into a new *out (release
  * it with ebra_snapshot_free).  Returns 0, -EINVAL (out is NULL) or
  * -ENOMEM. */
 EBRA_API int ebra_snapshot(ebra_snapshot_t **out);
@@ -69,13 +78,13 @@ EBRA_API void ebra_snapshot_free(ebra_snapshot_t *snap);
  * Returns 0, or -EINVAL if snap is NULL.
  *
  *  - text: a human-readable report, one block per pool and domain.
- *  - json: one JSON object (RFC 8259): global fields, "pools" and
- *    "domains" arrays; names are escaped, and bytes that are not UTF-8 (a
+ *  - json: one JSON object (RFC 8259): global fields, "pools",
+ *    "domains" and "caches" arrays; names are escaped, and bytes that are not UTF-8 (a
  *    name truncated inside a character) become U+FFFD.  Latencies in ns.
  *  - prometheus: the Prometheus text exposition format (version 0.0.4).
  *    Families ebra_pool_* carry labels pool="name",id="N", families
- *    ebra_domain_* carry domain, backend and id (names need not be unique,
- *    ids are); counters end in _total, sizes are _bytes, latencies
+ *    ebra_domain_* carry domain, backend and id, families ebra_cache_*
+ *    carry cache and id (names need not be unique, ids are); counters end in _total, sizes are _bytes, latencies
  *    _seconds.  Grace-period latency quantiles are gauges
  *    (ebra_domain_grace_period_p50_seconds, ...), not a summary: they
  *    cover the last 1024 grace periods and ebra keeps no latency sum. */

@@ -1,0 +1,122 @@
+/* ebra/cache.h — a weak cache: a concurrent map from a key to a weak
+ * handle, built on liburcu's lock-free hash table (cds_lfht).
+ *
+ * An entry never keeps its object alive.  When the object dies, its entry
+ * is removed by a cleanup registered on the handle (no sweep).  Keys are
+ * uint64 or byte strings, chosen at creation.
+ *
+ * Options: a maximum number of entries, evicted in approximate-LRU order
+ * (CLOCK: a lookup sets the entry's referenced bit, the eviction hand
+ * clears it or evicts); a time to live after which an entry is dropped
+ * lazily by lookups and by ebra_cache_maintain; and on_evict, called
+ * exactly once for every entry that leaves the cache, with the reason.
+ *
+ * Calling context:
+ *  - ebra_cache_lookup*: inside ebra_read_lock(domain of the cache's weak
+ *    table).  Lock-free; the object returned stays valid until the
+ *    section ends.  It never returns a recycled object, nor an entry whose
+ *    key was erased (or replaced) before the lookup began.
+ *  - store, erase, maintain: any thread, inside or outside a section.
+ *    Store takes the cache's eviction lock when max_entries is set (never
+ *    a lookup); erase and maintain are lock-free.
+ *  - on_evict may run on any thread: the one that erased, stored, looked
+ *    up or maintained, or the domain's reclaimer thread (reason DIED),
+ *    possibly inside a read section: it must not block for a grace period
+ *    (no ebra_domain_barrier) and must not call ebra_cache_destroy.
+ *  - ebra_cache_destroy: after every other call on the cache returned.
+ *
+ * The domain must use a liburcu backend (urcu-memb or urcu-qsbr): cds_lfht
+ * is created with the domain's flavour so that ebra's read sections
+ * protect its nodes.  A ck-epoch domain is refused (ENOTSUP).
+ */
+#ifndef EBRA_CACHE_H
+#define EBRA_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebra/export.h"
+#include "ebra/weak.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ebra_cache_s ebra_cache_t;
+
+typedef enum ebra_cache_key_kind_e {
+  EBRA_CACHE_KEY_U64 = 0, /* keys are uint64_t: the *_u64 calls */
+  EBRA_CACHE_KEY_BYTES    /* keys are byte strings (1..EBRA_CACHE_KEY_MAX) */
+} ebra_cache_key_kind_t;
+
+#define EBRA_CACHE_KEY_MAX 4096
+
+/* Why an entry left the cache (the on_evict argument). */
+typedef enum ebra_cache_reason_e {
+  EBRA_CACHE_EVICTED = 1, /* max_entries reached: the CLOCK hand chose it */
+  EBRA_CACHE_EXPIRED,     /* older than ttl_ns (lookup or maintain) */
+  EBRA_CACHE_DIED,        /* its object died (the handle's cleanup) */
+  EBRA_CACHE_ERASED,      /* ebra_cache_erase, or ebra_cache_destroy */
+  EBRA_CACHE_REPLACED     /* a store of the same key replaced it */
+} ebra_cache_reason_t;
+
+/* Called once per entry that leaves the cache.  key/key_len: the entry's
+ * key (a uint64_t for U64 caches, len 8).  obj: the object if it is still
+ * alive, else NULL; for DIED, the dead object, readable during the call
+ * only (its memory returns to its pool afterwards). */
+typedef void ebra_cache_evict_fn(void *arg, const void *key, size_t key_len, void *obj,
+                                 ebra_cache_reason_t why);
+
+typedef struct ebra_cache_config_s {
+  const char *name;               /* copied; NULL = "cache" */
+  ebra_cache_key_kind_t key_kind;
+  size_t max_entries;             /* 0 = unbounded */
+  uint64_t ttl_ns;                /* 0 = entries never expire */
+  ebra_cache_evict_fn *on_evict;  /* NULL = none */
+  void *evict_arg;
+  size_t expected_entries;        /* sizes the initial hash table (at least
+                                     2 buckets per entry, up to 2^20);
+                                     0 = max_entries, or 512 if unbounded.
+                                     The table also grows by itself. */
+} ebra_cache_config_t;
+
+/* A cache of handles of table t.  NULL with errno EINVAL (bad config,
+ * reported), ENOTSUP (t's domain uses ck-epoch) or ENOMEM. */
+EBRA_API ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t *cfg);
+
+/* Remove every entry (on_evict ERASED), then release the cache.  Entries
+ * whose objects are still alive leave a few bytes each until those
+ * objects die (their cleanups cannot be withdrawn).  Returns 0 or -EINVAL. */
+EBRA_API int ebra_cache_destroy(ebra_cache_t *c);
+
+/* Map key to h, replacing an older entry of the key (on_evict REPLACED).
+ * Returns 0, -EINVAL (bad call, reported), -ESTALE (h's object is dead),
+ * -ENOMEM. */
+EBRA_API int ebra_cache_store_u64(ebra_cache_t *c, uint64_t key, ebra_weak_t h);
+EBRA_API int ebra_cache_store(ebra_cache_t *c, const void *key, size_t key_len, ebra_weak_t h);
+
+/* The live object of key, or NULL (a miss).  Inside a read section. */
+EBRA_API void *ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key);
+EBRA_API void *ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len);
+
+/* Remove key's entry.  Returns 0 (on_evict ERASED), -ENOENT, -EINVAL. */
+EBRA_API int ebra_cache_erase_u64(ebra_cache_t *c, uint64_t key);
+EBRA_API int ebra_cache_erase(ebra_cache_t *c, const void *key, size_t key_len);
+
+/* Drop every expired entry now.  Returns how many, or -EINVAL. */
+EBRA_API long ebra_cache_maintain(ebra_cache_t *c);
+
+typedef struct ebra_cache_stats_s {
+  uint64_t hits, misses;  /* lookups */
+  uint64_t stores;
+  uint64_t evictions, expirations, deaths, erasures, replacements; /* removals by reason */
+  uint64_t size;          /* entries now */
+  uint64_t max_entries;   /* 0 = unbounded */
+} ebra_cache_stats_t;
+
+EBRA_API int ebra_cache_stats(ebra_cache_t *c, ebra_cache_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBRA_CACHE_H */

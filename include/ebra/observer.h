@@ -1,0 +1,65 @@
+/* ebra/observer.h — weak observers: a subject notifies a list of
+ * observers, each held by a weak handle plus a callback.  An observer
+ * never keeps its object alive.
+ *
+ *  - ebra_subject_notify(s, value) calls fn(arg, obj, value) for every
+ *    live observer, in subscription order, inside a read section of the
+ *    handles' domain (obj stays valid during the call).  Dead observers
+ *    are skipped, and unlinked (by notify if the subject's writer lock is
+ *    free at that moment, else by their death cleanup).
+ *  - A notify calls every observer that was subscribed before it began
+ *    and is still subscribed and alive when reached, exactly once; one
+ *    subscribed during a notify may or may not be called by it.  An
+ *    observer killed during a notify is called before it died or not at
+ *    all, never after its cleanups ran.
+ *  - subscribe/unsubscribe take the subject's writer lock; notify never
+ *    takes it (a try-lock for unlinking dead observers), so it never
+ *    waits for them.  A callback may subscribe, or unsubscribe itself or
+ *    any other observer; it must not destroy the subject or wait for a
+ *    grace period (ebra_domain_barrier).
+ *  - Works with every backend (urcu-memb, urcu-qsbr, ck-epoch).
+ *  - ebra_subject_destroy: after every other call on the subject returned.
+ */
+#ifndef EBRA_OBSERVER_H
+#define EBRA_OBSERVER_H
+
+#include <stdint.h>
+
+#include "ebra/export.h"
+#include "ebra/weak.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ebra_subject_s ebra_subject_t;
+typedef uint64_t ebra_subscription_t; /* 0 is never a subscription */
+
+typedef void ebra_observer_fn(void *arg, void *obj, uint64_t value);
+
+/* A subject whose observers are handles of table t.  NULL with errno
+ * EINVAL or ENOMEM. */
+EBRA_API ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t);
+
+/* Unlink every observer and release the subject.  Returns 0 or -EINVAL. */
+EBRA_API int ebra_subject_destroy(ebra_subject_t *s);
+
+/* Subscribe the object of h.  Returns the subscription, or 0 with errno
+ * EINVAL (reported), ESTALE (h's object is dead) or ENOMEM. */
+EBRA_API ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
+                                                    ebra_observer_fn *fn, void *arg);
+
+/* Unsubscribe.  0, -ENOENT (not subscribed: unsubscribed, or unlinked
+ * after its object died), -EINVAL. */
+EBRA_API int ebra_subject_unsubscribe(ebra_subject_t *s, ebra_subscription_t sub);
+
+/* Call every live observer.  Returns how many were called, or -EINVAL. */
+EBRA_API long ebra_subject_notify(ebra_subject_t *s, uint64_t value);
+
+/* Observers subscribed now (dead ones not yet unlinked included). */
+EBRA_API long ebra_subject_count(ebra_subject_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EBRA_OBSERVER_H */

@@ -1,0 +1,275 @@
+/* reclaim/observer.c — weak observers on liburcu's RCU list (rculist.h).
+ *
+ * A subject is a cds_list of observer nodes: {weak handle, callback, arg,
+ * id}.  Writers (subscribe, unsubscribe, the death cleanup, notify's
+ * opportunistic unlink, destroy) hold the subject's writer lock; notify
+ * reads the list inside a read section of the handles' domain and takes
+ * no lock.
+ *
+ * Invariants
+ *   O1  a node is linked at most once and unlinked at most once, both
+ *       under the writer lock (`linked` says which); the unlinker retires
+ *       the list's hold with ebra_retire_call, so a node is freed only
+ *       after a grace period that began after it was unlinked: a notify
+ *       that still walks through it keeps it valid, and keeps following
+ *       its next pointer (cds_list_del_rcu leaves it in place).
+ *   O2  nodes are added at the tail only and never re-linked, so a walk
+ *       visits each node at most once, in subscription order, and reaches
+ *       every node that was linked when the walk began and is not
+ *       unlinked before the walk gets there.
+ *   O3  notify calls fn only with the object ebra_weak_get returned in the
+ *       same section; the object's cleanups (and its reuse) wait for a
+ *       grace period after its death, so they run after that section.
+ *   O4  a node is held by the list (until a grace period after unlink) and
+ *       by its death cleanup (until it ran); the subject is held by its
+ *       owner and by every node not yet freed, so a cleanup that runs
+ *       after destroy still finds the subject's lock.
+ *
+ * Ordering: liburcu's rcu_assign_pointer (a release barrier then the
+ * store) publishes a node; notify reads links with rcu_dereference.
+ * Under TSan those are volatile accesses it does not treat as atomics, so
+ * reads of links are ignored and each node is released before it is
+ * published and acquired when reached (tsan.h); the node's fields stay
+ * checked.  xholds is acq_rel: the last holder frees.
+ *
+ * Progress: notify is lock-free (a bounded walk, wait-free weak_get, a
+ * try-lock); subscribe and unsubscribe block on the writer lock only
+ * against each other and against unlinking.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include <urcu/rculist.h>
+
+#include "internal.h"
+#include "tsan.h"
+
+typedef struct obs_s {
+  struct cds_list_head link; /* in subject->head while linked */
+  ebra_subject_t *subject;
+  ebra_weak_t h;
+  ebra_observer_fn *fn;
+  void *arg;
+  ebra_subscription_t id;
+  bool linked;               /* writer lock (O1) */
+  _Atomic uint32_t xholds;   /* list + cleanup (O4) */
+} obs_t;
+
+struct ebra_subject_s {
+  struct cds_list_head head; /* nodes, subscription order */
+  ebra_weak_table_t *table;
+  ebra_domain_t *domain;
+  pthread_mutex_t lock;      /* writer lock: the list, linked, next_id */
+  ebra_subscription_t next_id;
+  long count;                /* linked nodes; writer lock */
+  _Atomic uint32_t xholds;   /* owner + nodes not yet freed (O4) */
+};
+
+/* ---- holds (O4) --------------------------------------------------------------- */
+
+static void subject_unhold(ebra_subject_t *s) {
+  /* acq_rel: the last holder sees every other holder's accesses. */
+  if (ebra_atomic_sub_acq_rel(&s->xholds, 1) == 1) {
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+  }
+}
+
+static void obs_unhold(obs_t *o) {
+  /* acq_rel: the last holder sees every other holder's accesses. */
+  if (ebra_atomic_sub_acq_rel(&o->xholds, 1) == 1) {
+    ebra_subject_t *s = o->subject;
+    free(o);
+    subject_unhold(s);
+  }
+}
+
+/* After the grace period that followed the unlink (O1). */
+static void obs_list_hold_gone(void *arg) { obs_unhold(arg); }
+
+/* ---- writers (lock held) ----------------------------------------------------------- */
+
+static void obs_unlink_locked(ebra_subject_t *s, obs_t *o) {
+  cds_list_del_rcu(&o->link);
+  o->linked = false;
+  s->count--;
+  if (ebra_retire_call(s->domain, obs_list_hold_gone, o) != 0)
+    ebra_report(EBRA_ERR_NOMEM, "subject: no memory to retire an observer; it leaks");
+}
+
+static obs_t *obs_find_locked(ebra_subject_t *s, ebra_subscription_t id) {
+  obs_t *o;
+  cds_list_for_each_entry(o, &s->head, link)
+    if (o->id == id)
+      return o;
+  return NULL;
+}
+
+/* Unlink the observers whose objects are dead.  Lock held, inside a
+ * read section (ebra_weak_get). */
+static void unlink_dead_locked(ebra_subject_t *s) {
+  obs_t *o, *tmp;
+  cds_list_for_each_entry_safe(o, tmp, &s->head, link)
+    if (!ebra_weak_get(s->table, o->h))
+      obs_unlink_locked(s, o);
+}
+
+/* Death cleanup, on the reclaimer thread (runs once: W4).  Retiring the
+ * node registers the reclaimer with the domain; it leaves again, so
+ * ebra_domain_destroy does not count it as a user. */
+static void obs_died(void *arg, ebra_weak_t h) {
+  (void)h;
+  obs_t *o = arg;
+  ebra_subject_t *s = o->subject;
+  ebra_domain_t *d = s->domain;
+  const bool registered = ebra_dthread_of(d) != NULL;
+  pthread_mutex_lock(&s->lock);
+  if (o->linked)
+    obs_unlink_locked(s, o);
+  pthread_mutex_unlock(&s->lock);
+  if (!registered)
+    ebra_domain_unregister_thread(d);
+  obs_unhold(o);
+}
+
+/* ---- the API ---------------------------------------------------------------- */
+
+ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t) {
+  ebra_domain_t *d = ebra_weak_table_domain(t);
+  if (!d) {
+    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_subject_create: NULL or destroyed weak table");
+    errno = EINVAL;
+    return NULL;
+  }
+  ebra_subject_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  CDS_INIT_LIST_HEAD(&s->head);
+  s->table = t;
+  s->domain = d;
+  pthread_mutex_init(&s->lock, NULL);
+  ebra_atomic_store_relaxed(&s->xholds, 1);
+  return s;
+}
+
+int ebra_subject_destroy(ebra_subject_t *s) {
+  if (!s)
+    return -EINVAL;
+  pthread_mutex_lock(&s->lock);
+  while (!cds_list_empty(&s->head))
+    obs_unlink_locked(s, cds_list_entry(s->head.next, obs_t, link));
+  pthread_mutex_unlock(&s->lock);
+  subject_unhold(s);
+  return 0;
+}
+
+ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
+                                           ebra_observer_fn *fn, void *arg) {
+  if (!s || !fn) {
+    ebra_report(EBRA_ERR_BAD_CALL, "ebra_subject_subscribe: NULL subject or callback");
+    errno = EINVAL;
+    return 0;
+  }
+  obs_t *o = calloc(1, sizeof *o);
+  if (!o) {
+    errno = ENOMEM;
+    return 0;
+  }
+  o->subject = s;
+  o->h = h;
+  o->fn = fn;
+  o->arg = arg;
+  ebra_atomic_store_relaxed(&o->xholds, 2); /* list + cleanup */
+  ebra_atomic_add_relaxed(&s->xholds, 1);
+  pthread_mutex_lock(&s->lock);
+  o->id = ++s->next_id;
+  o->linked = true;
+  s->count++;
+  const ebra_subscription_t id = o->id;
+  ebra_tsan_publish(o); /* after the last plain write before publication */
+  cds_list_add_tail_rcu(&o->link, &s->head);
+  pthread_mutex_unlock(&s->lock);
+  /* The cleanup is added once the node is linked; if the object is
+   * already dead, unlink it here instead. */
+  const int rc = ebra_weak_add_cleanup(s->table, h, obs_died, o);
+  if (rc == 0)
+    return id;
+  pthread_mutex_lock(&s->lock);
+  if (o->linked)
+    obs_unlink_locked(s, o);
+  pthread_mutex_unlock(&s->lock);
+  obs_unhold(o); /* the cleanup's hold: it will never run */
+  errno = -rc;
+  return 0;
+}
+
+int ebra_subject_unsubscribe(ebra_subject_t *s, ebra_subscription_t sub) {
+  if (!s) {
+    ebra_report(EBRA_ERR_BAD_CALL, "ebra_subject_unsubscribe: NULL subject");
+    return -EINVAL;
+  }
+  int rc = -ENOENT;
+  pthread_mutex_lock(&s->lock);
+  obs_t *o = sub ? obs_find_locked(s, sub) : NULL;
+  if (o) {
+    obs_unlink_locked(s, o);
+    rc = 0;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+/* The node after pos, or NULL at the end.  Inside a read section. */
+static obs_t *walk_next(ebra_subject_t *s, struct cds_list_head *pos) {
+  EBRA_TSAN_LINK_READ_BEGIN();
+  struct cds_list_head *n = rcu_dereference(pos->next);
+  EBRA_TSAN_LINK_READ_END();
+  if (n == &s->head)
+    return NULL;
+  obs_t *o = caa_container_of(n, obs_t, link);
+  ebra_tsan_consume(o); /* paired with ebra_tsan_publish in subscribe */
+#if defined(EBRA_TSAN)
+  ebra_dthread_t *dt = ebra_dthread_of(s->domain);
+  if (dt)
+    ebra_tsan_note(dt, o);
+#endif
+  return o;
+}
+
+long ebra_subject_notify(ebra_subject_t *s, uint64_t value) {
+  if (!s) {
+    ebra_report(EBRA_ERR_BAD_CALL, "ebra_subject_notify: NULL subject");
+    return -EINVAL;
+  }
+  long called = 0;
+  bool dead_seen = false;
+  ebra_read_lock(s->domain);
+  for (obs_t *o = walk_next(s, &s->head); o; o = walk_next(s, &o->link)) {
+    void *obj = ebra_weak_get(s->table, o->h);
+    if (obj) {
+      o->fn(o->arg, obj, value);
+      called++;
+    } else {
+      dead_seen = true;
+    }
+  }
+  if (dead_seen && pthread_mutex_trylock(&s->lock) == 0) { /* never wait */
+    unlink_dead_locked(s);
+    pthread_mutex_unlock(&s->lock);
+  }
+  ebra_read_unlock(s->domain);
+  return called;
+}
+
+long ebra_subject_count(ebra_subject_t *s) {
+  if (!s)
+    return -EINVAL;
+  pthread_mutex_lock(&s->lock);
+  const long n = s->count;
+  pthread_mutex_unlock(&s->lock);
+  return n;
+}

@@ -1,0 +1,398 @@
+/* stress/stress_cache.c — lookups of the weak cache against stores,
+ * erases, CLOCK evictions, TTL expirations and object deaths.
+ *
+ * Writers (-w) each own the keys k with k % W == their index.  A writer
+ * creates an object (a canary, its key, its handle), stores it under its
+ * key, keeps its newest objects in a small ring and kills the oldest when
+ * the ring is full (deaths); it also erases keys and kills objects right
+ * after storing them.  The cache is bounded (max_entries < keys:
+ * evictions) and has a short TTL (expirations, by lookups and by the
+ * writers' ebra_cache_maintain calls).  Readers look up random keys in
+ * read sections and check every object they get, at the lookup and again
+ * just before the section ends.  The pool clears freed objects, so a
+ * recycled object reads as zeros.
+ *
+ * Properties checked (the test fails on the first violation):
+ *   P1  a lookup returns a live, intact object: canary intact, and its key
+ *       is the key looked up (never another key's object, never a
+ *       recycled one), still so at the end of the section;
+ *   P2  no lookup returns an entry whose key was erased before the lookup
+ *       began: a writer bumps key_seq[k] to an odd value after erase(k)
+ *       returned and to an even value before storing k again; a reader
+ *       that saw the same odd value before and after its lookup must miss;
+ *   P3  on_evict's object, when given, is intact and has the entry's key;
+ *       every stored entry leaves exactly once: after destroy, the on_evict
+ *       calls per reason equal the cache's stats per reason, and their sum
+ *       equals the number of stores;
+ *   P4  size never exceeds max_entries (sampled by the readers), and
+ *       before destroy size == stores - removals;
+ *   P5  every reason happened at least once, and the library reported
+ *       nothing.  Evictions are forced by a burst of stores before the
+ *       threads start (more than max_entries, no lookups), the other
+ *       reasons by one key taken through each after they stopped, so this
+ *       holds whatever the scheduling; the threads' own mix comes on top.
+ *
+ * Usage: stress_cache [-b memb|qsbr] [-t threads] [-w writers] [-d ms] [-s seed]
+ * Durations shrink under TSan/ASan (ebra_build_features()).
+ *
+ * -DSTRESS_BROKEN=1: readers read the object again after leaving the read
+ * section (use after unlock); TSan must report the race with the object's
+ * reuse.  The program's own checks then only count (exit 0).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ebra.h>
+
+#ifndef STRESS_BROKEN
+#define STRESS_BROKEN 0
+#endif
+
+#define CANARY 0xCAC4ECA9A17E5EEDull
+#define NKEYS 512
+#define MAX_ENTRIES 256
+#define RING 24
+
+typedef struct obj_s {
+  uint64_t pool_word; /* the pool's free marker lives here while free */
+  uint64_t canary;
+  uint64_t key;
+  uint64_t handle;
+} obj_t;
+
+static ebra_reclaim_backend_t backend = EBRA_RECLAIM_URCU_MEMB;
+static int nthreads = 8, nwriters = 3, verbose;
+static long duration_ms = 2500;
+static uint64_t seed = 1;
+static uint64_t ttl_ns = 3 * 1000000ull;
+
+static ebra_pool_t *pool;
+static ebra_domain_t *dom;
+static ebra_weak_table_t *tab;
+static ebra_cache_t *cache;
+static _Atomic int stop;
+static _Atomic uint64_t key_seq[NKEYS]; /* odd: erased and not stored since */
+static _Atomic uint64_t stores, lookups, hits, erased_misses, evict_calls[8];
+static _Atomic uint64_t broken_seen __attribute__((unused));
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "stress_cache: FAIL: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
+#define REQUIRE(cond, ...)                                                    \
+  do {                                                                        \
+    if (!(cond))                                                              \
+      fail(__VA_ARGS__);                                                      \
+  } while (0)
+
+__attribute__((unused)) static void on_report(ebra_error_kind_t kind, const char *msg, void *arg) {
+  (void)arg;
+  fail("unexpected library report %d: %s", (int)kind, msg);
+}
+
+static uint64_t rng(uint64_t *s) { /* splitmix64 */
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static void check_obj(const obj_t *o, uint64_t key, const char *where) {
+  REQUIRE(o->canary == CANARY, "%s: key %" PRIu64 ": canary %#" PRIx64 " (recycled object?)",
+          where, key, o->canary);
+  REQUIRE(o->key == key, "%s: looked up key %" PRIu64 ", object has key %" PRIu64, where, key,
+          o->key);
+}
+
+/* P3: may run on any thread, including the reclaimer (DIED). */
+static void on_evict(void *arg, const void *key, size_t len, void *obj, ebra_cache_reason_t why) {
+  (void)arg;
+  uint64_t k;
+  REQUIRE(len == sizeof k, "on_evict: key length %zu", len);
+  memcpy(&k, key, sizeof k);
+  REQUIRE((unsigned)why >= EBRA_CACHE_EVICTED && (unsigned)why <= EBRA_CACHE_REPLACED,
+          "on_evict: reason %d", (int)why);
+  if (obj)
+    check_obj(obj, k, "on_evict");
+  atomic_fetch_add_explicit(&evict_calls[why], 1, memory_order_relaxed);
+}
+
+/* ---- writers ------------------------------------------------------------------ */
+
+static ebra_weak_t new_obj(uint64_t key) {
+  obj_t *o = ebra_pool_alloc(pool);
+  REQUIRE(o != NULL, "pool alloc");
+  o->canary = CANARY;
+  o->key = key;
+  const ebra_weak_t h = ebra_weak_create(tab, o);
+  REQUIRE(h != EBRA_WEAK_NONE, "weak create");
+  o->handle = h;
+  return h;
+}
+
+static void kill_obj(ebra_weak_t h) {
+  REQUIRE(ebra_weak_kill(tab, h) == 0, "kill of a live handle failed");
+}
+
+static void *writer(void *arg) {
+  const int w = (int)(intptr_t)arg;
+  uint64_t s = seed * 1000 + (uint64_t)w;
+  ebra_weak_t ring[RING] = {0};
+  unsigned head = 0;
+  for (uint64_t n = 0; !atomic_load_explicit(&stop, memory_order_relaxed); n++) {
+    const uint64_t key = (rng(&s) % (NKEYS / nwriters)) * (uint64_t)nwriters + (uint64_t)w;
+    const unsigned r = (unsigned)(rng(&s) % 100);
+    if (key >= NKEYS)
+      continue;
+    if (r < 10) { /* erase; then the key reads as erased (odd) until stored */
+      const int rc = ebra_cache_erase_u64(cache, key);
+      REQUIRE(rc == 0 || rc == -ENOENT, "erase: %d", rc);
+      const uint64_t q = atomic_load_explicit(&key_seq[key], memory_order_relaxed);
+      if (!(q & 1)) /* seq_cst: ordered with the readers' loads */
+        atomic_store(&key_seq[key], q + 1);
+      continue;
+    }
+    const uint64_t q = atomic_load_explicit(&key_seq[key], memory_order_relaxed);
+    if (q & 1)
+      atomic_store(&key_seq[key], q + 1); /* before the store begins */
+    const ebra_weak_t h = new_obj(key);
+    REQUIRE(ebra_cache_store_u64(cache, key, h) == 0, "store of a live object failed");
+    atomic_fetch_add_explicit(&stores, 1, memory_order_relaxed);
+    if (r < 20) { /* dies at once */
+      kill_obj(h);
+    } else {
+      if (ring[head])
+        kill_obj(ring[head]); /* the oldest dies */
+      ring[head] = h;
+      head = (head + 1) % RING;
+    }
+    if (n % 64 == 0)
+      REQUIRE(ebra_cache_maintain(cache) >= 0, "maintain");
+    if (n % 16 == 0)
+      sched_yield();
+  }
+  for (unsigned i = 0; i < RING; i++)
+    if (ring[i])
+      kill_obj(ring[i]);
+  return NULL;
+}
+
+/* ---- readers ------------------------------------------------------------------ */
+
+static void *reader(void *arg) {
+  uint64_t s = seed * 7777 + (uint64_t)(intptr_t)arg;
+  uint64_t n = 0, nhits = 0, nerased = 0;
+  ebra_cache_stats_t st;
+  while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+    const obj_t *got[4];
+    uint64_t keys[4];
+    ebra_read_lock(dom);
+    for (int i = 0; i < 4; i++) {
+      const uint64_t key = rng(&s) % NKEYS;
+      const uint64_t q1 = atomic_load(&key_seq[key]);
+      const obj_t *o = ebra_cache_lookup_u64(cache, key);
+      const uint64_t q2 = atomic_load(&key_seq[key]);
+      if ((q1 & 1) && q1 == q2) { /* P2 */
+        REQUIRE(o == NULL, "key %" PRIu64 " erased before the lookup began was found", key);
+        nerased++;
+      }
+      if (o) {
+        check_obj(o, key, "lookup"); /* P1 */
+        nhits++;
+      }
+      got[i] = o;
+      keys[i] = key;
+      n++;
+    }
+    if (n % 64 == 0)
+      sched_yield(); /* inside the section: let writers kill and reclaim */
+    for (int i = 0; i < 4; i++)
+      if (got[i])
+        check_obj(got[i], keys[i], "end of section"); /* P1 */
+    ebra_read_unlock(dom);
+#if STRESS_BROKEN == 1
+    for (int i = 0; i < 4; i++) /* seeded bug: use after unlock */
+      if (got[i] && got[i]->canary != CANARY)
+        atomic_fetch_add_explicit(&broken_seen, 1, memory_order_relaxed);
+#endif
+    if (n % 256 == 0) {
+      REQUIRE(ebra_cache_stats(cache, &st) == 0, "stats");
+      REQUIRE(st.size <= MAX_ENTRIES, "size %" PRIu64 " > max_entries", st.size); /* P4 */
+    }
+  }
+  atomic_fetch_add(&lookups, n);
+  atomic_fetch_add(&hits, nhits);
+  atomic_fetch_add(&erased_misses, nerased);
+  return NULL;
+}
+
+/* ---- deterministic parts ---------------------------------------------------------- */
+
+/* Before the threads start: more stores than max_entries of keys outside
+ * the readers' range, with no lookup or maintain, so the CLOCK hand must
+ * evict (whatever the scheduling).  The objects die at the end. */
+static ebra_weak_t burst[MAX_ENTRIES + 64];
+
+static void store_burst(void) {
+  for (uint64_t i = 0; i < MAX_ENTRIES + 64; i++) {
+    burst[i] = new_obj(NKEYS + i);
+    REQUIRE(ebra_cache_store_u64(cache, NKEYS + i, burst[i]) == 0, "burst store");
+    atomic_fetch_add(&stores, 1);
+  }
+}
+
+/* After the threads stopped: one key through every other reason. */
+static void every_reason(void) {
+  const uint64_t k = 4 * NKEYS;
+  ebra_weak_t h[4];
+  for (int i = 0; i < 4; i++)
+    h[i] = new_obj(k);
+  REQUIRE(ebra_cache_store_u64(cache, k, h[0]) == 0, "store");
+  REQUIRE(ebra_cache_store_u64(cache, k, h[1]) == 0, "store"); /* REPLACED */
+  REQUIRE(ebra_cache_erase_u64(cache, k) == 0, "erase");       /* ERASED */
+  REQUIRE(ebra_cache_store_u64(cache, k, h[2]) == 0, "store");
+  struct timespec ts = {0, (long)(2 * ttl_ns)};
+  nanosleep(&ts, NULL);
+  REQUIRE(ebra_cache_maintain(cache) >= 1, "maintain found nothing expired"); /* EXPIRED */
+  REQUIRE(ebra_cache_store_u64(cache, k, h[3]) == 0, "store");
+  atomic_fetch_add(&stores, 4);
+  for (int i = 0; i < 4; i++)
+    kill_obj(h[i]); /* h[3]: DIED, unless the hand evicted it first */
+  for (size_t i = 0; i < MAX_ENTRIES + 64; i++)
+    kill_obj(burst[i]);
+}
+
+/* ---- main ---------------------------------------------------------------------- */
+
+static void parse(int argc, char **argv) {
+  int opt;
+  while ((opt = getopt(argc, argv, "b:t:w:d:s:v")) != -1) {
+    switch (opt) {
+    case 'b':
+      backend = !strcmp(optarg, "qsbr") ? EBRA_RECLAIM_URCU_QSBR : EBRA_RECLAIM_URCU_MEMB;
+      break;
+    case 't': nthreads = atoi(optarg); break;
+    case 'w': nwriters = atoi(optarg); break;
+    case 'd': duration_ms = atol(optarg); break;
+    case 's': seed = strtoull(optarg, NULL, 0); break;
+    case 'v': verbose = 1; break;
+    default:
+      fprintf(stderr, "usage: stress_cache [-b memb|qsbr] [-t threads] [-w writers] [-d ms] "
+                      "[-s seed] [-v]\n");
+      exit(2);
+    }
+  }
+  if (nwriters < 1 || nthreads - nwriters < 1 || nthreads > 64)
+    fail("bad thread counts");
+  const unsigned f = ebra_build_features();
+  if (f & EBRA_FEATURE_TSAN)
+    duration_ms = duration_ms * 2 / 5;
+  else if (f & EBRA_FEATURE_ASAN)
+    duration_ms = duration_ms / 2;
+}
+
+__attribute__((unused)) static void final_checks(void) {
+  ebra_cache_stats_t st;
+  REQUIRE(ebra_cache_stats(cache, &st) == 0, "stats");
+  const uint64_t removed =
+      st.evictions + st.expirations + st.deaths + st.erasures + st.replacements;
+  REQUIRE(st.stores == atomic_load(&stores), "stats stores %" PRIu64 ", test %" PRIu64,
+          st.stores, atomic_load(&stores));
+  REQUIRE(st.size == st.stores - removed, "size %" PRIu64 " != stores - removed %" PRIu64,
+          st.size, st.stores - removed); /* P4 */
+  REQUIRE(st.hits == atomic_load(&hits), "hits %" PRIu64 ", readers saw %" PRIu64, st.hits,
+          atomic_load(&hits));
+  REQUIRE(st.hits + st.misses == atomic_load(&lookups), "hits+misses != lookups");
+  REQUIRE(ebra_cache_destroy(cache) == 0, "destroy");
+  REQUIRE(ebra_domain_barrier(dom) == 0, "barrier");
+  /* P3: exactly once per stored entry, reasons matching the stats */
+  const uint64_t want[8] = {[EBRA_CACHE_EVICTED] = st.evictions,
+                            [EBRA_CACHE_EXPIRED] = st.expirations,
+                            [EBRA_CACHE_DIED] = st.deaths,
+                            [EBRA_CACHE_ERASED] = st.erasures + st.size,
+                            [EBRA_CACHE_REPLACED] = st.replacements};
+  uint64_t total = 0;
+  for (int r = EBRA_CACHE_EVICTED; r <= EBRA_CACHE_REPLACED; r++) {
+    REQUIRE(atomic_load(&evict_calls[r]) == want[r],
+            "on_evict reason %d: %" PRIu64 " calls, stats say %" PRIu64, r,
+            atomic_load(&evict_calls[r]), want[r]);
+    total += want[r];
+  }
+  REQUIRE(total == st.stores, "on_evict %" PRIu64 " calls for %" PRIu64 " stores", total,
+          st.stores);
+  /* P5: every path was exercised */
+  REQUIRE(st.evictions && st.expirations && st.deaths && st.erasures && st.replacements &&
+              st.hits && atomic_load(&erased_misses),
+          "a path was never exercised: evicted %" PRIu64 " expired %" PRIu64 " died %" PRIu64
+          " erased %" PRIu64 " replaced %" PRIu64 " hits %" PRIu64 " erased-checks %" PRIu64,
+          st.evictions, st.expirations, st.deaths, st.erasures, st.replacements, st.hits,
+          atomic_load(&erased_misses));
+  printf("stress_cache %s: %" PRIu64 " lookups (%" PRIu64 " hits, %" PRIu64
+         " erased-key checks), %" PRIu64 " stores; evicted %" PRIu64 " expired %" PRIu64
+         " died %" PRIu64 " erased %" PRIu64 " replaced %" PRIu64 "\n",
+         ebra_reclaim_backend_name(backend), atomic_load(&lookups), st.hits,
+         atomic_load(&erased_misses), st.stores, st.evictions, st.expirations, st.deaths,
+         st.erasures + st.size, st.replacements);
+}
+
+int main(int argc, char **argv) {
+  parse(argc, argv);
+#if !STRESS_BROKEN
+  ebra_set_report_hook(on_report, NULL);
+#endif
+  ebra_pool_config_t pc = {.name = "stress_cache", .object_size = sizeof(obj_t),
+                           .flags = EBRA_POOL_SECURE_CLEAR};
+  pool = ebra_pool_create(&pc);
+  REQUIRE(pool != NULL, "pool create");
+  ebra_domain_config_t dc = {.name = "stress_cache", .backend = backend};
+  dom = ebra_domain_create(&dc);
+  REQUIRE(dom != NULL, "domain create");
+  tab = ebra_weak_table_create(dom);
+  REQUIRE(tab != NULL, "table create");
+  ebra_cache_config_t cc = {.name = "stress", .key_kind = EBRA_CACHE_KEY_U64,
+                            .max_entries = MAX_ENTRIES, .ttl_ns = ttl_ns, .on_evict = on_evict};
+  cache = ebra_cache_create(tab, &cc);
+  REQUIRE(cache != NULL, "cache create");
+
+  store_burst();
+  pthread_t th[64];
+  for (int i = 0; i < nthreads; i++)
+    REQUIRE(pthread_create(&th[i], NULL, i < nwriters ? writer : reader,
+                           (void *)(intptr_t)i) == 0, "pthread_create");
+  struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+  atomic_store(&stop, 1);
+  for (int i = 0; i < nthreads; i++)
+    pthread_join(th[i], NULL);
+  every_reason();
+  REQUIRE(ebra_domain_barrier(dom) == 0, "barrier");
+#if STRESS_BROKEN
+  printf("stress_cache (broken build): %" PRIu64 " stale reads seen\n", atomic_load(&broken_seen));
+  return 0;
+#else
+  final_checks();
+  REQUIRE(ebra_weak_table_destroy(tab) == 0, "table destroy");
+  REQUIRE(ebra_domain_destroy(dom) == 0, "domain destroy");
+  ebra_pool_stats_t ps;
+  REQUIRE(ebra_pool_stats(pool, &ps) == 0 && ps.objects_live == 0, "objects left live");
+  REQUIRE(ebra_pool_destroy(pool) == 0, "pool destroy");
+  return 0;
+#endif
+}

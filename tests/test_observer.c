@@ -1,0 +1,301 @@
+/* test_observer.c — weak observers, for every backend.
+ *
+ * Claims checked (each case runs for urcu-memb, urcu-qsbr and ck-epoch):
+ *  - notify calls every live observer once, in subscription order, with
+ *    its object and the value, and returns how many it called.
+ *  - a dead observer is skipped at once (after its kill, before any grace
+ *    period) and unlinked by that notify; an observer that dies with no
+ *    notify is unlinked by its death cleanup (count drops after a barrier).
+ *  - unsubscribe: 0 then -ENOENT; an unsubscribed observer is not called.
+ *  - a callback may unsubscribe itself (called once, never again) or
+ *    another observer (a later one is then not called by this notify), and
+ *    may subscribe a new observer.
+ *  - subscribing a dead handle: 0 with errno ESTALE, nothing linked.
+ *  - destroy with observers left, then their deaths: nothing is called,
+ *    no memory error (ASan), the domain can be destroyed.
+ *  - NULL subject / callback: EINVAL with a report.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include "check.h"
+
+static const ebra_reclaim_backend_t backends[] = {
+    EBRA_RECLAIM_URCU_MEMB, EBRA_RECLAIM_URCU_QSBR, EBRA_RECLAIM_CK_EPOCH};
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+typedef struct obj_s {
+  int id;
+  int calls;
+  uint64_t last_value;
+} obj_t;
+
+static ebra_pool_t *pool;
+static ebra_domain_t *dom;
+static ebra_weak_table_t *tab;
+static ebra_subject_t *subj;
+
+/* the order in which observers were called */
+static int order[64];
+static int norder;
+
+static void setup(ebra_reclaim_backend_t be) {
+  pool = test_pool("observer", sizeof(obj_t));
+  ebra_domain_config_t c = {.name = "observer", .backend = be};
+  dom = ebra_domain_create(&c);
+  CHECK(dom != NULL);
+  tab = ebra_weak_table_create(dom);
+  CHECK(tab != NULL);
+  subj = ebra_subject_create(tab);
+  CHECK(subj != NULL);
+  norder = 0;
+}
+
+static void teardown(void) {
+  if (subj)
+    CHECK_EQ(ebra_subject_destroy(subj), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(ebra_weak_table_destroy(tab), 0);
+  CHECK_EQ(ebra_domain_destroy(dom), 0);
+  CHECK_EQ(test_stats(pool).objects_live, 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
+static ebra_weak_t new_obj(int id, obj_t **out) {
+  obj_t *o = ebra_pool_alloc(pool);
+  CHECK(o != NULL);
+  memset(o, 0, sizeof *o);
+  o->id = id;
+  ebra_weak_t h = ebra_weak_create(tab, o);
+  CHECK(h != EBRA_WEAK_NONE);
+  if (out)
+    *out = o;
+  return h;
+}
+
+static void record(void *arg, void *obj, uint64_t value) {
+  obj_t *o = obj;
+  CHECK_EQ(o->id, (int)(intptr_t)arg);
+  o->calls++;
+  o->last_value = value;
+  CHECK(norder < 64);
+  order[norder++] = o->id;
+}
+
+static void case_order(ebra_reclaim_backend_t be) {
+  setup(be);
+  obj_t *o[3];
+  ebra_weak_t h[3];
+  for (int i = 0; i < 3; i++) {
+    h[i] = new_obj(i, &o[i]);
+    CHECK(ebra_subject_subscribe(subj, h[i], record, (void *)(intptr_t)i) != 0);
+  }
+  CHECK_EQ(ebra_subject_count(subj), 3);
+  CHECK_EQ(ebra_subject_notify(subj, 42), 3);
+  CHECK_EQ(norder, 3);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ(order[i], i);
+    CHECK_EQ(o[i]->calls, 1);
+    CHECK_EQ(o[i]->last_value, 42);
+  }
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(ebra_weak_kill(tab, h[i]), 0);
+  teardown();
+}
+
+static void case_dead_skipped(ebra_reclaim_backend_t be) {
+  setup(be);
+  obj_t *o[3];
+  ebra_weak_t h[3];
+  for (int i = 0; i < 3; i++) {
+    h[i] = new_obj(i, &o[i]);
+    CHECK(ebra_subject_subscribe(subj, h[i], record, (void *)(intptr_t)i) != 0);
+  }
+  CHECK_EQ(ebra_weak_kill(tab, h[1]), 0);
+  CHECK_EQ(ebra_subject_notify(subj, 1), 2); /* before any grace period */
+  CHECK_EQ(norder, 2);
+  CHECK_EQ(order[0], 0);
+  CHECK_EQ(order[1], 2);
+  CHECK_EQ(ebra_subject_count(subj), 2); /* unlinked by the notify */
+  /* death with no notify: the cleanup unlinks */
+  CHECK_EQ(ebra_weak_kill(tab, h[2]), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(ebra_subject_count(subj), 1);
+  norder = 0;
+  CHECK_EQ(ebra_subject_notify(subj, 2), 1);
+  CHECK_EQ(order[0], 0);
+  CHECK_EQ(ebra_weak_kill(tab, h[0]), 0);
+  teardown();
+}
+
+static void case_unsubscribe(ebra_reclaim_backend_t be) {
+  setup(be);
+  obj_t *a, *b;
+  ebra_weak_t ha = new_obj(0, &a), hb = new_obj(1, &b);
+  ebra_subscription_t sa = ebra_subject_subscribe(subj, ha, record, (void *)0);
+  ebra_subscription_t sb = ebra_subject_subscribe(subj, hb, record, (void *)1);
+  CHECK(sa && sb && sa != sb);
+  CHECK_EQ(ebra_subject_unsubscribe(subj, sa), 0);
+  CHECK_EQ(ebra_subject_unsubscribe(subj, sa), -ENOENT);
+  CHECK_EQ(ebra_subject_unsubscribe(subj, 0), -ENOENT);
+  CHECK_EQ(ebra_subject_notify(subj, 3), 1);
+  CHECK_EQ(a->calls, 0);
+  CHECK_EQ(b->calls, 1);
+  /* the same object may observe twice */
+  CHECK(ebra_subject_subscribe(subj, hb, record, (void *)1) != 0);
+  CHECK_EQ(ebra_subject_notify(subj, 4), 2);
+  CHECK_EQ(b->calls, 3);
+  CHECK_EQ(ebra_weak_kill(tab, ha), 0);
+  CHECK_EQ(ebra_weak_kill(tab, hb), 0);
+  teardown();
+}
+
+/* Callbacks that change the list during notify. */
+static ebra_subscription_t subs[4];
+static ebra_weak_t handles[4];
+static int calls[4];
+
+static void self_unsub(void *arg, void *obj, uint64_t value) {
+  const int i = (int)(intptr_t)arg;
+  calls[i]++;
+  CHECK_EQ(ebra_subject_unsubscribe(subj, subs[i]), 0);
+}
+
+static void unsub_next(void *arg, void *obj, uint64_t value) {
+  const int i = (int)(intptr_t)arg;
+  calls[i]++;
+  if (subs[i + 1])
+    CHECK_EQ(ebra_subject_unsubscribe(subj, subs[i + 1]), 0);
+  subs[i + 1] = 0;
+}
+
+static void plain(void *arg, void *obj, uint64_t value) { calls[(int)(intptr_t)arg]++; }
+
+static void subscribe_more(void *arg, void *obj, uint64_t value) {
+  const int i = (int)(intptr_t)arg;
+  calls[i]++;
+  if (!subs[3])
+    subs[3] = ebra_subject_subscribe(subj, handles[3], plain, (void *)3);
+}
+
+static void case_change_during_notify(ebra_reclaim_backend_t be) {
+  setup(be);
+  memset(calls, 0, sizeof calls);
+  memset(subs, 0, sizeof subs);
+  for (int i = 0; i < 4; i++)
+    handles[i] = new_obj(i, NULL);
+  subs[0] = ebra_subject_subscribe(subj, handles[0], self_unsub, (void *)0);
+  subs[1] = ebra_subject_subscribe(subj, handles[1], unsub_next, (void *)1);
+  subs[2] = ebra_subject_subscribe(subj, handles[2], plain, (void *)2);
+  CHECK_EQ(ebra_subject_notify(subj, 0), 2); /* 0 (leaves), 1 (removes 2) */
+  CHECK_EQ(calls[0], 1);
+  CHECK_EQ(calls[1], 1);
+  CHECK_EQ(calls[2], 0);
+  CHECK_EQ(ebra_subject_count(subj), 1);
+  CHECK_EQ(ebra_subject_notify(subj, 0), 1);
+  CHECK_EQ(calls[0], 1);
+  CHECK_EQ(calls[1], 2);
+  /* a callback that subscribes: the new one is at the tail */
+  CHECK_EQ(ebra_subject_unsubscribe(subj, subs[1]), 0);
+  subs[2] = ebra_subject_subscribe(subj, handles[2], subscribe_more, (void *)2);
+  const long n = ebra_subject_notify(subj, 0);
+  CHECK(n == 1 || n == 2); /* the new one may or may not be reached */
+  CHECK_EQ(calls[3], n - 1);
+  CHECK_EQ(ebra_subject_notify(subj, 0), 2);
+  CHECK_EQ(calls[3], n);
+  for (int i = 0; i < 4; i++)
+    CHECK_EQ(ebra_weak_kill(tab, handles[i]), 0);
+  teardown();
+}
+
+static void case_dead_subscribe(ebra_reclaim_backend_t be) {
+  setup(be);
+  ebra_weak_t h = new_obj(0, NULL);
+  CHECK_EQ(ebra_weak_kill(tab, h), 0);
+  errno = 0;
+  CHECK(ebra_subject_subscribe(subj, h, record, NULL) == 0);
+  CHECK_EQ(errno, ESTALE);
+  CHECK_EQ(ebra_subject_count(subj), 0);
+  CHECK_EQ(ebra_subject_notify(subj, 0), 0);
+  teardown();
+}
+
+static void case_destroy_then_death(ebra_reclaim_backend_t be) {
+  setup(be);
+  ebra_weak_t h[5];
+  for (int i = 0; i < 5; i++) {
+    h[i] = new_obj(i, NULL);
+    CHECK(ebra_subject_subscribe(subj, h[i], record, (void *)(intptr_t)i) != 0);
+  }
+  CHECK_EQ(ebra_subject_destroy(subj), 0);
+  subj = NULL;
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ(ebra_weak_kill(tab, h[i]), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(norder, 0);
+  teardown();
+}
+
+static void case_bad_calls(ebra_reclaim_backend_t be) {
+  setup(be);
+  ebra_weak_t h = new_obj(0, NULL);
+  CHECK(ebra_subject_subscribe(NULL, h, record, NULL) == 0);
+  CHECK_EQ(errno, EINVAL);
+  CHECK(ebra_subject_subscribe(subj, h, NULL, NULL) == 0);
+  CHECK_EQ(ebra_subject_notify(NULL, 0), -EINVAL);
+  CHECK_EQ(ebra_subject_unsubscribe(NULL, 1), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 4);
+  CHECK(ebra_subject_create(NULL) == NULL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CONFIG, 1);
+  CHECK_EQ(ebra_weak_kill(tab, h), 0);
+  teardown();
+}
+
+typedef struct test_case_s {
+  const char *name;
+  void (*fn)(ebra_reclaim_backend_t);
+} test_case_t;
+
+static const test_case_t cases[] = {
+    {"order", case_order},
+    {"dead_skipped", case_dead_skipped},
+    {"unsubscribe", case_unsubscribe},
+    {"change_during_notify", case_change_during_notify},
+    {"dead_subscribe", case_dead_subscribe},
+    {"destroy_then_death", case_destroy_then_death},
+    {"bad_calls", case_bad_calls},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+typedef struct case_run_s {
+  const test_case_t *c;
+  ebra_reclaim_backend_t be;
+} case_run_t;
+
+static void run_one(const void *arg) {
+  const case_run_t *r = arg;
+  r->c->fn(r->be);
+}
+
+int main(int argc, char **argv) {
+  int failed = 0, ran = 0;
+  for (size_t i = 0; i < NCASES; i++) {
+    const test_case_t *c = &cases[i];
+    if (argc == 2 && strcmp(argv[1], c->name) != 0)
+      continue;
+    for (size_t b = 0; b < NBACKENDS; b++) {
+      printf("%-22s %-10s", c->name, ebra_reclaim_backend_name(backends[b]));
+      ran++;
+      const case_run_t r = {c, backends[b]};
+      failed += !check_run_case(run_one, &r, argc == 2);
+    }
+  }
+  if (ran == 0) {
+    fprintf(stderr, "no case named %s\n", argc == 2 ? argv[1] : "?");
+    return 2;
+  }
+  if (failed)
+    printf("%d of %d cases FAILED\n", failed, ran);
+  return failed ? 1 : 0;
+}
