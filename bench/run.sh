@@ -55,6 +55,7 @@ HARNESSES=(
   "bench_pool peers BM_overhead"
   "bench_weak - -"
   "bench_rss  peers BM_rss_phases"
+  "bench_cache - -"
 )
 
 usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
