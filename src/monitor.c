@@ -297,6 +297,16 @@ static const field_t pool_fields[] = {
      "Rounds per magazine."),
   PF(object_size, F_SIZE, "ebra_pool_object_size_bytes", "gauge", "Object size."),
   PF(stride, F_SIZE, NULL, NULL, NULL),
+  PF(objects_in_slabs, F_U64, "ebra_pool_slab_free_objects", "gauge",
+     "Free objects trimmed from the depot back to their slabs."),
+  PF(bytes_purged, F_U64, "ebra_pool_purged_bytes", "gauge",
+     "Slab bytes given back to the OS and not yet reused."),
+  PF(slabs_purged, F_U64, "ebra_pool_slab_purges_total", "counter",
+     "Wholly free slabs given back to the OS."),
+  PF(magazines_trimmed, F_U64, "ebra_pool_magazines_trimmed_total", "counter",
+     "Full magazines trimmed from the depot back to the slabs."),
+  PF(depot_parked, F_U64, "ebra_pool_depot_parked_magazines", "gauge",
+     "Empty magazines of a capacity the pool no longer uses."),
 };
 #undef PF
 
@@ -358,12 +368,15 @@ static void text_pool(emit_t *e, const ebra_snapshot_pool_t *p) {
         "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
         "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
         " full + %" PRIu64 " empty magazines\n"
-        "  slabs %" PRIu64 ", reserved %" PRIu64 " B, threads %" PRIu32 ", errors %" PRIu64 "\n",
+        "  slabs %" PRIu64 ", reserved %" PRIu64 " B, threads %" PRIu32 ", errors %" PRIu64 "\n"
+        "  trimmed %" PRIu64 " magazines, %" PRIu64 " objects free in slabs, purged %" PRIu64
+        " slabs (%" PRIu64 " B now)\n",
         p->id, st->object_size, st->stride, st->magazine_capacity, st->allocs, st->frees,
         st->objects_live, st->bytes_live, st->magazine_hits,
         ops ? 100.0 * (double)st->magazine_hits / (double)ops : 0.0, st->magazine_misses,
         st->depot_exchanges, st->depot_contention, st->depot_full, st->depot_empty, st->slabs,
-        st->bytes_reserved, st->threads, st->errors);
+        st->bytes_reserved, st->threads, st->errors, st->magazines_trimmed,
+        st->objects_in_slabs, st->slabs_purged, st->bytes_purged);
 }
 
 static void text_domain(emit_t *e, const ebra_snapshot_domain_t *d) {

@@ -60,7 +60,7 @@ static void buf_append(const char *text, void *arg)
 /* ---- Prometheus text format validator ------------------------------------ */
 
 #define MAXFAM 128
-#define MAXSERIES 1024
+#define MAXSERIES 4096
 
 typedef struct prom_s {
   char fam[MAXFAM][128];
