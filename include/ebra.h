@@ -13,5 +13,6 @@
 #include "ebra/reclaim.h"
 #include "ebra/weak.h"
 #include "ebra/monitor.h"
+#include "ebra/engine.h"
 
 #endif /* EBRA_H */

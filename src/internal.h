@@ -223,7 +223,9 @@ struct ebra_pool_s {
   size_t stride;
   uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */
   uint32_t state;       /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
-  _Atomic uint32_t xmag_capacity; /* rounds for new magazines */
+  _Atomic uint32_t xmag_capacity; /* rounds for new magazines; the
+                                     strategy engine moves it */
+  uint32_t mag_capacity_base;     /* as configured; constant */
   size_t alignment;
   size_t max_objects;   /* 0 = no cap */
   size_t slab_size;
@@ -266,6 +268,9 @@ struct ebra_pool_s {
   _Atomic uint64_t xerrors;
 
   ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
+
+  /* The strategy engine's view at its previous step (engine lock). */
+  uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention;
 };
 
 /* ---- reclamation types (reclaim/) ---------------------------------------- */
@@ -408,10 +413,9 @@ EBRA_INTERNAL_FN void ebra_slab_return(ebra_pool_t *pool, void *const *objs, uin
  * returns the bytes purged. */
 EBRA_INTERNAL_FN uint64_t ebra_slab_purge_free(ebra_pool_t *pool);
 /* Bytes that every pool's slabs hold from the OS (mapped minus purged),
- * and the hard limit on it (0 = none), checked before a slab is mapped or
- * reused. */
+ * and the hard limit on it (EBRA_HARD_LIMIT, 0 = none), checked before a
+ * slab is mapped or reused; refusals counted. */
 EBRA_INTERNAL_FN uint64_t ebra_slab_committed_bytes(void);
-EBRA_INTERNAL_FN void ebra_slab_set_hard_limit(uint64_t bytes);
 EBRA_INTERNAL_FN uint64_t ebra_slab_hard_limit(void);
 EBRA_INTERNAL_FN uint64_t ebra_slab_limit_refusals(void);
 
@@ -544,6 +548,9 @@ EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_threa
 EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id); /* registry lock held */
 EBRA_INTERNAL_FN uint32_t ebra_domain_registry_capacity(void);         /* registry lock held */
 EBRA_INTERNAL_FN uint64_t ebra_now_ns(void);
+/* Ask the reclaimer to close every open batch and run a grace period now,
+ * without waiting for it (the engine's forced grace period). */
+EBRA_INTERNAL_FN void ebra_domain_request_flush(ebra_domain_t *d);
 EBRA_INTERNAL_FN void ebra_domains_fork_prepare(void);
 EBRA_INTERNAL_FN void ebra_domains_fork_parent(void);
 EBRA_INTERNAL_FN void ebra_domains_fork_child(void);
@@ -576,6 +583,11 @@ EBRA_INTERNAL_FN int ebra_object_hold(ebra_pool_t *pool, const void *obj);
 EBRA_INTERNAL_FN bool ebra_object_release_hold(const void *obj);
 EBRA_INTERNAL_FN bool ebra_pool_is_alive(const ebra_pool_t *pool);
 EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
+
+/* ---- engine.c ------------------------------------------------------------- */
+EBRA_INTERNAL_FN void ebra_engine_fork_prepare(void);
+EBRA_INTERNAL_FN void ebra_engine_fork_parent(void);
+EBRA_INTERNAL_FN void ebra_engine_fork_child(void);
 
 /* ---- stats.c ------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from);

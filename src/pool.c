@@ -447,6 +447,7 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
                                           : ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
   ebra_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
+  pool->mag_capacity_base = (uint32_t)cap;
   ebra_depot_init(&pool->depot);
   pthread_mutex_init(&pool->grow_lock, NULL);
   pthread_mutex_init(&pool->overflow_lock, NULL);

@@ -49,22 +49,21 @@
 
 #include "internal.h"
 
-/* Slab bytes held from the OS by every pool (mapped minus purged), and the
- * hard limit on it.  committed is reserved by CAS before a slab is mapped
- * or reused, so concurrent growers never overshoot the limit together. */
+/* Slab bytes held from the OS by every pool (mapped minus purged).  The
+ * hard limit on it is the option EBRA_HARD_LIMIT.  committed is reserved by
+ * CAS before a slab is mapped or reused, so concurrent growers never
+ * overshoot the limit together. */
 static _Atomic uint64_t committed;
-static _Atomic uint64_t hard_limit;
 static _Atomic uint64_t limit_refusals;
 
 uint64_t ebra_slab_committed_bytes(void) { return ebra_atomic_load_relaxed(&committed); }
-void ebra_slab_set_hard_limit(uint64_t bytes) { ebra_atomic_store_relaxed(&hard_limit, bytes); }
-uint64_t ebra_slab_hard_limit(void) { return ebra_atomic_load_relaxed(&hard_limit); }
+uint64_t ebra_slab_hard_limit(void) { return (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT); }
 uint64_t ebra_slab_limit_refusals(void) { return ebra_atomic_load_relaxed(&limit_refusals); }
 
 /* Reserve `size` committed bytes; false (counted) if the hard limit would
  * be passed.  Lock-free. */
 static bool committed_reserve(size_t size) {
-  const uint64_t limit = ebra_atomic_load_relaxed(&hard_limit);
+  const uint64_t limit = ebra_slab_hard_limit();
   uint64_t cur = ebra_atomic_load_relaxed(&committed);
   do {
     if (limit && cur + size > limit) {

@@ -78,6 +78,7 @@ void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->slabs_purged = ebra_atomic_load_relaxed(&pool->xpurges);
   out->magazines_trimmed = ebra_atomic_load_relaxed(&pool->xtrimmed);
   out->depot_parked = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnparked));
+  out->max_objects = pool->max_objects;
 }
 
 int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {

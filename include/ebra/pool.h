@@ -128,6 +128,7 @@ typedef struct ebra_pool_stats_s {
   uint64_t slabs_purged;      /* slab purges, ever */
   uint64_t magazines_trimmed; /* full magazines trimmed from the depot, ever */
   uint64_t depot_parked;      /* empty magazines of a resized-away capacity */
+  uint64_t max_objects;       /* the cap (0 = none) */
 } ebra_pool_stats_t;
 
 /* Fill *out.  Returns 0, or -EBADF / -EINVAL. */
