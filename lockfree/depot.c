@@ -94,6 +94,7 @@ static ebra_magazine_t *stack_pop(ck_stack_t *st, ebra_counters_t *c) {
 }
 
 void ebra_depot_push_full(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t *c) {
+  ebra_counter_add_owner(&c->depot_rounds, m->rounds); /* before the push gives m away */
   stack_push(&d->full, m, c);
   ebra_atomic_add_relaxed(&d->xnfull, 1);
 }
@@ -105,8 +106,10 @@ void ebra_depot_push_empty(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t 
 
 ebra_magazine_t *ebra_depot_pop_full(ebra_depot_t *d, ebra_counters_t *c) {
   ebra_magazine_t *m = stack_pop(&d->full, c);
-  if (m)
+  if (m) {
     ebra_atomic_sub_relaxed(&d->xnfull, 1);
+    ebra_counter_add_owner(&c->depot_rounds, m->rounds);
+  }
   return m;
 }
 

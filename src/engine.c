@@ -4,8 +4,8 @@
  * Signals (per step, from the counters the pools and domains already keep;
  * rates are deltas over the measured interval of CLOCK_MONOTONIC):
  *   activity     allocs + frees + retires per second, all pools/domains;
- *   depot_share  objects moved through the depots per alloc or free:
- *                sum(exchanges * magazine capacity) / (allocs + frees).
+ *   depot_share  objects moved through the depots (in full magazines,
+ *                counted by the thread caches) per alloc or free.
  *                It does not depend on machine speed or on the capacity the
  *                engine chose, so growing magazines does not make it fall
  *                and flap the choice back;
@@ -194,7 +194,7 @@ static int measure(measure_t *m) {
     m->allocs += p->allocs;
     m->frees += p->frees;
     m->exchanges += p->depot_exchanges;
-    m->depot_objects += p->depot_exchanges * p->magazine_capacity;
+    m->depot_objects += p->depot_objects;
     m->contention += p->depot_contention;
   }
   m->ops = m->allocs + m->frees;
@@ -315,13 +315,15 @@ static void apply_pool(ebra_pool_t *pool, bool pressure) {
   const uint64_t d_ops = ops - pool->eng_prev_ops;
   const uint64_t d_xchg = st.depot_exchanges - pool->eng_prev_exchanges;
   const uint64_t d_lost = st.depot_contention - pool->eng_prev_contention;
+  const uint64_t d_moved = st.depot_objects - pool->eng_prev_objects;
   const bool seen = pool->eng_prev_ops || pool->eng_prev_exchanges;
+  pool->eng_prev_objects = st.depot_objects;
   pool->eng_prev_ops = ops;
   pool->eng_prev_exchanges = st.depot_exchanges;
   pool->eng_prev_contention = st.depot_contention;
   /* Bonwick's rule, per pool: grow when the depot is this pool's busy path. */
   const bool busy = seen && d_ops > 0 &&
-                    ((double)d_xchg * st.magazine_capacity / (double)d_ops >= SHARE_STAY ||
+                    ((double)d_moved / (double)d_ops >= SHARE_STAY ||
                      (d_xchg && (double)d_lost / (double)d_xchg >= CONTENTION_ENTER));
   const uint32_t cap = capacity_for(pool, busy);
   if (cap != st.magazine_capacity) {

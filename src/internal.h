@@ -108,6 +108,7 @@ typedef struct ebra_counters_s {
   _Atomic uint64_t misses;           /* allocs+frees not served by magazines */
   _Atomic uint64_t depot_exchanges;
   _Atomic uint64_t depot_contention;
+  _Atomic uint64_t depot_rounds;     /* objects in the full magazines moved */
 } ebra_counters_t;
 
 typedef struct ebra_thread_s ebra_thread_t;
@@ -270,7 +271,7 @@ struct ebra_pool_s {
   ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
 
   /* The strategy engine's view at its previous step (engine lock). */
-  uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention;
+  uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention, eng_prev_objects;
 };
 
 /* ---- reclamation types (reclaim/) ---------------------------------------- */

@@ -307,6 +307,8 @@ static const field_t pool_fields[] = {
      "Full magazines trimmed from the depot back to the slabs."),
   PF(depot_parked, F_U64, "ebra_pool_depot_parked_magazines", "gauge",
      "Empty magazines of a capacity the pool no longer uses."),
+  PF(depot_objects, F_U64, "ebra_pool_depot_objects_total", "counter",
+     "Objects moved through the depot in full magazines."),
   PF(max_objects, F_U64, "ebra_pool_max_objects", "gauge", "The pool's object cap (0: none)."),
 };
 #undef PF

@@ -14,7 +14,7 @@
 #include "internal.h"
 
 typedef struct counters_sum_s {
-  uint64_t allocs, frees, misses, depot_exchanges, depot_contention;
+  uint64_t allocs, frees, misses, depot_exchanges, depot_contention, depot_rounds;
 } counters_sum_t;
 
 static void sum_add(counters_sum_t *into, const ebra_counters_t *c) {
@@ -23,6 +23,7 @@ static void sum_add(counters_sum_t *into, const ebra_counters_t *c) {
   into->misses += ebra_atomic_load_relaxed(&c->misses);
   into->depot_exchanges += ebra_atomic_load_relaxed(&c->depot_exchanges);
   into->depot_contention += ebra_atomic_load_relaxed(&c->depot_contention);
+  into->depot_rounds += ebra_atomic_load_relaxed(&c->depot_rounds);
 }
 
 /* into is written only under the registry lock (pool->detached) or by its
@@ -34,6 +35,7 @@ void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from) {
   ebra_counter_add_owner(&into->depot_exchanges, ebra_atomic_load_relaxed(&from->depot_exchanges));
   ebra_counter_add_owner(&into->depot_contention,
                          ebra_atomic_load_relaxed(&from->depot_contention));
+  ebra_counter_add_owner(&into->depot_rounds, ebra_atomic_load_relaxed(&from->depot_rounds));
 }
 
 static counters_sum_t sum_locked(const ebra_pool_t *pool) {
@@ -61,6 +63,7 @@ void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->magazine_hits = s.allocs + s.frees - s.misses;
   out->depot_exchanges = s.depot_exchanges;
   out->depot_contention = s.depot_contention;
+  out->depot_objects = s.depot_rounds;
   out->objects_live = s.allocs - s.frees;
   out->bytes_live = out->objects_live * pool->object_size;
   out->threads = pool->ntcaches;

@@ -129,6 +129,8 @@ typedef struct ebra_pool_stats_s {
   uint64_t magazines_trimmed; /* full magazines trimmed from the depot, ever */
   uint64_t depot_parked;      /* empty magazines of a resized-away capacity */
   uint64_t max_objects;       /* the cap (0 = none) */
+  uint64_t depot_objects;     /* objects moved through the depot, in full
+                                 magazines given or taken by thread caches */
 } ebra_pool_stats_t;
 
 /* Fill *out.  Returns 0, or -EBADF / -EINVAL. */
