@@ -693,9 +693,8 @@ void ebra_engine_fork_parent(void) {
 }
 
 void ebra_engine_fork_child(void) {
-  pthread_mutex_init(&eng.lock, NULL);
-  pthread_mutex_init(&eng.cb_lock, NULL);
-  pthread_cond_init(&eng.wake, NULL);
-  eng.background = false;
+  eng.background = false; /* the thread did not cross the fork */
   eng.stop = false;
+  pthread_mutex_unlock(&eng.lock); /* the forking thread took both */
+  pthread_mutex_unlock(&eng.cb_lock);
 }
