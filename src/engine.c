@@ -537,6 +537,8 @@ static int step_locked(step_out_t *out) {
   if (pressure)
     eng.st.soft_limit_steps++;
   decide(&m, pressure);
+  if (pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT)
+    ebra_thread_flush_caches(); /* the caller's own caches; others' are theirs */
   apply(pressure);
   m.rates.active = eng.active;
   m.rates.committed_bytes = ebra_slab_committed_bytes(); /* after purging */

@@ -13,7 +13,10 @@
  * apply, check alerts, record history).  A server calls it from its own
  * loop, or asks ebra_engine_init for a background thread that calls it
  * every interval.  Nothing is tuned until the first step; allocation fast
- * paths never run engine code.  Steps are serialised by one lock; they
+ * paths never run engine code.  A step can trim only what the depots hold:
+ * objects cached by a thread stay with it until it flushes
+ * (ebra_pool_thread_flush), exits, or (for the caller of a memory-efficient
+ * step) the step flushes the caller's own caches.  Steps are serialised by one lock; they
  * take the registry lock while they apply knobs (thread attach and pool
  * create/destroy wait for them, alloc/free/retire never do).
  */
