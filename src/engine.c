@@ -29,7 +29,9 @@
  *   memory-efficient  config / 4         nothing              purged  64, 1 ms
  *
  * Concurrency.  engine.lock serialises steps, configuration, alerts and the
- * history.  A step takes the registry lock to apply pool knobs, so pools
+ * history; pub_lock (a leaf) guards the stats a step publishes at its end,
+ * so ebra_engine_stats never waits for a step.  A step takes the registry
+ * lock to apply pool knobs, so pools
  * cannot be destroyed under it (lock order: engine.lock -> registry ->
  * pool->grow_lock, as thread.c documents).  Alert callbacks run after
  * engine.lock is dropped, under engine.cb_lock, so ebra_alert_remove can
@@ -127,14 +129,29 @@ static struct {
   int next_alert_id;
   measure_t prev;
   bool have_prev;
-  ebra_engine_stats_t st;
+  ebra_engine_stats_t st;  /* the working copy, under lock */
+  pthread_mutex_t pub_lock; /* a leaf lock: guards pub only */
+  ebra_engine_stats_t pub; /* st as of the last step, for readers that must
+                              not wait for a step (the monitor's snapshot,
+                              which a step itself takes) */
 } eng = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
+    .pub_lock = PTHREAD_MUTEX_INITIALIZER,
     .cb_lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
 };
 
 static __thread bool in_alert_callback;
+
+/* Copy the working stats to the published ones (engine.lock held). */
+static void publish_locked(void) {
+  pthread_mutex_lock(&eng.pub_lock);
+  eng.pub = eng.st;
+  eng.pub.configured = eng.inited ? eng.configured
+                                  : (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY);
+  eng.pub.active = eng.inited ? eng.active : EBRA_STRATEGY_LOW_LATENCY;
+  pthread_mutex_unlock(&eng.pub_lock);
+}
 
 static uint64_t monotonic_ns(void) {
   struct timespec ts;
@@ -173,6 +190,7 @@ static int init_locked(const ebra_engine_config_t *cfg) {
   eng.interval_ns = cfg->interval_ns ? cfg->interval_ns : DEFAULT_INTERVAL_NS;
   eng.have_prev = false;
   eng.inited = true;
+  publish_locked();
   return 0;
 }
 
@@ -552,6 +570,7 @@ static int step_locked(step_out_t *out) {
   eng.st.steps++;
   eng.prev = m;
   eng.have_prev = true;
+  publish_locked();
   return 0;
 }
 
@@ -636,6 +655,7 @@ int ebra_engine_shutdown(void) {
   memset(eng.alerts, 0, sizeof eng.alerts);
   memset(&eng.st, 0, sizeof eng.st);
   eng.have_prev = false;
+  publish_locked();
   pthread_mutex_unlock(&eng.lock);
   pthread_mutex_unlock(&eng.cb_lock);
   return 0;
@@ -651,6 +671,7 @@ int ebra_engine_set_strategy(ebra_strategy_t s) {
   if (!rc) {
     eng.configured = s;
     eng.candidate_steps = 0;
+    publish_locked();
   }
   pthread_mutex_unlock(&eng.lock);
   return rc;
@@ -670,12 +691,13 @@ int ebra_set_memory_limits(uint64_t soft_bytes, uint64_t hard_bytes) {
 int ebra_engine_stats(ebra_engine_stats_t *out) {
   if (!out)
     return -EINVAL;
-  pthread_mutex_lock(&eng.lock);
-  *out = eng.st;
-  out->configured = eng.inited ? eng.configured
-                               : (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY);
-  out->active = eng.inited ? eng.active : EBRA_STRATEGY_LOW_LATENCY;
-  pthread_mutex_unlock(&eng.lock);
+  pthread_mutex_lock(&eng.pub_lock);
+  *out = eng.pub;
+  pthread_mutex_unlock(&eng.pub_lock);
+  if (out->active == EBRA_STRATEGY_ADAPTIVE) { /* never active: nothing published yet */
+    out->configured = (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY);
+    out->active = EBRA_STRATEGY_LOW_LATENCY;
+  }
   out->hard_limit_refusals = ebra_slab_limit_refusals();
   out->committed_bytes = ebra_slab_committed_bytes();
   out->soft_limit = (uint64_t)ebra_option_get(EBRA_OPT_SOFT_LIMIT);
@@ -687,9 +709,11 @@ int ebra_engine_stats(ebra_engine_stats_t *out) {
 void ebra_engine_fork_prepare(void) {
   pthread_mutex_lock(&eng.cb_lock);
   pthread_mutex_lock(&eng.lock);
+  pthread_mutex_lock(&eng.pub_lock);
 }
 
 void ebra_engine_fork_parent(void) {
+  pthread_mutex_unlock(&eng.pub_lock);
   pthread_mutex_unlock(&eng.lock);
   pthread_mutex_unlock(&eng.cb_lock);
 }
@@ -697,6 +721,7 @@ void ebra_engine_fork_parent(void) {
 void ebra_engine_fork_child(void) {
   eng.background = false; /* the thread did not cross the fork */
   eng.stop = false;
-  pthread_mutex_unlock(&eng.lock); /* the forking thread took both */
+  pthread_mutex_unlock(&eng.pub_lock); /* the forking thread took all three */
+  pthread_mutex_unlock(&eng.lock);
   pthread_mutex_unlock(&eng.cb_lock);
 }

@@ -99,6 +99,7 @@ int ebra_snapshot(ebra_snapshot_t **out) {
     return rc;
   }
   snapshot_totals(s);
+  ebra_engine_stats(&s->engine); /* published stats: never waits for a step */
   if (ebra_os_resident_bytes(&s->resident_bytes) != 0)
     s->resident_bytes = 0; /* documented: 0 = unknown (no /proc) */
   struct timespec ts;
@@ -344,6 +345,35 @@ static const field_t domain_fields[] = {
 };
 #undef DF
 
+#define EF(f, k, m, t, h) {#f, offsetof(ebra_engine_stats_t, f), k, m, t, h}
+static const field_t engine_fields[] = {
+  EF(steps, F_U64, "ebra_engine_steps_total", "counter", "Strategy engine steps (ebra_maintain)."),
+  EF(switches, F_U64, "ebra_engine_strategy_switches_total", "counter",
+     "Changes of the active strategy."),
+  EF(knob_changes, F_U64, "ebra_engine_knob_changes_total", "counter",
+     "Magazine capacities and retire batching changed by the engine."),
+  EF(magazines_trimmed, F_U64, "ebra_engine_magazines_trimmed_total", "counter",
+     "Full magazines trimmed from depots by the engine."),
+  EF(bytes_purged, F_U64, "ebra_engine_purged_bytes_total", "counter",
+     "Slab bytes given back to the OS by the engine."),
+  EF(forced_grace_periods, F_U64, "ebra_engine_forced_grace_periods_total", "counter",
+     "Grace periods forced because the soft limit was passed."),
+  EF(soft_limit_steps, F_U64, "ebra_engine_soft_limit_steps_total", "counter",
+     "Steps that found ebra above the soft limit."),
+  EF(hard_limit_refusals, F_U64, "ebra_engine_hard_limit_refusals_total", "counter",
+     "Slabs the hard limit refused."),
+  EF(committed_bytes, F_U64, "ebra_engine_committed_bytes", "gauge",
+     "Slab bytes ebra holds from the OS (mapped minus purged)."),
+  EF(soft_limit, F_U64, "ebra_engine_soft_limit_bytes", "gauge", "Soft memory limit (0: none)."),
+  EF(hard_limit, F_U64, "ebra_engine_hard_limit_bytes", "gauge", "Hard memory limit (0: none)."),
+  EF(alloc_rate, F_U64, NULL, NULL, NULL),
+  EF(free_rate, F_U64, NULL, NULL, NULL),
+  EF(exchange_rate, F_U64, NULL, NULL, NULL),
+  EF(contention_rate, F_U64, NULL, NULL, NULL),
+  EF(retire_rate, F_U64, NULL, NULL, NULL),
+};
+#undef EF
+
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint64_t field_get(const field_t *f, const void *stats) {
@@ -414,6 +444,17 @@ int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     text_pool(&e, &snap->pools[i]);
   for (uint32_t i = 0; i < snap->ndomains; i++)
     text_domain(&e, &snap->domains[i]);
+  const ebra_engine_stats_t *g = &snap->engine;
+  emitf(&e,
+        "engine: %s (configured %s), %" PRIu64 " steps, %" PRIu64 " switches, %" PRIu64
+        " knob changes\n"
+        "  committed %.1f MiB (soft limit %.1f MiB, hard %.1f MiB, %" PRIu64
+        " refusals); trimmed %" PRIu64 " magazines, purged %.1f MiB, forced %" PRIu64
+        " grace periods\n",
+        ebra_strategy_name(g->active), ebra_strategy_name(g->configured), g->steps, g->switches,
+        g->knob_changes, mib(g->committed_bytes), mib(g->soft_limit), mib(g->hard_limit),
+        g->hard_limit_refusals, g->magazines_trimmed, mib(g->bytes_purged),
+        g->forced_grace_periods);
   emit_flush(&e);
   return 0;
 }
@@ -452,7 +493,10 @@ int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     json_fields(&e, domain_fields, NELEMS(domain_fields), &d->stats);
     emit_bytes(&e, "}", 1);
   }
-  emit_bytes(&e, "]}\n", 3);
+  emitf(&e, "],\"engine\":{\"configured\":\"%s\",\"active\":\"%s\"",
+        ebra_strategy_name(snap->engine.configured), ebra_strategy_name(snap->engine.active));
+  json_fields(&e, engine_fields, NELEMS(engine_fields), &snap->engine);
+  emit_bytes(&e, "}}\n", 3);
   emit_flush(&e);
   return 0;
 }
@@ -504,6 +548,22 @@ static void prom_domains(emit_t *e, const ebra_snapshot_t *snap) {
   }
 }
 
+static void prom_engine(emit_t *e, const ebra_engine_stats_t *g) {
+  for (size_t k = 0; k < NELEMS(engine_fields); k++) {
+    const field_t *f = &engine_fields[k];
+    if (!f->metric)
+      continue;
+    prom_family(e, f->metric, f->type, f->help);
+    emitf(e, "%s", f->metric);
+    prom_value(e, f, g);
+  }
+  prom_family(e, "ebra_engine_active_strategy", "gauge",
+              "1 for the strategy the engine applies, 0 for the others.");
+  for (int s = EBRA_STRATEGY_LOW_LATENCY; s <= EBRA_STRATEGY_MEMORY_EFFICIENT; s++)
+    emitf(e, "ebra_engine_active_strategy{strategy=\"%s\"} %d\n",
+          ebra_strategy_name((ebra_strategy_t)s), g->active == (ebra_strategy_t)s);
+}
+
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
   if (!snap)
@@ -521,6 +581,7 @@ int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *
   emitf(&e, "ebra_domains %" PRIu32 "\n", snap->ndomains);
   prom_pools(&e, snap);
   prom_domains(&e, snap);
+  prom_engine(&e, &snap->engine);
   emit_flush(&e);
   return 0;
 }

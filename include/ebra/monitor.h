@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ebra/engine.h"
 #include "ebra/export.h"
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
@@ -54,6 +55,8 @@ typedef struct ebra_snapshot_s {
   uint32_t ndomains;
   ebra_snapshot_pool_t *pools;     /* npools entries, by id */
   ebra_snapshot_domain_t *domains; /* ndomains entries, by id */
+  ebra_engine_stats_t engine;      /* the strategy engine, as of its last
+                                      step (ebra_engine_stats) */
 } ebra_snapshot_t;
 
 /* Take a snapshot of every live pool and domain into a new *out (release
