@@ -13,7 +13,8 @@
  *    the burst, steady and idle phases of one workload;
  *  - the hard limit makes allocation fail with ENOMEM and a report, and
  *    allocation works again after a free; the soft limit trims and purges;
- *  - alerts fire exactly once per crossing, with hysteresis;
+ *  - alerts fire exactly once per crossing, with hysteresis (cap usage,
+ *    pending bytes held by a reader's section, resident bytes);
  *  - the history keeps the newest samples, oldest first;
  *  - switches and knob changes are counted and reported through the hook;
  *  - the background thread steps on its own and stops at shutdown.
@@ -406,6 +407,73 @@ static void case_alerts_once_per_crossing(const void *arg) {
     CHECK_EQ(ebra_pool_free(pool, objs[--live]), 0);
 }
 
+/* Pending bytes and resident bytes, with the subject each names. */
+typedef struct seen_s {
+  int raised[4], cleared[4];
+  char subject[4][64];
+} seen_t;
+
+static void on_any_alert(const ebra_alert_event_t *ev, void *arg) {
+  seen_t *s = arg;
+  CHECK((unsigned)ev->metric < 4);
+  if (ev->raised)
+    s->raised[ev->metric]++;
+  else
+    s->cleared[ev->metric]++;
+  snprintf(s->subject[ev->metric], sizeof s->subject[0], "%s", ev->subject);
+}
+
+typedef struct reader_s {
+  ebra_domain_t *d;
+  pthread_barrier_t in, out;
+} reader_t;
+
+static void *reader_main(void *arg) {
+  reader_t *r = arg;
+  ebra_read_lock(r->d);
+  pthread_barrier_wait(&r->in);  /* the main thread retires now */
+  pthread_barrier_wait(&r->out); /* and steps while we hold the section */
+  ebra_read_unlock(r->d);
+  CHECK_EQ(ebra_domain_unregister_thread(r->d), 0);
+  return NULL;
+}
+
+static void case_alerts_pending_and_resident(const void *arg) {
+  (void)arg;
+  seen_t seen = {0};
+  CHECK(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 64, 1, on_any_alert, &seen) >= 0);
+  CHECK(ebra_alert_add(EBRA_ALERT_RESIDENT_BYTES, 1, 0, on_any_alert, &seen) >= 0);
+  ebra_pool_t *pool = test_pool("pending", 128);
+  ebra_domain_config_t dc = {.name = "slow", .backend = EBRA_RECLAIM_URCU_MEMB};
+  reader_t r = {.d = ebra_domain_create(&dc)};
+  CHECK(r.d != NULL);
+  pthread_barrier_init(&r.in, NULL, 2);
+  pthread_barrier_init(&r.out, NULL, 2);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, reader_main, &r), 0);
+  pthread_barrier_wait(&r.in);
+  void *p = ebra_pool_alloc(pool);
+  CHECK(p != NULL);
+  CHECK_EQ(ebra_retire(r.d, p), 0); /* cannot be reclaimed: a reader holds on */
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(seen.raised[EBRA_ALERT_PENDING_BYTES], 1);
+  CHECK_EQ(seen.cleared[EBRA_ALERT_PENDING_BYTES], 0);
+  CHECK(strcmp(seen.subject[EBRA_ALERT_PENDING_BYTES], "process") == 0);
+  CHECK_EQ(seen.raised[EBRA_ALERT_RESIDENT_BYTES], 1); /* always above 1 byte */
+  pthread_barrier_wait(&r.out);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+  CHECK_EQ(ebra_domain_barrier(r.d), 0);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(seen.raised[EBRA_ALERT_PENDING_BYTES], 1);
+  CHECK_EQ(seen.cleared[EBRA_ALERT_PENDING_BYTES], 1);
+  CHECK_EQ(seen.raised[EBRA_ALERT_RESIDENT_BYTES], 1);
+  CHECK_EQ(seen.cleared[EBRA_ALERT_RESIDENT_BYTES], 0);
+  CHECK_EQ(ebra_domain_unregister_thread(r.d), 0);
+  CHECK_EQ(ebra_domain_destroy(r.d), 0);
+}
+
 static void case_history(const void *arg) {
   (void)arg;
   ebra_engine_config_t cfg = {.history_len = 5};
@@ -481,6 +549,7 @@ int main(int argc, char **argv) {
       {"hard_limit", case_hard_limit},
       {"soft_limit", case_soft_limit},
       {"alerts_once_per_crossing", case_alerts_once_per_crossing},
+      {"alerts_pending_and_resident", case_alerts_pending_and_resident},
       {"history", case_history},
       {"visibility", case_visibility},
       {"background", case_background},
