@@ -62,9 +62,13 @@
 #define SHARE_ENTER 0.25             /* objects through the depot per op */
 #define SHARE_STAY 0.10
 #define CONTENTION_ENTER 0.05        /* CAS failures per exchange */
-#define GP_SLOW_NS 20000000ull       /* 20 ms p99: grace periods are costly */
+#define GP_SLOW_ENTER_NS 20000000ull /* p99: grace periods are costly */
+#define GP_SLOW_STAY_NS 10000000ull
 #define PENDING_HIGH_BYTES (64ull << 20)
 #define CONFIRM_STEPS 2
+#define CONFIRM_STEPS_LEAN 4         /* to memory-efficient: purging is costly
+                                        to undo, and a loaded machine can
+                                        starve the workers for a step or two */
 
 typedef struct alert_s {
   bool used, raised;
@@ -109,7 +113,7 @@ static void info(const char *fmt, ...) {
 /* What one step measured. */
 typedef struct measure_s {
   uint64_t t_ns, ops, allocs, frees, exchanges, depot_objects, contention, retired;
-  uint64_t resident, committed, live, pending, gp_p99;
+  uint64_t resident, committed, live, pending, gp_p99, grace_periods;
   double dt_s;
   ebra_sample_t rates;
 } measure_t;
@@ -219,6 +223,7 @@ static int measure(measure_t *m) {
   for (uint32_t i = 0; i < snap->ndomains; i++) {
     const ebra_domain_stats_t *d = &snap->domains[i].stats;
     m->retired += d->retired;
+    m->grace_periods += d->grace_periods;
     if (d->gp_ns_p99 > m->gp_p99)
       m->gp_p99 = d->gp_ns_p99;
   }
@@ -279,7 +284,10 @@ static ebra_strategy_t engine_pick(const measure_t *m, const measure_t *prev, bo
   const bool spare = m->committed > m->live + EBRA_GRANULE_SIZE; /* a slab to give back */
   if (idle && (spare || cur == EBRA_STRATEGY_MEMORY_EFFICIENT))
     return EBRA_STRATEGY_MEMORY_EFFICIENT;
-  if (!idle && (m->gp_p99 >= GP_SLOW_NS || m->pending >= PENDING_HIGH_BYTES))
+  /* The p99 covers the last 1024 grace periods: only news if some ran. */
+  const bool fresh_gp = m->grace_periods > prev->grace_periods;
+  const uint64_t slow = cur == EBRA_STRATEGY_HIGH_THROUGHPUT ? GP_SLOW_STAY_NS : GP_SLOW_ENTER_NS;
+  if (!idle && ((fresh_gp && m->gp_p99 >= slow) || m->pending >= PENDING_HIGH_BYTES))
     return EBRA_STRATEGY_HIGH_THROUGHPUT;
   return idle ? cur : EBRA_STRATEGY_LOW_LATENCY;
 }
@@ -293,7 +301,8 @@ static void decide(const measure_t *m, bool pressure) {
     if (want != eng.active && !pressure) {
       eng.candidate_steps = want == eng.candidate ? eng.candidate_steps + 1 : 1;
       eng.candidate = want;
-      if (eng.candidate_steps < CONFIRM_STEPS)
+      if (eng.candidate_steps <
+          (want == EBRA_STRATEGY_MEMORY_EFFICIENT ? CONFIRM_STEPS_LEAN : CONFIRM_STEPS))
         return;
     }
   }

@@ -64,7 +64,9 @@ void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->depot_exchanges = s.depot_exchanges;
   out->depot_contention = s.depot_contention;
   out->depot_objects = s.depot_rounds;
-  out->objects_live = s.allocs - s.frees;
+  /* Counters of different threads are read one by one: a free counted on
+   * one thread can be seen before the alloc counted on another. */
+  out->objects_live = s.allocs >= s.frees ? s.allocs - s.frees : 0;
   out->bytes_live = out->objects_live * pool->object_size;
   out->threads = pool->ntcaches;
   out->slabs = ebra_atomic_load_relaxed(&pool->xslabs);
