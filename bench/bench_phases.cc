@@ -45,7 +45,8 @@
 // Extra flags (removed before Google Benchmark sees argv):
 //   --series_out=FILE   the samples of every run, as JSON, for
 //                       bench/plot_phases.py
-//   --burst_ms=N --steady_ms=N --idle_ms=N   phase lengths (1500/1500/1000)
+//   --burst_ms=N --steady_ms=N --idle_ms=N   phase lengths (1500/1500/1000;
+//                                            400/400/300 with EBRA_BENCH_QUICK)
 
 #include <benchmark/benchmark.h>
 
@@ -589,6 +590,11 @@ bool parse_own_flags(int *argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+  if (std::getenv("EBRA_BENCH_QUICK")) { // bench/run.sh --quick: a smoke run
+    g_phase_ms[0] = 400;
+    g_phase_ms[1] = 400;
+    g_phase_ms[2] = 300;
+  }
   if (!parse_own_flags(&argc, argv)) {
     std::fprintf(stderr, "bench_phases: bad --burst_ms/--steady_ms/--idle_ms value\n");
     return 2;

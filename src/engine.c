@@ -65,6 +65,9 @@
 #define GP_SLOW_ENTER_NS 20000000ull /* p99: grace periods are costly */
 #define GP_SLOW_STAY_NS 10000000ull
 #define PENDING_HIGH_BYTES (64ull << 20)
+#define LL_BATCH 16u                 /* low-latency's retire batch */
+#define GP_BUSY_ENTER 0.5            /* share of a second that low-latency's */
+#define GP_BUSY_STAY 0.25            /*   batching would spend in grace periods */
 #define CONFIRM_STEPS 2
 #define CONFIRM_STEPS_LEAN 4         /* to memory-efficient: purging is costly
                                         to undo, and a loaded machine can
@@ -114,6 +117,7 @@ static void info(const char *fmt, ...) {
 typedef struct measure_s {
   uint64_t t_ns, ops, allocs, frees, exchanges, depot_objects, contention, retired;
   uint64_t resident, committed, live, pending, gp_p99, grace_periods;
+  uint64_t gp_p50;     /* worst domain median grace-period latency */
   double dt_s;
   ebra_sample_t rates;
 } measure_t;
@@ -224,6 +228,8 @@ static int measure(measure_t *m) {
     const ebra_domain_stats_t *d = &snap->domains[i].stats;
     m->retired += d->retired;
     m->grace_periods += d->grace_periods;
+    if (d->gp_ns_p50 > m->gp_p50)
+      m->gp_p50 = d->gp_ns_p50;
     if (d->gp_ns_p99 > m->gp_p99)
       m->gp_p99 = d->gp_ns_p99;
   }
@@ -287,7 +293,16 @@ static ebra_strategy_t engine_pick(const measure_t *m, const measure_t *prev, bo
   /* The p99 covers the last 1024 grace periods: only news if some ran. */
   const bool fresh_gp = m->grace_periods > prev->grace_periods;
   const uint64_t slow = cur == EBRA_STRATEGY_HIGH_THROUGHPUT ? GP_SLOW_STAY_NS : GP_SLOW_ENTER_NS;
-  if (!idle && ((fresh_gp && m->gp_p99 >= slow) || m->pending >= PENDING_HIGH_BYTES))
+  /* Would low-latency's small batches keep the reclaimer waiting for grace
+   * periods most of the time?  Then bigger batches, which amortise each
+   * grace period, win.  Estimated from the retire rate, the batch size and
+   * the median grace period, so it does not fall when high-throughput's
+   * bigger batches make grace periods rarer (that would flap). */
+  const double retire_rate = per_s(m->retired, prev->retired, m->dt_s);
+  const double busy = retire_rate / LL_BATCH * (double)m->gp_p50 / 1e9;
+  const double busy_level = cur == EBRA_STRATEGY_HIGH_THROUGHPUT ? GP_BUSY_STAY : GP_BUSY_ENTER;
+  if (!idle && ((fresh_gp && m->gp_p99 >= slow) || busy >= busy_level ||
+                m->pending >= PENDING_HIGH_BYTES))
     return EBRA_STRATEGY_HIGH_THROUGHPUT;
   return idle ? cur : EBRA_STRATEGY_LOW_LATENCY;
 }
@@ -330,8 +345,9 @@ static uint32_t capacity_for(const ebra_pool_t *pool, bool busy) {
   }
   case EBRA_STRATEGY_MEMORY_EFFICIENT:
     return base / 4 >= 4 ? base / 4 : (base < 4 ? base : 4);
-  default:
-    return base;
+  default: /* low-latency: what high-throughput grew stays (bigger
+              magazines mean fewer slow paths); never below the base */
+    return cur < base ? base : cur;
   }
 }
 
