@@ -15,7 +15,8 @@
  * Adaptive's pick, from these (thresholds in engine_pick):
  *   soft limit passed                           -> memory-efficient, at once
  *   depot busy (share or contention high)       -> high-throughput
- *   grace periods slow or pending piling up     -> high-throughput (batch)
+ *   grace periods slow, reclaimer load high,
+ *   or pending piling up                        -> high-throughput (batch)
  *   idle, and slab memory beyond live to return -> memory-efficient
  *   otherwise                                   -> low-latency
  * Hysteresis twice over: each test has an enter and a (looser) stay level,
@@ -23,7 +24,7 @@
  *
  * Knobs per strategy (apply_pool / apply_domain):
  *                     magazine cap       depot keeps          slabs   batching
- *   low-latency       configured         2 x last exchanges   kept    16, 200 us
+ *   low-latency       kept, >= config    2 x last exchanges   kept    16, 200 us
  *   high-throughput   x2 per busy step,  2 x last exchanges   kept    256, 10 ms
  *                     up to 4 x config
  *   memory-efficient  config / 4         nothing              purged  64, 1 ms
