@@ -15,5 +15,6 @@
 #include "ebra/cache.h"
 #include "ebra/observer.h"
 #include "ebra/monitor.h"
+#include "ebra/engine.h"
 
 #endif /* EBRA_H */

@@ -14,6 +14,15 @@
  *   D3  magazines are never freed while the pool lives, because a popper may
  *       still read `link.next` of a magazine another popper just took; the
  *       generation CAS then fails and the value read is discarded.
+ *   D4  `parked` holds empty magazines whose capacity differs from the
+ *       pool's current one (the strategy engine resized magazines).  D3
+ *       forbids freeing them, so they wait there until the capacity comes
+ *       back to their size (ebra_magazine_get_empty) or the pool dies.
+ *
+ * Trimming (ebra_depot_trim) pops full magazines beyond the working set the
+ * strategy engine asks to keep, gives their objects back to the slab layer
+ * (slab.c) and pushes the magazines on `empty`.  It is one more popper and
+ * pusher: the same lock-free operations, the same ownership rules.
  *
  * Ordering
  *   ck's CAS is a full barrier on x86 (lock cmpxchg / cmpxchg16b).  A push
@@ -32,8 +41,10 @@
 void ebra_depot_init(ebra_depot_t *d) {
   ck_stack_init(&d->full);
   ck_stack_init(&d->empty);
+  ck_stack_init(&d->parked);
   ebra_atomic_store_relaxed(&d->xnfull, 0);
   ebra_atomic_store_relaxed(&d->xnempty, 0);
+  ebra_atomic_store_relaxed(&d->xnparked, 0);
 }
 
 /* Push e onto a ck_stack with try-push until it lands; returns the CAS
@@ -83,6 +94,7 @@ static ebra_magazine_t *stack_pop(ck_stack_t *st, ebra_counters_t *c) {
 }
 
 void ebra_depot_push_full(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t *c) {
+  ebra_counter_add_owner(&c->depot_rounds, m->rounds); /* before the push gives m away */
   stack_push(&d->full, m, c);
   ebra_atomic_add_relaxed(&d->xnfull, 1);
 }
@@ -94,8 +106,10 @@ void ebra_depot_push_empty(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t 
 
 ebra_magazine_t *ebra_depot_pop_full(ebra_depot_t *d, ebra_counters_t *c) {
   ebra_magazine_t *m = stack_pop(&d->full, c);
-  if (m)
+  if (m) {
     ebra_atomic_sub_relaxed(&d->xnfull, 1);
+    ebra_counter_add_owner(&c->depot_rounds, m->rounds);
+  }
   return m;
 }
 
@@ -104,4 +118,32 @@ ebra_magazine_t *ebra_depot_pop_empty(ebra_depot_t *d, ebra_counters_t *c) {
   if (m)
     ebra_atomic_sub_relaxed(&d->xnempty, 1);
   return m;
+}
+
+void ebra_depot_park(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t *c) {
+  stack_push(&d->parked, m, c);
+  ebra_atomic_add_relaxed(&d->xnparked, 1);
+}
+
+ebra_magazine_t *ebra_depot_unpark(ebra_depot_t *d, ebra_counters_t *c) {
+  ebra_magazine_t *m = stack_pop(&d->parked, c);
+  if (m)
+    ebra_atomic_sub_relaxed(&d->xnparked, 1);
+  return m;
+}
+
+uint64_t ebra_depot_trim(ebra_pool_t *pool, uint64_t keep) {
+  ebra_counters_t c = {0}; /* trimming is not a thread cache's traffic */
+  uint64_t n = 0;
+  while (ebra_atomic_load_relaxed(&pool->depot.xnfull) > (int64_t)keep) {
+    ebra_magazine_t *m = ebra_depot_pop_full(&pool->depot, &c);
+    if (!m)
+      break;
+    ebra_slab_return(pool, m->objs, m->rounds);
+    m->rounds = 0;
+    ebra_magazine_give(pool, m, &c);
+    n++;
+  }
+  ebra_atomic_add_relaxed(&pool->xtrimmed, n);
+  return n;
 }

@@ -545,6 +545,13 @@ int ebra_domain_barrier(ebra_domain_t *d) {
   return 0;
 }
 
+void ebra_domain_request_flush(ebra_domain_t *d) {
+  pthread_mutex_lock(&d->lock);
+  ++d->barrier_req; /* a ticket nobody waits for: the reclaimer steals all */
+  pthread_cond_signal(&d->wake);
+  pthread_mutex_unlock(&d->lock);
+}
+
 /* ---- create / destroy / knobs / stats ---------------------------------------- */
 
 static int domain_config_check(const ebra_domain_config_t *cfg, ebra_reclaim_backend_t *be) {

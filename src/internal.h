@@ -32,6 +32,8 @@
 #define EBRA_SLAB_MAX_SIZE ((size_t)32 << 20)
 
 #define EBRA_SLAB_MAGIC 0x65627261534c4142ull /* "ebraSLAB" */
+#define EBRA_SLAB_PURGED (1ull << 32) /* in xcarve: the slab cannot be carved */
+#define EBRA_SLAB_CARVED_MASK 0xffffffffull
 #define EBRA_POISON_BYTE 0xDB
 
 /* ---- types -------------------------------------------------------------- */
@@ -39,8 +41,13 @@
 /* A slab: one mapping from the OS, cut into `count` slots of `stride` bytes.
  * The header sits at the start of the mapping, the slots after it.
  * Invariants: first + count*stride <= base + map_size;
- *             slots [0, min(xcarved, count)) have been handed to magazines,
- *             the others never have (carving is bump-only, monotonic). */
+ *             slots [0, carved) have been handed to magazines since the
+ *             slab was last purged, the others have not (carving is
+ *             bump-only within one incarnation);
+ *             a slot whose free bit is set is free and in no magazine;
+ *             nfree == popcount(free bits) <= carved;
+ *             a purged slab has carved == 0, nfree == 0, and its object
+ *             pages were given back to the OS (slab.c). */
 typedef struct ebra_slab_s {
   uint64_t magic;           /* EBRA_SLAB_MAGIC */
   ebra_pool_t *pool;        /* owner; constant */
@@ -49,9 +56,16 @@ typedef struct ebra_slab_s {
   size_t span;              /* count * stride; constant */
   uint64_t stride_div;      /* UINT64_MAX / stride + 1: divisibility test */
   uint32_t count;           /* slots; constant */
-  _Atomic uint32_t xcarved; /* slots carved so far; may overshoot count */
+  _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBRA_SLAB_PURGED;
+                               CAS only, never past count */
   size_t map_size;          /* bytes mapped, header included */
   struct ebra_slab_s *next; /* pool->slabs list, under pool->grow_lock */
+  /* Free objects returned by depot trimming; all under pool->grow_lock. */
+  uint64_t *free_bits;      /* bit i set <=> slot i is free, in this slab */
+  uint32_t nfree;
+  bool purged;              /* on pool->purged, pages given back */
+  bool on_partial;          /* on pool->partial (nfree > 0, not purged) */
+  struct ebra_slab_s *lnext, *lprev; /* pool->partial or pool->purged */
   _Atomic uint64_t *xheld_bits; /* bit i set <=> slot i is held by the
                                    reclamation layer: retired and awaiting a
                                    grace period, or owned by a weak handle */
@@ -79,8 +93,11 @@ typedef struct ebra_magazine_s {
 typedef struct ebra_depot_s {
   ck_stack_t full CK_CC_ALIGN(16);
   ck_stack_t empty CK_CC_ALIGN(16);
+  ck_stack_t parked CK_CC_ALIGN(16); /* empty magazines whose capacity is
+                                        not the pool's current one (D4) */
   _Atomic int64_t xnfull;  /* approximate counts, for stats */
   _Atomic int64_t xnempty;
+  _Atomic int64_t xnparked;
 } ebra_depot_t;
 
 /* Counters of one thread cache.  Single writer (the owner thread, with
@@ -91,6 +108,7 @@ typedef struct ebra_counters_s {
   _Atomic uint64_t misses;           /* allocs+frees not served by magazines */
   _Atomic uint64_t depot_exchanges;
   _Atomic uint64_t depot_contention;
+  _Atomic uint64_t depot_rounds;     /* objects in the full magazines moved */
 } ebra_counters_t;
 
 typedef struct ebra_thread_s ebra_thread_t;
@@ -206,7 +224,9 @@ struct ebra_pool_s {
   size_t stride;
   uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */
   uint32_t state;       /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
-  _Atomic uint32_t xmag_capacity; /* rounds for new magazines */
+  _Atomic uint32_t xmag_capacity; /* rounds for new magazines; the
+                                     strategy engine moves it */
+  uint32_t mag_capacity_base;     /* as configured; constant */
   size_t alignment;
   size_t max_objects;   /* 0 = no cap */
   size_t slab_size;
@@ -217,8 +237,17 @@ struct ebra_pool_s {
   /* Slab layer.  xcurrent: the slab being carved; replaced under grow_lock
    * (store release, paired with the load acquire in slab_carve). */
   _Atomic(ebra_slab_t *) xcurrent;
-  pthread_mutex_t grow_lock;      /* held only while the OS maps a slab */
+  pthread_mutex_t grow_lock;      /* the slab layer's lock: held while the
+                                     OS maps or purges a slab, and while
+                                     trimmed objects move to or from the
+                                     slabs' free bits; never on a fast path */
   ebra_slab_t *slabs;             /* all slabs, under grow_lock */
+  ebra_slab_t *partial;           /* slabs with free objects, grow_lock */
+  ebra_slab_t *purged;            /* slabs given back to the OS, grow_lock */
+  _Atomic uint64_t xslab_free;    /* objects free in slabs (stats) */
+  _Atomic uint64_t xbytes_purged; /* bytes of purged slabs (stats, limit) */
+  _Atomic uint64_t xpurges;       /* slabs purged, ever */
+  _Atomic uint64_t xtrimmed;      /* magazines trimmed from the depot, ever */
   _Atomic uint64_t xcarved;       /* objects carved, <= max_objects if capped */
   _Atomic uint64_t xslabs;
   _Atomic uint64_t xbytes_reserved;
@@ -240,6 +269,9 @@ struct ebra_pool_s {
   _Atomic uint64_t xerrors;
 
   ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
+
+  /* The strategy engine's view at its previous step (engine lock). */
+  uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention, eng_prev_objects;
 };
 
 /* ---- reclamation types (reclaim/) ---------------------------------------- */
@@ -339,6 +371,7 @@ EBRA_INTERNAL_FN bool ebra_option_is_on(ebra_option_t opt);
 /* ---- os.c: the only file that talks to the OS about memory --------------- */
 EBRA_INTERNAL_FN int ebra_os_map_aligned(size_t size, size_t align, void **out);
 EBRA_INTERNAL_FN int ebra_os_unmap(void *p, size_t size);
+EBRA_INTERNAL_FN int ebra_os_purge(void *p, size_t size); /* madvise DONTNEED */
 EBRA_INTERNAL_FN uint64_t ebra_os_random(void);
 EBRA_INTERNAL_FN int ebra_os_resident_bytes(uint64_t *out); /* /proc/self/statm */
 
@@ -375,6 +408,17 @@ EBRA_INTERNAL_FN size_t ebra_slab_size_for(size_t stride, size_t alignment);
 EBRA_INTERNAL_FN uint32_t ebra_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
                                         ebra_error_kind_t *why);
 EBRA_INTERNAL_FN void ebra_slab_release_all(ebra_pool_t *pool);
+/* Free objects back to their slabs' free bits (depot trimming). */
+EBRA_INTERNAL_FN void ebra_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n);
+/* Give every wholly free slab but the current one back to the OS;
+ * returns the bytes purged. */
+EBRA_INTERNAL_FN uint64_t ebra_slab_purge_free(ebra_pool_t *pool);
+/* Bytes that every pool's slabs hold from the OS (mapped minus purged),
+ * and the hard limit on it (EBRA_HARD_LIMIT, 0 = none), checked before a
+ * slab is mapped or reused; refusals counted. */
+EBRA_INTERNAL_FN uint64_t ebra_slab_committed_bytes(void);
+EBRA_INTERNAL_FN uint64_t ebra_slab_hard_limit(void);
+EBRA_INTERNAL_FN uint64_t ebra_slab_limit_refusals(void);
 
 /* True iff p is the start of a slot of slab that has been carved (handed to
  * a magazine at some point).  Offsets are < 2^32 (slabs <= 32 MiB), so the
@@ -387,7 +431,8 @@ static inline bool ebra_slab_slot_valid(const ebra_slab_t *slab, const void *p) 
     return false;
   /* Relaxed: a slot is carved before it reaches any user, and that carve
    * happens before the user's free through the magazine hand-offs. */
-  return off < (uint64_t)ebra_atomic_load_relaxed(&slab->xcarved) * slab->stride;
+  const uint64_t carved = ebra_atomic_load_relaxed(&slab->xcarve) & EBRA_SLAB_CARVED_MASK;
+  return off < carved * slab->stride;
 }
 
 /* Slot index of p (a valid slot start): Lemire's fastdiv, exact for
@@ -428,6 +473,11 @@ EBRA_INTERNAL_FN ebra_magazine_t *ebra_depot_pop_full(ebra_depot_t *d,
                                                       ebra_counters_t *c);
 EBRA_INTERNAL_FN ebra_magazine_t *ebra_depot_pop_empty(ebra_depot_t *d,
                                                        ebra_counters_t *c);
+EBRA_INTERNAL_FN void ebra_depot_park(ebra_depot_t *d, ebra_magazine_t *m, ebra_counters_t *c);
+EBRA_INTERNAL_FN ebra_magazine_t *ebra_depot_unpark(ebra_depot_t *d, ebra_counters_t *c);
+/* Pop full magazines while more than `keep` remain, return their objects
+ * to the slabs and the magazines to the empty stack; returns how many. */
+EBRA_INTERNAL_FN uint64_t ebra_depot_trim(ebra_pool_t *pool, uint64_t keep);
 
 /* ---- thread.c ------------------------------------------------------------ */
 EBRA_INTERNAL_FN extern __thread ebra_thread_t *ebra_tls_thread
@@ -499,6 +549,9 @@ EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_threa
 EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id); /* registry lock held */
 EBRA_INTERNAL_FN uint32_t ebra_domain_registry_capacity(void);         /* registry lock held */
 EBRA_INTERNAL_FN uint64_t ebra_now_ns(void);
+/* Ask the reclaimer to close every open batch and run a grace period now,
+ * without waiting for it (the engine's forced grace period). */
+EBRA_INTERNAL_FN void ebra_domain_request_flush(ebra_domain_t *d);
 EBRA_INTERNAL_FN void ebra_domains_fork_prepare(void);
 EBRA_INTERNAL_FN void ebra_domains_fork_parent(void);
 EBRA_INTERNAL_FN void ebra_domains_fork_child(void);
@@ -537,6 +590,11 @@ EBRA_INTERNAL_FN int ebra_object_hold(ebra_pool_t *pool, const void *obj);
 EBRA_INTERNAL_FN bool ebra_object_release_hold(const void *obj);
 EBRA_INTERNAL_FN bool ebra_pool_is_alive(const ebra_pool_t *pool);
 EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
+
+/* ---- engine.c ------------------------------------------------------------- */
+EBRA_INTERNAL_FN void ebra_engine_fork_prepare(void);
+EBRA_INTERNAL_FN void ebra_engine_fork_parent(void);
+EBRA_INTERNAL_FN void ebra_engine_fork_child(void);
 
 /* ---- stats.c ------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from);

@@ -25,22 +25,42 @@ ebra_magazine_t *ebra_magazine_new(ebra_pool_t *pool) {
   return m;
 }
 
-/* An empty magazine from the depot, or a new one.  NULL only if the OS
- * refuses memory. */
+/* An empty magazine of the pool's current capacity: from the depot's
+ * empty stack (parking the resized-away ones met on the way, D4), else a
+ * parked one of the right size, else a new one.  NULL only if the OS
+ * refuses memory.  The search is bounded: a few pops, then malloc. */
 ebra_magazine_t *ebra_magazine_get_empty(ebra_pool_t *pool, ebra_counters_t *c) {
-  ebra_magazine_t *m = ebra_depot_pop_empty(&pool->depot, c);
-  return m ? m : ebra_magazine_new(pool);
+  const uint32_t cap = ebra_atomic_load_relaxed(&pool->xmag_capacity);
+  for (int i = 0; i < 4; i++) {
+    ebra_magazine_t *m = ebra_depot_pop_empty(&pool->depot, c);
+    if (!m)
+      break;
+    if (m->capacity == cap)
+      return m;
+    ebra_depot_park(&pool->depot, m, c);
+  }
+  if (ebra_atomic_load_relaxed(&pool->depot.xnparked) > 0) {
+    ebra_magazine_t *m = ebra_depot_unpark(&pool->depot, c);
+    if (m && m->capacity == cap)
+      return m;
+    if (m)
+      ebra_depot_park(&pool->depot, m, c);
+  }
+  return ebra_magazine_new(pool);
 }
 
-/* Hand a magazine to the depot, on the stack its contents call for (D2). */
+/* Hand a magazine to the depot, on the stack its contents call for (D2),
+ * or parked if it is empty and of a capacity the pool no longer uses. */
 void ebra_magazine_give(ebra_pool_t *pool, ebra_magazine_t *m, ebra_counters_t *c) {
   if (EBRA_DEBUG && !ebra_magazine_is_valid(pool, m))
     ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': corrupt magazine %p given to the depot",
                      pool->name, (void *)m);
   if (m->rounds > 0)
     ebra_depot_push_full(&pool->depot, m, c);
-  else
+  else if (m->capacity == ebra_atomic_load_relaxed(&pool->xmag_capacity))
     ebra_depot_push_empty(&pool->depot, m, c);
+  else
+    ebra_depot_park(&pool->depot, m, c);
 }
 
 void ebra_magazine_free_all(ebra_pool_t *pool) {

@@ -114,6 +114,7 @@ int ebra_snapshot(ebra_snapshot_t **out) {
     return rc;
   }
   snapshot_totals(s);
+  ebra_engine_stats(&s->engine); /* published stats: never waits for a step */
   if (ebra_os_resident_bytes(&s->resident_bytes) != 0)
     s->resident_bytes = 0; /* documented: 0 = unknown (no /proc) */
   struct timespec ts;
@@ -313,6 +314,19 @@ static const field_t pool_fields[] = {
      "Rounds per magazine."),
   PF(object_size, F_SIZE, "ebra_pool_object_size_bytes", "gauge", "Object size."),
   PF(stride, F_SIZE, NULL, NULL, NULL),
+  PF(objects_in_slabs, F_U64, "ebra_pool_slab_free_objects", "gauge",
+     "Free objects trimmed from the depot back to their slabs."),
+  PF(bytes_purged, F_U64, "ebra_pool_purged_bytes", "gauge",
+     "Slab bytes given back to the OS and not yet reused."),
+  PF(slabs_purged, F_U64, "ebra_pool_slab_purges_total", "counter",
+     "Wholly free slabs given back to the OS."),
+  PF(magazines_trimmed, F_U64, "ebra_pool_magazines_trimmed_total", "counter",
+     "Full magazines trimmed from the depot back to the slabs."),
+  PF(depot_parked, F_U64, "ebra_pool_depot_parked_magazines", "gauge",
+     "Empty magazines of a capacity the pool no longer uses."),
+  PF(depot_objects, F_U64, "ebra_pool_depot_objects_total", "counter",
+     "Objects moved through the depot in full magazines."),
+  PF(max_objects, F_U64, "ebra_pool_max_objects", "gauge", "The pool's object cap (0: none)."),
 };
 #undef PF
 
@@ -366,6 +380,35 @@ static const field_t cache_fields[] = {
 };
 #undef CF
 
+#define EF(f, k, m, t, h) {#f, offsetof(ebra_engine_stats_t, f), k, m, t, h}
+static const field_t engine_fields[] = {
+  EF(steps, F_U64, "ebra_engine_steps_total", "counter", "Strategy engine steps (ebra_maintain)."),
+  EF(switches, F_U64, "ebra_engine_strategy_switches_total", "counter",
+     "Changes of the active strategy."),
+  EF(knob_changes, F_U64, "ebra_engine_knob_changes_total", "counter",
+     "Magazine capacities and retire batching changed by the engine."),
+  EF(magazines_trimmed, F_U64, "ebra_engine_magazines_trimmed_total", "counter",
+     "Full magazines trimmed from depots by the engine."),
+  EF(bytes_purged, F_U64, "ebra_engine_purged_bytes_total", "counter",
+     "Slab bytes given back to the OS by the engine."),
+  EF(forced_grace_periods, F_U64, "ebra_engine_forced_grace_periods_total", "counter",
+     "Grace periods forced because the soft limit was passed."),
+  EF(soft_limit_steps, F_U64, "ebra_engine_soft_limit_steps_total", "counter",
+     "Steps that found ebra above the soft limit."),
+  EF(hard_limit_refusals, F_U64, "ebra_engine_hard_limit_refusals_total", "counter",
+     "Slabs the hard limit refused."),
+  EF(committed_bytes, F_U64, "ebra_engine_committed_bytes", "gauge",
+     "Slab bytes ebra holds from the OS (mapped minus purged)."),
+  EF(soft_limit, F_U64, "ebra_engine_soft_limit_bytes", "gauge", "Soft memory limit (0: none)."),
+  EF(hard_limit, F_U64, "ebra_engine_hard_limit_bytes", "gauge", "Hard memory limit (0: none)."),
+  EF(alloc_rate, F_U64, NULL, NULL, NULL),
+  EF(free_rate, F_U64, NULL, NULL, NULL),
+  EF(exchange_rate, F_U64, NULL, NULL, NULL),
+  EF(contention_rate, F_U64, NULL, NULL, NULL),
+  EF(retire_rate, F_U64, NULL, NULL, NULL),
+};
+#undef EF
+
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static uint64_t field_get(const field_t *f, const void *stats) {
@@ -393,12 +436,15 @@ static void text_pool(emit_t *e, const ebra_snapshot_pool_t *p) {
         "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
         "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
         " full + %" PRIu64 " empty magazines\n"
-        "  slabs %" PRIu64 ", reserved %" PRIu64 " B, threads %" PRIu32 ", errors %" PRIu64 "\n",
+        "  slabs %" PRIu64 ", reserved %" PRIu64 " B, threads %" PRIu32 ", errors %" PRIu64 "\n"
+        "  trimmed %" PRIu64 " magazines, %" PRIu64 " objects free in slabs, purged %" PRIu64
+        " slabs (%" PRIu64 " B now)\n",
         p->id, st->object_size, st->stride, st->magazine_capacity, st->allocs, st->frees,
         st->objects_live, st->bytes_live, st->magazine_hits,
         ops ? 100.0 * (double)st->magazine_hits / (double)ops : 0.0, st->magazine_misses,
         st->depot_exchanges, st->depot_contention, st->depot_full, st->depot_empty, st->slabs,
-        st->bytes_reserved, st->threads, st->errors);
+        st->bytes_reserved, st->threads, st->errors, st->magazines_trimmed,
+        st->objects_in_slabs, st->slabs_purged, st->bytes_purged);
 }
 
 static void text_domain(emit_t *e, const ebra_snapshot_domain_t *d) {
@@ -450,6 +496,17 @@ int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     text_domain(&e, &snap->domains[i]);
   for (uint32_t i = 0; i < snap->ncaches; i++)
     text_cache(&e, &snap->caches[i]);
+  const ebra_engine_stats_t *g = &snap->engine;
+  emitf(&e,
+        "engine: %s (configured %s), %" PRIu64 " steps, %" PRIu64 " switches, %" PRIu64
+        " knob changes\n"
+        "  committed %.1f MiB (soft limit %.1f MiB, hard %.1f MiB, %" PRIu64
+        " refusals); trimmed %" PRIu64 " magazines, purged %.1f MiB, forced %" PRIu64
+        " grace periods\n",
+        ebra_strategy_name(g->active), ebra_strategy_name(g->configured), g->steps, g->switches,
+        g->knob_changes, mib(g->committed_bytes), mib(g->soft_limit), mib(g->hard_limit),
+        g->hard_limit_refusals, g->magazines_trimmed, mib(g->bytes_purged),
+        g->forced_grace_periods);
   emit_flush(&e);
   return 0;
 }
@@ -496,7 +553,10 @@ int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     json_fields(&e, cache_fields, NELEMS(cache_fields), &c->stats);
     emit_bytes(&e, "}", 1);
   }
-  emit_bytes(&e, "]}\n", 3);
+  emitf(&e, "],\"engine\":{\"configured\":\"%s\",\"active\":\"%s\"",
+        ebra_strategy_name(snap->engine.configured), ebra_strategy_name(snap->engine.active));
+  json_fields(&e, engine_fields, NELEMS(engine_fields), &snap->engine);
+  emit_bytes(&e, "}}\n", 3);
   emit_flush(&e);
   return 0;
 }
@@ -561,6 +621,22 @@ static void prom_caches(emit_t *e, const ebra_snapshot_t *snap) {
   }
 }
 
+static void prom_engine(emit_t *e, const ebra_engine_stats_t *g) {
+  for (size_t k = 0; k < NELEMS(engine_fields); k++) {
+    const field_t *f = &engine_fields[k];
+    if (!f->metric)
+      continue;
+    prom_family(e, f->metric, f->type, f->help);
+    emitf(e, "%s", f->metric);
+    prom_value(e, f, g);
+  }
+  prom_family(e, "ebra_engine_active_strategy", "gauge",
+              "1 for the strategy the engine applies, 0 for the others.");
+  for (int s = EBRA_STRATEGY_LOW_LATENCY; s <= EBRA_STRATEGY_MEMORY_EFFICIENT; s++)
+    emitf(e, "ebra_engine_active_strategy{strategy=\"%s\"} %d\n",
+          ebra_strategy_name((ebra_strategy_t)s), g->active == (ebra_strategy_t)s);
+}
+
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
   if (!snap)
@@ -581,6 +657,7 @@ int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *
   prom_pools(&e, snap);
   prom_domains(&e, snap);
   prom_caches(&e, snap);
+  prom_engine(&e, &snap->engine);
   emit_flush(&e);
   return 0;
 }

@@ -16,13 +16,20 @@ typedef struct option_desc_s {
   long min;
   long max;
   bool is_bool;
+  const char *const *names; /* value i may be spelled names[i] */
 } option_desc_t;
+
+static const char *const strategy_names[] = {"adaptive", "low-latency", "high-throughput",
+                                             "memory-efficient", NULL};
 
 static const option_desc_t option_descs[EBRA_OPT_COUNT_] = {
     [EBRA_OPT_MAGAZINE_SIZE] = {"magazine_size", 64, 1, EBRA_MAX_MAGAZINE_CAPACITY, false},
     [EBRA_OPT_SHOW_STATS] = {"show_stats", 0, 0, 1, true},
     [EBRA_OPT_VERBOSE] = {"verbose", 0, 0, 1, true},
     [EBRA_OPT_SECURE] = {"secure", 0, 0, 1, true},
+    [EBRA_OPT_SOFT_LIMIT] = {"soft_limit", 0, 0, LONG_MAX, false},
+    [EBRA_OPT_HARD_LIMIT] = {"hard_limit", 0, 0, LONG_MAX, false},
+    [EBRA_OPT_STRATEGY] = {"strategy", 0, 0, 3, false, strategy_names},
 };
 
 static _Atomic long option_values[EBRA_OPT_COUNT_];
@@ -75,9 +82,21 @@ static int parse_size(const char *s, long *out) {
   return 0;
 }
 
+static int parse_name(const char *const *names, const char *s, long *out) {
+  for (long i = 0; names[i]; i++) {
+    if (strcasecmp(s, names[i]) == 0) {
+      *out = i;
+      return 0;
+    }
+  }
+  return -EINVAL;
+}
+
 static int option_parse(ebra_option_t opt, const char *text, long *out) {
   if (!text || !*text)
     return -EINVAL;
+  if (option_descs[opt].names && parse_name(option_descs[opt].names, text, out) == 0)
+    return 0;
   return option_descs[opt].is_bool ? parse_bool(text, out) : parse_size(text, out);
 }
 

@@ -46,6 +46,17 @@ int ebra_os_unmap(void *p, size_t size) {
   return munmap(p, size) == 0 ? 0 : errno;
 }
 
+/* Give the whole pages inside [p, p + size) back to the OS; the mapping
+ * stays, and reads there see zeros until written again. */
+int ebra_os_purge(void *p, size_t size) {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
+  const uintptr_t to = ((uintptr_t)p + size) & ~(page - 1);
+  if (to <= from)
+    return 0;
+  return madvise((void *)from, to - from, MADV_DONTNEED) == 0 ? 0 : errno;
+}
+
 /* A random 64-bit value for cookies; never 0.  Not for cryptography. */
 uint64_t ebra_os_random(void) {
   uint64_t r = 0;

@@ -149,6 +149,10 @@ static void *alloc_failed(ebra_pool_t *pool, int err, ebra_error_kind_t kind) {
                      pool->max_objects);
   else if (kind == EBRA_ERR_USE_AFTER_DESTROY)
     ebra_report_pool(pool, kind, "ebra_pool_alloc on destroyed pool '%s'", pool->name);
+  else if (kind == EBRA_ERR_MEMORY_LIMIT)
+    ebra_report_pool(pool, kind,
+                     "pool '%s': the hard memory limit (%llu bytes) refused a new slab",
+                     pool->name, (unsigned long long)ebra_slab_hard_limit());
   else
     ebra_report_pool(pool, kind, "pool '%s': the OS refused memory", pool->name);
   errno = err;
@@ -165,12 +169,13 @@ static uint32_t carve_batch(const ebra_pool_t *pool, uint32_t capacity) {
 }
 
 /* Refill tc->loaded (empty; previous empty too): a full magazine from the
- * depot, else the overflow list, else new objects from the slabs. */
+ * depot, else the overflow list, else free objects the slabs took back,
+ * else new objects carved from the slabs. */
 static bool alloc_refill(ebra_pool_t *pool, ebra_tcache_t *tc, ebra_error_kind_t *why) {
   ebra_counter_add_owner(&tc->c.misses, 1);
   ebra_magazine_t *full = ebra_depot_pop_full(&pool->depot, &tc->c);
   if (full) {
-    ebra_depot_push_empty(&pool->depot, tc->previous, &tc->c);
+    ebra_magazine_give(pool, tc->previous, &tc->c);
     tc->previous = tc->loaded;
     tc->loaded = full;
     return true;
@@ -442,6 +447,7 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
                                           : ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
   ebra_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
+  pool->mag_capacity_base = (uint32_t)cap;
   ebra_depot_init(&pool->depot);
   pthread_mutex_init(&pool->grow_lock, NULL);
   pthread_mutex_init(&pool->overflow_lock, NULL);

@@ -23,6 +23,8 @@ static const char *const kind_names[] = {
     [EBRA_ERR_INTERNAL] = "internal-error",
     [EBRA_WARN_LIVE_AT_DESTROY] = "live-at-destroy",
     [EBRA_ERR_BAD_CALL] = "bad-call",
+    [EBRA_ERR_MEMORY_LIMIT] = "memory-limit",
+    [EBRA_INFO_ENGINE] = "engine",
 };
 
 const char *ebra_error_kind_name(ebra_error_kind_t kind) {
@@ -39,12 +41,15 @@ void ebra_set_report_hook(ebra_report_fn *fn, void *arg) {
 }
 
 static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
-  char msg[512];
-  vsnprintf(msg, sizeof msg, fmt, ap);
   pthread_mutex_lock(&report_lock);
   ebra_report_fn *fn = report_hook;
   void *arg = report_arg;
   pthread_mutex_unlock(&report_lock);
+  /* Informational reports reach a hook, or stderr only when verbose. */
+  if (!fn && kind == EBRA_INFO_ENGINE && !ebra_option_is_on(EBRA_OPT_VERBOSE))
+    return;
+  char msg[512];
+  vsnprintf(msg, sizeof msg, fmt, ap);
   if (fn)
     fn(kind, msg, arg);
   else

@@ -1,32 +1,80 @@
 /* src/slab.c — the slab layer: maps slabs from the OS and carves them into
  * objects for magazines, in batches.
  *
+ * Depot trimming gives free objects back to their slabs (a free bit per
+ * slot); a slab whose carved objects are all back is purged: its object
+ * pages go back to the OS (madvise DONTNEED, the mapping stays), it is
+ * reset to uncarved and parked on pool->purged, and the next slab_grow
+ * reuses it before mapping a new one.  The mapping is never unmapped while
+ * the pool lives, because a carver preempted after loading xcurrent may
+ * still touch the header (S4).
+ *
  * Invariants
- *   S1  pool->xcarved == sum over slabs of min(xcarved, count), plus quota
- *       taken by fills in progress; if capped, pool->xcarved <= max_objects.
- *   S2  a slot is carved at most once (fetch_add hands out disjoint ranges)
- *       and, once carved, lives in exactly one magazine or with one user.
- *   S3  pool->xcurrent only moves to a newer slab; old slabs are exhausted.
+ *   S1  pool->xcarved == sum over unpurged slabs of their carved count, plus
+ *       quota taken by fills in progress: the objects in existence (with a
+ *       user, in a magazine, on the overflow list or free in a slab); if
+ *       capped, pool->xcarved <= max_objects.
+ *   S2  a slot is carved at most once per incarnation of its slab (the CAS
+ *       on xcarve hands out disjoint ranges) and then lives in exactly one
+ *       place: a user, a magazine, the overflow list or its slab's free bits.
+ *   S3  pool->xcurrent only moves to another slab under grow_lock; a slab
+ *       that stops being current is exhausted (carved == count).
+ *   S4  a purged slab has EBRA_SLAB_PURGED in xcarve, so a carver holding a
+ *       stale pointer to it carves nothing; reuse clears the word (to 0)
+ *       under grow_lock before publishing the slab as current again.
+ *   S5  a slab is purged only if it is not current and nfree == count:
+ *       every object it ever carved is back, none is with a user.
  *
  * Ordering
- *   slab_grow initialises a slab, then publishes it with a store release on
- *   pool->xcurrent; ebra_slab_fill's load acquire pairs with it, so carvers
- *   see the header.  Carving itself is a relaxed fetch_add: ranges are
- *   disjoint, and objects reach other threads only through magazines, which
- *   the depot hands over with release/acquire.
+ *   slab_grow initialises (or resets) a slab, then publishes it with a
+ *   store release on pool->xcurrent; ebra_slab_fill's load acquire pairs
+ *   with it, so carvers see the header.  The carve CAS is acq_rel and the
+ *   purge/reuse stores to xcarve are releases: a carver that carves from a
+ *   reused slab acquires the purge, which came after every earlier use of
+ *   those slots (users freed them to magazines, the depot handed the
+ *   magazines to the trimmer, the trimmer returned them under grow_lock).
+ *   Otherwise objects reach other threads only through magazines, which the
+ *   depot hands over with release/acquire.
  *
  * Progress
- *   Carving and the cap quota are lock-free (fetch_add / CAS loops that fail
- *   only when another thread made progress).  Growing takes grow_lock, held
- *   only while the OS maps memory: threads that find the slab exhausted wait
- *   for the one thread that is asking the OS, rather than all mapping
- *   slabs.  The lock is also taken by the fork handlers (thread.c).
+ *   Carving and the cap quota are lock-free (CAS loops that fail only when
+ *   another thread made progress).  grow_lock is held while the OS maps or
+ *   purges memory and while trimmed objects move between magazines and
+ *   slabs: slow paths only.  The lock is also taken by the fork handlers
+ *   (thread.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* Slab bytes held from the OS by every pool (mapped minus purged).  The
+ * hard limit on it is the option EBRA_HARD_LIMIT.  committed is reserved by
+ * CAS before a slab is mapped or reused, so concurrent growers never
+ * overshoot the limit together. */
+static _Atomic uint64_t committed;
+static _Atomic uint64_t limit_refusals;
+
+uint64_t ebra_slab_committed_bytes(void) { return ebra_atomic_load_relaxed(&committed); }
+uint64_t ebra_slab_hard_limit(void) { return (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT); }
+uint64_t ebra_slab_limit_refusals(void) { return ebra_atomic_load_relaxed(&limit_refusals); }
+
+/* Reserve `size` committed bytes; false (counted) if the hard limit would
+ * be passed.  Lock-free. */
+static bool committed_reserve(size_t size) {
+  const uint64_t limit = ebra_slab_hard_limit();
+  uint64_t cur = ebra_atomic_load_relaxed(&committed);
+  do {
+    if (limit && cur + size > limit) {
+      ebra_atomic_add_relaxed(&limit_refusals, 1);
+      return false;
+    }
+  } while (!ebra_atomic_cas_relaxed(&committed, &cur, cur + size));
+  return true;
+}
+
+static void committed_release(size_t size) { ebra_atomic_sub_relaxed(&committed, size); }
 
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
@@ -44,7 +92,7 @@ size_t ebra_slab_size_for(size_t stride, size_t alignment) {
 static size_t slab_header_size(const ebra_pool_t *pool, size_t *bitmap_words) {
   const size_t max_slots = pool->slab_size / pool->stride;
   *bitmap_words = (max_slots + 63) / 64;
-  const size_t nbitmaps = EBRA_DEBUG ? 2 : 1;
+  const size_t nbitmaps = EBRA_DEBUG ? 3 : 2; /* held, free (, live) */
   return align_up(sizeof(ebra_slab_t) + nbitmaps * *bitmap_words * sizeof(uint64_t),
                   pool->alignment);
 }
@@ -65,11 +113,16 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   s->span = (size_t)s->count * s->stride;
   s->stride_div = UINT64_MAX / s->stride + 1;
   s->map_size = pool->slab_size;
-  ebra_atomic_store_relaxed(&s->xcarved, 0);
+  ebra_atomic_store_relaxed(&s->xcarve, 0);
+  s->nfree = 0;
+  s->purged = false;
+  s->on_partial = false;
+  s->lnext = s->lprev = NULL;
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
   s->xheld_bits = (_Atomic uint64_t *)(s + 1);
+  s->free_bits = (uint64_t *)(s->xheld_bits + words);
 #if EBRA_DEBUG
-  s->xlive_bits = s->xheld_bits + words;
+  s->xlive_bits = (_Atomic uint64_t *)(s->free_bits + words);
 #endif
   err = ebra_segmap_insert(s);
   if (err) {
@@ -86,22 +139,75 @@ static void slab_destroy(ebra_slab_t *s) {
   ebra_os_unmap(s, s->map_size);
 }
 
-/* Replace `seen` as the current slab, unless another thread already did.
- * Returns 0 or an errno from the OS. */
+/* ---- slab lists (grow_lock held) ------------------------------------------ */
+
+static void list_push(ebra_slab_t **head, ebra_slab_t *s) {
+  s->lprev = NULL;
+  s->lnext = *head;
+  if (*head)
+    (*head)->lprev = s;
+  *head = s;
+}
+
+static void list_remove(ebra_slab_t **head, ebra_slab_t *s) {
+  if (s->lprev)
+    s->lprev->lnext = s->lnext;
+  else
+    *head = s->lnext;
+  if (s->lnext)
+    s->lnext->lprev = s->lprev;
+  s->lnext = s->lprev = NULL;
+}
+
+/* A purged slab back in service, reset to uncarved (S4), or NULL. */
+static ebra_slab_t *slab_reuse_purged(ebra_pool_t *pool, int *err) {
+  ebra_slab_t *s = pool->purged;
+  if (!s)
+    return NULL;
+  if (!committed_reserve(s->map_size)) {
+    *err = EDQUOT;
+    return NULL;
+  }
+  list_remove(&pool->purged, s);
+  s->purged = false;
+  ebra_atomic_sub_relaxed(&pool->xbytes_purged, s->map_size);
+  /* Release: pairs with the carve CAS (acq_rel) of any carver holding a
+   * stale pointer to s; the slab is published as current right after. */
+  ebra_atomic_store_release(&s->xcarve, 0);
+  return s;
+}
+
+/* A brand-new slab from the OS, or NULL with *err set. */
+static ebra_slab_t *slab_map_new(ebra_pool_t *pool, int *err) {
+  if (!committed_reserve(pool->slab_size)) {
+    *err = EDQUOT;
+    return NULL;
+  }
+  ebra_slab_t *s;
+  *err = slab_create(pool, &s);
+  if (*err) {
+    committed_release(pool->slab_size);
+    return NULL;
+  }
+  s->next = pool->slabs;
+  pool->slabs = s;
+  ebra_atomic_add_relaxed(&pool->xslabs, 1);
+  ebra_atomic_add_relaxed(&pool->xbytes_reserved, s->map_size);
+  return s;
+}
+
+/* Replace `seen` as the current slab, unless another thread already did:
+ * a purged slab if there is one, else a new mapping.  Returns 0, an errno
+ * from the OS, or EDQUOT if the hard memory limit refused. */
 static int slab_grow(ebra_pool_t *pool, ebra_slab_t *seen) {
   int err = 0;
   pthread_mutex_lock(&pool->grow_lock);
   if (ebra_atomic_load_relaxed(&pool->xcurrent) == seen) {
-    ebra_slab_t *s;
-    err = slab_create(pool, &s);
-    if (!err) {
-      s->next = pool->slabs;
-      pool->slabs = s;
-      ebra_atomic_add_relaxed(&pool->xslabs, 1);
-      ebra_atomic_add_relaxed(&pool->xbytes_reserved, s->map_size);
-      /* Publishes the header; paired with the acquire in ebra_slab_fill. */
+    ebra_slab_t *s = slab_reuse_purged(pool, &err);
+    if (!s && !err)
+      s = slab_map_new(pool, &err);
+    if (s) /* Publishes the header; paired with the acquire in ebra_slab_fill. */
       ebra_atomic_store_release(&pool->xcurrent, s);
-    }
   }
   pthread_mutex_unlock(&pool->grow_lock);
   return err;
@@ -110,10 +216,16 @@ static int slab_grow(ebra_pool_t *pool, ebra_slab_t *seen) {
 /* Carve up to `want` slots from s into out[], highest address first, so a
  * magazine filled from out[] pops them in ascending order. */
 static uint32_t slab_carve(ebra_pool_t *pool, ebra_slab_t *s, void **out, uint32_t want) {
-  const uint32_t start = ebra_atomic_add_relaxed(&s->xcarved, want);
-  if (start >= s->count)
-    return 0;
-  const uint32_t n = want < s->count - start ? want : s->count - start;
+  uint64_t w = ebra_atomic_load_relaxed(&s->xcarve);
+  uint32_t start, n;
+  do {
+    start = (uint32_t)(w & EBRA_SLAB_CARVED_MASK);
+    if ((w & EBRA_SLAB_PURGED) || start >= s->count)
+      return 0;
+    n = want < s->count - start ? want : s->count - start;
+    /* acq_rel: acquires the purge/reuse store release (S4); a failed CAS
+     * means another carver progressed. */
+  } while (!ebra_atomic_cas_acq_rel(&s->xcarve, &w, w + n));
   for (uint32_t i = 0; i < n; i++) {
     void *p = s->first + (size_t)(start + i) * s->stride;
     ebra_object_on_carve(pool, p);
@@ -138,33 +250,138 @@ static uint32_t quota_take(ebra_pool_t *pool, uint32_t want) {
   }
 }
 
-/* Fill out[] with up to `want` new objects.  Returns how many; when 0,
- * *why says EBRA_ERR_CAP_REACHED or EBRA_ERR_NOMEM. */
+/* Take up to `want` free objects from the slabs' free bits; grow_lock
+ * held.  Prefers the partial slab with the fewest free objects among the
+ * first few, so emptier slabs drain and can be purged. */
+static uint32_t slab_take_free(ebra_pool_t *pool, void **out, uint32_t want) {
+  uint32_t got = 0;
+  while (got < want && pool->partial) {
+    ebra_slab_t *s = pool->partial;
+    int looked = 0;
+    for (ebra_slab_t *t = s->lnext; t && looked < 8; t = t->lnext, looked++)
+      if (t->nfree < s->nfree)
+        s = t;
+    const size_t words = (s->count + 63) / 64;
+    for (size_t w = 0; w < words && got < want && s->nfree; w++) {
+      while (s->free_bits[w] && got < want) {
+        const unsigned b = (unsigned)__builtin_ctzll(s->free_bits[w]);
+        s->free_bits[w] &= s->free_bits[w] - 1;
+        s->nfree--;
+        out[got++] = s->first + (w * 64 + b) * s->stride;
+      }
+    }
+    if (s->nfree == 0) {
+      list_remove(&pool->partial, s);
+      s->on_partial = false;
+    }
+  }
+  if (got)
+    ebra_atomic_sub_relaxed(&pool->xslab_free, got);
+  return got;
+}
+
+/* Objects already in existence: the slabs' free bits, if any. */
+static uint32_t fill_from_free(ebra_pool_t *pool, void **out, uint32_t want) {
+  if (ebra_atomic_load_relaxed(&pool->xslab_free) == 0)
+    return 0;
+  pthread_mutex_lock(&pool->grow_lock);
+  const uint32_t got = slab_take_free(pool, out, want);
+  pthread_mutex_unlock(&pool->grow_lock);
+  return got;
+}
+
+/* Fill out[] with up to `want` objects: free ones from the slabs first,
+ * then new ones carved.  Returns how many; when 0, *why says
+ * EBRA_ERR_CAP_REACHED, EBRA_ERR_MEMORY_LIMIT or EBRA_ERR_NOMEM. */
 uint32_t ebra_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
                         ebra_error_kind_t *why) {
+  const uint32_t reused = fill_from_free(pool, out, want);
+  if (reused)
+    return reused;
   const uint32_t quota = quota_take(pool, want);
   if (quota == 0) {
     *why = EBRA_ERR_CAP_REACHED;
     return 0;
   }
   uint32_t got = 0;
+  int err = 0;
   while (got < quota) {
     /* Paired with the store release in slab_grow. */
     ebra_slab_t *s = ebra_atomic_load_acquire(&pool->xcurrent);
     if (s)
       got += slab_carve(pool, s, out + got, quota - got);
-    if (got < quota && slab_grow(pool, s) != 0)
+    if (got < quota && (err = slab_grow(pool, s)) != 0)
       break;
   }
   if (got < quota)
     ebra_atomic_sub_relaxed(&pool->xcarved, quota - got);
   if (got == 0)
-    *why = EBRA_ERR_NOMEM;
+    *why = err == EDQUOT ? EBRA_ERR_MEMORY_LIMIT : EBRA_ERR_NOMEM;
   return got;
+}
+
+/* ---- trimming and purging --------------------------------------------------- */
+
+void ebra_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
+  pthread_mutex_lock(&pool->grow_lock);
+  for (uint32_t i = 0; i < n; i++) {
+    ebra_slab_t *s = ebra_segmap_lookup(objs[i]);
+    const size_t k = ebra_slab_slot_index(s, objs[i]);
+    const uint64_t bit = 1ull << (k % 64);
+    if (EBRA_DEBUG && (s->free_bits[k / 64] & bit))
+      ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p returned to its slab twice",
+                       pool->name, objs[i]);
+    s->free_bits[k / 64] |= bit;
+    s->nfree++;
+    if (!s->on_partial) {
+      list_push(&pool->partial, s);
+      s->on_partial = true;
+    }
+  }
+  ebra_atomic_add_relaxed(&pool->xslab_free, n);
+  pthread_mutex_unlock(&pool->grow_lock);
+}
+
+/* Give s's object pages back to the OS and park it (S4, S5). */
+static void slab_purge(ebra_pool_t *pool, ebra_slab_t *s) {
+  list_remove(&pool->partial, s);
+  s->on_partial = false;
+  ebra_os_purge(s->first, (size_t)((char *)s + s->map_size - s->first));
+  memset(s->free_bits, 0, (s->count + 63) / 64 * sizeof(uint64_t));
+  ebra_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
+  ebra_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
+  s->nfree = 0;
+  s->purged = true;
+  /* Release: pairs with the carve CAS (acq_rel); carved 0 also makes a
+   * late free of one of its objects fail the slot check. */
+  ebra_atomic_store_release(&s->xcarve, EBRA_SLAB_PURGED);
+  list_push(&pool->purged, s);
+  ebra_atomic_add_relaxed(&pool->xbytes_purged, s->map_size);
+  ebra_atomic_add_relaxed(&pool->xpurges, 1);
+  committed_release(s->map_size);
+}
+
+uint64_t ebra_slab_purge_free(ebra_pool_t *pool) {
+  uint64_t bytes = 0;
+  pthread_mutex_lock(&pool->grow_lock);
+  const ebra_slab_t *cur = ebra_atomic_load_relaxed(&pool->xcurrent);
+  ebra_slab_t *s = pool->partial;
+  while (s) {
+    ebra_slab_t *next = s->lnext;
+    if (s != cur && s->nfree == s->count) { /* S5 (not current: exhausted) */
+      bytes += s->map_size;
+      slab_purge(pool, s);
+    }
+    s = next;
+  }
+  pthread_mutex_unlock(&pool->grow_lock);
+  return bytes;
 }
 
 /* Unmap every slab.  Destroy only: no thread uses the pool. */
 void ebra_slab_release_all(ebra_pool_t *pool) {
+  committed_release(ebra_atomic_load_relaxed(&pool->xbytes_reserved) -
+                    ebra_atomic_load_relaxed(&pool->xbytes_purged));
   ebra_slab_t *s = pool->slabs;
   while (s) {
     ebra_slab_t *next = s->next;
@@ -172,6 +389,10 @@ void ebra_slab_release_all(ebra_pool_t *pool) {
     s = next;
   }
   pool->slabs = NULL;
+  pool->partial = NULL;
+  pool->purged = NULL;
+  ebra_atomic_store_relaxed(&pool->xslab_free, 0);
+  ebra_atomic_store_relaxed(&pool->xbytes_purged, 0);
   ebra_atomic_store_relaxed(&pool->xcurrent, NULL);
   ebra_atomic_store_relaxed(&pool->xslabs, 0);
   ebra_atomic_store_relaxed(&pool->xbytes_reserved, 0);

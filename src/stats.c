@@ -14,7 +14,7 @@
 #include "internal.h"
 
 typedef struct counters_sum_s {
-  uint64_t allocs, frees, misses, depot_exchanges, depot_contention;
+  uint64_t allocs, frees, misses, depot_exchanges, depot_contention, depot_rounds;
 } counters_sum_t;
 
 static void sum_add(counters_sum_t *into, const ebra_counters_t *c) {
@@ -23,6 +23,7 @@ static void sum_add(counters_sum_t *into, const ebra_counters_t *c) {
   into->misses += ebra_atomic_load_relaxed(&c->misses);
   into->depot_exchanges += ebra_atomic_load_relaxed(&c->depot_exchanges);
   into->depot_contention += ebra_atomic_load_relaxed(&c->depot_contention);
+  into->depot_rounds += ebra_atomic_load_relaxed(&c->depot_rounds);
 }
 
 /* into is written only under the registry lock (pool->detached) or by its
@@ -34,6 +35,7 @@ void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from) {
   ebra_counter_add_owner(&into->depot_exchanges, ebra_atomic_load_relaxed(&from->depot_exchanges));
   ebra_counter_add_owner(&into->depot_contention,
                          ebra_atomic_load_relaxed(&from->depot_contention));
+  ebra_counter_add_owner(&into->depot_rounds, ebra_atomic_load_relaxed(&from->depot_rounds));
 }
 
 static counters_sum_t sum_locked(const ebra_pool_t *pool) {
@@ -61,7 +63,10 @@ void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->magazine_hits = s.allocs + s.frees - s.misses;
   out->depot_exchanges = s.depot_exchanges;
   out->depot_contention = s.depot_contention;
-  out->objects_live = s.allocs - s.frees;
+  out->depot_objects = s.depot_rounds;
+  /* Counters of different threads are read one by one: a free counted on
+   * one thread can be seen before the alloc counted on another. */
+  out->objects_live = s.allocs >= s.frees ? s.allocs - s.frees : 0;
   out->bytes_live = out->objects_live * pool->object_size;
   out->threads = pool->ntcaches;
   out->slabs = ebra_atomic_load_relaxed(&pool->xslabs);
@@ -73,6 +78,12 @@ void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->magazine_capacity = ebra_atomic_load_relaxed(&pool->xmag_capacity);
   out->object_size = pool->object_size;
   out->stride = pool->stride;
+  out->objects_in_slabs = ebra_atomic_load_relaxed(&pool->xslab_free);
+  out->bytes_purged = ebra_atomic_load_relaxed(&pool->xbytes_purged);
+  out->slabs_purged = ebra_atomic_load_relaxed(&pool->xpurges);
+  out->magazines_trimmed = ebra_atomic_load_relaxed(&pool->xtrimmed);
+  out->depot_parked = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnparked));
+  out->max_objects = pool->max_objects;
 }
 
 int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
@@ -182,6 +193,22 @@ static void audit_magazine(audit_t *a, const ebra_magazine_t *m) {
     audit_object(a, m->objs[i]);
 }
 
+/* Objects trimmed back to their slabs (grow_lock held), and the slab
+ * lists' own consistency: nfree matches the bits, purged slabs hold none. */
+static void audit_slab_free(audit_t *a) {
+  for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next) {
+    uint64_t n = 0;
+    for (size_t w = 0; w < (s->count + 63) / 64; w++) {
+      for (uint64_t bits = s->free_bits[w]; bits; bits &= bits - 1) {
+        audit_object(a, s->first + (w * 64 + (size_t)__builtin_ctzll(bits)) * s->stride);
+        n++;
+      }
+    }
+    if (n != s->nfree || (s->purged && n) || (s->nfree > 0) != s->on_partial)
+      a->r.invalid++;
+  }
+}
+
 static int audit_prepare(audit_t *a) {
   for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next)
     a->nslabs++;
@@ -218,8 +245,8 @@ int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
          m = m->all_next)
       a.r.magazines++;
     uint64_t reached = 0;
-    ck_stack_t *stacks[2] = {&pool->depot.full, &pool->depot.empty};
-    for (int k = 0; k < 2; k++) {
+    ck_stack_t *stacks[3] = {&pool->depot.full, &pool->depot.empty, &pool->depot.parked};
+    for (int k = 0; k < 3; k++) {
       ck_stack_entry_t *e;
       CK_STACK_FOREACH(stacks[k], e) {
         audit_magazine(&a, (const ebra_magazine_t *)((char *)e - offsetof(ebra_magazine_t, link)));
@@ -236,6 +263,7 @@ int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
     for (void *p = pool->overflow; p; p = *(void **)p)
       audit_object(&a, p);
     pthread_mutex_unlock(&pool->overflow_lock);
+    audit_slab_free(&a);
   }
   pthread_mutex_unlock(&pool->grow_lock);
   audit_release(&a);

@@ -10,7 +10,7 @@
  * attaching a cache to a thread, thread exit, stats, and fork.  It is never
  * taken by alloc or free fast paths, nor by the depot or slab paths.
  *
- * Lock order: registry_lock -> pool->grow_lock -> pool->overflow_lock.
+ * Lock order: engine locks (engine.c) -> registry_lock -> pool->grow_lock -> pool->overflow_lock.
  * Grow and overflow paths never take the registry lock.
  *
  * Thread exit (pthread key destructor) and destroy both take the registry
@@ -289,6 +289,7 @@ static void thread_key_destructor(void *arg) {
 /* ---- fork ----------------------------------------------------------------- */
 
 static void fork_prepare(void) {
+  ebra_engine_fork_prepare(); /* engine locks come before the registry */
   ebra_registry_lock();
   ebra_domains_fork_prepare();
   for (uint32_t id = 0; id < registry.cap; id++) {
@@ -314,6 +315,7 @@ static void fork_unlock_all(void) {
 static void fork_parent(void) {
   ebra_domains_fork_parent();
   fork_unlock_all();
+  ebra_engine_fork_parent();
 }
 
 /* The child has one thread: give back the caches of all the others. */
@@ -329,6 +331,7 @@ static void fork_child(void) {
   }
   ebra_domains_fork_child();
   fork_unlock_all();
+  ebra_engine_fork_child();
 }
 
 /* ---- library init ------------------------------------------------------- */

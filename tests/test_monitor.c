@@ -64,7 +64,7 @@ static void buf_append(const char *text, void *arg)
 /* ---- Prometheus text format validator ------------------------------------ */
 
 #define MAXFAM 128
-#define MAXSERIES 1024
+#define MAXSERIES 4096
 
 typedef struct prom_s {
   char fam[MAXFAM][128];
@@ -607,6 +607,7 @@ static void check_pool_entry(const ebra_snapshot_t *s, const char *name, ebra_po
 
 static void test_snapshot_and_formats(void)
 {
+  CHECK_EQ(ebra_maintain(), 0); /* one engine step, before the domain exists */
   ebra_pool_t *conn = test_pool("conn", SIZE);
   ebra_pool_t *weird = test_pool(WEIRD, SIZE * 2);
   ebra_domain_config_t dc = {.name = DOMAIN_NAME};
@@ -661,6 +662,10 @@ static void test_snapshot_and_formats(void)
   CHECK_EQ(prom_count(p, "ebra_pool_allocations_total\x1f"), 2);
   CHECK_EQ(prom_count(p, "ebra_domain_retired_total\x1f"), 1);
   CHECK_EQ(prom_count(p, "ebra_process_resident_bytes"), 1);
+  CHECK_EQ(prom_count(p, "ebra_engine_steps_total"), 1);
+  CHECK(strstr(prom.p, "\nebra_engine_steps_total 1\n") != NULL);
+  CHECK(strstr(prom.p, "\nebra_engine_active_strategy{strategy=\"low-latency\"} 1\n") != NULL);
+  CHECK(strstr(prom.p, "\nebra_engine_active_strategy{strategy=\"memory-efficient\"} 0\n") != NULL);
   CHECK(strstr(prom.p, "ebra_pool_allocations_total{pool=\"conn\",id=") != NULL);
   CHECK(strstr(prom.p, "{pool=\"we\\\"ird\\\\pool\\nname\",id=") != NULL);
   prom_release(p);
@@ -673,9 +678,12 @@ static void test_snapshot_and_formats(void)
   CHECK(json_has_name(&j, WEIRD));
   CHECK(json_has_name(&j, DOMAIN_NAME));
   CHECK(strstr(json.p, "\"dom\\tain\\u0001\"") != NULL);
+  CHECK(strstr(json.p, "\"engine\":{\"configured\":\"adaptive\",\"active\":\"low-latency\","
+                       "\"steps\":1,") != NULL);
 
   CHECK(strstr(text.p, "pool \"conn\"") != NULL);
   CHECK(strstr(text.p, "domain ") != NULL);
+  CHECK(strstr(text.p, "engine: low-latency (configured adaptive), 1 steps") != NULL);
   free(prom.p);
   free(json.p);
   free(text.p);

@@ -32,8 +32,12 @@ typedef enum ebra_error_kind_e {
                                 the previous value is kept (a warning) */
   EBRA_ERR_INTERNAL,         /* an invariant checker failed: a bug in ebra   */
   EBRA_WARN_LIVE_AT_DESTROY, /* destroy released objects still live (a warning) */
-  EBRA_ERR_BAD_CALL          /* a call in the wrong context, e.g. a barrier
+  EBRA_ERR_BAD_CALL,         /* a call in the wrong context, e.g. a barrier
                                 inside a read section        [EDEADLK/EBUSY] */
+  EBRA_ERR_MEMORY_LIMIT,     /* the hard memory limit refused a slab [ENOMEM] */
+  EBRA_INFO_ENGINE           /* the strategy engine switched strategy or
+                                changed a knob (reported only with
+                                EBRA_VERBOSE or a hook installed)          */
 } ebra_error_kind_t;
 
 /* The hook receives the kind, a NUL-terminated message, and the argument that

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ebra/engine.h"
 #include "ebra/export.h"
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
@@ -63,6 +64,8 @@ typedef struct ebra_snapshot_s {
   ebra_snapshot_domain_t *domains; /* ndomains entries, by id */
   uint32_t ncaches;
   ebra_snapshot_cache_t *caches;   /* ncaches weak caches, by id */
+  ebra_engine_stats_t engine;      /* the strategy engine, as of its last
+                                      step (ebra_engine_stats) */
 } ebra_snapshot_t;
 
 /* Take a snapshot of every live pool, domain and weak cache into a new *out (release

@@ -24,6 +24,14 @@ typedef enum ebra_option_e {
                                  pools and domains to stderr at exit */
   EBRA_OPT_VERBOSE,           /* bool: report informational messages */
   EBRA_OPT_SECURE,            /* bool: secure clearing for every pool */
+  EBRA_OPT_SOFT_LIMIT,        /* bytes (size suffixes); 0 = none: above it
+                                 ebra_maintain trims, purges and forces
+                                 grace periods (ebra/engine.h) */
+  EBRA_OPT_HARD_LIMIT,        /* bytes; 0 = none: no slab is mapped or
+                                 reused past it; allocation fails ENOMEM */
+  EBRA_OPT_STRATEGY,          /* the strategy engine's strategy: 0..3 or
+                                 adaptive, low-latency, high-throughput,
+                                 memory-efficient (ebra_strategy_t) */
   EBRA_OPT_COUNT_
 } ebra_option_t;
 

@@ -121,6 +121,16 @@ typedef struct ebra_pool_stats_s {
   uint32_t magazine_capacity; /* current rounds per magazine */
   size_t object_size;
   size_t stride;              /* bytes per object slot in a slab */
+  /* Memory given back (the strategy engine, ebra_maintain): */
+  uint64_t objects_in_slabs;  /* free objects trimmed back to their slabs */
+  uint64_t bytes_purged;      /* slab bytes given back to the OS (madvise);
+                                 still mapped, reused before new mappings */
+  uint64_t slabs_purged;      /* slab purges, ever */
+  uint64_t magazines_trimmed; /* full magazines trimmed from the depot, ever */
+  uint64_t depot_parked;      /* empty magazines of a resized-away capacity */
+  uint64_t max_objects;       /* the cap (0 = none) */
+  uint64_t depot_objects;     /* objects moved through the depot, in full
+                                 magazines given or taken by thread caches */
 } ebra_pool_stats_t;
 
 /* Fill *out.  Returns 0, or -EBADF / -EINVAL. */
