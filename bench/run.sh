@@ -56,6 +56,7 @@ HARNESSES=(
   "bench_weak - -"
   "bench_rss  peers BM_rss_phases"
   "bench_cache - -"
+  "bench_phases - -"
 )
 
 usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
