@@ -330,7 +330,10 @@ static void case_retire_objects(ebra_reclaim_backend_t be)
 static void case_retire_errors(ebra_reclaim_backend_t be)
 {
   ebra_pool_t *pool = test_pool("retire-errors", OBJ_SIZE);
-  ebra_domain_t *d = domain_new(be, 0, 0);
+  /* Batches age for a minute: p below stays retired until the barrier, so
+   * the misuse checks never race the reclaimer's free of it (on a loaded
+   * machine a 1 ms batch could be reclaimed in between). */
+  ebra_domain_t *d = domain_new(be, 0, 60ull * 1000000000ull);
 
   void *m = malloc(OBJ_SIZE);
   CHECK(m != NULL);
