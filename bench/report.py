@@ -120,6 +120,8 @@ def fmt(v):
         return f"{v:.0f}"
     if a >= 10:
         return f"{v:.1f}"
+    if a and a < 0.01:  # e.g. seconds per operation
+        return f"{v:.3g}"
     return f"{v:.2f}"
 
 
