@@ -615,6 +615,10 @@ static void case_stats(ebra_reclaim_backend_t be)
 static void case_ownership(ebra_reclaim_backend_t be)
 {
   setup(be);
+  /* Batches age for a minute: after the kill, o stays unreclaimed until the
+   * barrier, so the refused free below never races the reclaimer's free (a
+   * 1 ms batch could be reclaimed in between on a loaded machine). */
+  CHECK_EQ(ebra_domain_set_batching(dom, 1000, 60ull * 1000000000ull), 0);
   ebra_weak_table_t *other = ebra_weak_table_create(dom);
   CHECK(other != NULL);
   unsigned char *o = new_object(7);
