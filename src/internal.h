@@ -62,10 +62,9 @@ typedef struct ebra_slab_s {
   struct ebra_slab_s *next; /* pool->slabs list, under pool->grow_lock */
   /* Free objects returned by depot trimming; all under pool->grow_lock. */
   uint64_t *free_bits;      /* bit i set <=> slot i is free, in this slab */
-  uint32_t nfree;
-  bool purged;              /* on pool->purged, pages given back */
-  bool on_partial;          /* on pool->partial (nfree > 0, not purged) */
-  struct ebra_slab_s *lnext, *lprev; /* pool->partial or pool->purged */
+  uint32_t nfree;           /* > 0 <=> on pool->partial */
+  struct ebra_slab_s *lnext, *lprev; /* pool->partial, or pool->purged when
+                                        xcarve has EBRA_SLAB_PURGED */
   _Atomic uint64_t *xheld_bits; /* bit i set <=> slot i is held by the
                                    reclamation layer: retired and awaiting a
                                    grace period, or owned by a weak handle */

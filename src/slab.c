@@ -115,8 +115,6 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   s->map_size = pool->slab_size;
   ebra_atomic_store_relaxed(&s->xcarve, 0);
   s->nfree = 0;
-  s->purged = false;
-  s->on_partial = false;
   s->lnext = s->lprev = NULL;
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
   s->xheld_bits = (_Atomic uint64_t *)(s + 1);
@@ -169,7 +167,6 @@ static ebra_slab_t *slab_reuse_purged(ebra_pool_t *pool, int *err) {
     return NULL;
   }
   list_remove(&pool->purged, s);
-  s->purged = false;
   ebra_atomic_sub_relaxed(&pool->xbytes_purged, s->map_size);
   /* Release: pairs with the carve CAS (acq_rel) of any carver holding a
    * stale pointer to s; the slab is published as current right after. */
@@ -270,10 +267,8 @@ static uint32_t slab_take_free(ebra_pool_t *pool, void **out, uint32_t want) {
         out[got++] = s->first + (w * 64 + b) * s->stride;
       }
     }
-    if (s->nfree == 0) {
+    if (s->nfree == 0)
       list_remove(&pool->partial, s);
-      s->on_partial = false;
-    }
   }
   if (got)
     ebra_atomic_sub_relaxed(&pool->xslab_free, got);
@@ -332,11 +327,8 @@ void ebra_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
       ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p returned to its slab twice",
                        pool->name, objs[i]);
     s->free_bits[k / 64] |= bit;
-    s->nfree++;
-    if (!s->on_partial) {
+    if (s->nfree++ == 0)
       list_push(&pool->partial, s);
-      s->on_partial = true;
-    }
   }
   ebra_atomic_add_relaxed(&pool->xslab_free, n);
   pthread_mutex_unlock(&pool->grow_lock);
@@ -344,14 +336,12 @@ void ebra_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
 
 /* Give s's object pages back to the OS and park it (S4, S5). */
 static void slab_purge(ebra_pool_t *pool, ebra_slab_t *s) {
-  list_remove(&pool->partial, s);
-  s->on_partial = false;
+  list_remove(&pool->partial, s); /* nfree == count > 0: it is there */
   ebra_os_purge(s->first, (size_t)((char *)s + s->map_size - s->first));
   memset(s->free_bits, 0, (s->count + 63) / 64 * sizeof(uint64_t));
   ebra_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
   ebra_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
   s->nfree = 0;
-  s->purged = true;
   /* Release: pairs with the carve CAS (acq_rel); carved 0 also makes a
    * late free of one of its objects fail the slot check. */
   ebra_atomic_store_release(&s->xcarve, EBRA_SLAB_PURGED);

@@ -193,9 +193,19 @@ static void audit_magazine(audit_t *a, const ebra_magazine_t *m) {
     audit_object(a, m->objs[i]);
 }
 
+static size_t list_length(const ebra_slab_t *s) {
+  size_t n = 0;
+  for (; s; s = s->lnext)
+    n++;
+  return n;
+}
+
 /* Objects trimmed back to their slabs (grow_lock held), and the slab
- * lists' own consistency: nfree matches the bits, purged slabs hold none. */
+ * lists' own consistency: nfree matches the bits, purged slabs hold none,
+ * pool->partial holds exactly the slabs with free objects and pool->purged
+ * exactly the purged ones. */
 static void audit_slab_free(audit_t *a) {
+  size_t partial = 0, purged = 0;
   for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next) {
     uint64_t n = 0;
     for (size_t w = 0; w < (s->count + 63) / 64; w++) {
@@ -204,9 +214,14 @@ static void audit_slab_free(audit_t *a) {
         n++;
       }
     }
-    if (n != s->nfree || (s->purged && n) || (s->nfree > 0) != s->on_partial)
+    const bool is_purged = ebra_atomic_load_relaxed(&s->xcarve) & EBRA_SLAB_PURGED;
+    if (n != s->nfree || (is_purged && n))
       a->r.invalid++;
+    partial += n > 0;
+    purged += is_purged;
   }
+  if (partial != list_length(a->pool->partial) || purged != list_length(a->pool->purged))
+    a->r.invalid++;
 }
 
 static int audit_prepare(audit_t *a) {
