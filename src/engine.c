@@ -334,21 +334,23 @@ static void decide(const measure_t *m, bool pressure) {
 
 /* ---- apply (registry lock held) --------------------------------------------- */
 
+static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
+/* The magazine capacity the active strategy wants for pool (busy: the
+ * depot is this pool's hot path this step). */
 static uint32_t capacity_for(const ebra_pool_t *pool, bool busy) {
   const uint32_t base = pool->mag_capacity_base;
-  const uint32_t cur = ebra_atomic_load_relaxed(&pool->xmag_capacity);
+  const uint32_t kept = max_u32(ebra_atomic_load_relaxed(&pool->xmag_capacity), base);
   switch (eng.active) {
-  case EBRA_STRATEGY_HIGH_THROUGHPUT: {
-    uint32_t max = base * 4 < EBRA_MAX_MAGAZINE_CAPACITY ? base * 4 : EBRA_MAX_MAGAZINE_CAPACITY;
-    if (max < cur)
-      max = cur;
-    return busy && cur * 2 <= max ? cur * 2 : (busy ? max : (cur < base ? base : cur));
-  }
-  case EBRA_STRATEGY_MEMORY_EFFICIENT:
-    return base / 4 >= 4 ? base / 4 : (base < 4 ? base : 4);
+  case EBRA_STRATEGY_HIGH_THROUGHPUT: /* x2 per busy step, up to 4 x base */
+    return busy ? max_u32(kept, min_u32(kept * 2, min_u32(base * 4, EBRA_MAX_MAGAZINE_CAPACITY)))
+                : kept;
+  case EBRA_STRATEGY_MEMORY_EFFICIENT: /* base / 4, at least 4 (or base) */
+    return min_u32(base, max_u32(base / 4, 4));
   default: /* low-latency: what high-throughput grew stays (bigger
-              magazines mean fewer slow paths); never below the base */
-    return cur < base ? base : cur;
+              magazines mean fewer slow paths) */
+    return kept;
   }
 }
 
