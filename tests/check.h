@@ -199,4 +199,49 @@ static inline int check_run_case(void (*fn)(const void *), const void *arg, int 
   return ok;
 }
 
+/* ---- cases run once per reclamation backend ------------------------------ */
+
+typedef struct check_backend_case_s {
+  const char *name;
+  void (*fn)(ebra_reclaim_backend_t be);
+} check_backend_case_t;
+
+typedef struct check_backend_run_s {
+  const check_backend_case_t *c;
+  ebra_reclaim_backend_t be;
+} check_backend_run_t;
+
+static inline void check_backend_run_one(const void *arg) {
+  const check_backend_run_t *r = arg;
+  r->c->fn(r->be);
+}
+
+/* A test's main: every case on every backend, each in a forked child
+ * (check_run_case); with one argument, only the case of that name, in
+ * process.  Returns the exit status: 0, 1 if a case failed, 2 if no case
+ * has that name. */
+static inline int check_main_backends(const check_backend_case_t *cases, size_t ncases,
+                                      const ebra_reclaim_backend_t *backends, size_t nbackends,
+                                      int argc, char **argv) {
+  int failed = 0, ran = 0;
+  for (size_t i = 0; i < ncases; i++) {
+    const check_backend_case_t *c = &cases[i];
+    if (argc == 2 && strcmp(argv[1], c->name) != 0)
+      continue;
+    for (size_t b = 0; b < nbackends; b++) {
+      printf("%-22s %-10s", c->name, ebra_reclaim_backend_name(backends[b]));
+      ran++;
+      const check_backend_run_t r = {c, backends[b]};
+      failed += !check_run_case(check_backend_run_one, &r, argc == 2);
+    }
+  }
+  if (ran == 0) {
+    fprintf(stderr, "no case named %s\n", argc == 2 ? argv[1] : "?");
+    return 2;
+  }
+  if (failed)
+    printf("%d of %d cases FAILED\n", failed, ran);
+  return failed ? 1 : 0;
+}
+
 #endif /* EBRA_TEST_CHECK_H */

@@ -252,12 +252,7 @@ static void case_bad_calls(ebra_reclaim_backend_t be) {
   teardown();
 }
 
-typedef struct test_case_s {
-  const char *name;
-  void (*fn)(ebra_reclaim_backend_t);
-} test_case_t;
-
-static const test_case_t cases[] = {
+static const check_backend_case_t cases[] = {
     {"order", case_order},
     {"dead_skipped", case_dead_skipped},
     {"unsubscribe", case_unsubscribe},
@@ -268,34 +263,6 @@ static const test_case_t cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
-typedef struct case_run_s {
-  const test_case_t *c;
-  ebra_reclaim_backend_t be;
-} case_run_t;
-
-static void run_one(const void *arg) {
-  const case_run_t *r = arg;
-  r->c->fn(r->be);
-}
-
 int main(int argc, char **argv) {
-  int failed = 0, ran = 0;
-  for (size_t i = 0; i < NCASES; i++) {
-    const test_case_t *c = &cases[i];
-    if (argc == 2 && strcmp(argv[1], c->name) != 0)
-      continue;
-    for (size_t b = 0; b < NBACKENDS; b++) {
-      printf("%-22s %-10s", c->name, ebra_reclaim_backend_name(backends[b]));
-      ran++;
-      const case_run_t r = {c, backends[b]};
-      failed += !check_run_case(run_one, &r, argc == 2);
-    }
-  }
-  if (ran == 0) {
-    fprintf(stderr, "no case named %s\n", argc == 2 ? argv[1] : "?");
-    return 2;
-  }
-  if (failed)
-    printf("%d of %d cases FAILED\n", failed, ran);
-  return failed ? 1 : 0;
+  return check_main_backends(cases, NCASES, backends, NBACKENDS, argc, argv);
 }
