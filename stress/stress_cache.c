@@ -37,7 +37,12 @@
  *
  * -DSTRESS_BROKEN=1: readers read the object again after leaving the read
  * section (use after unlock); TSan must report the race with the object's
- * reuse.  The program's own checks then only count (exit 0).
+ * reuse.  The program's own checks then only count (exit 0).  Whether the
+ * workload's stale reads are caught depends on the scheduling (TSan keeps
+ * a few recent accesses per 8 bytes), so after the threads stop one more
+ * reader keeps a looked-up object past its section while the object is
+ * killed, reclaimed and cleared, then reads it: that race is reported
+ * whatever the scheduling (seeded_stale_read).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -279,6 +284,51 @@ static void every_reason(void) {
     kill_obj(burst[i]);
 }
 
+#if STRESS_BROKEN
+/* The seeded bug once more, in an order that does not depend on the
+ * scheduling: the reader leaves its section holding a pointer, the object
+ * is killed and reclaimed (the pool's secure clear writes all of it), and
+ * only then does the reader read it.  The reader learns that the clear is
+ * done through a relaxed flag, which gives TSan no happens-before edge, so
+ * the clear and the read are unordered and the pair is still in TSan's
+ * shadow: a TSan whose annotations are right must report it. */
+static _Atomic int stale_phase; /* 1: reader left its section; 2: cleared */
+static ebra_cache_t *stale_cache; /* no TTL, no bound: the entry stays */
+
+static void *stale_reader(void *arg) {
+  const uint64_t key = (uint64_t)(uintptr_t)arg;
+  ebra_read_lock(dom);
+  const obj_t *o = ebra_cache_lookup_u64(stale_cache, key);
+  REQUIRE(o != NULL, "seeded stale read: key %" PRIu64 " not found", key);
+  check_obj(o, key, "seeded stale read");
+  ebra_read_unlock(dom);
+  atomic_store_explicit(&stale_phase, 1, memory_order_release);
+  while (atomic_load_explicit(&stale_phase, memory_order_relaxed) != 2)
+    sched_yield();
+  if (o->canary != CANARY) /* seeded bug: use after unlock, after the clear */
+    atomic_fetch_add_explicit(&broken_seen, 1, memory_order_relaxed);
+  return NULL;
+}
+
+static void seeded_stale_read(void) {
+  const uint64_t key = 5 * NKEYS;
+  ebra_cache_config_t cc = {.name = "stale", .key_kind = EBRA_CACHE_KEY_U64};
+  stale_cache = ebra_cache_create(tab, &cc);
+  REQUIRE(stale_cache != NULL, "cache create");
+  const ebra_weak_t h = new_obj(key);
+  REQUIRE(ebra_cache_store_u64(stale_cache, key, h) == 0, "store");
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, stale_reader, (void *)(uintptr_t)key) == 0, "pthread_create");
+  while (atomic_load_explicit(&stale_phase, memory_order_acquire) != 1) /* pairs with the
+                                                                           reader's release */
+    sched_yield();
+  kill_obj(h);
+  REQUIRE(ebra_domain_barrier(dom) == 0, "barrier"); /* reclaimed and cleared */
+  atomic_store_explicit(&stale_phase, 2, memory_order_relaxed); /* no edge, on purpose */
+  pthread_join(t, NULL);
+}
+#endif
+
 /* ---- main ---------------------------------------------------------------------- */
 
 static void parse(int argc, char **argv) {
@@ -384,6 +434,7 @@ int main(int argc, char **argv) {
   every_reason();
   REQUIRE(ebra_domain_barrier(dom) == 0, "barrier");
 #if STRESS_BROKEN
+  seeded_stale_read();
   printf("stress_cache (broken build): %" PRIu64 " stale reads seen\n", atomic_load(&broken_seen));
   return 0;
 #else

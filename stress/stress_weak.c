@@ -47,7 +47,10 @@
  *       after ebra_read_unlock.
  * In a broken build the program's own checks only count and print (exit
  * 0), so a failing exit status proves that ThreadSanitizer reported the
- * race (TSan exits 66).
+ * race (TSan exits 66).  Whether the workload's races are caught depends
+ * on the scheduling (TSan keeps a few recent accesses per 8 bytes), so
+ * after the workload each broken build runs its bug once more in an order
+ * that does not (seeded_race).
  *
  * Usage: stress_weak [-b memb|qsbr|ck] [-t threads] [-w writers]
  *                    [-d ms] [-s seed] [-m mode] [-k cleanups] [-v]
@@ -739,6 +742,76 @@ static void final_checks(void) {
           "readers: no object was killed while a reader held it");
 }
 
+#if STRESS_BROKEN
+/* The seeded bug once more, with a second thread in a fixed order.  The
+ * threads tell each other where they are through relaxed stores and loads,
+ * which give TSan no happens-before edge, so the reader's access and the
+ * pool's secure clear of the object stay unordered, and both are the last
+ * accesses to those bytes when the second one happens: a TSan whose
+ * annotations are right reports the pair whatever the scheduling.
+ *   1 (free without grace period): the reader holds the object in its
+ *     section; main unpublishes it and frees it at once (the clear).
+ *   2 (use after unlock): the reader leaves its section holding the
+ *     object; main kills it and waits for its reclamation (the clear);
+ *     then the reader reads it. */
+static _Atomic int race_phase; /* 1: the reader read it; 2: main cleared it */
+static void *_Atomic race_raw;
+static _Atomic uint64_t race_handle;
+
+static void race_wait_relaxed(int phase) {
+  while (atomic_load_explicit(&race_phase, memory_order_relaxed) != phase)
+    sched_yield();
+}
+
+static void *race_reader(void *arg) {
+  (void)arg;
+  ebra_read_lock(dom);
+  const obj_t *o = STRESS_BROKEN == 1
+                       ? ebra_deref(dom, (void *const *)&race_raw)
+                       : ebra_weak_get(tab, atomic_load_explicit(&race_handle,
+                                                                 memory_order_relaxed));
+  if (!o || o->canary != CANARY) {
+    fail("seeded race: the object is not there");
+    ebra_read_unlock(dom);
+    atomic_store_explicit(&race_phase, 1, memory_order_relaxed);
+    return NULL;
+  }
+#if STRESS_BROKEN == 1
+  atomic_store_explicit(&race_phase, 1, memory_order_relaxed); /* no edge, on purpose */
+  race_wait_relaxed(2);
+  ebra_read_unlock(dom);
+#else
+  ebra_read_unlock(dom);
+  atomic_store_explicit(&race_phase, 1, memory_order_relaxed);
+  race_wait_relaxed(2);
+  if (o->canary == CANARY) /* BUG (seeded): use after unlock, after the clear */
+    fail("seeded race: the object was not cleared");
+#endif
+  return NULL;
+}
+
+static void seeded_race(void) {
+  obj_t *o = new_object(0, 0);
+  REQUIRE(o != NULL, "seeded race: alloc");
+  if (STRESS_BROKEN == 1)
+    atomic_store_explicit(&race_raw, o, memory_order_release); /* paired with ebra_deref */
+  else
+    atomic_store_explicit(&race_handle, ebra_weak_create(tab, o), memory_order_relaxed);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, race_reader, NULL) == 0, "seeded race: pthread_create");
+  race_wait_relaxed(1);
+  if (STRESS_BROKEN == 1) {
+    atomic_store_explicit(&race_raw, NULL, memory_order_relaxed);
+    REQUIRE(ebra_pool_free(pool, o) == 0, "seeded race: free"); /* BUG (seeded) */
+  } else {
+    REQUIRE(ebra_weak_kill(tab, atomic_load(&race_handle)) == 0, "seeded race: kill");
+    REQUIRE(ebra_domain_barrier(dom) == 0, "seeded race: barrier");
+  }
+  atomic_store_explicit(&race_phase, 2, memory_order_relaxed);
+  pthread_join(t, NULL);
+}
+#endif
+
 int main(int argc, char **argv) {
   parse(argc, argv);
   ebra_set_report_hook(on_report, NULL);
@@ -814,6 +887,9 @@ int main(int argc, char **argv) {
   int rc = ebra_domain_barrier(dom);
   REQUIRE(rc == 0, "ebra_domain_barrier: %d", rc);
   final_checks();
+#if STRESS_BROKEN
+  seeded_race(); /* after the checks, which count the workload's objects only */
+#endif
 
   rc = ebra_weak_table_destroy(tab);
   REQUIRE(rc == 0, "ebra_weak_table_destroy: %d", rc);
