@@ -5,7 +5,7 @@
 #
 # Usage:
 #   bench/run.sh [--quick] [--out DIR] [--build-dir DIR] [--no-build]
-#                [--img DIR] [--only HARNESS[,HARNESS...]]
+#                [--img DIR] [--only HARNESS[,HARNESS...]] [--urcu-inline]
 #   bench/run.sh report DIR          tables again from saved results
 #   bench/run.sh plot DIR [IMG_DIR]  plots again from saved results
 #   bench/run.sh compare A.json B.json [compare.py options]
@@ -20,10 +20,13 @@
 #   --out DIR      results (default BUILD_DIR/bench-results): HARNESS.*.json,
 #                  series/HARNESS/*.csv (time series), notes.txt, tables.md;
 #                  the selected harnesses' old results there are replaced
-#   --build-dir D  build tree (default build/bench), configured Release
+#   --build-dir D  build tree (default build/bench, or build/bench-inline
+#                  with --urcu-inline), configured Release
 #   --no-build     use the binaries already in the build tree
 #   --img DIR      where the PNG plots go (default OUT/img)
 #   --only LIST    run only these harnesses (names from HARNESSES below)
+#   --urcu-inline  build libebra with EBRA_URCU_INLINE=ON (liburcu's read
+#                  side inlined; LGPL note in docs/DESIGN.md)
 #
 # Full run: 9 repetitions (what compare.py's U test asks for) of at least
 # 0.1 s each, isolated cases in 3 fresh processes per allocator; about 6
@@ -103,8 +106,9 @@ esac
 
 quick=0
 out=""
-build="build/bench"
+build=""
 do_build=1
+urcu_inline=OFF
 img=""
 only=""
 while [[ $# -gt 0 ]]; do
@@ -119,12 +123,16 @@ while [[ $# -gt 0 ]]; do
     --img=*) img="${1#--img=}"; shift ;;
     --only) only="${2:?--only needs harness names}"; shift 2 ;;
     --only=*) only="${1#--only=}"; shift ;;
+    --urcu-inline) urcu_inline=ON; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 cd "$root"
+if [[ -z $build ]]; then
+  if [[ $urcu_inline == ON ]]; then build="build/bench-inline"; else build="build/bench"; fi
+fi
 selected=()
 for h in "${HARNESSES[@]}"; do
   read -r name _ <<<"$h"
@@ -139,8 +147,8 @@ start=$(date +%s)
 if ((do_build)); then
   targets=()
   for h in "${selected[@]}"; do read -r name _ <<<"$h"; targets+=("$name"); done
-  echo "== build (Release) in $build: ${targets[*]}" >&2
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  echo "== build (Release, EBRA_URCU_INLINE=$urcu_inline) in $build: ${targets[*]}" >&2
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEBRA_URCU_INLINE="$urcu_inline" >/dev/null
   cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >/dev/null
 fi
 bindir="$build/bench"
@@ -198,7 +206,8 @@ for p in jemalloc mimalloc tcmalloc; do
 done
 
 {
-  echo "command: bench/run.sh$( ((quick)) && echo ' --quick')"
+  echo "command: bench/run.sh$( ((quick)) && echo ' --quick')$([[ $urcu_inline == ON ]] && echo ' --urcu-inline')"
+  echo "build: $build (EBRA_URCU_INLINE=$urcu_inline)"
   echo "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (modified)')"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs"
