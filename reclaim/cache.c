@@ -58,7 +58,7 @@ extern const struct rcu_flavor_struct urcu_qsbr_flavor;
 #include "internal.h"
 #include "tsan.h"
 
-#define NOWNED 64  /* stripes with one writer each: threads 1..64 */
+#define NOWNED EBRA_THREAD_NUMBERS /* stripes with one writer each */
 #define NSHARED 16 /* stripes shared (atomic add) by later threads */
 #define MAX_INIT_BUCKETS (1ul << 20)
 
@@ -76,10 +76,14 @@ typedef struct centry_s {
   unsigned char key[];     /* byte keys */
 } centry_t;
 
-/* Hit/miss counters.  The first NOWNED threads of the process (by the
- * order of their first lookup) each own a stripe and bump it with a plain
- * load and store (ebra_counter_add_owner: no read-modify-write on the hot
- * path); later threads share NSHARED stripes with an atomic add. */
+/* Hit/miss counters.  A thread numbered below NOWNED by ebra's thread
+ * registry (thread.c: the smallest number no live thread holds, reused
+ * after a thread exits or detaches) owns that stripe and bumps it with a
+ * plain load and store (ebra_counter_add_owner: no read-modify-write on
+ * the hot path).  The registry lock orders a number's previous holder
+ * before its next one, so each stripe has one writer at a time.  Threads
+ * beyond the first NOWNED alive at once share NSHARED stripes with an
+ * atomic add. */
 typedef struct stripe_s {
   _Atomic uint64_t xhits, xmisses;
 } __attribute__((aligned(64))) stripe_t;
@@ -377,18 +381,13 @@ static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
   return rc;
 }
 
-static _Atomic uint32_t next_lookup_thread;
-static __thread uint32_t lookup_thread __attribute__((tls_model("initial-exec")));
-
 static void count_lookup(ebra_cache_t *c, bool hit) {
-  uint32_t t = lookup_thread;
-  if (EBRA_UNLIKELY(!t))
-    t = lookup_thread = ebra_atomic_add_relaxed(&next_lookup_thread, 1) + 1;
-  if (EBRA_LIKELY(t <= NOWNED)) {
-    stripe_t *s = &c->owned[t - 1];
+  const ebra_thread_t *t = ebra_tls_thread;
+  if (EBRA_LIKELY(t->number < NOWNED)) {
+    stripe_t *s = &c->owned[t->number];
     ebra_counter_add_owner(hit ? &s->xhits : &s->xmisses, 1);
   } else {
-    stripe_t *s = &c->shared[t % NSHARED];
+    stripe_t *s = &c->shared[((uintptr_t)t >> 6) % NSHARED];
     ebra_atomic_add_relaxed(hit ? &s->xhits : &s->xmisses, 1);
   }
 }

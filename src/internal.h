@@ -172,8 +172,17 @@ struct ebra_thread_s {
    * sections over all qsbr domains (online while > 0). */
   bool qsbr_resting_offline;
   uint32_t qsbr_nest;
+  /* The smallest number below EBRA_THREAD_NUMBERS that no other live thread
+   * state holds, or EBRA_THREAD_UNNUMBERED; given and taken back under the
+   * registry lock, so a thread that gets a number released by an exited
+   * one happens after everything that one did.  Lets per-thread counters
+   * (cache.c) have one writer per slot and reuse slots as threads come and
+   * go. */
+  uint32_t number;
   ebra_thread_t *next, *prev;  /* all threads, registry lock */
 };
+#define EBRA_THREAD_NUMBERS 64
+#define EBRA_THREAD_UNNUMBERED UINT32_MAX
 
 /* Thread t's slot for pool id, or NULL if t has none that far. */
 static inline ebra_cache_slot_t *ebra_thread_slot(const ebra_thread_t *t, uint32_t id) {

@@ -31,13 +31,14 @@
 
 /* A thread with no caches: every lookup misses (ncaches == 0), so the fast
  * path needs no NULL check. */
-static ebra_thread_t thread_empty;
+static ebra_thread_t thread_empty = {.number = EBRA_THREAD_UNNUMBERED};
 
 __thread ebra_thread_t *ebra_tls_thread __attribute__((tls_model("initial-exec"))) =
     &thread_empty;
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static ebra_idtable_t registry; /* pools by id; registry lock */
+static uint64_t thread_numbers_held; /* bit i: a live thread state holds number i; registry lock */
 static ebra_thread_t *threads;  /* all threads with state; registry lock */
 static pthread_key_t thread_key;
 
@@ -84,6 +85,13 @@ ebra_thread_t *ebra_thread_get_locked(void) {
   t = calloc(1, sizeof *t);
   if (!t)
     return NULL;
+  _Static_assert(EBRA_THREAD_NUMBERS == 64, "one bit per number in thread_numbers_held");
+  if (~thread_numbers_held) {
+    t->number = (uint32_t)__builtin_ctzll(~thread_numbers_held);
+    thread_numbers_held |= 1ull << t->number;
+  } else {
+    t->number = EBRA_THREAD_UNNUMBERED;
+  }
   t->next = threads;
   if (threads)
     threads->prev = t;
@@ -246,6 +254,8 @@ static void thread_release_locked(ebra_thread_t *t) {
       tcache_retire_locked(pool, s->tcache);
   }
   free(t->caches);
+  if (t->number < EBRA_THREAD_NUMBERS)
+    thread_numbers_held &= ~(1ull << t->number);
   if (t->prev)
     t->prev->next = t->next;
   else

@@ -23,10 +23,13 @@
  *  - the hash table grows past its initial size (20000 entries in 1024
  *    buckets: lfht's resize worker runs) while stores and lookups go on;
  *    every key still finds its object, deaths remove exactly their half.
+ *  - hit and miss counts stay exact over 150 threads that run one after
+ *    another and 80 that look up at once (more than the 64 owned stripes).
  *  - a ck-epoch domain is refused with ENOTSUP and a report.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -378,6 +381,57 @@ static void case_grow(ebra_reclaim_backend_t be) {
   teardown();
 }
 
+/* Hit and miss counts stay exact while threads come and go (each thread
+ * counts in the stripe of its registry number, reused after it exits) and
+ * while more threads than owned stripes look up at once (the rest share
+ * stripes with an atomic add). */
+enum { COUNT_SERIAL = 150, COUNT_TOGETHER = 80 };
+static ebra_cache_t *count_cache;
+static pthread_barrier_t count_barrier;
+
+typedef struct count_arg_s {
+  int hits, misses;
+  bool together; /* wait for all, look up, wait for all */
+} count_arg_t;
+
+static void *count_lookups(void *arg) {
+  const count_arg_t *a = arg;
+  if (a->together)
+    pthread_barrier_wait(&count_barrier);
+  for (int i = 0; i < a->hits; i++)
+    CHECK(lookup(count_cache, 1) != NULL);
+  for (int i = 0; i < a->misses; i++)
+    CHECK(lookup(count_cache, 2) == NULL);
+  if (a->together) /* every one still alive, holding its number */
+    pthread_barrier_wait(&count_barrier);
+  return NULL;
+}
+
+static void case_thread_counts(ebra_reclaim_backend_t be) {
+  setup(be);
+  count_cache = new_cache(EBRA_CACHE_KEY_U64, 0, 0);
+  const ebra_weak_t h = new_obj(1, NULL);
+  CHECK_EQ(ebra_cache_store_u64(count_cache, 1, h), 0);
+  pthread_t t[COUNT_TOGETHER];
+  const count_arg_t serial = {7, 3, false}, together = {1000, 500, true};
+  for (int i = 0; i < COUNT_SERIAL; i++) { /* one after another */
+    CHECK_EQ(pthread_create(&t[0], NULL, count_lookups, (void *)&serial), 0);
+    CHECK_EQ(pthread_join(t[0], NULL), 0);
+  }
+  CHECK_EQ(pthread_barrier_init(&count_barrier, NULL, COUNT_TOGETHER), 0);
+  for (int i = 0; i < COUNT_TOGETHER; i++)
+    CHECK_EQ(pthread_create(&t[i], NULL, count_lookups, (void *)&together), 0);
+  for (int i = 0; i < COUNT_TOGETHER; i++)
+    CHECK_EQ(pthread_join(t[i], NULL), 0);
+  pthread_barrier_destroy(&count_barrier);
+  const ebra_cache_stats_t st = stats(count_cache);
+  CHECK_EQ(st.hits, COUNT_SERIAL * serial.hits + COUNT_TOGETHER * together.hits);
+  CHECK_EQ(st.misses, COUNT_SERIAL * serial.misses + COUNT_TOGETHER * together.misses);
+  CHECK_EQ(ebra_cache_destroy(count_cache), 0);
+  CHECK_EQ(ebra_weak_kill(tab, h), 0);
+  teardown();
+}
+
 static void case_ck_refused(ebra_reclaim_backend_t be) {
   (void)be;
   pool = test_pool("cache", sizeof(obj_t));
@@ -400,7 +454,8 @@ static const check_backend_case_t cases[] = {
     {"basic", case_basic},       {"bytes", case_bytes},       {"erased", case_erased},
     {"died", case_died},         {"replaced", case_replaced}, {"evicted", case_evicted},
     {"expired", case_expired},   {"destroy_then_death", case_destroy_then_death},
-    {"grow", case_grow},         {"ck_refused", case_ck_refused},
+    {"grow", case_grow},         {"thread_counts", case_thread_counts},
+    {"ck_refused", case_ck_refused},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
