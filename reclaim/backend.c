@@ -45,11 +45,14 @@ void ebra_backend_fini_domain(ebra_domain_t *d) {
   d->ck_epoch = NULL;
 }
 
+__thread ebra_rcu_thread_t ebra_tls_rcu __attribute__((tls_model("initial-exec")));
+
 /* Called by the thread itself. */
-int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t) {
+int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt) {
+  ebra_rcu_thread_t *t = &ebra_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
-    if (t->urcu_qsbr_users++ == 0) {
+    if (t->qsbr_users++ == 0) {
       urcu_qsbr_register_thread(); /* liburcu: online from here */
       t->qsbr_resting_offline = false;
       t->qsbr_nest = 0;
@@ -67,7 +70,7 @@ int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t
     return 0;
   }
   default:
-    if (t->urcu_memb_users++ == 0)
+    if (t->memb_users++ == 0)
       urcu_memb_register_thread();
     return 0;
   }
@@ -77,11 +80,12 @@ int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t
  * for a thread that no longer exists (t != the caller's): then liburcu
  * cannot be told (its registration is the dead thread's TLS), and only the
  * ck record is given back. */
-void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t) {
-  const bool self = (t == ebra_tls_thread);
+void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *thread) {
+  const bool self = (thread == ebra_tls_thread);
+  ebra_rcu_thread_t *t = &ebra_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
-    if (--t->urcu_qsbr_users == 0 && self) {
+    if (self && --t->qsbr_users == 0) {
       if (t->qsbr_resting_offline)
         urcu_qsbr_thread_online(); /* unregister expects an online thread */
       urcu_qsbr_unregister_thread();
@@ -94,7 +98,7 @@ void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t
     dt->ck_record = NULL;
     break;
   default:
-    if (--t->urcu_memb_users == 0 && self)
+    if (self && --t->memb_users == 0)
       urcu_memb_unregister_thread();
     break;
   }
@@ -129,17 +133,17 @@ void ebra_backend_synchronize(ebra_domain_t *d) {
 }
 
 /* qsbr online/offline is the thread's (liburcu's) state, not the
- * domain's: these act on ebra_tls_thread.  No-ops for memb and ck. */
+ * domain's: these act on ebra_tls_rcu.  No-ops for memb and ck. */
 void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt) {
   (void)dt;
-  ebra_thread_t *t = ebra_tls_thread;
+  ebra_rcu_thread_t *t = &ebra_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && t->qsbr_nest == 0)
     urcu_qsbr_quiescent_state();
 }
 
 void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt) {
   (void)dt;
-  ebra_thread_t *t = ebra_tls_thread;
+  ebra_rcu_thread_t *t = &ebra_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline) {
     if (t->qsbr_nest == 0)
       urcu_qsbr_thread_offline();
@@ -149,7 +153,7 @@ void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt) {
 
 void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt) {
   (void)dt;
-  ebra_thread_t *t = ebra_tls_thread;
+  ebra_rcu_thread_t *t = &ebra_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_resting_offline) {
     if (t->qsbr_nest == 0)
       urcu_qsbr_thread_online();
@@ -158,7 +162,7 @@ void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt) {
 }
 
 bool ebra_backend_is_online(const ebra_domain_t *d) {
-  const ebra_thread_t *t = ebra_tls_thread;
-  return d->backend == EBRA_RECLAIM_URCU_QSBR && t->urcu_qsbr_users > 0 &&
+  const ebra_rcu_thread_t *t = &ebra_tls_rcu;
+  return d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_users > 0 &&
          !t->qsbr_resting_offline;
 }

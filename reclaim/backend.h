@@ -17,12 +17,12 @@
 #include <urcu/urcu-qsbr.h>
 #include <ck_epoch.h>
 
-#include "internal.h"
+#include "reclaim_internal.h"
 
 static inline void ebra_backend_lock_inline(const ebra_domain_t *d, ebra_dthread_t *dt) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR: {
-    ebra_thread_t *t = ebra_tls_thread;
+    ebra_rcu_thread_t *t = &ebra_tls_rcu;
     if (t->qsbr_nest++ == 0 && EBRA_UNLIKELY(t->qsbr_resting_offline))
       urcu_qsbr_thread_online(); /* a section needs the thread online */
     urcu_qsbr_read_lock();
@@ -40,7 +40,7 @@ static inline void ebra_backend_lock_inline(const ebra_domain_t *d, ebra_dthread
 static inline void ebra_backend_unlock_inline(const ebra_domain_t *d, ebra_dthread_t *dt) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR: {
-    ebra_thread_t *t = ebra_tls_thread;
+    ebra_rcu_thread_t *t = &ebra_tls_rcu;
     urcu_qsbr_read_unlock();
     if (--t->qsbr_nest == 0 && EBRA_UNLIKELY(t->qsbr_resting_offline))
       urcu_qsbr_thread_offline();

@@ -49,12 +49,6 @@ static ebra_idtable_t dregistry;   /* domains by id; registry lock */
 static ebra_domain_t *dtombstones; /* destroyed domains; registry lock */
 static _Atomic uint64_t next_domain_serial;
 
-uint64_t ebra_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 ebra_domain_t *ebra_domain_registry_at(uint32_t id) { return ebra_idtable_at(&dregistry, id); }
 uint32_t ebra_domain_registry_capacity(void) { return dregistry.cap; }
 
@@ -147,13 +141,13 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
     goto out;
   }
   ebra_thread_t *t = ebra_thread_get_locked();
-  if (!t || ebra_thread_reserve_domain(t, d->id) != 0 || !(dt = calloc(1, sizeof *dt))) {
+  if (!t || ebra_thread_reserve_slot(t, EBRA_SLOTS_DOMAIN, d->id) != 0 || !(dt = calloc(1, sizeof *dt))) {
     errno = ENOMEM;
     goto out;
   }
   dt->domain = d;
   pthread_mutex_init(&dt->batch_lock, NULL);
-  if (ebra_backend_register(d, dt, t) != 0) {
+  if (ebra_backend_register(d, dt) != 0) {
     pthread_mutex_destroy(&dt->batch_lock);
     free(dt);
     dt = NULL;
@@ -164,7 +158,7 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
    * ebra_read_lock, retire or weak call) never promised quiescent states,
    * so it rests offline between sections; ebra_domain_register_thread
    * makes it online.  A thread already registered keeps its state. */
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->urcu_qsbr_users == 1)
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && ebra_tls_rcu.qsbr_users == 1)
     ebra_backend_offline(d, dt);
   pthread_mutex_lock(&d->threads_lock);
   dt->next = d->threads;
@@ -173,7 +167,7 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
   d->threads = dt;
   d->nthreads++;
   pthread_mutex_unlock(&d->threads_lock);
-  *ebra_thread_domain_slot(t, d->id) = (ebra_domain_slot_t){.serial = d->serial, .dthread = dt};
+  *ebra_thread_slot(t, EBRA_SLOTS_DOMAIN, d->id) = (ebra_slot_t){.serial = d->serial, .state = dt};
 out:
   ebra_registry_unlock();
   return dt;
@@ -212,9 +206,9 @@ void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
   d->exited_retired += ebra_atomic_load_relaxed(&dt->xretired);
   d->exited_retired_bytes += ebra_atomic_load_relaxed(&dt->xretired_bytes);
   pthread_mutex_unlock(&d->threads_lock);
-  ebra_domain_slot_t *slot = ebra_thread_domain_slot(t, d->id);
+  ebra_slot_t *slot = ebra_thread_slot(t, EBRA_SLOTS_DOMAIN, d->id);
   if (slot)
-    *slot = (ebra_domain_slot_t){0};
+    *slot = (ebra_slot_t){0};
   ebra_tsan_free_notes(dt);
   pthread_mutex_destroy(&dt->batch_lock);
   free(dt);
@@ -729,7 +723,7 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
 /* Registry lock held by the caller in all three.  Prepare takes every
  * domain lock in lock order; "parent" releases them (the child calls it
  * too, before it releases the threads that did not survive the fork). */
-void ebra_domains_fork_prepare(void) {
+static void domains_fork_prepare(void) {
   for (uint32_t i = 0; i < dregistry.cap; i++) {
     ebra_domain_t *d = dregistry.items[i];
     if (!d)
@@ -741,7 +735,7 @@ void ebra_domains_fork_prepare(void) {
   }
 }
 
-void ebra_domains_fork_parent(void) {
+static void domains_fork_parent(void) {
   for (uint32_t i = 0; i < dregistry.cap; i++) {
     ebra_domain_t *d = dregistry.items[i];
     if (!d)
@@ -756,7 +750,7 @@ void ebra_domains_fork_parent(void) {
 /* The child has no reclaimer threads: start one per domain.  Batches the
  * parent's reclaimer held at the fork are not in the child (leaked there,
  * never run twice). */
-void ebra_domains_fork_child(void) {
+static void domains_fork_child(void) {
   for (uint32_t i = 0; i < dregistry.cap; i++) {
     ebra_domain_t *d = dregistry.items[i];
     if (!d)
@@ -771,3 +765,25 @@ void ebra_domains_fork_child(void) {
       ebra_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->name);
   }
 }
+
+/* ---- thread exit and fork, reached through src/thread.c's hooks ----------- */
+
+/* Thread t is going away: leave every live domain it is in.  Registry lock. */
+static void domains_thread_release_locked(ebra_thread_t *t) {
+  for (uint32_t id = 0; id < ebra_thread_nslots(t, EBRA_SLOTS_DOMAIN); id++) {
+    ebra_slot_t *s = ebra_thread_slot(t, EBRA_SLOTS_DOMAIN, id);
+    ebra_domain_t *d = ebra_domain_registry_at(id);
+    if (s->state && d && d->serial == s->serial)
+      ebra_dthread_release_locked(s->state, t);
+  }
+}
+
+static const ebra_thread_hooks_t domain_hooks = {
+    .above_registry = false, /* domain locks rank below the registry lock */
+    .thread_release_locked = domains_thread_release_locked,
+    .fork_prepare = domains_fork_prepare,
+    .fork_parent = domains_fork_parent,
+    .fork_child = domains_fork_child,
+};
+
+__attribute__((constructor)) static void domains_init(void) { ebra_thread_hooks_add(&domain_hooks); }

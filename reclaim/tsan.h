@@ -24,7 +24,7 @@
 
 #include <stdlib.h>
 
-#include "internal.h"
+#include "reclaim_internal.h"
 
 #if defined(EBRA_TSAN)
 #include <sanitizer/tsan_interface.h>

@@ -88,7 +88,7 @@ typedef struct ebra_magazine_s {
 /* The depot: lock-free stacks of non-empty ("full") and empty magazines.
  * ck_stack's *_mpmc operations pair the head with a generation in a
  * double-width CAS, which makes them ABA-safe; cmpxchg16b needs the stack
- * 16-byte aligned (DEPENDENCIES.md: misaligned stacks crashed). */
+ * 16-byte aligned (lockfree/stack.h, S3). */
 typedef struct ebra_depot_s {
   ck_stack_t full CK_CC_ALIGN(16);
   ck_stack_t empty CK_CC_ALIGN(16);
@@ -135,77 +135,62 @@ typedef struct ebra_tcache_s {
   struct ebra_tcache_s *pool_next, *pool_prev; /* pool->tcaches, registry lock */
 } ebra_tcache_t;
 
-/* A thread's slot for pool id i: valid iff serial == that pool's serial. */
-typedef struct ebra_cache_slot_s {
+/* ---- per-thread state: one slot table per kind of object ------------------
+ * A thread keeps, for each kind of object that has per-thread state (pools:
+ * a thread cache; domains: the thread's registration), a table indexed by
+ * the object's registry id.  Slot i is valid iff its serial equals the
+ * serial of the object now at id i: destroying the object (serial :=
+ * EBRA_SERIAL_DEAD) or reusing its id (fresh serial) makes every thread's
+ * stale slot miss on its next use without touching that thread, and an
+ * empty slot (serial 0) matches nothing. */
+typedef struct ebra_slot_s {
   uint64_t serial;
-  ebra_tcache_t *tcache;
-} ebra_cache_slot_t;
+  void *state;                 /* non-NULL in every valid slot */
+} ebra_slot_t;
 
-typedef struct ebra_dthread_s ebra_dthread_t;
+/* Ids below this have their slot inside the thread struct, one load closer
+ * to the fast path; higher ids use the growable more[] array. */
+#define EBRA_INLINE_SLOTS 16
 
-/* A thread's slot for domain id i: valid iff serial == that domain's. */
-typedef struct ebra_domain_slot_s {
-  uint64_t serial;
-  ebra_dthread_t *dthread;
-} ebra_domain_slot_t;
+typedef struct ebra_slots_s {
+  ebra_slot_t inl[EBRA_INLINE_SLOTS]; /* ids 0..15 */
+  uint32_t nmore;                     /* length of more[] */
+  ebra_slot_t *more;                  /* id i >= 16 at more[i - 16];
+                                         owner + registry lock */
+} ebra_slots_t;
 
-/* Pool ids below this have their slot inside the thread struct, one load
- * closer to the fast path; higher ids use the growable caches[] array.
- * Domains likewise. */
-#define EBRA_INLINE_CACHES 16
-#define EBRA_INLINE_DOMAINS 4
+typedef enum {
+  EBRA_SLOTS_POOL,   /* state: ebra_tcache_t (thread.c) */
+  EBRA_SLOTS_DOMAIN, /* state: ebra_dthread_t (reclaim/domain.c) */
+  EBRA_SLOT_KINDS
+} ebra_slot_kind_t;
 
 struct ebra_thread_s {
-  ebra_cache_slot_t icaches[EBRA_INLINE_CACHES]; /* pool ids 0..15 */
-  uint32_t ncaches;            /* length of caches[] */
-  ebra_cache_slot_t *caches;   /* pool id i >= 16 at caches[i - 16];
-                                  owner + registry lock */
-  ebra_domain_slot_t idomains[EBRA_INLINE_DOMAINS]; /* domain ids 0..3 */
-  uint32_t ndomains;           /* length of domains[] */
-  ebra_domain_slot_t *domains; /* domain id i >= 4 at domains[i - 4];
-                                  owner + registry lock */
-  uint32_t urcu_memb_users;    /* domains of this backend the thread is in: */
-  uint32_t urcu_qsbr_users;    /* registered with liburcu while > 0 */
-  /* liburcu's qsbr online state is per thread, shared by every qsbr domain,
-   * so ebra keeps it per thread too: qsbr_resting_offline says whether the
-   * thread is offline outside sections; qsbr_nest counts its open qsbr
-   * sections over all qsbr domains (online while > 0). */
-  bool qsbr_resting_offline;
-  uint32_t qsbr_nest;
+  ebra_slots_t slots[EBRA_SLOT_KINDS];
   /* The smallest number below EBRA_THREAD_NUMBERS that no other live thread
    * state holds, or EBRA_THREAD_UNNUMBERED; given and taken back under the
    * registry lock, so a thread that gets a number released by an exited
    * one happens after everything that one did.  Lets per-thread counters
-   * (cache.c) have one writer per slot and reuse slots as threads come and
-   * go. */
+   * (weak/cache.c) have one writer per slot and reuse slots as threads come
+   * and go. */
   uint32_t number;
   ebra_thread_t *next, *prev;  /* all threads, registry lock */
 };
 #define EBRA_THREAD_NUMBERS 64
 #define EBRA_THREAD_UNNUMBERED UINT32_MAX
 
-/* Thread t's slot for pool id, or NULL if t has none that far. */
-static inline ebra_cache_slot_t *ebra_thread_slot(const ebra_thread_t *t, uint32_t id) {
-  if (EBRA_LIKELY(id < EBRA_INLINE_CACHES))
-    return (ebra_cache_slot_t *)&t->icaches[id];
-  id -= EBRA_INLINE_CACHES;
-  return id < t->ncaches ? &t->caches[id] : NULL;
+/* Thread t's slot for id in one kind's table, or NULL if t has none that far. */
+static inline ebra_slot_t *ebra_thread_slot(const ebra_thread_t *t, ebra_slot_kind_t kind,
+                                            uint32_t id) {
+  const ebra_slots_t *s = &t->slots[kind];
+  if (EBRA_LIKELY(id < EBRA_INLINE_SLOTS))
+    return (ebra_slot_t *)&s->inl[id];
+  id -= EBRA_INLINE_SLOTS;
+  return id < s->nmore ? &s->more[id] : NULL;
 }
 
-/* Thread t's slot for domain id, or NULL if t has none that far. */
-static inline ebra_domain_slot_t *ebra_thread_domain_slot(const ebra_thread_t *t, uint32_t id) {
-  if (EBRA_LIKELY(id < EBRA_INLINE_DOMAINS))
-    return (ebra_domain_slot_t *)&t->idomains[id];
-  id -= EBRA_INLINE_DOMAINS;
-  return id < t->ndomains ? &t->domains[id] : NULL;
-}
-
-static inline uint32_t ebra_thread_ndomain_slots(const ebra_thread_t *t) {
-  return EBRA_INLINE_DOMAINS + t->ndomains;
-}
-
-static inline uint32_t ebra_thread_nslots(const ebra_thread_t *t) {
-  return EBRA_INLINE_CACHES + t->ncaches;
+static inline uint32_t ebra_thread_nslots(const ebra_thread_t *t, ebra_slot_kind_t kind) {
+  return EBRA_INLINE_SLOTS + t->slots[kind].nmore;
 }
 
 static inline void ebra_tcache_sync_out(ebra_tcache_t *tc) {
@@ -282,87 +267,6 @@ struct ebra_pool_s {
   uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention, eng_prev_objects;
 };
 
-/* ---- reclamation types (reclaim/) ---------------------------------------- */
-
-/* One deferred action, run by the reclaimer after a grace period:
- * run(e).  `obj` is what readers may have touched (the TSan acquire
- * target), `bytes` its size for the pending-bytes stat; ctx/arg/aux are
- * the action's own (a user callback, a weak slot and its handle, ...). */
-typedef struct ebra_retired_s ebra_retired_t;
-struct ebra_retired_s {
-  void (*run)(const ebra_retired_t *e);
-  void *ctx;
-  void *arg;
-  uint64_t aux;
-  void *obj;
-  uint64_t bytes;
-};
-
-/* A batch of retired entries.  Owned by one thread while open (under its
- * dthread's batch_lock), then by the domain's pending stack, then by the
- * reclaimer. */
-typedef struct ebra_batch_s {
-  struct ebra_batch_s *next; /* domain->pending, under domain->lock */
-  uint64_t opened_ns;     /* when the first entry went in */
-  uint64_t bytes;
-  uint32_t n, cap;
-  ebra_retired_t ent[];
-} ebra_batch_t;
-
-/* TSan builds: objects a reader dereferenced in its current section. */
-typedef struct ebra_tsan_notes_s {
-  void **objs;
-  uint32_t n, cap;
-} ebra_tsan_notes_t;
-
-/* One thread's state in one domain. */
-struct ebra_dthread_s {
-  ebra_domain_t *domain;
-  uint32_t nest;               /* read-side nesting; owner only */
-  struct ck_epoch_record *ck_record; /* ck backend */
-  pthread_mutex_t batch_lock;  /* guards open; owner, barrier, reclaimer */
-  ebra_batch_t *open;          /* the batch being filled, or NULL */
-  _Atomic uint64_t xopen_since_ns; /* 0 when no open batch has entries */
-  _Atomic uint64_t xretired;   /* owner single-writer counters */
-  _Atomic uint64_t xretired_bytes;
-  ebra_tsan_notes_t notes;
-  ebra_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
-};
-
-#define EBRA_LATENCY_RING 1024
-
-struct ebra_domain_s {
-  uint64_t serial;             /* unique; EBRA_SERIAL_DEAD once destroyed */
-  uint32_t id;
-  uint32_t state;              /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
-  ebra_reclaim_backend_t backend;
-  char name[EBRA_POOL_NAME_MAX];
-  _Atomic uint32_t xbatch_size;
-  _Atomic uint64_t xmax_age_ns;
-  struct ck_epoch *ck_epoch;   /* ck backend */
-
-  pthread_mutex_t threads_lock;   /* threads list; then a dthread's batch_lock */
-  ebra_dthread_t *threads;
-  uint32_t nthreads;
-  uint64_t exited_retired, exited_retired_bytes; /* threads gone; threads_lock */
-
-  pthread_mutex_t lock;        /* reclaimer state below */
-  pthread_cond_t wake;         /* reclaimer waits here */
-  pthread_cond_t done;         /* barrier waiters wait here */
-  pthread_t reclaimer;
-  ebra_batch_t *pending;       /* closed batches awaiting a grace period */
-  bool stop, reclaimer_idle, reclaimer_running;
-  uint64_t barrier_req, barrier_done;
-  _Atomic uint32_t xweak_tables;
-  uint64_t open_seq;           /* batches opened; under lock (wakes the reclaimer) */
-  struct ebra_domain_s *tomb_next; /* destroyed domains, kept as tombstones */
-
-  /* Reclaimer-written stats, read relaxed. */
-  _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
-  uint64_t gp_ns[EBRA_LATENCY_RING];    /* under lock */
-  uint64_t reuse_ns[EBRA_LATENCY_RING]; /* under lock */
-};
-
 /* ---- report.c ------------------------------------------------------------ */
 EBRA_INTERNAL_FN void ebra_report(ebra_error_kind_t kind, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -382,6 +286,7 @@ EBRA_INTERNAL_FN int ebra_os_unmap(void *p, size_t size);
 EBRA_INTERNAL_FN int ebra_os_purge(void *p, size_t size); /* madvise DONTNEED */
 EBRA_INTERNAL_FN uint64_t ebra_os_random(void);
 EBRA_INTERNAL_FN int ebra_os_resident_bytes(uint64_t *out); /* /proc/self/statm */
+EBRA_INTERNAL_FN uint64_t ebra_now_ns(void);                 /* CLOCK_MONOTONIC */
 
 /* ---- segmap.c: pointer -> slab, lock-free reads -------------------------- */
 #define EBRA_SEGMAP_LEAF_BITS 14
@@ -469,9 +374,7 @@ EBRA_INTERNAL_FN void ebra_magazine_free_all(ebra_pool_t *pool);
 EBRA_INTERNAL_FN bool ebra_magazine_is_valid(const ebra_pool_t *pool,
                                              const ebra_magazine_t *m);
 
-/* ---- depot.c (lockfree/) ------------------------------------------------- */
-EBRA_INTERNAL_FN uint64_t ebra_stack_push_mpmc(ck_stack_t *st, ck_stack_entry_t *e);
-EBRA_INTERNAL_FN ck_stack_entry_t *ebra_stack_pop_mpmc(ck_stack_t *st, uint64_t *lost);
+/* ---- depot.c ------------------------------------------------------------ */
 EBRA_INTERNAL_FN void ebra_depot_init(ebra_depot_t *d);
 EBRA_INTERNAL_FN void ebra_depot_push_full(ebra_depot_t *d, ebra_magazine_t *m,
                                            ebra_counters_t *c);
@@ -511,85 +414,56 @@ EBRA_INTERNAL_FN ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool);
 EBRA_INTERNAL_FN void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc);
 EBRA_INTERNAL_FN void ebra_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
 EBRA_INTERNAL_FN ebra_thread_t *ebra_thread_get_locked(void);     /* registry lock held */
-EBRA_INTERNAL_FN int ebra_thread_reserve_domain(ebra_thread_t *t, uint32_t id);
+/* Make t's table of one kind reach id; 0 or ENOMEM.  Registry lock held. */
+EBRA_INTERNAL_FN int ebra_thread_reserve_slot(ebra_thread_t *t, ebra_slot_kind_t kind, uint32_t id);
 EBRA_INTERNAL_FN void ebra_thread_flush_caches(void); /* the caller's, to the depots */
 
-/* The calling thread's cache for pool, or NULL (slow path attaches one).
- * A slot is valid only while its serial matches the pool's, so a destroyed
- * pool (EBRA_SERIAL_DEAD) or a new pool reusing the id never matches a stale
- * slot, and an empty slot (serial 0) matches no pool: a match implies a
- * cache. */
+/* The calling thread's state for the object at id of one kind, or NULL
+ * (the slow path attaches state).  A match implies state (see ebra_slot_t). */
+static inline void *ebra_thread_state_of(ebra_slot_kind_t kind, uint32_t id, uint64_t serial) {
+  const ebra_slots_t *s = &ebra_tls_thread->slots[kind];
+  const ebra_slot_t *slot;
+  if (EBRA_LIKELY(id < EBRA_INLINE_SLOTS))
+    slot = &s->inl[id];
+  else if (id - EBRA_INLINE_SLOTS < s->nmore)
+    slot = &s->more[id - EBRA_INLINE_SLOTS];
+  else
+    return NULL;
+  if (EBRA_LIKELY(slot->serial == serial)) {
+    if (slot->state == NULL) /* a matching slot always has state */
+      __builtin_unreachable();
+    return slot->state;
+  }
+  return NULL;
+}
+
+/* The calling thread's cache for pool, or NULL (slow path attaches one). */
 static inline ebra_tcache_t *ebra_tcache_of(const ebra_pool_t *pool) {
-  const ebra_thread_t *t = ebra_tls_thread;
-  const uint32_t id = pool->id;
-  const ebra_cache_slot_t *s;
-  if (EBRA_LIKELY(id < EBRA_INLINE_CACHES))
-    s = &t->icaches[id];
-  else if (id - EBRA_INLINE_CACHES < t->ncaches)
-    s = &t->caches[id - EBRA_INLINE_CACHES];
-  else
-    return NULL;
-  if (EBRA_LIKELY(s->serial == pool->serial)) {
-    if (s->tcache == NULL) /* a matching slot always has a cache */
-      __builtin_unreachable();
-    return s->tcache;
-  }
-  return NULL;
+  return (ebra_tcache_t *)ebra_thread_state_of(EBRA_SLOTS_POOL, pool->id, pool->serial);
 }
 
-/* ---- reclaim/backend.c: the one place that calls liburcu and ck_epoch -- */
-EBRA_INTERNAL_FN int ebra_backend_init_domain(ebra_domain_t *d);
-EBRA_INTERNAL_FN void ebra_backend_fini_domain(ebra_domain_t *d);
-EBRA_INTERNAL_FN int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t);
-EBRA_INTERNAL_FN void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t);
-EBRA_INTERNAL_FN void ebra_backend_read_lock(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_read_unlock(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_synchronize(ebra_domain_t *d);
-EBRA_INTERNAL_FN void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN bool ebra_backend_is_online(const ebra_domain_t *d);
-
-/* ---- reclaim/domain.c ------------------------------------------------------ */
-EBRA_INTERNAL_FN ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d);
-EBRA_INTERNAL_FN int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e);
-EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t);
-EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id); /* registry lock held */
-EBRA_INTERNAL_FN uint32_t ebra_domain_registry_capacity(void);         /* registry lock held */
-EBRA_INTERNAL_FN uint64_t ebra_now_ns(void);
-/* Ask the reclaimer to close every open batch and run a grace period now,
- * without waiting for it (the engine's forced grace period). */
-EBRA_INTERNAL_FN void ebra_domain_request_flush(ebra_domain_t *d);
-EBRA_INTERNAL_FN void ebra_domains_fork_prepare(void);
-EBRA_INTERNAL_FN void ebra_domains_fork_parent(void);
-EBRA_INTERNAL_FN void ebra_domains_fork_child(void);
-
-/* The calling thread's state in d, or NULL. */
-static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
-  const ebra_thread_t *t = ebra_tls_thread;
-  const uint32_t id = d->id;
-  const ebra_domain_slot_t *s;
-  if (EBRA_LIKELY(id < EBRA_INLINE_DOMAINS))
-    s = &t->idomains[id];
-  else if (id - EBRA_INLINE_DOMAINS < t->ndomains)
-    s = &t->domains[id - EBRA_INLINE_DOMAINS];
-  else
-    return NULL;
-  if (EBRA_LIKELY(s->serial == d->serial)) {
-    if (s->dthread == NULL) /* a matching slot always has a dthread */
-      __builtin_unreachable();
-    return s->dthread;
-  }
-  return NULL;
-}
-
-/* ---- reclaim/weak.c -------------------------------------------------------- */
-EBRA_INTERNAL_FN ebra_domain_t *ebra_weak_table_domain(const ebra_weak_table_t *t);
-
-/* ---- reclaim/cache.c ------------------------------------------------------- */
-EBRA_INTERNAL_FN ebra_cache_t *ebra_cache_registry_at(uint32_t id); /* registry lock held */
-EBRA_INTERNAL_FN uint32_t ebra_cache_registry_capacity(void);       /* registry lock held */
-EBRA_INTERNAL_FN const char *ebra_cache_name(const ebra_cache_t *c);
+/* Hooks through which the floors above reach thread exit and fork: a floor
+ * registers one set from a constructor (at most EBRA_MAX_HOOKS in all),
+ * and thread.c calls them in registration order (releases in reverse).
+ *   thread_release_locked: thread t (the caller, or in a fork child one
+ *       that did not survive) is going away; release the floor's state in
+ *       t's slots.  Registry lock held; runs before t's pool caches go.
+ *   fork_prepare / fork_parent: take / release the floor's locks.  Floors
+ *       whose locks rank above the registry lock (`above_registry`) are
+ *       prepared before the registry lock is taken; the others after it.
+ *   fork_child: in the child, after fork_parent released the floor's locks
+ *       and every dead thread's state was released: restart what did not
+ *       cross the fork.  Runs with the registry lock held for floors below
+ *       it, after it was released for floors above it. */
+typedef struct ebra_thread_hooks_s {
+  bool above_registry;
+  void (*thread_release_locked)(ebra_thread_t *t);
+  void (*fork_prepare)(void);
+  void (*fork_parent)(void);
+  void (*fork_child)(void);
+} ebra_thread_hooks_t;
+#define EBRA_MAX_HOOKS 4
+EBRA_INTERNAL_FN void ebra_thread_hooks_add(const ebra_thread_hooks_t *h);
 
 /* ---- pool.c -------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_object_on_carve(ebra_pool_t *pool, void *p);
@@ -597,12 +471,6 @@ EBRA_INTERNAL_FN int ebra_object_check_live(const void *obj, ebra_pool_t **pool_
 EBRA_INTERNAL_FN int ebra_object_hold(ebra_pool_t *pool, const void *obj);
 EBRA_INTERNAL_FN bool ebra_object_release_hold(const void *obj);
 EBRA_INTERNAL_FN bool ebra_pool_is_alive(const ebra_pool_t *pool);
-EBRA_INTERNAL_FN void ebra_pool_print_all_at_exit(void);
-
-/* ---- engine.c ------------------------------------------------------------- */
-EBRA_INTERNAL_FN void ebra_engine_fork_prepare(void);
-EBRA_INTERNAL_FN void ebra_engine_fork_parent(void);
-EBRA_INTERNAL_FN void ebra_engine_fork_child(void);
 
 /* ---- stats.c ------------------------------------------------------------- */
 EBRA_INTERNAL_FN void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from);

@@ -91,3 +91,9 @@ int ebra_os_resident_bytes(uint64_t *out) {
   *out = (uint64_t)resident_pages * (uint64_t)page;
   return 0;
 }
+
+uint64_t ebra_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

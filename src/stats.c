@@ -101,57 +101,6 @@ int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   return 0;
 }
 
-static void print_stdout(const char *text, void *arg) {
-  (void)arg;
-  fputs(text, stdout);
-}
-
-int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *arg) {
-  ebra_pool_stats_t st;
-  int rc = ebra_pool_stats(pool, &st);
-  if (rc)
-    return rc;
-  if (!out)
-    out = print_stdout;
-  const uint64_t ops = st.allocs + st.frees;
-  char buf[1024];
-  snprintf(buf, sizeof buf,
-           "pool '%s': object %zu B (stride %zu B), %" PRIu32 " rounds per magazine\n"
-           "  allocs %" PRIu64 ", frees %" PRIu64 ", live %" PRIu64 " (%" PRIu64 " B)\n"
-           "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
-           "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
-           " full + %" PRIu64 " empty magazines\n"
-           "  slabs %" PRIu64 ", reserved %" PRIu64 " B, carved %" PRIu64
-           " objects, threads %" PRIu32 ", errors %" PRIu64 "\n",
-           pool->name, st.object_size, st.stride, st.magazine_capacity, st.allocs, st.frees,
-           st.objects_live, st.bytes_live, st.magazine_hits,
-           ops ? 100.0 * (double)st.magazine_hits / (double)ops : 0.0, st.magazine_misses,
-           st.depot_exchanges, st.depot_contention, st.depot_full, st.depot_empty, st.slabs,
-           st.bytes_reserved, st.objects_carved, st.threads, st.errors);
-  out(buf, arg);
-  return 0;
-}
-
-static void print_stderr(const char *text, void *arg) {
-  (void)arg;
-  fputs(text, stderr);
-}
-
-/* atexit: EBRA_SHOW_STATS=1 prints the monitor's text report (every live
- * pool and domain) to stderr. */
-void ebra_pool_print_all_at_exit(void) {
-  if (!ebra_option_is_on(EBRA_OPT_SHOW_STATS))
-    return;
-  ebra_snapshot_t *snap = NULL;
-  if (ebra_snapshot(&snap) != 0) {
-    fputs("ebra: stats at exit: no memory for a snapshot\n", stderr);
-    return;
-  }
-  fputs("ebra: stats at exit\n", stderr);
-  ebra_snapshot_print_text(snap, print_stderr, NULL);
-  ebra_snapshot_free(snap);
-}
-
 /* ---- audit ---------------------------------------------------------------- */
 
 typedef struct audit_slab_s {

@@ -1,16 +1,19 @@
 /* src/thread.c — per-thread state, the pool registry, thread exit and fork.
  *
  * Each thread has one ebra_thread_t, found through an initial-exec TLS
- * pointer, holding a slot per pool id: {pool serial, thread cache}.  A slot
- * is valid only while its serial equals the pool's, so destroying a pool
- * (serial := EBRA_SERIAL_DEAD) or reusing its id for a new pool (fresh serial) makes every
- * thread's stale slot miss on its next use without touching that thread.
+ * pointer, holding one slot table per kind of object (pools, domains):
+ * {serial, state} by registry id.  A slot is valid only while its serial
+ * equals the object's, so destroying an object (serial := EBRA_SERIAL_DEAD)
+ * or reusing its id (fresh serial) makes every thread's stale slot miss on
+ * its next use without touching that thread (src/internal.h).
  *
  * The registry lock serialises the control plane: pool create and destroy,
  * attaching a cache to a thread, thread exit, stats, and fork.  It is never
  * taken by alloc or free fast paths, nor by the depot or slab paths.
  *
- * Lock order: engine locks (engine.c) -> registry_lock -> pool->grow_lock -> pool->overflow_lock.
+ * Lock order: locks of floors that rank above the registry (control/) ->
+ * registry_lock -> locks of floors below it (reclaim/) -> pool->grow_lock
+ * -> pool->overflow_lock (docs/DESIGN.md, the lock-order table).
  * Grow and overflow paths never take the registry lock.
  *
  * Thread exit (pthread key destructor) and destroy both take the registry
@@ -18,10 +21,13 @@
  * its cache into the live pool first, or finds the pool gone (serial
  * mismatch) and skips the cache, which destroy already freed.
  *
+ * Thread exit and fork reach the floors above (reclaim/, control/) only
+ * through the hooks they register (ebra_thread_hooks_add), never by calls.
+ *
  * Fork: prepare takes every lock in lock order; the parent releases them;
- * the child releases them and then, being single-threaded, returns the
- * caches of threads that do not exist in the child to the depots, so their
- * objects are usable again.
+ * the child releases them and then, being single-threaded, releases the
+ * state of threads that do not exist in the child (their caches go back to
+ * the depots, so their objects are usable again).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -101,35 +107,20 @@ ebra_thread_t *ebra_thread_get_locked(void) {
   return t;
 }
 
-static int thread_reserve_slot(ebra_thread_t *t, uint32_t id) {
-  if (ebra_thread_slot(t, id))
+int ebra_thread_reserve_slot(ebra_thread_t *t, ebra_slot_kind_t kind, uint32_t id) {
+  if (ebra_thread_slot(t, kind, id))
     return 0;
-  id -= EBRA_INLINE_CACHES;
-  uint32_t n = t->ncaches ? t->ncaches : 8;
+  ebra_slots_t *s = &t->slots[kind];
+  id -= EBRA_INLINE_SLOTS;
+  uint32_t n = s->nmore ? s->nmore : 8;
   while (n <= id)
     n *= 2;
-  ebra_cache_slot_t *c = realloc(t->caches, n * sizeof *c);
-  if (!c)
+  ebra_slot_t *more = realloc(s->more, n * sizeof *more);
+  if (!more)
     return ENOMEM;
-  memset(c + t->ncaches, 0, (n - t->ncaches) * sizeof *c);
-  t->caches = c;
-  t->ncaches = n;
-  return 0;
-}
-
-int ebra_thread_reserve_domain(ebra_thread_t *t, uint32_t id) {
-  if (ebra_thread_domain_slot(t, id))
-    return 0;
-  id -= EBRA_INLINE_DOMAINS;
-  uint32_t n = t->ndomains ? t->ndomains : 4;
-  while (n <= id)
-    n *= 2;
-  ebra_domain_slot_t *d = realloc(t->domains, n * sizeof *d);
-  if (!d)
-    return ENOMEM;
-  memset(d + t->ndomains, 0, (n - t->ndomains) * sizeof *d);
-  t->domains = d;
-  t->ndomains = n;
+  memset(more + s->nmore, 0, (n - s->nmore) * sizeof *more);
+  s->more = more;
+  s->nmore = n;
   return 0;
 }
 
@@ -163,7 +154,7 @@ ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool) {
     goto out;
   }
   ebra_thread_t *t = ebra_thread_get_locked();
-  if (!t || thread_reserve_slot(t, pool->id) != 0)
+  if (!t || ebra_thread_reserve_slot(t, EBRA_SLOTS_POOL, pool->id) != 0)
     goto out;
   tc = calloc(1, sizeof *tc);
   if (!tc)
@@ -183,7 +174,7 @@ ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool) {
   tc->thread = t;
   ebra_tcache_sync_in(tc);
   tcache_link(pool, tc);
-  *ebra_thread_slot(t, pool->id) = (ebra_cache_slot_t){.serial = pool->serial, .tcache = tc};
+  *ebra_thread_slot(t, EBRA_SLOTS_POOL, pool->id) = (ebra_slot_t){.serial = pool->serial, .state = tc};
 out:
   ebra_registry_unlock();
   if (!tc)
@@ -235,25 +226,43 @@ void ebra_tcache_detach_all(ebra_pool_t *pool) {
   pool->ntcaches = 0;
 }
 
+/* ---- hooks of the floors above ----------------------------------------- */
+
+static const ebra_thread_hooks_t *hooks[EBRA_MAX_HOOKS];
+static uint32_t nhooks; /* written by constructors only, before any thread */
+
+void ebra_thread_hooks_add(const ebra_thread_hooks_t *h) {
+  if (nhooks == EBRA_MAX_HOOKS)
+    EBRA_DIE("too many thread hooks");
+  hooks[nhooks++] = h;
+}
+
+/* t's pool cache in slot id, if that slot is still valid.  Registry lock. */
+static ebra_tcache_t *thread_tcache_at(ebra_thread_t *t, uint32_t id, ebra_pool_t **pool_out) {
+  ebra_slot_t *s = ebra_thread_slot(t, EBRA_SLOTS_POOL, id);
+  ebra_pool_t *pool = ebra_registry_at(id);
+  if (!s->state || !pool || pool->serial != s->serial)
+    return NULL;
+  *pool_out = pool;
+  return s->state;
+}
+
 /* Release all of thread t's state.  Registry lock held; t is the calling
  * thread, or (fork child) a thread that no longer exists. */
 static void thread_release_locked(ebra_thread_t *t) {
-  /* Domains first: closing a batch or leaving liburcu never needs a pool
-   * cache, and reclaimers may free into pools meanwhile. */
-  for (uint32_t id = 0; id < ebra_thread_ndomain_slots(t); id++) {
-    ebra_domain_slot_t *s = ebra_thread_domain_slot(t, id);
-    ebra_domain_t *d = ebra_domain_registry_at(id);
-    if (s->dthread && d && d->serial == s->serial)
-      ebra_dthread_release_locked(s->dthread, t);
+  /* The floors above first: closing a batch or leaving liburcu never needs
+   * a pool cache, and reclaimers may free into pools meanwhile. */
+  for (uint32_t i = 0; i < nhooks; i++)
+    if (hooks[i]->thread_release_locked)
+      hooks[i]->thread_release_locked(t);
+  ebra_pool_t *pool;
+  for (uint32_t id = 0; id < ebra_thread_nslots(t, EBRA_SLOTS_POOL); id++) {
+    ebra_tcache_t *tc = thread_tcache_at(t, id, &pool);
+    if (tc)
+      tcache_retire_locked(pool, tc);
   }
-  free(t->domains);
-  for (uint32_t id = 0; id < ebra_thread_nslots(t); id++) {
-    ebra_cache_slot_t *s = ebra_thread_slot(t, id);
-    ebra_pool_t *pool = ebra_registry_at(id);
-    if (s->tcache && pool && pool->serial == s->serial)
-      tcache_retire_locked(pool, s->tcache);
-  }
-  free(t->caches);
+  for (uint32_t k = 0; k < EBRA_SLOT_KINDS; k++)
+    free(t->slots[k].more);
   if (t->number < EBRA_THREAD_NUMBERS)
     thread_numbers_held &= ~(1ull << t->number);
   if (t->prev)
@@ -271,11 +280,11 @@ static void thread_release_locked(ebra_thread_t *t) {
 void ebra_thread_flush_caches(void) {
   ebra_thread_t *t = ebra_tls_thread;
   ebra_registry_lock();
-  for (uint32_t id = 0; id < ebra_thread_nslots(t); id++) {
-    ebra_cache_slot_t *s = ebra_thread_slot(t, id);
-    ebra_pool_t *pool = ebra_registry_at(id);
-    if (s->tcache && pool && pool->serial == s->serial)
-      ebra_tcache_flush(pool, s->tcache);
+  ebra_pool_t *pool;
+  for (uint32_t id = 0; id < ebra_thread_nslots(t, EBRA_SLOTS_POOL); id++) {
+    ebra_tcache_t *tc = thread_tcache_at(t, id, &pool);
+    if (tc)
+      ebra_tcache_flush(pool, tc);
   }
   ebra_registry_unlock();
 }
@@ -298,10 +307,25 @@ static void thread_key_destructor(void *arg) {
 
 /* ---- fork ----------------------------------------------------------------- */
 
+typedef enum { FORK_PREPARE, FORK_PARENT, FORK_CHILD } fork_step_t;
+
+/* Run one fork step of the hooks on one side of the registry lock: in
+ * registration order, or in reverse for FORK_PARENT (releases). */
+static void hooks_run(bool above_registry, fork_step_t step) {
+  for (uint32_t k = 0; k < nhooks; k++) {
+    const ebra_thread_hooks_t *h = hooks[step == FORK_PARENT ? nhooks - 1 - k : k];
+    void (*fn)(void) = step == FORK_PREPARE  ? h->fork_prepare
+                       : step == FORK_PARENT ? h->fork_parent
+                                             : h->fork_child;
+    if (h->above_registry == above_registry && fn)
+      fn();
+  }
+}
+
 static void fork_prepare(void) {
-  ebra_engine_fork_prepare(); /* engine locks come before the registry */
+  hooks_run(true, FORK_PREPARE); /* their locks rank first */
   ebra_registry_lock();
-  ebra_domains_fork_prepare();
+  hooks_run(false, FORK_PREPARE);
   for (uint32_t id = 0; id < registry.cap; id++) {
     ebra_pool_t *pool = registry.items[id];
     if (pool) {
@@ -311,7 +335,7 @@ static void fork_prepare(void) {
   }
 }
 
-static void fork_unlock_all(void) {
+static void fork_unlock_pools(void) {
   for (uint32_t id = 0; id < registry.cap; id++) {
     ebra_pool_t *pool = registry.items[id];
     if (pool) {
@@ -319,18 +343,18 @@ static void fork_unlock_all(void) {
       pthread_mutex_unlock(&pool->grow_lock);
     }
   }
-  ebra_registry_unlock();
 }
 
 static void fork_parent(void) {
-  ebra_domains_fork_parent();
-  fork_unlock_all();
-  ebra_engine_fork_parent();
+  fork_unlock_pools();
+  hooks_run(false, FORK_PARENT);
+  ebra_registry_unlock();
+  hooks_run(true, FORK_PARENT);
 }
 
-/* The child has one thread: give back the caches of all the others. */
+/* The child has one thread: give back the state of all the others. */
 static void fork_child(void) {
-  ebra_domains_fork_parent(); /* unlock the domain locks first */
+  hooks_run(false, FORK_PARENT); /* unlock the floors' locks first */
   ebra_thread_t *self = ebra_tls_thread;
   ebra_thread_t *t = threads;
   while (t) {
@@ -339,9 +363,11 @@ static void fork_child(void) {
       thread_release_locked(t);
     t = next;
   }
-  ebra_domains_fork_child();
-  fork_unlock_all();
-  ebra_engine_fork_child();
+  hooks_run(false, FORK_CHILD);
+  fork_unlock_pools();
+  ebra_registry_unlock();
+  hooks_run(true, FORK_PARENT);
+  hooks_run(true, FORK_CHILD);
 }
 
 /* ---- library init ------------------------------------------------------- */
@@ -350,5 +376,4 @@ __attribute__((constructor)) static void ebra_thread_init(void) {
   if (pthread_key_create(&thread_key, thread_key_destructor) != 0)
     EBRA_DIE("pthread_key_create failed");
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-  atexit(ebra_pool_print_all_at_exit);
 }

@@ -52,7 +52,7 @@ if(EBRA_TSAN)
   endforeach()
 endif()
 
-# Weak cache and weak observers (reclaim/cache.c, reclaim/observer.c), 8
+# Weak cache and weak observers (weak/cache.c, weak/observer.c), 8
 # threads each (see the comment at the top of each file for the properties
 # checked):
 #   stress_cache     3 writers (store, erase, kill, maintain) against 5

@@ -43,7 +43,7 @@
 #include "backend.h"
 #include <urcu/rculist.h>
 
-#include "internal.h"
+#include "weak_internal.h"
 #include "tsan.h"
 
 typedef struct obs_s {

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "weak_internal.h"
 #include "ebra/monitor.h"
 
 /* ---- snapshot -------------------------------------------------------------- */
@@ -661,3 +661,54 @@ int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *
   emit_flush(&e);
   return 0;
 }
+
+/* ---- ebra_pool_print_stats and the report at exit --------------------------- */
+
+int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *arg) {
+  ebra_pool_stats_t st;
+  int rc = ebra_pool_stats(pool, &st);
+  if (rc)
+    return rc;
+  if (!out)
+    out = print_stdout;
+  const uint64_t ops = st.allocs + st.frees;
+  char buf[1024];
+  snprintf(buf, sizeof buf,
+           "pool '%s': object %zu B (stride %zu B), %" PRIu32 " rounds per magazine\n"
+           "  allocs %" PRIu64 ", frees %" PRIu64 ", live %" PRIu64 " (%" PRIu64 " B)\n"
+           "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
+           "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
+           " full + %" PRIu64 " empty magazines\n"
+           "  slabs %" PRIu64 ", reserved %" PRIu64 " B, carved %" PRIu64
+           " objects, threads %" PRIu32 ", errors %" PRIu64 "\n",
+           pool->name, st.object_size, st.stride, st.magazine_capacity, st.allocs, st.frees,
+           st.objects_live, st.bytes_live, st.magazine_hits,
+           ops ? 100.0 * (double)st.magazine_hits / (double)ops : 0.0, st.magazine_misses,
+           st.depot_exchanges, st.depot_contention, st.depot_full, st.depot_empty, st.slabs,
+           st.bytes_reserved, st.objects_carved, st.threads, st.errors);
+  out(buf, arg);
+  return 0;
+}
+
+static void print_stderr(const char *text, void *arg) {
+  (void)arg;
+  fputs(text, stderr);
+}
+
+/* atexit: EBRA_SHOW_STATS=1 prints the monitor's text report (every live
+ * pool and domain) to stderr.  Registered by the constructor below, so the
+ * floors under this one never call up into it. */
+static void print_all_at_exit(void) {
+  if (!ebra_option_is_on(EBRA_OPT_SHOW_STATS))
+    return;
+  ebra_snapshot_t *snap = NULL;
+  if (ebra_snapshot(&snap) != 0) {
+    fputs("ebra: stats at exit: no memory for a snapshot\n", stderr);
+    return;
+  }
+  fputs("ebra: stats at exit\n", stderr);
+  ebra_snapshot_print_text(snap, print_stderr, NULL);
+  ebra_snapshot_free(snap);
+}
+
+__attribute__((constructor)) static void monitor_init(void) { atexit(print_all_at_exit); }

@@ -45,8 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "weak_internal.h"
 #include "tsan.h"
+#include "stack.h"
 
 #define IDX_BITS 28
 #define GEN_BITS 28
@@ -174,7 +175,7 @@ static uint32_t slot_index(const ebra_weak_table_t *t, const wslot_t *s) {
 
 static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
   uint64_t lost = 0;
-  ck_stack_entry_t *e = ebra_stack_pop_mpmc(&t->free, &lost);
+  ck_stack_entry_t *e = ebi_stack_pop_mpmc(&t->free, &lost);
   if (!e)
     return NULL;
   wslot_t *s = (wslot_t *)((char *)e - offsetof(wslot_t, free_link));
@@ -183,7 +184,7 @@ static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
 }
 
 static void slot_push_free(ebra_weak_table_t *t, wslot_t *s) {
-  ebra_stack_push_mpmc(&t->free, &s->free_link);
+  ebi_stack_push_mpmc(&t->free, &s->free_link);
 }
 
 /* ---- death and reclamation ----------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* lockfree/depot.c — the depot: two lock-free stacks of magazines, one of
+/* src/depot.c — the depot: two lock-free stacks of magazines, one of
  * non-empty ("full") and one of empty magazines, per pool.
  *
  * Built on Concurrency Kit's ck_stack: push is a single-word CAS on the
@@ -36,7 +36,7 @@
  *   the same stack succeeded.  Each failure is counted as contention.
  */
 #include "internal.h"
-#include "annotate.h"
+#include "stack.h"
 
 void ebra_depot_init(ebra_depot_t *d) {
   ck_stack_init(&d->full);
@@ -47,36 +47,8 @@ void ebra_depot_init(ebra_depot_t *d) {
   ebra_atomic_store_relaxed(&d->xnparked, 0);
 }
 
-/* Push e onto a ck_stack with try-push until it lands; returns the CAS
- * attempts lost to other threads.  Lock-free.  Also used by reclaim/weak.c
- * for its free-slot list. */
-uint64_t ebra_stack_push_mpmc(ck_stack_t *st, ck_stack_entry_t *e) {
-  uint64_t lost = 0;
-  EBRA_TSAN_PUSH_BEGIN(e); /* the pusher's last access to e is above */
-  while (!ck_stack_trypush_mpmc(st, e))
-    lost++;
-  EBRA_TSAN_PUSH_END(e);
-  return lost;
-}
-
-/* Pop an entry (NULL if the stack is empty); *lost counts CAS attempts lost
- * to other threads.  Lock-free, ABA-safe (ck's generation CAS). */
-ck_stack_entry_t *ebra_stack_pop_mpmc(ck_stack_t *st, uint64_t *lost) {
-  ck_stack_entry_t *e = NULL;
-  EBRA_TSAN_POP_BEGIN();
-  while (!ck_stack_trypop_mpmc(st, &e)) {
-    if (ck_pr_load_ptr(&st->head) == NULL) { /* empty, not contended */
-      e = NULL;
-      break;
-    }
-    ++*lost;
-  }
-  EBRA_TSAN_POP_END(e); /* acquires what the pusher of e released */
-  return e;
-}
-
 static void stack_push(ck_stack_t *st, ebra_magazine_t *m, ebra_counters_t *c) {
-  const uint64_t lost = ebra_stack_push_mpmc(st, &m->link);
+  const uint64_t lost = ebi_stack_push_mpmc(st, &m->link);
   ebra_counter_add_owner(&c->depot_exchanges, 1);
   if (lost)
     ebra_counter_add_owner(&c->depot_contention, lost);
@@ -84,7 +56,7 @@ static void stack_push(ck_stack_t *st, ebra_magazine_t *m, ebra_counters_t *c) {
 
 static ebra_magazine_t *stack_pop(ck_stack_t *st, ebra_counters_t *c) {
   uint64_t lost = 0;
-  ck_stack_entry_t *e = ebra_stack_pop_mpmc(st, &lost);
+  ck_stack_entry_t *e = ebi_stack_pop_mpmc(st, &lost);
   if (lost)
     ebra_counter_add_owner(&c->depot_contention, lost);
   if (!e)

@@ -55,7 +55,7 @@
  * declared.  The qsbr one is in liburcu-qsbr.so. */
 extern const struct rcu_flavor_struct urcu_qsbr_flavor;
 
-#include "internal.h"
+#include "weak_internal.h"
 #include "tsan.h"
 
 #define NOWNED EBRA_THREAD_NUMBERS /* stripes with one writer each */

@@ -49,7 +49,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "weak_internal.h"
 #include "ebra/engine.h"
 
 #define MAX_ALERTS 64
@@ -734,22 +734,29 @@ int ebra_engine_stats(ebra_engine_stats_t *out) {
 }
 
 /* fork: the child has no engine thread; it starts unconfigured. */
-void ebra_engine_fork_prepare(void) {
+static void engine_fork_prepare(void) {
   pthread_mutex_lock(&eng.cb_lock);
   pthread_mutex_lock(&eng.lock);
   pthread_mutex_lock(&eng.pub_lock);
 }
 
-void ebra_engine_fork_parent(void) {
+static void engine_fork_parent(void) {
   pthread_mutex_unlock(&eng.pub_lock);
   pthread_mutex_unlock(&eng.lock);
   pthread_mutex_unlock(&eng.cb_lock);
 }
 
-void ebra_engine_fork_child(void) {
+static void engine_fork_child(void) {
   eng.background = false; /* the thread did not cross the fork */
   eng.stop = false;
-  pthread_mutex_unlock(&eng.pub_lock); /* the forking thread took all three */
-  pthread_mutex_unlock(&eng.lock);
-  pthread_mutex_unlock(&eng.cb_lock);
 }
+
+static const ebra_thread_hooks_t engine_hooks = {
+    .above_registry = true, /* engine locks rank before the registry lock */
+    .thread_release_locked = NULL,
+    .fork_prepare = engine_fork_prepare,
+    .fork_parent = engine_fork_parent,
+    .fork_child = engine_fork_child,
+};
+
+__attribute__((constructor)) static void engine_hooks_init(void) { ebra_thread_hooks_add(&engine_hooks); }

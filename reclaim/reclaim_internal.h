@@ -1,0 +1,141 @@
+/* reclaim/reclaim_internal.h — the reclamation floor's internal
+ * declarations: domains, per-thread domain state, retire batches, the
+ * backends.  Included by reclaim/ and the floors above it, never below.
+ * Types first, with their invariants next to the fields; then functions
+ * grouped by the file that defines them. */
+#ifndef EBRA_RECLAIM_INTERNAL_H
+#define EBRA_RECLAIM_INTERNAL_H
+
+#include "internal.h"
+#include "ebra/reclaim.h"
+
+/* ---- types ---------------------------------------------------------------- */
+
+typedef struct ebra_dthread_s ebra_dthread_t;
+
+/* One deferred action, run by the reclaimer after a grace period:
+ * run(e).  `obj` is what readers may have touched (the TSan acquire
+ * target), `bytes` its size for the pending-bytes stat; ctx/arg/aux are
+ * the action's own (a user callback, a weak slot and its handle, ...). */
+typedef struct ebra_retired_s ebra_retired_t;
+struct ebra_retired_s {
+  void (*run)(const ebra_retired_t *e);
+  void *ctx;
+  void *arg;
+  uint64_t aux;
+  void *obj;
+  uint64_t bytes;
+};
+
+/* A batch of retired entries.  Owned by one thread while open (under its
+ * dthread's batch_lock), then by the domain's pending stack, then by the
+ * reclaimer. */
+typedef struct ebra_batch_s {
+  struct ebra_batch_s *next; /* domain->pending, under domain->lock */
+  uint64_t opened_ns;     /* when the first entry went in */
+  uint64_t bytes;
+  uint32_t n, cap;
+  ebra_retired_t ent[];
+} ebra_batch_t;
+
+/* TSan builds: objects a reader dereferenced in its current section. */
+typedef struct ebra_tsan_notes_s {
+  void **objs;
+  uint32_t n, cap;
+} ebra_tsan_notes_t;
+
+/* One thread's state in one domain. */
+struct ebra_dthread_s {
+  ebra_domain_t *domain;
+  uint32_t nest;               /* read-side nesting; owner only */
+  struct ck_epoch_record *ck_record; /* ck backend */
+  pthread_mutex_t batch_lock;  /* guards open; owner, barrier, reclaimer */
+  ebra_batch_t *open;          /* the batch being filled, or NULL */
+  _Atomic uint64_t xopen_since_ns; /* 0 when no open batch has entries */
+  _Atomic uint64_t xretired;   /* owner single-writer counters */
+  _Atomic uint64_t xretired_bytes;
+  ebra_tsan_notes_t notes;
+  ebra_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
+};
+
+#define EBRA_LATENCY_RING 1024
+
+struct ebra_domain_s {
+  uint64_t serial;             /* unique; EBRA_SERIAL_DEAD once destroyed */
+  uint32_t id;
+  uint32_t state;              /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
+  ebra_reclaim_backend_t backend;
+  char name[EBRA_POOL_NAME_MAX];
+  _Atomic uint32_t xbatch_size;
+  _Atomic uint64_t xmax_age_ns;
+  struct ck_epoch *ck_epoch;   /* ck backend */
+
+  pthread_mutex_t threads_lock;   /* threads list; then a dthread's batch_lock */
+  ebra_dthread_t *threads;
+  uint32_t nthreads;
+  uint64_t exited_retired, exited_retired_bytes; /* threads gone; threads_lock */
+
+  pthread_mutex_t lock;        /* reclaimer state below */
+  pthread_cond_t wake;         /* reclaimer waits here */
+  pthread_cond_t done;         /* barrier waiters wait here */
+  pthread_t reclaimer;
+  ebra_batch_t *pending;       /* closed batches awaiting a grace period */
+  bool stop, reclaimer_idle, reclaimer_running;
+  uint64_t barrier_req, barrier_done;
+  _Atomic uint32_t xweak_tables;
+  uint64_t open_seq;           /* batches opened; under lock (wakes the reclaimer) */
+  struct ebra_domain_s *tomb_next; /* destroyed domains, kept as tombstones */
+
+  /* Reclaimer-written stats, read relaxed. */
+  _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
+  uint64_t gp_ns[EBRA_LATENCY_RING];    /* under lock */
+  uint64_t reuse_ns[EBRA_LATENCY_RING]; /* under lock */
+};
+
+/* ---- backend.c: the one place that calls liburcu and ck_epoch ---------- */
+
+/* The calling thread's liburcu state.  liburcu registers threads, and keeps
+ * qsbr's online state, per thread, shared by every domain of a flavour, so
+ * ebra keeps it per thread too, in the reclamation floor's own TLS.
+ *   memb_users, qsbr_users: domains of that flavour the thread is in; it is
+ *       registered with liburcu while > 0;
+ *   qsbr_resting_offline: the thread is offline outside sections;
+ *   qsbr_nest: its open qsbr sections over all qsbr domains (online while
+ *       > 0).  Owner thread only. */
+typedef struct ebra_rcu_thread_s {
+  uint32_t memb_users;
+  uint32_t qsbr_users;
+  uint32_t qsbr_nest;
+  bool qsbr_resting_offline;
+} ebra_rcu_thread_t;
+EBRA_INTERNAL_FN extern __thread ebra_rcu_thread_t ebra_tls_rcu
+    __attribute__((tls_model("initial-exec")));
+
+EBRA_INTERNAL_FN int ebra_backend_init_domain(ebra_domain_t *d);
+EBRA_INTERNAL_FN void ebra_backend_fini_domain(ebra_domain_t *d);
+EBRA_INTERNAL_FN int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t);
+EBRA_INTERNAL_FN void ebra_backend_read_lock(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_read_unlock(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_synchronize(ebra_domain_t *d);
+EBRA_INTERNAL_FN void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt);
+EBRA_INTERNAL_FN bool ebra_backend_is_online(const ebra_domain_t *d);
+
+/* ---- domain.c ------------------------------------------------------------- */
+EBRA_INTERNAL_FN ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d);
+EBRA_INTERNAL_FN int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e);
+EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t);
+EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id); /* registry lock held */
+EBRA_INTERNAL_FN uint32_t ebra_domain_registry_capacity(void);         /* registry lock held */
+/* Ask the reclaimer to close every open batch and run a grace period now,
+ * without waiting for it (the engine's forced grace period). */
+EBRA_INTERNAL_FN void ebra_domain_request_flush(ebra_domain_t *d);
+
+/* The calling thread's state in d, or NULL (src/internal.h, thread slots). */
+static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
+  return (ebra_dthread_t *)ebra_thread_state_of(EBRA_SLOTS_DOMAIN, d->id, d->serial);
+}
+
+#endif /* EBRA_RECLAIM_INTERNAL_H */
