@@ -237,7 +237,7 @@ static int measure(measure_t *m) {
   m->resident = snap->resident_bytes;
   m->live = snap->bytes_live;
   m->pending = snap->pending_bytes;
-  m->committed = ebra_slab_committed_bytes();
+  m->committed = ebi_slab_committed_bytes();
   ebra_snapshot_free(snap);
   return 0;
 }
@@ -288,7 +288,7 @@ static ebra_strategy_t engine_pick(const measure_t *m, const measure_t *prev, bo
   const double activity = per_s(m->ops + m->retired, prev->ops + prev->retired, m->dt_s);
   const bool idle = activity < (cur == EBRA_STRATEGY_MEMORY_EFFICIENT ? IDLE_STAY_PER_S
                                                                        : IDLE_ENTER_PER_S);
-  const bool spare = m->committed > m->live + EBRA_GRANULE_SIZE; /* a slab to give back */
+  const bool spare = m->committed > m->live + EBI_GRANULE_SIZE; /* a slab to give back */
   if (idle && (spare || cur == EBRA_STRATEGY_MEMORY_EFFICIENT))
     return EBRA_STRATEGY_MEMORY_EFFICIENT;
   /* The p99 covers the last 1024 grace periods: only news if some ran. */
@@ -341,7 +341,7 @@ static uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
  * depot is this pool's hot path this step). */
 static uint32_t capacity_for(const ebra_pool_t *pool, bool busy) {
   const uint32_t base = pool->mag_capacity_base;
-  const uint32_t kept = max_u32(ebra_atomic_load_relaxed(&pool->xmag_capacity), base);
+  const uint32_t kept = max_u32(ebi_atomic_load_relaxed(&pool->xmag_capacity), base);
   switch (eng.active) {
   case EBRA_STRATEGY_HIGH_THROUGHPUT: /* x2 per busy step, up to 4 x base */
     return busy ? max_u32(kept, min_u32(kept * 2, min_u32(base * 4, EBRA_MAX_MAGAZINE_CAPACITY)))
@@ -356,7 +356,7 @@ static uint32_t capacity_for(const ebra_pool_t *pool, bool busy) {
 
 static void apply_pool(ebra_pool_t *pool, bool pressure) {
   ebra_pool_stats_t st;
-  ebra_pool_stats_locked(pool, &st);
+  ebi_pool_stats_locked(pool, &st);
   const uint64_t ops = st.allocs + st.frees;
   const uint64_t d_ops = ops - pool->eng_prev_ops;
   const uint64_t d_xchg = st.depot_exchanges - pool->eng_prev_exchanges;
@@ -373,15 +373,15 @@ static void apply_pool(ebra_pool_t *pool, bool pressure) {
                      (d_xchg && (double)d_lost / (double)d_xchg >= CONTENTION_ENTER));
   const uint32_t cap = capacity_for(pool, busy);
   if (cap != st.magazine_capacity) {
-    ebra_atomic_store_relaxed(&pool->xmag_capacity, cap);
+    ebi_atomic_store_relaxed(&pool->xmag_capacity, cap);
     eng.st.knob_changes++;
     info("pool '%s': magazine capacity %u -> %u (%s)", pool->name,
                 st.magazine_capacity, cap, ebra_strategy_name(eng.active));
   }
   const bool lean = pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT;
-  eng.st.magazines_trimmed += ebra_depot_trim(pool, lean ? 0 : 2 * d_xchg + 8);
+  eng.st.magazines_trimmed += ebi_depot_trim(pool, lean ? 0 : 2 * d_xchg + 8);
   if (lean)
-    eng.st.bytes_purged += ebra_slab_purge_free(pool);
+    eng.st.bytes_purged += ebi_slab_purge_free(pool);
 }
 
 static void apply_domain(ebra_domain_t *d, bool pressure) {
@@ -394,32 +394,32 @@ static void apply_domain(ebra_domain_t *d, bool pressure) {
     batch = 256;
     age = 10000000;
   }
-  if (ebra_atomic_load_relaxed(&d->xbatch_size) != batch ||
-      ebra_atomic_load_relaxed(&d->xmax_age_ns) != age) {
+  if (ebi_atomic_load_relaxed(&d->xbatch_size) != batch ||
+      ebi_atomic_load_relaxed(&d->xmax_age_ns) != age) {
     ebra_domain_set_batching(d, batch, age);
     eng.st.knob_changes++;
     info("domain '%s': batches of %u or %.1f ms (%s)", d->name, batch,
                 (double)age / 1e6, ebra_strategy_name(eng.active));
   }
   if (pressure) {
-    ebra_domain_request_flush(d);
+    ebi_domain_request_flush(d);
     eng.st.forced_grace_periods++;
   }
 }
 
 static void apply(bool pressure) {
-  ebra_registry_lock();
-  for (uint32_t id = 0; id < ebra_registry_capacity(); id++) {
-    ebra_pool_t *pool = ebra_registry_at(id);
+  ebi_registry_lock();
+  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
+    ebra_pool_t *pool = ebi_registry_at(id);
     if (pool)
       apply_pool(pool, pressure);
   }
-  for (uint32_t id = 0; id < ebra_domain_registry_capacity(); id++) {
-    ebra_domain_t *d = ebra_domain_registry_at(id);
-    if (d && d->state == EBRA_POOL_ALIVE)
+  for (uint32_t id = 0; id < ebi_domain_registry_capacity(); id++) {
+    ebra_domain_t *d = ebi_domain_registry_at(id);
+    if (d && d->state == EBI_POOL_ALIVE)
       apply_domain(d, pressure);
   }
-  ebra_registry_unlock();
+  ebi_registry_unlock();
 }
 
 /* ---- alerts ------------------------------------------------------------------- */
@@ -505,7 +505,7 @@ static void alerts_fire(event_t *ev, size_t n) {
 int ebra_alert_add(ebra_alert_metric_t metric, uint64_t threshold, uint64_t clear_below,
                    ebra_alert_fn *fn, void *arg) {
   if (!fn || (unsigned)metric > EBRA_ALERT_CAP_USAGE_PERMILLE || clear_below > threshold) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_alert_add: bad metric, callback or levels");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_alert_add: bad metric, callback or levels");
     return -EINVAL;
   }
   int id = -ENOSPC;
@@ -525,7 +525,7 @@ int ebra_alert_add(ebra_alert_metric_t metric, uint64_t threshold, uint64_t clea
 
 int ebra_alert_remove(int id) {
   if (in_alert_callback) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_alert_remove from an alert callback");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_alert_remove from an alert callback");
     return -EDEADLK;
   }
   int rc = -ENOENT;
@@ -584,10 +584,10 @@ static int step_locked(step_out_t *out) {
     eng.st.soft_limit_steps++;
   decide(&m, pressure);
   if (pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT)
-    ebra_thread_flush_caches(); /* the caller's own caches; others' are theirs */
+    ebi_thread_flush_caches(); /* the caller's own caches; others' are theirs */
   apply(pressure);
   m.rates.active = eng.active;
-  m.rates.committed_bytes = ebra_slab_committed_bytes(); /* after purging */
+  m.rates.committed_bytes = ebi_slab_committed_bytes(); /* after purging */
   history_put(&m.rates);
   out->nev = alerts_check(&m, out->ev);
   eng.st.alloc_rate = m.rates.alloc_rate;
@@ -604,7 +604,7 @@ static int step_locked(step_out_t *out) {
 
 int ebra_maintain(void) {
   if (in_alert_callback) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_maintain from an alert callback");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_maintain from an alert callback");
     return -EDEADLK;
   }
   step_out_t *out = calloc(1, sizeof *out);
@@ -616,7 +616,7 @@ int ebra_maintain(void) {
   cur_out = NULL;
   pthread_mutex_unlock(&eng.lock);
   for (size_t i = 0; i < out->ninfo; i++)
-    ebra_report(EBRA_INFO_ENGINE, "%s", out->info[i]);
+    ebi_report(EBRA_INFO_ENGINE, "%s", out->info[i]);
   if (out->nev)
     alerts_fire(out->ev, out->nev);
   free(out);
@@ -662,7 +662,7 @@ int ebra_engine_init(const ebra_engine_config_t *cfg) {
     eng.inited = false;
   pthread_mutex_unlock(&eng.lock);
   if (rc == -EINVAL)
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_engine_init: unknown strategy");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_engine_init: unknown strategy");
   return rc;
 }
 
@@ -691,7 +691,7 @@ int ebra_engine_shutdown(void) {
 
 int ebra_engine_set_strategy(ebra_strategy_t s) {
   if ((unsigned)s > EBRA_STRATEGY_MEMORY_EFFICIENT) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_engine_set_strategy: unknown strategy %d", (int)s);
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_engine_set_strategy: unknown strategy %d", (int)s);
     return -EINVAL;
   }
   pthread_mutex_lock(&eng.lock);
@@ -707,7 +707,7 @@ int ebra_engine_set_strategy(ebra_strategy_t s) {
 
 int ebra_set_memory_limits(uint64_t soft_bytes, uint64_t hard_bytes) {
   if ((hard_bytes && soft_bytes > hard_bytes) || soft_bytes > LONG_MAX || hard_bytes > LONG_MAX) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_set_memory_limits: soft %" PRIu64 " > hard %" PRIu64,
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_set_memory_limits: soft %" PRIu64 " > hard %" PRIu64,
                 soft_bytes, hard_bytes);
     return -EINVAL;
   }
@@ -726,8 +726,8 @@ int ebra_engine_stats(ebra_engine_stats_t *out) {
     out->configured = (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY);
     out->active = EBRA_STRATEGY_LOW_LATENCY;
   }
-  out->hard_limit_refusals = ebra_slab_limit_refusals();
-  out->committed_bytes = ebra_slab_committed_bytes();
+  out->hard_limit_refusals = ebi_slab_limit_refusals();
+  out->committed_bytes = ebi_slab_committed_bytes();
   out->soft_limit = (uint64_t)ebra_option_get(EBRA_OPT_SOFT_LIMIT);
   out->hard_limit = (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT);
   return 0;
@@ -751,7 +751,7 @@ static void engine_fork_child(void) {
   eng.stop = false;
 }
 
-static const ebra_thread_hooks_t engine_hooks = {
+static const ebi_thread_hooks_t engine_hooks = {
     .above_registry = true, /* engine locks rank before the registry lock */
     .thread_release_locked = NULL,
     .fork_prepare = engine_fork_prepare,
@@ -759,4 +759,4 @@ static const ebra_thread_hooks_t engine_hooks = {
     .fork_child = engine_fork_child,
 };
 
-__attribute__((constructor)) static void engine_hooks_init(void) { ebra_thread_hooks_add(&engine_hooks); }
+__attribute__((constructor)) static void engine_hooks_init(void) { ebi_thread_hooks_add(&engine_hooks); }

@@ -3,7 +3,7 @@
  *
  * Taking a snapshot
  *   One hold of the registry lock walks both id tables.  For each live pool
- *   it sums the per-thread counters (ebra_pool_stats_locked: relaxed loads,
+ *   it sums the per-thread counters (ebi_pool_stats_locked: relaxed loads,
  *   exactly what ebra_pool_stats does); for each live domain it calls
  *   ebra_domain_stats, which takes the domain's threads_lock and then its
  *   lock, in the documented order (registry -> threads_lock; the domain
@@ -34,20 +34,20 @@
 /* ---- snapshot -------------------------------------------------------------- */
 
 static void snapshot_pools_locked(ebra_snapshot_t *s) {
-  for (uint32_t id = 0; id < ebra_registry_capacity(); id++) {
-    const ebra_pool_t *pool = ebra_registry_at(id);
+  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
+    const ebra_pool_t *pool = ebi_registry_at(id);
     if (!pool) /* free id, or destroyed: the registry holds live pools only */
       continue;
     ebra_snapshot_pool_t *e = &s->pools[s->npools++];
     e->id = id;
     memcpy(e->name, pool->name, sizeof e->name);
-    ebra_pool_stats_locked(pool, &e->stats);
+    ebi_pool_stats_locked(pool, &e->stats);
   }
 }
 
 static void snapshot_domains_locked(ebra_snapshot_t *s) {
-  for (uint32_t id = 0; id < ebra_domain_registry_capacity(); id++) {
-    ebra_domain_t *d = ebra_domain_registry_at(id);
+  for (uint32_t id = 0; id < ebi_domain_registry_capacity(); id++) {
+    ebra_domain_t *d = ebi_domain_registry_at(id);
     if (!d)
       continue;
     ebra_snapshot_domain_t *e = &s->domains[s->ndomains];
@@ -62,13 +62,13 @@ static void snapshot_domains_locked(ebra_snapshot_t *s) {
 }
 
 static void snapshot_caches_locked(ebra_snapshot_t *s) {
-  for (uint32_t id = 0; id < ebra_cache_registry_capacity(); id++) {
-    ebra_cache_t *c = ebra_cache_registry_at(id);
+  for (uint32_t id = 0; id < ebi_cache_registry_capacity(); id++) {
+    ebra_cache_t *c = ebi_cache_registry_at(id);
     if (!c) /* destroy unlists a cache under this lock */
       continue;
     ebra_snapshot_cache_t *e = &s->caches[s->ncaches++];
     e->id = id;
-    snprintf(e->name, sizeof e->name, "%s", ebra_cache_name(c));
+    snprintf(e->name, sizeof e->name, "%s", ebi_cache_name(c));
     ebra_cache_stats(c, &e->stats); /* relaxed loads, no lock */
   }
 }
@@ -76,9 +76,9 @@ static void snapshot_caches_locked(ebra_snapshot_t *s) {
 /* Registry lock held.  The arrays are sized by the id tables' capacities,
  * which bound the live entries while the lock is held. */
 static int snapshot_locked(ebra_snapshot_t *s) {
-  const uint32_t npools = ebra_registry_capacity();
-  const uint32_t ndomains = ebra_domain_registry_capacity();
-  const uint32_t ncaches = ebra_cache_registry_capacity();
+  const uint32_t npools = ebi_registry_capacity();
+  const uint32_t ndomains = ebi_domain_registry_capacity();
+  const uint32_t ncaches = ebi_cache_registry_capacity();
   s->pools = calloc(npools ? npools : 1, sizeof *s->pools);
   s->domains = calloc(ndomains ? ndomains : 1, sizeof *s->domains);
   s->caches = calloc(ncaches ? ncaches : 1, sizeof *s->caches);
@@ -106,16 +106,16 @@ int ebra_snapshot(ebra_snapshot_t **out) {
   ebra_snapshot_t *s = calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
-  ebra_registry_lock();
+  ebi_registry_lock();
   const int rc = snapshot_locked(s);
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   if (rc) {
     ebra_snapshot_free(s);
     return rc;
   }
   snapshot_totals(s);
   ebra_engine_stats(&s->engine); /* published stats: never waits for a step */
-  if (ebra_os_resident_bytes(&s->resident_bytes) != 0)
+  if (ebi_os_resident_bytes(&s->resident_bytes) != 0)
     s->resident_bytes = 0; /* documented: 0 = unknown (no /proc) */
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -172,9 +172,9 @@ static void emit_vf(emit_t *e, const char *fmt, va_list ap) {
   }
   va_end(again);
   if (n < 0)
-    EBRA_DIE("monitor: bad format");
+    EBI_DIE("monitor: bad format");
   if ((size_t)n >= sizeof e->buf)
-    EBRA_DIE("monitor: one formatted piece longer than the output buffer");
+    EBI_DIE("monitor: one formatted piece longer than the output buffer");
   e->len += (size_t)n;
 }
 
@@ -699,7 +699,7 @@ static void print_stderr(const char *text, void *arg) {
  * pool and domain) to stderr.  Registered by the constructor below, so the
  * floors under this one never call up into it. */
 static void print_all_at_exit(void) {
-  if (!ebra_option_is_on(EBRA_OPT_SHOW_STATS))
+  if (!ebi_option_is_on(EBRA_OPT_SHOW_STATS))
     return;
   ebra_snapshot_t *snap = NULL;
   if (ebra_snapshot(&snap) != 0) {

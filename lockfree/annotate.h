@@ -19,8 +19,8 @@
  * touches the node after the push is still reported (seeded in
  * stress/stress_broken.c, which must fail under TSan and ASan).
  */
-#ifndef EBRA_LOCKFREE_ANNOTATE_H
-#define EBRA_LOCKFREE_ANNOTATE_H
+#ifndef EBI_LOCKFREE_ANNOTATE_H
+#define EBI_LOCKFREE_ANNOTATE_H
 
 #if defined(EBRA_TSAN)
 #include <sanitizer/tsan_interface.h>
@@ -29,24 +29,24 @@ void AnnotateIgnoreReadsEnd(const char *file, int line);
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
 
-#define EBRA_TSAN_PUSH_BEGIN(node)                                            \
+#define EBI_TSAN_PUSH_BEGIN(node)                                            \
   do {                                                                       \
     __tsan_release(node);                                                    \
     AnnotateIgnoreWritesBegin(__FILE__, __LINE__);                           \
   } while (0)
-#define EBRA_TSAN_PUSH_END(node) AnnotateIgnoreWritesEnd(__FILE__, __LINE__)
-#define EBRA_TSAN_POP_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
-#define EBRA_TSAN_POP_END(node)                                               \
+#define EBI_TSAN_PUSH_END(node) AnnotateIgnoreWritesEnd(__FILE__, __LINE__)
+#define EBI_TSAN_POP_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define EBI_TSAN_POP_END(node)                                               \
   do {                                                                       \
     AnnotateIgnoreReadsEnd(__FILE__, __LINE__);                              \
     if (node)                                                                \
       __tsan_acquire(node);                                                  \
   } while (0)
 #else
-#define EBRA_TSAN_PUSH_BEGIN(node) ((void)(node))
-#define EBRA_TSAN_PUSH_END(node) ((void)(node))
-#define EBRA_TSAN_POP_BEGIN() ((void)0)
-#define EBRA_TSAN_POP_END(node) ((void)(node))
+#define EBI_TSAN_PUSH_BEGIN(node) ((void)(node))
+#define EBI_TSAN_PUSH_END(node) ((void)(node))
+#define EBI_TSAN_POP_BEGIN() ((void)0)
+#define EBI_TSAN_POP_END(node) ((void)(node))
 #endif
 
-#endif /* EBRA_LOCKFREE_ANNOTATE_H */
+#endif /* EBI_LOCKFREE_ANNOTATE_H */

@@ -8,32 +8,32 @@
  * No standalone fences: ThreadSanitizer does not model atomic_thread_fence
  * (measured, ../shared/DEPENDENCIES.md), so ordering sits on the accesses.
  */
-#ifndef EBRA_LOCKFREE_ATOMICS_H
-#define EBRA_LOCKFREE_ATOMICS_H
+#ifndef EBI_LOCKFREE_ATOMICS_H
+#define EBI_LOCKFREE_ATOMICS_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#define ebra_atomic_load_relaxed(p)   atomic_load_explicit((p), memory_order_relaxed)
-#define ebra_atomic_load_acquire(p)   atomic_load_explicit((p), memory_order_acquire)
-#define ebra_atomic_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
-#define ebra_atomic_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define ebi_atomic_load_relaxed(p)   atomic_load_explicit((p), memory_order_relaxed)
+#define ebi_atomic_load_acquire(p)   atomic_load_explicit((p), memory_order_acquire)
+#define ebi_atomic_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define ebi_atomic_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
 
-#define ebra_atomic_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
-#define ebra_atomic_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
-#define ebra_atomic_sub_acq_rel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
-#define ebra_atomic_or_acq_rel(p, v)  atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
-#define ebra_atomic_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
+#define ebi_atomic_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define ebi_atomic_sub_relaxed(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
+#define ebi_atomic_sub_acq_rel(p, v) atomic_fetch_sub_explicit((p), (v), memory_order_acq_rel)
+#define ebi_atomic_or_acq_rel(p, v)  atomic_fetch_or_explicit((p), (v), memory_order_acq_rel)
+#define ebi_atomic_and_acq_rel(p, v) atomic_fetch_and_explicit((p), (v), memory_order_acq_rel)
 
-#define ebra_atomic_exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
+#define ebi_atomic_exchange_acq_rel(p, v) atomic_exchange_explicit((p), (v), memory_order_acq_rel)
 
 /* Strong CAS; on failure *expected is reloaded (relaxed). */
-#define ebra_atomic_cas_relaxed(p, expected, desired)                        \
+#define ebi_atomic_cas_relaxed(p, expected, desired)                        \
   atomic_compare_exchange_strong_explicit((p), (expected), (desired),        \
                                           memory_order_relaxed,              \
                                           memory_order_relaxed)
-#define ebra_atomic_cas_acq_rel(p, expected, desired)                        \
+#define ebi_atomic_cas_acq_rel(p, expected, desired)                        \
   atomic_compare_exchange_strong_explicit((p), (expected), (desired),        \
                                           memory_order_acq_rel,              \
                                           memory_order_acquire)
@@ -42,8 +42,8 @@
  * relaxed readers (stats).  The increment is a plain load and store, not a
  * read-modify-write: no lock prefix on the fast path, and still no data race
  * for a concurrent reader.  The reader sees some recent value. */
-static inline void ebra_counter_add_owner(_Atomic uint64_t *c, uint64_t n) {
-  ebra_atomic_store_relaxed(c, ebra_atomic_load_relaxed(c) + n);
+static inline void ebi_counter_add_owner(_Atomic uint64_t *c, uint64_t n) {
+  ebi_atomic_store_relaxed(c, ebi_atomic_load_relaxed(c) + n);
 }
 
-#endif /* EBRA_LOCKFREE_ATOMICS_H */
+#endif /* EBI_LOCKFREE_ATOMICS_H */

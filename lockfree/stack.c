@@ -5,16 +5,16 @@
 
 uint64_t ebi_stack_push_mpmc(ck_stack_t *st, ck_stack_entry_t *e) {
   uint64_t lost = 0;
-  EBRA_TSAN_PUSH_BEGIN(e); /* the pusher's last access to e is above */
+  EBI_TSAN_PUSH_BEGIN(e); /* the pusher's last access to e is above */
   while (!ck_stack_trypush_mpmc(st, e))
     lost++;
-  EBRA_TSAN_PUSH_END(e);
+  EBI_TSAN_PUSH_END(e);
   return lost;
 }
 
 ck_stack_entry_t *ebi_stack_pop_mpmc(ck_stack_t *st, uint64_t *lost) {
   ck_stack_entry_t *e = NULL;
-  EBRA_TSAN_POP_BEGIN();
+  EBI_TSAN_POP_BEGIN();
   while (!ck_stack_trypop_mpmc(st, &e)) {
     if (ck_pr_load_ptr(&st->head) == NULL) { /* empty, not contended */
       e = NULL;
@@ -22,6 +22,6 @@ ck_stack_entry_t *ebi_stack_pop_mpmc(ck_stack_t *st, uint64_t *lost) {
     }
     ++*lost;
   }
-  EBRA_TSAN_POP_END(e); /* acquires what the pusher of e released (S1) */
+  EBI_TSAN_POP_END(e); /* acquires what the pusher of e released (S1) */
   return e;
 }

@@ -20,8 +20,8 @@
  *
  * Progress: lock-free.  A try fails only when another thread's CAS on the
  * same stack succeeded; callers get that count back as contention. */
-#ifndef EBRA_LOCKFREE_STACK_H
-#define EBRA_LOCKFREE_STACK_H
+#ifndef EBI_LOCKFREE_STACK_H
+#define EBI_LOCKFREE_STACK_H
 
 #include <stdint.h>
 
@@ -35,4 +35,4 @@ __attribute__((visibility("hidden"))) uint64_t ebi_stack_push_mpmc(ck_stack_t *s
 __attribute__((visibility("hidden"))) ck_stack_entry_t *ebi_stack_pop_mpmc(ck_stack_t *st,
                                                                            uint64_t *lost);
 
-#endif /* EBRA_LOCKFREE_STACK_H */
+#endif /* EBI_LOCKFREE_STACK_H */

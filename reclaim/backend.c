@@ -20,7 +20,7 @@
 
 #include "backend.h"
 
-int ebra_backend_init_domain(ebra_domain_t *d) {
+int ebi_backend_init_domain(ebra_domain_t *d) {
   if (d->backend != EBRA_RECLAIM_CK_EPOCH)
     return 0;
   d->ck_epoch = calloc(1, sizeof *d->ck_epoch);
@@ -32,7 +32,7 @@ int ebra_backend_init_domain(ebra_domain_t *d) {
 
 /* The domain is destroyed with no registered thread left.  ck keeps its
  * records in the epoch's list; free them with it. */
-void ebra_backend_fini_domain(ebra_domain_t *d) {
+void ebi_backend_fini_domain(ebra_domain_t *d) {
   if (!d->ck_epoch)
     return;
   ck_stack_entry_t *e = CK_STACK_FIRST(&d->ck_epoch->records);
@@ -45,11 +45,11 @@ void ebra_backend_fini_domain(ebra_domain_t *d) {
   d->ck_epoch = NULL;
 }
 
-__thread ebra_rcu_thread_t ebra_tls_rcu __attribute__((tls_model("initial-exec")));
+__thread ebi_rcu_thread_t ebi_tls_rcu __attribute__((tls_model("initial-exec")));
 
 /* Called by the thread itself. */
-int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt) {
-  ebra_rcu_thread_t *t = &ebra_tls_rcu;
+int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
+  ebi_rcu_thread_t *t = &ebi_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
     if (t->qsbr_users++ == 0) {
@@ -80,9 +80,9 @@ int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt) {
  * for a thread that no longer exists (t != the caller's): then liburcu
  * cannot be told (its registration is the dead thread's TLS), and only the
  * ck record is given back. */
-void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *thread) {
-  const bool self = (thread == ebra_tls_thread);
-  ebra_rcu_thread_t *t = &ebra_tls_rcu;
+void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *thread) {
+  const bool self = (thread == ebi_tls_thread);
+  ebi_rcu_thread_t *t = &ebi_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
     if (self && --t->qsbr_users == 0) {
@@ -104,12 +104,12 @@ void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t
   }
 }
 
-void ebra_backend_read_lock(ebra_domain_t *d, ebra_dthread_t *dt) {
-  ebra_backend_lock_inline(d, dt);
+void ebi_backend_read_lock(ebra_domain_t *d, ebi_dthread_t *dt) {
+  ebi_backend_lock_inline(d, dt);
 }
 
-void ebra_backend_read_unlock(ebra_domain_t *d, ebra_dthread_t *dt) {
-  ebra_backend_unlock_inline(d, dt);
+void ebi_backend_read_unlock(ebra_domain_t *d, ebi_dthread_t *dt) {
+  ebi_backend_unlock_inline(d, dt);
 }
 
 static void ck_wait_yield(ck_epoch_t *e, ck_epoch_record_t *r, void *arg) {
@@ -118,7 +118,7 @@ static void ck_wait_yield(ck_epoch_t *e, ck_epoch_record_t *r, void *arg) {
 }
 
 /* Wait for a grace period.  Reclaimer thread (unregistered). */
-void ebra_backend_synchronize(ebra_domain_t *d) {
+void ebi_backend_synchronize(ebra_domain_t *d) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
     urcu_qsbr_synchronize_rcu();
@@ -133,17 +133,17 @@ void ebra_backend_synchronize(ebra_domain_t *d) {
 }
 
 /* qsbr online/offline is the thread's (liburcu's) state, not the
- * domain's: these act on ebra_tls_rcu.  No-ops for memb and ck. */
-void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt) {
+ * domain's: these act on ebi_tls_rcu.  No-ops for memb and ck. */
+void ebi_backend_quiescent(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
-  ebra_rcu_thread_t *t = &ebra_tls_rcu;
+  ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && t->qsbr_nest == 0)
     urcu_qsbr_quiescent_state();
 }
 
-void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt) {
+void ebi_backend_offline(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
-  ebra_rcu_thread_t *t = &ebra_tls_rcu;
+  ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline) {
     if (t->qsbr_nest == 0)
       urcu_qsbr_thread_offline();
@@ -151,9 +151,9 @@ void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt) {
   }
 }
 
-void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt) {
+void ebi_backend_online(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
-  ebra_rcu_thread_t *t = &ebra_tls_rcu;
+  ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_resting_offline) {
     if (t->qsbr_nest == 0)
       urcu_qsbr_thread_online();
@@ -161,8 +161,8 @@ void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt) {
   }
 }
 
-bool ebra_backend_is_online(const ebra_domain_t *d) {
-  const ebra_rcu_thread_t *t = &ebra_tls_rcu;
+bool ebi_backend_is_online(const ebra_domain_t *d) {
+  const ebi_rcu_thread_t *t = &ebi_tls_rcu;
   return d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_users > 0 &&
          !t->qsbr_resting_offline;
 }

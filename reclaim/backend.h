@@ -10,8 +10,8 @@
  *         quiescent states (ebra_quiescent) or goes offline.
  *   ck    ck_epoch_begin/end on the thread's record in the domain's epoch.
  */
-#ifndef EBRA_RECLAIM_BACKEND_H
-#define EBRA_RECLAIM_BACKEND_H
+#ifndef EBI_RECLAIM_BACKEND_H
+#define EBI_RECLAIM_BACKEND_H
 
 #include <urcu/urcu-memb.h>
 #include <urcu/urcu-qsbr.h>
@@ -19,11 +19,11 @@
 
 #include "reclaim_internal.h"
 
-static inline void ebra_backend_lock_inline(const ebra_domain_t *d, ebra_dthread_t *dt) {
+static inline void ebi_backend_lock_inline(const ebra_domain_t *d, ebi_dthread_t *dt) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR: {
-    ebra_rcu_thread_t *t = &ebra_tls_rcu;
-    if (t->qsbr_nest++ == 0 && EBRA_UNLIKELY(t->qsbr_resting_offline))
+    ebi_rcu_thread_t *t = &ebi_tls_rcu;
+    if (t->qsbr_nest++ == 0 && EBI_UNLIKELY(t->qsbr_resting_offline))
       urcu_qsbr_thread_online(); /* a section needs the thread online */
     urcu_qsbr_read_lock();
     break;
@@ -37,12 +37,12 @@ static inline void ebra_backend_lock_inline(const ebra_domain_t *d, ebra_dthread
   }
 }
 
-static inline void ebra_backend_unlock_inline(const ebra_domain_t *d, ebra_dthread_t *dt) {
+static inline void ebi_backend_unlock_inline(const ebra_domain_t *d, ebi_dthread_t *dt) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR: {
-    ebra_rcu_thread_t *t = &ebra_tls_rcu;
+    ebi_rcu_thread_t *t = &ebi_tls_rcu;
     urcu_qsbr_read_unlock();
-    if (--t->qsbr_nest == 0 && EBRA_UNLIKELY(t->qsbr_resting_offline))
+    if (--t->qsbr_nest == 0 && EBI_UNLIKELY(t->qsbr_resting_offline))
       urcu_qsbr_thread_offline();
     break;
   }
@@ -55,4 +55,4 @@ static inline void ebra_backend_unlock_inline(const ebra_domain_t *d, ebra_dthre
   }
 }
 
-#endif /* EBRA_RECLAIM_BACKEND_H */
+#endif /* EBI_RECLAIM_BACKEND_H */

@@ -45,12 +45,12 @@
 #define DEFAULT_AGE_NS 1000000ull
 #define MAX_BATCH 65536u
 
-static ebra_idtable_t dregistry;   /* domains by id; registry lock */
+static ebi_idtable_t dregistry;   /* domains by id; registry lock */
 static ebra_domain_t *dtombstones; /* destroyed domains; registry lock */
 static _Atomic uint64_t next_domain_serial;
 
-ebra_domain_t *ebra_domain_registry_at(uint32_t id) { return ebra_idtable_at(&dregistry, id); }
-uint32_t ebra_domain_registry_capacity(void) { return dregistry.cap; }
+ebra_domain_t *ebi_domain_registry_at(uint32_t id) { return ebi_idtable_at(&dregistry, id); }
+uint32_t ebi_domain_registry_capacity(void) { return dregistry.cap; }
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
   switch (b) {
@@ -77,15 +77,15 @@ static int backend_from_env(ebra_reclaim_backend_t *out) {
       return 0;
     }
   }
-  ebra_report(EBRA_ERR_BAD_OPTION,
+  ebi_report(EBRA_ERR_BAD_OPTION,
               "EBRA_RECLAIM=\"%s\" is not urcu-memb, urcu-qsbr or ck-epoch", v);
   return EINVAL;
 }
 
 /* ---- batches ------------------------------------------------------------- */
 
-static ebra_batch_t *batch_new(uint32_t cap) {
-  ebra_batch_t *b = malloc(sizeof *b + (size_t)cap * sizeof(ebra_retired_t));
+static ebi_batch_t *batch_new(uint32_t cap) {
+  ebi_batch_t *b = malloc(sizeof *b + (size_t)cap * sizeof(ebi_retired_t));
   if (b) {
     b->next = NULL;
     b->n = 0;
@@ -97,7 +97,7 @@ static ebra_batch_t *batch_new(uint32_t cap) {
 }
 
 /* Hand a closed batch to the reclaimer. */
-static void batch_submit(ebra_domain_t *d, ebra_batch_t *b) {
+static void batch_submit(ebra_domain_t *d, ebi_batch_t *b) {
   pthread_mutex_lock(&d->lock);
   b->next = d->pending;
   d->pending = b;
@@ -119,13 +119,13 @@ static void note_batch_opened(ebra_domain_t *d) {
 
 /* Take dt's open batch if it has entries and is older than min_age_ns
  * (0: any age).  Caller holds d->threads_lock or is dt's owner. */
-static ebra_batch_t *batch_steal(ebra_dthread_t *dt, uint64_t now, uint64_t min_age_ns) {
-  ebra_batch_t *b = NULL;
+static ebi_batch_t *batch_steal(ebi_dthread_t *dt, uint64_t now, uint64_t min_age_ns) {
+  ebi_batch_t *b = NULL;
   pthread_mutex_lock(&dt->batch_lock);
   if (dt->open && dt->open->n > 0 && now - dt->open->opened_ns >= min_age_ns) {
     b = dt->open;
     dt->open = NULL;
-    ebra_atomic_store_relaxed(&dt->xopen_since_ns, 0);
+    ebi_atomic_store_relaxed(&dt->xopen_since_ns, 0);
   }
   pthread_mutex_unlock(&dt->batch_lock);
   return b;
@@ -133,21 +133,21 @@ static ebra_batch_t *batch_steal(ebra_dthread_t *dt, uint64_t now, uint64_t min_
 
 /* ---- per-thread state -------------------------------------------------- */
 
-static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
-  ebra_dthread_t *dt = NULL;
-  ebra_registry_lock();
-  if (d->state != EBRA_POOL_ALIVE) {
+static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
+  ebi_dthread_t *dt = NULL;
+  ebi_registry_lock();
+  if (d->state != EBI_POOL_ALIVE) {
     errno = EBADF;
     goto out;
   }
-  ebra_thread_t *t = ebra_thread_get_locked();
-  if (!t || ebra_thread_reserve_slot(t, EBRA_SLOTS_DOMAIN, d->id) != 0 || !(dt = calloc(1, sizeof *dt))) {
+  ebi_thread_t *t = ebi_thread_get_locked();
+  if (!t || ebi_thread_reserve_slot(t, EBI_SLOTS_DOMAIN, d->id) != 0 || !(dt = calloc(1, sizeof *dt))) {
     errno = ENOMEM;
     goto out;
   }
   dt->domain = d;
   pthread_mutex_init(&dt->batch_lock, NULL);
-  if (ebra_backend_register(d, dt) != 0) {
+  if (ebi_backend_register(d, dt) != 0) {
     pthread_mutex_destroy(&dt->batch_lock);
     free(dt);
     dt = NULL;
@@ -158,8 +158,8 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
    * ebra_read_lock, retire or weak call) never promised quiescent states,
    * so it rests offline between sections; ebra_domain_register_thread
    * makes it online.  A thread already registered keeps its state. */
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && ebra_tls_rcu.qsbr_users == 1)
-    ebra_backend_offline(d, dt);
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && ebi_tls_rcu.qsbr_users == 1)
+    ebi_backend_offline(d, dt);
   pthread_mutex_lock(&d->threads_lock);
   dt->next = d->threads;
   if (d->threads)
@@ -167,34 +167,34 @@ static ebra_dthread_t *dthread_attach(ebra_domain_t *d) {
   d->threads = dt;
   d->nthreads++;
   pthread_mutex_unlock(&d->threads_lock);
-  *ebra_thread_slot(t, EBRA_SLOTS_DOMAIN, d->id) = (ebra_slot_t){.serial = d->serial, .state = dt};
+  *ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->id) = (ebi_slot_t){.serial = d->serial, .state = dt};
 out:
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   return dt;
 }
 
-ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d) {
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d) {
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   return dt ? dt : dthread_attach(d);
 }
 
 /* Leave the domain: close the batch, leave the backend, free the state.
  * Registry lock held; t is the caller's thread state, or a thread that no
  * longer exists (fork child). */
-void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
+void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   ebra_domain_t *d = dt->domain;
-  if (dt->nest > 0 && t == ebra_tls_thread) {
-    ebra_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->name);
+  if (dt->nest > 0 && t == ebi_tls_thread) {
+    ebi_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->name);
     dt->nest = 0;
-    ebra_tsan_release_notes(dt);
-    ebra_backend_unlock_inline(d, dt);
+    ebi_tsan_release_notes(dt);
+    ebi_backend_unlock_inline(d, dt);
   }
-  ebra_batch_t *b = batch_steal(dt, ebra_now_ns(), 0);
+  ebi_batch_t *b = batch_steal(dt, ebi_now_ns(), 0);
   if (b)
     batch_submit(d, b);
   else if (dt->open)
     free(dt->open); /* empty */
-  ebra_backend_unregister(d, dt, t);
+  ebi_backend_unregister(d, dt, t);
   pthread_mutex_lock(&d->threads_lock);
   if (dt->prev)
     dt->prev->next = dt->next;
@@ -203,13 +203,13 @@ void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
   if (dt->next)
     dt->next->prev = dt->prev;
   d->nthreads--;
-  d->exited_retired += ebra_atomic_load_relaxed(&dt->xretired);
-  d->exited_retired_bytes += ebra_atomic_load_relaxed(&dt->xretired_bytes);
+  d->exited_retired += ebi_atomic_load_relaxed(&dt->xretired);
+  d->exited_retired_bytes += ebi_atomic_load_relaxed(&dt->xretired_bytes);
   pthread_mutex_unlock(&d->threads_lock);
-  ebra_slot_t *slot = ebra_thread_slot(t, EBRA_SLOTS_DOMAIN, d->id);
+  ebi_slot_t *slot = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->id);
   if (slot)
-    *slot = (ebra_slot_t){0};
-  ebra_tsan_free_notes(dt);
+    *slot = (ebi_slot_t){0};
+  ebi_tsan_free_notes(dt);
   pthread_mutex_destroy(&dt->batch_lock);
   free(dt);
 }
@@ -219,63 +219,63 @@ void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t) {
 int ebra_domain_register_thread(ebra_domain_t *d) {
   if (!d)
     return -EINVAL;
-  ebra_dthread_t *dt = ebra_dthread_get(d);
+  ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
     return -errno;
-  ebra_backend_online(d, dt);
+  ebi_backend_online(d, dt);
   return 0;
 }
 
 int ebra_domain_unregister_thread(ebra_domain_t *d) {
   if (!d)
     return -EINVAL;
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   if (!dt)
     return 0;
   if (dt->nest > 0)
     return -EBUSY;
-  ebra_registry_lock();
-  ebra_dthread_release_locked(dt, ebra_tls_thread);
-  ebra_registry_unlock();
+  ebi_registry_lock();
+  ebi_dthread_release_locked(dt, ebi_tls_thread);
+  ebi_registry_unlock();
   return 0;
 }
 
 /* ---- read side ------------------------------------------------------------ */
 
 void ebra_read_lock(ebra_domain_t *d) {
-  ebra_dthread_t *dt = ebra_dthread_of(d);
-  if (EBRA_UNLIKELY(!dt)) {
+  ebi_dthread_t *dt = ebi_dthread_of(d);
+  if (EBI_UNLIKELY(!dt)) {
     dt = dthread_attach(d);
     if (!dt) {
-      ebra_report(EBRA_ERR_NOMEM, "ebra_read_lock: cannot register with domain '%s'",
+      ebi_report(EBRA_ERR_NOMEM, "ebra_read_lock: cannot register with domain '%s'",
                   d ? d->name : "(null)");
-      EBRA_DIE("ebra_read_lock without a registered thread");
+      EBI_DIE("ebra_read_lock without a registered thread");
     }
   }
   if (dt->nest++ == 0)
-    ebra_backend_lock_inline(d, dt);
+    ebi_backend_lock_inline(d, dt);
 }
 
 void ebra_read_unlock(ebra_domain_t *d) {
-  ebra_dthread_t *dt = ebra_dthread_of(d);
-  if (EBRA_UNLIKELY(!dt || dt->nest == 0)) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
+  ebi_dthread_t *dt = ebi_dthread_of(d);
+  if (EBI_UNLIKELY(!dt || dt->nest == 0)) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
                 d ? d->name : "(null)");
     return;
   }
   if (--dt->nest == 0) {
-    ebra_tsan_release_notes(dt); /* after the reader's last access */
-    ebra_backend_unlock_inline(d, dt);
+    ebi_tsan_release_notes(dt); /* after the reader's last access */
+    ebi_backend_unlock_inline(d, dt);
   }
 }
 
 void *ebra_deref(ebra_domain_t *d, void *const *pp) {
   /* Paired with the user's store release that published *pp. */
-  void *p = ebra_atomic_load_acquire((void *const _Atomic *)pp);
+  void *p = ebi_atomic_load_acquire((void *const _Atomic *)pp);
 #if defined(EBRA_TSAN)
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt)
-    ebra_tsan_note(dt, p);
+    ebi_tsan_note(dt, p);
 #else
   (void)d;
 #endif
@@ -283,51 +283,51 @@ void *ebra_deref(ebra_domain_t *d, void *const *pp) {
 }
 
 void ebra_quiescent(ebra_domain_t *d) {
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt && dt->nest == 0)
-    ebra_backend_quiescent(d, dt);
+    ebi_backend_quiescent(d, dt);
 }
 
 void ebra_thread_offline(ebra_domain_t *d) {
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt && dt->nest == 0)
-    ebra_backend_offline(d, dt);
+    ebi_backend_offline(d, dt);
 }
 
 void ebra_thread_online(ebra_domain_t *d) {
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt)
-    ebra_backend_online(d, dt);
+    ebi_backend_online(d, dt);
 }
 
 /* ---- retire ---------------------------------------------------------------- */
 
-int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e) {
-  ebra_dthread_t *dt = ebra_dthread_get(d);
+int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
+  ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
     return -errno;
-  ebra_batch_t *full = NULL;
+  ebi_batch_t *full = NULL;
   pthread_mutex_lock(&dt->batch_lock);
-  if (!dt->open && !(dt->open = batch_new(ebra_atomic_load_relaxed(&d->xbatch_size)))) {
+  if (!dt->open && !(dt->open = batch_new(ebi_atomic_load_relaxed(&d->xbatch_size)))) {
     pthread_mutex_unlock(&dt->batch_lock);
     return -ENOMEM;
   }
-  ebra_batch_t *b = dt->open;
+  ebi_batch_t *b = dt->open;
   const bool opened = (b->n == 0);
   if (opened) {
-    b->opened_ns = ebra_now_ns();
-    ebra_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
+    b->opened_ns = ebi_now_ns();
+    ebi_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
   }
   b->ent[b->n++] = *e;
   b->bytes += e->bytes;
-  if (b->n >= b->cap || b->n >= ebra_atomic_load_relaxed(&d->xbatch_size)) {
+  if (b->n >= b->cap || b->n >= ebi_atomic_load_relaxed(&d->xbatch_size)) {
     full = b;
     dt->open = NULL;
-    ebra_atomic_store_relaxed(&dt->xopen_since_ns, 0);
+    ebi_atomic_store_relaxed(&dt->xopen_since_ns, 0);
   }
   pthread_mutex_unlock(&dt->batch_lock);
-  ebra_counter_add_owner(&dt->xretired, 1);
-  ebra_counter_add_owner(&dt->xretired_bytes, e->bytes);
+  ebi_counter_add_owner(&dt->xretired, 1);
+  ebi_counter_add_owner(&dt->xretired_bytes, e->bytes);
   if (full)
     batch_submit(d, full);
   else if (opened)
@@ -337,10 +337,10 @@ int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e) {
 
 /* After the grace period: the object goes back to its pool's magazines
  * (the reclaimer's, flushed to the depot after the round). */
-static void return_to_pool(const ebra_retired_t *e) {
+static void return_to_pool(const ebi_retired_t *e) {
   void *obj = e->obj;
   ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool && ebra_object_release_hold(obj))
+  if (pool && ebi_object_release_hold(obj))
     ebra_pool_free(pool, obj);
 }
 
@@ -348,46 +348,46 @@ int ebra_retire(ebra_domain_t *d, void *obj) {
   if (!d || !obj)
     return -EINVAL;
   ebra_pool_t *pool;
-  int rc = ebra_object_check_live(obj, &pool);
+  int rc = ebi_object_check_live(obj, &pool);
   if (rc)
     return rc;
-  rc = ebra_object_hold(pool, obj);
+  rc = ebi_object_hold(pool, obj);
   if (rc)
     return rc;
-  const ebra_retired_t e = {.run = return_to_pool, .obj = obj,
+  const ebi_retired_t e = {.run = return_to_pool, .obj = obj,
                             .bytes = ebra_pool_object_size(pool)};
-  rc = ebra_retire_entry(d, &e);
+  rc = ebi_retire_entry(d, &e);
   if (rc)
-    ebra_object_release_hold(obj);
+    ebi_object_release_hold(obj);
   return rc;
 }
 
-static void call_user(const ebra_retired_t *e) { ((ebra_reclaim_fn *)e->ctx)(e->arg); }
+static void call_user(const ebi_retired_t *e) { ((ebra_reclaim_fn *)e->ctx)(e->arg); }
 
 int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
   if (!d || !fn)
     return -EINVAL;
-  const ebra_retired_t e = {.run = call_user, .ctx = (void *)fn, .arg = arg, .obj = arg};
-  return ebra_retire_entry(d, &e);
+  const ebi_retired_t e = {.run = call_user, .ctx = (void *)fn, .arg = arg, .obj = arg};
+  return ebi_retire_entry(d, &e);
 }
 
 /* ---- the reclaimer ------------------------------------------------------- */
 
 static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
-  ring[count % EBRA_LATENCY_RING] = v;
+  ring[count % EBI_LATENCY_RING] = v;
 }
 
 /* Steal open batches: all of them for a barrier or stop, else the aged. */
-static ebra_batch_t *steal_open(ebra_domain_t *d, bool all) {
-  const uint64_t now = ebra_now_ns();
-  const uint64_t age = all ? 0 : ebra_atomic_load_relaxed(&d->xmax_age_ns);
-  ebra_batch_t *list = NULL;
+static ebi_batch_t *steal_open(ebra_domain_t *d, bool all) {
+  const uint64_t now = ebi_now_ns();
+  const uint64_t age = all ? 0 : ebi_atomic_load_relaxed(&d->xmax_age_ns);
+  ebi_batch_t *list = NULL;
   pthread_mutex_lock(&d->threads_lock);
-  for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next) {
-    const uint64_t since = ebra_atomic_load_relaxed(&dt->xopen_since_ns);
+  for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next) {
+    const uint64_t since = ebi_atomic_load_relaxed(&dt->xopen_since_ns);
     if (!since || (!all && now - since < age))
       continue;
-    ebra_batch_t *b = batch_steal(dt, now, age);
+    ebi_batch_t *b = batch_steal(dt, now, age);
     if (b) {
       b->next = list;
       list = b;
@@ -400,22 +400,22 @@ static ebra_batch_t *steal_open(ebra_domain_t *d, bool all) {
 static bool any_open(ebra_domain_t *d) {
   bool open = false;
   pthread_mutex_lock(&d->threads_lock);
-  for (ebra_dthread_t *dt = d->threads; dt && !open; dt = dt->next)
-    open = ebra_atomic_load_relaxed(&dt->xopen_since_ns) != 0;
+  for (ebi_dthread_t *dt = d->threads; dt && !open; dt = dt->next)
+    open = ebi_atomic_load_relaxed(&dt->xopen_since_ns) != 0;
   pthread_mutex_unlock(&d->threads_lock);
   return open;
 }
 
 /* Run every entry of the round, after the grace period. */
-static void reclaim_round(ebra_domain_t *d, ebra_batch_t *list, uint64_t gp_start) {
+static void reclaim_round(ebra_domain_t *d, ebi_batch_t *list, uint64_t gp_start) {
   uint64_t n = 0, bytes = 0, batches = 0;
-  const uint64_t now = ebra_now_ns();
+  const uint64_t now = ebi_now_ns();
   uint64_t reuse_worst = 0;
   while (list) {
-    ebra_batch_t *b = list;
+    ebi_batch_t *b = list;
     list = b->next;
     for (uint32_t i = 0; i < b->n; i++) {
-      ebra_tsan_after_grace_period(b->ent[i].obj);
+      ebi_tsan_after_grace_period(b->ent[i].obj);
       b->ent[i].run(&b->ent[i]);
     }
     n += b->n;
@@ -425,16 +425,16 @@ static void reclaim_round(ebra_domain_t *d, ebra_batch_t *list, uint64_t gp_star
       reuse_worst = now - b->opened_ns;
     free(b);
   }
-  ebra_thread_flush_caches(); /* reclaimed objects go to the depots */
+  ebi_thread_flush_caches(); /* reclaimed objects go to the depots */
   pthread_mutex_lock(&d->lock);
-  const uint64_t gps = ebra_atomic_load_relaxed(&d->xgrace_periods);
+  const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
   ring_put(d->gp_ns, gps, now - gp_start);
   ring_put(d->reuse_ns, gps, reuse_worst);
   pthread_mutex_unlock(&d->lock);
-  ebra_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
-  ebra_atomic_add_relaxed(&d->xreclaimed, n);
-  ebra_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
-  ebra_atomic_add_relaxed(&d->xbatches, batches);
+  ebi_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
+  ebi_atomic_add_relaxed(&d->xreclaimed, n);
+  ebi_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
+  ebi_atomic_add_relaxed(&d->xbatches, batches);
 }
 
 /* Sleep until there is work: pending batches, a barrier, stop, or an open
@@ -455,7 +455,7 @@ static void reclaimer_wait(ebra_domain_t *d) {
     if (open) {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
-      const uint64_t age = ebra_atomic_load_relaxed(&d->xmax_age_ns);
+      const uint64_t age = ebi_atomic_load_relaxed(&d->xmax_age_ns);
       const uint64_t at = (uint64_t)ts.tv_nsec + age;
       ts.tv_sec += (time_t)(at / 1000000000ull);
       ts.tv_nsec = (long)(at % 1000000000ull);
@@ -478,20 +478,20 @@ static void *reclaimer_main(void *arg) {
     reclaimer_wait(d);
     const uint64_t req = d->barrier_req;
     const bool stop = d->stop;
-    ebra_batch_t *list = d->pending;
+    ebi_batch_t *list = d->pending;
     d->pending = NULL;
     pthread_mutex_unlock(&d->lock);
 
-    ebra_batch_t *stolen = steal_open(d, stop || req != d->barrier_done);
+    ebi_batch_t *stolen = steal_open(d, stop || req != d->barrier_done);
     while (stolen) {
-      ebra_batch_t *b = stolen;
+      ebi_batch_t *b = stolen;
       stolen = b->next;
       b->next = list;
       list = b;
     }
     if (list) {
-      const uint64_t t0 = ebra_now_ns();
-      ebra_backend_synchronize(d);
+      const uint64_t t0 = ebi_now_ns();
+      ebi_backend_synchronize(d);
       reclaim_round(d, list, t0);
     }
     pthread_mutex_lock(&d->lock);
@@ -517,17 +517,17 @@ static int reclaimer_start(ebra_domain_t *d) {
 int ebra_domain_barrier(ebra_domain_t *d) {
   if (!d)
     return -EINVAL;
-  if (d->state != EBRA_POOL_ALIVE)
+  if (d->state != EBI_POOL_ALIVE)
     return -EBADF;
-  ebra_dthread_t *dt = ebra_dthread_of(d);
+  ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt && dt->nest > 0) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_domain_barrier inside a read section of '%s'",
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_barrier inside a read section of '%s'",
                 d->name);
     return -EDEADLK;
   }
-  const bool was_online = dt && ebra_backend_is_online(d);
+  const bool was_online = dt && ebi_backend_is_online(d);
   if (was_online) /* the grace period must not wait for us */
-    ebra_backend_offline(d, dt);
+    ebi_backend_offline(d, dt);
   pthread_mutex_lock(&d->lock);
   const uint64_t ticket = ++d->barrier_req;
   pthread_cond_signal(&d->wake);
@@ -535,11 +535,11 @@ int ebra_domain_barrier(ebra_domain_t *d) {
     pthread_cond_wait(&d->done, &d->lock);
   pthread_mutex_unlock(&d->lock);
   if (was_online)
-    ebra_backend_online(d, dt);
+    ebi_backend_online(d, dt);
   return 0;
 }
 
-void ebra_domain_request_flush(ebra_domain_t *d) {
+void ebi_domain_request_flush(ebra_domain_t *d) {
   pthread_mutex_lock(&d->lock);
   ++d->barrier_req; /* a ticket nobody waits for: the reclaimer steals all */
   pthread_cond_signal(&d->wake);
@@ -551,12 +551,12 @@ void ebra_domain_request_flush(ebra_domain_t *d) {
 static int domain_config_check(const ebra_domain_config_t *cfg, ebra_reclaim_backend_t *be) {
   const char *name = cfg && cfg->name ? cfg->name : "domain";
   if (cfg && cfg->batch_size > MAX_BATCH) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "domain '%s': batch_size %u is above %u", name,
+    ebi_report(EBRA_ERR_BAD_CONFIG, "domain '%s': batch_size %u is above %u", name,
                 cfg->batch_size, MAX_BATCH);
     return EINVAL;
   }
   if (cfg && cfg->backend > EBRA_RECLAIM_CK_EPOCH) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "domain '%s': unknown backend %d", name, (int)cfg->backend);
+    ebi_report(EBRA_ERR_BAD_CONFIG, "domain '%s': unknown backend %d", name, (int)cfg->backend);
     return EINVAL;
   }
   if (cfg && cfg->backend != EBRA_RECLAIM_DEFAULT) {
@@ -579,32 +579,32 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
   }
   snprintf(d->name, sizeof d->name, "%s", cfg && cfg->name ? cfg->name : "domain");
   d->backend = be;
-  ebra_atomic_store_relaxed(&d->xbatch_size,
+  ebi_atomic_store_relaxed(&d->xbatch_size,
                             cfg && cfg->batch_size ? cfg->batch_size : DEFAULT_BATCH);
-  ebra_atomic_store_relaxed(&d->xmax_age_ns, cfg && cfg->max_batch_age_ns
+  ebi_atomic_store_relaxed(&d->xmax_age_ns, cfg && cfg->max_batch_age_ns
                                                  ? cfg->max_batch_age_ns
                                                  : DEFAULT_AGE_NS);
   pthread_mutex_init(&d->threads_lock, NULL);
   pthread_mutex_init(&d->lock, NULL);
   pthread_cond_init(&d->wake, NULL);
   pthread_cond_init(&d->done, NULL);
-  d->serial = ebra_atomic_add_relaxed(&next_domain_serial, 1) + 1;
-  d->state = EBRA_POOL_ALIVE;
-  int err = ebra_backend_init_domain(d);
+  d->serial = ebi_atomic_add_relaxed(&next_domain_serial, 1) + 1;
+  d->state = EBI_POOL_ALIVE;
+  int err = ebi_backend_init_domain(d);
   if (!err) {
-    ebra_registry_lock();
-    err = ebra_idtable_put(&dregistry, d, 16, &d->id);
-    ebra_registry_unlock();
+    ebi_registry_lock();
+    err = ebi_idtable_put(&dregistry, d, 16, &d->id);
+    ebi_registry_unlock();
   }
   if (!err && (err = reclaimer_start(d)) != 0) {
-    ebra_registry_lock();
+    ebi_registry_lock();
     dregistry.items[d->id] = NULL;
-    ebra_registry_unlock();
+    ebi_registry_unlock();
   }
   if (err) {
-    ebra_backend_fini_domain(d);
+    ebi_backend_fini_domain(d);
     free(d);
-    ebra_report(EBRA_ERR_NOMEM, "ebra_domain_create: %s", strerror(err));
+    ebi_report(EBRA_ERR_NOMEM, "ebra_domain_create: %s", strerror(err));
     errno = err;
     return NULL;
   }
@@ -614,10 +614,10 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
 int ebra_domain_destroy(ebra_domain_t *d) {
   if (!d)
     return -EINVAL;
-  if (d->state != EBRA_POOL_ALIVE)
+  if (d->state != EBI_POOL_ALIVE)
     return -EBADF;
-  if (ebra_atomic_load_relaxed(&d->xweak_tables) > 0) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "domain '%s' still has weak tables", d->name);
+  if (ebi_atomic_load_relaxed(&d->xweak_tables) > 0) {
+    ebi_report(EBRA_ERR_BAD_CONFIG, "domain '%s' still has weak tables", d->name);
     return -EBUSY;
   }
   ebra_domain_unregister_thread(d); /* the caller, if it was registered */
@@ -625,7 +625,7 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   const uint32_t others = d->nthreads;
   pthread_mutex_unlock(&d->threads_lock);
   if (others) {
-    ebra_report(EBRA_ERR_BAD_CONFIG,
+    ebi_report(EBRA_ERR_BAD_CONFIG,
                 "domain '%s': %u threads still registered (they unregister at exit or "
                 "with ebra_domain_unregister_thread)", d->name, others);
     return -EBUSY;
@@ -636,14 +636,14 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   pthread_cond_signal(&d->wake);
   pthread_mutex_unlock(&d->lock);
   pthread_join(d->reclaimer, NULL);
-  ebra_registry_lock();
+  ebi_registry_lock();
   dregistry.items[d->id] = NULL;
-  d->serial = EBRA_SERIAL_DEAD;
-  d->state = EBRA_POOL_DEAD;
+  d->serial = EBI_SERIAL_DEAD;
+  d->state = EBI_POOL_DEAD;
   d->tomb_next = dtombstones;
   dtombstones = d;
-  ebra_registry_unlock();
-  ebra_backend_fini_domain(d);
+  ebi_registry_unlock();
+  ebi_backend_fini_domain(d);
   /* Like pools, the struct stays as a tombstone: later calls get EBADF. */
   return 0;
 }
@@ -652,9 +652,9 @@ int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size, uint64_t max
   if (!d || batch_size > MAX_BATCH)
     return -EINVAL;
   if (batch_size)
-    ebra_atomic_store_relaxed(&d->xbatch_size, batch_size);
+    ebi_atomic_store_relaxed(&d->xbatch_size, batch_size);
   if (max_age_ns)
-    ebra_atomic_store_relaxed(&d->xmax_age_ns, max_age_ns);
+    ebi_atomic_store_relaxed(&d->xmax_age_ns, max_age_ns);
   return 0;
 }
 
@@ -665,7 +665,7 @@ static int cmp_u64(const void *a, const void *b) {
 
 static void percentiles(const uint64_t *ring, uint64_t count, uint64_t *p50, uint64_t *p90,
                         uint64_t *p99, uint64_t *max) {
-  const size_t n = count < EBRA_LATENCY_RING ? (size_t)count : EBRA_LATENCY_RING;
+  const size_t n = count < EBI_LATENCY_RING ? (size_t)count : EBI_LATENCY_RING;
   *p50 = *p99 = 0;
   if (p90)
     *p90 = 0;
@@ -673,7 +673,7 @@ static void percentiles(const uint64_t *ring, uint64_t count, uint64_t *p50, uin
     *max = 0;
   if (!n)
     return;
-  uint64_t v[EBRA_LATENCY_RING];
+  uint64_t v[EBI_LATENCY_RING];
   memcpy(v, ring, n * sizeof *v);
   qsort(v, n, sizeof *v, cmp_u64);
   *p50 = v[(n - 1) * 50 / 100];
@@ -687,28 +687,28 @@ static void percentiles(const uint64_t *ring, uint64_t count, uint64_t *p50, uin
 int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
   if (!d || !out)
     return -EINVAL;
-  if (d->state != EBRA_POOL_ALIVE)
+  if (d->state != EBI_POOL_ALIVE)
     return -EBADF;
   memset(out, 0, sizeof *out);
   uint64_t retired, bytes;
   pthread_mutex_lock(&d->threads_lock);
   retired = d->exited_retired;
   bytes = d->exited_retired_bytes;
-  for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next) {
-    retired += ebra_atomic_load_relaxed(&dt->xretired);
-    bytes += ebra_atomic_load_relaxed(&dt->xretired_bytes);
+  for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next) {
+    retired += ebi_atomic_load_relaxed(&dt->xretired);
+    bytes += ebi_atomic_load_relaxed(&dt->xretired_bytes);
   }
   out->threads = d->nthreads;
   pthread_mutex_unlock(&d->threads_lock);
-  out->reclaimed = ebra_atomic_load_relaxed(&d->xreclaimed);
-  const uint64_t rbytes = ebra_atomic_load_relaxed(&d->xreclaimed_bytes);
+  out->reclaimed = ebi_atomic_load_relaxed(&d->xreclaimed);
+  const uint64_t rbytes = ebi_atomic_load_relaxed(&d->xreclaimed_bytes);
   out->retired = retired > out->reclaimed ? retired : out->reclaimed;
   out->pending = out->retired - out->reclaimed;
   out->pending_bytes = bytes > rbytes ? bytes - rbytes : 0;
-  out->grace_periods = ebra_atomic_load_relaxed(&d->xgrace_periods);
-  out->batches = ebra_atomic_load_relaxed(&d->xbatches);
-  out->batch_size = ebra_atomic_load_relaxed(&d->xbatch_size);
-  out->max_batch_age_ns = ebra_atomic_load_relaxed(&d->xmax_age_ns);
+  out->grace_periods = ebi_atomic_load_relaxed(&d->xgrace_periods);
+  out->batches = ebi_atomic_load_relaxed(&d->xbatches);
+  out->batch_size = ebi_atomic_load_relaxed(&d->xbatch_size);
+  out->max_batch_age_ns = ebi_atomic_load_relaxed(&d->xmax_age_ns);
   pthread_mutex_lock(&d->lock);
   percentiles(d->gp_ns, out->grace_periods, &out->gp_ns_p50, &out->gp_ns_p90, &out->gp_ns_p99,
               &out->gp_ns_max);
@@ -729,7 +729,7 @@ static void domains_fork_prepare(void) {
     if (!d)
       continue;
     pthread_mutex_lock(&d->threads_lock);
-    for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next)
+    for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next)
       pthread_mutex_lock(&dt->batch_lock);
     pthread_mutex_lock(&d->lock);
   }
@@ -741,7 +741,7 @@ static void domains_fork_parent(void) {
     if (!d)
       continue;
     pthread_mutex_unlock(&d->lock);
-    for (ebra_dthread_t *dt = d->threads; dt; dt = dt->next)
+    for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next)
       pthread_mutex_unlock(&dt->batch_lock);
     pthread_mutex_unlock(&d->threads_lock);
   }
@@ -762,23 +762,23 @@ static void domains_fork_child(void) {
     d->reclaimer_idle = false;
     d->barrier_done = d->barrier_req;
     if (reclaimer_start(d) != 0)
-      ebra_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->name);
+      ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->name);
   }
 }
 
 /* ---- thread exit and fork, reached through src/thread.c's hooks ----------- */
 
 /* Thread t is going away: leave every live domain it is in.  Registry lock. */
-static void domains_thread_release_locked(ebra_thread_t *t) {
-  for (uint32_t id = 0; id < ebra_thread_nslots(t, EBRA_SLOTS_DOMAIN); id++) {
-    ebra_slot_t *s = ebra_thread_slot(t, EBRA_SLOTS_DOMAIN, id);
-    ebra_domain_t *d = ebra_domain_registry_at(id);
+static void domains_thread_release_locked(ebi_thread_t *t) {
+  for (uint32_t id = 0; id < ebi_thread_nslots(t, EBI_SLOTS_DOMAIN); id++) {
+    ebi_slot_t *s = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, id);
+    ebra_domain_t *d = ebi_domain_registry_at(id);
     if (s->state && d && d->serial == s->serial)
-      ebra_dthread_release_locked(s->state, t);
+      ebi_dthread_release_locked(s->state, t);
   }
 }
 
-static const ebra_thread_hooks_t domain_hooks = {
+static const ebi_thread_hooks_t domain_hooks = {
     .above_registry = false, /* domain locks rank below the registry lock */
     .thread_release_locked = domains_thread_release_locked,
     .fork_prepare = domains_fork_prepare,
@@ -786,4 +786,4 @@ static const ebra_thread_hooks_t domain_hooks = {
     .fork_child = domains_fork_child,
 };
 
-__attribute__((constructor)) static void domains_init(void) { ebra_thread_hooks_add(&domain_hooks); }
+__attribute__((constructor)) static void domains_init(void) { ebi_thread_hooks_add(&domain_hooks); }

@@ -3,23 +3,23 @@
  * backends.  Included by reclaim/ and the floors above it, never below.
  * Types first, with their invariants next to the fields; then functions
  * grouped by the file that defines them. */
-#ifndef EBRA_RECLAIM_INTERNAL_H
-#define EBRA_RECLAIM_INTERNAL_H
+#ifndef EBI_RECLAIM_INTERNAL_H
+#define EBI_RECLAIM_INTERNAL_H
 
 #include "internal.h"
 #include "ebra/reclaim.h"
 
 /* ---- types ---------------------------------------------------------------- */
 
-typedef struct ebra_dthread_s ebra_dthread_t;
+typedef struct ebi_dthread_s ebi_dthread_t;
 
 /* One deferred action, run by the reclaimer after a grace period:
  * run(e).  `obj` is what readers may have touched (the TSan acquire
  * target), `bytes` its size for the pending-bytes stat; ctx/arg/aux are
  * the action's own (a user callback, a weak slot and its handle, ...). */
-typedef struct ebra_retired_s ebra_retired_t;
-struct ebra_retired_s {
-  void (*run)(const ebra_retired_t *e);
+typedef struct ebi_retired_s ebi_retired_t;
+struct ebi_retired_s {
+  void (*run)(const ebi_retired_t *e);
   void *ctx;
   void *arg;
   uint64_t aux;
@@ -30,40 +30,40 @@ struct ebra_retired_s {
 /* A batch of retired entries.  Owned by one thread while open (under its
  * dthread's batch_lock), then by the domain's pending stack, then by the
  * reclaimer. */
-typedef struct ebra_batch_s {
-  struct ebra_batch_s *next; /* domain->pending, under domain->lock */
+typedef struct ebi_batch_s {
+  struct ebi_batch_s *next; /* domain->pending, under domain->lock */
   uint64_t opened_ns;     /* when the first entry went in */
   uint64_t bytes;
   uint32_t n, cap;
-  ebra_retired_t ent[];
-} ebra_batch_t;
+  ebi_retired_t ent[];
+} ebi_batch_t;
 
 /* TSan builds: objects a reader dereferenced in its current section. */
-typedef struct ebra_tsan_notes_s {
+typedef struct ebi_tsan_notes_s {
   void **objs;
   uint32_t n, cap;
-} ebra_tsan_notes_t;
+} ebi_tsan_notes_t;
 
 /* One thread's state in one domain. */
-struct ebra_dthread_s {
+struct ebi_dthread_s {
   ebra_domain_t *domain;
   uint32_t nest;               /* read-side nesting; owner only */
   struct ck_epoch_record *ck_record; /* ck backend */
   pthread_mutex_t batch_lock;  /* guards open; owner, barrier, reclaimer */
-  ebra_batch_t *open;          /* the batch being filled, or NULL */
+  ebi_batch_t *open;          /* the batch being filled, or NULL */
   _Atomic uint64_t xopen_since_ns; /* 0 when no open batch has entries */
   _Atomic uint64_t xretired;   /* owner single-writer counters */
   _Atomic uint64_t xretired_bytes;
-  ebra_tsan_notes_t notes;
-  ebra_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
+  ebi_tsan_notes_t notes;
+  ebi_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
 };
 
-#define EBRA_LATENCY_RING 1024
+#define EBI_LATENCY_RING 1024
 
 struct ebra_domain_s {
-  uint64_t serial;             /* unique; EBRA_SERIAL_DEAD once destroyed */
+  uint64_t serial;             /* unique; EBI_SERIAL_DEAD once destroyed */
   uint32_t id;
-  uint32_t state;              /* EBRA_POOL_ALIVE / EBRA_POOL_DEAD */
+  uint32_t state;              /* EBI_POOL_ALIVE / EBI_POOL_DEAD */
   ebra_reclaim_backend_t backend;
   char name[EBRA_POOL_NAME_MAX];
   _Atomic uint32_t xbatch_size;
@@ -71,7 +71,7 @@ struct ebra_domain_s {
   struct ck_epoch *ck_epoch;   /* ck backend */
 
   pthread_mutex_t threads_lock;   /* threads list; then a dthread's batch_lock */
-  ebra_dthread_t *threads;
+  ebi_dthread_t *threads;
   uint32_t nthreads;
   uint64_t exited_retired, exited_retired_bytes; /* threads gone; threads_lock */
 
@@ -79,7 +79,7 @@ struct ebra_domain_s {
   pthread_cond_t wake;         /* reclaimer waits here */
   pthread_cond_t done;         /* barrier waiters wait here */
   pthread_t reclaimer;
-  ebra_batch_t *pending;       /* closed batches awaiting a grace period */
+  ebi_batch_t *pending;       /* closed batches awaiting a grace period */
   bool stop, reclaimer_idle, reclaimer_running;
   uint64_t barrier_req, barrier_done;
   _Atomic uint32_t xweak_tables;
@@ -88,8 +88,8 @@ struct ebra_domain_s {
 
   /* Reclaimer-written stats, read relaxed. */
   _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
-  uint64_t gp_ns[EBRA_LATENCY_RING];    /* under lock */
-  uint64_t reuse_ns[EBRA_LATENCY_RING]; /* under lock */
+  uint64_t gp_ns[EBI_LATENCY_RING];    /* under lock */
+  uint64_t reuse_ns[EBI_LATENCY_RING]; /* under lock */
 };
 
 /* ---- backend.c: the one place that calls liburcu and ck_epoch ---------- */
@@ -102,40 +102,40 @@ struct ebra_domain_s {
  *   qsbr_resting_offline: the thread is offline outside sections;
  *   qsbr_nest: its open qsbr sections over all qsbr domains (online while
  *       > 0).  Owner thread only. */
-typedef struct ebra_rcu_thread_s {
+typedef struct ebi_rcu_thread_s {
   uint32_t memb_users;
   uint32_t qsbr_users;
   uint32_t qsbr_nest;
   bool qsbr_resting_offline;
-} ebra_rcu_thread_t;
-EBRA_INTERNAL_FN extern __thread ebra_rcu_thread_t ebra_tls_rcu
+} ebi_rcu_thread_t;
+EBI_INTERNAL_FN extern __thread ebi_rcu_thread_t ebi_tls_rcu
     __attribute__((tls_model("initial-exec")));
 
-EBRA_INTERNAL_FN int ebra_backend_init_domain(ebra_domain_t *d);
-EBRA_INTERNAL_FN void ebra_backend_fini_domain(ebra_domain_t *d);
-EBRA_INTERNAL_FN int ebra_backend_register(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_unregister(ebra_domain_t *d, ebra_dthread_t *dt, ebra_thread_t *t);
-EBRA_INTERNAL_FN void ebra_backend_read_lock(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_read_unlock(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_synchronize(ebra_domain_t *d);
-EBRA_INTERNAL_FN void ebra_backend_quiescent(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_offline(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN void ebra_backend_online(ebra_domain_t *d, ebra_dthread_t *dt);
-EBRA_INTERNAL_FN bool ebra_backend_is_online(const ebra_domain_t *d);
+EBI_INTERNAL_FN int ebi_backend_init_domain(ebra_domain_t *d);
+EBI_INTERNAL_FN void ebi_backend_fini_domain(ebra_domain_t *d);
+EBI_INTERNAL_FN int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt);
+EBI_INTERNAL_FN void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t);
+EBI_INTERNAL_FN void ebi_backend_read_lock(ebra_domain_t *d, ebi_dthread_t *dt);
+EBI_INTERNAL_FN void ebi_backend_read_unlock(ebra_domain_t *d, ebi_dthread_t *dt);
+EBI_INTERNAL_FN void ebi_backend_synchronize(ebra_domain_t *d);
+EBI_INTERNAL_FN void ebi_backend_quiescent(ebra_domain_t *d, ebi_dthread_t *dt);
+EBI_INTERNAL_FN void ebi_backend_offline(ebra_domain_t *d, ebi_dthread_t *dt);
+EBI_INTERNAL_FN void ebi_backend_online(ebra_domain_t *d, ebi_dthread_t *dt);
+EBI_INTERNAL_FN bool ebi_backend_is_online(const ebra_domain_t *d);
 
 /* ---- domain.c ------------------------------------------------------------- */
-EBRA_INTERNAL_FN ebra_dthread_t *ebra_dthread_get(ebra_domain_t *d);
-EBRA_INTERNAL_FN int ebra_retire_entry(ebra_domain_t *d, const ebra_retired_t *e);
-EBRA_INTERNAL_FN void ebra_dthread_release_locked(ebra_dthread_t *dt, ebra_thread_t *t);
-EBRA_INTERNAL_FN ebra_domain_t *ebra_domain_registry_at(uint32_t id); /* registry lock held */
-EBRA_INTERNAL_FN uint32_t ebra_domain_registry_capacity(void);         /* registry lock held */
+EBI_INTERNAL_FN ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d);
+EBI_INTERNAL_FN int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e);
+EBI_INTERNAL_FN void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t);
+EBI_INTERNAL_FN ebra_domain_t *ebi_domain_registry_at(uint32_t id); /* registry lock held */
+EBI_INTERNAL_FN uint32_t ebi_domain_registry_capacity(void);         /* registry lock held */
 /* Ask the reclaimer to close every open batch and run a grace period now,
  * without waiting for it (the engine's forced grace period). */
-EBRA_INTERNAL_FN void ebra_domain_request_flush(ebra_domain_t *d);
+EBI_INTERNAL_FN void ebi_domain_request_flush(ebra_domain_t *d);
 
 /* The calling thread's state in d, or NULL (src/internal.h, thread slots). */
-static inline ebra_dthread_t *ebra_dthread_of(const ebra_domain_t *d) {
-  return (ebra_dthread_t *)ebra_thread_state_of(EBRA_SLOTS_DOMAIN, d->id, d->serial);
+static inline ebi_dthread_t *ebi_dthread_of(const ebra_domain_t *d) {
+  return (ebi_dthread_t *)ebi_thread_state_of(EBI_SLOTS_DOMAIN, d->id, d->serial);
 }
 
-#endif /* EBRA_RECLAIM_INTERNAL_H */
+#endif /* EBI_RECLAIM_INTERNAL_H */

@@ -19,8 +19,8 @@
  * ended, or reusing it without a grace period, stays a reported race
  * (stress/stress_weak.c built with STRESS_BROKEN=1 or 2 proves it per backend).
  */
-#ifndef EBRA_RECLAIM_TSAN_H
-#define EBRA_RECLAIM_TSAN_H
+#ifndef EBI_RECLAIM_TSAN_H
+#define EBI_RECLAIM_TSAN_H
 
 #include <stdlib.h>
 
@@ -29,34 +29,34 @@
 #if defined(EBRA_TSAN)
 #include <sanitizer/tsan_interface.h>
 
-static inline void ebra_tsan_note(ebra_dthread_t *dt, void *obj) {
-  ebra_tsan_notes_t *n = &dt->notes;
+static inline void ebi_tsan_note(ebi_dthread_t *dt, void *obj) {
+  ebi_tsan_notes_t *n = &dt->notes;
   if (!obj || (n->n && n->objs[n->n - 1] == obj))
     return;
   if (n->n == n->cap) {
     const uint32_t cap = n->cap ? n->cap * 2 : 64;
     void **o = realloc(n->objs, cap * sizeof *o);
     if (!o)
-      EBRA_DIE("no memory for TSan read-side notes");
+      EBI_DIE("no memory for TSan read-side notes");
     n->objs = o;
     n->cap = cap;
   }
   n->objs[n->n++] = obj;
 }
 
-static inline void ebra_tsan_release_notes(ebra_dthread_t *dt) {
+static inline void ebi_tsan_release_notes(ebi_dthread_t *dt) {
   for (uint32_t i = 0; i < dt->notes.n; i++)
     __tsan_release(dt->notes.objs[i]);
   dt->notes.n = 0;
 }
 
-static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) {
+static inline void ebi_tsan_free_notes(ebi_dthread_t *dt) {
   free(dt->notes.objs);
   dt->notes.objs = NULL;
   dt->notes.n = dt->notes.cap = 0;
 }
 
-#define ebra_tsan_after_grace_period(obj) __tsan_acquire(obj)
+#define ebi_tsan_after_grace_period(obj) __tsan_acquire(obj)
 
 /* Publication through a liburcu structure (cds_lfht, rculist), whose
  * stores and loads are volatile accesses TSan does not take for atomics:
@@ -67,19 +67,19 @@ static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) {
  * the fields behind them stay checked. */
 void AnnotateIgnoreReadsBegin(const char *file, int line);
 void AnnotateIgnoreReadsEnd(const char *file, int line);
-#define ebra_tsan_publish(node) __tsan_release(node)
-#define ebra_tsan_consume(node) __tsan_acquire(node)
-#define EBRA_TSAN_LINK_READ_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
-#define EBRA_TSAN_LINK_READ_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#define ebi_tsan_publish(node) __tsan_release(node)
+#define ebi_tsan_consume(node) __tsan_acquire(node)
+#define EBI_TSAN_LINK_READ_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define EBI_TSAN_LINK_READ_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #else
-static inline void ebra_tsan_note(ebra_dthread_t *dt, void *obj) { (void)dt, (void)obj; }
-static inline void ebra_tsan_release_notes(ebra_dthread_t *dt) { (void)dt; }
-static inline void ebra_tsan_free_notes(ebra_dthread_t *dt) { (void)dt; }
-#define ebra_tsan_after_grace_period(obj) ((void)(obj))
-#define ebra_tsan_publish(node) ((void)(node))
-#define ebra_tsan_consume(node) ((void)(node))
-#define EBRA_TSAN_LINK_READ_BEGIN() ((void)0)
-#define EBRA_TSAN_LINK_READ_END() ((void)0)
+static inline void ebi_tsan_note(ebi_dthread_t *dt, void *obj) { (void)dt, (void)obj; }
+static inline void ebi_tsan_release_notes(ebi_dthread_t *dt) { (void)dt; }
+static inline void ebi_tsan_free_notes(ebi_dthread_t *dt) { (void)dt; }
+#define ebi_tsan_after_grace_period(obj) ((void)(obj))
+#define ebi_tsan_publish(node) ((void)(node))
+#define ebi_tsan_consume(node) ((void)(node))
+#define EBI_TSAN_LINK_READ_BEGIN() ((void)0)
+#define EBI_TSAN_LINK_READ_END() ((void)0)
 #endif
 
-#endif /* EBRA_RECLAIM_TSAN_H */
+#endif /* EBI_RECLAIM_TSAN_H */

@@ -103,18 +103,18 @@ static int option_parse(ebra_option_t opt, const char *text, long *out) {
 static int option_store(ebra_option_t opt, long v, const char *origin) {
   const option_desc_t *d = &option_descs[opt];
   if (v < d->min || v > d->max) {
-    ebra_report(EBRA_ERR_BAD_OPTION, "%s: %s=%ld is out of range [%ld, %ld]; kept %ld",
+    ebi_report(EBRA_ERR_BAD_OPTION, "%s: %s=%ld is out of range [%ld, %ld]; kept %ld",
                 origin, d->name, v, d->min, d->max,
-                ebra_atomic_load_relaxed(&option_values[opt]));
+                ebi_atomic_load_relaxed(&option_values[opt]));
     return -EINVAL;
   }
-  ebra_atomic_store_relaxed(&option_values[opt], v);
+  ebi_atomic_store_relaxed(&option_values[opt], v);
   return 0;
 }
 
 static void options_read_env(void) {
   for (int i = 0; i < EBRA_OPT_COUNT_; i++) {
-    ebra_atomic_store_relaxed(&option_values[i], option_descs[i].defval);
+    ebi_atomic_store_relaxed(&option_values[i], option_descs[i].defval);
     char var[64] = "EBRA_";
     for (size_t k = 0; option_descs[i].name[k] && k + 6 < sizeof var; k++)
       var[5 + k] = (char)toupper((unsigned char)option_descs[i].name[k]);
@@ -123,7 +123,7 @@ static void options_read_env(void) {
       continue;
     long v;
     if (option_parse((ebra_option_t)i, text, &v) != 0) {
-      ebra_report(EBRA_ERR_BAD_OPTION, "environment: %s=\"%s\" is not a valid %s; kept %ld",
+      ebi_report(EBRA_ERR_BAD_OPTION, "environment: %s=\"%s\" is not a valid %s; kept %ld",
                   var, text, option_descs[i].is_bool ? "boolean" : "number",
                   option_descs[i].defval);
       continue;
@@ -138,14 +138,14 @@ long ebra_option_get(ebra_option_t opt) {
   if ((unsigned)opt >= EBRA_OPT_COUNT_)
     return 0;
   options_init();
-  return ebra_atomic_load_relaxed(&option_values[opt]);
+  return ebi_atomic_load_relaxed(&option_values[opt]);
 }
 
-bool ebra_option_is_on(ebra_option_t opt) { return ebra_option_get(opt) != 0; }
+bool ebi_option_is_on(ebra_option_t opt) { return ebra_option_get(opt) != 0; }
 
 int ebra_option_set(ebra_option_t opt, long value) {
   if ((unsigned)opt >= EBRA_OPT_COUNT_) {
-    ebra_report(EBRA_ERR_BAD_OPTION, "ebra_option_set: unknown option %d", (int)opt);
+    ebi_report(EBRA_ERR_BAD_OPTION, "ebra_option_set: unknown option %d", (int)opt);
     return -EINVAL;
   }
   options_init();
@@ -154,13 +154,13 @@ int ebra_option_set(ebra_option_t opt, long value) {
 
 int ebra_option_set_text(ebra_option_t opt, const char *text) {
   if ((unsigned)opt >= EBRA_OPT_COUNT_) {
-    ebra_report(EBRA_ERR_BAD_OPTION, "ebra_option_set_text: unknown option %d", (int)opt);
+    ebi_report(EBRA_ERR_BAD_OPTION, "ebra_option_set_text: unknown option %d", (int)opt);
     return -EINVAL;
   }
   options_init();
   long v;
   if (option_parse(opt, text, &v) != 0) {
-    ebra_report(EBRA_ERR_BAD_OPTION, "ebra_option_set_text: \"%s\" is not a valid %s for %s",
+    ebi_report(EBRA_ERR_BAD_OPTION, "ebra_option_set_text: \"%s\" is not a valid %s for %s",
                 text ? text : "(null)", option_descs[opt].is_bool ? "boolean" : "number",
                 option_descs[opt].name);
     return -EINVAL;
@@ -170,7 +170,7 @@ int ebra_option_set_text(ebra_option_t opt, const char *text) {
 
 unsigned ebra_build_features(void) {
   unsigned f = 0;
-#if EBRA_DEBUG
+#if EBI_DEBUG
   f |= EBRA_FEATURE_DEBUG_CHECKS;
 #endif
 #if defined(EBRA_TSAN)

@@ -17,7 +17,7 @@
 
 /* Map `size` bytes aligned to `align` (a power of two >= the page size) by
  * over-mapping and trimming the ends. */
-int ebra_os_map_aligned(size_t size, size_t align, void **out) {
+int ebi_os_map_aligned(size_t size, size_t align, void **out) {
   const size_t over = size + align;
   if (over < size)
     return ENOMEM;
@@ -37,7 +37,7 @@ int ebra_os_map_aligned(size_t size, size_t align, void **out) {
   return 0;
 }
 
-int ebra_os_unmap(void *p, size_t size) {
+int ebi_os_unmap(void *p, size_t size) {
 #if defined(EBRA_ASAN)
   /* Free objects are ASan-poisoned; the next mapping at this address must
    * not inherit that. */
@@ -48,7 +48,7 @@ int ebra_os_unmap(void *p, size_t size) {
 
 /* Give the whole pages inside [p, p + size) back to the OS; the mapping
  * stays, and reads there see zeros until written again. */
-int ebra_os_purge(void *p, size_t size) {
+int ebi_os_purge(void *p, size_t size) {
   const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   const uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1);
   const uintptr_t to = ((uintptr_t)p + size) & ~(page - 1);
@@ -58,7 +58,7 @@ int ebra_os_purge(void *p, size_t size) {
 }
 
 /* A random 64-bit value for cookies; never 0.  Not for cryptography. */
-uint64_t ebra_os_random(void) {
+uint64_t ebi_os_random(void) {
   uint64_t r = 0;
   if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
     struct timespec ts;
@@ -73,7 +73,7 @@ uint64_t ebra_os_random(void) {
 
 /* Resident bytes of the process: /proc/self/statm's second field (resident
  * pages) times the page size.  Plain read(2), so no stdio lock or buffer. */
-int ebra_os_resident_bytes(uint64_t *out) {
+int ebi_os_resident_bytes(uint64_t *out) {
   char buf[128];
   const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -92,7 +92,7 @@ int ebra_os_resident_bytes(uint64_t *out) {
   return 0;
 }
 
-uint64_t ebra_now_ns(void) {
+uint64_t ebi_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

@@ -29,17 +29,17 @@
 
 #if defined(EBRA_ASAN)
 #include <sanitizer/asan_interface.h>
-#define EBRA_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define EBRA_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define EBI_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define EBI_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #else
-#define EBRA_ASAN_POISON(p, n) ((void)(p), (void)(n))
-#define EBRA_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#define EBI_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define EBI_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
 static _Atomic uint64_t next_serial;
 static ebra_pool_t *tombstones; /* destroyed pools; registry lock */
 
-bool ebra_pool_is_alive(const ebra_pool_t *pool) { return pool->state == EBRA_POOL_ALIVE; }
+bool ebi_pool_is_alive(const ebra_pool_t *pool) { return pool->state == EBI_POOL_ALIVE; }
 
 static inline uint64_t free_marker(const ebra_pool_t *pool, const void *p) {
   return (uint64_t)(uintptr_t)p ^ pool->cookie;
@@ -47,13 +47,13 @@ static inline uint64_t free_marker(const ebra_pool_t *pool, const void *p) {
 
 /* ---- object state transitions -------------------------------------------- */
 
-#if EBRA_DEBUG
-static bool debug_bit_flip(const ebra_slab_t *s, const void *p, bool to_live) {
-  const size_t i = ebra_slab_slot_index(s, p);
+#if EBI_DEBUG
+static bool debug_bit_flip(const ebi_slab_t *s, const void *p, bool to_live) {
+  const size_t i = ebi_slab_slot_index(s, p);
   const uint64_t bit = 1ull << (i % 64);
   /* acq_rel: the bitmap is the debug build's ownership record. */
-  uint64_t old = to_live ? ebra_atomic_or_acq_rel(&s->xlive_bits[i / 64], bit)
-                         : ebra_atomic_and_acq_rel(&s->xlive_bits[i / 64], ~bit);
+  uint64_t old = to_live ? ebi_atomic_or_acq_rel(&s->xlive_bits[i / 64], bit)
+                         : ebi_atomic_and_acq_rel(&s->xlive_bits[i / 64], ~bit);
   return ((old & bit) != 0) != to_live; /* true if the state changed */
 }
 
@@ -61,17 +61,17 @@ static bool debug_bit_flip(const ebra_slab_t *s, const void *p, bool to_live) {
  * when secure clearing is on) in [8, object_size); anything else was
  * written after free. */
 static void debug_check_poison(ebra_pool_t *pool, const void *p) {
-  const unsigned char want = (pool->flags & EBRA_POOL_SECURE_CLEAR) ? 0 : EBRA_POISON_BYTE;
+  const unsigned char want = (pool->flags & EBRA_POOL_SECURE_CLEAR) ? 0 : EBI_POISON_BYTE;
   const unsigned char *b = p;
   if (*(const uint64_t *)p != free_marker(pool, p)) {
-    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
+    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
                      "pool '%s': object %p was written in its first 8 bytes after it was freed",
                      pool->name, p);
     return;
   }
   for (size_t i = 8; i < pool->object_size; i++) {
     if (b[i] != want) {
-      ebra_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
+      ebi_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
                        "pool '%s': object %p was written at offset %zu after it was freed",
                        pool->name, p, i);
       return;
@@ -81,25 +81,25 @@ static void debug_check_poison(ebra_pool_t *pool, const void *p) {
 
 static void debug_poison(ebra_pool_t *pool, void *p) {
   if (!(pool->flags & EBRA_POOL_SECURE_CLEAR) && pool->object_size > 8)
-    memset((char *)p + 8, EBRA_POISON_BYTE, pool->object_size - 8);
+    memset((char *)p + 8, EBI_POISON_BYTE, pool->object_size - 8);
 }
 #endif
 
 /* A slot just carved from a slab enters the free state. */
-void ebra_object_on_carve(ebra_pool_t *pool, void *p) {
-#if EBRA_DEBUG
+void ebi_object_on_carve(ebra_pool_t *pool, void *p) {
+#if EBI_DEBUG
   debug_poison(pool, p);
 #endif
   *(uint64_t *)p = free_marker(pool, p);
-  EBRA_ASAN_POISON((char *)p + 8, pool->stride - 8);
+  EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
 }
 
 static inline void object_on_alloc(ebra_pool_t *pool, void *p) {
-  EBRA_ASAN_UNPOISON(p, pool->stride);
-#if EBRA_DEBUG
+  EBI_ASAN_UNPOISON(p, pool->stride);
+#if EBI_DEBUG
   debug_check_poison(pool, p);
-  if (!debug_bit_flip(ebra_segmap_lookup(p), p, true))
-    ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
+  if (!debug_bit_flip(ebi_segmap_lookup(p), p, true))
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
                      pool->name, p);
 #endif
   *(uint64_t *)p = 0; /* clears the free marker */
@@ -108,11 +108,11 @@ static inline void object_on_alloc(ebra_pool_t *pool, void *p) {
 static inline void object_on_free(ebra_pool_t *pool, void *p) {
   if (pool->flags & EBRA_POOL_SECURE_CLEAR)
     memset(p, 0, pool->object_size);
-#if EBRA_DEBUG
+#if EBI_DEBUG
   debug_poison(pool, p);
 #endif
   *(uint64_t *)p = free_marker(pool, p);
-  EBRA_ASAN_POISON((char *)p + 8, pool->stride - 8);
+  EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
 }
 
 /* ---- overflow list: frees while the OS refuses magazine memory ---------- */
@@ -121,12 +121,12 @@ static void overflow_push(ebra_pool_t *pool, void *p) {
   pthread_mutex_lock(&pool->overflow_lock);
   *(void **)p = pool->overflow;
   pool->overflow = p;
-  ebra_atomic_add_relaxed(&pool->xnoverflow, 1);
+  ebi_atomic_add_relaxed(&pool->xnoverflow, 1);
   pthread_mutex_unlock(&pool->overflow_lock);
 }
 
 static uint32_t overflow_take(ebra_pool_t *pool, void **out, uint32_t want) {
-  if (ebra_atomic_load_relaxed(&pool->xnoverflow) == 0)
+  if (ebi_atomic_load_relaxed(&pool->xnoverflow) == 0)
     return 0;
   uint32_t n = 0;
   pthread_mutex_lock(&pool->overflow_lock);
@@ -136,7 +136,7 @@ static uint32_t overflow_take(ebra_pool_t *pool, void **out, uint32_t want) {
     *(uint64_t *)p = free_marker(pool, p);
     out[n++] = p;
   }
-  ebra_atomic_sub_relaxed(&pool->xnoverflow, n);
+  ebi_atomic_sub_relaxed(&pool->xnoverflow, n);
   pthread_mutex_unlock(&pool->overflow_lock);
   return n;
 }
@@ -145,16 +145,16 @@ static uint32_t overflow_take(ebra_pool_t *pool, void **out, uint32_t want) {
 
 static void *alloc_failed(ebra_pool_t *pool, int err, ebra_error_kind_t kind) {
   if (kind == EBRA_ERR_CAP_REACHED)
-    ebra_report_pool(pool, kind, "pool '%s': cap of %zu objects reached", pool->name,
+    ebi_report_pool(pool, kind, "pool '%s': cap of %zu objects reached", pool->name,
                      pool->max_objects);
   else if (kind == EBRA_ERR_USE_AFTER_DESTROY)
-    ebra_report_pool(pool, kind, "ebra_pool_alloc on destroyed pool '%s'", pool->name);
+    ebi_report_pool(pool, kind, "ebra_pool_alloc on destroyed pool '%s'", pool->name);
   else if (kind == EBRA_ERR_MEMORY_LIMIT)
-    ebra_report_pool(pool, kind,
+    ebi_report_pool(pool, kind,
                      "pool '%s': the hard memory limit (%llu bytes) refused a new slab",
-                     pool->name, (unsigned long long)ebra_slab_hard_limit());
+                     pool->name, (unsigned long long)ebi_slab_hard_limit());
   else
-    ebra_report_pool(pool, kind, "pool '%s': the OS refused memory", pool->name);
+    ebi_report_pool(pool, kind, "pool '%s': the OS refused memory", pool->name);
   errno = err;
   return NULL;
 }
@@ -171,65 +171,65 @@ static uint32_t carve_batch(const ebra_pool_t *pool, uint32_t capacity) {
 /* Refill tc->loaded (empty; previous empty too): a full magazine from the
  * depot, else the overflow list, else free objects the slabs took back,
  * else new objects carved from the slabs. */
-static bool alloc_refill(ebra_pool_t *pool, ebra_tcache_t *tc, ebra_error_kind_t *why) {
-  ebra_counter_add_owner(&tc->c.misses, 1);
-  ebra_magazine_t *full = ebra_depot_pop_full(&pool->depot, &tc->c);
+static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t *why) {
+  ebi_counter_add_owner(&tc->c.misses, 1);
+  ebi_magazine_t *full = ebi_depot_pop_full(&pool->depot, &tc->c);
   if (full) {
-    ebra_magazine_give(pool, tc->previous, &tc->c);
+    ebi_magazine_give(pool, tc->previous, &tc->c);
     tc->previous = tc->loaded;
     tc->loaded = full;
     return true;
   }
-  ebra_magazine_t *m = tc->loaded;
+  ebi_magazine_t *m = tc->loaded;
   m->rounds = overflow_take(pool, m->objs, m->capacity);
   if (m->rounds == 0)
-    m->rounds = ebra_slab_fill(pool, m->objs, carve_batch(pool, m->capacity), why);
+    m->rounds = ebi_slab_fill(pool, m->objs, carve_batch(pool, m->capacity), why);
   return m->rounds > 0;
 }
 
-static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebra_tcache_t *tc) {
+static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
   if (!pool) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_alloc(NULL)");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_alloc(NULL)");
     errno = EINVAL;
     return NULL;
   }
   if (!tc) {
-    tc = ebra_tcache_attach(pool);
+    tc = ebi_tcache_attach(pool);
     if (!tc)
       return errno == EBADF ? alloc_failed(pool, EBADF, EBRA_ERR_USE_AFTER_DESTROY)
                             : alloc_failed(pool, ENOMEM, EBRA_ERR_NOMEM);
   }
-  ebra_tcache_sync_out(tc);
+  ebi_tcache_sync_out(tc);
   if (tc->loaded->rounds == 0) {
     ebra_error_kind_t why = EBRA_ERR_NOMEM;
     bool ok = true;
     if (tc->previous->rounds > 0) { /* previous is full: swap */
-      ebra_magazine_t *t = tc->loaded;
+      ebi_magazine_t *t = tc->loaded;
       tc->loaded = tc->previous;
       tc->previous = t;
     } else {
       ok = alloc_refill(pool, tc, &why);
     }
-    ebra_tcache_sync_in(tc);
+    ebi_tcache_sync_in(tc);
     if (!ok)
       return alloc_failed(pool, ENOMEM, why);
   }
   void *p = *--tc->top;
-  ebra_counter_add_owner(&tc->c.allocs, 1);
+  ebi_counter_add_owner(&tc->c.allocs, 1);
   object_on_alloc(pool, p);
   return p;
 }
 
 /* Fast path: pop the loaded magazine through the cached stack pointers. */
 void *ebra_pool_alloc(ebra_pool_t *pool) {
-  if (EBRA_LIKELY(pool != NULL)) {
-    ebra_tcache_t *tc = ebra_tcache_of(pool);
-    if (EBRA_LIKELY(tc != NULL)) {
+  if (EBI_LIKELY(pool != NULL)) {
+    ebi_tcache_t *tc = ebi_tcache_of(pool);
+    if (EBI_LIKELY(tc != NULL)) {
       void **top = tc->top;
-      if (EBRA_LIKELY(top != tc->base)) {
+      if (EBI_LIKELY(top != tc->base)) {
         void *p = *--top;
         tc->top = top;
-        ebra_counter_add_owner(&tc->c.allocs, 1);
+        ebi_counter_add_owner(&tc->c.allocs, 1);
         object_on_alloc(pool, p);
         return p;
       }
@@ -243,97 +243,97 @@ void *ebra_pool_alloc(ebra_pool_t *pool) {
 
 /* Why a free was refused, most specific first.  Never writes to p. */
 static __attribute__((noinline)) int free_rejected(ebra_pool_t *pool, void *p,
-                                                   const ebra_slab_t *s) {
-  if (!ebra_pool_is_alive(pool)) {
-    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY,
+                                                   const ebi_slab_t *s) {
+  if (!ebi_pool_is_alive(pool)) {
+    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY,
                      "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->name);
     return -EBADF;
   }
   if (!s) {
-    ebra_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
+    ebi_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
                      "pool '%s': free of %p, which no ebra pool owns", pool->name, p);
     return -EFAULT;
   }
   if (s->pool != pool) {
-    ebra_report_pool(pool, EBRA_ERR_WRONG_POOL,
+    ebi_report_pool(pool, EBRA_ERR_WRONG_POOL,
                      "pool '%s': free of %p, which belongs to pool '%s'", pool->name, p,
                      s->pool->name);
     return -EXDEV;
   }
-  if (!ebra_slab_slot_valid(s, p)) {
-    ebra_report_pool(pool, EBRA_ERR_MISALIGNED,
+  if (!ebi_slab_slot_valid(s, p)) {
+    ebi_report_pool(pool, EBRA_ERR_MISALIGNED,
                      "pool '%s': free of %p, which is not the start of an object "
                      "this pool handed out",
                      pool->name, p);
     return -EINVAL;
   }
-  if (*(const uint64_t *)p != free_marker(pool, p) && ebra_slab_slot_held(s, p)) {
-    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+  if (*(const uint64_t *)p != free_marker(pool, p) && ebi_slab_slot_held(s, p)) {
+    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
                      "pool '%s': free of %p, which was retired or has a weak handle; "
                      "the reclamation layer frees it",
                      pool->name, p);
     return -EALREADY;
   }
-  ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->name, p);
+  ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->name, p);
   return -EALREADY;
 }
 
-static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebra_tcache_t *tc, void *p) {
+static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p) {
   if (!tc)
-    tc = ebra_tcache_attach(pool);
+    tc = ebi_tcache_attach(pool);
   if (!tc) { /* no memory for a cache: keep the object anyway */
     overflow_push(pool, p);
     return 0;
   }
-  ebra_tcache_sync_out(tc);
-  ebra_magazine_t *m = tc->loaded;
+  ebi_tcache_sync_out(tc);
+  ebi_magazine_t *m = tc->loaded;
   if (m->rounds == m->capacity) {
     if (tc->previous->rounds == 0) { /* previous is empty: swap */
       tc->loaded = tc->previous;
       tc->previous = m;
     } else { /* both full: previous goes to the depot */
-      ebra_counter_add_owner(&tc->c.misses, 1);
-      ebra_magazine_t *e = ebra_magazine_get_empty(pool, &tc->c);
+      ebi_counter_add_owner(&tc->c.misses, 1);
+      ebi_magazine_t *e = ebi_magazine_get_empty(pool, &tc->c);
       if (!e) {
         overflow_push(pool, p);
-        ebra_counter_add_owner(&tc->c.frees, 1);
+        ebi_counter_add_owner(&tc->c.frees, 1);
         return 0;
       }
-      ebra_depot_push_full(&pool->depot, tc->previous, &tc->c);
+      ebi_depot_push_full(&pool->depot, tc->previous, &tc->c);
       tc->previous = m;
       tc->loaded = e;
     }
-    ebra_tcache_sync_in(tc);
+    ebi_tcache_sync_in(tc);
   }
   *tc->top++ = p;
-  ebra_counter_add_owner(&tc->c.frees, 1);
+  ebi_counter_add_owner(&tc->c.frees, 1);
   return 0;
 }
 
 int ebra_pool_free(ebra_pool_t *pool, void *p) {
-  if (EBRA_UNLIKELY(p == NULL))
+  if (EBI_UNLIKELY(p == NULL))
     return 0;
-  if (EBRA_UNLIKELY(pool == NULL)) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_free(NULL, %p)", p);
+  if (EBI_UNLIKELY(pool == NULL)) {
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_free(NULL, %p)", p);
     return -EINVAL;
   }
-  const ebra_slab_t *s = ebra_segmap_lookup(p);
-  if (EBRA_UNLIKELY(s == NULL || s->pool != pool || !ebra_slab_slot_valid(s, p) ||
+  const ebi_slab_t *s = ebi_segmap_lookup(p);
+  if (EBI_UNLIKELY(s == NULL || s->pool != pool || !ebi_slab_slot_valid(s, p) ||
                     *(const uint64_t *)p == free_marker(pool, p) ||
-                    ebra_slab_slot_held(s, p)))
+                    ebi_slab_slot_held(s, p)))
     return free_rejected(pool, p, s);
-#if EBRA_DEBUG
+#if EBI_DEBUG
   if (!debug_bit_flip(s, p, false)) /* exact: the slot was not with a user */
     return free_rejected(pool, p, s);
 #endif
   object_on_free(pool, p);
-  ebra_tcache_t *tc = ebra_tcache_of(pool);
-  if (EBRA_LIKELY(tc != NULL)) {
+  ebi_tcache_t *tc = ebi_tcache_of(pool);
+  if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
-    if (EBRA_LIKELY(top != tc->limit)) {
+    if (EBI_LIKELY(top != tc->limit)) {
       *top = p;
       tc->top = top + 1;
-      ebra_counter_add_owner(&tc->c.frees, 1);
+      ebi_counter_add_owner(&tc->c.frees, 1);
       return 0;
     }
   }
@@ -344,21 +344,21 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
 
 /* obj is the start of a live object of some pool (not free): 0 and its
  * pool, or a negative errno with a report. */
-int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out) {
-  const ebra_slab_t *s = ebra_segmap_lookup(obj);
+int ebi_object_check_live(const void *obj, ebra_pool_t **pool_out) {
+  const ebi_slab_t *s = ebi_segmap_lookup(obj);
   if (!s) {
-    ebra_report(EBRA_ERR_FOREIGN_PTR, "%p is not an object of any ebra pool", obj);
+    ebi_report(EBRA_ERR_FOREIGN_PTR, "%p is not an object of any ebra pool", obj);
     return -EFAULT;
   }
   ebra_pool_t *pool = s->pool;
-  if (!ebra_slab_slot_valid(s, obj)) {
-    ebra_report_pool(pool, EBRA_ERR_MISALIGNED,
+  if (!ebi_slab_slot_valid(s, obj)) {
+    ebi_report_pool(pool, EBRA_ERR_MISALIGNED,
                      "pool '%s': %p is not the start of an object this pool handed out",
                      pool->name, obj);
     return -EINVAL;
   }
   if (*(const uint64_t *)obj == free_marker(pool, obj)) {
-    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p is a free object",
+    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p is a free object",
                      pool->name, obj);
     return -EALREADY;
   }
@@ -370,14 +370,14 @@ int ebra_object_check_live(const void *obj, ebra_pool_t **pool_out) {
  * (reported) if it was set: a double retire, or a retire or second handle
  * of an object a weak handle owns, caught before it could free a recycled
  * object. */
-int ebra_object_hold(ebra_pool_t *pool, const void *obj) {
-  const ebra_slab_t *s = ebra_segmap_lookup(obj);
-  const size_t i = ebra_slab_slot_index(s, obj);
+int ebi_object_hold(ebra_pool_t *pool, const void *obj) {
+  const ebi_slab_t *s = ebi_segmap_lookup(obj);
+  const size_t i = ebi_slab_slot_index(s, obj);
   const uint64_t bit = 1ull << (i % 64);
   /* acq_rel: the bit is the retire ownership token, cleared by the
-   * reclaimer in ebra_object_release_hold. */
-  if (ebra_atomic_or_acq_rel(&s->xheld_bits[i / 64], bit) & bit) {
-    ebra_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+   * reclaimer in ebi_object_release_hold. */
+  if (ebi_atomic_or_acq_rel(&s->xheld_bits[i / 64], bit) & bit) {
+    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
                      "pool '%s': %p is already retired or owned by a weak handle", pool->name,
                      obj);
     return -EALREADY;
@@ -387,20 +387,20 @@ int ebra_object_hold(ebra_pool_t *pool, const void *obj) {
 
 /* Clear obj's held bit (the reclaimer, just before it frees obj); false if
  * it was not set. */
-bool ebra_object_release_hold(const void *obj) {
-  const ebra_slab_t *s = ebra_segmap_lookup(obj);
+bool ebi_object_release_hold(const void *obj) {
+  const ebi_slab_t *s = ebi_segmap_lookup(obj);
   if (!s)
     return false;
-  const size_t i = ebra_slab_slot_index(s, obj);
+  const size_t i = ebi_slab_slot_index(s, obj);
   const uint64_t bit = 1ull << (i % 64);
-  /* acq_rel: pairs with the OR in ebra_object_hold (the holder's accesses
+  /* acq_rel: pairs with the OR in ebi_object_hold (the holder's accesses
    * happen before the reclaimer's free). */
-  return (ebra_atomic_and_acq_rel(&s->xheld_bits[i / 64], ~bit) & bit) != 0;
+  return (ebi_atomic_and_acq_rel(&s->xheld_bits[i / 64], ~bit) & bit) != 0;
 }
 
 ebra_pool_t *ebra_pool_of(const void *p) {
-  const ebra_slab_t *s = p ? ebra_segmap_lookup(p) : NULL;
-  return s && ebra_slab_slot_valid(s, p) ? s->pool : NULL;
+  const ebi_slab_t *s = p ? ebi_segmap_lookup(p) : NULL;
+  return s && ebi_slab_slot_valid(s, p) ? s->pool : NULL;
 }
 
 /* ---- create / destroy --------------------------------------------------- */
@@ -410,24 +410,24 @@ static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 static int config_check(const ebra_pool_config_t *cfg) {
   const char *name = cfg && cfg->name ? cfg->name : "pool";
   if (!cfg)
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_create: config is NULL");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_create: config is NULL");
   else if (cfg->object_size == 0 || cfg->object_size > EBRA_MAX_OBJECT_SIZE)
-    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': object_size %zu is not in [1, %zu]", name,
+    ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': object_size %zu is not in [1, %zu]", name,
                 cfg->object_size, EBRA_MAX_OBJECT_SIZE);
   else if (cfg->alignment != 0 && (!is_pow2(cfg->alignment) ||
                                    cfg->alignment < EBRA_MIN_ALIGNMENT ||
                                    cfg->alignment > EBRA_MAX_ALIGNMENT))
-    ebra_report(EBRA_ERR_BAD_CONFIG,
+    ebi_report(EBRA_ERR_BAD_CONFIG,
                 "pool '%s': alignment %zu is not 0 or a power of two in [%zu, %zu]", name,
                 cfg->alignment, EBRA_MIN_ALIGNMENT, EBRA_MAX_ALIGNMENT);
   else if (cfg->magazine_capacity > EBRA_MAX_MAGAZINE_CAPACITY)
-    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': magazine_capacity %u is above %u", name,
+    ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': magazine_capacity %u is above %u", name,
                 cfg->magazine_capacity, EBRA_MAX_MAGAZINE_CAPACITY);
   else if (cfg->max_objects && cfg->prealloc > cfg->max_objects)
-    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': prealloc %zu exceeds max_objects %zu", name,
+    ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': prealloc %zu exceeds max_objects %zu", name,
                 cfg->prealloc, cfg->max_objects);
   else if (cfg->flags & ~EBRA_POOL_SECURE_CLEAR)
-    ebra_report(EBRA_ERR_BAD_CONFIG, "pool '%s': unknown flags 0x%x", name,
+    ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': unknown flags 0x%x", name,
                 cfg->flags & ~EBRA_POOL_SECURE_CLEAR);
   else
     return 0;
@@ -440,44 +440,44 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
   const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
   pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
-  pool->slab_size = ebra_slab_size_for(pool->stride, pool->alignment);
+  pool->slab_size = ebi_slab_size_for(pool->stride, pool->alignment);
   pool->max_objects = cfg->max_objects;
-  pool->flags = cfg->flags | (ebra_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0);
-  pool->cookie = ebra_os_random();
+  pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0);
+  pool->cookie = ebi_os_random();
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
                                           : ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
-  ebra_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
+  ebi_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
   pool->mag_capacity_base = (uint32_t)cap;
-  ebra_depot_init(&pool->depot);
+  ebi_depot_init(&pool->depot);
   pthread_mutex_init(&pool->grow_lock, NULL);
   pthread_mutex_init(&pool->overflow_lock, NULL);
-  pool->serial = ebra_atomic_add_relaxed(&next_serial, 1) + 1;
-  pool->state = EBRA_POOL_ALIVE;
+  pool->serial = ebi_atomic_add_relaxed(&next_serial, 1) + 1;
+  pool->state = EBI_POOL_ALIVE;
 }
 
 /* Carve n objects into full magazines in the depot. */
 static int pool_prealloc(ebra_pool_t *pool, size_t n) {
-  ebra_counters_t c = {0};
+  ebi_counters_t c = {0};
   int err = 0;
   while (n > 0) {
-    ebra_magazine_t *m = ebra_magazine_get_empty(pool, &c);
+    ebi_magazine_t *m = ebi_magazine_get_empty(pool, &c);
     if (!m) {
       err = ENOMEM;
       break;
     }
     const uint32_t want = n < m->capacity ? (uint32_t)n : m->capacity;
     ebra_error_kind_t why;
-    m->rounds = ebra_slab_fill(pool, m->objs, want, &why);
-    ebra_magazine_give(pool, m, &c);
+    m->rounds = ebi_slab_fill(pool, m->objs, want, &why);
+    ebi_magazine_give(pool, m, &c);
     if (m->rounds < want) {
       err = ENOMEM;
       break;
     }
     n -= want;
   }
-  ebra_registry_lock();
-  ebra_counters_add(&pool->detached, &c);
-  ebra_registry_unlock();
+  ebi_registry_lock();
+  ebi_counters_add(&pool->detached, &c);
+  ebi_registry_unlock();
   return err;
 }
 
@@ -488,23 +488,23 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
   }
   ebra_pool_t *pool = aligned_alloc(64, (sizeof *pool + 63) & ~(size_t)63);
   if (!pool) {
-    ebra_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the pool");
+    ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the pool");
     errno = ENOMEM;
     return NULL;
   }
   memset(pool, 0, sizeof *pool);
   pool_init_fields(pool, cfg);
-  ebra_registry_lock();
-  int err = ebra_registry_add(pool);
-  ebra_registry_unlock();
+  ebi_registry_lock();
+  int err = ebi_registry_add(pool);
+  ebi_registry_unlock();
   if (err) {
     free(pool);
-    ebra_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the registry");
+    ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the registry");
     errno = ENOMEM;
     return NULL;
   }
   if (cfg->prealloc && pool_prealloc(pool, cfg->prealloc) != 0) {
-    ebra_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': preallocation of %zu objects failed",
+    ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': preallocation of %zu objects failed",
                      pool->name, cfg->prealloc);
     ebra_pool_destroy(pool); /* nothing is live: no warning */
     errno = ENOMEM;
@@ -516,32 +516,32 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
 int ebra_pool_destroy(ebra_pool_t *pool) {
   if (!pool)
     return -EINVAL;
-  ebra_registry_lock();
-  if (!ebra_pool_is_alive(pool)) {
-    ebra_registry_unlock();
-    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "pool '%s' destroyed twice", pool->name);
+  ebi_registry_lock();
+  if (!ebi_pool_is_alive(pool)) {
+    ebi_registry_unlock();
+    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "pool '%s' destroyed twice", pool->name);
     return -EBADF;
   }
-  if (EBRA_DEBUG)
-    ebra_pool_audit_locked(pool, NULL);
-  const uint64_t live = ebra_pool_live_locked(pool);
-  pool->serial = EBRA_SERIAL_DEAD; /* every thread's slot for this pool is now stale */
-  pool->state = EBRA_POOL_DEAD;
-  ebra_registry_remove(pool);
-  ebra_tcache_detach_all(pool);
+  if (EBI_DEBUG)
+    ebi_pool_audit_locked(pool, NULL);
+  const uint64_t live = ebi_pool_live_locked(pool);
+  pool->serial = EBI_SERIAL_DEAD; /* every thread's slot for this pool is now stale */
+  pool->state = EBI_POOL_DEAD;
+  ebi_registry_remove(pool);
+  ebi_tcache_detach_all(pool);
   pool->tomb_next = tombstones;
   tombstones = pool;
-  ebra_registry_unlock();
+  ebi_registry_unlock();
 
   if (live)
-    ebra_report_pool(pool, EBRA_WARN_LIVE_AT_DESTROY,
+    ebi_report_pool(pool, EBRA_WARN_LIVE_AT_DESTROY,
                      "pool '%s' destroyed with %llu objects live; their memory is released",
                      pool->name, (unsigned long long)live);
-  ebra_magazine_free_all(pool);
-  ebra_slab_release_all(pool);
+  ebi_magazine_free_all(pool);
+  ebi_slab_release_all(pool);
   pool->overflow = NULL;
-  ebra_atomic_store_relaxed(&pool->xnoverflow, 0);
-  ebra_depot_init(&pool->depot);
+  ebi_atomic_store_relaxed(&pool->xnoverflow, 0);
+  ebi_depot_init(&pool->depot);
   pthread_mutex_destroy(&pool->grow_lock);
   pthread_mutex_destroy(&pool->overflow_lock);
   return 0;
@@ -550,14 +550,14 @@ int ebra_pool_destroy(ebra_pool_t *pool) {
 int ebra_pool_thread_flush(ebra_pool_t *pool) {
   if (!pool)
     return -EINVAL;
-  if (!ebra_pool_is_alive(pool)) {
-    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_thread_flush on destroyed pool '%s'",
+  if (!ebi_pool_is_alive(pool)) {
+    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_thread_flush on destroyed pool '%s'",
                      pool->name);
     return -EBADF;
   }
-  ebra_tcache_t *tc = ebra_tcache_of(pool);
+  ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (tc)
-    ebra_tcache_flush(pool, tc);
+    ebi_tcache_flush(pool, tc);
   return 0;
 }
 

@@ -46,7 +46,7 @@ static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
   void *arg = report_arg;
   pthread_mutex_unlock(&report_lock);
   /* Informational reports reach a hook, or stderr only when verbose. */
-  if (!fn && kind == EBRA_INFO_ENGINE && !ebra_option_is_on(EBRA_OPT_VERBOSE))
+  if (!fn && kind == EBRA_INFO_ENGINE && !ebi_option_is_on(EBRA_OPT_VERBOSE))
     return;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -56,7 +56,7 @@ static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
     fprintf(stderr, "ebra: %s: %s\n", ebra_error_kind_name(kind), msg);
 }
 
-void ebra_report(ebra_error_kind_t kind, const char *fmt, ...) {
+void ebi_report(ebra_error_kind_t kind, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   report_v(kind, fmt, ap);
@@ -64,16 +64,16 @@ void ebra_report(ebra_error_kind_t kind, const char *fmt, ...) {
 }
 
 /* Count the error against the pool, then report it. */
-void ebra_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind, const char *fmt, ...) {
+void ebi_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind, const char *fmt, ...) {
   if (pool && kind != EBRA_WARN_LIVE_AT_DESTROY)
-    ebra_atomic_add_relaxed(&pool->xerrors, 1);
+    ebi_atomic_add_relaxed(&pool->xerrors, 1);
   va_list ap;
   va_start(ap, fmt);
   report_v(kind, fmt, ap);
   va_end(ap);
 }
 
-void ebra_die(const char *file, int line, const char *why) {
+void ebi_die(const char *file, int line, const char *why) {
   fprintf(stderr, "ebra: fatal internal error at %s:%d: %s\n", file, line, why);
   abort();
 }

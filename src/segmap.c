@@ -8,7 +8,7 @@
  * lazily (zero pages cost nothing until written) and never freed.
  *
  * Ordering: a slab's header is fully written before its entries are
- * published with a store release; ebra_segmap_lookup's load acquire pairs
+ * published with a store release; ebi_segmap_lookup's load acquire pairs
  * with it, so a reader that finds the slab sees its constant fields.  Leaf
  * pointers are installed by CAS (acq_rel) and read with load acquire.
  *
@@ -22,56 +22,56 @@
 
 #include "internal.h"
 
-_Atomic(ebra_segmap_leaf_t *) ebra_segmap_top[EBRA_SEGMAP_TOP_LEN];
+_Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
 
-static ebra_segmap_leaf_t *leaf_get_or_create(size_t hi) {
+static ebi_segmap_leaf_t *leaf_get_or_create(size_t hi) {
   /* Paired with the CAS below (acq_rel) by whoever installed the leaf. */
-  ebra_segmap_leaf_t *leaf = ebra_atomic_load_acquire(&ebra_segmap_top[hi]);
+  ebi_segmap_leaf_t *leaf = ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
   if (leaf)
     return leaf;
   void *fresh;
-  if (ebra_os_map_aligned(sizeof(ebra_segmap_leaf_t), 4096, &fresh) != 0)
+  if (ebi_os_map_aligned(sizeof(ebi_segmap_leaf_t), 4096, &fresh) != 0)
     return NULL;
-  ebra_segmap_leaf_t *expected = NULL;
-  if (ebra_atomic_cas_acq_rel(&ebra_segmap_top[hi], &expected, (ebra_segmap_leaf_t *)fresh))
+  ebi_segmap_leaf_t *expected = NULL;
+  if (ebi_atomic_cas_acq_rel(&ebi_segmap_top[hi], &expected, (ebi_segmap_leaf_t *)fresh))
     return fresh;
-  ebra_os_unmap(fresh, sizeof(ebra_segmap_leaf_t)); /* lost the race */
+  ebi_os_unmap(fresh, sizeof(ebi_segmap_leaf_t)); /* lost the race */
   return expected;
 }
 
 /* The map entry for granule g; creates its leaf when `create`. */
-static _Atomic(ebra_slab_t *) *segmap_entry(uintptr_t g, bool create) {
-  const uintptr_t hi = g >> EBRA_SEGMAP_LEAF_BITS;
-  if (hi >= EBRA_SEGMAP_TOP_LEN)
+static _Atomic(ebi_slab_t *) *segmap_entry(uintptr_t g, bool create) {
+  const uintptr_t hi = g >> EBI_SEGMAP_LEAF_BITS;
+  if (hi >= EBI_SEGMAP_TOP_LEN)
     return NULL; /* outside the 47-bit space: never on x86-64 Linux */
-  ebra_segmap_leaf_t *leaf =
+  ebi_segmap_leaf_t *leaf =
       /* The acquire pairs with the CAS in leaf_get_or_create. */
-      create ? leaf_get_or_create(hi) : ebra_atomic_load_acquire(&ebra_segmap_top[hi]);
-  return leaf ? &leaf->xslab[g & (EBRA_SEGMAP_LEAF_LEN - 1)] : NULL;
+      create ? leaf_get_or_create(hi) : ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
+  return leaf ? &leaf->xslab[g & (EBI_SEGMAP_LEAF_LEN - 1)] : NULL;
 }
 
 /* Publish the slab in the entries of all its granules.  The header must be
  * complete: the store release pairs with the load acquire in lookup. */
-int ebra_segmap_insert(ebra_slab_t *slab) {
-  const uintptr_t base = (uintptr_t)slab >> EBRA_GRANULE_SHIFT;
-  const size_t n = slab->map_size >> EBRA_GRANULE_SHIFT;
+int ebi_segmap_insert(ebi_slab_t *slab) {
+  const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
+  const size_t n = slab->map_size >> EBI_GRANULE_SHIFT;
   for (size_t i = 0; i < n; i++) {
-    _Atomic(ebra_slab_t *) *e = segmap_entry(base + i, true);
+    _Atomic(ebi_slab_t *) *e = segmap_entry(base + i, true);
     if (!e) {
-      ebra_segmap_remove(slab); /* undo what was published */
+      ebi_segmap_remove(slab); /* undo what was published */
       return ENOMEM;
     }
-    ebra_atomic_store_release(e, slab);
+    ebi_atomic_store_release(e, slab);
   }
   return 0;
 }
 
-void ebra_segmap_remove(ebra_slab_t *slab) {
-  const uintptr_t base = (uintptr_t)slab >> EBRA_GRANULE_SHIFT;
-  const size_t n = slab->map_size >> EBRA_GRANULE_SHIFT;
+void ebi_segmap_remove(ebi_slab_t *slab) {
+  const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
+  const size_t n = slab->map_size >> EBI_GRANULE_SHIFT;
   for (size_t i = 0; i < n; i++) {
-    _Atomic(ebra_slab_t *) *e = segmap_entry(base + i, false);
-    if (e && ebra_atomic_load_relaxed(e) == slab)
-      ebra_atomic_store_release(e, NULL);
+    _Atomic(ebi_slab_t *) *e = segmap_entry(base + i, false);
+    if (e && ebi_atomic_load_relaxed(e) == slab)
+      ebi_atomic_store_release(e, NULL);
   }
 }

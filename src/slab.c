@@ -19,7 +19,7 @@
  *       place: a user, a magazine, the overflow list or its slab's free bits.
  *   S3  pool->xcurrent only moves to another slab under grow_lock; a slab
  *       that stops being current is exhausted (carved == count).
- *   S4  a purged slab has EBRA_SLAB_PURGED in xcarve, so a carver holding a
+ *   S4  a purged slab has EBI_SLAB_PURGED in xcarve, so a carver holding a
  *       stale pointer to it carves nothing; reuse clears the word (to 0)
  *       under grow_lock before publishing the slab as current again.
  *   S5  a slab is purged only if it is not current and nfree == count:
@@ -27,7 +27,7 @@
  *
  * Ordering
  *   slab_grow initialises (or resets) a slab, then publishes it with a
- *   store release on pool->xcurrent; ebra_slab_fill's load acquire pairs
+ *   store release on pool->xcurrent; ebi_slab_fill's load acquire pairs
  *   with it, so carvers see the header.  The carve CAS is acq_rel and the
  *   purge/reuse stores to xcarve are releases: a carver that carves from a
  *   reused slab acquires the purge, which came after every earlier use of
@@ -56,32 +56,32 @@
 static _Atomic uint64_t committed;
 static _Atomic uint64_t limit_refusals;
 
-uint64_t ebra_slab_committed_bytes(void) { return ebra_atomic_load_relaxed(&committed); }
-uint64_t ebra_slab_hard_limit(void) { return (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT); }
-uint64_t ebra_slab_limit_refusals(void) { return ebra_atomic_load_relaxed(&limit_refusals); }
+uint64_t ebi_slab_committed_bytes(void) { return ebi_atomic_load_relaxed(&committed); }
+uint64_t ebi_slab_hard_limit(void) { return (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT); }
+uint64_t ebi_slab_limit_refusals(void) { return ebi_atomic_load_relaxed(&limit_refusals); }
 
 /* Reserve `size` committed bytes; false (counted) if the hard limit would
  * be passed.  Lock-free. */
 static bool committed_reserve(size_t size) {
-  const uint64_t limit = ebra_slab_hard_limit();
-  uint64_t cur = ebra_atomic_load_relaxed(&committed);
+  const uint64_t limit = ebi_slab_hard_limit();
+  uint64_t cur = ebi_atomic_load_relaxed(&committed);
   do {
     if (limit && cur + size > limit) {
-      ebra_atomic_add_relaxed(&limit_refusals, 1);
+      ebi_atomic_add_relaxed(&limit_refusals, 1);
       return false;
     }
-  } while (!ebra_atomic_cas_relaxed(&committed, &cur, cur + size));
+  } while (!ebi_atomic_cas_relaxed(&committed, &cur, cur + size));
   return true;
 }
 
-static void committed_release(size_t size) { ebra_atomic_sub_relaxed(&committed, size); }
+static void committed_release(size_t size) { ebi_atomic_sub_relaxed(&committed, size); }
 
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
-size_t ebra_slab_size_for(size_t stride, size_t alignment) {
-  const size_t header = align_up(sizeof(ebra_slab_t), alignment);
-  size_t size = EBRA_GRANULE_SIZE;
-  while (size < EBRA_SLAB_MAX_SIZE && (size - header) / stride < EBRA_SLAB_MIN_OBJECTS)
+size_t ebi_slab_size_for(size_t stride, size_t alignment) {
+  const size_t header = align_up(sizeof(ebi_slab_t), alignment);
+  size_t size = EBI_GRANULE_SIZE;
+  while (size < EBI_SLAB_MAX_SIZE && (size - header) / stride < EBI_SLAB_MIN_OBJECTS)
     size <<= 1;
   return size;
 }
@@ -92,20 +92,20 @@ size_t ebra_slab_size_for(size_t stride, size_t alignment) {
 static size_t slab_header_size(const ebra_pool_t *pool, size_t *bitmap_words) {
   const size_t max_slots = pool->slab_size / pool->stride;
   *bitmap_words = (max_slots + 63) / 64;
-  const size_t nbitmaps = EBRA_DEBUG ? 3 : 2; /* held, free (, live) */
-  return align_up(sizeof(ebra_slab_t) + nbitmaps * *bitmap_words * sizeof(uint64_t),
+  const size_t nbitmaps = EBI_DEBUG ? 3 : 2; /* held, free (, live) */
+  return align_up(sizeof(ebi_slab_t) + nbitmaps * *bitmap_words * sizeof(uint64_t),
                   pool->alignment);
 }
 
-static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
+static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   void *mem;
-  int err = ebra_os_map_aligned(pool->slab_size, EBRA_GRANULE_SIZE, &mem);
+  int err = ebi_os_map_aligned(pool->slab_size, EBI_GRANULE_SIZE, &mem);
   if (err)
     return err;
-  ebra_slab_t *s = mem;
+  ebi_slab_t *s = mem;
   size_t words;
   const size_t header = slab_header_size(pool, &words);
-  s->magic = EBRA_SLAB_MAGIC;
+  s->magic = EBI_SLAB_MAGIC;
   s->pool = pool;
   s->first = (char *)mem + header;
   s->stride = pool->stride;
@@ -113,33 +113,33 @@ static int slab_create(ebra_pool_t *pool, ebra_slab_t **out) {
   s->span = (size_t)s->count * s->stride;
   s->stride_div = UINT64_MAX / s->stride + 1;
   s->map_size = pool->slab_size;
-  ebra_atomic_store_relaxed(&s->xcarve, 0);
+  ebi_atomic_store_relaxed(&s->xcarve, 0);
   s->nfree = 0;
   s->lnext = s->lprev = NULL;
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
   s->xheld_bits = (_Atomic uint64_t *)(s + 1);
   s->free_bits = (uint64_t *)(s->xheld_bits + words);
-#if EBRA_DEBUG
+#if EBI_DEBUG
   s->xlive_bits = (_Atomic uint64_t *)(s->free_bits + words);
 #endif
-  err = ebra_segmap_insert(s);
+  err = ebi_segmap_insert(s);
   if (err) {
-    ebra_os_unmap(mem, s->map_size);
+    ebi_os_unmap(mem, s->map_size);
     return err;
   }
   *out = s;
   return 0;
 }
 
-static void slab_destroy(ebra_slab_t *s) {
-  ebra_segmap_remove(s);
+static void slab_destroy(ebi_slab_t *s) {
+  ebi_segmap_remove(s);
   s->magic = 0;
-  ebra_os_unmap(s, s->map_size);
+  ebi_os_unmap(s, s->map_size);
 }
 
 /* ---- slab lists (grow_lock held) ------------------------------------------ */
 
-static void list_push(ebra_slab_t **head, ebra_slab_t *s) {
+static void list_push(ebi_slab_t **head, ebi_slab_t *s) {
   s->lprev = NULL;
   s->lnext = *head;
   if (*head)
@@ -147,7 +147,7 @@ static void list_push(ebra_slab_t **head, ebra_slab_t *s) {
   *head = s;
 }
 
-static void list_remove(ebra_slab_t **head, ebra_slab_t *s) {
+static void list_remove(ebi_slab_t **head, ebi_slab_t *s) {
   if (s->lprev)
     s->lprev->lnext = s->lnext;
   else
@@ -158,8 +158,8 @@ static void list_remove(ebra_slab_t **head, ebra_slab_t *s) {
 }
 
 /* A purged slab back in service, reset to uncarved (S4), or NULL. */
-static ebra_slab_t *slab_reuse_purged(ebra_pool_t *pool, int *err) {
-  ebra_slab_t *s = pool->purged;
+static ebi_slab_t *slab_reuse_purged(ebra_pool_t *pool, int *err) {
+  ebi_slab_t *s = pool->purged;
   if (!s)
     return NULL;
   if (!committed_reserve(s->map_size)) {
@@ -167,20 +167,20 @@ static ebra_slab_t *slab_reuse_purged(ebra_pool_t *pool, int *err) {
     return NULL;
   }
   list_remove(&pool->purged, s);
-  ebra_atomic_sub_relaxed(&pool->xbytes_purged, s->map_size);
+  ebi_atomic_sub_relaxed(&pool->xbytes_purged, s->map_size);
   /* Release: pairs with the carve CAS (acq_rel) of any carver holding a
    * stale pointer to s; the slab is published as current right after. */
-  ebra_atomic_store_release(&s->xcarve, 0);
+  ebi_atomic_store_release(&s->xcarve, 0);
   return s;
 }
 
 /* A brand-new slab from the OS, or NULL with *err set. */
-static ebra_slab_t *slab_map_new(ebra_pool_t *pool, int *err) {
+static ebi_slab_t *slab_map_new(ebra_pool_t *pool, int *err) {
   if (!committed_reserve(pool->slab_size)) {
     *err = EDQUOT;
     return NULL;
   }
-  ebra_slab_t *s;
+  ebi_slab_t *s;
   *err = slab_create(pool, &s);
   if (*err) {
     committed_release(pool->slab_size);
@@ -188,23 +188,23 @@ static ebra_slab_t *slab_map_new(ebra_pool_t *pool, int *err) {
   }
   s->next = pool->slabs;
   pool->slabs = s;
-  ebra_atomic_add_relaxed(&pool->xslabs, 1);
-  ebra_atomic_add_relaxed(&pool->xbytes_reserved, s->map_size);
+  ebi_atomic_add_relaxed(&pool->xslabs, 1);
+  ebi_atomic_add_relaxed(&pool->xbytes_reserved, s->map_size);
   return s;
 }
 
 /* Replace `seen` as the current slab, unless another thread already did:
  * a purged slab if there is one, else a new mapping.  Returns 0, an errno
  * from the OS, or EDQUOT if the hard memory limit refused. */
-static int slab_grow(ebra_pool_t *pool, ebra_slab_t *seen) {
+static int slab_grow(ebra_pool_t *pool, ebi_slab_t *seen) {
   int err = 0;
   pthread_mutex_lock(&pool->grow_lock);
-  if (ebra_atomic_load_relaxed(&pool->xcurrent) == seen) {
-    ebra_slab_t *s = slab_reuse_purged(pool, &err);
+  if (ebi_atomic_load_relaxed(&pool->xcurrent) == seen) {
+    ebi_slab_t *s = slab_reuse_purged(pool, &err);
     if (!s && !err)
       s = slab_map_new(pool, &err);
-    if (s) /* Publishes the header; paired with the acquire in ebra_slab_fill. */
-      ebra_atomic_store_release(&pool->xcurrent, s);
+    if (s) /* Publishes the header; paired with the acquire in ebi_slab_fill. */
+      ebi_atomic_store_release(&pool->xcurrent, s);
   }
   pthread_mutex_unlock(&pool->grow_lock);
   return err;
@@ -212,20 +212,20 @@ static int slab_grow(ebra_pool_t *pool, ebra_slab_t *seen) {
 
 /* Carve up to `want` slots from s into out[], highest address first, so a
  * magazine filled from out[] pops them in ascending order. */
-static uint32_t slab_carve(ebra_pool_t *pool, ebra_slab_t *s, void **out, uint32_t want) {
-  uint64_t w = ebra_atomic_load_relaxed(&s->xcarve);
+static uint32_t slab_carve(ebra_pool_t *pool, ebi_slab_t *s, void **out, uint32_t want) {
+  uint64_t w = ebi_atomic_load_relaxed(&s->xcarve);
   uint32_t start, n;
   do {
-    start = (uint32_t)(w & EBRA_SLAB_CARVED_MASK);
-    if ((w & EBRA_SLAB_PURGED) || start >= s->count)
+    start = (uint32_t)(w & EBI_SLAB_CARVED_MASK);
+    if ((w & EBI_SLAB_PURGED) || start >= s->count)
       return 0;
     n = want < s->count - start ? want : s->count - start;
     /* acq_rel: acquires the purge/reuse store release (S4); a failed CAS
      * means another carver progressed. */
-  } while (!ebra_atomic_cas_acq_rel(&s->xcarve, &w, w + n));
+  } while (!ebi_atomic_cas_acq_rel(&s->xcarve, &w, w + n));
   for (uint32_t i = 0; i < n; i++) {
     void *p = s->first + (size_t)(start + i) * s->stride;
-    ebra_object_on_carve(pool, p);
+    ebi_object_on_carve(pool, p);
     out[n - 1 - i] = p;
   }
   return n;
@@ -234,15 +234,15 @@ static uint32_t slab_carve(ebra_pool_t *pool, ebra_slab_t *s, void **out, uint32
 /* Take up to `want` objects of cap quota.  Lock-free CAS loop. */
 static uint32_t quota_take(ebra_pool_t *pool, uint32_t want) {
   if (!pool->max_objects) {
-    ebra_atomic_add_relaxed(&pool->xcarved, want);
+    ebi_atomic_add_relaxed(&pool->xcarved, want);
     return want;
   }
-  uint64_t cur = ebra_atomic_load_relaxed(&pool->xcarved);
+  uint64_t cur = ebi_atomic_load_relaxed(&pool->xcarved);
   for (;;) {
     if (cur >= pool->max_objects)
       return 0;
     const uint64_t n = pool->max_objects - cur < want ? pool->max_objects - cur : want;
-    if (ebra_atomic_cas_relaxed(&pool->xcarved, &cur, cur + n))
+    if (ebi_atomic_cas_relaxed(&pool->xcarved, &cur, cur + n))
       return (uint32_t)n;
   }
 }
@@ -253,9 +253,9 @@ static uint32_t quota_take(ebra_pool_t *pool, uint32_t want) {
 static uint32_t slab_take_free(ebra_pool_t *pool, void **out, uint32_t want) {
   uint32_t got = 0;
   while (got < want && pool->partial) {
-    ebra_slab_t *s = pool->partial;
+    ebi_slab_t *s = pool->partial;
     int looked = 0;
-    for (ebra_slab_t *t = s->lnext; t && looked < 8; t = t->lnext, looked++)
+    for (ebi_slab_t *t = s->lnext; t && looked < 8; t = t->lnext, looked++)
       if (t->nfree < s->nfree)
         s = t;
     const size_t words = (s->count + 63) / 64;
@@ -271,13 +271,13 @@ static uint32_t slab_take_free(ebra_pool_t *pool, void **out, uint32_t want) {
       list_remove(&pool->partial, s);
   }
   if (got)
-    ebra_atomic_sub_relaxed(&pool->xslab_free, got);
+    ebi_atomic_sub_relaxed(&pool->xslab_free, got);
   return got;
 }
 
 /* Objects already in existence: the slabs' free bits, if any. */
 static uint32_t fill_from_free(ebra_pool_t *pool, void **out, uint32_t want) {
-  if (ebra_atomic_load_relaxed(&pool->xslab_free) == 0)
+  if (ebi_atomic_load_relaxed(&pool->xslab_free) == 0)
     return 0;
   pthread_mutex_lock(&pool->grow_lock);
   const uint32_t got = slab_take_free(pool, out, want);
@@ -288,7 +288,7 @@ static uint32_t fill_from_free(ebra_pool_t *pool, void **out, uint32_t want) {
 /* Fill out[] with up to `want` objects: free ones from the slabs first,
  * then new ones carved.  Returns how many; when 0, *why says
  * EBRA_ERR_CAP_REACHED, EBRA_ERR_MEMORY_LIMIT or EBRA_ERR_NOMEM. */
-uint32_t ebra_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
+uint32_t ebi_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
                         ebra_error_kind_t *why) {
   const uint32_t reused = fill_from_free(pool, out, want);
   if (reused)
@@ -302,14 +302,14 @@ uint32_t ebra_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
   int err = 0;
   while (got < quota) {
     /* Paired with the store release in slab_grow. */
-    ebra_slab_t *s = ebra_atomic_load_acquire(&pool->xcurrent);
+    ebi_slab_t *s = ebi_atomic_load_acquire(&pool->xcurrent);
     if (s)
       got += slab_carve(pool, s, out + got, quota - got);
     if (got < quota && (err = slab_grow(pool, s)) != 0)
       break;
   }
   if (got < quota)
-    ebra_atomic_sub_relaxed(&pool->xcarved, quota - got);
+    ebi_atomic_sub_relaxed(&pool->xcarved, quota - got);
   if (got == 0)
     *why = err == EDQUOT ? EBRA_ERR_MEMORY_LIMIT : EBRA_ERR_NOMEM;
   return got;
@@ -317,47 +317,47 @@ uint32_t ebra_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
 
 /* ---- trimming and purging --------------------------------------------------- */
 
-void ebra_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
+void ebi_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
   pthread_mutex_lock(&pool->grow_lock);
   for (uint32_t i = 0; i < n; i++) {
-    ebra_slab_t *s = ebra_segmap_lookup(objs[i]);
-    const size_t k = ebra_slab_slot_index(s, objs[i]);
+    ebi_slab_t *s = ebi_segmap_lookup(objs[i]);
+    const size_t k = ebi_slab_slot_index(s, objs[i]);
     const uint64_t bit = 1ull << (k % 64);
-    if (EBRA_DEBUG && (s->free_bits[k / 64] & bit))
-      ebra_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p returned to its slab twice",
+    if (EBI_DEBUG && (s->free_bits[k / 64] & bit))
+      ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p returned to its slab twice",
                        pool->name, objs[i]);
     s->free_bits[k / 64] |= bit;
     if (s->nfree++ == 0)
       list_push(&pool->partial, s);
   }
-  ebra_atomic_add_relaxed(&pool->xslab_free, n);
+  ebi_atomic_add_relaxed(&pool->xslab_free, n);
   pthread_mutex_unlock(&pool->grow_lock);
 }
 
 /* Give s's object pages back to the OS and park it (S4, S5). */
-static void slab_purge(ebra_pool_t *pool, ebra_slab_t *s) {
+static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
   list_remove(&pool->partial, s); /* nfree == count > 0: it is there */
-  ebra_os_purge(s->first, (size_t)((char *)s + s->map_size - s->first));
+  ebi_os_purge(s->first, (size_t)((char *)s + s->map_size - s->first));
   memset(s->free_bits, 0, (s->count + 63) / 64 * sizeof(uint64_t));
-  ebra_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
-  ebra_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
+  ebi_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
+  ebi_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
   s->nfree = 0;
   /* Release: pairs with the carve CAS (acq_rel); carved 0 also makes a
    * late free of one of its objects fail the slot check. */
-  ebra_atomic_store_release(&s->xcarve, EBRA_SLAB_PURGED);
+  ebi_atomic_store_release(&s->xcarve, EBI_SLAB_PURGED);
   list_push(&pool->purged, s);
-  ebra_atomic_add_relaxed(&pool->xbytes_purged, s->map_size);
-  ebra_atomic_add_relaxed(&pool->xpurges, 1);
+  ebi_atomic_add_relaxed(&pool->xbytes_purged, s->map_size);
+  ebi_atomic_add_relaxed(&pool->xpurges, 1);
   committed_release(s->map_size);
 }
 
-uint64_t ebra_slab_purge_free(ebra_pool_t *pool) {
+uint64_t ebi_slab_purge_free(ebra_pool_t *pool) {
   uint64_t bytes = 0;
   pthread_mutex_lock(&pool->grow_lock);
-  const ebra_slab_t *cur = ebra_atomic_load_relaxed(&pool->xcurrent);
-  ebra_slab_t *s = pool->partial;
+  const ebi_slab_t *cur = ebi_atomic_load_relaxed(&pool->xcurrent);
+  ebi_slab_t *s = pool->partial;
   while (s) {
-    ebra_slab_t *next = s->lnext;
+    ebi_slab_t *next = s->lnext;
     if (s != cur && s->nfree == s->count) { /* S5 (not current: exhausted) */
       bytes += s->map_size;
       slab_purge(pool, s);
@@ -369,21 +369,21 @@ uint64_t ebra_slab_purge_free(ebra_pool_t *pool) {
 }
 
 /* Unmap every slab.  Destroy only: no thread uses the pool. */
-void ebra_slab_release_all(ebra_pool_t *pool) {
-  committed_release(ebra_atomic_load_relaxed(&pool->xbytes_reserved) -
-                    ebra_atomic_load_relaxed(&pool->xbytes_purged));
-  ebra_slab_t *s = pool->slabs;
+void ebi_slab_release_all(ebra_pool_t *pool) {
+  committed_release(ebi_atomic_load_relaxed(&pool->xbytes_reserved) -
+                    ebi_atomic_load_relaxed(&pool->xbytes_purged));
+  ebi_slab_t *s = pool->slabs;
   while (s) {
-    ebra_slab_t *next = s->next;
+    ebi_slab_t *next = s->next;
     slab_destroy(s);
     s = next;
   }
   pool->slabs = NULL;
   pool->partial = NULL;
   pool->purged = NULL;
-  ebra_atomic_store_relaxed(&pool->xslab_free, 0);
-  ebra_atomic_store_relaxed(&pool->xbytes_purged, 0);
-  ebra_atomic_store_relaxed(&pool->xcurrent, NULL);
-  ebra_atomic_store_relaxed(&pool->xslabs, 0);
-  ebra_atomic_store_relaxed(&pool->xbytes_reserved, 0);
+  ebi_atomic_store_relaxed(&pool->xslab_free, 0);
+  ebi_atomic_store_relaxed(&pool->xbytes_purged, 0);
+  ebi_atomic_store_relaxed(&pool->xcurrent, NULL);
+  ebi_atomic_store_relaxed(&pool->xslabs, 0);
+  ebi_atomic_store_relaxed(&pool->xbytes_reserved, 0);
 }

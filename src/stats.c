@@ -17,36 +17,36 @@ typedef struct counters_sum_s {
   uint64_t allocs, frees, misses, depot_exchanges, depot_contention, depot_rounds;
 } counters_sum_t;
 
-static void sum_add(counters_sum_t *into, const ebra_counters_t *c) {
-  into->allocs += ebra_atomic_load_relaxed(&c->allocs);
-  into->frees += ebra_atomic_load_relaxed(&c->frees);
-  into->misses += ebra_atomic_load_relaxed(&c->misses);
-  into->depot_exchanges += ebra_atomic_load_relaxed(&c->depot_exchanges);
-  into->depot_contention += ebra_atomic_load_relaxed(&c->depot_contention);
-  into->depot_rounds += ebra_atomic_load_relaxed(&c->depot_rounds);
+static void sum_add(counters_sum_t *into, const ebi_counters_t *c) {
+  into->allocs += ebi_atomic_load_relaxed(&c->allocs);
+  into->frees += ebi_atomic_load_relaxed(&c->frees);
+  into->misses += ebi_atomic_load_relaxed(&c->misses);
+  into->depot_exchanges += ebi_atomic_load_relaxed(&c->depot_exchanges);
+  into->depot_contention += ebi_atomic_load_relaxed(&c->depot_contention);
+  into->depot_rounds += ebi_atomic_load_relaxed(&c->depot_rounds);
 }
 
 /* into is written only under the registry lock (pool->detached) or by its
  * owner; from is read relaxed. */
-void ebra_counters_add(ebra_counters_t *into, const ebra_counters_t *from) {
-  ebra_counter_add_owner(&into->allocs, ebra_atomic_load_relaxed(&from->allocs));
-  ebra_counter_add_owner(&into->frees, ebra_atomic_load_relaxed(&from->frees));
-  ebra_counter_add_owner(&into->misses, ebra_atomic_load_relaxed(&from->misses));
-  ebra_counter_add_owner(&into->depot_exchanges, ebra_atomic_load_relaxed(&from->depot_exchanges));
-  ebra_counter_add_owner(&into->depot_contention,
-                         ebra_atomic_load_relaxed(&from->depot_contention));
-  ebra_counter_add_owner(&into->depot_rounds, ebra_atomic_load_relaxed(&from->depot_rounds));
+void ebi_counters_add(ebi_counters_t *into, const ebi_counters_t *from) {
+  ebi_counter_add_owner(&into->allocs, ebi_atomic_load_relaxed(&from->allocs));
+  ebi_counter_add_owner(&into->frees, ebi_atomic_load_relaxed(&from->frees));
+  ebi_counter_add_owner(&into->misses, ebi_atomic_load_relaxed(&from->misses));
+  ebi_counter_add_owner(&into->depot_exchanges, ebi_atomic_load_relaxed(&from->depot_exchanges));
+  ebi_counter_add_owner(&into->depot_contention,
+                         ebi_atomic_load_relaxed(&from->depot_contention));
+  ebi_counter_add_owner(&into->depot_rounds, ebi_atomic_load_relaxed(&from->depot_rounds));
 }
 
 static counters_sum_t sum_locked(const ebra_pool_t *pool) {
   counters_sum_t s = {0};
   sum_add(&s, &pool->detached);
-  for (const ebra_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next)
+  for (const ebi_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next)
     sum_add(&s, &tc->c);
   return s;
 }
 
-uint64_t ebra_pool_live_locked(ebra_pool_t *pool) {
+uint64_t ebi_pool_live_locked(ebra_pool_t *pool) {
   const counters_sum_t s = sum_locked(pool);
   return s.allocs - s.frees;
 }
@@ -54,7 +54,7 @@ uint64_t ebra_pool_live_locked(ebra_pool_t *pool) {
 static int64_t clamp0(int64_t v) { return v < 0 ? 0 : v; }
 
 /* Registry lock held (the cache list cannot change); pool alive. */
-void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
+void ebi_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   const counters_sum_t s = sum_locked(pool);
   memset(out, 0, sizeof *out);
   out->allocs = s.allocs;
@@ -69,42 +69,42 @@ void ebra_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->objects_live = s.allocs >= s.frees ? s.allocs - s.frees : 0;
   out->bytes_live = out->objects_live * pool->object_size;
   out->threads = pool->ntcaches;
-  out->slabs = ebra_atomic_load_relaxed(&pool->xslabs);
-  out->bytes_reserved = ebra_atomic_load_relaxed(&pool->xbytes_reserved);
-  out->objects_carved = ebra_atomic_load_relaxed(&pool->xcarved);
-  out->depot_full = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnfull));
-  out->depot_empty = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnempty));
-  out->errors = ebra_atomic_load_relaxed(&pool->xerrors);
-  out->magazine_capacity = ebra_atomic_load_relaxed(&pool->xmag_capacity);
+  out->slabs = ebi_atomic_load_relaxed(&pool->xslabs);
+  out->bytes_reserved = ebi_atomic_load_relaxed(&pool->xbytes_reserved);
+  out->objects_carved = ebi_atomic_load_relaxed(&pool->xcarved);
+  out->depot_full = (uint64_t)clamp0(ebi_atomic_load_relaxed(&pool->depot.xnfull));
+  out->depot_empty = (uint64_t)clamp0(ebi_atomic_load_relaxed(&pool->depot.xnempty));
+  out->errors = ebi_atomic_load_relaxed(&pool->xerrors);
+  out->magazine_capacity = ebi_atomic_load_relaxed(&pool->xmag_capacity);
   out->object_size = pool->object_size;
   out->stride = pool->stride;
-  out->objects_in_slabs = ebra_atomic_load_relaxed(&pool->xslab_free);
-  out->bytes_purged = ebra_atomic_load_relaxed(&pool->xbytes_purged);
-  out->slabs_purged = ebra_atomic_load_relaxed(&pool->xpurges);
-  out->magazines_trimmed = ebra_atomic_load_relaxed(&pool->xtrimmed);
-  out->depot_parked = (uint64_t)clamp0(ebra_atomic_load_relaxed(&pool->depot.xnparked));
+  out->objects_in_slabs = ebi_atomic_load_relaxed(&pool->xslab_free);
+  out->bytes_purged = ebi_atomic_load_relaxed(&pool->xbytes_purged);
+  out->slabs_purged = ebi_atomic_load_relaxed(&pool->xpurges);
+  out->magazines_trimmed = ebi_atomic_load_relaxed(&pool->xtrimmed);
+  out->depot_parked = (uint64_t)clamp0(ebi_atomic_load_relaxed(&pool->depot.xnparked));
   out->max_objects = pool->max_objects;
 }
 
 int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   if (!pool || !out)
     return -EINVAL;
-  ebra_registry_lock();
-  if (!ebra_pool_is_alive(pool)) {
-    ebra_registry_unlock();
-    ebra_report_pool((ebra_pool_t *)pool, EBRA_ERR_USE_AFTER_DESTROY,
+  ebi_registry_lock();
+  if (!ebi_pool_is_alive(pool)) {
+    ebi_registry_unlock();
+    ebi_report_pool((ebra_pool_t *)pool, EBRA_ERR_USE_AFTER_DESTROY,
                      "ebra_pool_stats on destroyed pool '%s'", pool->name);
     return -EBADF;
   }
-  ebra_pool_stats_locked(pool, out);
-  ebra_registry_unlock();
+  ebi_pool_stats_locked(pool, out);
+  ebi_registry_unlock();
   return 0;
 }
 
 /* ---- audit ---------------------------------------------------------------- */
 
 typedef struct audit_slab_s {
-  const ebra_slab_t *slab;
+  const ebi_slab_t *slab;
   uint64_t *seen;
 } audit_slab_t;
 
@@ -116,15 +116,15 @@ typedef struct audit_s {
 } audit_t;
 
 static void audit_object(audit_t *a, const void *p) {
-  const ebra_slab_t *s = ebra_segmap_lookup(p);
-  if (!s || s->pool != a->pool || !ebra_slab_slot_valid(s, p)) {
+  const ebi_slab_t *s = ebi_segmap_lookup(p);
+  if (!s || s->pool != a->pool || !ebi_slab_slot_valid(s, p)) {
     a->r.invalid++;
     return;
   }
   for (size_t i = 0; i < a->nslabs; i++) {
     if (a->slabs[i].slab != s)
       continue;
-    const size_t k = ebra_slab_slot_index(s, p);
+    const size_t k = ebi_slab_slot_index(s, p);
     const uint64_t bit = 1ull << (k % 64);
     if (a->slabs[i].seen[k / 64] & bit)
       a->r.duplicates++;
@@ -135,14 +135,14 @@ static void audit_object(audit_t *a, const void *p) {
   a->r.invalid++; /* a slab the pool's list does not know */
 }
 
-static void audit_magazine(audit_t *a, const ebra_magazine_t *m) {
+static void audit_magazine(audit_t *a, const ebi_magazine_t *m) {
   if (m->rounds > m->capacity)
     a->r.invalid++;
   for (uint32_t i = 0; i < m->rounds && i < m->capacity; i++)
     audit_object(a, m->objs[i]);
 }
 
-static size_t list_length(const ebra_slab_t *s) {
+static size_t list_length(const ebi_slab_t *s) {
   size_t n = 0;
   for (; s; s = s->lnext)
     n++;
@@ -155,7 +155,7 @@ static size_t list_length(const ebra_slab_t *s) {
  * exactly the purged ones. */
 static void audit_slab_free(audit_t *a) {
   size_t partial = 0, purged = 0;
-  for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next) {
+  for (const ebi_slab_t *s = a->pool->slabs; s; s = s->next) {
     uint64_t n = 0;
     for (size_t w = 0; w < (s->count + 63) / 64; w++) {
       for (uint64_t bits = s->free_bits[w]; bits; bits &= bits - 1) {
@@ -163,7 +163,7 @@ static void audit_slab_free(audit_t *a) {
         n++;
       }
     }
-    const bool is_purged = ebra_atomic_load_relaxed(&s->xcarve) & EBRA_SLAB_PURGED;
+    const bool is_purged = ebi_atomic_load_relaxed(&s->xcarve) & EBI_SLAB_PURGED;
     if (n != s->nfree || (is_purged && n))
       a->r.invalid++;
     partial += n > 0;
@@ -174,13 +174,13 @@ static void audit_slab_free(audit_t *a) {
 }
 
 static int audit_prepare(audit_t *a) {
-  for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next)
+  for (const ebi_slab_t *s = a->pool->slabs; s; s = s->next)
     a->nslabs++;
   a->slabs = calloc(a->nslabs ? a->nslabs : 1, sizeof *a->slabs);
   if (!a->slabs)
     return ENOMEM;
   size_t i = 0;
-  for (const ebra_slab_t *s = a->pool->slabs; s; s = s->next, i++) {
+  for (const ebi_slab_t *s = a->pool->slabs; s; s = s->next, i++) {
     a->slabs[i].slab = s;
     a->slabs[i].seen = calloc((s->count + 63) / 64, sizeof(uint64_t));
     if (!a->slabs[i].seen)
@@ -196,16 +196,16 @@ static void audit_release(audit_t *a) {
 }
 
 /* Registry lock held (the caches cannot change); the pool is quiescent. */
-int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
+int ebi_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
   audit_t a = {.pool = pool};
   /* The owners are quiescent: make their loaded magazines' counts true. */
-  for (ebra_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next)
-    ebra_tcache_sync_out(tc);
+  for (ebi_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next)
+    ebi_tcache_sync_out(tc);
   pthread_mutex_lock(&pool->grow_lock);
   int err = audit_prepare(&a);
   if (!err) {
-    /* Paired with the CAS release in ebra_magazine_new. */
-    for (const ebra_magazine_t *m = ebra_atomic_load_acquire(&pool->xall_mags); m;
+    /* Paired with the CAS release in ebi_magazine_new. */
+    for (const ebi_magazine_t *m = ebi_atomic_load_acquire(&pool->xall_mags); m;
          m = m->all_next)
       a.r.magazines++;
     uint64_t reached = 0;
@@ -213,11 +213,11 @@ int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
     for (int k = 0; k < 3; k++) {
       ck_stack_entry_t *e;
       CK_STACK_FOREACH(stacks[k], e) {
-        audit_magazine(&a, (const ebra_magazine_t *)((char *)e - offsetof(ebra_magazine_t, link)));
+        audit_magazine(&a, (const ebi_magazine_t *)((char *)e - offsetof(ebi_magazine_t, link)));
         reached++;
       }
     }
-    for (const ebra_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next) {
+    for (const ebi_tcache_t *tc = pool->tcaches; tc; tc = tc->pool_next) {
       audit_magazine(&a, tc->loaded);
       audit_magazine(&a, tc->previous);
       reached += 2;
@@ -231,17 +231,17 @@ int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
   }
   pthread_mutex_unlock(&pool->grow_lock);
   audit_release(&a);
-  a.r.carved = ebra_atomic_load_relaxed(&pool->xcarved);
-  a.r.live = ebra_pool_live_locked(pool);
+  a.r.carved = ebi_atomic_load_relaxed(&pool->xcarved);
+  a.r.live = ebi_pool_live_locked(pool);
   if (out)
     *out = a.r;
   if (err) {
-    ebra_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': no memory to audit", pool->name);
+    ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': no memory to audit", pool->name);
     return -ENOMEM;
   }
   if (a.r.duplicates || a.r.invalid || a.r.lost_magazines ||
       a.r.carved != a.r.cached + a.r.live) {
-    ebra_report_pool(pool, EBRA_ERR_INTERNAL,
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL,
                      "pool '%s' audit failed: carved %" PRIu64 ", cached %" PRIu64
                      ", live %" PRIu64 ", duplicates %" PRIu64 ", invalid %" PRIu64
                      ", lost magazines %" PRIu64 " of %" PRIu64,
@@ -255,14 +255,14 @@ int ebra_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
 int ebra_pool_audit(ebra_pool_t *pool, ebra_pool_audit_t *out) {
   if (!pool)
     return -EINVAL;
-  ebra_registry_lock();
-  if (!ebra_pool_is_alive(pool)) {
-    ebra_registry_unlock();
-    ebra_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_audit on destroyed pool '%s'",
+  ebi_registry_lock();
+  if (!ebi_pool_is_alive(pool)) {
+    ebi_registry_unlock();
+    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_audit on destroyed pool '%s'",
                      pool->name);
     return -EBADF;
   }
-  int rc = ebra_pool_audit_locked(pool, out);
-  ebra_registry_unlock();
+  int rc = ebi_pool_audit_locked(pool, out);
+  ebi_registry_unlock();
   return rc;
 }

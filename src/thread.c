@@ -1,9 +1,9 @@
 /* src/thread.c — per-thread state, the pool registry, thread exit and fork.
  *
- * Each thread has one ebra_thread_t, found through an initial-exec TLS
+ * Each thread has one ebi_thread_t, found through an initial-exec TLS
  * pointer, holding one slot table per kind of object (pools, domains):
  * {serial, state} by registry id.  A slot is valid only while its serial
- * equals the object's, so destroying an object (serial := EBRA_SERIAL_DEAD)
+ * equals the object's, so destroying an object (serial := EBI_SERIAL_DEAD)
  * or reusing its id (fresh serial) makes every thread's stale slot miss on
  * its next use without touching that thread (src/internal.h).
  *
@@ -22,7 +22,7 @@
  * mismatch) and skips the cache, which destroy already freed.
  *
  * Thread exit and fork reach the floors above (reclaim/, control/) only
- * through the hooks they register (ebra_thread_hooks_add), never by calls.
+ * through the hooks they register (ebi_thread_hooks_add), never by calls.
  *
  * Fork: prepare takes every lock in lock order; the parent releases them;
  * the child releases them and then, being single-threaded, releases the
@@ -37,23 +37,23 @@
 
 /* A thread with no caches: every lookup misses (ncaches == 0), so the fast
  * path needs no NULL check. */
-static ebra_thread_t thread_empty = {.number = EBRA_THREAD_UNNUMBERED};
+static ebi_thread_t thread_empty = {.number = EBI_THREAD_UNNUMBERED};
 
-__thread ebra_thread_t *ebra_tls_thread __attribute__((tls_model("initial-exec"))) =
+__thread ebi_thread_t *ebi_tls_thread __attribute__((tls_model("initial-exec"))) =
     &thread_empty;
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static ebra_idtable_t registry; /* pools by id; registry lock */
+static ebi_idtable_t registry; /* pools by id; registry lock */
 static uint64_t thread_numbers_held; /* bit i: a live thread state holds number i; registry lock */
-static ebra_thread_t *threads;  /* all threads with state; registry lock */
+static ebi_thread_t *threads;  /* all threads with state; registry lock */
 static pthread_key_t thread_key;
 
-void ebra_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
-void ebra_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+void ebi_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
+void ebi_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 
 /* ---- pool registry (registry lock held) ---------------------------------- */
 
-int ebra_idtable_put(ebra_idtable_t *t, void *item, uint32_t min_cap, uint32_t *id) {
+int ebi_idtable_put(ebi_idtable_t *t, void *item, uint32_t min_cap, uint32_t *id) {
   uint32_t i = 0;
   while (i < t->cap && t->items[i])
     i++;
@@ -71,51 +71,51 @@ int ebra_idtable_put(ebra_idtable_t *t, void *item, uint32_t min_cap, uint32_t *
   return 0;
 }
 
-int ebra_registry_add(ebra_pool_t *pool) { return ebra_idtable_put(&registry, pool, 64, &pool->id); }
+int ebi_registry_add(ebra_pool_t *pool) { return ebi_idtable_put(&registry, pool, 64, &pool->id); }
 
-void ebra_registry_remove(ebra_pool_t *pool) {
-  if (ebra_idtable_at(&registry, pool->id) == pool)
+void ebi_registry_remove(ebra_pool_t *pool) {
+  if (ebi_idtable_at(&registry, pool->id) == pool)
     registry.items[pool->id] = NULL;
 }
 
-ebra_pool_t *ebra_registry_at(uint32_t id) { return ebra_idtable_at(&registry, id); }
-uint32_t ebra_registry_capacity(void) { return registry.cap; }
+ebra_pool_t *ebi_registry_at(uint32_t id) { return ebi_idtable_at(&registry, id); }
+uint32_t ebi_registry_capacity(void) { return registry.cap; }
 
 /* ---- thread state --------------------------------------------------------- */
 
 /* The calling thread's state, created on first use.  Registry lock held. */
-ebra_thread_t *ebra_thread_get_locked(void) {
-  ebra_thread_t *t = ebra_tls_thread;
+ebi_thread_t *ebi_thread_get_locked(void) {
+  ebi_thread_t *t = ebi_tls_thread;
   if (t != &thread_empty)
     return t;
   t = calloc(1, sizeof *t);
   if (!t)
     return NULL;
-  _Static_assert(EBRA_THREAD_NUMBERS == 64, "one bit per number in thread_numbers_held");
+  _Static_assert(EBI_THREAD_NUMBERS == 64, "one bit per number in thread_numbers_held");
   if (~thread_numbers_held) {
     t->number = (uint32_t)__builtin_ctzll(~thread_numbers_held);
     thread_numbers_held |= 1ull << t->number;
   } else {
-    t->number = EBRA_THREAD_UNNUMBERED;
+    t->number = EBI_THREAD_UNNUMBERED;
   }
   t->next = threads;
   if (threads)
     threads->prev = t;
   threads = t;
   pthread_setspecific(thread_key, t); /* so the destructor runs at exit */
-  ebra_tls_thread = t;
+  ebi_tls_thread = t;
   return t;
 }
 
-int ebra_thread_reserve_slot(ebra_thread_t *t, ebra_slot_kind_t kind, uint32_t id) {
-  if (ebra_thread_slot(t, kind, id))
+int ebi_thread_reserve_slot(ebi_thread_t *t, ebi_slot_kind_t kind, uint32_t id) {
+  if (ebi_thread_slot(t, kind, id))
     return 0;
-  ebra_slots_t *s = &t->slots[kind];
-  id -= EBRA_INLINE_SLOTS;
+  ebi_slots_t *s = &t->slots[kind];
+  id -= EBI_INLINE_SLOTS;
   uint32_t n = s->nmore ? s->nmore : 8;
   while (n <= id)
     n *= 2;
-  ebra_slot_t *more = realloc(s->more, n * sizeof *more);
+  ebi_slot_t *more = realloc(s->more, n * sizeof *more);
   if (!more)
     return ENOMEM;
   memset(more + s->nmore, 0, (n - s->nmore) * sizeof *more);
@@ -124,7 +124,7 @@ int ebra_thread_reserve_slot(ebra_thread_t *t, ebra_slot_kind_t kind, uint32_t i
   return 0;
 }
 
-static void tcache_link(ebra_pool_t *pool, ebra_tcache_t *tc) {
+static void tcache_link(ebra_pool_t *pool, ebi_tcache_t *tc) {
   tc->pool_prev = NULL;
   tc->pool_next = pool->tcaches;
   if (pool->tcaches)
@@ -133,7 +133,7 @@ static void tcache_link(ebra_pool_t *pool, ebra_tcache_t *tc) {
   pool->ntcaches++;
 }
 
-static void tcache_unlink(ebra_pool_t *pool, ebra_tcache_t *tc) {
+static void tcache_unlink(ebra_pool_t *pool, ebi_tcache_t *tc) {
   if (tc->pool_prev)
     tc->pool_prev->pool_next = tc->pool_next;
   else
@@ -145,38 +145,38 @@ static void tcache_unlink(ebra_pool_t *pool, ebra_tcache_t *tc) {
 
 /* Attach a cache for pool to the calling thread.  NULL if the pool is
  * destroyed (errno EBADF) or memory is short (errno ENOMEM). */
-ebra_tcache_t *ebra_tcache_attach(ebra_pool_t *pool) {
-  ebra_tcache_t *tc = NULL;
+ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
+  ebi_tcache_t *tc = NULL;
   int err = ENOMEM;
-  ebra_registry_lock();
-  if (!ebra_pool_is_alive(pool)) {
+  ebi_registry_lock();
+  if (!ebi_pool_is_alive(pool)) {
     err = EBADF;
     goto out;
   }
-  ebra_thread_t *t = ebra_thread_get_locked();
-  if (!t || ebra_thread_reserve_slot(t, EBRA_SLOTS_POOL, pool->id) != 0)
+  ebi_thread_t *t = ebi_thread_get_locked();
+  if (!t || ebi_thread_reserve_slot(t, EBI_SLOTS_POOL, pool->id) != 0)
     goto out;
   tc = calloc(1, sizeof *tc);
   if (!tc)
     goto out;
-  tc->loaded = ebra_magazine_get_empty(pool, &tc->c);
-  tc->previous = ebra_magazine_get_empty(pool, &tc->c);
+  tc->loaded = ebi_magazine_get_empty(pool, &tc->c);
+  tc->previous = ebi_magazine_get_empty(pool, &tc->c);
   if (!tc->loaded || !tc->previous) {
     if (tc->loaded)
-      ebra_depot_push_empty(&pool->depot, tc->loaded, &tc->c);
+      ebi_depot_push_empty(&pool->depot, tc->loaded, &tc->c);
     if (tc->previous)
-      ebra_depot_push_empty(&pool->depot, tc->previous, &tc->c);
+      ebi_depot_push_empty(&pool->depot, tc->previous, &tc->c);
     free(tc);
     tc = NULL;
     goto out;
   }
   tc->pool = pool;
   tc->thread = t;
-  ebra_tcache_sync_in(tc);
+  ebi_tcache_sync_in(tc);
   tcache_link(pool, tc);
-  *ebra_thread_slot(t, EBRA_SLOTS_POOL, pool->id) = (ebra_slot_t){.serial = pool->serial, .state = tc};
+  *ebi_thread_slot(t, EBI_SLOTS_POOL, pool->id) = (ebi_slot_t){.serial = pool->serial, .state = tc};
 out:
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   if (!tc)
     errno = err;
   return tc;
@@ -184,29 +184,29 @@ out:
 
 /* Move every object of tc to the depot; tc keeps two empty magazines when
  * memory allows (otherwise it keeps what it has).  Caller owns tc. */
-void ebra_tcache_flush(ebra_pool_t *pool, ebra_tcache_t *tc) {
-  ebra_tcache_sync_out(tc);
-  ebra_magazine_t **slots[2] = {&tc->loaded, &tc->previous};
+void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  ebi_tcache_sync_out(tc);
+  ebi_magazine_t **slots[2] = {&tc->loaded, &tc->previous};
   for (int i = 0; i < 2; i++) {
-    ebra_magazine_t *m = *slots[i];
+    ebi_magazine_t *m = *slots[i];
     if (m->rounds == 0)
       continue;
-    ebra_magazine_t *e = ebra_magazine_get_empty(pool, &tc->c);
+    ebi_magazine_t *e = ebi_magazine_get_empty(pool, &tc->c);
     if (!e)
       continue;
-    ebra_depot_push_full(&pool->depot, m, &tc->c);
+    ebi_depot_push_full(&pool->depot, m, &tc->c);
     *slots[i] = e;
   }
-  ebra_tcache_sync_in(tc);
+  ebi_tcache_sync_in(tc);
 }
 
 /* Return tc's magazines to the depot, fold its counters into the pool and
  * free it.  Registry lock held; the owner thread no longer uses tc. */
-static void tcache_retire_locked(ebra_pool_t *pool, ebra_tcache_t *tc) {
-  ebra_tcache_sync_out(tc);
-  ebra_magazine_give(pool, tc->loaded, &tc->c);
-  ebra_magazine_give(pool, tc->previous, &tc->c);
-  ebra_counters_add(&pool->detached, &tc->c);
+static void tcache_retire_locked(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  ebi_tcache_sync_out(tc);
+  ebi_magazine_give(pool, tc->loaded, &tc->c);
+  ebi_magazine_give(pool, tc->previous, &tc->c);
+  ebi_counters_add(&pool->detached, &tc->c);
   tcache_unlink(pool, tc);
   free(tc);
 }
@@ -214,11 +214,11 @@ static void tcache_retire_locked(ebra_pool_t *pool, ebra_tcache_t *tc) {
 /* Destroy: free the caches of every thread still attached to pool.  Their
  * magazines are freed with the pool's magazine list.  The owners' slots go
  * stale by the serial change.  Registry lock held. */
-void ebra_tcache_detach_all(ebra_pool_t *pool) {
-  ebra_tcache_t *tc = pool->tcaches;
+void ebi_tcache_detach_all(ebra_pool_t *pool) {
+  ebi_tcache_t *tc = pool->tcaches;
   while (tc) {
-    ebra_tcache_t *next = tc->pool_next;
-    ebra_counters_add(&pool->detached, &tc->c);
+    ebi_tcache_t *next = tc->pool_next;
+    ebi_counters_add(&pool->detached, &tc->c);
     free(tc);
     tc = next;
   }
@@ -228,19 +228,19 @@ void ebra_tcache_detach_all(ebra_pool_t *pool) {
 
 /* ---- hooks of the floors above ----------------------------------------- */
 
-static const ebra_thread_hooks_t *hooks[EBRA_MAX_HOOKS];
+static const ebi_thread_hooks_t *hooks[EBI_MAX_HOOKS];
 static uint32_t nhooks; /* written by constructors only, before any thread */
 
-void ebra_thread_hooks_add(const ebra_thread_hooks_t *h) {
-  if (nhooks == EBRA_MAX_HOOKS)
-    EBRA_DIE("too many thread hooks");
+void ebi_thread_hooks_add(const ebi_thread_hooks_t *h) {
+  if (nhooks == EBI_MAX_HOOKS)
+    EBI_DIE("too many thread hooks");
   hooks[nhooks++] = h;
 }
 
 /* t's pool cache in slot id, if that slot is still valid.  Registry lock. */
-static ebra_tcache_t *thread_tcache_at(ebra_thread_t *t, uint32_t id, ebra_pool_t **pool_out) {
-  ebra_slot_t *s = ebra_thread_slot(t, EBRA_SLOTS_POOL, id);
-  ebra_pool_t *pool = ebra_registry_at(id);
+static ebi_tcache_t *thread_tcache_at(ebi_thread_t *t, uint32_t id, ebra_pool_t **pool_out) {
+  ebi_slot_t *s = ebi_thread_slot(t, EBI_SLOTS_POOL, id);
+  ebra_pool_t *pool = ebi_registry_at(id);
   if (!s->state || !pool || pool->serial != s->serial)
     return NULL;
   *pool_out = pool;
@@ -249,21 +249,21 @@ static ebra_tcache_t *thread_tcache_at(ebra_thread_t *t, uint32_t id, ebra_pool_
 
 /* Release all of thread t's state.  Registry lock held; t is the calling
  * thread, or (fork child) a thread that no longer exists. */
-static void thread_release_locked(ebra_thread_t *t) {
+static void thread_release_locked(ebi_thread_t *t) {
   /* The floors above first: closing a batch or leaving liburcu never needs
    * a pool cache, and reclaimers may free into pools meanwhile. */
   for (uint32_t i = 0; i < nhooks; i++)
     if (hooks[i]->thread_release_locked)
       hooks[i]->thread_release_locked(t);
   ebra_pool_t *pool;
-  for (uint32_t id = 0; id < ebra_thread_nslots(t, EBRA_SLOTS_POOL); id++) {
-    ebra_tcache_t *tc = thread_tcache_at(t, id, &pool);
+  for (uint32_t id = 0; id < ebi_thread_nslots(t, EBI_SLOTS_POOL); id++) {
+    ebi_tcache_t *tc = thread_tcache_at(t, id, &pool);
     if (tc)
       tcache_retire_locked(pool, tc);
   }
-  for (uint32_t k = 0; k < EBRA_SLOT_KINDS; k++)
+  for (uint32_t k = 0; k < EBI_SLOT_KINDS; k++)
     free(t->slots[k].more);
-  if (t->number < EBRA_THREAD_NUMBERS)
+  if (t->number < EBI_THREAD_NUMBERS)
     thread_numbers_held &= ~(1ull << t->number);
   if (t->prev)
     t->prev->next = t->next;
@@ -277,27 +277,27 @@ static void thread_release_locked(ebra_thread_t *t) {
 /* Move the calling thread's cached objects of every live pool to the
  * depots (the reclaimer does this after each round, so reclaimed objects
  * do not sit in its magazines). */
-void ebra_thread_flush_caches(void) {
-  ebra_thread_t *t = ebra_tls_thread;
-  ebra_registry_lock();
+void ebi_thread_flush_caches(void) {
+  ebi_thread_t *t = ebi_tls_thread;
+  ebi_registry_lock();
   ebra_pool_t *pool;
-  for (uint32_t id = 0; id < ebra_thread_nslots(t, EBRA_SLOTS_POOL); id++) {
-    ebra_tcache_t *tc = thread_tcache_at(t, id, &pool);
+  for (uint32_t id = 0; id < ebi_thread_nslots(t, EBI_SLOTS_POOL); id++) {
+    ebi_tcache_t *tc = thread_tcache_at(t, id, &pool);
     if (tc)
-      ebra_tcache_flush(pool, tc);
+      ebi_tcache_flush(pool, tc);
   }
-  ebra_registry_unlock();
+  ebi_registry_unlock();
 }
 
 void ebra_thread_detach(void) {
-  ebra_thread_t *t = ebra_tls_thread;
+  ebi_thread_t *t = ebi_tls_thread;
   if (t == &thread_empty)
     return;
-  ebra_registry_lock();
+  ebi_registry_lock();
   pthread_setspecific(thread_key, NULL);
   thread_release_locked(t); /* still the TLS thread: it leaves liburcu itself */
-  ebra_tls_thread = &thread_empty;
-  ebra_registry_unlock();
+  ebi_tls_thread = &thread_empty;
+  ebi_registry_unlock();
 }
 
 static void thread_key_destructor(void *arg) {
@@ -313,7 +313,7 @@ typedef enum { FORK_PREPARE, FORK_PARENT, FORK_CHILD } fork_step_t;
  * registration order, or in reverse for FORK_PARENT (releases). */
 static void hooks_run(bool above_registry, fork_step_t step) {
   for (uint32_t k = 0; k < nhooks; k++) {
-    const ebra_thread_hooks_t *h = hooks[step == FORK_PARENT ? nhooks - 1 - k : k];
+    const ebi_thread_hooks_t *h = hooks[step == FORK_PARENT ? nhooks - 1 - k : k];
     void (*fn)(void) = step == FORK_PREPARE  ? h->fork_prepare
                        : step == FORK_PARENT ? h->fork_parent
                                              : h->fork_child;
@@ -324,7 +324,7 @@ static void hooks_run(bool above_registry, fork_step_t step) {
 
 static void fork_prepare(void) {
   hooks_run(true, FORK_PREPARE); /* their locks rank first */
-  ebra_registry_lock();
+  ebi_registry_lock();
   hooks_run(false, FORK_PREPARE);
   for (uint32_t id = 0; id < registry.cap; id++) {
     ebra_pool_t *pool = registry.items[id];
@@ -348,32 +348,32 @@ static void fork_unlock_pools(void) {
 static void fork_parent(void) {
   fork_unlock_pools();
   hooks_run(false, FORK_PARENT);
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   hooks_run(true, FORK_PARENT);
 }
 
 /* The child has one thread: give back the state of all the others. */
 static void fork_child(void) {
   hooks_run(false, FORK_PARENT); /* unlock the floors' locks first */
-  ebra_thread_t *self = ebra_tls_thread;
-  ebra_thread_t *t = threads;
+  ebi_thread_t *self = ebi_tls_thread;
+  ebi_thread_t *t = threads;
   while (t) {
-    ebra_thread_t *next = t->next;
+    ebi_thread_t *next = t->next;
     if (t != self)
       thread_release_locked(t);
     t = next;
   }
   hooks_run(false, FORK_CHILD);
   fork_unlock_pools();
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   hooks_run(true, FORK_PARENT);
   hooks_run(true, FORK_CHILD);
 }
 
 /* ---- library init ------------------------------------------------------- */
 
-__attribute__((constructor)) static void ebra_thread_init(void) {
+__attribute__((constructor)) static void ebi_thread_init(void) {
   if (pthread_key_create(&thread_key, thread_key_destructor) != 0)
-    EBRA_DIE("pthread_key_create failed");
+    EBI_DIE("pthread_key_create failed");
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

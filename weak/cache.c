@@ -58,7 +58,7 @@ extern const struct rcu_flavor_struct urcu_qsbr_flavor;
 #include "weak_internal.h"
 #include "tsan.h"
 
-#define NOWNED EBRA_THREAD_NUMBERS /* stripes with one writer each */
+#define NOWNED EBI_THREAD_NUMBERS /* stripes with one writer each */
 #define NSHARED 16 /* stripes shared (atomic add) by later threads */
 #define MAX_INIT_BUCKETS (1ul << 20)
 
@@ -79,7 +79,7 @@ typedef struct centry_s {
 /* Hit/miss counters.  A thread numbered below NOWNED by ebra's thread
  * registry (thread.c: the smallest number no live thread holds, reused
  * after a thread exits or detaches) owns that stripe and bumps it with a
- * plain load and store (ebra_counter_add_owner: no read-modify-write on
+ * plain load and store (ebi_counter_add_owner: no read-modify-write on
  * the hot path).  The registry lock orders a number's previous holder
  * before its next one, so each stripe has one writer at a time.  Threads
  * beyond the first NOWNED alive at once share NSHARED stripes with an
@@ -119,11 +119,11 @@ typedef struct ckey_s {
   size_t len;
 } ckey_t;
 
-static ebra_idtable_t cregistry; /* live caches by id; registry lock */
+static ebi_idtable_t cregistry; /* live caches by id; registry lock */
 
-ebra_cache_t *ebra_cache_registry_at(uint32_t id) { return ebra_idtable_at(&cregistry, id); }
-uint32_t ebra_cache_registry_capacity(void) { return cregistry.cap; }
-const char *ebra_cache_name(const ebra_cache_t *c) { return c->name; }
+ebra_cache_t *ebi_cache_registry_at(uint32_t id) { return ebi_idtable_at(&cregistry, id); }
+uint32_t ebi_cache_registry_capacity(void) { return cregistry.cap; }
+const char *ebi_cache_name(const ebra_cache_t *c) { return c->name; }
 
 /* ---- keys and hashing -------------------------------------------------------- */
 
@@ -162,11 +162,11 @@ static inline const void *entry_key(const centry_t *e) {
  * after this reader's accesses.  Every path that reads an entry it found
  * in the table goes through here first. */
 static void entry_reached(const ebra_cache_t *c, centry_t *e) {
-  ebra_tsan_consume(e);
+  ebi_tsan_consume(e);
 #if defined(EBRA_TSAN)
-  ebra_dthread_t *dt = ebra_dthread_of(c->domain);
+  ebi_dthread_t *dt = ebi_dthread_of(c->domain);
   if (dt)
-    ebra_tsan_note(dt, e);
+    ebi_tsan_note(dt, e);
 #else
   (void)c;
 #endif
@@ -194,13 +194,13 @@ static void cache_free(ebra_cache_t *c) {
 
 static void cache_unhold(ebra_cache_t *c) {
   /* acq_rel: the last holder sees every other holder's accesses. */
-  if (ebra_atomic_sub_acq_rel(&c->xholds, 1) == 1)
+  if (ebi_atomic_sub_acq_rel(&c->xholds, 1) == 1)
     cache_free(c);
 }
 
 static void entry_unhold(centry_t *e, uint32_t n) {
   /* acq_rel: the last holder sees every other holder's accesses. */
-  if (ebra_atomic_sub_acq_rel(&e->xholds, n) == n) {
+  if (ebi_atomic_sub_acq_rel(&e->xholds, n) == n) {
     ebra_cache_t *c = e->cache;
     free(e);
     cache_unhold(c);
@@ -226,15 +226,15 @@ static _Atomic uint64_t *reason_counter(ebra_cache_t *c, ebra_cache_reason_t why
 /* The caller owns e's removal (C1) and is inside a read section. */
 static void entry_removed(ebra_cache_t *c, centry_t *e, ebra_cache_reason_t why) {
   /* Release: paired with the ring hand's load acquire (clock_take_slot). */
-  ebra_atomic_store_release(&e->xremoved, 1);
-  ebra_atomic_sub_relaxed(&c->xsize, 1);
-  ebra_atomic_add_relaxed(reason_counter(c, why), 1);
+  ebi_atomic_store_release(&e->xremoved, 1);
+  ebi_atomic_sub_relaxed(&c->xsize, 1);
+  ebi_atomic_add_relaxed(reason_counter(c, why), 1);
   if (c->on_evict) {
     void *obj = why == EBRA_CACHE_DIED ? e->obj : ebra_weak_get(c->table, e->h);
     c->on_evict(c->evict_arg, entry_key(e), e->key_len, obj, why);
   }
   if (ebra_retire_call(c->domain, entry_table_hold_gone, e) != 0)
-    ebra_report(EBRA_ERR_NOMEM, "cache '%s': no memory to retire an entry; it leaks", c->name);
+    ebi_report(EBRA_ERR_NOMEM, "cache '%s': no memory to retire an entry; it leaks", c->name);
 }
 
 /* Try to remove e for why; true if this caller owned the removal. */
@@ -254,7 +254,7 @@ static void entry_died(void *arg, ebra_weak_t h) {
   ebra_cache_t *c = e->cache;
   pthread_mutex_lock(&c->death_lock);
   if (!c->dead) {
-    const bool registered = ebra_dthread_of(c->domain) != NULL;
+    const bool registered = ebi_dthread_of(c->domain) != NULL;
     ebra_read_lock(c->domain);
     entry_try_remove(c, e, EBRA_CACHE_DIED);
     ebra_read_unlock(c->domain);
@@ -287,9 +287,9 @@ static size_t clock_take_slot(ebra_cache_t *c, centry_t **victim) {
     if (!e)
       return i;
     /* Paired with the store release in entry_removed. */
-    if (!ebra_atomic_load_acquire(&e->xremoved)) {
-      if (steps < 2 * m && ebra_atomic_load_relaxed(&e->xref)) {
-        ebra_atomic_store_relaxed(&e->xref, 0);
+    if (!ebi_atomic_load_acquire(&e->xremoved)) {
+      if (steps < 2 * m && ebi_atomic_load_relaxed(&e->xref)) {
+        ebi_atomic_store_relaxed(&e->xref, 0);
         continue;
       }
       if (cds_lfht_del(c->ht, &e->node) == 0) {
@@ -315,7 +315,7 @@ static centry_t *entry_new(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h, void
   e->cache = c;
   e->h = h;
   e->obj = obj;
-  e->expires_ns = c->ttl_ns ? ebra_now_ns() + c->ttl_ns : UINT64_MAX;
+  e->expires_ns = c->ttl_ns ? ebi_now_ns() + c->ttl_ns : UINT64_MAX;
   if (c->kind == EBRA_CACHE_KEY_U64) {
     e->key_u64 = k->u64;
     e->key_len = sizeof(uint64_t);
@@ -324,8 +324,8 @@ static centry_t *entry_new(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h, void
     e->key_len = (uint32_t)k->len;
   }
   /* table + cleanup, + ring when bounded (C2) */
-  ebra_atomic_store_relaxed(&e->xholds, c->max_entries ? 3u : 2u);
-  ebra_atomic_add_relaxed(&c->xholds, 1);
+  ebi_atomic_store_relaxed(&e->xholds, c->max_entries ? 3u : 2u);
+  ebi_atomic_add_relaxed(&c->xholds, 1);
   return e;
 }
 
@@ -338,8 +338,8 @@ static void store_insert(ebra_cache_t *c, centry_t *e, const ckey_t *k, uint64_t
     pthread_mutex_lock(&c->clock_lock);
     slot = clock_take_slot(c, &victim);
   }
-  ebra_atomic_add_relaxed(&c->xsize, 1);
-  ebra_tsan_publish(e); /* after the last plain write to e */
+  ebi_atomic_add_relaxed(&c->xsize, 1);
+  ebi_tsan_publish(e); /* after the last plain write to e */
   struct cds_lfht_node *old = cds_lfht_add_replace(c->ht, hash, entry_match, k, &e->node);
   if (c->max_entries) {
     c->ring[slot] = e;
@@ -367,7 +367,7 @@ static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
   }
   store_insert(c, e, k, hash_key(c, k));
   ebra_read_unlock(c->domain);
-  ebra_atomic_add_relaxed(&c->xstores, 1);
+  ebi_atomic_add_relaxed(&c->xstores, 1);
   /* The cleanup is added after insertion, so it always finds a node that
    * was in the table.  If the object died meanwhile its cleanups are
    * closed: remove the entry here instead (reason DIED). */
@@ -382,13 +382,13 @@ static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
 }
 
 static void count_lookup(ebra_cache_t *c, bool hit) {
-  const ebra_thread_t *t = ebra_tls_thread;
-  if (EBRA_LIKELY(t->number < NOWNED)) {
+  const ebi_thread_t *t = ebi_tls_thread;
+  if (EBI_LIKELY(t->number < NOWNED)) {
     stripe_t *s = &c->owned[t->number];
-    ebra_counter_add_owner(hit ? &s->xhits : &s->xmisses, 1);
+    ebi_counter_add_owner(hit ? &s->xhits : &s->xmisses, 1);
   } else {
     stripe_t *s = &c->shared[((uintptr_t)t >> 6) % NSHARED];
-    ebra_atomic_add_relaxed(hit ? &s->xhits : &s->xmisses, 1);
+    ebi_atomic_add_relaxed(hit ? &s->xhits : &s->xmisses, 1);
   }
 }
 
@@ -399,10 +399,10 @@ static void *lookup_key(ebra_cache_t *c, const ckey_t *k) {
   void *obj = NULL;
   if (n) {
     centry_t *e = caa_container_of(n, centry_t, node);
-    if (EBRA_UNLIKELY(c->ttl_ns && ebra_now_ns() >= e->expires_ns))
+    if (EBI_UNLIKELY(c->ttl_ns && ebi_now_ns() >= e->expires_ns))
       entry_try_remove(c, e, EBRA_CACHE_EXPIRED);
-    else if ((obj = ebra_weak_get(c->table, e->h)) && !ebra_atomic_load_relaxed(&e->xref))
-      ebra_atomic_store_relaxed(&e->xref, 1); /* no shared write once set */
+    else if ((obj = ebra_weak_get(c->table, e->h)) && !ebi_atomic_load_relaxed(&e->xref))
+      ebi_atomic_store_relaxed(&e->xref, 1); /* no shared write once set */
   }
   count_lookup(c, obj != NULL);
   return obj;
@@ -425,16 +425,16 @@ static int erase_key(ebra_cache_t *c, const ckey_t *k) {
 static bool bad_call(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const void *key,
                      size_t len, const char *fn) {
   if (!c) {
-    ebra_report(EBRA_ERR_BAD_CALL, "%s: NULL cache", fn);
+    ebi_report(EBRA_ERR_BAD_CALL, "%s: NULL cache", fn);
     return true;
   }
   if (c->kind != kind) {
-    ebra_report(EBRA_ERR_BAD_CALL, "%s: cache '%s' has %s keys", fn, c->name,
+    ebi_report(EBRA_ERR_BAD_CALL, "%s: cache '%s' has %s keys", fn, c->name,
                 c->kind == EBRA_CACHE_KEY_U64 ? "uint64" : "byte-string");
     return true;
   }
   if (kind == EBRA_CACHE_KEY_BYTES && (!key || len == 0 || len > EBRA_CACHE_KEY_MAX)) {
-    ebra_report(EBRA_ERR_BAD_CALL, "%s: cache '%s': key must be 1..%d bytes", fn, c->name,
+    ebi_report(EBRA_ERR_BAD_CALL, "%s: cache '%s': key must be 1..%d bytes", fn, c->name,
                 EBRA_CACHE_KEY_MAX);
     return true;
   }
@@ -456,14 +456,14 @@ int ebra_cache_store(ebra_cache_t *c, const void *key, size_t key_len, ebra_weak
 }
 
 void *ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key) {
-  if (EBRA_UNLIKELY(bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__)))
+  if (EBI_UNLIKELY(bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__)))
     return NULL;
   const ckey_t k = {.c = c, .u64 = key};
   return lookup_key(c, &k);
 }
 
 void *ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len) {
-  if (EBRA_UNLIKELY(bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__)))
+  if (EBI_UNLIKELY(bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__)))
     return NULL;
   const ckey_t k = {.c = c, .bytes = key, .len = key_len};
   return lookup_key(c, &k);
@@ -489,7 +489,7 @@ long ebra_cache_maintain(ebra_cache_t *c) {
   if (!c->ttl_ns)
     return 0;
   long n = 0;
-  const uint64_t now = ebra_now_ns();
+  const uint64_t now = ebi_now_ns();
   ebra_read_lock(c->domain);
   struct cds_lfht_iter it;
   struct cds_lfht_node *node;
@@ -518,14 +518,14 @@ static unsigned long initial_buckets(const ebra_cache_config_t *cfg) {
 }
 
 static int cache_check_config(ebra_weak_table_t *t, const ebra_cache_config_t *cfg) {
-  ebra_domain_t *d = ebra_weak_table_domain(t);
+  ebra_domain_t *d = ebi_weak_table_domain(t);
   if (!d || !cfg || (cfg->key_kind != EBRA_CACHE_KEY_U64 && cfg->key_kind != EBRA_CACHE_KEY_BYTES) ||
       cfg->max_entries > ((size_t)1 << 32)) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: bad table, key kind or max_entries");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: bad table, key kind or max_entries");
     return EINVAL;
   }
   if (ebra_domain_backend(d) == EBRA_RECLAIM_CK_EPOCH) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: domain '%s' uses ck-epoch; the cache "
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: domain '%s' uses ck-epoch; the cache "
                 "needs a liburcu backend (urcu-memb or urcu-qsbr)", d->name);
     return ENOTSUP;
   }
@@ -534,9 +534,9 @@ static int cache_check_config(ebra_weak_table_t *t, const ebra_cache_config_t *c
 
 static int cache_init(ebra_cache_t *c, ebra_weak_table_t *t, const ebra_cache_config_t *cfg) {
   c->table = t;
-  c->domain = ebra_weak_table_domain(t);
+  c->domain = ebi_weak_table_domain(t);
   c->kind = cfg->key_kind;
-  c->seed = ebra_os_random();
+  c->seed = ebi_os_random();
   c->ttl_ns = cfg->ttl_ns;
   c->max_entries = cfg->max_entries;
   c->on_evict = cfg->on_evict;
@@ -544,7 +544,7 @@ static int cache_init(ebra_cache_t *c, ebra_weak_table_t *t, const ebra_cache_co
   snprintf(c->name, sizeof c->name, "%s", cfg->name ? cfg->name : "cache");
   pthread_mutex_init(&c->clock_lock, NULL);
   pthread_mutex_init(&c->death_lock, NULL);
-  ebra_atomic_store_relaxed(&c->xholds, 1);
+  ebi_atomic_store_relaxed(&c->xholds, 1);
   if (c->max_entries && !(c->ring = calloc(c->max_entries, sizeof *c->ring)))
     return ENOMEM;
   const unsigned long b = initial_buckets(cfg);
@@ -569,9 +569,9 @@ ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t 
   memset(c, 0, sizeof *c);
   err = cache_init(c, t, cfg);
   if (!err) {
-    ebra_registry_lock();
-    err = ebra_idtable_put(&cregistry, c, 16, &c->id);
-    ebra_registry_unlock();
+    ebi_registry_lock();
+    err = ebi_idtable_put(&cregistry, c, 16, &c->id);
+    ebi_registry_unlock();
   }
   if (err) {
     if (c->ht)
@@ -599,10 +599,10 @@ static void cache_clear(ebra_cache_t *c) {
 int ebra_cache_destroy(ebra_cache_t *c) {
   if (!c)
     return -EINVAL;
-  ebra_registry_lock();
-  if (ebra_idtable_at(&cregistry, c->id) == c)
+  ebi_registry_lock();
+  if (ebi_idtable_at(&cregistry, c->id) == c)
     cregistry.items[c->id] = NULL;
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   pthread_mutex_lock(&c->death_lock);
   cache_clear(c);
   c->dead = true; /* later cleanups skip the lfht (C3) */
@@ -612,7 +612,7 @@ int ebra_cache_destroy(ebra_cache_t *c) {
     ring_release(c, i);
   pthread_mutex_unlock(&c->clock_lock);
   if (cds_lfht_destroy(c->ht, NULL) != 0)
-    ebra_report(EBRA_ERR_INTERNAL, "cache '%s': cds_lfht_destroy failed", c->name);
+    ebi_report(EBRA_ERR_INTERNAL, "cache '%s': cds_lfht_destroy failed", c->name);
   c->ht = NULL;
   cache_unhold(c); /* the owner's hold; entries keep the struct (C3) */
   return 0;
@@ -623,20 +623,20 @@ int ebra_cache_stats(ebra_cache_t *c, ebra_cache_stats_t *out) {
     return -EINVAL;
   memset(out, 0, sizeof *out);
   for (int i = 0; i < NOWNED; i++) {
-    out->hits += ebra_atomic_load_relaxed(&c->owned[i].xhits);
-    out->misses += ebra_atomic_load_relaxed(&c->owned[i].xmisses);
+    out->hits += ebi_atomic_load_relaxed(&c->owned[i].xhits);
+    out->misses += ebi_atomic_load_relaxed(&c->owned[i].xmisses);
   }
   for (int i = 0; i < NSHARED; i++) {
-    out->hits += ebra_atomic_load_relaxed(&c->shared[i].xhits);
-    out->misses += ebra_atomic_load_relaxed(&c->shared[i].xmisses);
+    out->hits += ebi_atomic_load_relaxed(&c->shared[i].xhits);
+    out->misses += ebi_atomic_load_relaxed(&c->shared[i].xmisses);
   }
-  out->stores = ebra_atomic_load_relaxed(&c->xstores);
-  out->evictions = ebra_atomic_load_relaxed(&c->xevictions);
-  out->expirations = ebra_atomic_load_relaxed(&c->xexpirations);
-  out->deaths = ebra_atomic_load_relaxed(&c->xdeaths);
-  out->erasures = ebra_atomic_load_relaxed(&c->xerasures);
-  out->replacements = ebra_atomic_load_relaxed(&c->xreplacements);
-  out->size = ebra_atomic_load_relaxed(&c->xsize);
+  out->stores = ebi_atomic_load_relaxed(&c->xstores);
+  out->evictions = ebi_atomic_load_relaxed(&c->xevictions);
+  out->expirations = ebi_atomic_load_relaxed(&c->xexpirations);
+  out->deaths = ebi_atomic_load_relaxed(&c->xdeaths);
+  out->erasures = ebi_atomic_load_relaxed(&c->xerasures);
+  out->replacements = ebi_atomic_load_relaxed(&c->xreplacements);
+  out->size = ebi_atomic_load_relaxed(&c->xsize);
   out->max_entries = c->max_entries;
   return 0;
 }

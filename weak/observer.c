@@ -71,7 +71,7 @@ struct ebra_subject_s {
 
 static void subject_unhold(ebra_subject_t *s) {
   /* acq_rel: the last holder sees every other holder's accesses. */
-  if (ebra_atomic_sub_acq_rel(&s->xholds, 1) == 1) {
+  if (ebi_atomic_sub_acq_rel(&s->xholds, 1) == 1) {
     pthread_mutex_destroy(&s->lock);
     free(s);
   }
@@ -79,7 +79,7 @@ static void subject_unhold(ebra_subject_t *s) {
 
 static void obs_unhold(obs_t *o) {
   /* acq_rel: the last holder sees every other holder's accesses. */
-  if (ebra_atomic_sub_acq_rel(&o->xholds, 1) == 1) {
+  if (ebi_atomic_sub_acq_rel(&o->xholds, 1) == 1) {
     ebra_subject_t *s = o->subject;
     free(o);
     subject_unhold(s);
@@ -96,7 +96,7 @@ static void obs_unlink_locked(ebra_subject_t *s, obs_t *o) {
   o->linked = false;
   s->count--;
   if (ebra_retire_call(s->domain, obs_list_hold_gone, o) != 0)
-    ebra_report(EBRA_ERR_NOMEM, "subject: no memory to retire an observer; it leaks");
+    ebi_report(EBRA_ERR_NOMEM, "subject: no memory to retire an observer; it leaks");
 }
 
 static obs_t *obs_find_locked(ebra_subject_t *s, ebra_subscription_t id) {
@@ -124,7 +124,7 @@ static void obs_died(void *arg, ebra_weak_t h) {
   obs_t *o = arg;
   ebra_subject_t *s = o->subject;
   ebra_domain_t *d = s->domain;
-  const bool registered = ebra_dthread_of(d) != NULL;
+  const bool registered = ebi_dthread_of(d) != NULL;
   pthread_mutex_lock(&s->lock);
   if (o->linked)
     obs_unlink_locked(s, o);
@@ -137,9 +137,9 @@ static void obs_died(void *arg, ebra_weak_t h) {
 /* ---- the API ---------------------------------------------------------------- */
 
 ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t) {
-  ebra_domain_t *d = ebra_weak_table_domain(t);
+  ebra_domain_t *d = ebi_weak_table_domain(t);
   if (!d) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_subject_create: NULL or destroyed weak table");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_subject_create: NULL or destroyed weak table");
     errno = EINVAL;
     return NULL;
   }
@@ -152,7 +152,7 @@ ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t) {
   s->table = t;
   s->domain = d;
   pthread_mutex_init(&s->lock, NULL);
-  ebra_atomic_store_relaxed(&s->xholds, 1);
+  ebi_atomic_store_relaxed(&s->xholds, 1);
   return s;
 }
 
@@ -170,7 +170,7 @@ int ebra_subject_destroy(ebra_subject_t *s) {
 ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
                                            ebra_observer_fn *fn, void *arg) {
   if (!s || !fn) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_subject_subscribe: NULL subject or callback");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_subscribe: NULL subject or callback");
     errno = EINVAL;
     return 0;
   }
@@ -183,14 +183,14 @@ ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
   o->h = h;
   o->fn = fn;
   o->arg = arg;
-  ebra_atomic_store_relaxed(&o->xholds, 2); /* list + cleanup */
-  ebra_atomic_add_relaxed(&s->xholds, 1);
+  ebi_atomic_store_relaxed(&o->xholds, 2); /* list + cleanup */
+  ebi_atomic_add_relaxed(&s->xholds, 1);
   pthread_mutex_lock(&s->lock);
   o->id = ++s->next_id;
   o->linked = true;
   s->count++;
   const ebra_subscription_t id = o->id;
-  ebra_tsan_publish(o); /* after the last plain write before publication */
+  ebi_tsan_publish(o); /* after the last plain write before publication */
   cds_list_add_tail_rcu(&o->link, &s->head);
   pthread_mutex_unlock(&s->lock);
   /* The cleanup is added once the node is linked; if the object is
@@ -209,7 +209,7 @@ ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
 
 int ebra_subject_unsubscribe(ebra_subject_t *s, ebra_subscription_t sub) {
   if (!s) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_subject_unsubscribe: NULL subject");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_unsubscribe: NULL subject");
     return -EINVAL;
   }
   int rc = -ENOENT;
@@ -225,24 +225,24 @@ int ebra_subject_unsubscribe(ebra_subject_t *s, ebra_subscription_t sub) {
 
 /* The node after pos, or NULL at the end.  Inside a read section. */
 static obs_t *walk_next(ebra_subject_t *s, struct cds_list_head *pos) {
-  EBRA_TSAN_LINK_READ_BEGIN();
+  EBI_TSAN_LINK_READ_BEGIN();
   struct cds_list_head *n = rcu_dereference(pos->next);
-  EBRA_TSAN_LINK_READ_END();
+  EBI_TSAN_LINK_READ_END();
   if (n == &s->head)
     return NULL;
   obs_t *o = caa_container_of(n, obs_t, link);
-  ebra_tsan_consume(o); /* paired with ebra_tsan_publish in subscribe */
+  ebi_tsan_consume(o); /* paired with ebi_tsan_publish in subscribe */
 #if defined(EBRA_TSAN)
-  ebra_dthread_t *dt = ebra_dthread_of(s->domain);
+  ebi_dthread_t *dt = ebi_dthread_of(s->domain);
   if (dt)
-    ebra_tsan_note(dt, o);
+    ebi_tsan_note(dt, o);
 #endif
   return o;
 }
 
 long ebra_subject_notify(ebra_subject_t *s, uint64_t value) {
   if (!s) {
-    ebra_report(EBRA_ERR_BAD_CALL, "ebra_subject_notify: NULL subject");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_notify: NULL subject");
     return -EINVAL;
   }
   long called = 0;

@@ -111,7 +111,7 @@ static inline wslot_t *slot_at(const ebra_weak_table_t *t, uint32_t idx) {
   uint32_t off;
   const uint32_t k = seg_of(idx, &off);
   /* Paired with the store release in seg_grow. */
-  wslot_t *seg = ebra_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
+  wslot_t *seg = ebi_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
   return seg ? &seg[off] : NULL;
 }
 
@@ -120,17 +120,17 @@ static inline wslot_t *slot_at(const ebra_weak_table_t *t, uint32_t idx) {
 static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
   int err = 0;
   pthread_mutex_lock(&t->grow_lock);
-  if (!ebra_atomic_load_relaxed(&t->xseg[k])) {
+  if (!ebi_atomic_load_relaxed(&t->xseg[k])) {
     const size_t n = (size_t)SEG_BASE << k;
     wslot_t *seg = calloc(n, sizeof *seg);
     if (!seg) {
       err = ENOMEM;
     } else {
       for (size_t i = 0; i < n; i++)
-        ebra_atomic_store_relaxed(&seg[i].xgen, t->gen_first << 1);
-      ebra_atomic_add_relaxed(&t->xslots, n);
+        ebi_atomic_store_relaxed(&seg[i].xgen, t->gen_first << 1);
+      ebi_atomic_add_relaxed(&t->xslots, n);
       /* Publishes the initialised slots; paired with slot_at's acquire. */
-      ebra_atomic_store_release(&t->xseg[k], seg);
+      ebi_atomic_store_release(&t->xseg[k], seg);
     }
   }
   pthread_mutex_unlock(&t->grow_lock);
@@ -144,16 +144,16 @@ static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
   wslot_t *s = slot_pop_free(t, idx);
   if (s)
     return s;
-  const uint32_t i = ebra_atomic_add_relaxed(&t->xnext, 1);
+  const uint32_t i = ebi_atomic_add_relaxed(&t->xnext, 1);
   if (i > IDX_MASK) {
-    ebra_atomic_sub_relaxed(&t->xnext, 1);
+    ebi_atomic_sub_relaxed(&t->xnext, 1);
     errno = ENOMEM;
     return NULL;
   }
   uint32_t off;
   const uint32_t k = seg_of(i, &off);
   /* Paired with the store release in seg_grow. */
-  if (!ebra_atomic_load_acquire(&t->xseg[k]) && seg_grow(t, k) != 0) {
+  if (!ebi_atomic_load_acquire(&t->xseg[k]) && seg_grow(t, k) != 0) {
     errno = ENOMEM; /* index i is lost; the table stays usable */
     return NULL;
   }
@@ -166,11 +166,11 @@ static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
 static uint32_t slot_index(const ebra_weak_table_t *t, const wslot_t *s) {
   for (uint32_t k = 0; k < NSEG; k++) {
     /* Paired with the store release in seg_grow. */
-    const wslot_t *seg = ebra_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
+    const wslot_t *seg = ebi_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
     if (seg && s >= seg && s < seg + ((size_t)SEG_BASE << k))
       return SEG_BASE * ((1u << k) - 1) + (uint32_t)(s - seg);
   }
-  EBRA_DIE("weak slot outside its table");
+  EBI_DIE("weak slot outside its table");
 }
 
 static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
@@ -191,7 +191,7 @@ static void slot_push_free(ebra_weak_table_t *t, wslot_t *s) {
 
 static void run_cleanups(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   /* acq_rel: paired with the CAS release in ebra_weak_add_cleanup. */
-  cleanup_t *c = ebra_atomic_exchange_acq_rel(&s->xcleanups, CLOSED);
+  cleanup_t *c = ebi_atomic_exchange_acq_rel(&s->xcleanups, CLOSED);
   cleanup_t *ordered = NULL; /* the list is newest-first: reverse it */
   while (c && c != CLOSED) {
     cleanup_t *next = c->next;
@@ -208,60 +208,60 @@ static void run_cleanups(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
     n++;
   }
   if (n)
-    ebra_atomic_add_relaxed(&t->xcleanups_run, n);
+    ebi_atomic_add_relaxed(&t->xcleanups_run, n);
 }
 
 /* Reclaimer, after the grace period (W2). */
-static void slot_reclaim(const ebra_retired_t *e) {
+static void slot_reclaim(const ebi_retired_t *e) {
   ebra_weak_table_t *t = e->ctx;
   wslot_t *s = e->arg;
   const ebra_weak_t h = e->aux;
   run_cleanups(t, s, h);
-  void *obj = ebra_atomic_load_relaxed(&s->xobj);
+  void *obj = ebi_atomic_load_relaxed(&s->xobj);
   ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool && ebra_object_release_hold(obj))
+  if (pool && ebi_object_release_hold(obj))
     ebra_pool_free(pool, obj);
-  ebra_atomic_store_relaxed(&s->xobj, NULL);
-  ebra_atomic_sub_relaxed(&t->xlive, 1);
+  ebi_atomic_store_relaxed(&s->xobj, NULL);
+  ebi_atomic_sub_relaxed(&t->xlive, 1);
   const uint32_t g = h_gen(h);
   if (g >= t->gen_last) { /* the next generation would wrap: retire for good */
-    ebra_atomic_store_release(&s->xgen, g << 1);
-    ebra_atomic_add_relaxed(&t->xretired_slots, 1);
+    ebi_atomic_store_release(&s->xgen, g << 1);
+    ebi_atomic_add_relaxed(&t->xretired_slots, 1);
     return;
   }
-  ebra_atomic_store_release(&s->xgen, (g + 1) << 1);
+  ebi_atomic_store_release(&s->xgen, (g + 1) << 1);
   slot_push_free(t, s);
 }
 
 /* The last strong reference is gone and the object is dead: retire it. */
 static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
-  void *obj = ebra_atomic_load_relaxed(&s->xobj); /* held since create */
+  void *obj = ebi_atomic_load_relaxed(&s->xobj); /* held since create */
   ebra_pool_t *pool = ebra_pool_of(obj);
-  const ebra_retired_t e = {.run = slot_reclaim, .ctx = t, .arg = s, .aux = h, .obj = obj,
+  const ebi_retired_t e = {.run = slot_reclaim, .ctx = t, .arg = s, .aux = h, .obj = obj,
                             .bytes = pool ? ebra_pool_object_size(pool) : 0};
-  if (ebra_retire_entry(t->domain, &e) != 0)
-    ebra_report(EBRA_ERR_NOMEM, "weak handle %#llx: no memory to retire its object; "
+  if (ebi_retire_entry(t->domain, &e) != 0)
+    ebi_report(EBRA_ERR_NOMEM, "weak handle %#llx: no memory to retire its object; "
                 "it stays dead and is not reclaimed", (unsigned long long)h);
 }
 
 /* Drop one strong reference of generation g.  Caller is inside a section,
  * so the slot cannot be reused meanwhile. */
 static int slot_put_ref(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
-  uint32_t r = ebra_atomic_load_relaxed(&s->xrefs);
+  uint32_t r = ebi_atomic_load_relaxed(&s->xrefs);
   do {
     if (r == 0)
       return -ESTALE;
     /* acq_rel: the references form one release sequence, so the thread
      * that drops the last one sees every holder's accesses (W3). */
-  } while (!ebra_atomic_cas_acq_rel(&s->xrefs, &r, r - 1));
+  } while (!ebi_atomic_cas_acq_rel(&s->xrefs, &r, r - 1));
   if (r - 1 > 0)
     return 0;
   uint32_t alive = h_gen(h) << 1 | 1;
   /* The death CAS: its modification-order position is what the argument
    * in docs/DESIGN.md ("Why ebra_weak_get never returns recycled memory")
    * relies on; readers' acquires of xgen pair with creation's release. */
-  if (ebra_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) /* dies now */
-    ebra_atomic_add_relaxed(&t->xkilled, 1);
+  if (ebi_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) /* dies now */
+    ebi_atomic_add_relaxed(&t->xkilled, 1);
   slot_retire(t, s, h);
   return 0;
 }
@@ -269,24 +269,24 @@ static int slot_put_ref(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
 /* ---- the API ---------------------------------------------------------------- */
 
 static wslot_t *slot_of_handle(const ebra_weak_table_t *t, ebra_weak_t h) {
-  if (EBRA_UNLIKELY(h_tag(h) != t->tag))
+  if (EBI_UNLIKELY(h_tag(h) != t->tag))
     return NULL;
   return slot_at(t, h_idx(h));
 }
 
 void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
   const wslot_t *s = slot_of_handle(t, h);
-  if (EBRA_UNLIKELY(!s))
+  if (EBI_UNLIKELY(!s))
     return NULL;
   /* Paired with the store release of xgen in ebra_weak_create. */
-  if (ebra_atomic_load_acquire(&((wslot_t *)s)->xgen) != (h_gen(h) << 1 | 1))
+  if (ebi_atomic_load_acquire(&((wslot_t *)s)->xgen) != (h_gen(h) << 1 | 1))
     return NULL;
   /* Paired with the store release of xobj in ebra_weak_create. */
-  void *obj = ebra_atomic_load_acquire(&((wslot_t *)s)->xobj);
+  void *obj = ebi_atomic_load_acquire(&((wslot_t *)s)->xobj);
 #if defined(EBRA_TSAN)
-  ebra_dthread_t *dt = ebra_dthread_of(t->domain);
+  ebi_dthread_t *dt = ebi_dthread_of(t->domain);
   if (dt)
-    ebra_tsan_note(dt, obj);
+    ebi_tsan_note(dt, obj);
 #endif
   return obj;
 }
@@ -297,12 +297,12 @@ ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj) {
     return EBRA_WEAK_NONE;
   }
   ebra_pool_t *pool;
-  int rc = ebra_object_check_live(obj, &pool);
+  int rc = ebi_object_check_live(obj, &pool);
   if (rc) {
     errno = -rc;
     return EBRA_WEAK_NONE;
   }
-  rc = ebra_object_hold(pool, obj); /* one owner: no second handle, no retire */
+  rc = ebi_object_hold(pool, obj); /* one owner: no second handle, no retire */
   if (rc) {
     errno = -rc;
     return EBRA_WEAK_NONE;
@@ -310,17 +310,17 @@ ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj) {
   uint32_t idx;
   wslot_t *s = slot_alloc(t, &idx);
   if (!s) {
-    ebra_object_release_hold(obj);
-    ebra_report(EBRA_ERR_NOMEM, "weak table: no free slot");
+    ebi_object_release_hold(obj);
+    ebi_report(EBRA_ERR_NOMEM, "weak table: no free slot");
     return EBRA_WEAK_NONE;
   }
-  const uint32_t g = ebra_atomic_load_relaxed(&s->xgen) >> 1;
-  ebra_atomic_store_relaxed(&s->xrefs, 1);
-  ebra_atomic_store_relaxed(&s->xcleanups, NULL);
-  ebra_atomic_store_release(&s->xobj, obj);      /* paired with weak_get */
-  ebra_atomic_store_release(&s->xgen, g << 1 | 1); /* paired with weak_get */
-  ebra_atomic_add_relaxed(&t->xcreated, 1);
-  ebra_atomic_add_relaxed(&t->xlive, 1);
+  const uint32_t g = ebi_atomic_load_relaxed(&s->xgen) >> 1;
+  ebi_atomic_store_relaxed(&s->xrefs, 1);
+  ebi_atomic_store_relaxed(&s->xcleanups, NULL);
+  ebi_atomic_store_release(&s->xobj, obj);      /* paired with weak_get */
+  ebi_atomic_store_release(&s->xgen, g << 1 | 1); /* paired with weak_get */
+  ebi_atomic_add_relaxed(&t->xcreated, 1);
+  ebi_atomic_add_relaxed(&t->xlive, 1);
   return make_handle(t->tag, g, idx);
 }
 
@@ -333,13 +333,13 @@ void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h) {
   const uint32_t alive = h_gen(h) << 1 | 1;
   /* Acquires pair with the store release of xgen / xobj in create; the
    * refs CAS (increment-if-not-zero, W3) joins the refs release sequence. */
-  if (s && ebra_atomic_load_acquire(&s->xgen) == alive) {
-    uint32_t r = ebra_atomic_load_relaxed(&s->xrefs);
-    while (r > 0 && !ebra_atomic_cas_acq_rel(&s->xrefs, &r, r + 1)) {
+  if (s && ebi_atomic_load_acquire(&s->xgen) == alive) {
+    uint32_t r = ebi_atomic_load_relaxed(&s->xrefs);
+    while (r > 0 && !ebi_atomic_cas_acq_rel(&s->xrefs, &r, r + 1)) {
     }
     if (r > 0) {
-      if (ebra_atomic_load_acquire(&s->xgen) == alive)
-        obj = ebra_atomic_load_acquire(&s->xobj);
+      if (ebi_atomic_load_acquire(&s->xgen) == alive)
+        obj = ebi_atomic_load_acquire(&s->xobj);
       else /* killed meanwhile: give the reference back */
         slot_put_ref(t, s, h);
     }
@@ -355,7 +355,7 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
   ebra_read_lock(t->domain);
   wslot_t *s = slot_of_handle(t, h);
   /* Paired with the store release of xgen in create or reclaim. */
-  if (s && (ebra_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
+  if (s && (ebi_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
     rc = slot_put_ref(t, s, h);
   ebra_read_unlock(t->domain);
   return rc;
@@ -369,8 +369,8 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
   wslot_t *s = slot_of_handle(t, h);
   uint32_t alive = h_gen(h) << 1 | 1;
   /* The death CAS (see slot_put_ref); acquire pairs with create's release. */
-  if (s && ebra_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) {
-    ebra_atomic_add_relaxed(&t->xkilled, 1);
+  if (s && ebi_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) {
+    ebi_atomic_add_relaxed(&t->xkilled, 1);
     rc = slot_put_ref(t, s, h);
   }
   ebra_read_unlock(t->domain);
@@ -389,14 +389,14 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
   ebra_read_lock(t->domain);
   wslot_t *s = slot_of_handle(t, h);
   /* Paired with the store release of xgen in create. */
-  if (s && ebra_atomic_load_acquire(&s->xgen) == (h_gen(h) << 1 | 1)) {
-    cleanup_t *head = ebra_atomic_load_relaxed(&s->xcleanups);
+  if (s && ebi_atomic_load_acquire(&s->xgen) == (h_gen(h) << 1 | 1)) {
+    cleanup_t *head = ebi_atomic_load_relaxed(&s->xcleanups);
     do {
       if (head == CLOSED)
         break;
       c->next = head;
       /* Release: paired with the exchange in run_cleanups. */
-    } while (!ebra_atomic_cas_acq_rel(&s->xcleanups, &head, c));
+    } while (!ebi_atomic_cas_acq_rel(&s->xcleanups, &head, c));
     if (head != CLOSED)
       rc = 0;
   }
@@ -409,9 +409,9 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
 /* ---- tables ------------------------------------------------------------------ */
 
 ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_table_config_t *cfg) {
-  if (!d || d->state != EBRA_POOL_ALIVE ||
+  if (!d || d->state != EBI_POOL_ALIVE ||
       (cfg && cfg->max_generation && cfg->max_generation > GEN_LIMIT)) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: bad domain or max_generation");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: bad domain or max_generation");
     errno = EINVAL;
     return NULL;
   }
@@ -422,7 +422,7 @@ ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_t
   }
   memset(t, 0, sizeof *t);
   const uint32_t span = cfg && cfg->max_generation ? cfg->max_generation : GEN_LIMIT;
-  ebra_registry_lock();
+  ebi_registry_lock();
   for (uint32_t tag = 1; tag < NTAGS && !t->tag; tag++) {
     const uint32_t floor = tag_floor[tag] ? tag_floor[tag] : 1;
     if (!tag_used[tag] && floor <= GEN_LIMIT - 1) {
@@ -432,17 +432,17 @@ ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_t
       t->gen_last = GEN_LIMIT - floor + 1 > span ? floor + span - 1 : GEN_LIMIT;
     }
   }
-  ebra_registry_unlock();
+  ebi_registry_unlock();
   if (!t->tag) {
     free(t);
-    ebra_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: all 255 table tags in use");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: all 255 table tags in use");
     errno = EMFILE;
     return NULL;
   }
   t->domain = d;
   ck_stack_init(&t->free);
   pthread_mutex_init(&t->grow_lock, NULL);
-  ebra_atomic_add_relaxed(&d->xweak_tables, 1);
+  ebi_atomic_add_relaxed(&d->xweak_tables, 1);
   return t;
 }
 
@@ -455,37 +455,37 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
     return -EINVAL;
   if (!t->tag)
     return -EBADF;
-  const uint64_t live = ebra_atomic_load_relaxed(&t->xlive);
+  const uint64_t live = ebi_atomic_load_relaxed(&t->xlive);
   if (live) {
-    ebra_report(EBRA_ERR_BAD_CONFIG, "weak table: %llu objects alive or awaiting reclamation",
+    ebi_report(EBRA_ERR_BAD_CONFIG, "weak table: %llu objects alive or awaiting reclamation",
                 (unsigned long long)live);
     return -EBUSY;
   }
   uint32_t top = t->gen_first; /* highest generation any slot reached */
   for (uint32_t k = 0; k < NSEG; k++) {
-    wslot_t *seg = ebra_atomic_load_acquire(&t->xseg[k]); /* paired with seg_grow */
+    wslot_t *seg = ebi_atomic_load_acquire(&t->xseg[k]); /* paired with seg_grow */
     if (!seg)
       continue;
     for (size_t i = 0; i < ((size_t)SEG_BASE << k); i++) {
-      const uint32_t g = ebra_atomic_load_relaxed(&seg[i].xgen) >> 1;
+      const uint32_t g = ebi_atomic_load_relaxed(&seg[i].xgen) >> 1;
       top = g > top ? g : top;
     }
     free(seg);
-    ebra_atomic_store_relaxed(&t->xseg[k], NULL);
+    ebi_atomic_store_relaxed(&t->xseg[k], NULL);
   }
-  ebra_registry_lock();
+  ebi_registry_lock();
   tag_used[t->tag] = false;
   tag_floor[t->tag] = top + 1; /* W5; a tag past GEN_LIMIT - 1 is never reused */
   t->tag = 0;                  /* every later call and handle misses */
   t->tomb_next = table_tombstones; /* kept, so stale table pointers stay safe */
   table_tombstones = t;
-  ebra_registry_unlock();
-  ebra_atomic_sub_relaxed(&t->domain->xweak_tables, 1);
+  ebi_registry_unlock();
+  ebi_atomic_sub_relaxed(&t->domain->xweak_tables, 1);
   pthread_mutex_destroy(&t->grow_lock);
   return 0;
 }
 
-ebra_domain_t *ebra_weak_table_domain(const ebra_weak_table_t *t) {
+ebra_domain_t *ebi_weak_table_domain(const ebra_weak_table_t *t) {
   return t && t->tag ? t->domain : NULL;
 }
 
@@ -494,11 +494,11 @@ int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out) {
     return -EINVAL;
   if (!t->tag)
     return -EBADF;
-  out->live = ebra_atomic_load_relaxed(&t->xlive);
-  out->slots = ebra_atomic_load_relaxed(&t->xslots);
-  out->retired_slots = ebra_atomic_load_relaxed(&t->xretired_slots);
-  out->created = ebra_atomic_load_relaxed(&t->xcreated);
-  out->killed = ebra_atomic_load_relaxed(&t->xkilled);
-  out->cleanups_run = ebra_atomic_load_relaxed(&t->xcleanups_run);
+  out->live = ebi_atomic_load_relaxed(&t->xlive);
+  out->slots = ebi_atomic_load_relaxed(&t->xslots);
+  out->retired_slots = ebi_atomic_load_relaxed(&t->xretired_slots);
+  out->created = ebi_atomic_load_relaxed(&t->xcreated);
+  out->killed = ebi_atomic_load_relaxed(&t->xkilled);
+  out->cleanups_run = ebi_atomic_load_relaxed(&t->xcleanups_run);
   return 0;
 }

@@ -8,7 +8,8 @@
 #   2. every installed header compiles on its own, as C11 and as C++;
 #   3. libebra.so exports exactly the EBRA_API functions of the installed
 #      headers (no internal symbol, none missing), and every global symbol
-#      of libebra.a starts with ebra_ (no namespace pollution);
+#      of libebra.a starts with ebra_ (public) or ebi_ (internal): no namespace
+#      pollution;
 #   4. a consumer project finds the package with find_package(ebra) and
 #      builds and runs against ebra::ebra and against ebra::ebra_static;
 #   5. the same consumer builds with plain `cc $(pkg-config ...)`, shared and
@@ -122,8 +123,8 @@ $missing"
 echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions"
 
 polluting=$(nm -g --defined-only "$lib/libebra.a" 2>/dev/null |
-              awk 'NF == 3 { print $3 }' | grep -v '^ebra_' | sort -u || true)
-[[ -z $polluting ]] || fail "libebra.a defines global symbols outside the ebra_ namespace:
+              awk 'NF == 3 { print $3 }' | grep -vE '^(ebra|ebi)_' | sort -u || true)
+[[ -z $polluting ]] || fail "libebra.a defines global symbols outside the ebra_ and ebi_ namespaces:
 $polluting"
 echo "libebra.a defines global symbols only under ebra_"
 
