@@ -1,8 +1,41 @@
-/* ebra/error.h — error kinds and the report hook.
+/* ebra/error.h — the calling convention, error kinds and the report hook.
  *
- * Every misuse ebra detects is reported in two ways:
- *  1. through the return value: NULL with errno set, or a negative errno;
- *  2. through the report hook, with a kind and a human-readable message.
+ * Every public function follows one row of this table:
+ *
+ *   kind of function      returns                                example
+ *   --------------------  -------------------------------------  -------------------------
+ *   constructor           the object, or NULL with errno set;    ebra_pool_create(&cfg)
+ *                         takes a config struct pointer or NULL  ebra_weak_table_create(d, NULL)
+ *   allocation            the object, or NULL with errno set     ebra_pool_alloc(pool)
+ *                         (as malloc)
+ *   operation             0, or a negative errno                 ebra_pool_free, ebra_read_lock
+ *   count or value        0 or a negative errno; the count goes  ebra_cache_maintain(c, &n)
+ *                         through an out-parameter
+ *   lookup                0 and the result in an out-parameter;  ebra_cache_lookup_u64(c, k, &p)
+ *                         -ENOENT for a miss; any other negative
+ *                         errno is misuse
+ *   read-side resolve     the object, or NULL (dead or stale     ebra_weak_get, ebra_deref
+ *                         handle, or misuse; misuse alone is
+ *                         reported); the fast path of a section
+ *   accessor              the value; for a destroyed or NULL     ebra_pool_name, ebra_domain_backend
+ *                         object a documented default and a
+ *                         report
+ *   release of a result   void: nothing can fail                 ebra_snapshot_free
+ *
+ * Every misuse is reported twice: through the return value, and through the
+ * report hook with one kind (below).  The kinds of misuse that every object
+ * shares:
+ *   EBRA_ERR_BAD_CALL          bad arguments (NULL, out of range) or a call
+ *                              in the wrong context            [EINVAL, EDEADLK, EBUSY, EPERM]
+ *   EBRA_ERR_BAD_CONFIG        a configuration struct or option value was
+ *                              rejected; nothing else          [EINVAL]
+ *   EBRA_ERR_USE_AFTER_DESTROY a call on a destroyed pool, domain, weak
+ *                              table, cache or subject, or a second destroy
+ *                                                               [EBADF]
+ * Names say whose thread state a call touches: ebra_pool_thread_* the
+ * calling thread's pool caches, ebra_domain_thread_* its registration in one
+ * domain, ebra_thread_exit all of ebra's state of the calling thread.
+ *
  * The default hook prints "ebra: <kind>: <message>" to stderr.  Reports are
  * never made on a fast path that succeeded, so a hook costs nothing until
  * something goes wrong.
@@ -18,7 +51,7 @@ extern "C" {
 
 /* What was detected.  The errno each kind is returned with is in brackets. */
 typedef enum ebra_error_kind_e {
-  EBRA_ERR_BAD_CONFIG = 1,   /* pool config rejected                 [EINVAL]  */
+  EBRA_ERR_BAD_CONFIG = 1,   /* a configuration was rejected         [EINVAL]  */
   EBRA_ERR_NOMEM,            /* the OS refused memory                [ENOMEM]  */
   EBRA_ERR_CAP_REACHED,      /* the pool's hard object cap is reached [ENOMEM] */
   EBRA_ERR_FOREIGN_PTR,      /* free of memory no ebra pool owns     [EFAULT]  */
@@ -27,13 +60,15 @@ typedef enum ebra_error_kind_e {
                                 or past what the pool has handed out [EINVAL]  */
   EBRA_ERR_DOUBLE_FREE,      /* free of an object that is already free [EALREADY] */
   EBRA_ERR_USE_AFTER_FREE,   /* (debug checks) a free object was written      */
-  EBRA_ERR_USE_AFTER_DESTROY,/* call on a destroyed pool             [EBADF]   */
+  EBRA_ERR_USE_AFTER_DESTROY,/* call on a destroyed object of any kind,
+                                or a second destroy               [EBADF]   */
   EBRA_ERR_BAD_OPTION,       /* an EBRA_* variable or option value was invalid;
                                 the previous value is kept (a warning) */
   EBRA_ERR_INTERNAL,         /* an invariant checker failed: a bug in ebra   */
   EBRA_WARN_LIVE_AT_DESTROY, /* destroy released objects still live (a warning) */
-  EBRA_ERR_BAD_CALL,         /* a call in the wrong context, e.g. a barrier
-                                inside a read section        [EDEADLK/EBUSY] */
+  EBRA_ERR_BAD_CALL,         /* bad arguments, or a call in the wrong
+                                context (a barrier inside a read section)
+                                              [EINVAL/EDEADLK/EBUSY/EPERM] */
   EBRA_ERR_MEMORY_LIMIT,     /* the hard memory limit refused a slab [ENOMEM] */
   EBRA_INFO_ENGINE           /* the strategy engine switched strategy or
                                 changed a knob (reported only with
