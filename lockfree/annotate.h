@@ -1,8 +1,8 @@
 /* lockfree/annotate.h — ThreadSanitizer annotations for Concurrency Kit's
  * ck_stack, which the depot uses.  Empty unless built with EBRA_TSAN.
  *
- * Why they are needed (measured, ../shared/DEPENDENCIES.md and
- * ../shared/probes/tsan/ck/ck_stack_probe.c): ck 0.7.1 implements its CAS
+ * Why they are needed (measured: docs/DESIGN.md, "Dependency facts", "TSan
+ * and the dependencies" and "TSan annotation scheme"): ck 0.7.1 implements its CAS
  * and loads in inline assembly that TSan does not see.  TSan therefore sees
  * neither the happens-before edge from a push to the pop that takes the same
  * node, nor that the pop's read of `node->next` is a benign speculative read

@@ -6,7 +6,8 @@
  * site, where a comment names the operation it pairs with.
  *
  * No standalone fences: ThreadSanitizer does not model atomic_thread_fence
- * (measured, ../shared/DEPENDENCIES.md), so ordering sits on the accesses.
+ * (measured: docs/DESIGN.md, "Dependency facts", "TSan and fences"), so
+ * ordering sits on the accesses.
  */
 #ifndef EBI_LOCKFREE_ATOMICS_H
 #define EBI_LOCKFREE_ATOMICS_H

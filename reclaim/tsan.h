@@ -1,7 +1,8 @@
 /* reclaim/tsan.h — the ThreadSanitizer happens-before annotations of the
  * reclamation layer, all of them.  Empty unless built with EBRA_TSAN.
  *
- * Why (measured, ../shared/DEPENDENCIES.md): liburcu 0.13 and ck 0.7.1 run
+ * Why (measured: docs/DESIGN.md, "Dependency facts", "TSan and the
+ * dependencies"): liburcu 0.13 and ck 0.7.1 run
  * their grace periods in inline assembly and uninstrumented shared
  * objects, so TSan sees no happens-before from a reader's accesses to the
  * reclaimer's reuse of the object after a grace period.

@@ -88,7 +88,8 @@ typedef struct ebi_magazine_s {
 /* The depot: lock-free stacks of non-empty ("full") and empty magazines.
  * ck_stack's *_mpmc operations pair the head with a generation in a
  * double-width CAS, which makes them ABA-safe; cmpxchg16b needs the stack
- * 16-byte aligned (lockfree/stack.h, S3). */
+ * 16-byte aligned (lockfree/stack.h, S3; docs/DESIGN.md, "ck_stack
+ * alignment"). */
 typedef struct ebi_depot_s {
   ck_stack_t full CK_CC_ALIGN(16);
   ck_stack_t empty CK_CC_ALIGN(16);
