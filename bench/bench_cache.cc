@@ -104,7 +104,7 @@ CacheFixture &cache_fixture(ebra_reclaim_backend_t be) {
     pc.object_size = 64;
     if (!(f.pool = ebra_pool_create(&pc)))
       die("ebra_pool_create");
-    if (!(f.table = ebra_weak_table_create(f.domain)))
+    if (!(f.table = ebra_weak_table_create(f.domain, nullptr)))
       die("ebra_weak_table_create");
     ebra_cache_config_t cc{};
     cc.name = "bench";
@@ -114,9 +114,14 @@ CacheFixture &cache_fixture(ebra_reclaim_backend_t be) {
       die("ebra_cache_create");
     for (uint64_t k = 0; k < kObjects; k++) {
       void *obj = ebra_pool_alloc(f.pool);
-      ebra_weak_t h = obj ? ebra_weak_create(f.table, obj) : EBRA_WEAK_NONE;
-      if (h == EBRA_WEAK_NONE || ebra_cache_store_u64(f.cache, k, h) != 0)
+      ebra_weak_t h = EBRA_WEAK_NONE;
+      int rc = obj ? ebra_weak_create(f.table, obj, &h) : -ENOMEM;
+      if (rc == 0)
+        rc = ebra_cache_store_u64(f.cache, k, h);
+      if (rc != 0) {
+        errno = -rc;
         die("store");
+      }
       f.objects.push_back(obj);
     }
   });
@@ -150,13 +155,15 @@ void BM_cache_lookup(benchmark::State &state, ebra_reclaim_backend_t be) {
   const auto keys = key_sequence(state.thread_index());
   if (ebra_domain_register_thread(d) != 0)
     die("ebra_domain_register_thread");
-  size_t pos = 0, hits = 0, n = 0;
+  size_t pos = 0, hits = 0, n = 0, misuse = 0;
   for (auto _ : state) {
     const uint64_t *ks = &keys[pos];
     for (int i = 0; i < kOps; i++) {
       ebra_read_lock(d);
-      void *p = ebra_cache_lookup_u64(c, ks[i]);
-      hits += (p != nullptr);
+      void *p;
+      const int rc = ebra_cache_lookup_u64(c, ks[i], &p);
+      hits += (rc == 0);
+      misuse += (rc != 0 && rc != -ENOENT);
       benchmark::DoNotOptimize(p);
       ebra_read_unlock(d);
     }
@@ -164,7 +171,10 @@ void BM_cache_lookup(benchmark::State &state, ebra_reclaim_backend_t be) {
     pos = (pos + kOps) & (kSeqLen - 1);
     n += kOps;
   }
-  ebra_thread_offline(d);
+  if (ebra_domain_thread_offline(d) != 0)
+    die("ebra_domain_thread_offline");
+  if (misuse)
+    state.SkipWithError("ebra_cache_lookup_u64 reported misuse");
   set_hit_rate(state, hits, n);
   set_per_op(state);
 }

@@ -148,13 +148,16 @@ WeakFixture &weak_fixture(ebra_reclaim_backend_t be) {
     pc.object_size = 64;
     if (!(f.pool = ebra_pool_create(&pc)))
       die("ebra_pool_create");
-    if (!(f.table = ebra_weak_table_create(f.domain)))
+    if (!(f.table = ebra_weak_table_create(f.domain, nullptr)))
       die("ebra_weak_table_create");
     f.handles.resize(kObjects);
     for (auto &h : f.handles) {
       void *obj = ebra_pool_alloc(f.pool);
-      if (!obj || (h = ebra_weak_create(f.table, obj)) == EBRA_WEAK_NONE)
+      int rc = obj ? ebra_weak_create(f.table, obj, &h) : -ENOMEM;
+      if (rc != 0) {
+        errno = -rc;
         die("ebra_weak_create");
+      }
     }
     // The creating thread may be qsbr-registered implicitly (offline): fine.
   });
@@ -168,7 +171,10 @@ void enter_domain(ebra_domain_t *d) {
 }
 
 // Leave it so no grace period waits for us (qsbr: offline; others no-op).
-void leave_domain(ebra_domain_t *d) { ebra_thread_offline(d); }
+void leave_domain(ebra_domain_t *d) {
+  if (ebra_domain_thread_offline(d) != 0)
+    die("ebra_domain_thread_offline");
+}
 
 // Variant (a): a section per resolve.
 void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random) {
@@ -451,13 +457,16 @@ void retire_worker(ebra_domain_t *d, ebra_pool_t *pool, const std::atomic<bool> 
       }
       n++;
     }
-    ebra_quiescent(d);      // qsbr: end of this "request"
-    ebra_thread_offline(d); // qsbr: do not stall grace periods while asleep
-    next += kTickNs;        // absolute deadlines: the average rate is steady
+    ebra_quiescent(d); // qsbr: end of this "request"
+    if (ebra_domain_thread_offline(d) != 0) // qsbr: do not stall grace periods while asleep
+      errors->fetch_add(1);
+    next += kTickNs; // absolute deadlines: the average rate is steady
     sleep_until(next);
-    ebra_thread_online(d);
+    if (ebra_domain_thread_online(d) != 0)
+      errors->fetch_add(1);
   }
-  ebra_thread_offline(d);
+  if (ebra_domain_thread_offline(d) != 0)
+    errors->fetch_add(1);
   ebra_domain_unregister_thread(d); // closes the open batch
   retired->fetch_add(n);
 }

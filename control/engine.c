@@ -375,7 +375,7 @@ static void apply_pool(ebra_pool_t *pool, bool pressure) {
   if (cap != st.magazine_capacity) {
     ebi_atomic_store_relaxed(&pool->xmag_capacity, cap);
     eng.st.knob_changes++;
-    info("pool '%s': magazine capacity %u -> %u (%s)", pool->name,
+    info("pool '%s': magazine capacity %u -> %u (%s)", pool->life.name,
                 st.magazine_capacity, cap, ebra_strategy_name(eng.active));
   }
   const bool lean = pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT;
@@ -398,7 +398,7 @@ static void apply_domain(ebra_domain_t *d, bool pressure) {
       ebi_atomic_load_relaxed(&d->xmax_age_ns) != age) {
     ebra_domain_set_batching(d, batch, age);
     eng.st.knob_changes++;
-    info("domain '%s': batches of %u or %.1f ms (%s)", d->name, batch,
+    info("domain '%s': batches of %u or %.1f ms (%s)", d->life.name, batch,
                 (double)age / 1e6, ebra_strategy_name(eng.active));
   }
   if (pressure) {
@@ -416,7 +416,7 @@ static void apply(bool pressure) {
   }
   for (uint32_t id = 0; id < ebi_domain_registry_capacity(); id++) {
     ebra_domain_t *d = ebi_domain_registry_at(id);
-    if (d && d->state == EBI_POOL_ALIVE)
+    if (d && ebi_life_is_alive(&d->life))
       apply_domain(d, pressure);
   }
   ebi_registry_unlock();
@@ -642,7 +642,7 @@ static void *engine_main(void *arg) {
     pthread_mutex_lock(&eng.lock);
   }
   pthread_mutex_unlock(&eng.lock);
-  ebra_thread_detach();
+  ebra_thread_exit();
   return NULL;
 }
 

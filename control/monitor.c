@@ -40,7 +40,7 @@ static void snapshot_pools_locked(ebra_snapshot_t *s) {
       continue;
     ebra_snapshot_pool_t *e = &s->pools[s->npools++];
     e->id = id;
-    memcpy(e->name, pool->name, sizeof e->name);
+    memcpy(e->name, pool->life.name, sizeof e->name);
     ebi_pool_stats_locked(pool, &e->stats);
   }
 }
@@ -55,7 +55,7 @@ static void snapshot_domains_locked(ebra_snapshot_t *s) {
       continue; /* not reached: destroy unlists a domain under this lock */
     s->ndomains++;
     e->id = id;
-    memcpy(e->name, d->name, sizeof e->name);
+    memcpy(e->name, d->life.name, sizeof e->name);
     e->backend = d->backend;
     e->backend_name = ebra_reclaim_backend_name(d->backend);
   }
@@ -681,7 +681,7 @@ int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *ar
            " full + %" PRIu64 " empty magazines\n"
            "  slabs %" PRIu64 ", reserved %" PRIu64 " B, carved %" PRIu64
            " objects, threads %" PRIu32 ", errors %" PRIu64 "\n",
-           pool->name, st.object_size, st.stride, st.magazine_capacity, st.allocs, st.frees,
+           pool->life.name, st.object_size, st.stride, st.magazine_capacity, st.allocs, st.frees,
            st.objects_live, st.bytes_live, st.magazine_hits,
            ops ? 100.0 * (double)st.magazine_hits / (double)ops : 0.0, st.magazine_misses,
            st.depot_exchanges, st.depot_contention, st.depot_full, st.depot_empty, st.slabs,

@@ -45,12 +45,6 @@
 #define DEFAULT_AGE_NS 1000000ull
 #define MAX_BATCH 65536u
 
-static ebi_idtable_t dregistry;   /* domains by id; registry lock */
-static ebra_domain_t *dtombstones; /* destroyed domains; registry lock */
-static _Atomic uint64_t next_domain_serial;
-
-ebra_domain_t *ebi_domain_registry_at(uint32_t id) { return ebi_idtable_at(&dregistry, id); }
-uint32_t ebi_domain_registry_capacity(void) { return dregistry.cap; }
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
   switch (b) {
@@ -62,7 +56,8 @@ const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
 }
 
 ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
-  return d ? d->backend : EBRA_RECLAIM_DEFAULT;
+  return EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_backend") ? EBRA_RECLAIM_DEFAULT
+                                                                    : d->backend;
 }
 
 /* EBRA_RECLAIM=urcu-memb|urcu-qsbr|ck-epoch; unset means memb. */
@@ -136,12 +131,12 @@ static ebi_batch_t *batch_steal(ebi_dthread_t *dt, uint64_t now, uint64_t min_ag
 static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
   ebi_dthread_t *dt = NULL;
   ebi_registry_lock();
-  if (d->state != EBI_POOL_ALIVE) {
+  if (!ebi_life_is_alive(&d->life)) { /* destroyed since the caller's check */
     errno = EBADF;
     goto out;
   }
   ebi_thread_t *t = ebi_thread_get_locked();
-  if (!t || ebi_thread_reserve_slot(t, EBI_SLOTS_DOMAIN, d->id) != 0 || !(dt = calloc(1, sizeof *dt))) {
+  if (!t || ebi_thread_reserve_slot(t, EBI_SLOTS_DOMAIN, d->life.id) != 0 || !(dt = calloc(1, sizeof *dt))) {
     errno = ENOMEM;
     goto out;
   }
@@ -167,7 +162,7 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
   d->threads = dt;
   d->nthreads++;
   pthread_mutex_unlock(&d->threads_lock);
-  *ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->id) = (ebi_slot_t){.serial = d->serial, .state = dt};
+  *ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->life.id) = (ebi_slot_t){.serial = d->life.serial, .state = dt};
 out:
   ebi_registry_unlock();
   return dt;
@@ -184,7 +179,7 @@ ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d) {
 void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   ebra_domain_t *d = dt->domain;
   if (dt->nest > 0 && t == ebi_tls_thread) {
-    ebi_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->name);
+    ebi_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->life.name);
     dt->nest = 0;
     ebi_tsan_release_notes(dt);
     ebi_backend_unlock_inline(d, dt);
@@ -206,7 +201,7 @@ void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   d->exited_retired += ebi_atomic_load_relaxed(&dt->xretired);
   d->exited_retired_bytes += ebi_atomic_load_relaxed(&dt->xretired_bytes);
   pthread_mutex_unlock(&d->threads_lock);
-  ebi_slot_t *slot = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->id);
+  ebi_slot_t *slot = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->life.id);
   if (slot)
     *slot = (ebi_slot_t){0};
   ebi_tsan_free_notes(dt);
@@ -217,8 +212,9 @@ void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
 /* Explicit registration.  For qsbr it also puts the thread online: from
  * here on the thread reads at no cost and owes ebra_quiescent calls. */
 int ebra_domain_register_thread(ebra_domain_t *d) {
-  if (!d)
-    return -EINVAL;
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_register_thread");
+  if (rc)
+    return rc;
   ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
     return -errno;
@@ -227,13 +223,17 @@ int ebra_domain_register_thread(ebra_domain_t *d) {
 }
 
 int ebra_domain_unregister_thread(ebra_domain_t *d) {
-  if (!d)
-    return -EINVAL;
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_unregister_thread");
+  if (rc)
+    return rc;
   ebi_dthread_t *dt = ebi_dthread_of(d);
   if (!dt)
     return 0;
-  if (dt->nest > 0)
+  if (dt->nest > 0) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_unregister_thread inside a read section of '%s'",
+               d->life.name);
     return -EBUSY;
+  }
   ebi_registry_lock();
   ebi_dthread_release_locked(dt, ebi_tls_thread);
   ebi_registry_unlock();
@@ -242,34 +242,65 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
 
 /* ---- read side ------------------------------------------------------------ */
 
-void ebra_read_lock(ebra_domain_t *d) {
-  ebi_dthread_t *dt = ebi_dthread_of(d);
-  if (EBI_UNLIKELY(!dt)) {
-    dt = dthread_attach(d);
-    if (!dt) {
-      ebi_report(EBRA_ERR_NOMEM, "ebra_read_lock: cannot register with domain '%s'",
-                  d ? d->name : "(null)");
-      EBI_DIE("ebra_read_lock without a registered thread");
-    }
-  }
+/* Open (or nest) a section of d for the calling thread's state dt. */
+static inline __attribute__((always_inline)) void read_lock_dt(ebra_domain_t *d,
+                                                                ebi_dthread_t *dt) {
   if (dt->nest++ == 0)
     ebi_backend_lock_inline(d, dt);
 }
 
-void ebra_read_unlock(ebra_domain_t *d) {
-  ebi_dthread_t *dt = ebi_dthread_of(d);
-  if (EBI_UNLIKELY(!dt || dt->nest == 0)) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
-                d ? d->name : "(null)");
-    return;
+/* The slow path of ebra_read_lock: the thread's first use of d, or misuse. */
+static __attribute__((noinline)) int read_lock_slow(ebra_domain_t *d) {
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_lock");
+  if (rc)
+    return rc;
+  ebi_dthread_t *dt = dthread_attach(d);
+  if (!dt) {
+    if (errno == EBADF) /* destroyed since the check */
+      return ebi_life_check_slow(&d->life, EBI_KIND_DOMAIN, "ebra_read_lock");
+    ebi_report(EBRA_ERR_NOMEM, "ebra_read_lock: cannot register with domain '%s'",
+               d->life.name);
+    return -ENOMEM;
   }
+  read_lock_dt(d, dt);
+  return 0;
+}
+
+int ebra_read_lock(ebra_domain_t *d) {
+  ebi_dthread_t *dt = EBI_LIKELY(d != NULL) ? ebi_dthread_of(d) : NULL;
+  if (EBI_UNLIKELY(!dt))
+    return read_lock_slow(d);
+  read_lock_dt(d, dt);
+  return 0;
+}
+
+/* The slow path of ebra_read_unlock: misuse only. */
+static __attribute__((noinline)) int read_unlock_misuse(ebra_domain_t *d) {
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_unlock");
+  if (rc)
+    return rc;
+  ebi_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
+             d->life.name);
+  return -EPERM;
+}
+
+int ebra_read_unlock(ebra_domain_t *d) {
+  ebi_dthread_t *dt = EBI_LIKELY(d != NULL) ? ebi_dthread_of(d) : NULL;
+  if (EBI_UNLIKELY(!dt || dt->nest == 0))
+    return read_unlock_misuse(d);
   if (--dt->nest == 0) {
     ebi_tsan_release_notes(dt); /* after the reader's last access */
     ebi_backend_unlock_inline(d, dt);
   }
+  return 0;
 }
 
 void *ebra_deref(ebra_domain_t *d, void *const *pp) {
+  if (EBI_UNLIKELY(!d || !pp || !ebi_life_is_alive(&d->life))) {
+    if (!EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_deref"))
+      ebi_report(EBRA_ERR_BAD_CALL, "ebra_deref: NULL pointer to load");
+    return NULL;
+  }
   /* Paired with the user's store release that published *pp. */
   void *p = ebi_atomic_load_acquire((void *const _Atomic *)pp);
 #if defined(EBRA_TSAN)
@@ -282,22 +313,36 @@ void *ebra_deref(ebra_domain_t *d, void *const *pp) {
   return p;
 }
 
-void ebra_quiescent(ebra_domain_t *d) {
-  ebi_dthread_t *dt = ebi_dthread_of(d);
+/* The calling thread's state in d for the qsbr calls: NULL with *rc set
+ * when d is misused, or when the thread is not registered (then *rc = 0:
+ * nothing to announce). */
+static ebi_dthread_t *qsbr_thread(ebra_domain_t *d, const char *call, int *rc) {
+  *rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, call);
+  return *rc ? NULL : ebi_dthread_of(d);
+}
+
+int ebra_quiescent(ebra_domain_t *d) {
+  int rc;
+  ebi_dthread_t *dt = qsbr_thread(d, "ebra_quiescent", &rc);
   if (dt && dt->nest == 0)
     ebi_backend_quiescent(d, dt);
+  return rc;
 }
 
-void ebra_thread_offline(ebra_domain_t *d) {
-  ebi_dthread_t *dt = ebi_dthread_of(d);
+int ebra_domain_thread_offline(ebra_domain_t *d) {
+  int rc;
+  ebi_dthread_t *dt = qsbr_thread(d, "ebra_domain_thread_offline", &rc);
   if (dt && dt->nest == 0)
     ebi_backend_offline(d, dt);
+  return rc;
 }
 
-void ebra_thread_online(ebra_domain_t *d) {
-  ebi_dthread_t *dt = ebi_dthread_of(d);
+int ebra_domain_thread_online(ebra_domain_t *d) {
+  int rc;
+  ebi_dthread_t *dt = qsbr_thread(d, "ebra_domain_thread_online", &rc);
   if (dt)
     ebi_backend_online(d, dt);
+  return rc;
 }
 
 /* ---- retire ---------------------------------------------------------------- */
@@ -345,7 +390,10 @@ static void return_to_pool(const ebi_retired_t *e) {
 }
 
 int ebra_retire(ebra_domain_t *d, void *obj) {
-  if (!d || !obj)
+  int lrc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_retire");
+  if (lrc)
+    return lrc;
+  if (!obj)
     return -EINVAL;
   ebra_pool_t *pool;
   int rc = ebi_object_check_live(obj, &pool);
@@ -365,8 +413,13 @@ int ebra_retire(ebra_domain_t *d, void *obj) {
 static void call_user(const ebi_retired_t *e) { ((ebra_reclaim_fn *)e->ctx)(e->arg); }
 
 int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
-  if (!d || !fn)
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_retire_call");
+  if (rc)
+    return rc;
+  if (!fn) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_retire_call: NULL function");
     return -EINVAL;
+  }
   const ebi_retired_t e = {.run = call_user, .ctx = (void *)fn, .arg = arg, .obj = arg};
   return ebi_retire_entry(d, &e);
 }
@@ -501,7 +554,7 @@ static void *reclaimer_main(void *arg) {
       break;
   }
   pthread_mutex_unlock(&d->lock);
-  ebra_thread_detach();
+  ebra_thread_exit();
   return NULL;
 }
 
@@ -515,14 +568,13 @@ static int reclaimer_start(ebra_domain_t *d) {
 /* ---- barrier ---------------------------------------------------------------- */
 
 int ebra_domain_barrier(ebra_domain_t *d) {
-  if (!d)
-    return -EINVAL;
-  if (d->state != EBI_POOL_ALIVE)
-    return -EBADF;
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_barrier");
+  if (rc)
+    return rc;
   ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt && dt->nest > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_barrier inside a read section of '%s'",
-                d->name);
+                d->life.name);
     return -EDEADLK;
   }
   const bool was_online = dt && ebi_backend_is_online(d);
@@ -577,7 +629,6 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
     errno = ENOMEM;
     return NULL;
   }
-  snprintf(d->name, sizeof d->name, "%s", cfg && cfg->name ? cfg->name : "domain");
   d->backend = be;
   ebi_atomic_store_relaxed(&d->xbatch_size,
                             cfg && cfg->batch_size ? cfg->batch_size : DEFAULT_BATCH);
@@ -588,17 +639,15 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
   pthread_mutex_init(&d->lock, NULL);
   pthread_cond_init(&d->wake, NULL);
   pthread_cond_init(&d->done, NULL);
-  d->serial = ebi_atomic_add_relaxed(&next_domain_serial, 1) + 1;
-  d->state = EBI_POOL_ALIVE;
   int err = ebi_backend_init_domain(d);
   if (!err) {
     ebi_registry_lock();
-    err = ebi_idtable_put(&dregistry, d, 16, &d->id);
+    err = ebi_life_begin_locked(&d->life, EBI_KIND_DOMAIN, cfg ? cfg->name : NULL);
     ebi_registry_unlock();
   }
   if (!err && (err = reclaimer_start(d)) != 0) {
     ebi_registry_lock();
-    dregistry.items[d->id] = NULL;
+    ebi_life_abort_locked(&d->life);
     ebi_registry_unlock();
   }
   if (err) {
@@ -612,12 +661,12 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
 }
 
 int ebra_domain_destroy(ebra_domain_t *d) {
-  if (!d)
-    return -EINVAL;
-  if (d->state != EBI_POOL_ALIVE)
-    return -EBADF;
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_destroy");
+  if (rc)
+    return rc;
   if (ebi_atomic_load_relaxed(&d->xweak_tables) > 0) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "domain '%s' still has weak tables", d->name);
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_destroy: domain '%s' still has weak tables",
+               d->life.name);
     return -EBUSY;
   }
   ebra_domain_unregister_thread(d); /* the caller, if it was registered */
@@ -625,9 +674,9 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   const uint32_t others = d->nthreads;
   pthread_mutex_unlock(&d->threads_lock);
   if (others) {
-    ebi_report(EBRA_ERR_BAD_CONFIG,
+    ebi_report(EBRA_ERR_BAD_CALL,
                 "domain '%s': %u threads still registered (they unregister at exit or "
-                "with ebra_domain_unregister_thread)", d->name, others);
+                "with ebra_domain_unregister_thread)", d->life.name, others);
     return -EBUSY;
   }
   ebra_domain_barrier(d);
@@ -637,11 +686,7 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   pthread_mutex_unlock(&d->lock);
   pthread_join(d->reclaimer, NULL);
   ebi_registry_lock();
-  dregistry.items[d->id] = NULL;
-  d->serial = EBI_SERIAL_DEAD;
-  d->state = EBI_POOL_DEAD;
-  d->tomb_next = dtombstones;
-  dtombstones = d;
+  ebi_life_end_locked(&d->life);
   ebi_registry_unlock();
   ebi_backend_fini_domain(d);
   /* Like pools, the struct stays as a tombstone: later calls get EBADF. */
@@ -649,8 +694,14 @@ int ebra_domain_destroy(ebra_domain_t *d) {
 }
 
 int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size, uint64_t max_age_ns) {
-  if (!d || batch_size > MAX_BATCH)
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_set_batching");
+  if (rc)
+    return rc;
+  if (batch_size > MAX_BATCH) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_set_batching: batch_size %u is above %u",
+               batch_size, MAX_BATCH);
     return -EINVAL;
+  }
   if (batch_size)
     ebi_atomic_store_relaxed(&d->xbatch_size, batch_size);
   if (max_age_ns)
@@ -685,10 +736,13 @@ static void percentiles(const uint64_t *ring, uint64_t count, uint64_t *p50, uin
 }
 
 int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
-  if (!d || !out)
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_stats");
+  if (rc)
+    return rc;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_stats: NULL out");
     return -EINVAL;
-  if (d->state != EBI_POOL_ALIVE)
-    return -EBADF;
+  }
   memset(out, 0, sizeof *out);
   uint64_t retired, bytes;
   pthread_mutex_lock(&d->threads_lock);
@@ -724,8 +778,8 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
  * domain lock in lock order; "parent" releases them (the child calls it
  * too, before it releases the threads that did not survive the fork). */
 static void domains_fork_prepare(void) {
-  for (uint32_t i = 0; i < dregistry.cap; i++) {
-    ebra_domain_t *d = dregistry.items[i];
+  for (uint32_t i = 0; i < ebi_domain_registry_capacity(); i++) {
+    ebra_domain_t *d = ebi_domain_registry_at(i);
     if (!d)
       continue;
     pthread_mutex_lock(&d->threads_lock);
@@ -736,8 +790,8 @@ static void domains_fork_prepare(void) {
 }
 
 static void domains_fork_parent(void) {
-  for (uint32_t i = 0; i < dregistry.cap; i++) {
-    ebra_domain_t *d = dregistry.items[i];
+  for (uint32_t i = 0; i < ebi_domain_registry_capacity(); i++) {
+    ebra_domain_t *d = ebi_domain_registry_at(i);
     if (!d)
       continue;
     pthread_mutex_unlock(&d->lock);
@@ -751,8 +805,8 @@ static void domains_fork_parent(void) {
  * parent's reclaimer held at the fork are not in the child (leaked there,
  * never run twice). */
 static void domains_fork_child(void) {
-  for (uint32_t i = 0; i < dregistry.cap; i++) {
-    ebra_domain_t *d = dregistry.items[i];
+  for (uint32_t i = 0; i < ebi_domain_registry_capacity(); i++) {
+    ebra_domain_t *d = ebi_domain_registry_at(i);
     if (!d)
       continue;
     /* The parent's reclaimer may have been waiting on these: no waiter
@@ -762,7 +816,7 @@ static void domains_fork_child(void) {
     d->reclaimer_idle = false;
     d->barrier_done = d->barrier_req;
     if (reclaimer_start(d) != 0)
-      ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->name);
+      ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->life.name);
   }
 }
 
@@ -773,7 +827,7 @@ static void domains_thread_release_locked(ebi_thread_t *t) {
   for (uint32_t id = 0; id < ebi_thread_nslots(t, EBI_SLOTS_DOMAIN); id++) {
     ebi_slot_t *s = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, id);
     ebra_domain_t *d = ebi_domain_registry_at(id);
-    if (s->state && d && d->serial == s->serial)
+    if (s->state && d && d->life.serial == s->serial)
       ebi_dthread_release_locked(s->state, t);
   }
 }

@@ -61,11 +61,8 @@ struct ebi_dthread_s {
 #define EBI_LATENCY_RING 1024
 
 struct ebra_domain_s {
-  uint64_t serial;             /* unique; EBI_SERIAL_DEAD once destroyed */
-  uint32_t id;
-  uint32_t state;              /* EBI_POOL_ALIVE / EBI_POOL_DEAD */
+  ebi_life_t life;             /* first member (src/life.c) */
   ebra_reclaim_backend_t backend;
-  char name[EBRA_POOL_NAME_MAX];
   _Atomic uint32_t xbatch_size;
   _Atomic uint64_t xmax_age_ns;
   struct ck_epoch *ck_epoch;   /* ck backend */
@@ -84,7 +81,6 @@ struct ebra_domain_s {
   uint64_t barrier_req, barrier_done;
   _Atomic uint32_t xweak_tables;
   uint64_t open_seq;           /* batches opened; under lock (wakes the reclaimer) */
-  struct ebra_domain_s *tomb_next; /* destroyed domains, kept as tombstones */
 
   /* Reclaimer-written stats, read relaxed. */
   _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
@@ -127,15 +123,21 @@ EBI_INTERNAL_FN bool ebi_backend_is_online(const ebra_domain_t *d);
 EBI_INTERNAL_FN ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d);
 EBI_INTERNAL_FN int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e);
 EBI_INTERNAL_FN void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t);
-EBI_INTERNAL_FN ebra_domain_t *ebi_domain_registry_at(uint32_t id); /* registry lock held */
-EBI_INTERNAL_FN uint32_t ebi_domain_registry_capacity(void);         /* registry lock held */
+/* The live domain at registry id, or NULL; the registry's length.  Registry
+ * lock held. */
+static inline ebra_domain_t *ebi_domain_registry_at(uint32_t id) {
+  return (ebra_domain_t *)ebi_life_at_locked(EBI_KIND_DOMAIN, id);
+}
+static inline uint32_t ebi_domain_registry_capacity(void) {
+  return ebi_life_capacity_locked(EBI_KIND_DOMAIN);
+}
 /* Ask the reclaimer to close every open batch and run a grace period now,
  * without waiting for it (the engine's forced grace period). */
 EBI_INTERNAL_FN void ebi_domain_request_flush(ebra_domain_t *d);
 
 /* The calling thread's state in d, or NULL (src/internal.h, thread slots). */
 static inline ebi_dthread_t *ebi_dthread_of(const ebra_domain_t *d) {
-  return (ebi_dthread_t *)ebi_thread_state_of(EBI_SLOTS_DOMAIN, d->id, d->serial);
+  return (ebi_dthread_t *)ebi_thread_state_of(EBI_SLOTS_DOMAIN, d->life.id, d->life.serial);
 }
 
 #endif /* EBI_RECLAIM_INTERNAL_H */

@@ -36,6 +36,62 @@
 #define EBI_SLAB_CARVED_MASK 0xffffffffull
 #define EBI_POISON_BYTE 0xDB
 
+/* ---- life.c: the lifecycle every user-created object shares ------------- */
+
+typedef enum ebi_kind_e {
+  EBI_KIND_POOL,
+  EBI_KIND_DOMAIN,
+  EBI_KIND_WEAK_TABLE,
+  EBI_KIND_CACHE,
+  EBI_KIND_SUBJECT,
+  EBI_KINDS
+} ebi_kind_t;
+
+#define EBI_SERIAL_DEAD UINT64_MAX
+#define EBI_ALIVE 0x6c697665u /* "live" */
+#define EBI_DEAD 0x64656164u  /* "dead" */
+#define EBI_NAME_MAX EBRA_POOL_NAME_MAX
+
+/* The first member of every pool, domain, weak table, cache and subject
+ * (life.c states the invariants L1-L3). */
+typedef struct ebi_life_s {
+  uint64_t serial;           /* unique, >= 1; EBI_SERIAL_DEAD once destroyed */
+  uint32_t id;               /* index in its kind's registry; reused */
+  uint32_t state;            /* EBI_ALIVE, then EBI_DEAD */
+  ebi_kind_t kind;
+  struct ebi_life_s *tomb_next; /* its kind's tombstones, once dead */
+  char name[EBI_NAME_MAX];   /* as configured, truncated; or the kind's name */
+} ebi_life_t;
+
+/* Birth: a registry id, a fresh serial, state EBI_ALIVE; 0 or ENOMEM (then
+ * l is not registered).  Registry lock held. */
+EBI_INTERNAL_FN int ebi_life_begin_locked(ebi_life_t *l, ebi_kind_t kind, const char *name);
+/* Death: out of the registry, serial and state dead, kept as a tombstone.
+ * Registry lock held. */
+EBI_INTERNAL_FN void ebi_life_end_locked(ebi_life_t *l);
+/* Undo a birth whose object is freed right away (its create failed later
+ * on).  Registry lock held. */
+EBI_INTERNAL_FN void ebi_life_abort_locked(ebi_life_t *l);
+/* The live object of a kind at id, or NULL; the registry's length.
+ * Registry lock held. */
+EBI_INTERNAL_FN ebi_life_t *ebi_life_at_locked(ebi_kind_t kind, uint32_t id);
+EBI_INTERNAL_FN uint32_t ebi_life_capacity_locked(ebi_kind_t kind);
+EBI_INTERNAL_FN const char *ebi_kind_name(ebi_kind_t kind);
+EBI_INTERNAL_FN int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call);
+
+static inline bool ebi_life_is_alive(const ebi_life_t *l) { return l->state == EBI_ALIVE; }
+
+/* The entry check of every public call on an object: 0 for a live object
+ * of the kind; else a report naming `call` and -EINVAL (NULL, or not an
+ * object of that kind: EBRA_ERR_BAD_CALL) or -EBADF (destroyed:
+ * EBRA_ERR_USE_AFTER_DESTROY).  `obj` is a pointer to a struct whose first
+ * member is its ebi_life_t. */
+#define EBI_LIFE_CHECK(obj, k, call)                                        \
+  (EBI_LIKELY((obj) != NULL && ebi_life_is_alive((const ebi_life_t *)(obj))) && \
+           ((const ebi_life_t *)(obj))->kind == (k)                          \
+       ? 0                                                                     \
+       : ebi_life_check_slow((const ebi_life_t *)(obj), (k), (call)))
+
 /* ---- types -------------------------------------------------------------- */
 
 /* A slab: one mapping from the OS, cut into `count` slots of `stride` bytes.
@@ -204,28 +260,19 @@ static inline void ebi_tcache_sync_in(ebi_tcache_t *tc) {
   tc->limit = tc->base + tc->loaded->capacity;
 }
 
-#define EBI_SERIAL_DEAD UINT64_MAX
-#define EBI_POOL_ALIVE 0x6c697665u /* "live" */
-#define EBI_POOL_DEAD 0x64656164u  /* "dead" */
-
 struct ebra_pool_s {
-  /* Read by every alloc and free: constant while the pool lives. */
-  uint64_t serial;      /* unique, >= 1, never reused; EBI_SERIAL_DEAD once
-                           destroyed, which no slot holds (empty slots hold 0) */
-  uint32_t id;          /* registry index; may be reused after destroy */
+  ebi_life_t life;      /* serial and id are read by every alloc and free;
+                           constant while the pool lives (life.c) */
   uint32_t flags;       /* EBRA_POOL_* */
   size_t object_size;
   size_t stride;
   uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */
-  uint32_t state;       /* EBI_POOL_ALIVE / EBI_POOL_DEAD */
   _Atomic uint32_t xmag_capacity; /* rounds for new magazines; the
                                      strategy engine moves it */
   uint32_t mag_capacity_base;     /* as configured; constant */
   size_t alignment;
   size_t max_objects;   /* 0 = no cap */
   size_t slab_size;
-  char name[EBRA_POOL_NAME_MAX];
-
   ebi_depot_t depot;
 
   /* Slab layer.  xcurrent: the slab being carved; replaced under grow_lock
@@ -261,8 +308,6 @@ struct ebra_pool_s {
   uint32_t ntcaches;
   ebi_counters_t detached;
   _Atomic uint64_t xerrors;
-
-  ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
 
   /* The strategy engine's view at its previous step (engine lock). */
   uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention, eng_prev_objects;
@@ -396,21 +441,12 @@ EBI_INTERNAL_FN extern __thread ebi_thread_t *ebi_tls_thread
     __attribute__((tls_model("initial-exec")));
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
-/* A growable table of pointers indexed by small ids (pools, domains);
- * callers hold the registry lock.  Freed ids are reused, lowest first. */
-typedef struct ebi_idtable_s {
-  void **items;
-  uint32_t cap;
-} ebi_idtable_t;
-EBI_INTERNAL_FN int ebi_idtable_put(ebi_idtable_t *t, void *item, uint32_t min_cap,
-                                      uint32_t *id);
-static inline void *ebi_idtable_at(const ebi_idtable_t *t, uint32_t id) {
-  return id < t->cap ? t->items[id] : NULL;
+/* The live pool at registry id, or NULL; the registry's length.  Registry
+ * lock held. */
+static inline ebra_pool_t *ebi_registry_at(uint32_t id) {
+  return (ebra_pool_t *)ebi_life_at_locked(EBI_KIND_POOL, id);
 }
-EBI_INTERNAL_FN int ebi_registry_add(ebra_pool_t *pool);    /* registry lock held */
-EBI_INTERNAL_FN void ebi_registry_remove(ebra_pool_t *pool); /* registry lock held */
-EBI_INTERNAL_FN ebra_pool_t *ebi_registry_at(uint32_t id);   /* registry lock held */
-EBI_INTERNAL_FN uint32_t ebi_registry_capacity(void);        /* registry lock held */
+static inline uint32_t ebi_registry_capacity(void) { return ebi_life_capacity_locked(EBI_KIND_POOL); }
 EBI_INTERNAL_FN ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool);
 EBI_INTERNAL_FN void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc);
 EBI_INTERNAL_FN void ebi_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
@@ -440,7 +476,7 @@ static inline void *ebi_thread_state_of(ebi_slot_kind_t kind, uint32_t id, uint6
 
 /* The calling thread's cache for pool, or NULL (slow path attaches one). */
 static inline ebi_tcache_t *ebi_tcache_of(const ebra_pool_t *pool) {
-  return (ebi_tcache_t *)ebi_thread_state_of(EBI_SLOTS_POOL, pool->id, pool->serial);
+  return (ebi_tcache_t *)ebi_thread_state_of(EBI_SLOTS_POOL, pool->life.id, pool->life.serial);
 }
 
 /* Hooks through which the floors above reach thread exit and fork: a floor

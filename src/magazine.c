@@ -54,7 +54,7 @@ ebi_magazine_t *ebi_magazine_get_empty(ebra_pool_t *pool, ebi_counters_t *c) {
 void ebi_magazine_give(ebra_pool_t *pool, ebi_magazine_t *m, ebi_counters_t *c) {
   if (EBI_DEBUG && !ebi_magazine_is_valid(pool, m))
     ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': corrupt magazine %p given to the depot",
-                     pool->name, (void *)m);
+                     pool->life.name, (void *)m);
   if (m->rounds > 0)
     ebi_depot_push_full(&pool->depot, m, c);
   else if (m->capacity == ebi_atomic_load_relaxed(&pool->xmag_capacity))

@@ -36,10 +36,8 @@
 #define EBI_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-static _Atomic uint64_t next_serial;
-static ebra_pool_t *tombstones; /* destroyed pools; registry lock */
 
-bool ebi_pool_is_alive(const ebra_pool_t *pool) { return pool->state == EBI_POOL_ALIVE; }
+bool ebi_pool_is_alive(const ebra_pool_t *pool) { return ebi_life_is_alive(&pool->life); }
 
 static inline uint64_t free_marker(const ebra_pool_t *pool, const void *p) {
   return (uint64_t)(uintptr_t)p ^ pool->cookie;
@@ -66,14 +64,14 @@ static void debug_check_poison(ebra_pool_t *pool, const void *p) {
   if (*(const uint64_t *)p != free_marker(pool, p)) {
     ebi_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
                      "pool '%s': object %p was written in its first 8 bytes after it was freed",
-                     pool->name, p);
+                     pool->life.name, p);
     return;
   }
   for (size_t i = 8; i < pool->object_size; i++) {
     if (b[i] != want) {
       ebi_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
                        "pool '%s': object %p was written at offset %zu after it was freed",
-                       pool->name, p, i);
+                       pool->life.name, p, i);
       return;
     }
   }
@@ -100,7 +98,7 @@ static inline void object_on_alloc(ebra_pool_t *pool, void *p) {
   debug_check_poison(pool, p);
   if (!debug_bit_flip(ebi_segmap_lookup(p), p, true))
     ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
-                     pool->name, p);
+                     pool->life.name, p);
 #endif
   *(uint64_t *)p = 0; /* clears the free marker */
 }
@@ -145,16 +143,16 @@ static uint32_t overflow_take(ebra_pool_t *pool, void **out, uint32_t want) {
 
 static void *alloc_failed(ebra_pool_t *pool, int err, ebra_error_kind_t kind) {
   if (kind == EBRA_ERR_CAP_REACHED)
-    ebi_report_pool(pool, kind, "pool '%s': cap of %zu objects reached", pool->name,
+    ebi_report_pool(pool, kind, "pool '%s': cap of %zu objects reached", pool->life.name,
                      pool->max_objects);
   else if (kind == EBRA_ERR_USE_AFTER_DESTROY)
-    ebi_report_pool(pool, kind, "ebra_pool_alloc on destroyed pool '%s'", pool->name);
+    ebi_report_pool(pool, kind, "ebra_pool_alloc on destroyed pool '%s'", pool->life.name);
   else if (kind == EBRA_ERR_MEMORY_LIMIT)
     ebi_report_pool(pool, kind,
                      "pool '%s': the hard memory limit (%llu bytes) refused a new slab",
-                     pool->name, (unsigned long long)ebi_slab_hard_limit());
+                     pool->life.name, (unsigned long long)ebi_slab_hard_limit());
   else
-    ebi_report_pool(pool, kind, "pool '%s': the OS refused memory", pool->name);
+    ebi_report_pool(pool, kind, "pool '%s': the OS refused memory", pool->life.name);
   errno = err;
   return NULL;
 }
@@ -189,7 +187,7 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
 
 static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
   if (!pool) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_alloc(NULL)");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
     errno = EINVAL;
     return NULL;
   }
@@ -246,35 +244,35 @@ static __attribute__((noinline)) int free_rejected(ebra_pool_t *pool, void *p,
                                                    const ebi_slab_t *s) {
   if (!ebi_pool_is_alive(pool)) {
     ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY,
-                     "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->name);
+                     "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->life.name);
     return -EBADF;
   }
   if (!s) {
     ebi_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
-                     "pool '%s': free of %p, which no ebra pool owns", pool->name, p);
+                     "pool '%s': free of %p, which no ebra pool owns", pool->life.name, p);
     return -EFAULT;
   }
   if (s->pool != pool) {
     ebi_report_pool(pool, EBRA_ERR_WRONG_POOL,
-                     "pool '%s': free of %p, which belongs to pool '%s'", pool->name, p,
-                     s->pool->name);
+                     "pool '%s': free of %p, which belongs to pool '%s'", pool->life.name, p,
+                     s->pool->life.name);
     return -EXDEV;
   }
   if (!ebi_slab_slot_valid(s, p)) {
     ebi_report_pool(pool, EBRA_ERR_MISALIGNED,
                      "pool '%s': free of %p, which is not the start of an object "
                      "this pool handed out",
-                     pool->name, p);
+                     pool->life.name, p);
     return -EINVAL;
   }
   if (*(const uint64_t *)p != free_marker(pool, p) && ebi_slab_slot_held(s, p)) {
     ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
                      "pool '%s': free of %p, which was retired or has a weak handle; "
                      "the reclamation layer frees it",
-                     pool->name, p);
+                     pool->life.name, p);
     return -EALREADY;
   }
-  ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->name, p);
+  ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->life.name, p);
   return -EALREADY;
 }
 
@@ -314,7 +312,7 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
   if (EBI_UNLIKELY(p == NULL))
     return 0;
   if (EBI_UNLIKELY(pool == NULL)) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_free(NULL, %p)", p);
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_free(NULL, %p)", p);
     return -EINVAL;
   }
   const ebi_slab_t *s = ebi_segmap_lookup(p);
@@ -354,12 +352,12 @@ int ebi_object_check_live(const void *obj, ebra_pool_t **pool_out) {
   if (!ebi_slab_slot_valid(s, obj)) {
     ebi_report_pool(pool, EBRA_ERR_MISALIGNED,
                      "pool '%s': %p is not the start of an object this pool handed out",
-                     pool->name, obj);
+                     pool->life.name, obj);
     return -EINVAL;
   }
   if (*(const uint64_t *)obj == free_marker(pool, obj)) {
     ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p is a free object",
-                     pool->name, obj);
+                     pool->life.name, obj);
     return -EALREADY;
   }
   *pool_out = pool;
@@ -378,7 +376,7 @@ int ebi_object_hold(ebra_pool_t *pool, const void *obj) {
    * reclaimer in ebi_object_release_hold. */
   if (ebi_atomic_or_acq_rel(&s->xheld_bits[i / 64], bit) & bit) {
     ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
-                     "pool '%s': %p is already retired or owned by a weak handle", pool->name,
+                     "pool '%s': %p is already retired or owned by a weak handle", pool->life.name,
                      obj);
     return -EALREADY;
   }
@@ -410,7 +408,7 @@ static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
 static int config_check(const ebra_pool_config_t *cfg) {
   const char *name = cfg && cfg->name ? cfg->name : "pool";
   if (!cfg)
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_pool_create: config is NULL");
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_create: config is NULL");
   else if (cfg->object_size == 0 || cfg->object_size > EBRA_MAX_OBJECT_SIZE)
     ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': object_size %zu is not in [1, %zu]", name,
                 cfg->object_size, EBRA_MAX_OBJECT_SIZE);
@@ -435,7 +433,6 @@ static int config_check(const ebra_pool_config_t *cfg) {
 }
 
 static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
-  snprintf(pool->name, sizeof pool->name, "%s", cfg->name ? cfg->name : "pool");
   pool->object_size = cfg->object_size;
   pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
   const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
@@ -451,8 +448,6 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   ebi_depot_init(&pool->depot);
   pthread_mutex_init(&pool->grow_lock, NULL);
   pthread_mutex_init(&pool->overflow_lock, NULL);
-  pool->serial = ebi_atomic_add_relaxed(&next_serial, 1) + 1;
-  pool->state = EBI_POOL_ALIVE;
 }
 
 /* Carve n objects into full magazines in the depot. */
@@ -495,7 +490,7 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
   memset(pool, 0, sizeof *pool);
   pool_init_fields(pool, cfg);
   ebi_registry_lock();
-  int err = ebi_registry_add(pool);
+  int err = ebi_life_begin_locked(&pool->life, EBI_KIND_POOL, cfg->name);
   ebi_registry_unlock();
   if (err) {
     free(pool);
@@ -505,7 +500,7 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
   }
   if (cfg->prealloc && pool_prealloc(pool, cfg->prealloc) != 0) {
     ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': preallocation of %zu objects failed",
-                     pool->name, cfg->prealloc);
+                     pool->life.name, cfg->prealloc);
     ebra_pool_destroy(pool); /* nothing is live: no warning */
     errno = ENOMEM;
     return NULL;
@@ -514,29 +509,25 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
 }
 
 int ebra_pool_destroy(ebra_pool_t *pool) {
-  if (!pool)
-    return -EINVAL;
+  int rc = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_destroy");
+  if (rc)
+    return rc;
   ebi_registry_lock();
-  if (!ebi_pool_is_alive(pool)) {
+  if (!ebi_pool_is_alive(pool)) { /* a racing destroy won */
     ebi_registry_unlock();
-    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "pool '%s' destroyed twice", pool->name);
-    return -EBADF;
+    return ebi_life_check_slow(&pool->life, EBI_KIND_POOL, "ebra_pool_destroy");
   }
   if (EBI_DEBUG)
     ebi_pool_audit_locked(pool, NULL);
   const uint64_t live = ebi_pool_live_locked(pool);
-  pool->serial = EBI_SERIAL_DEAD; /* every thread's slot for this pool is now stale */
-  pool->state = EBI_POOL_DEAD;
-  ebi_registry_remove(pool);
+  ebi_life_end_locked(&pool->life); /* every thread's slot for it is now stale */
   ebi_tcache_detach_all(pool);
-  pool->tomb_next = tombstones;
-  tombstones = pool;
   ebi_registry_unlock();
 
   if (live)
     ebi_report_pool(pool, EBRA_WARN_LIVE_AT_DESTROY,
                      "pool '%s' destroyed with %llu objects live; their memory is released",
-                     pool->name, (unsigned long long)live);
+                     pool->life.name, (unsigned long long)live);
   ebi_magazine_free_all(pool);
   ebi_slab_release_all(pool);
   pool->overflow = NULL;
@@ -548,18 +539,19 @@ int ebra_pool_destroy(ebra_pool_t *pool) {
 }
 
 int ebra_pool_thread_flush(ebra_pool_t *pool) {
-  if (!pool)
-    return -EINVAL;
-  if (!ebi_pool_is_alive(pool)) {
-    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_thread_flush on destroyed pool '%s'",
-                     pool->name);
-    return -EBADF;
-  }
+  int rc = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_thread_flush");
+  if (rc)
+    return rc;
   ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (tc)
     ebi_tcache_flush(pool, tc);
   return 0;
 }
 
-const char *ebra_pool_name(const ebra_pool_t *pool) { return pool ? pool->name : NULL; }
-size_t ebra_pool_object_size(const ebra_pool_t *pool) { return pool ? pool->object_size : 0; }
+const char *ebra_pool_name(const ebra_pool_t *pool) {
+  return EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_name") ? NULL : pool->life.name;
+}
+
+size_t ebra_pool_object_size(const ebra_pool_t *pool) {
+  return EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_object_size") ? 0 : pool->object_size;
+}

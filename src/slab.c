@@ -325,7 +325,7 @@ void ebi_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
     const uint64_t bit = 1ull << (k % 64);
     if (EBI_DEBUG && (s->free_bits[k / 64] & bit))
       ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p returned to its slab twice",
-                       pool->name, objs[i]);
+                       pool->life.name, objs[i]);
     s->free_bits[k / 64] |= bit;
     if (s->nfree++ == 0)
       list_push(&pool->partial, s);

@@ -87,13 +87,18 @@ void ebi_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
 }
 
 int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
-  if (!pool || !out)
+  int rc0 = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_stats");
+  if (rc0)
+    return rc0;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_stats: NULL out");
     return -EINVAL;
+  }
   ebi_registry_lock();
   if (!ebi_pool_is_alive(pool)) {
     ebi_registry_unlock();
     ebi_report_pool((ebra_pool_t *)pool, EBRA_ERR_USE_AFTER_DESTROY,
-                     "ebra_pool_stats on destroyed pool '%s'", pool->name);
+                     "ebra_pool_stats on destroyed pool '%s'", pool->life.name);
     return -EBADF;
   }
   ebi_pool_stats_locked(pool, out);
@@ -236,7 +241,7 @@ int ebi_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
   if (out)
     *out = a.r;
   if (err) {
-    ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': no memory to audit", pool->name);
+    ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': no memory to audit", pool->life.name);
     return -ENOMEM;
   }
   if (a.r.duplicates || a.r.invalid || a.r.lost_magazines ||
@@ -245,7 +250,7 @@ int ebi_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
                      "pool '%s' audit failed: carved %" PRIu64 ", cached %" PRIu64
                      ", live %" PRIu64 ", duplicates %" PRIu64 ", invalid %" PRIu64
                      ", lost magazines %" PRIu64 " of %" PRIu64,
-                     pool->name, a.r.carved, a.r.cached, a.r.live, a.r.duplicates,
+                     pool->life.name, a.r.carved, a.r.cached, a.r.live, a.r.duplicates,
                      a.r.invalid, a.r.lost_magazines, a.r.magazines);
     return -EUCLEAN;
   }
@@ -253,13 +258,14 @@ int ebi_pool_audit_locked(ebra_pool_t *pool, ebra_pool_audit_t *out) {
 }
 
 int ebra_pool_audit(ebra_pool_t *pool, ebra_pool_audit_t *out) {
-  if (!pool)
-    return -EINVAL;
+  int rc0 = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_audit");
+  if (rc0)
+    return rc0;
   ebi_registry_lock();
   if (!ebi_pool_is_alive(pool)) {
     ebi_registry_unlock();
     ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY, "ebra_pool_audit on destroyed pool '%s'",
-                     pool->name);
+                     pool->life.name);
     return -EBADF;
   }
   int rc = ebi_pool_audit_locked(pool, out);

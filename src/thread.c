@@ -43,43 +43,12 @@ __thread ebi_thread_t *ebi_tls_thread __attribute__((tls_model("initial-exec")))
     &thread_empty;
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
-static ebi_idtable_t registry; /* pools by id; registry lock */
 static uint64_t thread_numbers_held; /* bit i: a live thread state holds number i; registry lock */
 static ebi_thread_t *threads;  /* all threads with state; registry lock */
 static pthread_key_t thread_key;
 
 void ebi_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
 void ebi_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
-
-/* ---- pool registry (registry lock held) ---------------------------------- */
-
-int ebi_idtable_put(ebi_idtable_t *t, void *item, uint32_t min_cap, uint32_t *id) {
-  uint32_t i = 0;
-  while (i < t->cap && t->items[i])
-    i++;
-  if (i == t->cap) {
-    const uint32_t cap = t->cap ? t->cap * 2 : min_cap;
-    void **r = realloc(t->items, cap * sizeof *r);
-    if (!r)
-      return ENOMEM;
-    memset(r + t->cap, 0, (cap - t->cap) * sizeof *r);
-    t->items = r;
-    t->cap = cap;
-  }
-  t->items[i] = item;
-  *id = i;
-  return 0;
-}
-
-int ebi_registry_add(ebra_pool_t *pool) { return ebi_idtable_put(&registry, pool, 64, &pool->id); }
-
-void ebi_registry_remove(ebra_pool_t *pool) {
-  if (ebi_idtable_at(&registry, pool->id) == pool)
-    registry.items[pool->id] = NULL;
-}
-
-ebra_pool_t *ebi_registry_at(uint32_t id) { return ebi_idtable_at(&registry, id); }
-uint32_t ebi_registry_capacity(void) { return registry.cap; }
 
 /* ---- thread state --------------------------------------------------------- */
 
@@ -154,7 +123,7 @@ ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
     goto out;
   }
   ebi_thread_t *t = ebi_thread_get_locked();
-  if (!t || ebi_thread_reserve_slot(t, EBI_SLOTS_POOL, pool->id) != 0)
+  if (!t || ebi_thread_reserve_slot(t, EBI_SLOTS_POOL, pool->life.id) != 0)
     goto out;
   tc = calloc(1, sizeof *tc);
   if (!tc)
@@ -174,7 +143,7 @@ ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
   tc->thread = t;
   ebi_tcache_sync_in(tc);
   tcache_link(pool, tc);
-  *ebi_thread_slot(t, EBI_SLOTS_POOL, pool->id) = (ebi_slot_t){.serial = pool->serial, .state = tc};
+  *ebi_thread_slot(t, EBI_SLOTS_POOL, pool->life.id) = (ebi_slot_t){.serial = pool->life.serial, .state = tc};
 out:
   ebi_registry_unlock();
   if (!tc)
@@ -241,7 +210,7 @@ void ebi_thread_hooks_add(const ebi_thread_hooks_t *h) {
 static ebi_tcache_t *thread_tcache_at(ebi_thread_t *t, uint32_t id, ebra_pool_t **pool_out) {
   ebi_slot_t *s = ebi_thread_slot(t, EBI_SLOTS_POOL, id);
   ebra_pool_t *pool = ebi_registry_at(id);
-  if (!s->state || !pool || pool->serial != s->serial)
+  if (!s->state || !pool || pool->life.serial != s->serial)
     return NULL;
   *pool_out = pool;
   return s->state;
@@ -289,7 +258,7 @@ void ebi_thread_flush_caches(void) {
   ebi_registry_unlock();
 }
 
-void ebra_thread_detach(void) {
+void ebra_thread_exit(void) {
   ebi_thread_t *t = ebi_tls_thread;
   if (t == &thread_empty)
     return;
@@ -302,7 +271,7 @@ void ebra_thread_detach(void) {
 
 static void thread_key_destructor(void *arg) {
   (void)arg;
-  ebra_thread_detach();
+  ebra_thread_exit();
 }
 
 /* ---- fork ----------------------------------------------------------------- */
@@ -326,8 +295,8 @@ static void fork_prepare(void) {
   hooks_run(true, FORK_PREPARE); /* their locks rank first */
   ebi_registry_lock();
   hooks_run(false, FORK_PREPARE);
-  for (uint32_t id = 0; id < registry.cap; id++) {
-    ebra_pool_t *pool = registry.items[id];
+  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
+    ebra_pool_t *pool = ebi_registry_at(id);
     if (pool) {
       pthread_mutex_lock(&pool->grow_lock);
       pthread_mutex_lock(&pool->overflow_lock);
@@ -336,8 +305,8 @@ static void fork_prepare(void) {
 }
 
 static void fork_unlock_pools(void) {
-  for (uint32_t id = 0; id < registry.cap; id++) {
-    ebra_pool_t *pool = registry.items[id];
+  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
+    ebra_pool_t *pool = ebi_registry_at(id);
     if (pool) {
       pthread_mutex_unlock(&pool->overflow_lock);
       pthread_mutex_unlock(&pool->grow_lock);

@@ -14,7 +14,7 @@
  *    referenced entries and evicts the first unreferenced one; size never
  *    exceeds 4.
  *  - EXPIRED: with a ttl, a lookup after expiry misses and drops the
- *    entry; maintain drops every expired entry and returns their number.
+ *    entry; maintain drops every expired entry and gives their number.
  *  - storing a dead handle is -ESTALE and leaves nothing behind; wrong
  *    key kind / empty key / NULL cache are -EINVAL with a report.
  *  - destroy calls on_evict ERASED for every entry left; objects that die
@@ -86,7 +86,7 @@ static void setup(ebra_reclaim_backend_t be) {
   ebra_domain_config_t c = {.name = "cache", .backend = be};
   dom = ebra_domain_create(&c);
   CHECK(dom != NULL);
-  tab = ebra_weak_table_create(dom);
+  tab = ebra_weak_table_create(dom, NULL);
   CHECK(tab != NULL);
   memset(ev_count, 0, sizeof ev_count);
 }
@@ -105,7 +105,8 @@ static ebra_weak_t new_obj(uint64_t key, obj_t **out) {
   CHECK(o != NULL);
   o->key = key;
   o->canary = CANARY;
-  ebra_weak_t h = ebra_weak_create(tab, o);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, o, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   if (out)
     *out = o;
@@ -120,16 +121,39 @@ static ebra_cache_t *new_cache(ebra_cache_key_kind_t kind, size_t max, uint64_t 
   return c;
 }
 
+/* A lookup in its own section: the object of a hit (0 and *out set), or
+ * NULL for a miss, which must be -ENOENT with *out NULL (out starts
+ * non-NULL, so the NULL is the call's). */
 static void *lookup(ebra_cache_t *c, uint64_t key) {
-  ebra_read_lock(dom);
-  obj_t *o = ebra_cache_lookup_u64(c, key);
-  if (o) {
+  CHECK_EQ(ebra_read_lock(dom), 0);
+  void *p = &p;
+  const int rc = ebra_cache_lookup_u64(c, key, &p);
+  obj_t *o = p;
+  if (rc == 0) {
+    CHECK(o != NULL);
     CHECK_EQ(o->canary, CANARY);
     CHECK_EQ(o->key, key);
+  } else {
+    CHECK_EQ(rc, -ENOENT);
+    CHECK(o == NULL);
   }
-  ebra_read_unlock(dom);
+  CHECK_EQ(ebra_read_unlock(dom), 0);
   return o;
 }
+
+/* A byte-key lookup must hit with obj / miss (-ENOENT, *out NULL). */
+#define CHECK_LOOKUP_HIT(c, key, len, obj)                                \
+  do {                                                                    \
+    void *lk_ = NULL;                                                     \
+    CHECK_EQ(ebra_cache_lookup((c), (key), (len), &lk_), 0);              \
+    CHECK(lk_ == (obj));                                                  \
+  } while (0)
+#define CHECK_LOOKUP_MISS(c, key, len)                                    \
+  do {                                                                    \
+    void *lk_ = &lk_;                                                     \
+    CHECK_EQ(ebra_cache_lookup((c), (key), (len), &lk_), -ENOENT);        \
+    CHECK(lk_ == NULL);                                                   \
+  } while (0)
 
 static ebra_cache_stats_t stats(ebra_cache_t *c) {
   ebra_cache_stats_t s;
@@ -168,12 +192,18 @@ static void case_bytes(ebra_reclaim_backend_t be) {
   ebra_weak_t ha = new_obj(1, &a), hb = new_obj(2, &b);
   CHECK_EQ(ebra_cache_store(c, "alpha", 5, ha), 0);
   CHECK_EQ(ebra_cache_store(c, "alphabet soup, long key", 23, hb), 0);
-  ebra_read_lock(dom);
-  CHECK(ebra_cache_lookup(c, "alpha", 5) == a);
-  CHECK(ebra_cache_lookup(c, "alphabet soup, long key", 23) == b);
-  CHECK(ebra_cache_lookup(c, "alph", 4) == NULL);
-  CHECK(ebra_cache_lookup(c, "alphabet soup, long kez", 23) == NULL);
-  ebra_read_unlock(dom);
+  CHECK_EQ(ebra_read_lock(dom), 0);
+  CHECK_LOOKUP_HIT(c, "alpha", 5, a);
+  CHECK_LOOKUP_HIT(c, "alphabet soup, long key", 23, b);
+  CHECK_LOOKUP_MISS(c, "alph", 4);
+  CHECK_LOOKUP_MISS(c, "alphabet soup, long kez", 23);
+  /* misuse is not a miss: a u64 lookup on a byte cache, a NULL out */
+  void *lk = NULL;
+  CHECK_EQ(ebra_cache_lookup_u64(c, 1, &lk), -EINVAL);
+  CHECK(lk == NULL);
+  CHECK_EQ(ebra_cache_lookup(c, "alpha", 5, NULL), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 2);
+  CHECK_EQ(ebra_read_unlock(dom), 0);
   CHECK_EQ(ebra_cache_erase(c, "alpha", 5), 0);
   CHECK_EQ(evictions_of(EBRA_CACHE_ERASED), 1);
   CHECK(strcmp(ev_last_bytes, "alpha") == 0);
@@ -313,12 +343,16 @@ static void case_expired(ebra_reclaim_backend_t be) {
     CHECK_EQ(ebra_cache_store_u64(c, (uint64_t)i, h[i]), 0);
   }
   CHECK(lookup(c, 0) != NULL);
-  CHECK_EQ(ebra_cache_maintain(c), 0);
+  size_t removed = 99;
+  CHECK_EQ(ebra_cache_maintain(c, &removed), 0);
+  CHECK_EQ(removed, 0);
   sleep_ms(80);
   CHECK(lookup(c, 0) == NULL); /* lazily dropped by the lookup */
   CHECK_EQ(evictions_of(EBRA_CACHE_EXPIRED), 1);
   CHECK_EQ(ev_last_key, 0);
-  CHECK_EQ(ebra_cache_maintain(c), 4);
+  removed = 99;
+  CHECK_EQ(ebra_cache_maintain(c, &removed), 0);
+  CHECK_EQ(removed, 4);
   CHECK_EQ(evictions_of(EBRA_CACHE_EXPIRED), 5);
   ebra_cache_stats_t s = stats(c);
   CHECK_EQ(s.expirations, 5);
@@ -438,15 +472,16 @@ static void case_ck_refused(ebra_reclaim_backend_t be) {
   ebra_domain_config_t dc = {.name = "ck", .backend = EBRA_RECLAIM_CK_EPOCH};
   dom = ebra_domain_create(&dc);
   CHECK(dom != NULL);
-  tab = ebra_weak_table_create(dom);
+  tab = ebra_weak_table_create(dom, NULL);
   ebra_cache_config_t cfg = {.key_kind = EBRA_CACHE_KEY_U64};
   errno = 0;
   CHECK(ebra_cache_create(tab, &cfg) == NULL);
   CHECK_EQ(errno, ENOTSUP);
   CHECK_REPORTS(EBRA_ERR_BAD_CONFIG, 1);
+  errno = 0;
   CHECK(ebra_cache_create(NULL, &cfg) == NULL);
   CHECK_EQ(errno, EINVAL);
-  CHECK_REPORTS(EBRA_ERR_BAD_CONFIG, 1);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1); /* a NULL table is a bad call */
   teardown();
 }
 

@@ -3,7 +3,7 @@
  *
  * Claims checked:
  *  - every bad field gives NULL, errno EINVAL and exactly one
- *    EBRA_ERR_BAD_CONFIG report;
+ *    EBRA_ERR_BAD_CONFIG report (a NULL config: EBRA_ERR_BAD_CALL);
  *  - the boundary values of every field are accepted, with no report;
  *  - the name is copied, defaults to "pool", and is cut to
  *    EBRA_POOL_NAME_MAX - 1 bytes;
@@ -18,7 +18,9 @@
 
 #include "check.h"
 
-static void expect_rejected(const ebra_pool_config_t *cfg, const char *what)
+/* Refused with NULL, errno EINVAL and exactly one report of `kind`. */
+static void expect_refused(const ebra_pool_config_t *cfg, const char *what,
+                           ebra_error_kind_t kind)
 {
   errno = 0;
   ebra_pool_t *p = ebra_pool_create(cfg);
@@ -30,7 +32,12 @@ static void expect_rejected(const ebra_pool_config_t *cfg, const char *what)
     fprintf(stderr, "config %s: errno %d, want EINVAL\n", what, errno);
     exit(1);
   }
-  CHECK_REPORTS(EBRA_ERR_BAD_CONFIG, 1);
+  CHECK_REPORTS(kind, 1);
+}
+
+static void expect_rejected(const ebra_pool_config_t *cfg, const char *what)
+{
+  expect_refused(cfg, what, EBRA_ERR_BAD_CONFIG);
 }
 
 static void expect_accepted(const ebra_pool_config_t *cfg, const char *what)
@@ -50,7 +57,8 @@ static void expect_accepted(const ebra_pool_config_t *cfg, const char *what)
 
 static void test_bad_configs(void)
 {
-  expect_rejected(NULL, "cfg NULL");
+  /* A NULL config is a bad call (error.h: NULL arguments), not a config. */
+  expect_refused(NULL, "cfg NULL", EBRA_ERR_BAD_CALL);
 
   ebra_pool_config_t c = test_config("bad", 0);
   expect_rejected(&c, "object_size 0");

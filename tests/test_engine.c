@@ -430,10 +430,10 @@ typedef struct reader_s {
 
 static void *reader_main(void *arg) {
   reader_t *r = arg;
-  ebra_read_lock(r->d);
+  CHECK_EQ(ebra_read_lock(r->d), 0);
   pthread_barrier_wait(&r->in);  /* the main thread retires now */
   pthread_barrier_wait(&r->out); /* and steps while we hold the section */
-  ebra_read_unlock(r->d);
+  CHECK_EQ(ebra_read_unlock(r->d), 0);
   CHECK_EQ(ebra_domain_unregister_thread(r->d), 0);
   return NULL;
 }

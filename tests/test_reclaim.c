@@ -10,7 +10,8 @@
  *    report.  batch_size > 65536 or an unknown backend: NULL, EINVAL, one
  *    EBRA_ERR_BAD_CONFIG.  ebra_domain_backend and ebra_reclaim_backend_name
  *    round-trip.
- *  - sections nest; ebra_domain_barrier inside one is -EDEADLK.
+ *  - sections nest; ebra_domain_barrier inside one is -EDEADLK; an unlock
+ *    without a lock is -EPERM, a NULL domain -EINVAL (EBRA_ERR_BAD_CALL).
  *  - ebra_retire of pool objects: after a barrier they are back in their
  *    pool (objects_live drops by the count), and the domain's stats say
  *    retired == reclaimed, pending == 0, pending_bytes == 0,
@@ -32,7 +33,9 @@
  *  - stats.threads counts registered threads; register/unregister change
  *    it; a thread that exits is unregistered.
  *  - ebra_domain_destroy: -EBUSY with a weak table or another registered
- *    thread; waits for what is retired; a second destroy is -EBADF.
+ *    thread (EBRA_ERR_BAD_CALL); waits for what is retired; then every
+ *    call on it, a second destroy included, is -EBADF
+ *    (EBRA_ERR_USE_AFTER_DESTROY).
  *  - qsbr: a thread explicitly registered (online) with one qsbr domain and
  *    implicitly with another is still protected by its sections in the
  *    first.
@@ -269,26 +272,35 @@ static void case_nested_sections(ebra_reclaim_backend_t be)
 {
   ebra_pool_t *pool = test_pool("nested", OBJ_SIZE);
   ebra_domain_t *d = domain_new(be, 0, 0);
-  ebra_read_lock(d);
-  ebra_read_lock(d);
+  CHECK_EQ(ebra_read_lock(d), 0);
+  CHECK_EQ(ebra_read_lock(d), 0);
   void *p = ebra_pool_alloc(pool);
   CHECK(p != NULL);
   CHECK_EQ(ebra_retire(d, p), 0); /* retire inside a section is allowed */
-  ebra_read_unlock(d);
+  CHECK_EQ(ebra_read_unlock(d), 0);
   /* Still inside the outer section: a barrier would wait for ourselves. */
   CHECK_EQ(ebra_domain_barrier(d), -EDEADLK);
   test_hook_reset(); /* the kind of that report is not part of the contract */
-  ebra_read_unlock(d);
+  CHECK_EQ(ebra_read_unlock(d), 0);
   CHECK_EQ(ebra_domain_barrier(d), 0);
   CHECK_EQ(test_stats(pool).objects_live, 0);
   check_drained(d, 1);
   /* Sections work again after the barrier, nested three deep. */
   for (int i = 0; i < 3; i++)
-    ebra_read_lock(d);
+    CHECK_EQ(ebra_read_lock(d), 0);
   for (int i = 0; i < 3; i++)
-    ebra_read_unlock(d);
+    CHECK_EQ(ebra_read_unlock(d), 0);
   CHECK_EQ(ebra_domain_barrier(d), 0);
   CHECK_NO_REPORTS();
+  /* An unlock without a lock, and NULL domains, are bad calls. */
+  CHECK_EQ(ebra_read_unlock(d), -EPERM);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(ebra_read_lock(NULL), -EINVAL);
+  CHECK_EQ(ebra_read_unlock(NULL), -EINVAL);
+  CHECK_EQ(ebra_quiescent(NULL), -EINVAL);
+  CHECK_EQ(ebra_domain_thread_offline(NULL), -EINVAL);
+  CHECK_EQ(ebra_domain_thread_online(NULL), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 5);
   CHECK_EQ(ebra_domain_destroy(d), 0);
   CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
@@ -431,7 +443,7 @@ static void *holder_main(void *arg)
   /* Implicit registration: for qsbr this thread stays offline between
    * sections, and its section brings it online and keeps it there: it
    * announces no quiescent state until ebra_read_unlock. */
-  ebra_read_lock(h->d);
+  CHECK_EQ(ebra_read_lock(h->d), 0);
   unsigned char *p = ebra_deref(h->d, (void *const *)&h->slot);
   atomic_store(&h->intact_before, pattern_ok(p, 0x5a));
   atomic_store(&h->in_section, 1);
@@ -441,7 +453,7 @@ static void *holder_main(void *arg)
   atomic_store(&h->after_done, 1);
   while (!atomic_load(&h->leave))
     sleep_ms(1);
-  ebra_read_unlock(h->d);
+  CHECK_EQ(ebra_read_unlock(h->d), 0);
   return NULL;
 }
 
@@ -484,7 +496,7 @@ static void case_reader_keeps_object(ebra_reclaim_backend_t be)
    * thread online without announcing quiescent states, the grace period
    * would also wait for us, and reclaimed == 0 below would prove nothing
    * about the reader. */
-  ebra_thread_offline(d);
+  CHECK_EQ(ebra_domain_thread_offline(d), 0);
   /* Make sure a grace period is under way while the reader holds its
    * section: the reclaimer steals aged batches by itself, and a barrier
    * from a third (unregistered) thread steals every open batch.  Either
@@ -596,7 +608,7 @@ static void *reg_main(void *arg)
   r->rc = ebra_domain_register_thread(r->d);
   /* qsbr: explicitly registered means online; go offline before blocking,
    * or a grace period elsewhere in the process could wait for us. */
-  ebra_thread_offline(r->d);
+  CHECK_EQ(ebra_domain_thread_offline(r->d), 0);
   pthread_barrier_wait(r->bar); /* 1: registered */
   pthread_barrier_wait(r->bar); /* 2: main checked */
   if (r->explicit_unregister)
@@ -613,7 +625,7 @@ static void case_thread_counts(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_domain_register_thread(d), 0); /* idempotent */
   CHECK_EQ(dstats(d).threads, 1);
   /* qsbr: we are online now; go offline before waiting for other threads. */
-  ebra_thread_offline(d);
+  CHECK_EQ(ebra_domain_thread_offline(d), 0);
 
   pthread_barrier_t bar;
   CHECK_EQ(pthread_barrier_init(&bar, NULL, 3), 0);
@@ -637,8 +649,8 @@ static void case_thread_counts(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_domain_unregister_thread(d), 0); /* not registered: no-op */
   CHECK_EQ(dstats(d).threads, 0);
   /* First use registers implicitly. */
-  ebra_read_lock(d);
-  ebra_read_unlock(d);
+  CHECK_EQ(ebra_read_lock(d), 0);
+  CHECK_EQ(ebra_read_unlock(d), 0);
   CHECK_EQ(dstats(d).threads, 1);
   CHECK_NO_REPORTS();
   CHECK_EQ(ebra_domain_destroy(d), 0);
@@ -649,10 +661,10 @@ static void case_destroy(ebra_reclaim_backend_t be)
   ebra_pool_t *pool = test_pool("destroy", OBJ_SIZE);
   ebra_domain_t *d = domain_new(be, 0, 0);
 
-  ebra_weak_table_t *t = ebra_weak_table_create(d);
+  ebra_weak_table_t *t = ebra_weak_table_create(d, NULL);
   CHECK(t != NULL);
   CHECK_EQ(ebra_domain_destroy(d), -EBUSY);
-  test_hook_reset();
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1); /* a busy destroy is a bad call */
   CHECK_EQ(ebra_weak_table_destroy(t), 0);
 
   pthread_barrier_t bar;
@@ -663,7 +675,7 @@ static void case_destroy(ebra_reclaim_backend_t be)
   pthread_barrier_wait(&bar);
   CHECK_EQ(r.rc, 0);
   CHECK_EQ(ebra_domain_destroy(d), -EBUSY);
-  test_hook_reset();
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
   pthread_barrier_wait(&bar);
   CHECK_EQ(pthread_join(th, NULL), 0);
   pthread_barrier_destroy(&bar);
@@ -682,9 +694,16 @@ static void case_destroy(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_domain_barrier(d), -EBADF);
   ebra_domain_stats_t s;
   CHECK_EQ(ebra_domain_stats(d, &s), -EBADF);
+  CHECK_EQ(ebra_read_lock(d), -EBADF);
+  CHECK_EQ(ebra_read_unlock(d), -EBADF);
+  CHECK_EQ(ebra_quiescent(d), -EBADF);
+  CHECK_EQ(ebra_domain_thread_offline(d), -EBADF);
+  CHECK_EQ(ebra_domain_thread_online(d), -EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 8);
   errno = 0;
-  CHECK(ebra_weak_table_create(d) == NULL);
-  test_hook_reset();
+  CHECK(ebra_weak_table_create(d, NULL) == NULL);
+  CHECK_EQ(errno, EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
   CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
 
@@ -716,9 +735,9 @@ static void test_qsbr_two_domains(void)
   ebra_domain_t *a = domain_new(EBRA_RECLAIM_URCU_QSBR, 0, 0);
   ebra_domain_t *b = domain_new(EBRA_RECLAIM_URCU_QSBR, 0, 0);
   CHECK_EQ(ebra_domain_register_thread(a), 0); /* online, owes quiescent states */
-  ebra_quiescent(a);
-  ebra_read_lock(b); /* implicit registration with b: offline between sections */
-  ebra_read_unlock(b);
+  CHECK_EQ(ebra_quiescent(a), 0);
+  CHECK_EQ(ebra_read_lock(b), 0); /* implicit registration with b: offline between sections */
+  CHECK_EQ(ebra_read_unlock(b), 0);
 
   unsigned char *p = ebra_pool_alloc(pool);
   CHECK(p != NULL);
@@ -726,7 +745,7 @@ static void test_qsbr_two_domains(void)
   static void *_Atomic slot;
   atomic_store_explicit(&slot, p, memory_order_release);
 
-  ebra_read_lock(a);
+  CHECK_EQ(ebra_read_lock(a), 0);
   unsigned char *q = ebra_deref(a, (void *const *)&slot);
   static retirer_t r;
   r.d = a;
@@ -739,8 +758,8 @@ static void test_qsbr_two_domains(void)
   const int early = atomic_load(&r.done);
   const uint64_t reclaimed = dstats(a).reclaimed;
   const int intact = pattern_ok(q, 0x5a);
-  ebra_read_unlock(a);
-  ebra_thread_offline(a); /* let the retirer's grace period finish */
+  CHECK_EQ(ebra_read_unlock(a), 0);
+  CHECK_EQ(ebra_domain_thread_offline(a), 0); /* let the retirer's grace period finish */
   CHECK_EQ(pthread_join(th, NULL), 0);
   if (early || reclaimed != 0 || !intact) {
     fprintf(stderr, "qsbr: object retired in domain A was reclaimed while this thread "

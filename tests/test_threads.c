@@ -6,7 +6,7 @@
  * Claims checked:
  *  - stats.threads counts threads with a cache attached: it rises while
  *    workers hold caches, falls back when they exit, and
- *    ebra_thread_detach() releases the caller's;
+ *    ebra_thread_exit() releases the caller's;
  *  - ebra_pool_thread_flush moves the caller's cached objects to the depot
  *    (depot_full grows) and another thread then allocates them without
  *    carving new ones;
@@ -101,7 +101,7 @@ static void test_thread_count(void)
   CHECK_EQ(ebra_pool_free(pool, mine), 0);
   CHECK_AUDIT(pool);
 
-  ebra_thread_detach();
+  ebra_thread_exit();
   CHECK_EQ(test_stats(pool).threads, 0);
   CHECK_AUDIT(pool);
   /* A detached thread can still use the pool: it re-attaches. */

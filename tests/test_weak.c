@@ -4,12 +4,12 @@
  *  - create gives a non-zero handle; ebra_weak_get inside a section returns
  *    the object; after ebra_weak_kill it returns NULL at once; after a
  *    barrier the object is back in its pool and its cleanups ran.
- *  - create of malloc'd memory: EBRA_WEAK_NONE, errno EFAULT.
+ *  - create of malloc'd memory: -EFAULT, *out EBRA_WEAK_NONE.
  *  - upgrade adds a strong reference: a kill by the creator makes the
  *    handle resolve to NULL at once but does not free the object (after a
  *    barrier it is still live, no cleanup ran) until the upgraded
  *    reference is released; then it is freed and its cleanups run once.
- *  - releasing the last strong reference kills: get and upgrade give NULL.
+ *  - releasing the last strong reference kills: get NULL, upgrade -ENOENT.
  *  - release / kill of a dead or stale handle -ESTALE; kill twice, the
  *    second -ESTALE; add_cleanup on a dead handle -ESTALE.
  *  - cleanups run once each, in registration order, on the reclaimer
@@ -23,7 +23,7 @@
  *    retired for good (stats.retired_slots), and the table keeps working.
  *  - a destroyed table's tag reused by a new table: no old handle resolves.
  *  - table destroy: -EBUSY while an object is alive or awaits reclamation;
- *    0 after kill and barrier; afterwards get NULL, create EBADF.
+ *    0 after kill and barrier; afterwards get NULL, every other call -EBADF.
  *  - stats: created, killed, live, cleanups_run after a known sequence.
  *
  * Handle layout (weak.h): tag 8 | generation 28 | index 28 bits.
@@ -63,7 +63,7 @@ static void setup(ebra_reclaim_backend_t be)
   ebra_domain_config_t c = {.name = "weak", .backend = be};
   dom = ebra_domain_create(&c);
   CHECK(dom != NULL);
-  tab = ebra_weak_table_create(dom);
+  tab = ebra_weak_table_create(dom, NULL);
   CHECK(tab != NULL);
 }
 
@@ -95,11 +95,32 @@ static ebra_weak_stats_t wstats(ebra_weak_table_t *t)
 /* ebra_weak_get inside a section of the table's domain. */
 static void *get(ebra_weak_table_t *t, ebra_weak_t h)
 {
-  ebra_read_lock(dom);
+  CHECK_EQ(ebra_read_lock(dom), 0);
   void *p = ebra_weak_get(t, h);
-  ebra_read_unlock(dom);
+  CHECK_EQ(ebra_read_unlock(dom), 0);
   return p;
 }
+
+/* ebra_weak_upgrade of a dead or stale handle: -ENOENT and *out NULL (out
+ * starts non-NULL, so the NULL is the call's). */
+#define CHECK_UPGRADE_MISS(t, h)                                          \
+  do {                                                                    \
+    void *up_ = &up_;                                                     \
+    CHECK_EQ(ebra_weak_upgrade((t), (h), &up_), -ENOENT);                 \
+    CHECK(up_ == NULL);                                                   \
+  } while (0)
+
+/* ebra_weak_upgrade of a live handle: 0 and the object in *out. */
+#define CHECK_UPGRADE_HIT(t, h, obj)                                      \
+  do {                                                                    \
+    void *up_ = NULL;                                                     \
+    CHECK_EQ(ebra_weak_upgrade((t), (h), &up_), 0);                       \
+    CHECK(up_ == (obj));                                                  \
+  } while (0)
+
+/* A value no ebra_weak_create returns, to see that a failing create
+ * writes EBRA_WEAK_NONE to *out. */
+#define H_UNSET (~(ebra_weak_t)0)
 
 static void *new_object(unsigned char fill)
 {
@@ -139,14 +160,15 @@ static void case_basic(ebra_reclaim_backend_t be)
   calls_reset();
   void *obj = new_object(0x11);
   const uint64_t live = live_objects();
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK(H_TAG(h) != 0);
   CHECK(get(tab, h) == obj);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[0]), 0);
   CHECK_EQ(ebra_weak_kill(tab, h), 0);
   CHECK(get(tab, h) == NULL);
-  CHECK(ebra_weak_upgrade(tab, h) == NULL);
+  CHECK_UPGRADE_MISS(tab, h);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(live_objects(), live - 1);
   CHECK_EQ(atomic_load(&ncalls), 1);
@@ -161,22 +183,28 @@ static void case_create_errors(ebra_reclaim_backend_t be)
   setup(be);
   void *m = malloc(OBJ_SIZE);
   CHECK(m != NULL);
-  errno = 0;
-  CHECK_EQ(ebra_weak_create(tab, m), EBRA_WEAK_NONE);
-  CHECK_EQ(errno, EFAULT);
+  ebra_weak_t h = H_UNSET;
+  CHECK_EQ(ebra_weak_create(tab, m, &h), -EFAULT);
+  CHECK_EQ(h, EBRA_WEAK_NONE);
   CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
   free(m);
-  /* Not the start of an object, and a free object: refused too. */
+  /* Not the start of an object (-EINVAL), and a free object (-EALREADY):
+   * refused too (weak.h). */
   unsigned char *p = new_object(0);
-  errno = 0;
-  CHECK_EQ(ebra_weak_create(tab, p + 8), EBRA_WEAK_NONE);
-  CHECK(errno != 0);
+  h = H_UNSET;
+  CHECK_EQ(ebra_weak_create(tab, p + 8, &h), -EINVAL);
+  CHECK_EQ(h, EBRA_WEAK_NONE);
   test_hook_reset();
   CHECK_EQ(ebra_pool_free(pool, p), 0);
-  errno = 0;
-  CHECK_EQ(ebra_weak_create(tab, p), EBRA_WEAK_NONE);
-  CHECK(errno != 0);
+  h = H_UNSET;
+  CHECK_EQ(ebra_weak_create(tab, p, &h), -EALREADY);
+  CHECK_EQ(h, EBRA_WEAK_NONE);
   test_hook_reset();
+  /* A NULL out is refused, and nothing is created. */
+  void *o = new_object(1);
+  CHECK_EQ(ebra_weak_create(tab, o, NULL), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(ebra_pool_free(pool, o), 0);
   ebra_weak_stats_t s = wstats(tab);
   CHECK_EQ(s.created, 0);
   CHECK_EQ(s.live, 0);
@@ -189,13 +217,14 @@ static void case_upgrade(ebra_reclaim_backend_t be)
   calls_reset();
   void *obj = new_object(0x22);
   const uint64_t live = live_objects();
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[1]), 0);
-  CHECK(ebra_weak_upgrade(tab, h) == obj); /* refs: creator + upgrade */
+  CHECK_UPGRADE_HIT(tab, h, obj); /* refs: creator + upgrade */
   CHECK_EQ(ebra_weak_kill(tab, h), 0);     /* drops the creator's */
   CHECK(get(tab, h) == NULL);              /* dead at once */
-  CHECK(ebra_weak_upgrade(tab, h) == NULL);
+  CHECK_UPGRADE_MISS(tab, h);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[2]), -ESTALE);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(live_objects(), live); /* the upgraded reference holds it */
@@ -215,17 +244,17 @@ static void case_upgrade(ebra_reclaim_backend_t be)
    * one is held keeps the object alive; releasing the last kills it. */
   calls_reset();
   obj = new_object(0x23);
-  h = ebra_weak_create(tab, obj);
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[3]), 0);
-  CHECK(ebra_weak_upgrade(tab, h) == obj);
+  CHECK_UPGRADE_HIT(tab, h, obj);
   CHECK_EQ(ebra_weak_release(tab, h), 0);
   CHECK(get(tab, h) == obj);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(atomic_load(&ncalls), 0);
   CHECK_EQ(ebra_weak_release(tab, h), 0);
   CHECK(get(tab, h) == NULL);
-  CHECK(ebra_weak_upgrade(tab, h) == NULL);
+  CHECK_UPGRADE_MISS(tab, h);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(atomic_load(&ncalls), 1);
   CHECK(calls[0].arg == &args[3]);
@@ -238,12 +267,13 @@ static void case_release_kills(ebra_reclaim_backend_t be)
   calls_reset();
   void *obj = new_object(0x33);
   const uint64_t live = live_objects();
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[0]), 0);
   CHECK_EQ(ebra_weak_release(tab, h), 0);
   CHECK(get(tab, h) == NULL);
-  CHECK(ebra_weak_upgrade(tab, h) == NULL);
+  CHECK_UPGRADE_MISS(tab, h);
   CHECK_EQ(ebra_weak_kill(tab, h), -ESTALE);
   CHECK_EQ(ebra_weak_release(tab, h), -ESTALE);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
@@ -256,7 +286,8 @@ static void case_stale(ebra_reclaim_backend_t be)
 {
   setup(be);
   void *obj = new_object(0x44);
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK_EQ(ebra_weak_kill(tab, h), 0);
   CHECK_EQ(ebra_weak_kill(tab, h), -ESTALE); /* before reclamation */
@@ -265,7 +296,7 @@ static void case_stale(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(ebra_weak_kill(tab, h), -ESTALE); /* after reclamation */
   CHECK_EQ(ebra_weak_release(tab, h), -ESTALE);
-  CHECK(ebra_weak_upgrade(tab, h) == NULL);
+  CHECK_UPGRADE_MISS(tab, h);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[0]), -ESTALE);
   CHECK(get(tab, h) == NULL);
   ebra_weak_stats_t s = wstats(tab);
@@ -279,7 +310,8 @@ static void case_cleanups(ebra_reclaim_backend_t be)
   setup(be);
   calls_reset();
   void *obj = new_object(0x55);
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   for (int i = 0; i < 5; i++)
     CHECK_EQ(ebra_weak_add_cleanup(tab, h, record_cleanup, &args[i]), 0);
@@ -306,13 +338,15 @@ static void case_generations(ebra_reclaim_backend_t be)
 {
   setup(be);
   void *o1 = new_object(0x66);
-  ebra_weak_t h1 = ebra_weak_create(tab, o1);
+  ebra_weak_t h1;
+  CHECK_EQ(ebra_weak_create(tab, o1, &h1), 0);
   CHECK(h1 != EBRA_WEAK_NONE);
   CHECK_EQ(ebra_weak_kill(tab, h1), 0);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   /* The only free slot is h1's: the new object takes it. */
   void *o2 = new_object(0x77);
-  ebra_weak_t h2 = ebra_weak_create(tab, o2);
+  ebra_weak_t h2;
+  CHECK_EQ(ebra_weak_create(tab, o2, &h2), 0);
   CHECK(h2 != EBRA_WEAK_NONE);
   CHECK_EQ(H_IDX(h2), H_IDX(h1));
   CHECK_EQ(H_TAG(h2), H_TAG(h1));
@@ -320,7 +354,7 @@ static void case_generations(ebra_reclaim_backend_t be)
   CHECK(h2 != h1);
   CHECK(get(tab, h1) == NULL);
   CHECK(get(tab, h2) == o2);
-  CHECK(ebra_weak_upgrade(tab, h1) == NULL);
+  CHECK_UPGRADE_MISS(tab, h1);
   CHECK_EQ(ebra_weak_kill(tab, h1), -ESTALE);
   CHECK_EQ(ebra_weak_release(tab, h1), -ESTALE);
   CHECK_EQ(ebra_weak_add_cleanup(tab, h1, record_cleanup, &args[0]), -ESTALE);
@@ -334,7 +368,8 @@ static void case_forged(ebra_reclaim_backend_t be)
 {
   setup(be);
   void *obj = new_object(0x12);
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   const uint32_t tag = H_TAG(h), gen = H_GEN(h), idx = H_IDX(h);
   const ebra_weak_t forged[] = {
@@ -356,7 +391,7 @@ static void case_forged(ebra_reclaim_backend_t be)
     if (forged[i] == h)
       continue;
     CHECK(get(tab, forged[i]) == NULL);
-    CHECK(ebra_weak_upgrade(tab, forged[i]) == NULL);
+    CHECK_UPGRADE_MISS(tab, forged[i]);
     CHECK_EQ(ebra_weak_release(tab, forged[i]), -ESTALE);
     CHECK_EQ(ebra_weak_kill(tab, forged[i]), -ESTALE);
     CHECK_EQ(ebra_weak_add_cleanup(tab, forged[i], record_cleanup, &args[0]), -ESTALE);
@@ -372,17 +407,18 @@ static void case_forged(ebra_reclaim_backend_t be)
 static void case_two_tables(ebra_reclaim_backend_t be)
 {
   setup(be);
-  ebra_weak_table_t *tb = ebra_weak_table_create(dom);
+  ebra_weak_table_t *tb = ebra_weak_table_create(dom, NULL);
   CHECK(tb != NULL);
   void *oa = new_object(0x81), *ob = new_object(0x82);
-  ebra_weak_t ha = ebra_weak_create(tab, oa);
-  ebra_weak_t hb = ebra_weak_create(tb, ob);
+  ebra_weak_t ha, hb;
+  CHECK_EQ(ebra_weak_create(tab, oa, &ha), 0);
+  CHECK_EQ(ebra_weak_create(tb, ob, &hb), 0);
   CHECK(ha != EBRA_WEAK_NONE && hb != EBRA_WEAK_NONE);
   CHECK(H_TAG(ha) != H_TAG(hb));
   CHECK_EQ(H_IDX(ha), H_IDX(hb)); /* both first slots: same index */
   CHECK(get(tb, ha) == NULL);
   CHECK(get(tab, hb) == NULL);
-  CHECK(ebra_weak_upgrade(tb, ha) == NULL);
+  CHECK_UPGRADE_MISS(tb, ha);
   CHECK_EQ(ebra_weak_release(tb, ha), -ESTALE);
   CHECK_EQ(ebra_weak_kill(tb, ha), -ESTALE);
   CHECK_EQ(ebra_weak_kill(tab, hb), -ESTALE);
@@ -401,14 +437,15 @@ static void case_slot_retirement(ebra_reclaim_backend_t be)
   setup(be);
   enum { MAXGEN = 3, ROUNDS = 10 };
   ebra_weak_table_t *t =
-      ebra_weak_table_create_ex(dom, &(ebra_weak_table_config_t){.max_generation = MAXGEN});
+      ebra_weak_table_create(dom, &(ebra_weak_table_config_t){.max_generation = MAXGEN});
   CHECK(t != NULL);
   ebra_weak_t old[ROUNDS];
   uint32_t uses[ROUNDS + 1] = {0}; /* by slot index */
   uint64_t retired_before = 0;
   for (int r = 0; r < ROUNDS; r++) {
     void *obj = new_object((unsigned char)r);
-    ebra_weak_t h = ebra_weak_create(t, obj);
+    ebra_weak_t h;
+    CHECK_EQ(ebra_weak_create(t, obj, &h), 0);
     CHECK(h != EBRA_WEAK_NONE);
     CHECK(H_IDX(h) <= ROUNDS);
     for (int i = 0; i < r; i++)
@@ -421,7 +458,7 @@ static void case_slot_retirement(ebra_reclaim_backend_t be)
     CHECK_EQ(ebra_domain_barrier(dom), 0);
     for (int i = 0; i <= r; i++) {
       CHECK(get(t, old[i]) == NULL);
-      CHECK(ebra_weak_upgrade(t, old[i]) == NULL);
+      CHECK_UPGRADE_MISS(t, old[i]);
     }
     ebra_weak_stats_t s = wstats(t);
     CHECK(s.retired_slots >= retired_before);
@@ -434,7 +471,8 @@ static void case_slot_retirement(ebra_reclaim_backend_t be)
   CHECK(retired_before >= 1);
   /* The table keeps working with fresh slots; no old handle resolves. */
   void *obj = new_object(0x99);
-  ebra_weak_t h = ebra_weak_create(t, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(t, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK(get(t, h) == obj);
   for (int i = 0; i < ROUNDS; i++)
@@ -453,7 +491,7 @@ static void case_tag_reuse(ebra_reclaim_backend_t be)
 {
   setup(be);
   enum { N = 6 };
-  ebra_weak_table_t *ta = ebra_weak_table_create(dom);
+  ebra_weak_table_t *ta = ebra_weak_table_create(dom, NULL);
   CHECK(ta != NULL);
   ebra_weak_t old[2 * N];
   int n = 0;
@@ -462,7 +500,7 @@ static void case_tag_reuse(ebra_reclaim_backend_t be)
   for (int round = 0; round < 2; round++) {
     ebra_weak_t hs[N];
     for (int i = 0; i < N; i++) {
-      hs[i] = ebra_weak_create(ta, new_object((unsigned char)i));
+      CHECK_EQ(ebra_weak_create(ta, new_object((unsigned char)i), &hs[i]), 0);
       CHECK(hs[i] != EBRA_WEAK_NONE);
       old[n++] = hs[i];
     }
@@ -473,13 +511,13 @@ static void case_tag_reuse(ebra_reclaim_backend_t be)
   const uint32_t tag_a = H_TAG(old[0]);
   CHECK_EQ(ebra_weak_table_destroy(ta), 0);
 
-  ebra_weak_table_t *tb = ebra_weak_table_create(dom);
+  ebra_weak_table_t *tb = ebra_weak_table_create(dom, NULL);
   CHECK(tb != NULL);
   ebra_weak_t fresh[2 * N];
   void *fresh_obj[2 * N];
   for (int i = 0; i < 2 * N; i++) {
     fresh_obj[i] = new_object((unsigned char)(0x40 + i));
-    fresh[i] = ebra_weak_create(tb, fresh_obj[i]);
+    CHECK_EQ(ebra_weak_create(tb, fresh_obj[i], &fresh[i]), 0);
     CHECK(fresh[i] != EBRA_WEAK_NONE);
   }
   /* With one other table alive, the lowest free tag is tag_a again: the
@@ -494,7 +532,7 @@ static void case_tag_reuse(ebra_reclaim_backend_t be)
       CHECK(H_GEN(fresh[i]) > top_a);
   for (int i = 0; i < n; i++) {
     CHECK(get(tb, old[i]) == NULL);
-    CHECK(ebra_weak_upgrade(tb, old[i]) == NULL);
+    CHECK_UPGRADE_MISS(tb, old[i]);
     CHECK_EQ(ebra_weak_kill(tb, old[i]), -ESTALE);
     CHECK_EQ(ebra_weak_release(tb, old[i]), -ESTALE);
     for (int j = 0; j < 2 * N; j++)
@@ -507,10 +545,11 @@ static void case_tag_reuse(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(ebra_weak_table_destroy(tb), 0);
   /* A third table on the same tag again (if reused): still nothing old. */
-  ebra_weak_table_t *tc = ebra_weak_table_create(dom);
+  ebra_weak_table_t *tc = ebra_weak_table_create(dom, NULL);
   CHECK(tc != NULL);
   void *o = new_object(0x7e);
-  ebra_weak_t hc = ebra_weak_create(tc, o);
+  ebra_weak_t hc;
+  CHECK_EQ(ebra_weak_create(tc, o, &hc), 0);
   CHECK(hc != EBRA_WEAK_NONE);
   for (int i = 0; i < n; i++)
     CHECK(get(tc, old[i]) == NULL);
@@ -530,30 +569,35 @@ static void case_table_destroy(ebra_reclaim_backend_t be)
    * reclaims, so "not yet reclaimed" is a state the test controls. */
   CHECK_EQ(ebra_domain_set_batching(dom, 1000, 60ull * 1000000000ull), 0);
   void *obj = new_object(0xab);
-  ebra_weak_t h = ebra_weak_create(tab, obj);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, obj, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK_EQ(ebra_weak_table_destroy(tab), -EBUSY); /* alive */
-  test_hook_reset();
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1); /* a busy destroy is a bad call */
   CHECK_EQ(ebra_weak_kill(tab, h), 0);
   CHECK_EQ(ebra_weak_table_destroy(tab), -EBUSY); /* dead, not reclaimed */
-  test_hook_reset();
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(ebra_weak_table_destroy(tab), 0);
-  /* A destroyed table: every call misses. */
+  /* A destroyed table: every call misses (and reports). */
   CHECK(get(tab, h) == NULL);
   CHECK(get(tab, 0) == NULL);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 2);
   void *o2 = new_object(0xac);
-  errno = 0;
-  CHECK_EQ(ebra_weak_create(tab, o2), EBRA_WEAK_NONE);
-  CHECK_EQ(errno, EBADF);
-  test_hook_reset();
-  CHECK(ebra_weak_upgrade(tab, h) == NULL);
-  CHECK(ebra_weak_kill(tab, h) < 0);
-  CHECK(ebra_weak_release(tab, h) < 0);
+  ebra_weak_t h2 = H_UNSET;
+  CHECK_EQ(ebra_weak_create(tab, o2, &h2), -EBADF);
+  CHECK_EQ(h2, EBRA_WEAK_NONE);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+  void *up = NULL;
+  CHECK_EQ(ebra_weak_upgrade(tab, h, &up), -EBADF);
+  CHECK(up == NULL);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
+  CHECK_EQ(ebra_weak_kill(tab, h), -EBADF);
+  CHECK_EQ(ebra_weak_release(tab, h), -EBADF);
   ebra_weak_stats_t s;
-  CHECK(ebra_weak_table_stats(tab, &s) < 0);
-  CHECK(ebra_weak_table_destroy(tab) < 0);
-  test_hook_reset();
+  CHECK_EQ(ebra_weak_table_stats(tab, &s), -EBADF);
+  CHECK_EQ(ebra_weak_table_destroy(tab), -EBADF);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 4);
   CHECK_EQ(ebra_pool_free(pool, o2), 0);
   tab = NULL;
   teardown();
@@ -573,7 +617,7 @@ static void case_stats(ebra_reclaim_backend_t be)
   ebra_weak_t h[3];
   for (int i = 0; i < 3; i++) {
     o[i] = new_object((unsigned char)i);
-    h[i] = ebra_weak_create(tab, o[i]);
+    CHECK_EQ(ebra_weak_create(tab, o[i], &h[i]), 0);
     CHECK(h[i] != EBRA_WEAK_NONE);
   }
   CHECK_EQ(ebra_weak_add_cleanup(tab, h[0], record_cleanup, &args[0]), 0);
@@ -584,7 +628,7 @@ static void case_stats(ebra_reclaim_backend_t be)
   CHECK_EQ(s.created, 3);
   CHECK_EQ(s.live, 3);
   CHECK(s.slots >= 3);
-  CHECK(ebra_weak_upgrade(tab, h[2]) == o[2]);
+  CHECK_UPGRADE_HIT(tab, h[2], o[2]);
   CHECK_EQ(ebra_weak_kill(tab, h[0]), 0);    /* dies */
   CHECK_EQ(ebra_weak_release(tab, h[1]), 0); /* last reference: dies */
   CHECK_EQ(ebra_weak_kill(tab, h[2]), 0);    /* dies; upgraded ref holds it */
@@ -619,21 +663,22 @@ static void case_ownership(ebra_reclaim_backend_t be)
    * barrier, so the refused free below never races the reclaimer's free (a
    * 1 ms batch could be reclaimed in between on a loaded machine). */
   CHECK_EQ(ebra_domain_set_batching(dom, 1000, 60ull * 1000000000ull), 0);
-  ebra_weak_table_t *other = ebra_weak_table_create(dom);
+  ebra_weak_table_t *other = ebra_weak_table_create(dom, NULL);
   CHECK(other != NULL);
   unsigned char *o = new_object(7);
-  ebra_weak_t h = ebra_weak_create(tab, o);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, o, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
 
   CHECK_EQ(ebra_pool_free(pool, o), -EALREADY);
   CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
-  errno = 0;
-  CHECK_EQ(ebra_weak_create(tab, o), EBRA_WEAK_NONE);
-  CHECK_EQ(errno, EALREADY);
+  ebra_weak_t h2 = H_UNSET;
+  CHECK_EQ(ebra_weak_create(tab, o, &h2), -EALREADY);
+  CHECK_EQ(h2, EBRA_WEAK_NONE);
   CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
-  errno = 0;
-  CHECK_EQ(ebra_weak_create(other, o), EBRA_WEAK_NONE);
-  CHECK_EQ(errno, EALREADY);
+  h2 = H_UNSET;
+  CHECK_EQ(ebra_weak_create(other, o, &h2), -EALREADY);
+  CHECK_EQ(h2, EBRA_WEAK_NONE);
   CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
   CHECK_EQ(ebra_retire(dom, o), -EALREADY);
   CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
@@ -656,7 +701,8 @@ static void case_stats_live_at_death(ebra_reclaim_backend_t be)
   setup(be);
   CHECK_EQ(ebra_domain_set_batching(dom, 1000, 60ull * 1000000000ull), 0);
   void *o = new_object(1);
-  ebra_weak_t h = ebra_weak_create(tab, o);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(tab, o, &h), 0);
   CHECK(h != EBRA_WEAK_NONE);
   CHECK_EQ(wstats(tab).live, 1);
   CHECK_EQ(ebra_weak_kill(tab, h), 0);

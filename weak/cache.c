@@ -89,17 +89,16 @@ typedef struct stripe_s {
 } __attribute__((aligned(64))) stripe_t;
 
 struct ebra_cache_s {
+  ebi_life_t life;            /* first member (src/life.c) */
   struct cds_lfht *ht;
   ebra_weak_table_t *table;
   ebra_domain_t *domain;
-  ebra_cache_key_kind_t kind;
+  ebra_cache_key_kind_t kind; /* KIND_DEAD once destroyed */
   uint64_t seed;
   uint64_t ttl_ns;
   size_t max_entries;
   ebra_cache_evict_fn *on_evict;
   void *evict_arg;
-  uint32_t id;
-  char name[EBRA_POOL_NAME_MAX];
   pthread_mutex_t clock_lock; /* ring and hand (max_entries > 0) */
   centry_t **ring;
   size_t hand;
@@ -119,11 +118,12 @@ typedef struct ckey_s {
   size_t len;
 } ckey_t;
 
-static ebi_idtable_t cregistry; /* live caches by id; registry lock */
+/* A destroyed cache's key kind: no call's kind matches it, so the checks
+ * of the public calls send every call on it to their slow path, which
+ * reports the use after destroy; the fast paths test nothing more. */
+#define KIND_DEAD ((ebra_cache_key_kind_t)0x7fff)
 
-ebra_cache_t *ebi_cache_registry_at(uint32_t id) { return ebi_idtable_at(&cregistry, id); }
-uint32_t ebi_cache_registry_capacity(void) { return cregistry.cap; }
-const char *ebi_cache_name(const ebra_cache_t *c) { return c->name; }
+const char *ebi_cache_name(const ebra_cache_t *c) { return c->life.name; }
 
 /* ---- keys and hashing -------------------------------------------------------- */
 
@@ -185,11 +185,15 @@ static int entry_match(struct cds_lfht_node *n, const void *key) {
 
 /* ---- holds (C2, C3) ------------------------------------------------------------ */
 
+/* Free what the cache owns; the struct itself only if it never became
+ * alive (a failed create): a destroyed one stays as a tombstone (life.c). */
 static void cache_free(ebra_cache_t *c) {
   free(c->ring);
+  c->ring = NULL;
   pthread_mutex_destroy(&c->clock_lock);
   pthread_mutex_destroy(&c->death_lock);
-  free(c);
+  if (c->life.state != EBI_DEAD)
+    free(c);
 }
 
 static void cache_unhold(ebra_cache_t *c) {
@@ -230,11 +234,11 @@ static void entry_removed(ebra_cache_t *c, centry_t *e, ebra_cache_reason_t why)
   ebi_atomic_sub_relaxed(&c->xsize, 1);
   ebi_atomic_add_relaxed(reason_counter(c, why), 1);
   if (c->on_evict) {
-    void *obj = why == EBRA_CACHE_DIED ? e->obj : ebra_weak_get(c->table, e->h);
+    void *obj = why == EBRA_CACHE_DIED ? e->obj : ebi_weak_resolve(c->table, e->h);
     c->on_evict(c->evict_arg, entry_key(e), e->key_len, obj, why);
   }
   if (ebra_retire_call(c->domain, entry_table_hold_gone, e) != 0)
-    ebi_report(EBRA_ERR_NOMEM, "cache '%s': no memory to retire an entry; it leaks", c->name);
+    ebi_report(EBRA_ERR_NOMEM, "cache '%s': no memory to retire an entry; it leaks", c->life.name);
 }
 
 /* Try to remove e for why; true if this caller owned the removal. */
@@ -355,7 +359,7 @@ static void store_insert(ebra_cache_t *c, centry_t *e, const ckey_t *k, uint64_t
 
 static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
   ebra_read_lock(c->domain);
-  void *obj = ebra_weak_get(c->table, h);
+  void *obj = ebi_weak_resolve(c->table, h);
   if (!obj) {
     ebra_read_unlock(c->domain);
     return -ESTALE;
@@ -392,7 +396,8 @@ static void count_lookup(ebra_cache_t *c, bool hit) {
   }
 }
 
-static void *lookup_key(ebra_cache_t *c, const ckey_t *k) {
+/* A lookup's work: 0 and the object in *out, or -ENOENT (*out = NULL). */
+static int lookup_key(ebra_cache_t *c, const ckey_t *k, void **out) {
   struct cds_lfht_iter it;
   cds_lfht_lookup(c->ht, hash_key(c, k), entry_match, k, &it);
   struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
@@ -401,11 +406,12 @@ static void *lookup_key(ebra_cache_t *c, const ckey_t *k) {
     centry_t *e = caa_container_of(n, centry_t, node);
     if (EBI_UNLIKELY(c->ttl_ns && ebi_now_ns() >= e->expires_ns))
       entry_try_remove(c, e, EBRA_CACHE_EXPIRED);
-    else if ((obj = ebra_weak_get(c->table, e->h)) && !ebi_atomic_load_relaxed(&e->xref))
+    else if ((obj = ebi_weak_resolve(c->table, e->h)) && !ebi_atomic_load_relaxed(&e->xref))
       ebi_atomic_store_relaxed(&e->xref, 1); /* no shared write once set */
   }
   count_lookup(c, obj != NULL);
-  return obj;
+  *out = obj;
+  return obj ? 0 : -ENOENT;
 }
 
 static int erase_key(ebra_cache_t *c, const ckey_t *k) {
@@ -422,73 +428,98 @@ static int erase_key(ebra_cache_t *c, const ckey_t *k) {
 
 /* ---- checks of the public calls -------------------------------------------------- */
 
-static bool bad_call(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const void *key,
-                     size_t len, const char *fn) {
-  if (!c) {
-    ebi_report(EBRA_ERR_BAD_CALL, "%s: NULL cache", fn);
-    return true;
-  }
+/* The slow path of bad_call: which misuse it is, reported. */
+static int misuse(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const char *fn) {
+  int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, fn);
+  if (rc)
+    return rc;
   if (c->kind != kind) {
-    ebi_report(EBRA_ERR_BAD_CALL, "%s: cache '%s' has %s keys", fn, c->name,
+    ebi_report(EBRA_ERR_BAD_CALL, "%s: cache '%s' has %s keys", fn, c->life.name,
                 c->kind == EBRA_CACHE_KEY_U64 ? "uint64" : "byte-string");
-    return true;
+    return -EINVAL;
   }
-  if (kind == EBRA_CACHE_KEY_BYTES && (!key || len == 0 || len > EBRA_CACHE_KEY_MAX)) {
-    ebi_report(EBRA_ERR_BAD_CALL, "%s: cache '%s': key must be 1..%d bytes", fn, c->name,
-                EBRA_CACHE_KEY_MAX);
-    return true;
-  }
-  return false;
+  ebi_report(EBRA_ERR_BAD_CALL, "%s: cache '%s': key must be 1..%d bytes", fn, c->life.name,
+              EBRA_CACHE_KEY_MAX);
+  return -EINVAL;
+}
+
+/* The slow path of a lookup refused by bad_call (rc) or for a NULL out:
+ * *out, if there is one, holds NULL (ebra/error.h). */
+static __attribute__((noinline)) int lookup_misuse(int rc, void **out, const char *fn) {
+  if (out)
+    *out = NULL;
+  if (rc)
+    return rc;
+  ebi_report(EBRA_ERR_BAD_CALL, "%s: NULL out", fn);
+  return -EINVAL;
+}
+
+/* The check of every keyed call: 0, or the misuse's negative errno. */
+static inline int bad_call(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const void *key,
+                           size_t len, const char *fn) {
+  if (EBI_LIKELY(c != NULL && c->kind == kind) &&
+      (kind == EBRA_CACHE_KEY_U64 || (key && len > 0 && len <= EBRA_CACHE_KEY_MAX)))
+    return 0;
+  return misuse(c, kind, fn);
 }
 
 int ebra_cache_store_u64(ebra_cache_t *c, uint64_t key, ebra_weak_t h) {
-  if (bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__))
-    return -EINVAL;
+  int rc = bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__);
+  if (rc)
+    return rc;
   const ckey_t k = {.c = c, .u64 = key};
   return store_key(c, &k, h);
 }
 
 int ebra_cache_store(ebra_cache_t *c, const void *key, size_t key_len, ebra_weak_t h) {
-  if (bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__))
-    return -EINVAL;
+  int rc = bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__);
+  if (rc)
+    return rc;
   const ckey_t k = {.c = c, .bytes = key, .len = key_len};
   return store_key(c, &k, h);
 }
 
-void *ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key) {
-  if (EBI_UNLIKELY(bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__)))
-    return NULL;
+int ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key, void **out) {
+  int rc = bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__);
+  if (EBI_UNLIKELY(rc || !out))
+    return lookup_misuse(rc, out, __func__);
   const ckey_t k = {.c = c, .u64 = key};
-  return lookup_key(c, &k);
+  return lookup_key(c, &k, out);
 }
 
-void *ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len) {
-  if (EBI_UNLIKELY(bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__)))
-    return NULL;
+int ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len, void **out) {
+  int rc = bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__);
+  if (EBI_UNLIKELY(rc || !out))
+    return lookup_misuse(rc, out, __func__);
   const ckey_t k = {.c = c, .bytes = key, .len = key_len};
-  return lookup_key(c, &k);
+  return lookup_key(c, &k, out);
 }
 
 int ebra_cache_erase_u64(ebra_cache_t *c, uint64_t key) {
-  if (bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__))
-    return -EINVAL;
+  int rc = bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__);
+  if (rc)
+    return rc;
   const ckey_t k = {.c = c, .u64 = key};
   return erase_key(c, &k);
 }
 
 int ebra_cache_erase(ebra_cache_t *c, const void *key, size_t key_len) {
-  if (bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__))
-    return -EINVAL;
+  int rc = bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__);
+  if (rc)
+    return rc;
   const ckey_t k = {.c = c, .bytes = key, .len = key_len};
   return erase_key(c, &k);
 }
 
-long ebra_cache_maintain(ebra_cache_t *c) {
-  if (!c)
-    return -EINVAL;
+int ebra_cache_maintain(ebra_cache_t *c, size_t *removed) {
+  if (removed)
+    *removed = 0; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_maintain");
+  if (rc)
+    return rc;
+  size_t n = 0;
   if (!c->ttl_ns)
     return 0;
-  long n = 0;
   const uint64_t now = ebi_now_ns();
   ebra_read_lock(c->domain);
   struct cds_lfht_iter it;
@@ -500,7 +531,9 @@ long ebra_cache_maintain(ebra_cache_t *c) {
       n++;
   }
   ebra_read_unlock(c->domain);
-  return n;
+  if (removed)
+    *removed = n;
+  return 0;
 }
 
 /* ---- create, destroy, stats ------------------------------------------------------- */
@@ -518,15 +551,18 @@ static unsigned long initial_buckets(const ebra_cache_config_t *cfg) {
 }
 
 static int cache_check_config(ebra_weak_table_t *t, const ebra_cache_config_t *cfg) {
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_cache_create");
+  if (rc)
+    return -rc;
   ebra_domain_t *d = ebi_weak_table_domain(t);
-  if (!d || !cfg || (cfg->key_kind != EBRA_CACHE_KEY_U64 && cfg->key_kind != EBRA_CACHE_KEY_BYTES) ||
+  if ((cfg->key_kind != EBRA_CACHE_KEY_U64 && cfg->key_kind != EBRA_CACHE_KEY_BYTES) ||
       cfg->max_entries > ((size_t)1 << 32)) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: bad table, key kind or max_entries");
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: bad key kind or max_entries");
     return EINVAL;
   }
   if (ebra_domain_backend(d) == EBRA_RECLAIM_CK_EPOCH) {
     ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_cache_create: domain '%s' uses ck-epoch; the cache "
-                "needs a liburcu backend (urcu-memb or urcu-qsbr)", d->name);
+                "needs a liburcu backend (urcu-memb or urcu-qsbr)", d->life.name);
     return ENOTSUP;
   }
   return 0;
@@ -541,7 +577,6 @@ static int cache_init(ebra_cache_t *c, ebra_weak_table_t *t, const ebra_cache_co
   c->max_entries = cfg->max_entries;
   c->on_evict = cfg->on_evict;
   c->evict_arg = cfg->evict_arg;
-  snprintf(c->name, sizeof c->name, "%s", cfg->name ? cfg->name : "cache");
   pthread_mutex_init(&c->clock_lock, NULL);
   pthread_mutex_init(&c->death_lock, NULL);
   ebi_atomic_store_relaxed(&c->xholds, 1);
@@ -556,6 +591,9 @@ static int cache_init(ebra_cache_t *c, ebra_weak_table_t *t, const ebra_cache_co
 }
 
 ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t *cfg) {
+  static const ebra_cache_config_t defaults; /* uint64 keys, unbounded, no ttl */
+  if (!cfg)
+    cfg = &defaults;
   int err = cache_check_config(t, cfg);
   if (err) {
     errno = err;
@@ -570,7 +608,7 @@ ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t 
   err = cache_init(c, t, cfg);
   if (!err) {
     ebi_registry_lock();
-    err = ebi_idtable_put(&cregistry, c, 16, &c->id);
+    err = ebi_life_begin_locked(&c->life, EBI_KIND_CACHE, cfg->name);
     ebi_registry_unlock();
   }
   if (err) {
@@ -597,11 +635,15 @@ static void cache_clear(ebra_cache_t *c) {
 }
 
 int ebra_cache_destroy(ebra_cache_t *c) {
-  if (!c)
-    return -EINVAL;
+  int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_destroy");
+  if (rc)
+    return rc;
   ebi_registry_lock();
-  if (ebi_idtable_at(&cregistry, c->id) == c)
-    cregistry.items[c->id] = NULL;
+  if (!ebi_life_is_alive(&c->life)) { /* a racing destroy won */
+    ebi_registry_unlock();
+    return ebi_life_check_slow(&c->life, EBI_KIND_CACHE, "ebra_cache_destroy");
+  }
+  ebi_life_end_locked(&c->life); /* kept as a tombstone */
   ebi_registry_unlock();
   pthread_mutex_lock(&c->death_lock);
   cache_clear(c);
@@ -612,15 +654,21 @@ int ebra_cache_destroy(ebra_cache_t *c) {
     ring_release(c, i);
   pthread_mutex_unlock(&c->clock_lock);
   if (cds_lfht_destroy(c->ht, NULL) != 0)
-    ebi_report(EBRA_ERR_INTERNAL, "cache '%s': cds_lfht_destroy failed", c->name);
+    ebi_report(EBRA_ERR_INTERNAL, "cache '%s': cds_lfht_destroy failed", c->life.name);
   c->ht = NULL;
+  c->kind = KIND_DEAD; /* every later keyed call takes its misuse path */
   cache_unhold(c); /* the owner's hold; entries keep the struct (C3) */
   return 0;
 }
 
 int ebra_cache_stats(ebra_cache_t *c, ebra_cache_stats_t *out) {
-  if (!c || !out)
+  int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_stats");
+  if (rc)
+    return rc;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_cache_stats: NULL out");
     return -EINVAL;
+  }
   memset(out, 0, sizeof *out);
   for (int i = 0; i < NOWNED; i++) {
     out->hits += ebi_atomic_load_relaxed(&c->owned[i].xhits);

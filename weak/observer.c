@@ -58,12 +58,13 @@ typedef struct obs_s {
 } obs_t;
 
 struct ebra_subject_s {
+  ebi_life_t life;           /* first member (src/life.c) */
   struct cds_list_head head; /* nodes, subscription order */
   ebra_weak_table_t *table;
   ebra_domain_t *domain;
   pthread_mutex_t lock;      /* writer lock: the list, linked, next_id */
   ebra_subscription_t next_id;
-  long count;                /* linked nodes; writer lock */
+  size_t count;              /* linked nodes; writer lock */
   _Atomic uint32_t xholds;   /* owner + nodes not yet freed (O4) */
 };
 
@@ -71,10 +72,8 @@ struct ebra_subject_s {
 
 static void subject_unhold(ebra_subject_t *s) {
   /* acq_rel: the last holder sees every other holder's accesses. */
-  if (ebi_atomic_sub_acq_rel(&s->xholds, 1) == 1) {
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-  }
+  if (ebi_atomic_sub_acq_rel(&s->xholds, 1) == 1)
+    pthread_mutex_destroy(&s->lock); /* the struct stays: a tombstone (life.c) */
 }
 
 static void obs_unhold(obs_t *o) {
@@ -112,7 +111,7 @@ static obs_t *obs_find_locked(ebra_subject_t *s, ebra_subscription_t id) {
 static void unlink_dead_locked(ebra_subject_t *s) {
   obs_t *o, *tmp;
   cds_list_for_each_entry_safe(o, tmp, &s->head, link)
-    if (!ebra_weak_get(s->table, o->h))
+    if (!ebi_weak_resolve(s->table, o->h))
       obs_unlink_locked(s, o);
 }
 
@@ -136,11 +135,10 @@ static void obs_died(void *arg, ebra_weak_t h) {
 
 /* ---- the API ---------------------------------------------------------------- */
 
-ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t) {
-  ebra_domain_t *d = ebi_weak_table_domain(t);
-  if (!d) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_subject_create: NULL or destroyed weak table");
-    errno = EINVAL;
+ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t, const ebra_subject_config_t *cfg) {
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_subject_create");
+  if (rc) {
+    errno = -rc;
     return NULL;
   }
   ebra_subject_t *s = calloc(1, sizeof *s);
@@ -150,15 +148,33 @@ ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t) {
   }
   CDS_INIT_LIST_HEAD(&s->head);
   s->table = t;
-  s->domain = d;
+  s->domain = ebi_weak_table_domain(t);
   pthread_mutex_init(&s->lock, NULL);
   ebi_atomic_store_relaxed(&s->xholds, 1);
+  ebi_registry_lock();
+  int err = ebi_life_begin_locked(&s->life, EBI_KIND_SUBJECT, cfg ? cfg->name : NULL);
+  ebi_registry_unlock();
+  if (err) {
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    ebi_report(EBRA_ERR_NOMEM, "ebra_subject_create: no memory for the registry");
+    errno = err;
+    return NULL;
+  }
   return s;
 }
 
 int ebra_subject_destroy(ebra_subject_t *s) {
-  if (!s)
-    return -EINVAL;
+  int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_destroy");
+  if (rc)
+    return rc;
+  ebi_registry_lock();
+  if (!ebi_life_is_alive(&s->life)) { /* a racing destroy won */
+    ebi_registry_unlock();
+    return ebi_life_check_slow(&s->life, EBI_KIND_SUBJECT, "ebra_subject_destroy");
+  }
+  ebi_life_end_locked(&s->life);
+  ebi_registry_unlock();
   pthread_mutex_lock(&s->lock);
   while (!cds_list_empty(&s->head))
     obs_unlink_locked(s, cds_list_entry(s->head.next, obs_t, link));
@@ -167,18 +183,20 @@ int ebra_subject_destroy(ebra_subject_t *s) {
   return 0;
 }
 
-ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
-                                           ebra_observer_fn *fn, void *arg) {
-  if (!s || !fn) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_subscribe: NULL subject or callback");
-    errno = EINVAL;
-    return 0;
+int ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h, ebra_observer_fn *fn, void *arg,
+                           ebra_subscription_t *out) {
+  if (out)
+    *out = 0; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_subscribe");
+  if (rc)
+    return rc;
+  if (!fn || !out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_subscribe: NULL callback or out");
+    return -EINVAL;
   }
   obs_t *o = calloc(1, sizeof *o);
-  if (!o) {
-    errno = ENOMEM;
-    return 0;
-  }
+  if (!o)
+    return -ENOMEM;
   o->subject = s;
   o->h = h;
   o->fn = fn;
@@ -195,24 +213,24 @@ ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
   pthread_mutex_unlock(&s->lock);
   /* The cleanup is added once the node is linked; if the object is
    * already dead, unlink it here instead. */
-  const int rc = ebra_weak_add_cleanup(s->table, h, obs_died, o);
-  if (rc == 0)
-    return id;
+  rc = ebra_weak_add_cleanup(s->table, h, obs_died, o);
+  if (rc == 0) {
+    *out = id;
+    return 0;
+  }
   pthread_mutex_lock(&s->lock);
   if (o->linked)
     obs_unlink_locked(s, o);
   pthread_mutex_unlock(&s->lock);
   obs_unhold(o); /* the cleanup's hold: it will never run */
-  errno = -rc;
-  return 0;
+  return rc;
 }
 
 int ebra_subject_unsubscribe(ebra_subject_t *s, ebra_subscription_t sub) {
-  if (!s) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_unsubscribe: NULL subject");
-    return -EINVAL;
-  }
-  int rc = -ENOENT;
+  int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_unsubscribe");
+  if (rc)
+    return rc;
+  rc = -ENOENT;
   pthread_mutex_lock(&s->lock);
   obs_t *o = sub ? obs_find_locked(s, sub) : NULL;
   if (o) {
@@ -240,16 +258,18 @@ static obs_t *walk_next(ebra_subject_t *s, struct cds_list_head *pos) {
   return o;
 }
 
-long ebra_subject_notify(ebra_subject_t *s, uint64_t value) {
-  if (!s) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_notify: NULL subject");
-    return -EINVAL;
-  }
-  long called = 0;
+int ebra_subject_notify(ebra_subject_t *s, uint64_t value, size_t *notified) {
+  if (notified)
+    *notified = 0; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_notify");
+  if (rc)
+    return rc;
+  size_t called = 0;
   bool dead_seen = false;
-  ebra_read_lock(s->domain);
+  if ((rc = ebra_read_lock(s->domain)) != 0)
+    return rc;
   for (obs_t *o = walk_next(s, &s->head); o; o = walk_next(s, &o->link)) {
-    void *obj = ebra_weak_get(s->table, o->h);
+    void *obj = ebi_weak_resolve(s->table, o->h);
     if (obj) {
       o->fn(o->arg, obj, value);
       called++;
@@ -262,14 +282,23 @@ long ebra_subject_notify(ebra_subject_t *s, uint64_t value) {
     pthread_mutex_unlock(&s->lock);
   }
   ebra_read_unlock(s->domain);
-  return called;
+  if (notified)
+    *notified = called;
+  return 0;
 }
 
-long ebra_subject_count(ebra_subject_t *s) {
-  if (!s)
+int ebra_subject_count(ebra_subject_t *s, size_t *out) {
+  if (out)
+    *out = 0; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_count");
+  if (rc)
+    return rc;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_count: NULL out");
     return -EINVAL;
+  }
   pthread_mutex_lock(&s->lock);
-  const long n = s->count;
+  *out = s->count;
   pthread_mutex_unlock(&s->lock);
-  return n;
+  return 0;
 }

@@ -30,7 +30,7 @@
  *       handle never matches a live slot.
  *
  * Ordering (acquire -> the release it pairs with)
- *   weak_get: load acquire of xseg[k]    -> store release in seg_grow
+ *   weak_get: load acquire of xbase[k]   -> store release in seg_grow
  *             load acquire of xgen       -> store release of xgen in create
  *             load acquire of xobj       -> store release of xobj in create
  *   reclaimer: xgen/xobj stores of reuse happen after the grace period.
@@ -75,21 +75,25 @@ typedef struct wslot_s {
 } wslot_t;
 
 struct ebra_weak_table_s {
+  ebi_life_t life;    /* first member (src/life.c) */
   uint32_t tag;       /* 1..255 while alive; 0 once destroyed */
   uint32_t gen_first; /* generation of fresh slots */
   uint32_t gen_last;  /* a slot past this generation is retired for good */
   ebra_domain_t *domain;
   _Atomic(wslot_t *) xseg[NSEG];
+  /* xbase[k] = address of segment k minus the bytes of the slots before it
+   * (SEG_BASE * (2^k - 1) of them), so slot idx of segment k is at
+   * xbase[k] + idx * sizeof(wslot_t): one add on the resolve path.  0 while
+   * segment k is absent (an integer, never a pointer out of bounds). */
+  _Atomic uintptr_t xbase[NSEG];
   _Atomic uint32_t xnext; /* fresh slot indices handed out */
   ck_stack_t free CK_CC_ALIGN(16);
   pthread_mutex_t grow_lock;
   _Atomic uint64_t xlive, xcreated, xkilled, xcleanups_run, xretired_slots, xslots;
-  struct ebra_weak_table_s *tomb_next;
 };
 
 /* Per tag: in use, and the first generation a new table may use. */
 static bool tag_used[NTAGS];       /* registry lock */
-static ebra_weak_table_t *table_tombstones; /* registry lock */
 static uint32_t tag_floor[NTAGS];  /* registry lock; 0 means 1 */
 
 static inline ebra_weak_t make_handle(uint32_t tag, uint32_t gen, uint32_t idx) {
@@ -97,6 +101,11 @@ static inline ebra_weak_t make_handle(uint32_t tag, uint32_t gen, uint32_t idx) 
 }
 static inline uint32_t h_tag(ebra_weak_t h) { return (uint32_t)(h >> (IDX_BITS + GEN_BITS)); }
 static inline uint32_t h_gen(ebra_weak_t h) { return (uint32_t)((h >> IDX_BITS) & GEN_MASK); }
+/* The xgen word of h's slot while h's object is alive: h_gen(h) << 1 | 1,
+ * taken from h in one shift and one mask. */
+static inline uint32_t h_alive(ebra_weak_t h) {
+  return ((uint32_t)(h >> (IDX_BITS - 1)) & (uint32_t)(GEN_MASK << 1)) | 1;
+}
 static inline uint32_t h_idx(ebra_weak_t h) { return (uint32_t)(h & IDX_MASK); }
 
 /* Segment k holds SEG_BASE << k slots, starting at SEG_BASE * (2^k - 1). */
@@ -107,12 +116,15 @@ static inline uint32_t seg_of(uint32_t idx, uint32_t *off) {
   return k;
 }
 
+static inline uintptr_t seg_base(const wslot_t *seg, uint32_t k) {
+  return (uintptr_t)seg - (uintptr_t)SEG_BASE * ((1u << k) - 1) * sizeof(wslot_t);
+}
+
 static inline wslot_t *slot_at(const ebra_weak_table_t *t, uint32_t idx) {
-  uint32_t off;
-  const uint32_t k = seg_of(idx, &off);
+  const uint32_t k = 31 - (uint32_t)__builtin_clz(idx / SEG_BASE + 1);
   /* Paired with the store release in seg_grow. */
-  wslot_t *seg = ebi_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
-  return seg ? &seg[off] : NULL;
+  const uintptr_t base = ebi_atomic_load_acquire(&((ebra_weak_table_t *)t)->xbase[k]);
+  return base ? (wslot_t *)(base + (uintptr_t)idx * sizeof(wslot_t)) : NULL;
 }
 
 /* ---- slots ------------------------------------------------------------------ */
@@ -129,8 +141,10 @@ static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
       for (size_t i = 0; i < n; i++)
         ebi_atomic_store_relaxed(&seg[i].xgen, t->gen_first << 1);
       ebi_atomic_add_relaxed(&t->xslots, n);
-      /* Publishes the initialised slots; paired with slot_at's acquire. */
+      /* Publishes the initialised slots; paired with slot_at's acquire
+       * (xbase) and slot_alloc's (xseg). */
       ebi_atomic_store_release(&t->xseg[k], seg);
+      ebi_atomic_store_release(&t->xbase[k], seg_base(seg, k));
     }
   }
   pthread_mutex_unlock(&t->grow_lock);
@@ -274,12 +288,22 @@ static wslot_t *slot_of_handle(const ebra_weak_table_t *t, ebra_weak_t h) {
   return slot_at(t, h_idx(h));
 }
 
-void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
+/* The miss path of ebra_weak_get: a stale or foreign handle is a plain
+ * miss; a NULL or destroyed table is misuse, reported. */
+static __attribute__((noinline)) void *weak_get_miss(const ebra_weak_table_t *t) {
+  if (!t || !ebi_life_is_alive(&t->life))
+    EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_get");
+  return NULL;
+}
+
+/* The resolve of ebra_weak_get, for a table known not to be NULL. */
+static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_table_t *t,
+                                                                 ebra_weak_t h) {
   const wslot_t *s = slot_of_handle(t, h);
   if (EBI_UNLIKELY(!s))
-    return NULL;
+    return weak_get_miss(t);
   /* Paired with the store release of xgen in ebra_weak_create. */
-  if (ebi_atomic_load_acquire(&((wslot_t *)s)->xgen) != (h_gen(h) << 1 | 1))
+  if (ebi_atomic_load_acquire(&((wslot_t *)s)->xgen) != h_alive(h))
     return NULL;
   /* Paired with the store release of xobj in ebra_weak_create. */
   void *obj = ebi_atomic_load_acquire(&((wslot_t *)s)->xobj);
@@ -291,28 +315,35 @@ void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
   return obj;
 }
 
-ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj) {
-  if (!t || !t->tag) {
-    errno = t ? EBADF : EINVAL;
-    return EBRA_WEAK_NONE;
+void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
+  return EBI_LIKELY(t != NULL) ? weak_resolve(t, h) : weak_get_miss(t);
+}
+
+void *ebi_weak_resolve(const ebra_weak_table_t *t, ebra_weak_t h) { return weak_resolve(t, h); }
+
+int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
+  if (out)
+    *out = EBRA_WEAK_NONE; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_create");
+  if (rc)
+    return rc;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_create: NULL out");
+    return -EINVAL;
   }
   ebra_pool_t *pool;
-  int rc = ebi_object_check_live(obj, &pool);
-  if (rc) {
-    errno = -rc;
-    return EBRA_WEAK_NONE;
-  }
+  rc = ebi_object_check_live(obj, &pool);
+  if (rc)
+    return rc;
   rc = ebi_object_hold(pool, obj); /* one owner: no second handle, no retire */
-  if (rc) {
-    errno = -rc;
-    return EBRA_WEAK_NONE;
-  }
+  if (rc)
+    return rc;
   uint32_t idx;
   wslot_t *s = slot_alloc(t, &idx);
   if (!s) {
     ebi_object_release_hold(obj);
     ebi_report(EBRA_ERR_NOMEM, "weak table: no free slot");
-    return EBRA_WEAK_NONE;
+    return -ENOMEM;
   }
   const uint32_t g = ebi_atomic_load_relaxed(&s->xgen) >> 1;
   ebi_atomic_store_relaxed(&s->xrefs, 1);
@@ -321,14 +352,23 @@ ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj) {
   ebi_atomic_store_release(&s->xgen, g << 1 | 1); /* paired with weak_get */
   ebi_atomic_add_relaxed(&t->xcreated, 1);
   ebi_atomic_add_relaxed(&t->xlive, 1);
-  return make_handle(t->tag, g, idx);
+  *out = make_handle(t->tag, g, idx);
+  return 0;
 }
 
-void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h) {
-  if (!t)
-    return NULL;
+int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
+  if (out)
+    *out = NULL; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_upgrade");
+  if (rc)
+    return rc;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_upgrade: NULL out");
+    return -EINVAL;
+  }
   void *obj = NULL;
-  ebra_read_lock(t->domain);
+  if ((rc = ebra_read_lock(t->domain)) != 0)
+    return rc;
   wslot_t *s = slot_of_handle(t, h);
   const uint32_t alive = h_gen(h) << 1 | 1;
   /* Acquires pair with the store release of xgen / xobj in create; the
@@ -345,14 +385,17 @@ void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h) {
     }
   }
   ebra_read_unlock(t->domain);
-  return obj;
+  *out = obj;
+  return obj ? 0 : -ENOENT;
 }
 
 int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
-  if (!t)
-    return -EINVAL;
-  int rc = -ESTALE;
-  ebra_read_lock(t->domain);
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_release");
+  if (rc)
+    return rc;
+  if ((rc = ebra_read_lock(t->domain)) != 0)
+    return rc;
+  rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
   /* Paired with the store release of xgen in create or reclaim. */
   if (s && (ebi_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
@@ -362,10 +405,12 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
 }
 
 int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
-  if (!t)
-    return -EINVAL;
-  int rc = -ESTALE;
-  ebra_read_lock(t->domain);
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_kill");
+  if (rc)
+    return rc;
+  if ((rc = ebra_read_lock(t->domain)) != 0)
+    return rc;
+  rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
   uint32_t alive = h_gen(h) << 1 | 1;
   /* The death CAS (see slot_put_ref); acquire pairs with create's release. */
@@ -378,15 +423,23 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
 }
 
 int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *fn, void *arg) {
-  if (!t || !fn)
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_add_cleanup");
+  if (rc)
+    return rc;
+  if (!fn) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_add_cleanup: NULL function");
     return -EINVAL;
+  }
   cleanup_t *c = malloc(sizeof *c);
   if (!c)
     return -ENOMEM;
   c->fn = fn;
   c->arg = arg;
-  int rc = -ESTALE;
-  ebra_read_lock(t->domain);
+  if ((rc = ebra_read_lock(t->domain)) != 0) {
+    free(c);
+    return rc;
+  }
+  rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
   /* Paired with the store release of xgen in create. */
   if (s && ebi_atomic_load_acquire(&s->xgen) == (h_gen(h) << 1 | 1)) {
@@ -408,10 +461,15 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
 
 /* ---- tables ------------------------------------------------------------------ */
 
-ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_table_config_t *cfg) {
-  if (!d || d->state != EBI_POOL_ALIVE ||
-      (cfg && cfg->max_generation && cfg->max_generation > GEN_LIMIT)) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: bad domain or max_generation");
+ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d, const ebra_weak_table_config_t *cfg) {
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_weak_table_create");
+  if (rc) {
+    errno = -rc;
+    return NULL;
+  }
+  if (cfg && cfg->max_generation > GEN_LIMIT) {
+    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: max_generation %u is above %u",
+               cfg->max_generation, (unsigned)GEN_LIMIT);
     errno = EINVAL;
     return NULL;
   }
@@ -432,11 +490,19 @@ ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_t
       t->gen_last = GEN_LIMIT - floor + 1 > span ? floor + span - 1 : GEN_LIMIT;
     }
   }
+  int err = t->tag ? ebi_life_begin_locked(&t->life, EBI_KIND_WEAK_TABLE,
+                                           cfg ? cfg->name : NULL)
+                   : EMFILE;
+  if (err && t->tag)
+    tag_used[t->tag] = false;
   ebi_registry_unlock();
-  if (!t->tag) {
+  if (err) {
     free(t);
-    ebi_report(EBRA_ERR_BAD_CONFIG, "ebra_weak_table_create: all 255 table tags in use");
-    errno = EMFILE;
+    if (err == EMFILE)
+      ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_table_create: all 255 table tags in use");
+    else
+      ebi_report(EBRA_ERR_NOMEM, "ebra_weak_table_create: no memory for the registry");
+    errno = err;
     return NULL;
   }
   t->domain = d;
@@ -446,19 +512,15 @@ ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d, const ebra_weak_t
   return t;
 }
 
-ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d) {
-  return ebra_weak_table_create_ex(d, NULL);
-}
-
 int ebra_weak_table_destroy(ebra_weak_table_t *t) {
-  if (!t)
-    return -EINVAL;
-  if (!t->tag)
-    return -EBADF;
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_table_destroy");
+  if (rc)
+    return rc;
   const uint64_t live = ebi_atomic_load_relaxed(&t->xlive);
   if (live) {
-    ebi_report(EBRA_ERR_BAD_CONFIG, "weak table: %llu objects alive or awaiting reclamation",
-                (unsigned long long)live);
+    ebi_report(EBRA_ERR_BAD_CALL,
+               "ebra_weak_table_destroy: table '%s' has %llu objects alive or awaiting "
+               "reclamation", t->life.name, (unsigned long long)live);
     return -EBUSY;
   }
   uint32_t top = t->gen_first; /* highest generation any slot reached */
@@ -472,13 +534,13 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
     }
     free(seg);
     ebi_atomic_store_relaxed(&t->xseg[k], NULL);
+    ebi_atomic_store_relaxed(&t->xbase[k], 0);
   }
   ebi_registry_lock();
   tag_used[t->tag] = false;
   tag_floor[t->tag] = top + 1; /* W5; a tag past GEN_LIMIT - 1 is never reused */
-  t->tag = 0;                  /* every later call and handle misses */
-  t->tomb_next = table_tombstones; /* kept, so stale table pointers stay safe */
-  table_tombstones = t;
+  t->tag = 0;                  /* every later handle misses */
+  ebi_life_end_locked(&t->life); /* kept, so stale table pointers stay safe */
   ebi_registry_unlock();
   ebi_atomic_sub_relaxed(&t->domain->xweak_tables, 1);
   pthread_mutex_destroy(&t->grow_lock);
@@ -486,14 +548,17 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
 }
 
 ebra_domain_t *ebi_weak_table_domain(const ebra_weak_table_t *t) {
-  return t && t->tag ? t->domain : NULL;
+  return t && ebi_life_is_alive(&t->life) ? t->domain : NULL;
 }
 
 int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out) {
-  if (!t || !out)
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_table_stats");
+  if (rc)
+    return rc;
+  if (!out) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_table_stats: NULL out");
     return -EINVAL;
-  if (!t->tag)
-    return -EBADF;
+  }
   out->live = ebi_atomic_load_relaxed(&t->xlive);
   out->slots = ebi_atomic_load_relaxed(&t->xslots);
   out->retired_slots = ebi_atomic_load_relaxed(&t->xretired_slots);

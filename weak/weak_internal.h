@@ -8,10 +8,19 @@
 
 /* ---- weak.c -------------------------------------------------------- */
 EBI_INTERNAL_FN ebra_domain_t *ebi_weak_table_domain(const ebra_weak_table_t *t);
+/* ebra_weak_get for the floor's own callers, whose table is never NULL: a
+ * direct call, no NULL test. */
+EBI_INTERNAL_FN void *ebi_weak_resolve(const ebra_weak_table_t *t, ebra_weak_t h);
 
 /* ---- cache.c ------------------------------------------------------- */
-EBI_INTERNAL_FN ebra_cache_t *ebi_cache_registry_at(uint32_t id); /* registry lock held */
-EBI_INTERNAL_FN uint32_t ebi_cache_registry_capacity(void);       /* registry lock held */
+/* The live cache at registry id, or NULL; the registry's length.  Registry
+ * lock held. */
+static inline ebra_cache_t *ebi_cache_registry_at(uint32_t id) {
+  return (ebra_cache_t *)ebi_life_at_locked(EBI_KIND_CACHE, id);
+}
+static inline uint32_t ebi_cache_registry_capacity(void) {
+  return ebi_life_capacity_locked(EBI_KIND_CACHE);
+}
 EBI_INTERNAL_FN const char *ebi_cache_name(const ebra_cache_t *c);
 
 

@@ -80,31 +80,40 @@ typedef struct ebra_cache_config_s {
                                      The table also grows by itself. */
 } ebra_cache_config_t;
 
-/* A cache of handles of table t.  NULL with errno EINVAL (bad config,
- * reported), ENOTSUP (t's domain uses ck-epoch) or ENOMEM. */
+/* A cache of handles of table t (cfg NULL: uint64 keys, no bound, no ttl).
+ * NULL with errno EINVAL (bad config or NULL table, reported), EBADF
+ * (destroyed table), ENOTSUP (t's domain uses ck-epoch) or ENOMEM. */
 EBRA_API ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t *cfg);
 
 /* Remove every entry (on_evict ERASED), then release the cache.  Entries
  * whose objects are still alive leave a few bytes each until those
- * objects die (their cleanups cannot be withdrawn).  Returns 0 or -EINVAL. */
+ * objects die (their cleanups cannot be withdrawn).  Returns 0.
+ *
+ * Every call on a cache returns -EINVAL for a NULL cache (or a key of the
+ * wrong kind, or a byte key that is empty or longer than
+ * EBRA_CACHE_KEY_MAX) and -EBADF for a destroyed cache, a second destroy
+ * included; each is also reported (EBRA_ERR_BAD_CALL,
+ * EBRA_ERR_USE_AFTER_DESTROY).  The comments below name the other errors. */
 EBRA_API int ebra_cache_destroy(ebra_cache_t *c);
 
 /* Map key to h, replacing an older entry of the key (on_evict REPLACED).
- * Returns 0, -EINVAL (bad call, reported), -ESTALE (h's object is dead),
- * -ENOMEM. */
+ * Returns 0, -ESTALE (h's object is dead), -ENOMEM. */
 EBRA_API int ebra_cache_store_u64(ebra_cache_t *c, uint64_t key, ebra_weak_t h);
 EBRA_API int ebra_cache_store(ebra_cache_t *c, const void *key, size_t key_len, ebra_weak_t h);
 
-/* The live object of key, or NULL (a miss).  Inside a read section. */
-EBRA_API void *ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key);
-EBRA_API void *ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len);
+/* A lookup (ebra/error.h): 0 and key's live object in *out, or -ENOENT for
+ * a miss (*out = NULL).  Inside a read section.  out must not be NULL
+ * (-EINVAL). */
+EBRA_API int ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key, void **out);
+EBRA_API int ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len, void **out);
 
-/* Remove key's entry.  Returns 0 (on_evict ERASED), -ENOENT, -EINVAL. */
+/* Remove key's entry.  Returns 0 (on_evict ERASED) or -ENOENT. */
 EBRA_API int ebra_cache_erase_u64(ebra_cache_t *c, uint64_t key);
 EBRA_API int ebra_cache_erase(ebra_cache_t *c, const void *key, size_t key_len);
 
-/* Drop every expired entry now.  Returns how many, or -EINVAL. */
-EBRA_API long ebra_cache_maintain(ebra_cache_t *c);
+/* Drop every expired entry now; how many goes to *removed (may be NULL).
+ * Returns 0. */
+EBRA_API int ebra_cache_maintain(ebra_cache_t *c, size_t *removed);
 
 typedef struct ebra_cache_stats_s {
   uint64_t hits, misses;  /* lookups */

@@ -5,7 +5,9 @@
  *   kind of function      returns                                example
  *   --------------------  -------------------------------------  -------------------------
  *   constructor           the object, or NULL with errno set;    ebra_pool_create(&cfg)
- *                         takes a config struct pointer or NULL  ebra_weak_table_create(d, NULL)
+ *                         takes a config struct pointer; NULL    ebra_weak_table_create(d, NULL)
+ *                         is all defaults, where every field
+ *                         has one
  *   allocation            the object, or NULL with errno set     ebra_pool_alloc(pool)
  *                         (as malloc)
  *   operation             0, or a negative errno                 ebra_pool_free, ebra_read_lock
@@ -21,6 +23,9 @@
  *                         object a documented default and a
  *                         report
  *   release of a result   void: nothing can fail                 ebra_snapshot_free
+ *
+ * A call that fails leaves its out-parameter (when not NULL) holding the
+ * empty value of its type: NULL, 0 or EBRA_WEAK_NONE.
  *
  * Every misuse is reported twice: through the return value, and through the
  * report hook with one kind (below).  The kinds of misuse that every object

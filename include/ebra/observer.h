@@ -23,6 +23,7 @@
 #ifndef EBRA_OBSERVER_H
 #define EBRA_OBSERVER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ebra/export.h"
@@ -37,27 +38,42 @@ typedef uint64_t ebra_subscription_t; /* 0 is never a subscription */
 
 typedef void ebra_observer_fn(void *arg, void *obj, uint64_t value);
 
-/* A subject whose observers are handles of table t.  NULL with errno
- * EINVAL or ENOMEM. */
-EBRA_API ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t);
+/* Options for a subject (a NULL config is all defaults).  name is copied
+ * (NULL = "subject"). */
+typedef struct ebra_subject_config_s {
+  const char *name;
+} ebra_subject_config_t;
 
-/* Unlink every observer and release the subject.  Returns 0 or -EINVAL. */
+/* A subject whose observers are handles of table t.  NULL with errno EINVAL
+ * (NULL table), EBADF (destroyed table) or ENOMEM.
+ *
+ * Every call on a subject returns -EINVAL for a NULL subject and -EBADF for
+ * a destroyed one, a second destroy included; each is also reported
+ * (EBRA_ERR_BAD_CALL, EBRA_ERR_USE_AFTER_DESTROY).  The comments below name
+ * the other errors. */
+EBRA_API ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t,
+                                             const ebra_subject_config_t *cfg);
+
+/* Unlink every observer and release the subject.  Returns 0. */
 EBRA_API int ebra_subject_destroy(ebra_subject_t *s);
 
-/* Subscribe the object of h.  Returns the subscription, or 0 with errno
- * EINVAL (reported), ESTALE (h's object is dead) or ENOMEM. */
-EBRA_API ebra_subscription_t ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h,
-                                                    ebra_observer_fn *fn, void *arg);
+/* Subscribe the object of h; the subscription goes to *out.  Returns 0, or
+ * -EINVAL (NULL fn or out, reported), -ESTALE (h's object is dead) or
+ * -ENOMEM. */
+EBRA_API int ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h, ebra_observer_fn *fn,
+                                    void *arg, ebra_subscription_t *out);
 
-/* Unsubscribe.  0, -ENOENT (not subscribed: unsubscribed, or unlinked
- * after its object died), -EINVAL. */
+/* Unsubscribe.  0, or -ENOENT (not subscribed: unsubscribed, or unlinked
+ * after its object died). */
 EBRA_API int ebra_subject_unsubscribe(ebra_subject_t *s, ebra_subscription_t sub);
 
-/* Call every live observer.  Returns how many were called, or -EINVAL. */
-EBRA_API long ebra_subject_notify(ebra_subject_t *s, uint64_t value);
+/* Call every live observer; how many were called goes to *notified (may be
+ * NULL).  Returns 0, or what ebra_read_lock returned. */
+EBRA_API int ebra_subject_notify(ebra_subject_t *s, uint64_t value, size_t *notified);
 
-/* Observers subscribed now (dead ones not yet unlinked included). */
-EBRA_API long ebra_subject_count(ebra_subject_t *s);
+/* Observers subscribed now (dead ones not yet unlinked included), in *out.
+ * Returns 0, or -EINVAL for a NULL out. */
+EBRA_API int ebra_subject_count(ebra_subject_t *s, size_t *out);
 
 #ifdef __cplusplus
 }

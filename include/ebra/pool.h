@@ -90,11 +90,16 @@ EBRA_API ebra_pool_t *ebra_pool_of(const void *p);
  * Returns 0 or -EBADF. */
 EBRA_API int ebra_pool_thread_flush(ebra_pool_t *pool);
 
-/* Flush and release all of the calling thread's pool caches.  Runs
- * automatically at thread exit; call it early from a thread that will stop
- * using pools for a long time. */
-EBRA_API void ebra_thread_detach(void);
+/* Release all of ebra's state of the calling thread, as its exit would:
+ * its pool caches go back to the depots, and it leaves every domain it is
+ * registered with (closing its retire batches).  Call it early from a
+ * thread that will not use ebra for a long time; it may use ebra again
+ * later.  Not inside a read section (reported, and the section is ended).
+ * Cannot fail. */
+EBRA_API void ebra_thread_exit(void);
 
+/* The pool's name and object size; NULL and 0 (with a report) for a NULL
+ * or destroyed pool. */
 EBRA_API const char *ebra_pool_name(const ebra_pool_t *pool);
 EBRA_API size_t ebra_pool_object_size(const ebra_pool_t *pool);
 

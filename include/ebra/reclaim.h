@@ -17,12 +17,19 @@
  *  - qsbr domains: a thread that called ebra_domain_register_thread is
  *    "online" and reads at no cost, and must call ebra_quiescent() between
  *    sections regularly (for a server: once per request or event-loop
- *    turn), or ebra_thread_offline() before it blocks or idles; otherwise
+ *    turn), or ebra_domain_thread_offline() before it blocks or idles; otherwise
  *    grace periods stall and retired memory grows (never corrupts).  A
  *    thread registered implicitly (first use) stays offline between its
  *    sections instead: safe, but each section pays liburcu's online and
  *    offline.  memb and ck_epoch need no such calls.
  *  - ebra_domain_destroy: after every other thread stopped using it.
+ *
+ * Errors: every call on a domain returns -EINVAL for a NULL domain
+ * (EBRA_ERR_BAD_CALL) and -EBADF for a destroyed one, a second destroy
+ * included (EBRA_ERR_USE_AFTER_DESTROY), each also reported; the comments
+ * below name the other errors.  ebra_deref is a read-side resolve
+ * (ebra/error.h): it returns what it loads, or NULL (reported) for a NULL
+ * or destroyed domain or a NULL pp.
  */
 #ifndef EBRA_RECLAIM_H
 #define EBRA_RECLAIM_H
@@ -68,9 +75,13 @@ EBRA_API int ebra_domain_register_thread(ebra_domain_t *d);
 EBRA_API int ebra_domain_unregister_thread(ebra_domain_t *d);
 
 /* Read-side section.  Nestable.  Pointers obtained inside stay valid until
- * the outermost unlock. */
-EBRA_API void ebra_read_lock(ebra_domain_t *d);
-EBRA_API void ebra_read_unlock(ebra_domain_t *d);
+ * the outermost unlock.  ebra_read_lock returns 0, or (nothing is locked)
+ * -ENOMEM when the thread cannot be registered with d, -EBADF on a
+ * destroyed domain, -EINVAL for NULL.  ebra_read_unlock returns 0, or
+ * -EPERM without a matching lock, -EBADF, -EINVAL.  Both are wait-free
+ * after the thread's first section in d. */
+EBRA_API int ebra_read_lock(ebra_domain_t *d);
+EBRA_API int ebra_read_unlock(ebra_domain_t *d);
 
 /* Load an RCU-published pointer inside a section (an acquire load); *pp
  * must be an _Atomic(void *) (std::atomic<void *> in C++) that the writer
@@ -92,16 +103,19 @@ EBRA_API int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
  * reclaimed.  -EDEADLK inside a section of d. */
 EBRA_API int ebra_domain_barrier(ebra_domain_t *d);
 
-/* qsbr: announce a quiescent state / go offline / come back online.  Cheap
- * no-ops for the other backends. */
-EBRA_API void ebra_quiescent(ebra_domain_t *d);
-EBRA_API void ebra_thread_offline(ebra_domain_t *d);
-EBRA_API void ebra_thread_online(ebra_domain_t *d);
+/* qsbr: announce a quiescent state / take the calling thread offline in d
+ * / bring it back online.  Cheap no-ops for the other backends and for a
+ * thread not registered with d.  0, or -EBADF (destroyed) / -EINVAL (NULL). */
+EBRA_API int ebra_quiescent(ebra_domain_t *d);
+EBRA_API int ebra_domain_thread_offline(ebra_domain_t *d);
+EBRA_API int ebra_domain_thread_online(ebra_domain_t *d);
 
 /* Batching knobs (the strategy engine tunes them).  0 keeps a value. */
 EBRA_API int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size,
                                       uint64_t max_batch_age_ns);
 
+/* The backend d runs on; EBRA_RECLAIM_DEFAULT (and a report) for a NULL or
+ * destroyed domain. */
 EBRA_API ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d);
 EBRA_API const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b);
 

@@ -9,7 +9,7 @@
  *  - ebra_weak_get resolves a handle inside a read section of the table's
  *    domain: wait-free, no shared write.  The object stays valid until the
  *    section ends; it is NULL once the object died.
- *  - ebra_weak_upgrade takes a counted strong reference (or NULL).
+ *  - ebra_weak_upgrade takes a counted strong reference (or -ENOENT).
  *  - ebra_weak_release drops one strong reference; ebra_weak_kill
  *    invalidates every handle at once and drops the caller's reference.
  *    When the object is dead (killed, or its last strong reference dropped)
@@ -37,36 +37,47 @@ typedef struct ebra_weak_table_s ebra_weak_table_t;
 
 #define EBRA_WEAK_NONE ((ebra_weak_t)0)
 
-/* A table of handles whose objects are reclaimed through domain d.  At most
- * 255 tables exist at once.  NULL with errno EINVAL / ENOMEM / EMFILE. */
-EBRA_API ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d);
-
-/* Options for a table.  max_generation bounds how many times one slot is
- * reused before it is retired for good (0 = 2^28 - 1, the most a handle
- * encodes); small values let tests exercise slot retirement. */
+/* Options for a table (all optional: a NULL config is all defaults).
+ * max_generation bounds how many times one slot is reused before it is
+ * retired for good (0 = 2^28 - 1, the most a handle encodes); small values
+ * let tests exercise slot retirement.  name is copied (NULL = "weak table"). */
 typedef struct ebra_weak_table_config_s {
+  const char *name;
   uint32_t max_generation;
 } ebra_weak_table_config_t;
 
-EBRA_API ebra_weak_table_t *ebra_weak_table_create_ex(ebra_domain_t *d,
-                                                      const ebra_weak_table_config_t *cfg);
+/* A table of handles whose objects are reclaimed through domain d.  At most
+ * 255 tables exist at once.  NULL with errno EINVAL (NULL domain, bad
+ * config), EBADF (destroyed domain), EMFILE (255 tables) or ENOMEM. */
+EBRA_API ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d,
+                                                   const ebra_weak_table_config_t *cfg);
 
 /* Destroy a table.  -EBUSY while any of its objects is alive or awaits
- * reclamation (call ebra_domain_barrier after the last kill). */
+ * reclamation (call ebra_domain_barrier after the last kill).
+ *
+ * Every call on a table returns -EINVAL for a NULL table and -EBADF for a
+ * destroyed one, a second destroy included; each is also reported
+ * (EBRA_ERR_BAD_CALL, EBRA_ERR_USE_AFTER_DESTROY).  The comments below name
+ * the other errors. */
 EBRA_API int ebra_weak_table_destroy(ebra_weak_table_t *t);
 
-/* Give obj (from an ebra pool, live) a handle.  The caller holds the one
- * strong reference.  EBRA_WEAK_NONE with errno EFAULT (not a pool object),
- * EINVAL (not the start of an object), EALREADY (a free object), EBADF (a
- * destroyed table) or ENOMEM (table full or out of memory). */
-EBRA_API ebra_weak_t ebra_weak_create(ebra_weak_table_t *t, void *obj);
+/* Give obj (from an ebra pool, live) a handle in *out; the caller holds the
+ * one strong reference.  0, or -EFAULT (not a pool object), -EINVAL (not the
+ * start of an object, or out NULL), -EALREADY (a free object, or one
+ * already retired or given a handle) or -ENOMEM (table full or out of
+ * memory); *out is EBRA_WEAK_NONE on failure. */
+EBRA_API int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out);
 
-/* The object, or NULL if it died / the handle is not valid here.  Call
- * inside ebra_read_lock(domain).  Wait-free; writes no shared memory. */
+/* A read-side resolve (ebra/error.h): the object, or NULL if it died or the
+ * handle is not valid here.  Call inside ebra_read_lock(domain).
+ * Wait-free; writes no shared memory.  A NULL or destroyed table also gives
+ * NULL, and a report. */
 EBRA_API void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h);
 
-/* A new strong reference (the object), or NULL if it died.  Any context. */
-EBRA_API void *ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h);
+/* A lookup: a new strong reference to the object in *out and 0, or -ENOENT
+ * if it died or h is not a live handle of t (*out = NULL).  Any context;
+ * lock-free. */
+EBRA_API int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out);
 
 /* Drop one strong reference.  The last one kills the object.  Returns 0,
  * or -ESTALE if h is no handle of t's with a strong reference left. */
