@@ -104,7 +104,7 @@ static void try_alloc(worker_t *w) {
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   for (uint64_t iter = 1;; iter++) {
-    if ((iter & 63) == 0 && stress_now_ns() >= deadline_ns)
+    if ((iter & 63) == 0 && now_ns() >= deadline_ns)
       break;
     const unsigned r = (unsigned)stress_rng_below(&w->rng, 1000);
     if (r < 560) {
@@ -170,7 +170,7 @@ int main(int argc, char **argv) {
       {'c', "cap of the 64 B pool", &cap64, 16, 1u << 20, 0, 0},
   };
   stress_parse_args("stress_cap", argc, argv, &args, 0, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   pools[0].cfg.max_objects = cap64;
   if (pools[0].cfg.prealloc > cap64)
     pools[0].cfg.prealloc = cap64;
@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
 
   worker_t *w = calloc(args.threads, sizeof *w);
   STRESS_CHECK(w, "out of memory");
-  deadline_ns = stress_now_ns() + args.duration_ms * 1000000ull;
+  deadline_ns = now_ns() + args.duration_ms * 1000000ull;
   for (unsigned i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
     stress_rng_init(&w[i].rng, args.seed, i + 1);
@@ -198,8 +198,8 @@ int main(int argc, char **argv) {
     int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
     STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
-  while (stress_now_ns() < deadline_ns) {
-    stress_sleep_us(2000);
+  while (now_ns() < deadline_ns) {
+    sleep_us(2000);
     for (unsigned i = 0; i < NPOOLS; i++) {
       ebra_pool_stats_t s = stress_stats(&pools[i]);
       STRESS_CHECK(s.objects_carved <= pools[i].cfg.max_objects,
@@ -234,6 +234,6 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < args.threads; i++)
     free(w[i].held);
   free(w);
-  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(stress_now_ns() - t0) / 1e9);
+  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(now_ns() - t0) / 1e9);
   return 0;
 }

@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
       {'n', "short threads in all", &nshort, 1, 1u << 24, 1000, 600},
   };
   stress_parse_args("stress_churn", argc, argv, &args, 0, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   const uint64_t deadline = t0 + args.duration_ms * 1000000ull;
   const uint32_t nlong = (uint32_t)args.threads;
   const uint32_t main_id = nlong + (uint32_t)nshort + 1;
@@ -204,7 +204,7 @@ int main(int argc, char **argv) {
   /* Keep `batch` short threads alive: join the oldest, start a new one. */
   unsigned long started = 0;
   uint32_t max_seen = 0;
-  while (started < nshort && stress_now_ns() < deadline) {
+  while (started < nshort && now_ns() < deadline) {
     const size_t w = started % batch;
     if (started >= batch) {
       int rc = pthread_join(window[w], NULL);
@@ -285,6 +285,6 @@ int main(int argc, char **argv) {
   stress_say("ok: %lu short threads (%lu at a time) + %u long-lived, at most %u attached, "
              "%" PRIu64 " drained; carved %" PRIu64 "/%" PRIu64 "/%" PRIu64 "; %.2f s\n",
              started, batch, nlong, max_seen, drained, carved[0], carved[1], carved[2],
-             (double)(stress_now_ns() - t0) / 1e9);
+             (double)(now_ns() - t0) / 1e9);
   return 0;
 }

@@ -195,7 +195,7 @@ int main(int argc, char **argv) {
       {'r', "rounds", &rounds, 1, 1u << 24, 0, 0},
   };
   stress_parse_args("stress_destroy", argc, argv, &args, 0, extra, 1);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   const uint64_t deadline = t0 + args.duration_ms * 1000000ull;
   const uint32_t main_id = (uint32_t)args.threads + 1;
   stress_hook_install();
@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
 
   unsigned long r = 0, warned_rounds = 0, control_rounds = 0;
   uint64_t main_seq = 0;
-  for (; r < rounds && stress_now_ns() < deadline; r++) {
+  for (; r < rounds && now_ns() < deadline; r++) {
     char pname[32];
     snprintf(pname, sizeof pname, "destroy-p%lu", r);
     random_p_config(&rng, (unsigned)r);
@@ -271,7 +271,7 @@ int main(int argc, char **argv) {
       control_rounds++;
     } else if (stress_rng_pct(&rng, 50)) {
       /* Land the destroy at a different point of the threads' exits. */
-      stress_sleep_us(stress_rng_below(&rng, 300));
+      sleep_us(stress_rng_below(&rng, 300));
     }
     const uint64_t warns = stress_hook_count(EBRA_WARN_LIVE_AT_DESTROY);
     stress_hook_allow(EBRA_WARN_LIVE_AT_DESTROY, live > 0);
@@ -328,6 +328,6 @@ int main(int argc, char **argv) {
   stress_say("ok: %lu rounds x %lu threads, %lu control rounds, %lu destroys with live "
              "objects; %.2f s\n",
              r, args.threads, control_rounds, warned_rounds,
-             (double)(stress_now_ns() - t0) / 1e9);
+             (double)(now_ns() - t0) / 1e9);
   return 0;
 }

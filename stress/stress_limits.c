@@ -103,7 +103,7 @@ static void *worker_main(void *arg) {
   worker_t *w = arg;
   bool filling = true;
   for (uint64_t iter = 1;; iter++) {
-    if ((iter & 63) == 0 && stress_now_ns() >= deadline_ns)
+    if ((iter & 63) == 0 && now_ns() >= deadline_ns)
       break;
     if (w->nheld == 0 || w->nheld >= hold_max - 1)
       filling = w->nheld == 0; /* bursts: fill up, then drain */
@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
       {'H', "hard limit in MiB", &hard_mib, 8, 1u << 14, 0, 0},
   };
   stress_parse_args("stress_limits", argc, argv, &args, 1000, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   stress_hook_install();
   stress_hook_allow(EBRA_ERR_MEMORY_LIMIT, true);
   stress_hook_allow(EBRA_INFO_ENGINE, true);
@@ -180,7 +180,7 @@ int main(int argc, char **argv) {
 
   worker_t *w = calloc(args.threads, sizeof *w);
   STRESS_CHECK(w, "out of memory");
-  deadline_ns = stress_now_ns() + args.duration_ms * 1000000ull;
+  deadline_ns = now_ns() + args.duration_ms * 1000000ull;
   for (unsigned i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
     stress_rng_init(&w[i].rng, args.seed, i + 1);
@@ -194,8 +194,8 @@ int main(int argc, char **argv) {
                                           EBRA_STRATEGY_HIGH_THROUGHPUT,
                                           EBRA_STRATEGY_LOW_LATENCY};
   uint64_t steps = 0, peak = 0;
-  while (stress_now_ns() < deadline_ns) {
-    stress_sleep_us(2000);
+  while (now_ns() < deadline_ns) {
+    sleep_us(2000);
     if (steps % 25 == 0)
       ebra_engine_set_strategy(cycle[(steps / 25) % 4]);
     const uint64_t c = step_and_check(hard);
@@ -240,6 +240,6 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < args.threads; i++)
     free(w[i].held);
   free(w);
-  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(stress_now_ns() - t0) / 1e9);
+  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(now_ns() - t0) / 1e9);
   return 0;
 }

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *test_name = "stress";
@@ -153,19 +152,7 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
   verbose = a->verbose;
 }
 
-/* ---- time and randomness -------------------------------------------------- */
-
-uint64_t stress_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void stress_sleep_us(unsigned long us) {
-  struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
+/* ---- randomness ----------------------------------------------------------- */
 
 static uint64_t splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9E3779B97F4A7C15ull);

@@ -31,6 +31,8 @@
 
 #include <ebra.h>
 
+#include "clock.h"
+
 /* ---- failing -------------------------------------------------------------- */
 
 /* Print "<test>: FAIL: <where>: <message>" and exit 1 (abort() instead if
@@ -79,11 +81,8 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
 /* EBRA_FEATURE_TSAN / EBRA_FEATURE_ASAN bits of the library build. */
 unsigned stress_sanitizers(void);
 
-/* ---- time and randomness -------------------------------------------------- */
-
-uint64_t stress_now_ns(void);
-static inline uint64_t stress_now_ms(void) { return stress_now_ns() / 1000000u; }
-void stress_sleep_us(unsigned long us);
+/* ---- randomness ----------------------------------------------------------- *
+ * (Time: now_ns(), sleep_us() ... of tests/clock.h, included here.) */
 
 typedef struct stress_rng_s {
   uint64_t s[4];
