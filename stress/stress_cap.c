@@ -47,7 +47,6 @@ static _Atomic uint64_t live_high[NPOOLS];
 static _Atomic uint64_t total_allocs[NPOOLS], total_enomem[NPOOLS];
 
 typedef struct worker_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -195,9 +194,8 @@ int main(int argc, char **argv) {
     stress_rng_init(&w[i].rng, args.seed, i + 1);
     w[i].held = calloc(hold_max, sizeof(void *));
     STRESS_CHECK(w[i].held, "out of memory");
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   while (now_ns() < deadline_ns) {
     sleep_us(2000);
     for (unsigned i = 0; i < NPOOLS; i++) {
@@ -207,10 +205,7 @@ int main(int argc, char **argv) {
                    pools[i].cfg.name, s.objects_carved, pools[i].cfg.max_objects);
     }
   }
-  for (unsigned i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
 
   for (unsigned i = 0; i < NPOOLS; i++) {
     STRESS_CHECK(atomic_load(&live[i]) == 0, "test bookkeeping: live counter %" PRIu64,

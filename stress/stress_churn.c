@@ -60,7 +60,6 @@ static _Atomic uint64_t total_allocs[NPOOLS];
 static _Atomic uint64_t short_done;
 
 typedef struct thr_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -197,9 +196,8 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < nlong; i++) {
     longs[i].id = i + 1;
     stress_rng_init(&longs[i].rng, args.seed, i + 1);
-    int rc = pthread_create(&longs[i].tid, NULL, long_main, &longs[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *long_threads = stress_spawn(nlong, long_main, longs, sizeof *longs);
 
   /* Keep `batch` short threads alive: join the oldest, start a new one. */
   unsigned long started = 0;
@@ -261,10 +259,7 @@ int main(int argc, char **argv) {
   check_all_quiescent("long-lived threads parked", main_allocs);
 
   pthread_barrier_wait(&park); /* let them exit */
-  for (uint32_t i = 0; i < nlong; i++) {
-    int rc = pthread_join(longs[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(long_threads);
   check_threads(1, "long-lived threads exited");
   check_all_quiescent("long-lived threads exited", main_allocs);
   ebra_thread_detach();

@@ -70,7 +70,6 @@ static _Atomic uint64_t p_left_live;
 static _Atomic uintptr_t p_sample; /* an address P handed out, for the tombstone check */
 
 typedef struct thr_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -248,9 +247,8 @@ int main(int argc, char **argv) {
       memset(&t[i], 0, sizeof t[i]);
       t[i].id = i + 1;
       stress_rng_init(&t[i].rng, args.seed, (uint64_t)r * 1000 + i + 1);
-      int rc = pthread_create(&t[i].tid, NULL, thr_main, &t[i]);
-      STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
     }
+    stress_threads_t *threads = stress_spawn(args.threads, thr_main, t, sizeof *t);
     while (atomic_load_explicit(&done_with_p, memory_order_acquire) != args.threads)
       sched_yield();
 
@@ -263,8 +261,7 @@ int main(int argc, char **argv) {
     }
     STRESS_CHECK(leak_round || live == 0, "test bookkeeping: %" PRIu64 " P objects left", live);
     if (control) {
-      for (uint32_t i = 0; i < args.threads; i++)
-        pthread_join(t[i].tid, NULL);
+      stress_join(threads);
       char when[64];
       snprintf(when, sizeof when, "round %lu, before destroy", r);
       stress_check_quiescent(P, live, STRESS_ANY, when);
@@ -286,8 +283,7 @@ int main(int argc, char **argv) {
     warned_rounds += warned > 0;
     check_tombstone();
     if (!control)
-      for (uint32_t i = 0; i < args.threads; i++)
-        pthread_join(t[i].tid, NULL);
+      stress_join(threads);
 
     /* Every thread is gone: Q must balance, with the slots' objects live. */
     uint64_t in_slots[NQ] = {0};

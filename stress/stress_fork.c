@@ -350,9 +350,8 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
     stress_rng_init(&w[i].rng, args.seed, i + 1);
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   const uint64_t step = args.duration_ms * 1000000ull / (nforks + 1);
   for (unsigned k = 0; k < nforks; k++) {
     const uint64_t at = t0 + step * (k + 1);
@@ -363,10 +362,7 @@ int main(int argc, char **argv) {
   while (now_ns() < t0 + args.duration_ms * 1000000ull)
     sleep_us(1000);
   atomic_store_explicit(&stop, true, memory_order_release);
-  for (uint32_t i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
   uint64_t seq = 0, drained = 0;
   for (size_t i = 0; i < nslots; i++) {
     void *p = stress_slot_swap(slots, i, NULL);

@@ -52,7 +52,6 @@ static _Atomic(void *) slots[NSLOTS];
 static _Atomic uint64_t total_allocs[NPOOLS], total_enomem;
 
 typedef struct worker_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -186,9 +185,8 @@ int main(int argc, char **argv) {
     stress_rng_init(&w[i].rng, args.seed, i + 1);
     w[i].held = calloc(hold_max, sizeof(void *));
     STRESS_CHECK(w[i].held, "out of memory");
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   static const ebra_strategy_t cycle[] = {EBRA_STRATEGY_ADAPTIVE,
                                           EBRA_STRATEGY_MEMORY_EFFICIENT,
                                           EBRA_STRATEGY_HIGH_THROUGHPUT,
@@ -202,10 +200,7 @@ int main(int argc, char **argv) {
     peak = c > peak ? c : peak;
     steps++;
   }
-  for (unsigned i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
   for (size_t i = 0; i < NSLOTS; i++) {
     void *p = stress_slot_swap(slots, i, NULL);
     if (p) {

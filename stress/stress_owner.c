@@ -133,7 +133,6 @@ static void *queue_pop(void) {
 /* ---- workers --------------------------------------------------------------- */
 
 typedef struct worker_s {
-  pthread_t tid;
   uint32_t id; /* 1..threads */
   stress_rng_t rng;
   uint64_t seq;
@@ -343,19 +342,15 @@ int main(int argc, char **argv) {
     w[i].held = calloc(hold_max, sizeof(void *));
     w[i].last_seq = calloc(args.threads + 2, sizeof(uint64_t));
     STRESS_CHECK(w[i].held && w[i].last_seq, "out of memory");
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   ebra_pool_stats_t prev[NPOOLS];
   memset(prev, 0, sizeof prev);
   pthread_barrier_wait(&barrier);
   monitor(deadline1_ns, prev);
   pthread_barrier_wait(&barrier);
   monitor(deadline2_ns, prev);
-  for (unsigned i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
 
   STRESS_CHECK(atomic_load(&produced) == atomic_load(&consumed),
                "producer/consumer: %" PRIu64 " objects queued but %" PRIu64 " consumed",

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -532,6 +533,33 @@ const stress_pool_t *stress_obj_free(void *p, uint32_t me, const char *where) {
 }
 
 void stress_obj_abandon(void *p, uint32_t me) { (void)release(p, me, "abandon"); }
+
+/* ---- worker threads ------------------------------------------------------- */
+
+struct stress_threads_s {
+  size_t n;
+  pthread_t tid[];
+};
+
+stress_threads_t *stress_spawn(size_t n, void *(*fn)(void *), void *args, size_t size) {
+  stress_threads_t *t = malloc(sizeof *t + n * sizeof t->tid[0]);
+  STRESS_CHECK(t, "out of memory");
+  t->n = n;
+  for (size_t i = 0; i < n; i++) {
+    void *arg = size ? (char *)args + i * size : args;
+    const int rc = pthread_create(&t->tid[i], NULL, fn, arg);
+    STRESS_CHECK(rc == 0, "pthread_create (thread %zu of %zu): %s", i + 1, n, strerror(rc));
+  }
+  return t;
+}
+
+void stress_join(stress_threads_t *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    const int rc = pthread_join(t->tid[i], NULL);
+    STRESS_CHECK(rc == 0, "pthread_join (thread %zu of %zu): %s", i + 1, t->n, strerror(rc));
+  }
+  free(t);
+}
 
 /* ---- report hook ------------------------------------------------------------ */
 

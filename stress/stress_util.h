@@ -189,6 +189,17 @@ static inline void *stress_slot_swap(_Atomic(void *) *slots, size_t i, void *giv
   return atomic_exchange_explicit(&slots[i], give, memory_order_acq_rel);
 }
 
+/* ---- worker threads ------------------------------------------------------- */
+
+/* Threads started together by one stress_spawn and joined together. */
+typedef struct stress_threads_s stress_threads_t;
+/* Start n threads running fn; thread i gets (char *)args + i * size, the
+ * i-th element of the caller's array of per-thread state (size 0: every
+ * thread gets args).  Fails the test if a thread cannot be created. */
+stress_threads_t *stress_spawn(size_t n, void *(*fn)(void *), void *args, size_t size);
+/* Join every thread of t, fail the test if a join fails, and free t. */
+void stress_join(stress_threads_t *t);
+
 /* ---- report hook ---------------------------------------------------------- */
 
 /* Install the hook: any report whose kind is not allowed fails the test at
