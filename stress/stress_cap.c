@@ -165,8 +165,10 @@ static void check_full_cap(stress_pool_t *sp, uint32_t me) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'m', "objects held per worker", &hold_max, 1, 1u << 16, 0, 0},
-      {'c', "cap of the 64 B pool", &cap64, 16, 1u << 20, 0, 0},
+      {.letter = 'm', .help = "objects held per worker", .value = &hold_max,
+       .min = 1, .max = 1u << 16},
+      {.letter = 'c', .help = "cap of the 64 B pool", .value = &cap64,
+       .min = 16, .max = 1u << 20},
   };
   stress_parse_args("stress_cap", argc, argv, &args, 0, extra, 2);
   const uint64_t t0 = now_ns();

@@ -174,8 +174,10 @@ static void check_all_quiescent(const char *when, uint64_t *main_allocs) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'b', "short threads alive at a time", &batch, 1, 1024, 0, 0},
-      {'n', "short threads in all", &nshort, 1, 1u << 24, 1000, 600},
+      {.letter = 'b', .help = "short threads alive at a time", .value = &batch,
+       .min = 1, .max = 1024},
+      {.letter = 'n', .help = "short threads in all", .value = &nshort,
+       .min = 1, .max = 1u << 24, .san_default = 1000, .tsan_default = 600},
   };
   stress_parse_args("stress_churn", argc, argv, &args, 0, extra, 2);
   const uint64_t t0 = now_ns();

@@ -191,7 +191,8 @@ static void check_tombstone(void) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'r', "rounds", &rounds, 1, 1u << 24, 0, 0},
+      {.letter = 'r', .help = "rounds", .value = &rounds,
+       .min = 1, .max = 1u << 24},
   };
   stress_parse_args("stress_destroy", argc, argv, &args, 0, extra, 1);
   const uint64_t t0 = now_ns();

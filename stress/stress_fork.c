@@ -333,8 +333,10 @@ static void do_fork(unsigned k, bool quiesced) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'f', "forks", &nforks, 1, 1000, 0, 0},
-      {'o', "operations per child thread", &child_ops, 1, 1u << 30, 1000, 0},
+      {.letter = 'f', .help = "forks", .value = &nforks,
+       .min = 1, .max = 1000},
+      {.letter = 'o', .help = "operations per child thread", .value = &child_ops,
+       .min = 1, .max = 1u << 30, .san_default = 1000},
   };
   stress_parse_args("stress_fork", argc, argv, &args, 0, extra, 2);
   const uint64_t t0 = now_ns();

@@ -161,8 +161,10 @@ static void check_alloc_again(uint64_t hard, uint32_t me) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'m', "objects held per worker", &hold_max, 16, 1u << 20, 0, 0},
-      {'H', "hard limit in MiB", &hard_mib, 8, 1u << 14, 0, 0},
+      {.letter = 'm', .help = "objects held per worker", .value = &hold_max,
+       .min = 16, .max = 1u << 20},
+      {.letter = 'H', .help = "hard limit in MiB", .value = &hard_mib,
+       .min = 8, .max = 1u << 14},
   };
   stress_parse_args("stress_limits", argc, argv, &args, 1000, extra, 2);
   const uint64_t t0 = now_ns();

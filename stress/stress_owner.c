@@ -314,8 +314,10 @@ static void monitor(uint64_t until_ns, ebra_pool_stats_t *prev) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'n', "shared slots", &nslots, 1, 1u << 20, 0, 0},
-      {'m', "objects held per worker", &hold_max, 1, 1u << 16, 0, 0},
+      {.letter = 'n', .help = "shared slots", .value = &nslots,
+       .min = 1, .max = 1u << 20},
+      {.letter = 'm', .help = "objects held per worker", .value = &hold_max,
+       .min = 1, .max = 1u << 16},
   };
   stress_parse_args("stress_owner", argc, argv, &args, 0, extra, 2);
   STRESS_CHECK(args.threads >= 2, "-t: need at least 2 threads (a producer and a consumer)");

@@ -15,6 +15,7 @@
 
 static const char *test_name = "stress";
 static bool verbose;
+static _Atomic uint64_t soft_failures;
 
 /* ---- failing and printing ------------------------------------------------- */
 
@@ -34,6 +35,25 @@ void stress_fail_at(const char *file, int line, const char *fmt, ...) {
    * handlers and the leak checker under them. */
   _exit(1);
 }
+
+void stress_fail_soft_at(const char *file, int line, const char *fmt, ...) {
+  if (atomic_fetch_add_explicit(&soft_failures, 1, memory_order_relaxed) >= 10)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fflush(stdout);
+  fprintf(stderr, "%s: FAIL (%s:%d, pid %d): %s\n", test_name, file, line, (int)getpid(), msg);
+  fflush(stderr);
+}
+
+uint64_t stress_failures(void) {
+  return atomic_load_explicit(&soft_failures, memory_order_relaxed);
+}
+
+void stress_set_name(const char *name) { test_name = name; }
 
 void stress_log(const char *fmt, ...) {
   if (!verbose)
@@ -61,6 +81,19 @@ unsigned stress_sanitizers(void) {
   return ebra_build_features() & (EBRA_FEATURE_TSAN | EBRA_FEATURE_ASAN);
 }
 
+const char *const stress_backend_names[] = {"memb", "qsbr", "ck", NULL};
+
+static unsigned long parse_name(char letter, const char *text, const char *const *names) {
+  for (unsigned long i = 0; names[i]; i++)
+    if (strcmp(text, names[i]) == 0)
+      return i;
+  fprintf(stderr, "%s: -%c %s: expected one of", test_name, letter, text);
+  for (unsigned long i = 0; names[i]; i++)
+    fprintf(stderr, " %s", names[i]);
+  fputc('\n', stderr);
+  exit(2);
+}
+
 static unsigned long parse_num(char letter, const char *text, unsigned long min,
                                unsigned long max) {
   char *end = NULL;
@@ -77,13 +110,31 @@ static unsigned long parse_num(char letter, const char *text, unsigned long min,
 static void usage(const stress_args_t *a, const stress_opt_t *extra, size_t nextra) {
   printf("usage: %s [-t threads] [-d ms] [-s seed] [-v]", test_name);
   for (size_t i = 0; i < nextra; i++)
-    printf(" [-%c N]", extra[i].letter);
+    printf(" [-%c %s]", extra[i].letter, extra[i].names ? "NAME" : "N");
   printf("\n  -t N   worker threads (default %lu)\n  -d MS  duration in ms (default %lu)\n"
          "  -s N   seed (default %lu)\n  -v     verbose\n",
          a->threads, a->duration_ms, a->seed);
-  for (size_t i = 0; i < nextra; i++)
-    printf("  -%c N   %s (default %lu)\n", extra[i].letter, extra[i].help, *extra[i].value);
+  for (size_t i = 0; i < nextra; i++) {
+    if (!extra[i].names) {
+      printf("  -%c N   %s (default %lu)\n", extra[i].letter, extra[i].help, *extra[i].value);
+      continue;
+    }
+    printf("  -%c NAME  %s:", extra[i].letter, extra[i].help);
+    for (size_t k = 0; extra[i].names[k]; k++)
+      printf(" %s", extra[i].names[k]);
+    printf(" (default %s)\n", extra[i].names[*extra[i].value]);
+  }
   printf("Defaults are smaller under TSan/ASan.\n");
+}
+
+void stress_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", test_name);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (run with -h for the options)\n");
+  exit(2);
 }
 
 void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a,
@@ -127,7 +178,9 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
         usage(a, extra, nextra);
         exit(2);
       }
-      *extra[i].value = parse_num(extra[i].letter, optarg, extra[i].min, extra[i].max);
+      *extra[i].value = extra[i].names
+                            ? parse_name(extra[i].letter, optarg, extra[i].names)
+                            : parse_num(extra[i].letter, optarg, extra[i].min, extra[i].max);
       given[i] = true;
     }
     }
@@ -141,6 +194,9 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
     if (!d_given && san_duration_ms)
       a->duration_ms = san_duration_ms;
     const bool tsan = stress_sanitizers() & EBRA_FEATURE_TSAN;
+    const unsigned pct = tsan ? a->tsan_duration_pct : a->asan_duration_pct;
+    if (pct)
+      a->duration_ms = a->duration_ms * pct / 100;
     for (size_t i = 0; i < nextra; i++) {
       if (given[i])
         continue;
