@@ -19,6 +19,9 @@
 # Every test gets the TSan suppressions of dependency internals
 # (reclaim/tsan.supp); the variable is ignored by non-TSan builds.
 
+# Failure reporting, options, RNG and threads shared with the pool stress tests.
+set(_ebra_stress_util ${CMAKE_CURRENT_SOURCE_DIR}/stress_util.c)
+
 set(EBRA_RECLAIM_TSAN_ENV
     "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/reclaim/tsan.supp halt_on_error=0")
 
@@ -70,7 +73,8 @@ foreach(_be memb qsbr)
   set_tests_properties(stress_cache_${_be} PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}")
 endforeach()
 foreach(_be ${_ebra_stress_weak_backends})
-  ebra_add_test(NAME stress_observer_${_be} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_observer.c
+  ebra_add_test(NAME stress_observer_${_be}
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_observer.c ${_ebra_stress_util}
                 LABELS stress reclaim ARGS -b ${_be} -t 8 -c 5 -d 2500 -s 1 TIMEOUT 120)
   set_tests_properties(stress_observer_${_be} PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}")
 endforeach()
