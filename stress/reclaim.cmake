@@ -68,7 +68,8 @@ endif()
 #                    at most once per notify, every observer subscribed
 #                    before a notify and alive after it called by it.
 foreach(_be memb qsbr)
-  ebra_add_test(NAME stress_cache_${_be} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c
+  ebra_add_test(NAME stress_cache_${_be}
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c ${_ebra_stress_util}
                 LABELS stress reclaim ARGS -b ${_be} -t 8 -w 3 -d 2500 -s 1 TIMEOUT 120)
   set_tests_properties(stress_cache_${_be} PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}")
 endforeach()
@@ -85,7 +86,8 @@ if(EBRA_TSAN)
   # a few recent accesses per 8 bytes, and two CI runs on a loaded machine
   # missed them), so the program ends with one stale read in a fixed order
   # that TSan reports every time (seeded_stale_read in stress_cache.c).
-  ebra_add_test(NAME stress_cache_broken_memb SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c
+  ebra_add_test(NAME stress_cache_broken_memb
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c ${_ebra_stress_util}
                 LABELS stress reclaim broken ARGS -b memb -t 8 -w 3 -d 2500 -s 1
                 DEFINES STRESS_BROKEN=1 TIMEOUT 120)
   set_tests_properties(stress_cache_broken_memb PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}"
