@@ -31,7 +31,7 @@ set(_ebra_stress_weak_backends memb qsbr ck)
 foreach(_be ${_ebra_stress_weak_backends})
   foreach(_mode ${_ebra_stress_weak_modes})
     set(_name stress_weak_${_mode}_${_be})
-    ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c
+    ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c ${_ebra_stress_util}
                   LABELS stress reclaim
                   ARGS -b ${_be} -m ${_mode} -t 8 -w 2 -d 2500 -s 1
                   TIMEOUT 120)
@@ -43,7 +43,7 @@ if(EBRA_TSAN)
   foreach(_be ${_ebra_stress_weak_backends})
     foreach(_bug 1 2)
       set(_name stress_weak_broken${_bug}_${_be})
-      ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c
+      ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c ${_ebra_stress_util}
                     LABELS stress reclaim broken
                     ARGS -b ${_be} -m readers -t 8 -w 2 -d 2500 -s 1
                     DEFINES STRESS_BROKEN=${_bug}
