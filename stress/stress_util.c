@@ -19,15 +19,20 @@ static _Atomic uint64_t soft_failures;
 
 /* ---- failing and printing ------------------------------------------------- */
 
-void stress_fail_at(const char *file, int line, const char *fmt, ...) {
+/* One line "<test>: FAIL (<file>:<line>, pid N): <message>" on stderr. */
+static void print_failure(const char *file, int line, const char *fmt, va_list ap) {
   char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
   fflush(stdout);
   fprintf(stderr, "%s: FAIL (%s:%d, pid %d): %s\n", test_name, file, line, (int)getpid(), msg);
   fflush(stderr);
+}
+
+void stress_fail_at(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  print_failure(file, line, fmt, ap);
+  va_end(ap);
   const char *ab = getenv("STRESS_ABORT");
   if (ab && ab[0] == '1')
     abort();
@@ -39,14 +44,10 @@ void stress_fail_at(const char *file, int line, const char *fmt, ...) {
 void stress_fail_soft_at(const char *file, int line, const char *fmt, ...) {
   if (atomic_fetch_add_explicit(&soft_failures, 1, memory_order_relaxed) >= 10)
     return;
-  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  print_failure(file, line, fmt, ap);
   va_end(ap);
-  fflush(stdout);
-  fprintf(stderr, "%s: FAIL (%s:%d, pid %d): %s\n", test_name, file, line, (int)getpid(), msg);
-  fflush(stderr);
 }
 
 uint64_t stress_failures(void) {
@@ -55,24 +56,26 @@ uint64_t stress_failures(void) {
 
 void stress_set_name(const char *name) { test_name = name; }
 
+static void print_line(const char *fmt, va_list ap) {
+  printf("%s: ", test_name);
+  vprintf(fmt, ap);
+  fflush(stdout);
+}
+
 void stress_log(const char *fmt, ...) {
   if (!verbose)
     return;
   va_list ap;
   va_start(ap, fmt);
-  printf("%s: ", test_name);
-  vprintf(fmt, ap);
+  print_line(fmt, ap);
   va_end(ap);
-  fflush(stdout);
 }
 
 void stress_say(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  printf("%s: ", test_name);
-  vprintf(fmt, ap);
+  print_line(fmt, ap);
   va_end(ap);
-  fflush(stdout);
 }
 
 /* ---- arguments ------------------------------------------------------------ */
