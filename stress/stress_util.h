@@ -5,7 +5,9 @@
  * The helpers here give the tests a common shape:
  *
  *  - arguments: -t threads, -d duration (ms), -s seed, -v, plus a few
- *    test-specific numbers; defaults are smaller under TSan/ASan;
+ *    test-specific numbers or names (-b backend); defaults are smaller
+ *    under TSan/ASan;
+ *  - worker threads started and joined as one group (stress_spawn);
  *  - a seeded per-thread RNG (xoshiro256**), so a run is repeatable up to
  *    scheduling;
  *  - object stamps: the owner of an object writes its id, a sequence number
