@@ -67,6 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ebra.h"
 
 namespace {
@@ -93,24 +94,10 @@ const ebra_strategy_t kStrategies[] = {
     EBRA_STRATEGY_LOW_LATENCY, EBRA_STRATEGY_HIGH_THROUGHPUT,
     EBRA_STRATEGY_MEMORY_EFFICIENT, EBRA_STRATEGY_ADAPTIVE};
 
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t thread_cpu_ns() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void sleep_until(uint64_t t_ns) {
-  timespec ts;
-  ts.tv_sec = (time_t)(t_ns / 1000000000ull);
-  ts.tv_nsec = (long)(t_ns % 1000000000ull);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
 }
 
 // ---- what a child sends back (plain data, written whole to the pipe) -------
@@ -290,7 +277,7 @@ void sampler(Run *r) {
     }
     ebra_snapshot_free(snap);
     at += kSampleNs;
-    sleep_until(at);
+    sleep_until_ns(at);
   }
 }
 
@@ -342,7 +329,7 @@ void child_run(ebra_strategy_t strategy, Result *res) {
     const uint64_t start = now_ns();
     r.phase.store(order[i], std::memory_order_release);
     deadline += g_phase_ms[i] * 1000000ull;
-    sleep_until(deadline);
+    sleep_until_ns(deadline);
     const uint64_t end = now_ns();
     res->phase_end_ms[i] = (double)(end - r.t0) / 1e6;
     if (i < 2) // workers add their counts as they leave the phase

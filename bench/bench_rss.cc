@@ -37,8 +37,7 @@
 #include <thread>
 #include <vector>
 
-#include <time.h>
-
+#include "clock.h"
 #include "ebra.h"
 
 namespace {
@@ -64,20 +63,6 @@ Plan plan() {
   if (quick_mode())
     return {60000, 10, 20, 1000, 10, 5000000, 2000000};
   return {300000, 20, 50, 5000, 30, 10000000, 2000000};
-}
-
-uint64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-void sleep_until(uint64_t t) {
-  struct timespec ts;
-  ts.tv_sec = static_cast<time_t>(t / 1000000000ull);
-  ts.tv_nsec = static_cast<long>(t % 1000000000ull);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
 }
 
 inline uint64_t xorshift64(uint64_t &x) {
@@ -174,7 +159,7 @@ void BM_rss_phases(benchmark::State &state) {
         }
         ebra_snapshot_free(snap);
         next += pl.sample_ns;
-        sleep_until(next);
+        sleep_until_ns(next);
       }
     });
 
@@ -210,7 +195,7 @@ void BM_rss_phases(benchmark::State &state) {
         make(i);
       live_bytes.store(live, std::memory_order_relaxed);
       next += pl.tick_ns;
-      sleep_until(next);
+      sleep_until_ns(next);
     }
     // steady: keep one in four, replace some every tick
     phase.store(1, std::memory_order_relaxed);
@@ -228,7 +213,7 @@ void BM_rss_phases(benchmark::State &state) {
       }
       live_bytes.store(live, std::memory_order_relaxed);
       next += pl.tick_ns;
-      sleep_until(next);
+      sleep_until_ns(next);
     }
     // idle: free everything, give caches back, wait
     phase.store(2, std::memory_order_relaxed);
@@ -238,7 +223,7 @@ void BM_rss_phases(benchmark::State &state) {
     live_bytes.store(live, std::memory_order_relaxed);
     for (int t = 0; t < pl.idle_ticks; t++) {
       next += pl.tick_ns;
-      sleep_until(next);
+      sleep_until_ns(next);
     }
     stop.store(true);
     sampler.join();

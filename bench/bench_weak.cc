@@ -72,8 +72,8 @@
 #include <vector>
 
 #include <sys/prctl.h>
-#include <time.h>
 
+#include "clock.h"
 #include "ebra.h"
 #include "wall_span.h"
 #include "weak_floor.h"
@@ -420,20 +420,6 @@ bool quick_mode() {
 uint64_t run_ns() { return quick_mode() ? 100000000 : 500000000; }   // steady state per iteration
 uint64_t warmup_ns() { return quick_mode() ? 20000000 : 50000000; }  // not sampled
 
-uint64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-void sleep_until(uint64_t t) {
-  struct timespec ts;
-  ts.tv_sec = static_cast<time_t>(t / 1000000000ull);
-  ts.tv_nsec = static_cast<long>(t % 1000000000ull);
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
-}
-
 void retire_worker(ebra_domain_t *d, ebra_pool_t *pool, const std::atomic<bool> *stop,
                    std::atomic<uint64_t> *retired, std::atomic<int> *errors) {
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); // precise wake-ups for the pacing
@@ -461,7 +447,7 @@ void retire_worker(ebra_domain_t *d, ebra_pool_t *pool, const std::atomic<bool> 
     if (ebra_domain_thread_offline(d) != 0) // qsbr: do not stall grace periods while asleep
       errors->fetch_add(1);
     next += kTickNs; // absolute deadlines: the average rate is steady
-    sleep_until(next);
+    sleep_until_ns(next);
     if (ebra_domain_thread_online(d) != 0)
       errors->fetch_add(1);
   }
@@ -504,7 +490,7 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
     std::vector<uint64_t> pend;
     pend.reserve(run / kSampleNs + 1);
     while (next < t0 + run) {
-      sleep_until(next);
+      sleep_until_ns(next);
       ebra_domain_stats_t st;
       if (ebra_domain_stats(d, &st) == 0) {
         max_pending = std::max(max_pending, st.pending);

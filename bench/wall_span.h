@@ -20,8 +20,9 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
+
+#include "clock.h"
 
 template <class Tag>
 struct WallSpan {
@@ -29,11 +30,7 @@ struct WallSpan {
   static inline std::atomic<int64_t> ops{0};
   static inline std::atomic<int> finished{0};
 
-  static int64_t now() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  static int64_t now() { return static_cast<int64_t>(now_ns()); }
   static void reset(const benchmark::State &) {
     first_start.store(INT64_MAX);
     ops.store(0);

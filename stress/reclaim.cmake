@@ -19,6 +19,9 @@
 # Every test gets the TSan suppressions of dependency internals
 # (reclaim/tsan.supp); the variable is ignored by non-TSan builds.
 
+# Failure reporting, options, RNG and threads shared with the pool stress tests.
+set(_ebra_stress_util ${CMAKE_CURRENT_SOURCE_DIR}/stress_util.c)
+
 set(EBRA_RECLAIM_TSAN_ENV
     "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/reclaim/tsan.supp halt_on_error=0")
 
@@ -28,7 +31,7 @@ set(_ebra_stress_weak_backends memb qsbr ck)
 foreach(_be ${_ebra_stress_weak_backends})
   foreach(_mode ${_ebra_stress_weak_modes})
     set(_name stress_weak_${_mode}_${_be})
-    ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c
+    ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c ${_ebra_stress_util}
                   LABELS stress reclaim
                   ARGS -b ${_be} -m ${_mode} -t 8 -w 2 -d 2500 -s 1
                   TIMEOUT 120)
@@ -40,7 +43,7 @@ if(EBRA_TSAN)
   foreach(_be ${_ebra_stress_weak_backends})
     foreach(_bug 1 2)
       set(_name stress_weak_broken${_bug}_${_be})
-      ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c
+      ebra_add_test(NAME ${_name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_weak.c ${_ebra_stress_util}
                     LABELS stress reclaim broken
                     ARGS -b ${_be} -m readers -t 8 -w 2 -d 2500 -s 1
                     DEFINES STRESS_BROKEN=${_bug}
@@ -65,12 +68,14 @@ endif()
 #                    at most once per notify, every observer subscribed
 #                    before a notify and alive after it called by it.
 foreach(_be memb qsbr)
-  ebra_add_test(NAME stress_cache_${_be} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c
+  ebra_add_test(NAME stress_cache_${_be}
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c ${_ebra_stress_util}
                 LABELS stress reclaim ARGS -b ${_be} -t 8 -w 3 -d 2500 -s 1 TIMEOUT 120)
   set_tests_properties(stress_cache_${_be} PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}")
 endforeach()
 foreach(_be ${_ebra_stress_weak_backends})
-  ebra_add_test(NAME stress_observer_${_be} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_observer.c
+  ebra_add_test(NAME stress_observer_${_be}
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_observer.c ${_ebra_stress_util}
                 LABELS stress reclaim ARGS -b ${_be} -t 8 -c 5 -d 2500 -s 1 TIMEOUT 120)
   set_tests_properties(stress_observer_${_be} PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}")
 endforeach()
@@ -81,7 +86,8 @@ if(EBRA_TSAN)
   # a few recent accesses per 8 bytes, and two CI runs on a loaded machine
   # missed them), so the program ends with one stale read in a fixed order
   # that TSan reports every time (seeded_stale_read in stress_cache.c).
-  ebra_add_test(NAME stress_cache_broken_memb SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c
+  ebra_add_test(NAME stress_cache_broken_memb
+                SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_cache.c ${_ebra_stress_util}
                 LABELS stress reclaim broken ARGS -b memb -t 8 -w 3 -d 2500 -s 1
                 DEFINES STRESS_BROKEN=1 TIMEOUT 120)
   set_tests_properties(stress_cache_broken_memb PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}"

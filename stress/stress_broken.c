@@ -19,9 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <pthread.h>
 
-#include <ebra.h>
+#include "stress_util.h"
 
 #define BATCH 48
 
@@ -36,7 +35,7 @@ static int rounds = 300;
 static atomic_int failures;
 
 static void *worker(void *arg) {
-  const uint64_t me = (uint64_t)(uintptr_t)arg + 1;
+  const uint64_t me = *(const unsigned *)arg + 1;
   obj_t *batch[BATCH];
   for (int r = 0; r < rounds; r++) {
     for (int i = 0; i < BATCH; i++) {
@@ -75,12 +74,13 @@ int main(int argc, char **argv) {
   pool = ebra_pool_create(&cfg);
   if (!pool)
     return 2;
-  pthread_t *t = calloc((size_t)threads, sizeof *t);
+  unsigned *ids = calloc((size_t)threads, sizeof *ids);
+  if (!ids)
+    return 2;
   for (int i = 0; i < threads; i++)
-    pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i);
-  for (int i = 0; i < threads; i++)
-    pthread_join(t[i], NULL);
-  free(t);
+    ids[i] = (unsigned)i;
+  stress_join(stress_spawn((size_t)threads, worker, ids, sizeof *ids));
+  free(ids);
   ebra_pool_audit_t a;
   const int audit = ebra_pool_audit(pool, &a);
   ebra_pool_destroy(pool);

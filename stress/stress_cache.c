@@ -48,17 +48,13 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <ebra.h>
+#include "stress_util.h"
 
 #ifndef STRESS_BROKEN
 #define STRESS_BROKEN 0
@@ -76,10 +72,11 @@ typedef struct obj_s {
   uint64_t handle;
 } obj_t;
 
-static ebra_reclaim_backend_t backend = EBRA_RECLAIM_URCU_MEMB;
-static int nthreads = 8, nwriters = 3, verbose;
-static long duration_ms = 2500;
-static uint64_t seed = 1;
+static stress_args_t args = {.threads = 8, .duration_ms = 2500, .seed = 1,
+                             .tsan_duration_pct = 40, .asan_duration_pct = 50};
+static unsigned long backend_index; /* -b: memb, qsbr (the cache refuses ck) */
+static unsigned long nwriters = 3;
+static ebra_reclaim_backend_t backend;
 static uint64_t ttl_ns = 3 * 1000000ull;
 
 static ebra_pool_t *pool;
@@ -91,49 +88,21 @@ static _Atomic uint64_t key_seq[NKEYS]; /* odd: erased and not stored since */
 static _Atomic uint64_t stores, lookups, hits, erased_misses, evict_calls[8];
 static _Atomic uint64_t broken_seen __attribute__((unused));
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "stress_cache: FAIL: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
-}
-#define REQUIRE(cond, ...)                                                    \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      fail(__VA_ARGS__);                                                      \
-  } while (0)
-
-__attribute__((unused)) static void on_report(ebra_error_kind_t kind, const char *msg, void *arg) {
-  (void)arg;
-  fail("unexpected library report %d: %s", (int)kind, msg);
-}
-
-static uint64_t rng(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 static void check_obj(const obj_t *o, uint64_t key, const char *where) {
-  REQUIRE(o->canary == CANARY, "%s: key %" PRIu64 ": canary %#" PRIx64 " (recycled object?)",
-          where, key, o->canary);
-  REQUIRE(o->key == key, "%s: looked up key %" PRIu64 ", object has key %" PRIu64, where, key,
-          o->key);
+  STRESS_CHECK(o->canary == CANARY, "%s: key %" PRIu64 ": canary %#" PRIx64 " (recycled object?)",
+               where, key, o->canary);
+  STRESS_CHECK(o->key == key, "%s: looked up key %" PRIu64 ", object has key %" PRIu64, where, key,
+               o->key);
 }
 
 /* P3: may run on any thread, including the reclaimer (DIED). */
 static void on_evict(void *arg, const void *key, size_t len, void *obj, ebra_cache_reason_t why) {
   (void)arg;
   uint64_t k;
-  REQUIRE(len == sizeof k, "on_evict: key length %zu", len);
+  STRESS_CHECK(len == sizeof k, "on_evict: key length %zu", len);
   memcpy(&k, key, sizeof k);
-  REQUIRE((unsigned)why >= EBRA_CACHE_EVICTED && (unsigned)why <= EBRA_CACHE_REPLACED,
-          "on_evict: reason %d", (int)why);
+  STRESS_CHECK((unsigned)why >= EBRA_CACHE_EVICTED && (unsigned)why <= EBRA_CACHE_REPLACED,
+               "on_evict: reason %d", (int)why);
   if (obj)
     check_obj(obj, k, "on_evict");
   atomic_fetch_add_explicit(&evict_calls[why], 1, memory_order_relaxed);
@@ -143,32 +112,33 @@ static void on_evict(void *arg, const void *key, size_t len, void *obj, ebra_cac
 
 static ebra_weak_t new_obj(uint64_t key) {
   obj_t *o = ebra_pool_alloc(pool);
-  REQUIRE(o != NULL, "pool alloc");
+  STRESS_CHECK(o != NULL, "pool alloc");
   o->canary = CANARY;
   o->key = key;
   const ebra_weak_t h = ebra_weak_create(tab, o);
-  REQUIRE(h != EBRA_WEAK_NONE, "weak create");
+  STRESS_CHECK(h != EBRA_WEAK_NONE, "weak create");
   o->handle = h;
   return h;
 }
 
 static void kill_obj(ebra_weak_t h) {
-  REQUIRE(ebra_weak_kill(tab, h) == 0, "kill of a live handle failed");
+  STRESS_CHECK(ebra_weak_kill(tab, h) == 0, "kill of a live handle failed");
 }
 
 static void *writer(void *arg) {
-  const int w = (int)(intptr_t)arg;
-  uint64_t s = seed * 1000 + (uint64_t)w;
+  const unsigned w = *(const unsigned *)arg;
+  stress_rng_t s;
+  stress_rng_init(&s, args.seed, w + 1);
   ebra_weak_t ring[RING] = {0};
   unsigned head = 0;
   for (uint64_t n = 0; !atomic_load_explicit(&stop, memory_order_relaxed); n++) {
-    const uint64_t key = (rng(&s) % (NKEYS / nwriters)) * (uint64_t)nwriters + (uint64_t)w;
-    const unsigned r = (unsigned)(rng(&s) % 100);
+    const uint64_t key = stress_rng_below(&s, NKEYS / nwriters) * nwriters + w;
+    const unsigned r = (unsigned)stress_rng_below(&s, 100);
     if (key >= NKEYS)
       continue;
     if (r < 10) { /* erase; then the key reads as erased (odd) until stored */
       const int rc = ebra_cache_erase_u64(cache, key);
-      REQUIRE(rc == 0 || rc == -ENOENT, "erase: %d", rc);
+      STRESS_CHECK(rc == 0 || rc == -ENOENT, "erase: %d", rc);
       const uint64_t q = atomic_load_explicit(&key_seq[key], memory_order_relaxed);
       if (!(q & 1)) /* seq_cst: ordered with the readers' loads */
         atomic_store(&key_seq[key], q + 1);
@@ -178,7 +148,7 @@ static void *writer(void *arg) {
     if (q & 1)
       atomic_store(&key_seq[key], q + 1); /* before the store begins */
     const ebra_weak_t h = new_obj(key);
-    REQUIRE(ebra_cache_store_u64(cache, key, h) == 0, "store of a live object failed");
+    STRESS_CHECK(ebra_cache_store_u64(cache, key, h) == 0, "store of a live object failed");
     atomic_fetch_add_explicit(&stores, 1, memory_order_relaxed);
     if (r < 20) { /* dies at once */
       kill_obj(h);
@@ -189,7 +159,7 @@ static void *writer(void *arg) {
       head = (head + 1) % RING;
     }
     if (n % 64 == 0)
-      REQUIRE(ebra_cache_maintain(cache) >= 0, "maintain");
+      STRESS_CHECK(ebra_cache_maintain(cache) >= 0, "maintain");
     if (n % 16 == 0)
       sched_yield();
   }
@@ -202,7 +172,8 @@ static void *writer(void *arg) {
 /* ---- readers ------------------------------------------------------------------ */
 
 static void *reader(void *arg) {
-  uint64_t s = seed * 7777 + (uint64_t)(intptr_t)arg;
+  stress_rng_t s;
+  stress_rng_init(&s, args.seed, *(const unsigned *)arg + 1);
   uint64_t n = 0, nhits = 0, nerased = 0;
   ebra_cache_stats_t st;
   while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
@@ -210,12 +181,12 @@ static void *reader(void *arg) {
     uint64_t keys[4];
     ebra_read_lock(dom);
     for (int i = 0; i < 4; i++) {
-      const uint64_t key = rng(&s) % NKEYS;
+      const uint64_t key = stress_rng_below(&s, NKEYS);
       const uint64_t q1 = atomic_load(&key_seq[key]);
       const obj_t *o = ebra_cache_lookup_u64(cache, key);
       const uint64_t q2 = atomic_load(&key_seq[key]);
       if ((q1 & 1) && q1 == q2) { /* P2 */
-        REQUIRE(o == NULL, "key %" PRIu64 " erased before the lookup began was found", key);
+        STRESS_CHECK(o == NULL, "key %" PRIu64 " erased before the lookup began was found", key);
         nerased++;
       }
       if (o) {
@@ -238,8 +209,8 @@ static void *reader(void *arg) {
         atomic_fetch_add_explicit(&broken_seen, 1, memory_order_relaxed);
 #endif
     if (n % 256 == 0) {
-      REQUIRE(ebra_cache_stats(cache, &st) == 0, "stats");
-      REQUIRE(st.size <= MAX_ENTRIES, "size %" PRIu64 " > max_entries", st.size); /* P4 */
+      STRESS_CHECK(ebra_cache_stats(cache, &st) == 0, "stats");
+      STRESS_CHECK(st.size <= MAX_ENTRIES, "size %" PRIu64 " > max_entries", st.size); /* P4 */
     }
   }
   atomic_fetch_add(&lookups, n);
@@ -258,7 +229,7 @@ static ebra_weak_t burst[MAX_ENTRIES + 64];
 static void store_burst(void) {
   for (uint64_t i = 0; i < MAX_ENTRIES + 64; i++) {
     burst[i] = new_obj(NKEYS + i);
-    REQUIRE(ebra_cache_store_u64(cache, NKEYS + i, burst[i]) == 0, "burst store");
+    STRESS_CHECK(ebra_cache_store_u64(cache, NKEYS + i, burst[i]) == 0, "burst store");
     atomic_fetch_add(&stores, 1);
   }
 }
@@ -269,14 +240,13 @@ static void every_reason(void) {
   ebra_weak_t h[4];
   for (int i = 0; i < 4; i++)
     h[i] = new_obj(k);
-  REQUIRE(ebra_cache_store_u64(cache, k, h[0]) == 0, "store");
-  REQUIRE(ebra_cache_store_u64(cache, k, h[1]) == 0, "store"); /* REPLACED */
-  REQUIRE(ebra_cache_erase_u64(cache, k) == 0, "erase");       /* ERASED */
-  REQUIRE(ebra_cache_store_u64(cache, k, h[2]) == 0, "store");
-  struct timespec ts = {0, (long)(2 * ttl_ns)};
-  nanosleep(&ts, NULL);
-  REQUIRE(ebra_cache_maintain(cache) >= 1, "maintain found nothing expired"); /* EXPIRED */
-  REQUIRE(ebra_cache_store_u64(cache, k, h[3]) == 0, "store");
+  STRESS_CHECK(ebra_cache_store_u64(cache, k, h[0]) == 0, "store");
+  STRESS_CHECK(ebra_cache_store_u64(cache, k, h[1]) == 0, "store"); /* REPLACED */
+  STRESS_CHECK(ebra_cache_erase_u64(cache, k) == 0, "erase");       /* ERASED */
+  STRESS_CHECK(ebra_cache_store_u64(cache, k, h[2]) == 0, "store");
+  sleep_ns(2 * ttl_ns);
+  STRESS_CHECK(ebra_cache_maintain(cache) >= 1, "maintain found nothing expired"); /* EXPIRED */
+  STRESS_CHECK(ebra_cache_store_u64(cache, k, h[3]) == 0, "store");
   atomic_fetch_add(&stores, 4);
   for (int i = 0; i < 4; i++)
     kill_obj(h[i]); /* h[3]: DIED, unless the hand evicted it first */
@@ -299,7 +269,7 @@ static void *stale_reader(void *arg) {
   const uint64_t key = (uint64_t)(uintptr_t)arg;
   ebra_read_lock(dom);
   const obj_t *o = ebra_cache_lookup_u64(stale_cache, key);
-  REQUIRE(o != NULL, "seeded stale read: key %" PRIu64 " not found", key);
+  STRESS_CHECK(o != NULL, "seeded stale read: key %" PRIu64 " not found", key);
   check_obj(o, key, "seeded stale read");
   ebra_read_unlock(dom);
   atomic_store_explicit(&stale_phase, 1, memory_order_release);
@@ -314,16 +284,17 @@ static void seeded_stale_read(void) {
   const uint64_t key = 5 * NKEYS;
   ebra_cache_config_t cc = {.name = "stale", .key_kind = EBRA_CACHE_KEY_U64};
   stale_cache = ebra_cache_create(tab, &cc);
-  REQUIRE(stale_cache != NULL, "cache create");
+  STRESS_CHECK(stale_cache != NULL, "cache create");
   const ebra_weak_t h = new_obj(key);
-  REQUIRE(ebra_cache_store_u64(stale_cache, key, h) == 0, "store");
+  STRESS_CHECK(ebra_cache_store_u64(stale_cache, key, h) == 0, "store");
   pthread_t t;
-  REQUIRE(pthread_create(&t, NULL, stale_reader, (void *)(uintptr_t)key) == 0, "pthread_create");
+  STRESS_CHECK(pthread_create(&t, NULL, stale_reader, (void *)(uintptr_t)key) == 0,
+               "pthread_create");
   while (atomic_load_explicit(&stale_phase, memory_order_acquire) != 1) /* pairs with the
                                                                            reader's release */
     sched_yield();
   kill_obj(h);
-  REQUIRE(ebra_domain_barrier(dom) == 0, "barrier"); /* reclaimed and cleared */
+  STRESS_CHECK(ebra_domain_barrier(dom) == 0, "barrier");       /* reclaimed and cleared */
   atomic_store_explicit(&stale_phase, 2, memory_order_relaxed); /* no edge, on purpose */
   pthread_join(t, NULL);
 }
@@ -332,46 +303,36 @@ static void seeded_stale_read(void) {
 /* ---- main ---------------------------------------------------------------------- */
 
 static void parse(int argc, char **argv) {
-  int opt;
-  while ((opt = getopt(argc, argv, "b:t:w:d:s:v")) != -1) {
-    switch (opt) {
-    case 'b':
-      backend = !strcmp(optarg, "qsbr") ? EBRA_RECLAIM_URCU_QSBR : EBRA_RECLAIM_URCU_MEMB;
-      break;
-    case 't': nthreads = atoi(optarg); break;
-    case 'w': nwriters = atoi(optarg); break;
-    case 'd': duration_ms = atol(optarg); break;
-    case 's': seed = strtoull(optarg, NULL, 0); break;
-    case 'v': verbose = 1; break;
-    default:
-      fprintf(stderr, "usage: stress_cache [-b memb|qsbr] [-t threads] [-w writers] [-d ms] "
-                      "[-s seed] [-v]\n");
-      exit(2);
-    }
-  }
-  if (nwriters < 1 || nthreads - nwriters < 1 || nthreads > 64)
-    fail("bad thread counts");
-  const unsigned f = ebra_build_features();
-  if (f & EBRA_FEATURE_TSAN)
-    duration_ms = duration_ms * 2 / 5;
-  else if (f & EBRA_FEATURE_ASAN)
-    duration_ms = duration_ms / 2;
+  static const char *const backends[] = {"memb", "qsbr", NULL}; /* as stress_backend_names */
+  const stress_opt_t extra[] = {
+      {.letter = 'b', .help = "reclamation backend", .value = &backend_index, .names = backends},
+      {.letter = 'w', .help = "writers (the other threads read)", .value = &nwriters,
+       .min = 1, .max = 63},
+  };
+  stress_parse_args("stress_cache", argc, argv, &args, 0, extra, 2);
+  if (args.threads <= nwriters || args.threads > 64)
+    stress_usage_error("bad thread counts: -t %lu -w %lu (at least one reader, 64 threads)",
+                       args.threads, nwriters);
+  backend = stress_backend(backend_index);
+  static char name[64];
+  snprintf(name, sizeof name, "stress_cache %s", ebra_reclaim_backend_name(backend));
+  stress_set_name(name);
 }
 
 __attribute__((unused)) static void final_checks(void) {
   ebra_cache_stats_t st;
-  REQUIRE(ebra_cache_stats(cache, &st) == 0, "stats");
+  STRESS_CHECK(ebra_cache_stats(cache, &st) == 0, "stats");
   const uint64_t removed =
       st.evictions + st.expirations + st.deaths + st.erasures + st.replacements;
-  REQUIRE(st.stores == atomic_load(&stores), "stats stores %" PRIu64 ", test %" PRIu64,
-          st.stores, atomic_load(&stores));
-  REQUIRE(st.size == st.stores - removed, "size %" PRIu64 " != stores - removed %" PRIu64,
-          st.size, st.stores - removed); /* P4 */
-  REQUIRE(st.hits == atomic_load(&hits), "hits %" PRIu64 ", readers saw %" PRIu64, st.hits,
-          atomic_load(&hits));
-  REQUIRE(st.hits + st.misses == atomic_load(&lookups), "hits+misses != lookups");
-  REQUIRE(ebra_cache_destroy(cache) == 0, "destroy");
-  REQUIRE(ebra_domain_barrier(dom) == 0, "barrier");
+  STRESS_CHECK(st.stores == atomic_load(&stores), "stats stores %" PRIu64 ", test %" PRIu64,
+               st.stores, atomic_load(&stores));
+  STRESS_CHECK(st.size == st.stores - removed, "size %" PRIu64 " != stores - removed %" PRIu64,
+               st.size, st.stores - removed); /* P4 */
+  STRESS_CHECK(st.hits == atomic_load(&hits), "hits %" PRIu64 ", readers saw %" PRIu64, st.hits,
+               atomic_load(&hits));
+  STRESS_CHECK(st.hits + st.misses == atomic_load(&lookups), "hits+misses != lookups");
+  STRESS_CHECK(ebra_cache_destroy(cache) == 0, "destroy");
+  STRESS_CHECK(ebra_domain_barrier(dom) == 0, "barrier");
   /* P3: exactly once per stored entry, reasons matching the stats */
   const uint64_t want[8] = {[EBRA_CACHE_EVICTED] = st.evictions,
                             [EBRA_CACHE_EXPIRED] = st.expirations,
@@ -380,70 +341,70 @@ __attribute__((unused)) static void final_checks(void) {
                             [EBRA_CACHE_REPLACED] = st.replacements};
   uint64_t total = 0;
   for (int r = EBRA_CACHE_EVICTED; r <= EBRA_CACHE_REPLACED; r++) {
-    REQUIRE(atomic_load(&evict_calls[r]) == want[r],
-            "on_evict reason %d: %" PRIu64 " calls, stats say %" PRIu64, r,
-            atomic_load(&evict_calls[r]), want[r]);
+    STRESS_CHECK(atomic_load(&evict_calls[r]) == want[r],
+                 "on_evict reason %d: %" PRIu64 " calls, stats say %" PRIu64, r,
+                 atomic_load(&evict_calls[r]), want[r]);
     total += want[r];
   }
-  REQUIRE(total == st.stores, "on_evict %" PRIu64 " calls for %" PRIu64 " stores", total,
-          st.stores);
+  STRESS_CHECK(total == st.stores, "on_evict %" PRIu64 " calls for %" PRIu64 " stores", total,
+               st.stores);
   /* P5: every path was exercised */
-  REQUIRE(st.evictions && st.expirations && st.deaths && st.erasures && st.replacements &&
-              st.hits && atomic_load(&erased_misses),
-          "a path was never exercised: evicted %" PRIu64 " expired %" PRIu64 " died %" PRIu64
-          " erased %" PRIu64 " replaced %" PRIu64 " hits %" PRIu64 " erased-checks %" PRIu64,
-          st.evictions, st.expirations, st.deaths, st.erasures, st.replacements, st.hits,
-          atomic_load(&erased_misses));
-  printf("stress_cache %s: %" PRIu64 " lookups (%" PRIu64 " hits, %" PRIu64
-         " erased-key checks), %" PRIu64 " stores; evicted %" PRIu64 " expired %" PRIu64
-         " died %" PRIu64 " erased %" PRIu64 " replaced %" PRIu64 "\n",
-         ebra_reclaim_backend_name(backend), atomic_load(&lookups), st.hits,
-         atomic_load(&erased_misses), st.stores, st.evictions, st.expirations, st.deaths,
-         st.erasures + st.size, st.replacements);
+  STRESS_CHECK(st.evictions && st.expirations && st.deaths && st.erasures && st.replacements &&
+                   st.hits && atomic_load(&erased_misses),
+               "a path was never exercised: evicted %" PRIu64 " expired %" PRIu64 " died %" PRIu64
+               " erased %" PRIu64 " replaced %" PRIu64 " hits %" PRIu64 " erased-checks %" PRIu64,
+               st.evictions, st.expirations, st.deaths, st.erasures, st.replacements, st.hits,
+               atomic_load(&erased_misses));
+  stress_say("%" PRIu64 " lookups (%" PRIu64 " hits, %" PRIu64 " erased-key checks), %" PRIu64
+             " stores; evicted %" PRIu64 " expired %" PRIu64 " died %" PRIu64 " erased %" PRIu64
+             " replaced %" PRIu64 "\n",
+             atomic_load(&lookups), st.hits, atomic_load(&erased_misses), st.stores, st.evictions,
+             st.expirations, st.deaths, st.erasures + st.size, st.replacements);
 }
 
 int main(int argc, char **argv) {
   parse(argc, argv);
 #if !STRESS_BROKEN
-  ebra_set_report_hook(on_report, NULL);
+  stress_hook_install();
 #endif
   ebra_pool_config_t pc = {.name = "stress_cache", .object_size = sizeof(obj_t),
                            .flags = EBRA_POOL_SECURE_CLEAR};
   pool = ebra_pool_create(&pc);
-  REQUIRE(pool != NULL, "pool create");
+  STRESS_CHECK(pool != NULL, "pool create");
   ebra_domain_config_t dc = {.name = "stress_cache", .backend = backend};
   dom = ebra_domain_create(&dc);
-  REQUIRE(dom != NULL, "domain create");
+  STRESS_CHECK(dom != NULL, "domain create");
   tab = ebra_weak_table_create(dom);
-  REQUIRE(tab != NULL, "table create");
+  STRESS_CHECK(tab != NULL, "table create");
   ebra_cache_config_t cc = {.name = "stress", .key_kind = EBRA_CACHE_KEY_U64,
                             .max_entries = MAX_ENTRIES, .ttl_ns = ttl_ns, .on_evict = on_evict};
   cache = ebra_cache_create(tab, &cc);
-  REQUIRE(cache != NULL, "cache create");
+  STRESS_CHECK(cache != NULL, "cache create");
 
   store_burst();
-  pthread_t th[64];
-  for (int i = 0; i < nthreads; i++)
-    REQUIRE(pthread_create(&th[i], NULL, i < nwriters ? writer : reader,
-                           (void *)(intptr_t)i) == 0, "pthread_create");
-  struct timespec ts = {duration_ms / 1000, (duration_ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
+  unsigned ids[64]; /* thread i gets ids[i]: writers first, then readers */
+  for (unsigned i = 0; i < 64; i++)
+    ids[i] = i;
+  stress_threads_t *writers = stress_spawn(nwriters, writer, ids, sizeof ids[0]);
+  stress_threads_t *readers =
+      stress_spawn(args.threads - nwriters, reader, ids + nwriters, sizeof ids[0]);
+  sleep_ms(args.duration_ms);
   atomic_store(&stop, 1);
-  for (int i = 0; i < nthreads; i++)
-    pthread_join(th[i], NULL);
+  stress_join(writers);
+  stress_join(readers);
   every_reason();
-  REQUIRE(ebra_domain_barrier(dom) == 0, "barrier");
+  STRESS_CHECK(ebra_domain_barrier(dom) == 0, "barrier");
 #if STRESS_BROKEN
   seeded_stale_read();
-  printf("stress_cache (broken build): %" PRIu64 " stale reads seen\n", atomic_load(&broken_seen));
+  stress_say("broken build: %" PRIu64 " stale reads seen\n", atomic_load(&broken_seen));
   return 0;
 #else
   final_checks();
-  REQUIRE(ebra_weak_table_destroy(tab) == 0, "table destroy");
-  REQUIRE(ebra_domain_destroy(dom) == 0, "domain destroy");
+  STRESS_CHECK(ebra_weak_table_destroy(tab) == 0, "table destroy");
+  STRESS_CHECK(ebra_domain_destroy(dom) == 0, "domain destroy");
   ebra_pool_stats_t ps;
-  REQUIRE(ebra_pool_stats(pool, &ps) == 0 && ps.objects_live == 0, "objects left live");
-  REQUIRE(ebra_pool_destroy(pool) == 0, "pool destroy");
+  STRESS_CHECK(ebra_pool_stats(pool, &ps) == 0 && ps.objects_live == 0, "objects left live");
+  STRESS_CHECK(ebra_pool_destroy(pool) == 0, "pool destroy");
   return 0;
 #endif
 }

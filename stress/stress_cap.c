@@ -47,7 +47,6 @@ static _Atomic uint64_t live_high[NPOOLS];
 static _Atomic uint64_t total_allocs[NPOOLS], total_enomem[NPOOLS];
 
 typedef struct worker_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -104,7 +103,7 @@ static void try_alloc(worker_t *w) {
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   for (uint64_t iter = 1;; iter++) {
-    if ((iter & 63) == 0 && stress_now_ns() >= deadline_ns)
+    if ((iter & 63) == 0 && now_ns() >= deadline_ns)
       break;
     const unsigned r = (unsigned)stress_rng_below(&w->rng, 1000);
     if (r < 560) {
@@ -166,11 +165,13 @@ static void check_full_cap(stress_pool_t *sp, uint32_t me) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'m', "objects held per worker", &hold_max, 1, 1u << 16, 0, 0},
-      {'c', "cap of the 64 B pool", &cap64, 16, 1u << 20, 0, 0},
+      {.letter = 'm', .help = "objects held per worker", .value = &hold_max,
+       .min = 1, .max = 1u << 16},
+      {.letter = 'c', .help = "cap of the 64 B pool", .value = &cap64,
+       .min = 16, .max = 1u << 20},
   };
   stress_parse_args("stress_cap", argc, argv, &args, 0, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   pools[0].cfg.max_objects = cap64;
   if (pools[0].cfg.prealloc > cap64)
     pools[0].cfg.prealloc = cap64;
@@ -189,17 +190,16 @@ int main(int argc, char **argv) {
 
   worker_t *w = calloc(args.threads, sizeof *w);
   STRESS_CHECK(w, "out of memory");
-  deadline_ns = stress_now_ns() + args.duration_ms * 1000000ull;
+  deadline_ns = now_ns() + args.duration_ms * 1000000ull;
   for (unsigned i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
     stress_rng_init(&w[i].rng, args.seed, i + 1);
     w[i].held = calloc(hold_max, sizeof(void *));
     STRESS_CHECK(w[i].held, "out of memory");
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
-  while (stress_now_ns() < deadline_ns) {
-    stress_sleep_us(2000);
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
+  while (now_ns() < deadline_ns) {
+    sleep_us(2000);
     for (unsigned i = 0; i < NPOOLS; i++) {
       ebra_pool_stats_t s = stress_stats(&pools[i]);
       STRESS_CHECK(s.objects_carved <= pools[i].cfg.max_objects,
@@ -207,10 +207,7 @@ int main(int argc, char **argv) {
                    pools[i].cfg.name, s.objects_carved, pools[i].cfg.max_objects);
     }
   }
-  for (unsigned i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
 
   for (unsigned i = 0; i < NPOOLS; i++) {
     STRESS_CHECK(atomic_load(&live[i]) == 0, "test bookkeeping: live counter %" PRIu64,
@@ -234,6 +231,6 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < args.threads; i++)
     free(w[i].held);
   free(w);
-  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(stress_now_ns() - t0) / 1e9);
+  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(now_ns() - t0) / 1e9);
   return 0;
 }

@@ -60,7 +60,6 @@ static _Atomic uint64_t total_allocs[NPOOLS];
 static _Atomic uint64_t short_done;
 
 typedef struct thr_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -175,11 +174,13 @@ static void check_all_quiescent(const char *when, uint64_t *main_allocs) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'b', "short threads alive at a time", &batch, 1, 1024, 0, 0},
-      {'n', "short threads in all", &nshort, 1, 1u << 24, 1000, 600},
+      {.letter = 'b', .help = "short threads alive at a time", .value = &batch,
+       .min = 1, .max = 1024},
+      {.letter = 'n', .help = "short threads in all", .value = &nshort,
+       .min = 1, .max = 1u << 24, .san_default = 1000, .tsan_default = 600},
   };
   stress_parse_args("stress_churn", argc, argv, &args, 0, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   const uint64_t deadline = t0 + args.duration_ms * 1000000ull;
   const uint32_t nlong = (uint32_t)args.threads;
   const uint32_t main_id = nlong + (uint32_t)nshort + 1;
@@ -197,14 +198,13 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < nlong; i++) {
     longs[i].id = i + 1;
     stress_rng_init(&longs[i].rng, args.seed, i + 1);
-    int rc = pthread_create(&longs[i].tid, NULL, long_main, &longs[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *long_threads = stress_spawn(nlong, long_main, longs, sizeof *longs);
 
   /* Keep `batch` short threads alive: join the oldest, start a new one. */
   unsigned long started = 0;
   uint32_t max_seen = 0;
-  while (started < nshort && stress_now_ns() < deadline) {
+  while (started < nshort && now_ns() < deadline) {
     const size_t w = started % batch;
     if (started >= batch) {
       int rc = pthread_join(window[w], NULL);
@@ -261,10 +261,7 @@ int main(int argc, char **argv) {
   check_all_quiescent("long-lived threads parked", main_allocs);
 
   pthread_barrier_wait(&park); /* let them exit */
-  for (uint32_t i = 0; i < nlong; i++) {
-    int rc = pthread_join(longs[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(long_threads);
   check_threads(1, "long-lived threads exited");
   check_all_quiescent("long-lived threads exited", main_allocs);
   ebra_thread_detach();
@@ -285,6 +282,6 @@ int main(int argc, char **argv) {
   stress_say("ok: %lu short threads (%lu at a time) + %u long-lived, at most %u attached, "
              "%" PRIu64 " drained; carved %" PRIu64 "/%" PRIu64 "/%" PRIu64 "; %.2f s\n",
              started, batch, nlong, max_seen, drained, carved[0], carved[1], carved[2],
-             (double)(stress_now_ns() - t0) / 1e9);
+             (double)(now_ns() - t0) / 1e9);
   return 0;
 }

@@ -70,7 +70,6 @@ static _Atomic uint64_t p_left_live;
 static _Atomic uintptr_t p_sample; /* an address P handed out, for the tombstone check */
 
 typedef struct thr_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -192,10 +191,11 @@ static void check_tombstone(void) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'r', "rounds", &rounds, 1, 1u << 24, 0, 0},
+      {.letter = 'r', .help = "rounds", .value = &rounds,
+       .min = 1, .max = 1u << 24},
   };
   stress_parse_args("stress_destroy", argc, argv, &args, 0, extra, 1);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   const uint64_t deadline = t0 + args.duration_ms * 1000000ull;
   const uint32_t main_id = (uint32_t)args.threads + 1;
   stress_hook_install();
@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
 
   unsigned long r = 0, warned_rounds = 0, control_rounds = 0;
   uint64_t main_seq = 0;
-  for (; r < rounds && stress_now_ns() < deadline; r++) {
+  for (; r < rounds && now_ns() < deadline; r++) {
     char pname[32];
     snprintf(pname, sizeof pname, "destroy-p%lu", r);
     random_p_config(&rng, (unsigned)r);
@@ -248,9 +248,8 @@ int main(int argc, char **argv) {
       memset(&t[i], 0, sizeof t[i]);
       t[i].id = i + 1;
       stress_rng_init(&t[i].rng, args.seed, (uint64_t)r * 1000 + i + 1);
-      int rc = pthread_create(&t[i].tid, NULL, thr_main, &t[i]);
-      STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
     }
+    stress_threads_t *threads = stress_spawn(args.threads, thr_main, t, sizeof *t);
     while (atomic_load_explicit(&done_with_p, memory_order_acquire) != args.threads)
       sched_yield();
 
@@ -263,15 +262,14 @@ int main(int argc, char **argv) {
     }
     STRESS_CHECK(leak_round || live == 0, "test bookkeeping: %" PRIu64 " P objects left", live);
     if (control) {
-      for (uint32_t i = 0; i < args.threads; i++)
-        pthread_join(t[i].tid, NULL);
+      stress_join(threads);
       char when[64];
       snprintf(when, sizeof when, "round %lu, before destroy", r);
       stress_check_quiescent(P, live, STRESS_ANY, when);
       control_rounds++;
     } else if (stress_rng_pct(&rng, 50)) {
       /* Land the destroy at a different point of the threads' exits. */
-      stress_sleep_us(stress_rng_below(&rng, 300));
+      sleep_us(stress_rng_below(&rng, 300));
     }
     const uint64_t warns = stress_hook_count(EBRA_WARN_LIVE_AT_DESTROY);
     stress_hook_allow(EBRA_WARN_LIVE_AT_DESTROY, live > 0);
@@ -286,8 +284,7 @@ int main(int argc, char **argv) {
     warned_rounds += warned > 0;
     check_tombstone();
     if (!control)
-      for (uint32_t i = 0; i < args.threads; i++)
-        pthread_join(t[i].tid, NULL);
+      stress_join(threads);
 
     /* Every thread is gone: Q must balance, with the slots' objects live. */
     uint64_t in_slots[NQ] = {0};
@@ -328,6 +325,6 @@ int main(int argc, char **argv) {
   stress_say("ok: %lu rounds x %lu threads, %lu control rounds, %lu destroys with live "
              "objects; %.2f s\n",
              r, args.threads, control_rounds, warned_rounds,
-             (double)(stress_now_ns() - t0) / 1e9);
+             (double)(now_ns() - t0) / 1e9);
   return 0;
 }

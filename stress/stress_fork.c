@@ -281,21 +281,21 @@ static _Noreturn void child_main(unsigned k, bool quiesced, const uint64_t *live
 /* ---- the parent ---------------------------------------------------------------- */
 
 static void wait_child(pid_t pid, unsigned k, bool quiesced) {
-  const uint64_t limit = stress_now_ns() + 30ull * 1000000000u;
+  const uint64_t limit = now_ns() + 30ull * 1000000000u;
   int status = 0;
   for (;;) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid)
       break;
     STRESS_CHECK(r == 0, "waitpid(child %u): %s", k, strerror(errno));
-    if (stress_now_ns() > limit) {
+    if (now_ns() > limit) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       STRESS_FAIL("child %u (%s fork) did not finish in 30 s: deadlocked after fork? "
                   "(killed)",
                   k, quiesced ? "quiesced" : "wild");
     }
-    stress_sleep_us(1000);
+    sleep_us(1000);
   }
   STRESS_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                "child %u (%s fork) %s %d", k, quiesced ? "quiesced" : "wild",
@@ -333,11 +333,13 @@ static void do_fork(unsigned k, bool quiesced) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'f', "forks", &nforks, 1, 1000, 0, 0},
-      {'o', "operations per child thread", &child_ops, 1, 1u << 30, 1000, 0},
+      {.letter = 'f', .help = "forks", .value = &nforks,
+       .min = 1, .max = 1000},
+      {.letter = 'o', .help = "operations per child thread", .value = &child_ops,
+       .min = 1, .max = 1u << 30, .san_default = 1000},
   };
   stress_parse_args("stress_fork", argc, argv, &args, 0, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   stress_hook_install();
   stress_pools_create(pools, NPOOLS);
   main_id = (uint32_t)args.threads + 1;
@@ -350,23 +352,19 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
     stress_rng_init(&w[i].rng, args.seed, i + 1);
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   const uint64_t step = args.duration_ms * 1000000ull / (nforks + 1);
   for (unsigned k = 0; k < nforks; k++) {
     const uint64_t at = t0 + step * (k + 1);
-    while (stress_now_ns() < at)
-      stress_sleep_us(1000);
+    while (now_ns() < at)
+      sleep_us(1000);
     do_fork(k, k % 2 == 0);
   }
-  while (stress_now_ns() < t0 + args.duration_ms * 1000000ull)
-    stress_sleep_us(1000);
+  while (now_ns() < t0 + args.duration_ms * 1000000ull)
+    sleep_us(1000);
   atomic_store_explicit(&stop, true, memory_order_release);
-  for (uint32_t i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
   uint64_t seq = 0, drained = 0;
   for (size_t i = 0; i < nslots; i++) {
     void *p = stress_slot_swap(slots, i, NULL);
@@ -388,6 +386,6 @@ int main(int argc, char **argv) {
   free(slots);
   stress_say("ok: %lu threads, %lu forks, %" PRIu64 " allocs, %" PRIu64
              " drained; %.2f s\n",
-             args.threads, nforks, allocs, drained, (double)(stress_now_ns() - t0) / 1e9);
+             args.threads, nforks, allocs, drained, (double)(now_ns() - t0) / 1e9);
   return 0;
 }

@@ -52,7 +52,6 @@ static _Atomic(void *) slots[NSLOTS];
 static _Atomic uint64_t total_allocs[NPOOLS], total_enomem;
 
 typedef struct worker_s {
-  pthread_t tid;
   uint32_t id;
   stress_rng_t rng;
   uint64_t seq;
@@ -103,7 +102,7 @@ static void *worker_main(void *arg) {
   worker_t *w = arg;
   bool filling = true;
   for (uint64_t iter = 1;; iter++) {
-    if ((iter & 63) == 0 && stress_now_ns() >= deadline_ns)
+    if ((iter & 63) == 0 && now_ns() >= deadline_ns)
       break;
     if (w->nheld == 0 || w->nheld >= hold_max - 1)
       filling = w->nheld == 0; /* bursts: fill up, then drain */
@@ -162,11 +161,13 @@ static void check_alloc_again(uint64_t hard, uint32_t me) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'m', "objects held per worker", &hold_max, 16, 1u << 20, 0, 0},
-      {'H', "hard limit in MiB", &hard_mib, 8, 1u << 14, 0, 0},
+      {.letter = 'm', .help = "objects held per worker", .value = &hold_max,
+       .min = 16, .max = 1u << 20},
+      {.letter = 'H', .help = "hard limit in MiB", .value = &hard_mib,
+       .min = 8, .max = 1u << 14},
   };
   stress_parse_args("stress_limits", argc, argv, &args, 1000, extra, 2);
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   stress_hook_install();
   stress_hook_allow(EBRA_ERR_MEMORY_LIMIT, true);
   stress_hook_allow(EBRA_INFO_ENGINE, true);
@@ -180,32 +181,28 @@ int main(int argc, char **argv) {
 
   worker_t *w = calloc(args.threads, sizeof *w);
   STRESS_CHECK(w, "out of memory");
-  deadline_ns = stress_now_ns() + args.duration_ms * 1000000ull;
+  deadline_ns = now_ns() + args.duration_ms * 1000000ull;
   for (unsigned i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
     stress_rng_init(&w[i].rng, args.seed, i + 1);
     w[i].held = calloc(hold_max, sizeof(void *));
     STRESS_CHECK(w[i].held, "out of memory");
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   static const ebra_strategy_t cycle[] = {EBRA_STRATEGY_ADAPTIVE,
                                           EBRA_STRATEGY_MEMORY_EFFICIENT,
                                           EBRA_STRATEGY_HIGH_THROUGHPUT,
                                           EBRA_STRATEGY_LOW_LATENCY};
   uint64_t steps = 0, peak = 0;
-  while (stress_now_ns() < deadline_ns) {
-    stress_sleep_us(2000);
+  while (now_ns() < deadline_ns) {
+    sleep_us(2000);
     if (steps % 25 == 0)
       ebra_engine_set_strategy(cycle[(steps / 25) % 4]);
     const uint64_t c = step_and_check(hard);
     peak = c > peak ? c : peak;
     steps++;
   }
-  for (unsigned i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
   for (size_t i = 0; i < NSLOTS; i++) {
     void *p = stress_slot_swap(slots, i, NULL);
     if (p) {
@@ -240,6 +237,6 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < args.threads; i++)
     free(w[i].held);
   free(w);
-  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(stress_now_ns() - t0) / 1e9);
+  stress_say("ok: %lu threads, %.2f s\n", args.threads, (double)(now_ns() - t0) / 1e9);
   return 0;
 }

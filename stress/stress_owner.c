@@ -133,7 +133,6 @@ static void *queue_pop(void) {
 /* ---- workers --------------------------------------------------------------- */
 
 typedef struct worker_s {
-  pthread_t tid;
   uint32_t id; /* 1..threads */
   stress_rng_t rng;
   uint64_t seq;
@@ -189,7 +188,7 @@ static void free_all_held(worker_t *w) {
 
 static void phase_exchange(worker_t *w) {
   for (uint64_t iter = 1;; iter++) {
-    if ((iter & 63) == 0 && stress_now_ns() >= deadline1_ns)
+    if ((iter & 63) == 0 && now_ns() >= deadline1_ns)
       break;
     const unsigned r = (unsigned)stress_rng_below(&w->rng, 100);
     if (r < 40) {
@@ -216,7 +215,7 @@ static bool is_producer(uint32_t id) { return id % 2 == 1; }
 
 static void phase_produce(worker_t *w) {
   for (uint64_t iter = 1;; iter++) {
-    if ((iter & 15) == 0 && stress_now_ns() >= deadline2_ns)
+    if ((iter & 15) == 0 && now_ns() >= deadline2_ns)
       break;
     stress_pool_t *sp = &pools[stress_rng_below(&w->rng, NPOOLS)];
     void *p = ebra_pool_alloc(sp->pool);
@@ -225,7 +224,7 @@ static void phase_produce(worker_t *w) {
     stress_obj_claim(sp, p, w->id, ++w->seq);
     w->allocs[sp->index]++;
     while (!queue_push(p)) {
-      if (stress_now_ns() >= deadline2_ns) {
+      if (now_ns() >= deadline2_ns) {
         free_obj(w, p, "producer free of an unqueued object");
         p = NULL;
         break;
@@ -297,8 +296,8 @@ static void *worker_main(void *arg) {
 /* ---- main thread: monitor, drain, check -------------------------------------- */
 
 static void monitor(uint64_t until_ns, ebra_pool_stats_t *prev) {
-  while (stress_now_ns() < until_ns) {
-    stress_sleep_us(5000);
+  while (now_ns() < until_ns) {
+    sleep_us(5000);
     for (unsigned i = 0; i < NPOOLS; i++) {
       ebra_pool_stats_t s = stress_stats(&pools[i]);
       STRESS_CHECK(s.allocs >= prev[i].allocs && s.frees >= prev[i].frees &&
@@ -315,12 +314,14 @@ static void monitor(uint64_t until_ns, ebra_pool_stats_t *prev) {
 
 int main(int argc, char **argv) {
   const stress_opt_t extra[] = {
-      {'n', "shared slots", &nslots, 1, 1u << 20, 0, 0},
-      {'m', "objects held per worker", &hold_max, 1, 1u << 16, 0, 0},
+      {.letter = 'n', .help = "shared slots", .value = &nslots,
+       .min = 1, .max = 1u << 20},
+      {.letter = 'm', .help = "objects held per worker", .value = &hold_max,
+       .min = 1, .max = 1u << 16},
   };
   stress_parse_args("stress_owner", argc, argv, &args, 0, extra, 2);
   STRESS_CHECK(args.threads >= 2, "-t: need at least 2 threads (a producer and a consumer)");
-  const uint64_t t0 = stress_now_ns();
+  const uint64_t t0 = now_ns();
   stress_hook_install();
   stress_pools_create(pools, NPOOLS);
   main_id = (uint32_t)args.threads + 1;
@@ -335,7 +336,7 @@ int main(int argc, char **argv) {
     nproducers += is_producer(i);
 
   pthread_barrier_init(&barrier, NULL, (unsigned)args.threads + 1);
-  deadline1_ns = stress_now_ns() + args.duration_ms * 1000000ull / 2;
+  deadline1_ns = now_ns() + args.duration_ms * 1000000ull / 2;
   deadline2_ns = deadline1_ns + args.duration_ms * 1000000ull / 2;
   for (unsigned i = 0; i < args.threads; i++) {
     w[i].id = i + 1;
@@ -343,19 +344,15 @@ int main(int argc, char **argv) {
     w[i].held = calloc(hold_max, sizeof(void *));
     w[i].last_seq = calloc(args.threads + 2, sizeof(uint64_t));
     STRESS_CHECK(w[i].held && w[i].last_seq, "out of memory");
-    int rc = pthread_create(&w[i].tid, NULL, worker_main, &w[i]);
-    STRESS_CHECK(rc == 0, "pthread_create: %s", strerror(rc));
   }
+  stress_threads_t *workers = stress_spawn(args.threads, worker_main, w, sizeof *w);
   ebra_pool_stats_t prev[NPOOLS];
   memset(prev, 0, sizeof prev);
   pthread_barrier_wait(&barrier);
   monitor(deadline1_ns, prev);
   pthread_barrier_wait(&barrier);
   monitor(deadline2_ns, prev);
-  for (unsigned i = 0; i < args.threads; i++) {
-    int rc = pthread_join(w[i].tid, NULL);
-    STRESS_CHECK(rc == 0, "pthread_join: %s", strerror(rc));
-  }
+  stress_join(workers);
 
   STRESS_CHECK(atomic_load(&produced) == atomic_load(&consumed),
                "producer/consumer: %" PRIu64 " objects queued but %" PRIu64 " consumed",
@@ -400,6 +397,6 @@ int main(int argc, char **argv) {
   stress_say("ok: %lu threads, %" PRIu64 " allocs, %" PRIu64 " queued, %" PRIu64
              " drained from slots, %.2f s\n",
              args.threads, allocs_all, atomic_load(&produced), drained,
-             (double)(stress_now_ns() - t0) / 1e9);
+             (double)(now_ns() - t0) / 1e9);
   return 0;
 }

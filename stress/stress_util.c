@@ -6,27 +6,33 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *test_name = "stress";
 static bool verbose;
+static _Atomic uint64_t soft_failures;
 
 /* ---- failing and printing ------------------------------------------------- */
 
-void stress_fail_at(const char *file, int line, const char *fmt, ...) {
+/* One line "<test>: FAIL (<file>:<line>, pid N): <message>" on stderr. */
+static void print_failure(const char *file, int line, const char *fmt, va_list ap) {
   char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
   fflush(stdout);
   fprintf(stderr, "%s: FAIL (%s:%d, pid %d): %s\n", test_name, file, line, (int)getpid(), msg);
   fflush(stderr);
+}
+
+void stress_fail_at(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  print_failure(file, line, fmt, ap);
+  va_end(ap);
   const char *ab = getenv("STRESS_ABORT");
   if (ab && ab[0] == '1')
     abort();
@@ -35,30 +41,60 @@ void stress_fail_at(const char *file, int line, const char *fmt, ...) {
   _exit(1);
 }
 
+void stress_fail_soft_at(const char *file, int line, const char *fmt, ...) {
+  if (atomic_fetch_add_explicit(&soft_failures, 1, memory_order_relaxed) >= 10)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  print_failure(file, line, fmt, ap);
+  va_end(ap);
+}
+
+uint64_t stress_failures(void) {
+  return atomic_load_explicit(&soft_failures, memory_order_relaxed);
+}
+
+void stress_set_name(const char *name) { test_name = name; }
+
+static void print_line(const char *fmt, va_list ap) {
+  printf("%s: ", test_name);
+  vprintf(fmt, ap);
+  fflush(stdout);
+}
+
 void stress_log(const char *fmt, ...) {
   if (!verbose)
     return;
   va_list ap;
   va_start(ap, fmt);
-  printf("%s: ", test_name);
-  vprintf(fmt, ap);
+  print_line(fmt, ap);
   va_end(ap);
-  fflush(stdout);
 }
 
 void stress_say(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  printf("%s: ", test_name);
-  vprintf(fmt, ap);
+  print_line(fmt, ap);
   va_end(ap);
-  fflush(stdout);
 }
 
 /* ---- arguments ------------------------------------------------------------ */
 
 unsigned stress_sanitizers(void) {
   return ebra_build_features() & (EBRA_FEATURE_TSAN | EBRA_FEATURE_ASAN);
+}
+
+const char *const stress_backend_names[] = {"memb", "qsbr", "ck", NULL};
+
+static unsigned long parse_name(char letter, const char *text, const char *const *names) {
+  for (unsigned long i = 0; names[i]; i++)
+    if (strcmp(text, names[i]) == 0)
+      return i;
+  fprintf(stderr, "%s: -%c %s: expected one of", test_name, letter, text);
+  for (unsigned long i = 0; names[i]; i++)
+    fprintf(stderr, " %s", names[i]);
+  fputc('\n', stderr);
+  exit(2);
 }
 
 static unsigned long parse_num(char letter, const char *text, unsigned long min,
@@ -77,13 +113,31 @@ static unsigned long parse_num(char letter, const char *text, unsigned long min,
 static void usage(const stress_args_t *a, const stress_opt_t *extra, size_t nextra) {
   printf("usage: %s [-t threads] [-d ms] [-s seed] [-v]", test_name);
   for (size_t i = 0; i < nextra; i++)
-    printf(" [-%c N]", extra[i].letter);
+    printf(" [-%c %s]", extra[i].letter, extra[i].names ? "NAME" : "N");
   printf("\n  -t N   worker threads (default %lu)\n  -d MS  duration in ms (default %lu)\n"
          "  -s N   seed (default %lu)\n  -v     verbose\n",
          a->threads, a->duration_ms, a->seed);
-  for (size_t i = 0; i < nextra; i++)
-    printf("  -%c N   %s (default %lu)\n", extra[i].letter, extra[i].help, *extra[i].value);
+  for (size_t i = 0; i < nextra; i++) {
+    if (!extra[i].names) {
+      printf("  -%c N   %s (default %lu)\n", extra[i].letter, extra[i].help, *extra[i].value);
+      continue;
+    }
+    printf("  -%c NAME  %s:", extra[i].letter, extra[i].help);
+    for (size_t k = 0; extra[i].names[k]; k++)
+      printf(" %s", extra[i].names[k]);
+    printf(" (default %s)\n", extra[i].names[*extra[i].value]);
+  }
   printf("Defaults are smaller under TSan/ASan.\n");
+}
+
+void stress_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", test_name);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (run with -h for the options)\n");
+  exit(2);
 }
 
 void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a,
@@ -127,7 +181,9 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
         usage(a, extra, nextra);
         exit(2);
       }
-      *extra[i].value = parse_num(extra[i].letter, optarg, extra[i].min, extra[i].max);
+      *extra[i].value = extra[i].names
+                            ? parse_name(extra[i].letter, optarg, extra[i].names)
+                            : parse_num(extra[i].letter, optarg, extra[i].min, extra[i].max);
       given[i] = true;
     }
     }
@@ -141,6 +197,9 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
     if (!d_given && san_duration_ms)
       a->duration_ms = san_duration_ms;
     const bool tsan = stress_sanitizers() & EBRA_FEATURE_TSAN;
+    const unsigned pct = tsan ? a->tsan_duration_pct : a->asan_duration_pct;
+    if (pct)
+      a->duration_ms = a->duration_ms * pct / 100;
     for (size_t i = 0; i < nextra; i++) {
       if (given[i])
         continue;
@@ -153,19 +212,7 @@ void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a
   verbose = a->verbose;
 }
 
-/* ---- time and randomness -------------------------------------------------- */
-
-uint64_t stress_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void stress_sleep_us(unsigned long us) {
-  struct timespec ts = {.tv_sec = (time_t)(us / 1000000u), .tv_nsec = (long)(us % 1000000u) * 1000};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
+/* ---- randomness ----------------------------------------------------------- */
 
 static uint64_t splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
@@ -545,6 +592,33 @@ const stress_pool_t *stress_obj_free(void *p, uint32_t me, const char *where) {
 }
 
 void stress_obj_abandon(void *p, uint32_t me) { (void)release(p, me, "abandon"); }
+
+/* ---- worker threads ------------------------------------------------------- */
+
+struct stress_threads_s {
+  size_t n;
+  pthread_t tid[];
+};
+
+stress_threads_t *stress_spawn(size_t n, void *(*fn)(void *), void *args, size_t size) {
+  stress_threads_t *t = malloc(sizeof *t + n * sizeof t->tid[0]);
+  STRESS_CHECK(t, "out of memory");
+  t->n = n;
+  for (size_t i = 0; i < n; i++) {
+    void *arg = size ? (char *)args + i * size : args;
+    const int rc = pthread_create(&t->tid[i], NULL, fn, arg);
+    STRESS_CHECK(rc == 0, "pthread_create (thread %zu of %zu): %s", i + 1, n, strerror(rc));
+  }
+  return t;
+}
+
+void stress_join(stress_threads_t *t) {
+  for (size_t i = 0; i < t->n; i++) {
+    const int rc = pthread_join(t->tid[i], NULL);
+    STRESS_CHECK(rc == 0, "pthread_join (thread %zu of %zu): %s", i + 1, t->n, strerror(rc));
+  }
+  free(t);
+}
 
 /* ---- report hook ------------------------------------------------------------ */
 

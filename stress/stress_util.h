@@ -5,7 +5,9 @@
  * The helpers here give the tests a common shape:
  *
  *  - arguments: -t threads, -d duration (ms), -s seed, -v, plus a few
- *    test-specific numbers; defaults are smaller under TSan/ASan;
+ *    test-specific numbers or names (-b backend); defaults are smaller
+ *    under TSan/ASan;
+ *  - worker threads started and joined as one group (stress_spawn);
  *  - a seeded per-thread RNG (xoshiro256**), so a run is repeatable up to
  *    scheduling;
  *  - object stamps: the owner of an object writes its id, a sequence number
@@ -31,6 +33,8 @@
 
 #include <ebra.h>
 
+#include "clock.h"
+
 /* ---- failing -------------------------------------------------------------- */
 
 /* Print "<test>: FAIL: <where>: <message>" and exit 1 (abort() instead if
@@ -44,6 +48,26 @@ _Noreturn void stress_fail_at(const char *file, int line, const char *fmt, ...)
       STRESS_FAIL(__VA_ARGS__);                                                \
   } while (0)
 
+/* Checks that count instead of ending the test: print the first 10
+ * failures as STRESS_FAIL does, count all, and go on; stress_failures()
+ * is the count.  For a test whose deliberately broken build must run to
+ * its end after its own checks failed, so that the sanitizer gets to see
+ * the seeded bug; the test decides its exit status at the end. */
+void stress_fail_soft_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define STRESS_FAIL_SOFT(...) stress_fail_soft_at(__FILE__, __LINE__, __VA_ARGS__)
+#define STRESS_EXPECT(cond, ...)                                               \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      STRESS_FAIL_SOFT(__VA_ARGS__);                                           \
+  } while (0)
+uint64_t stress_failures(void);
+
+/* The name that starts every message (stress_parse_args sets it to its
+ * `test`); e.g. with the mode and backend once they are parsed.  The
+ * string must outlive the test. */
+void stress_set_name(const char *name);
+
 /* printf to stdout, only with -v. */
 void stress_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* printf to stdout, always (the one-line summary of a run). */
@@ -51,9 +75,12 @@ void stress_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- arguments ------------------------------------------------------------ */
 
-/* A test-specific numeric option "-<letter> N".  *value holds the default
- * on entry; when the option was not given, san_default (if nonzero)
- * replaces it under TSan or ASan, and tsan_default (if nonzero) under TSan. */
+/* A test-specific option "-<letter> N", or "-<letter> NAME" when names is
+ * set.  *value holds the default on entry; when the option was not given,
+ * san_default (if nonzero) replaces it under TSan or ASan, and
+ * tsan_default (if nonzero) under TSan.  A named option takes one of the
+ * NULL-terminated names and sets *value to its index (min and max are not
+ * used). */
 typedef struct stress_opt_s {
   char letter;
   const char *help;
@@ -61,6 +88,7 @@ typedef struct stress_opt_s {
   unsigned long min, max;
   unsigned long san_default;
   unsigned long tsan_default;
+  const char *const *names;
 } stress_opt_t;
 
 typedef struct stress_args_s {
@@ -68,22 +96,33 @@ typedef struct stress_args_s {
   unsigned long duration_ms;   /* -d */
   unsigned long seed;          /* -s */
   bool verbose;                /* -v */
+  /* Inputs, 0 if unused: under TSan (ASan) the duration, given or not,
+   * becomes this percentage of itself. */
+  unsigned tsan_duration_pct, asan_duration_pct;
 } stress_args_t;
 
 /* Parse argv into *a (which holds the defaults, and the sanitizer default
- * of the duration in san_duration_ms if nonzero) and the extra options. */
+ * of the duration in san_duration_ms if nonzero) and the extra options.
+ * A malformed option prints the usage and exits 2. */
 void stress_parse_args(const char *test, int argc, char **argv, stress_args_t *a,
                        unsigned long san_duration_ms, const stress_opt_t *extra,
                        size_t nextra);
+/* Options that parse but do not fit together: print the message and a
+ * hint to -h, and exit 2 like a malformed option. */
+_Noreturn void stress_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The names of a -b option: *value + EBRA_RECLAIM_URCU_MEMB is the
+ * backend (the enum's order). */
+extern const char *const stress_backend_names[];
+static inline ebra_reclaim_backend_t stress_backend(unsigned long index) {
+  return (ebra_reclaim_backend_t)(EBRA_RECLAIM_URCU_MEMB + (int)index);
+}
 
 /* EBRA_FEATURE_TSAN / EBRA_FEATURE_ASAN bits of the library build. */
 unsigned stress_sanitizers(void);
 
-/* ---- time and randomness -------------------------------------------------- */
-
-uint64_t stress_now_ns(void);
-static inline uint64_t stress_now_ms(void) { return stress_now_ns() / 1000000u; }
-void stress_sleep_us(unsigned long us);
+/* ---- randomness ----------------------------------------------------------- *
+ * (Time: now_ns(), sleep_us() ... of tests/clock.h, included here.) */
 
 typedef struct stress_rng_s {
   uint64_t s[4];
@@ -189,6 +228,17 @@ static inline void *stress_slot_swap(_Atomic(void *) *slots, size_t i, void *giv
    * of whoever put the returned object in. */
   return atomic_exchange_explicit(&slots[i], give, memory_order_acq_rel);
 }
+
+/* ---- worker threads ------------------------------------------------------- */
+
+/* Threads started together by one stress_spawn and joined together. */
+typedef struct stress_threads_s stress_threads_t;
+/* Start n threads running fn; thread i gets (char *)args + i * size, the
+ * i-th element of the caller's array of per-thread state (size 0: every
+ * thread gets args).  Fails the test if a thread cannot be created. */
+stress_threads_t *stress_spawn(size_t n, void *(*fn)(void *), void *args, size_t size);
+/* Join every thread of t, fail the test if a join fails, and free t. */
+void stress_join(stress_threads_t *t);
 
 /* ---- report hook ---------------------------------------------------------- */
 

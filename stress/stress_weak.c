@@ -45,12 +45,15 @@
  *       section.
  *   -DSTRESS_BROKEN=2  "use after unlock": readers read objects again
  *       after ebra_read_unlock.
- * In a broken build the program's own checks only count and print (exit
- * 0), so a failing exit status proves that ThreadSanitizer reported the
- * race (TSan exits 66).  Whether the workload's races are caught depends
- * on the scheduling (TSan keeps a few recent accesses per 8 bytes), so
- * after the workload each broken build runs its bug once more in an order
- * that does not (seeded_race).
+ * The program's own checks count and go on (STRESS_EXPECT), so that a
+ * broken build runs to its end; there they only print (exit 0), and the
+ * library's reports are allowed, so a failing exit status proves that
+ * ThreadSanitizer reported the race (TSan exits 66).  A normal build exits
+ * 1 at the end if any check failed, and at once on any library report.
+ * Whether the workload's races are caught depends on the scheduling (TSan
+ * keeps a few recent accesses per 8 bytes), so after the workload each
+ * broken build runs its bug once more in an order that does not
+ * (seeded_race).
  *
  * Usage: stress_weak [-b memb|qsbr|ck] [-t threads] [-w writers]
  *                    [-d ms] [-s seed] [-m mode] [-k cleanups] [-v]
@@ -62,16 +65,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <ebra.h>
+#include "stress_util.h"
 
 #ifndef STRESS_BROKEN
 #define STRESS_BROKEN 0
@@ -95,15 +95,19 @@ typedef struct obj_s {
 } obj_t;
 
 enum mode { M_READERS, M_CALLBACKS, M_LEAKS, M_STALL, M_CHURN };
-static const char *const mode_names[] = {"readers", "callbacks", "leaks", "stall", "churn"};
+static const char *const mode_names[] = {"readers", "callbacks", "leaks", "stall", "churn", NULL};
 
 /* ---- configuration ---------------------------------------------------------- */
 
-static enum mode mode = M_READERS;
-static ebra_reclaim_backend_t backend = EBRA_RECLAIM_URCU_MEMB;
-static int nthreads = 8, nwriters = 2, ncleanups = 1, verbose;
-static long duration_ms = 2000, stall_ms = 300;
-static uint64_t seed = 1;
+static stress_args_t args = {.threads = 8, .duration_ms = 2000, .seed = 1,
+                             .tsan_duration_pct = 40, .asan_duration_pct = 50};
+static unsigned long mode_index;    /* -m, in mode_names */
+static unsigned long backend_index; /* -b, in stress_backend_names */
+static unsigned long nwriters = 2;
+static unsigned long ncleanups; /* -k; 0: 4 in callbacks mode, else 1 */
+static enum mode mode;
+static ebra_reclaim_backend_t backend;
+static long stall_ms = 300;
 static unsigned churn_target = 400;
 static uint64_t seq_cap = 1u << 22;
 
@@ -127,7 +131,6 @@ static _Atomic uint64_t cleanups_total;
 static _Atomic uint64_t kills_total, raw_retired_total;
 
 static _Atomic int stop, start_flag;
-static _Atomic uint64_t failures, reports;
 static _Atomic uint64_t resolves, hits, misses, raw_reads, upgrades;
 static _Atomic uint64_t held_across_kill; /* objects killed while a reader held them */
 
@@ -139,56 +142,12 @@ static _Atomic uint64_t churn_spawned;
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static void fail(const char *fmt, ...) {
-  const uint64_t n = atomic_fetch_add(&failures, 1);
-  if (n >= 10)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "stress_weak [%s/%s]: FAIL: ", mode_names[mode],
-          ebra_reclaim_backend_name(backend));
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-}
-
-#define REQUIRE(cond, ...)                                                    \
-  do {                                                                       \
-    if (!(cond))                                                             \
-      fail(__VA_ARGS__);                                                     \
-  } while (0)
-
-static void on_report(ebra_error_kind_t kind, const char *msg, void *arg) {
-  (void)arg;
-  atomic_fetch_add(&reports, 1);
-  fprintf(stderr, "stress_weak: library report (%s): %s\n", ebra_error_kind_name(kind), msg);
-}
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-  }
-}
-
 static uint64_t mix(uint64_t x) {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdull;
   x ^= x >> 33;
   x *= 0xc4ceb9fe1a85ec53ull;
   return x ^ (x >> 33);
-}
-
-static uint64_t rnd(uint64_t *s) { /* xorshift64* */
-  *s ^= *s >> 12;
-  *s ^= *s << 25;
-  *s ^= *s >> 27;
-  return *s * 2685821657736338717ull;
 }
 
 static uint64_t raw_tag(unsigned k) { return 0xFFFF000000000000ull | k; }
@@ -199,17 +158,17 @@ static void verify_weak(const obj_t *o, uint64_t h, const char *where) {
   const uint64_t canary = o->canary, handle = o->handle, seq = o->seq, check = o->check;
   if (canary != CANARY || handle != h || seq >= seq_cap || check != mix(seq) ||
       side_handle[seq] != h)
-    fail("%s: object %p of handle %#" PRIx64 " is freed or recycled: canary %#" PRIx64
-         " handle %#" PRIx64 " seq %" PRIu64 " check %#" PRIx64,
-         where, (const void *)o, h, canary, handle, seq, check);
+    STRESS_FAIL_SOFT("%s: object %p of handle %#" PRIx64 " is freed or recycled: canary %#" PRIx64
+                     " handle %#" PRIx64 " seq %" PRIu64 " check %#" PRIx64,
+                     where, (const void *)o, h, canary, handle, seq, check);
 }
 
 static void verify_raw(const obj_t *o, unsigned k, const char *where) {
   const uint64_t canary = o->canary, handle = o->handle, check = o->check;
   if (canary != CANARY || handle != raw_tag(k) || check != mix(o->seq))
-    fail("%s: raw object %p of raw[%u] is freed or recycled: canary %#" PRIx64
-         " tag %#" PRIx64 " check %#" PRIx64,
-         where, (const void *)o, k, canary, handle, check);
+    STRESS_FAIL_SOFT("%s: raw object %p of raw[%u] is freed or recycled: canary %#" PRIx64
+                     " tag %#" PRIx64 " check %#" PRIx64,
+                     where, (const void *)o, k, canary, handle, check);
 }
 
 /* ---- cleanups ------------------------------------------------------------------ */
@@ -217,22 +176,23 @@ static void verify_raw(const obj_t *o, unsigned k, const char *where) {
 static void on_cleanup(void *arg, ebra_weak_t h) {
   const uint64_t seq = (uintptr_t)arg >> 4;
   const unsigned j = (unsigned)((uintptr_t)arg & 15);
-  if (seq >= seq_cap || j >= (unsigned)ncleanups) {
-    fail("cleanup with a bad argument %#" PRIxPTR, (uintptr_t)arg);
+  if (seq >= seq_cap || j >= ncleanups) {
+    STRESS_FAIL_SOFT("cleanup with a bad argument %#" PRIxPTR, (uintptr_t)arg);
     return;
   }
-  REQUIRE(side_handle[seq] == h, "cleanup %u of seq %" PRIu64 " got handle %#" PRIx64
-          ", expected %#" PRIx64, j, seq, h, side_handle[seq]);
-  REQUIRE(atomic_load_explicit(&side_killed[seq], memory_order_relaxed),
-          "cleanup %u of seq %" PRIu64 " ran before its object was killed", j, seq);
+  STRESS_EXPECT(side_handle[seq] == h,
+                "cleanup %u of seq %" PRIu64 " got handle %#" PRIx64 ", expected %#" PRIx64, j, seq,
+                h, side_handle[seq]);
+  STRESS_EXPECT(atomic_load_explicit(&side_killed[seq], memory_order_relaxed),
+                "cleanup %u of seq %" PRIu64 " ran before its object was killed", j, seq);
   const uint8_t old = atomic_fetch_or(&side_mask[seq], (uint8_t)(1u << j));
-  REQUIRE(!(old & (1u << j)), "cleanup %u of seq %" PRIu64 " ran twice", j, seq);
+  STRESS_EXPECT(!(old & (1u << j)), "cleanup %u of seq %" PRIu64 " ran twice", j, seq);
   atomic_fetch_add_explicit(&cleanups_total, 1, memory_order_relaxed);
 }
 
 static void on_refused_cleanup(void *arg, ebra_weak_t h) {
   (void)arg;
-  fail("a cleanup refused with -ESTALE ran anyway (handle %#" PRIx64 ")", h);
+  STRESS_FAIL_SOFT("a cleanup refused with -ESTALE ran anyway (handle %#" PRIx64 ")", h);
 }
 
 /* ---- writers ---------------------------------------------------------------------- */
@@ -240,11 +200,11 @@ static void on_refused_cleanup(void *arg, ebra_weak_t h) {
 static obj_t *new_object(uint64_t seq, uint64_t tag) {
   obj_t *o = ebra_pool_alloc(pool);
   if (!o) {
-    fail("ebra_pool_alloc: %s", strerror(errno));
+    STRESS_FAIL_SOFT("ebra_pool_alloc: %s", strerror(errno));
     return NULL;
   }
   if (o->canary || o->handle || o->seq || o->check)
-    fail("ebra_pool_alloc returned %p not zeroed (secure clear)", (void *)o);
+    STRESS_FAIL_SOFT("ebra_pool_alloc returned %p not zeroed (secure clear)", (void *)o);
   o->canary = CANARY;
   o->seq = seq;
   o->check = mix(seq);
@@ -256,21 +216,21 @@ static obj_t *new_object(uint64_t seq, uint64_t tag) {
 static void kill_owned(uint64_t h, uint64_t seq, bool probe, const char *who) {
   atomic_store_explicit(&side_killed[seq], 1, memory_order_relaxed);
   int rc = ebra_weak_kill(tab, h);
-  REQUIRE(rc == 0, "%s: ebra_weak_kill of the live handle %#" PRIx64 ": %d", who, h, rc);
+  STRESS_EXPECT(rc == 0, "%s: ebra_weak_kill of the live handle %#" PRIx64 ": %d", who, h, rc);
   atomic_fetch_add_explicit(&kills_total, 1, memory_order_relaxed);
   if (!probe)
     return;
   rc = ebra_weak_kill(tab, h);
-  REQUIRE(rc == -ESTALE, "%s: second kill of %#" PRIx64 ": %d, want -ESTALE", who, h, rc);
+  STRESS_EXPECT(rc == -ESTALE, "%s: second kill of %#" PRIx64 ": %d, want -ESTALE", who, h, rc);
   rc = ebra_weak_add_cleanup(tab, h, on_refused_cleanup, NULL);
-  REQUIRE(rc == -ESTALE, "%s: add_cleanup after kill of %#" PRIx64 ": %d, want -ESTALE", who,
-          h, rc);
-  REQUIRE(ebra_weak_upgrade(tab, h) == NULL, "%s: upgrade of killed %#" PRIx64 " succeeded",
-          who, h);
+  STRESS_EXPECT(rc == -ESTALE, "%s: add_cleanup after kill of %#" PRIx64 ": %d, want -ESTALE", who,
+                h, rc);
+  STRESS_EXPECT(ebra_weak_upgrade(tab, h) == NULL, "%s: upgrade of killed %#" PRIx64 " succeeded",
+                who, h);
   ebra_read_lock(dom);
   const void *o = ebra_weak_get(tab, h);
   ebra_read_unlock(dom);
-  REQUIRE(o == NULL, "%s: killed handle %#" PRIx64 " still resolves", who, h);
+  STRESS_EXPECT(o == NULL, "%s: killed handle %#" PRIx64 " still resolves", who, h);
 }
 
 /* Replace slots[i] (owned by the caller) with a fresh object; kill the old. */
@@ -285,14 +245,14 @@ static void writer_replace(unsigned i, bool probe) {
     return;
   const ebra_weak_t h = ebra_weak_create(tab, o);
   if (h == EBRA_WEAK_NONE) {
-    fail("ebra_weak_create: %s", strerror(errno));
+    STRESS_FAIL_SOFT("ebra_weak_create: %s", strerror(errno));
     return;
   }
   o->handle = h; /* before publication: readers that find h see it */
   side_handle[seq] = h;
-  for (int j = 0; j < ncleanups; j++) {
+  for (unsigned j = 0; j < ncleanups; j++) {
     const int rc = ebra_weak_add_cleanup(tab, h, on_cleanup, (void *)(uintptr_t)(seq << 4 | j));
-    REQUIRE(rc == 0, "ebra_weak_add_cleanup on a live handle: %d", rc);
+    STRESS_EXPECT(rc == 0, "ebra_weak_add_cleanup on a live handle: %d", rc);
   }
   /* Only this writer stores slots[i]: a relaxed load is enough. */
   const uint64_t old = atomic_load_explicit(&slots[i], memory_order_relaxed);
@@ -306,8 +266,9 @@ static void writer_replace(unsigned i, bool probe) {
 
 /* Take a strong reference to any published handle, use it outside any
  * section, drop it. */
-static void try_upgrade(uint64_t *rng) {
-  const uint64_t h = atomic_load_explicit(&slots[rnd(rng) % NSLOTS], memory_order_acquire);
+static void try_upgrade(stress_rng_t *rng) {
+  const uint64_t h =
+      atomic_load_explicit(&slots[stress_rng_below(rng, NSLOTS)], memory_order_acquire);
   if (!h)
     return;
   const obj_t *o = ebra_weak_upgrade(tab, h);
@@ -316,7 +277,7 @@ static void try_upgrade(uint64_t *rng) {
   atomic_fetch_add_explicit(&upgrades, 1, memory_order_relaxed);
   verify_weak(o, h, "upgrade");
   const int rc = ebra_weak_release(tab, h);
-  REQUIRE(rc == 0, "ebra_weak_release of an upgraded handle %#" PRIx64 ": %d", h, rc);
+  STRESS_EXPECT(rc == 0, "ebra_weak_release of an upgraded handle %#" PRIx64 ": %d", h, rc);
 }
 
 /* Replace raw[k] (owned by the caller); the old object is retired. */
@@ -332,43 +293,39 @@ static void raw_replace(unsigned k) {
   /* BUG (seeded): free without a grace period; readers inside a section
    * may still be reading old through ebra_deref. */
   const int rc = ebra_pool_free(pool, old);
-  REQUIRE(rc == 0, "ebra_pool_free of a raw object: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_pool_free of a raw object: %d", rc);
 #else
   const int rc = ebra_retire(dom, old);
-  REQUIRE(rc == 0, "ebra_retire of a raw object: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_retire of a raw object: %d", rc);
   atomic_fetch_add_explicit(&raw_retired_total, 1, memory_order_relaxed);
 #endif
 }
-
-typedef struct targ_s {
-  unsigned id;
-  pthread_t tid;
-} targ_t;
 
 static _Atomic unsigned ready;
 
 static void thread_start(void) {
   const int rc = ebra_domain_register_thread(dom);
-  REQUIRE(rc == 0, "ebra_domain_register_thread: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_domain_register_thread: %d", rc);
   atomic_fetch_add(&ready, 1);
   while (!atomic_load(&start_flag))
     sched_yield();
 }
 
 static void *writer_main(void *arg) {
-  const unsigned id = ((targ_t *)arg)->id;
+  const unsigned id = *(const unsigned *)arg; /* among the writers */
   const unsigned w = (unsigned)nwriters;
-  uint64_t rng = mix(seed * 7919 + id + 1) | 1;
+  stress_rng_t rng;
+  stress_rng_init(&rng, args.seed, id + 1);
   thread_start();
   const unsigned my_slots = (NSLOTS - id + w - 1) / w;
   const unsigned my_raw = id < NRAW ? (NRAW - id + w - 1) / w : 0;
   for (uint64_t it = 0; !atomic_load_explicit(&stop, memory_order_relaxed); it++) {
-    writer_replace(id + w * (unsigned)(rnd(&rng) % my_slots),
+    writer_replace(id + w * (unsigned)stress_rng_below(&rng, my_slots),
                    mode == M_CALLBACKS || it % 8 == 0);
     if (it % 4 == 0)
       try_upgrade(&rng);
     if (my_raw && (STRESS_BROKEN == 1 || it % 2 == 0))
-      raw_replace(id + w * (unsigned)(rnd(&rng) % my_raw));
+      raw_replace(id + w * (unsigned)stress_rng_below(&rng, my_raw));
     ebra_quiescent(dom); /* qsbr: writers take sections in kill/upgrade */
   }
   return NULL;
@@ -391,8 +348,9 @@ static void recheck(const kept_t *kept, int n, const char *where) {
   }
 }
 
-static int resolve_into(kept_t *kept, int n, uint64_t *rng) {
-  const uint64_t h = atomic_load_explicit(&slots[rnd(rng) % NSLOTS], memory_order_acquire);
+static int resolve_into(kept_t *kept, int n, stress_rng_t *rng) {
+  const uint64_t h =
+      atomic_load_explicit(&slots[stress_rng_below(rng, NSLOTS)], memory_order_acquire);
   if (!h)
     return n;
   atomic_fetch_add_explicit(&resolves, 1, memory_order_relaxed);
@@ -409,27 +367,27 @@ static int resolve_into(kept_t *kept, int n, uint64_t *rng) {
 
 /* One read section: resolve, verify, re-verify at the end (the objects
  * may have been killed meanwhile; they must still be intact). */
-static void reader_section(uint64_t *rng) {
+static void reader_section(stress_rng_t *rng) {
   kept_t kept[SECTION_GETS + 2];
   int n = 0;
   ebra_read_lock(dom);
   for (int j = 0; j < SECTION_GETS; j++)
     n = resolve_into(kept, n, rng);
-  if (rnd(rng) % 4 == 0) {
+  if (stress_rng_below(rng, 4) == 0) {
     /* Nested: an object from an inner section stays valid until the
      * outermost unlock. */
     ebra_read_lock(dom);
     n = resolve_into(kept, n, rng);
     ebra_read_unlock(dom);
   }
-  const unsigned k = (unsigned)(rnd(rng) % NRAW);
+  const unsigned k = (unsigned)stress_rng_below(rng, NRAW);
   const obj_t *r = ebra_deref(dom, (void *const *)&raw[k]);
   if (r) {
     atomic_fetch_add_explicit(&raw_reads, 1, memory_order_relaxed);
     verify_raw(r, k, "ebra_deref");
     kept[n++] = (kept_t){.o = r, .k = k};
   }
-  if (rnd(rng) % 16 == 0)
+  if (stress_rng_below(rng, 16) == 0)
     sched_yield(); /* let writers kill what we hold */
   recheck(kept, n, "end of section");
   for (int i = 0; i < n; i++) /* killed while we held it, and still intact */
@@ -443,7 +401,7 @@ static void reader_section(uint64_t *rng) {
 #endif
 }
 
-static void stall(uint64_t *rng) {
+static void stall(stress_rng_t *rng) {
   kept_t kept[40];
   int n = 0;
   ebra_read_lock(dom);
@@ -455,20 +413,21 @@ static void stall(uint64_t *rng) {
     sleep_ms(1);
     recheck(kept, n, "stalled section");
   }
-  REQUIRE(atomic_load(&stall_release), "the stalled reader was never released");
+  STRESS_EXPECT(atomic_load(&stall_release), "the stalled reader was never released");
   recheck(kept, n, "end of stalled section");
   ebra_read_unlock(dom);
   atomic_store(&stall_done, 1);
 }
 
 static void *reader_main(void *arg) {
-  const unsigned id = ((targ_t *)arg)->id;
-  uint64_t rng = mix(seed * 104729 + id + 1) | 1;
+  const unsigned id = *(const unsigned *)arg; /* among the readers */
+  stress_rng_t rng;
+  stress_rng_init(&rng, args.seed, 1000 + id);
   thread_start();
   const uint64_t t0 = now_ms();
   bool stalled = false;
   for (uint64_t it = 0; !atomic_load_explicit(&stop, memory_order_relaxed); it++) {
-    if (mode == M_STALL && id == 0 && !stalled && now_ms() - t0 >= (uint64_t)duration_ms / 4) {
+    if (mode == M_STALL && id == 0 && !stalled && now_ms() - t0 >= args.duration_ms / 4) {
       stall(&rng);
       stalled = true;
     }
@@ -484,17 +443,18 @@ static void *reader_main(void *arg) {
 
 static void on_churn_call(void *arg) {
   const uintptr_t i = (uintptr_t)arg;
-  REQUIRE(i < MAX_CHURN, "retire_call with a bad argument");
+  STRESS_EXPECT(i < MAX_CHURN, "retire_call with a bad argument");
   if (i < MAX_CHURN)
-    REQUIRE(atomic_fetch_add(&churn_calls[i], 1) == 0, "retire_call of churner %zu ran twice",
-            (size_t)i);
+    STRESS_EXPECT(atomic_fetch_add(&churn_calls[i], 1) == 0, "retire_call of churner %zu ran twice",
+                  (size_t)i);
 }
 
 /* A short-lived reader: registers on its first ebra_read_lock, exits
  * without unregistering (thread exit does it and submits its batch). */
 static void *churner_main(void *arg) {
   const uintptr_t idx = (uintptr_t)arg;
-  uint64_t rng = mix(seed * 15485863 + idx + 1) | 1;
+  stress_rng_t rng;
+  stress_rng_init(&rng, args.seed, 100000 + idx);
   for (int s = 0; s < 4; s++) {
     reader_section(&rng);
     ebra_quiescent(dom);
@@ -502,7 +462,7 @@ static void *churner_main(void *arg) {
   if (idx % 4 == 0)
     try_upgrade(&rng);
   const int rc = ebra_retire_call(dom, on_churn_call, (void *)idx);
-  REQUIRE(rc == 0, "ebra_retire_call: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_retire_call: %d", rc);
   return NULL;
 }
 
@@ -513,8 +473,8 @@ static void churn_loop(uint64_t t0) {
   uint64_t spawned = 0;
   for (;;) {
     const uint64_t el = now_ms() - t0;
-    if ((el >= (uint64_t)duration_ms && spawned >= churn_target) || spawned >= MAX_CHURN ||
-        el >= 6 * (uint64_t)duration_ms)
+    if ((el >= args.duration_ms && spawned >= churn_target) || spawned >= MAX_CHURN ||
+        el >= 6 * args.duration_ms)
       break;
     if (alive == CONC) {
       pthread_join(ring[head], NULL);
@@ -524,7 +484,7 @@ static void churn_loop(uint64_t t0) {
     const int rc = pthread_create(&ring[(head + alive) % CONC], NULL, churner_main,
                                   (void *)(uintptr_t)spawned);
     if (rc) {
-      fail("pthread_create: %s", strerror(rc));
+      STRESS_FAIL_SOFT("pthread_create: %s", strerror(rc));
       break;
     }
     alive++;
@@ -536,14 +496,14 @@ static void churn_loop(uint64_t t0) {
     alive--;
   }
   atomic_store(&churn_spawned, spawned);
-  REQUIRE(spawned >= churn_target, "only %" PRIu64 " short threads in the time allowed",
-          spawned);
+  STRESS_EXPECT(spawned >= churn_target, "only %" PRIu64 " short threads in the time allowed",
+                spawned);
   /* Every short thread exited: only the long-lived ones are registered. */
   ebra_domain_stats_t ds;
   ebra_domain_stats(dom, &ds);
-  REQUIRE(ds.threads == (uint32_t)nthreads,
-          "after %" PRIu64 " short threads exited, domain counts %u threads, want %d", spawned,
-          ds.threads, nthreads);
+  STRESS_EXPECT(ds.threads == args.threads,
+                "after %" PRIu64 " short threads exited, domain counts %u threads, want %lu",
+                spawned, ds.threads, args.threads);
 }
 
 /* ---- stall: the main thread's observations ----------------------------------------------- */
@@ -552,7 +512,7 @@ static void wait_flag(_Atomic int *f, const char *what) {
   const uint64_t t0 = now_ms();
   while (!atomic_load(f)) {
     if (now_ms() - t0 > 60000) {
-      fail("timed out waiting for %s", what);
+      STRESS_FAIL_SOFT("timed out waiting for %s", what);
       return;
     }
     sleep_ms(1);
@@ -587,92 +547,67 @@ static void stall_observe(void) {
   atomic_store(&stall_release, 1);
   /* An entry retired before the stall may still be counted late (the
    * retire counter is bumped just after the append): one per thread. */
-  const uint64_t slack = (uint64_t)nthreads + 1;
-  REQUIRE(s1.pending > 0, "stall: nothing pending %ld ms into the stall", stall_ms / 3);
-  REQUIRE(s2.retired - s1.retired >= 64, "stall: writers retired only %" PRIu64,
-          s2.retired - s1.retired);
-  REQUIRE(s2.reclaimed == s1.reclaimed,
-          "stall: reclamation kept advancing during the stall (%" PRIu64 " -> %" PRIu64 ")",
-          s1.reclaimed, s2.reclaimed);
-  REQUIRE(s2.pending > s1.pending, "stall: pending did not grow (%" PRIu64 " -> %" PRIu64 ")",
-          s1.pending, s2.pending);
-  REQUIRE(s2.grace_periods <= s0.grace_periods + 1,
-          "stall: %" PRIu64 " grace periods completed during the stall",
-          s2.grace_periods - s0.grace_periods);
-  REQUIRE(s2.reclaimed <= s0.retired + slack,
-          "stall: %" PRIu64 " reclaimed during a stall that began with %" PRIu64
-          " retired: something retired after the stall began was reclaimed",
-          s2.reclaimed, s0.retired);
+  const uint64_t slack = args.threads + 1;
+  STRESS_EXPECT(s1.pending > 0, "stall: nothing pending %ld ms into the stall", stall_ms / 3);
+  STRESS_EXPECT(s2.retired - s1.retired >= 64, "stall: writers retired only %" PRIu64,
+                s2.retired - s1.retired);
+  STRESS_EXPECT(s2.reclaimed == s1.reclaimed,
+                "stall: reclamation kept advancing during the stall (%" PRIu64 " -> %" PRIu64 ")",
+                s1.reclaimed, s2.reclaimed);
+  STRESS_EXPECT(s2.pending > s1.pending, "stall: pending did not grow (%" PRIu64 " -> %" PRIu64 ")",
+                s1.pending, s2.pending);
+  STRESS_EXPECT(s2.grace_periods <= s0.grace_periods + 1,
+                "stall: %" PRIu64 " grace periods completed during the stall",
+                s2.grace_periods - s0.grace_periods);
+  STRESS_EXPECT(s2.reclaimed <= s0.retired + slack,
+                "stall: %" PRIu64 " reclaimed during a stall that began with %" PRIu64
+                " retired: something retired after the stall began was reclaimed",
+                s2.reclaimed, s0.retired);
   wait_flag(&stall_done, "the stalled reader to leave");
   const uint64_t t2 = now_ms();
   do {
     sleep_ms(2);
     ebra_domain_stats(dom, &s3);
   } while (s3.reclaimed <= s2.reclaimed && now_ms() - t2 < 20000);
-  REQUIRE(s3.reclaimed > s2.reclaimed, "stall: reclamation did not resume after the stall");
-  if (verbose)
-    printf("stall: pending %" PRIu64 " -> %" PRIu64 " -> %" PRIu64 " (%" PRIu64
-           " KiB), reclaimed %" PRIu64 " -> %" PRIu64 " (retired at start %" PRIu64
-           "), grace periods +%" PRIu64 ", resumed in %" PRIu64 " ms\n",
-           s0.pending, s1.pending, s2.pending, s2.pending_bytes / 1024, s1.reclaimed,
-           s2.reclaimed, s0.retired, s2.grace_periods - s0.grace_periods, now_ms() - t2);
+  STRESS_EXPECT(s3.reclaimed > s2.reclaimed, "stall: reclamation did not resume after the stall");
+  stress_log("stall: pending %" PRIu64 " -> %" PRIu64 " -> %" PRIu64 " (%" PRIu64
+             " KiB), reclaimed %" PRIu64 " -> %" PRIu64 " (retired at start %" PRIu64
+             "), grace periods +%" PRIu64 ", resumed in %" PRIu64 " ms\n",
+             s0.pending, s1.pending, s2.pending, s2.pending_bytes / 1024, s1.reclaimed,
+             s2.reclaimed, s0.retired, s2.grace_periods - s0.grace_periods, now_ms() - t2);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
 
-static void usage(void) {
-  fprintf(stderr, "usage: stress_weak [-b memb|qsbr|ck] [-t threads] [-w writers] [-d ms] "
-                  "[-s seed] [-m readers|callbacks|leaks|stall|churn] [-k cleanups] [-v]\n");
-  exit(2);
-}
-
 static void parse(int argc, char **argv) {
-  int opt;
-  bool k_set = false;
-  while ((opt = getopt(argc, argv, "b:t:w:d:s:m:k:v")) != -1) {
-    switch (opt) {
-    case 'b':
-      if (!strcmp(optarg, "memb"))
-        backend = EBRA_RECLAIM_URCU_MEMB;
-      else if (!strcmp(optarg, "qsbr"))
-        backend = EBRA_RECLAIM_URCU_QSBR;
-      else if (!strcmp(optarg, "ck"))
-        backend = EBRA_RECLAIM_CK_EPOCH;
-      else
-        usage();
-      break;
-    case 't': nthreads = atoi(optarg); break;
-    case 'w': nwriters = atoi(optarg); break;
-    case 'd': duration_ms = atol(optarg); break;
-    case 's': seed = strtoull(optarg, NULL, 0); break;
-    case 'k': ncleanups = atoi(optarg); k_set = true; break;
-    case 'v': verbose = 1; break;
-    case 'm': {
-      int m = 0;
-      while (m < 5 && strcmp(optarg, mode_names[m]))
-        m++;
-      if (m == 5)
-        usage();
-      mode = (enum mode)m;
-      break;
-    }
-    default: usage();
-    }
-  }
-  if (!k_set)
+  const stress_opt_t extra[] = {
+      {.letter = 'b', .help = "reclamation backend", .value = &backend_index,
+       .names = stress_backend_names},
+      {.letter = 'm', .help = "mode", .value = &mode_index, .names = mode_names},
+      {.letter = 'w', .help = "writers (the other threads read)", .value = &nwriters,
+       .min = 1, .max = 4096},
+      {.letter = 'k', .help = "cleanups per object (0: 4 in callbacks mode, else 1)",
+       .value = &ncleanups, .min = 0, .max = MAX_K},
+  };
+  stress_parse_args("stress_weak", argc, argv, &args, 0, extra, 4);
+  if (args.threads < nwriters + 2)
+    stress_usage_error("-t %lu -w %lu: at least 2 readers are needed", args.threads, nwriters);
+  mode = (enum mode)mode_index;
+  backend = stress_backend(backend_index);
+  if (ncleanups == 0)
     ncleanups = mode == M_CALLBACKS ? 4 : 1;
-  if (nwriters < 1 || nthreads - nwriters < 2 || ncleanups < 1 || ncleanups > MAX_K ||
-      duration_ms < 1)
-    usage();
-  /* Sanitizers: fewer threads created, shorter runs (the whole reclaim
-   * stress set stays within a few minutes under TSan). */
-  const unsigned f = ebra_build_features();
+  static char name[64];
+  snprintf(name, sizeof name, "stress_weak %s/%s", mode_names[mode],
+           ebra_reclaim_backend_name(backend));
+  stress_set_name(name);
+  /* Sanitizers: shorter runs (args.*_duration_pct), a shorter stall and
+   * fewer threads created (the whole reclaim stress set stays within a few
+   * minutes under TSan). */
+  const unsigned f = stress_sanitizers();
   if (f & EBRA_FEATURE_TSAN) {
-    duration_ms = duration_ms * 2 / 5;
     stall_ms = 150;
     churn_target = 150;
   } else if (f & EBRA_FEATURE_ASAN) {
-    duration_ms = duration_ms / 2;
     stall_ms = 150;
     churn_target = 200;
   }
@@ -683,63 +618,62 @@ static void final_checks(void) {
   const uint64_t k = (uint64_t)ncleanups;
   ebra_weak_stats_t ws;
   ebra_domain_stats_t ds;
-  REQUIRE(ebra_weak_table_stats(tab, &ws) == 0, "ebra_weak_table_stats");
-  REQUIRE(ebra_domain_stats(dom, &ds) == 0, "ebra_domain_stats");
+  STRESS_EXPECT(ebra_weak_table_stats(tab, &ws) == 0, "ebra_weak_table_stats");
+  STRESS_EXPECT(ebra_domain_stats(dom, &ds) == 0, "ebra_domain_stats");
   /* weak handles and cleanups */
-  REQUIRE(ws.live == 0, "weak stats: %" PRIu64 " live after kill-all and barrier", ws.live);
-  REQUIRE(ws.created == created, "weak stats: created %" PRIu64 ", test created %" PRIu64,
-          ws.created, created);
-  REQUIRE(ws.killed == created && atomic_load(&kills_total) == created,
-          "weak stats: killed %" PRIu64 " (test killed %" PRIu64 "), created %" PRIu64,
-          ws.killed, atomic_load(&kills_total), created);
-  REQUIRE(ws.cleanups_run == k * created && atomic_load(&cleanups_total) == k * created,
-          "cleanups: stats %" PRIu64 ", counted %" PRIu64 ", want K*killed = %" PRIu64,
-          ws.cleanups_run, atomic_load(&cleanups_total), k * created);
+  STRESS_EXPECT(ws.live == 0, "weak stats: %" PRIu64 " live after kill-all and barrier", ws.live);
+  STRESS_EXPECT(ws.created == created, "weak stats: created %" PRIu64 ", test created %" PRIu64,
+                ws.created, created);
+  STRESS_EXPECT(ws.killed == created && atomic_load(&kills_total) == created,
+                "weak stats: killed %" PRIu64 " (test killed %" PRIu64 "), created %" PRIu64,
+                ws.killed, atomic_load(&kills_total), created);
+  STRESS_EXPECT(ws.cleanups_run == k * created && atomic_load(&cleanups_total) == k * created,
+                "cleanups: stats %" PRIu64 ", counted %" PRIu64 ", want K*killed = %" PRIu64,
+                ws.cleanups_run, atomic_load(&cleanups_total), k * created);
   const uint8_t full = (uint8_t)((1u << k) - 1);
   uint64_t bad = 0;
   for (uint64_t s = 0; s < created; s++)
     if (atomic_load_explicit(&side_mask[s], memory_order_relaxed) != full && bad++ < 3)
-      fail("object seq %" PRIu64 ": cleanup mask %#x, want %#x", s,
-           atomic_load(&side_mask[s]), full);
-  REQUIRE(bad == 0, "%" PRIu64 " objects without exactly K=%d cleanups run", bad, ncleanups);
+      STRESS_FAIL_SOFT("object seq %" PRIu64 ": cleanup mask %#x, want %#x", s,
+                       atomic_load(&side_mask[s]), full);
+  STRESS_EXPECT(bad == 0, "%" PRIu64 " objects without exactly K=%lu cleanups run", bad, ncleanups);
   /* churn */
   const uint64_t spawned = atomic_load(&churn_spawned);
   for (uint64_t i = 0; i < spawned; i++)
-    REQUIRE(atomic_load(&churn_calls[i]) == 1, "retire_call of churner %" PRIu64 " ran %u times",
-            i, atomic_load(&churn_calls[i]));
+    STRESS_EXPECT(atomic_load(&churn_calls[i]) == 1,
+                  "retire_call of churner %" PRIu64 " ran %u times", i,
+                  atomic_load(&churn_calls[i]));
   /* the domain drained */
   const uint64_t want_retired = created + atomic_load(&raw_retired_total) + spawned;
-  REQUIRE(ds.pending == 0 && ds.pending_bytes == 0,
-          "domain: pending %" PRIu64 " (%" PRIu64 " bytes) after the barrier", ds.pending,
-          ds.pending_bytes);
-  REQUIRE(ds.retired == ds.reclaimed && ds.retired == want_retired,
-          "domain: retired %" PRIu64 ", reclaimed %" PRIu64 ", test retired %" PRIu64,
-          ds.retired, ds.reclaimed, want_retired);
-  REQUIRE(ds.threads == 1, "domain: %u threads registered at the end, want 1 (main)",
-          ds.threads);
+  STRESS_EXPECT(ds.pending == 0 && ds.pending_bytes == 0,
+                "domain: pending %" PRIu64 " (%" PRIu64 " bytes) after the barrier", ds.pending,
+                ds.pending_bytes);
+  STRESS_EXPECT(ds.retired == ds.reclaimed && ds.retired == want_retired,
+                "domain: retired %" PRIu64 ", reclaimed %" PRIu64 ", test retired %" PRIu64,
+                ds.retired, ds.reclaimed, want_retired);
+  STRESS_EXPECT(ds.threads == 1, "domain: %u threads registered at the end, want 1 (main)",
+                ds.threads);
   /* the pool */
   ebra_pool_audit_t a;
   const int audit = ebra_pool_audit(pool, &a);
-  REQUIRE(audit == 0 && a.live == 0,
-          "pool audit %d: carved %" PRIu64 " cached %" PRIu64 " live %" PRIu64
-          " duplicates %" PRIu64 " invalid %" PRIu64,
-          audit, a.carved, a.cached, a.live, a.duplicates, a.invalid);
-  printf("stress_weak %s/%s: %d writers %d readers %ld ms: %" PRIu64 " created+killed, %" PRIu64
-         " resolves (%" PRIu64 " hits, %" PRIu64 " stale), %" PRIu64 " raw reads, %" PRIu64
-         " upgrades, %" PRIu64 " killed while held, %" PRIu64 " cleanups, %" PRIu64
-         " short threads, %" PRIu64
-         " grace periods, gp p50 %" PRIu64 " us, reuse p99 %" PRIu64 " us\n",
-         mode_names[mode], ebra_reclaim_backend_name(backend), nwriters, nthreads - nwriters,
-         duration_ms, created, atomic_load(&resolves), atomic_load(&hits),
-         atomic_load(&misses), atomic_load(&raw_reads), atomic_load(&upgrades),
-         atomic_load(&held_across_kill), atomic_load(&cleanups_total), spawned,
-         ds.grace_periods, ds.gp_ns_p50 / 1000,
-         ds.reuse_ns_p99 / 1000);
-  REQUIRE(atomic_load(&hits) > 0 && created > 0, "nothing was resolved or created");
+  STRESS_EXPECT(audit == 0 && a.live == 0,
+                "pool audit %d: carved %" PRIu64 " cached %" PRIu64 " live %" PRIu64
+                " duplicates %" PRIu64 " invalid %" PRIu64,
+                audit, a.carved, a.cached, a.live, a.duplicates, a.invalid);
+  stress_say("%lu writers %lu readers %lu ms: %" PRIu64 " created+killed, %" PRIu64
+             " resolves (%" PRIu64 " hits, %" PRIu64 " stale), %" PRIu64 " raw reads, %" PRIu64
+             " upgrades, %" PRIu64 " killed while held, %" PRIu64 " cleanups, %" PRIu64
+             " short threads, %" PRIu64 " grace periods, gp p50 %" PRIu64 " us, reuse p99 %" PRIu64
+             " us\n",
+             nwriters, args.threads - nwriters, args.duration_ms, created, atomic_load(&resolves),
+             atomic_load(&hits), atomic_load(&misses), atomic_load(&raw_reads),
+             atomic_load(&upgrades), atomic_load(&held_across_kill), atomic_load(&cleanups_total),
+             spawned, ds.grace_periods, ds.gp_ns_p50 / 1000, ds.reuse_ns_p99 / 1000);
+  STRESS_EXPECT(atomic_load(&hits) > 0 && created > 0, "nothing was resolved or created");
   /* The readers property is only exercised if writers killed objects that
    * readers were holding inside a section. */
-  REQUIRE(mode != M_READERS || atomic_load(&held_across_kill) > 0,
-          "readers: no object was killed while a reader held it");
+  STRESS_EXPECT(mode != M_READERS || atomic_load(&held_across_kill) > 0,
+                "readers: no object was killed while a reader held it");
 }
 
 #if STRESS_BROKEN
@@ -771,7 +705,7 @@ static void *race_reader(void *arg) {
                        : ebra_weak_get(tab, atomic_load_explicit(&race_handle,
                                                                  memory_order_relaxed));
   if (!o || o->canary != CANARY) {
-    fail("seeded race: the object is not there");
+    STRESS_FAIL_SOFT("seeded race: the object is not there");
     ebra_read_unlock(dom);
     atomic_store_explicit(&race_phase, 1, memory_order_relaxed);
     return NULL;
@@ -785,7 +719,7 @@ static void *race_reader(void *arg) {
   atomic_store_explicit(&race_phase, 1, memory_order_relaxed);
   race_wait_relaxed(2);
   if (o->canary == CANARY) /* BUG (seeded): use after unlock, after the clear */
-    fail("seeded race: the object was not cleared");
+    STRESS_FAIL_SOFT("seeded race: the object was not cleared");
 #endif
   return NULL;
 }
@@ -799,14 +733,14 @@ static void seeded_race(void) {
   else
     atomic_store_explicit(&race_handle, ebra_weak_create(tab, o), memory_order_relaxed);
   pthread_t t;
-  REQUIRE(pthread_create(&t, NULL, race_reader, NULL) == 0, "seeded race: pthread_create");
+  STRESS_EXPECT(pthread_create(&t, NULL, race_reader, NULL) == 0, "seeded race: pthread_create");
   race_wait_relaxed(1);
   if (STRESS_BROKEN == 1) {
     atomic_store_explicit(&race_raw, NULL, memory_order_relaxed);
-    REQUIRE(ebra_pool_free(pool, o) == 0, "seeded race: free"); /* BUG (seeded) */
+    STRESS_EXPECT(ebra_pool_free(pool, o) == 0, "seeded race: free"); /* BUG (seeded) */
   } else {
-    REQUIRE(ebra_weak_kill(tab, atomic_load(&race_handle)) == 0, "seeded race: kill");
-    REQUIRE(ebra_domain_barrier(dom) == 0, "seeded race: barrier");
+    STRESS_EXPECT(ebra_weak_kill(tab, atomic_load(&race_handle)) == 0, "seeded race: kill");
+    STRESS_EXPECT(ebra_domain_barrier(dom) == 0, "seeded race: barrier");
   }
   atomic_store_explicit(&race_phase, 2, memory_order_relaxed);
   pthread_join(t, NULL);
@@ -815,15 +749,21 @@ static void seeded_race(void) {
 
 int main(int argc, char **argv) {
   parse(argc, argv);
-  ebra_set_report_hook(on_report, NULL);
+  stress_hook_install();
+#if STRESS_BROKEN
+  /* The seeded bug may make the library report (a free object written):
+   * counted, and printed with -v, but not fatal. */
+  for (int kind = EBRA_ERR_BAD_CONFIG; kind <= EBRA_INFO_ENGINE; kind++)
+    stress_hook_allow((ebra_error_kind_t)kind, true);
+#endif
   side_handle = calloc(seq_cap, sizeof *side_handle);
   side_mask = calloc(seq_cap, sizeof *side_mask);
   side_killed = calloc(seq_cap, sizeof *side_killed);
-  targ_t *th = calloc((size_t)nthreads, sizeof *th);
-  if (!side_handle || !side_mask || !side_killed || !th) {
-    fprintf(stderr, "stress_weak: out of memory\n");
-    return 2;
-  }
+  /* Writers get ids[0 .. W), readers ids[0 .. R): their index among their kind. */
+  unsigned *ids = calloc(args.threads, sizeof *ids);
+  STRESS_CHECK(side_handle && side_mask && side_killed && ids, "out of memory");
+  for (unsigned i = 0; i < args.threads; i++)
+    ids[i] = i;
   /* Small magazines move freed objects between threads quickly; small,
    * young batches make reuse follow the grace period closely. */
   const ebra_pool_config_t pc = {.name = "stress_weak", .object_size = sizeof(obj_t),
@@ -833,42 +773,33 @@ int main(int argc, char **argv) {
   pool = ebra_pool_create(&pc);
   dom = pool ? ebra_domain_create(&dc) : NULL;
   tab = dom ? ebra_weak_table_create(dom) : NULL;
-  if (!tab) {
-    fprintf(stderr, "stress_weak: setup failed: %s\n", strerror(errno));
-    return 2;
-  }
+  STRESS_CHECK(tab, "setup failed: %s", strerror(errno));
   if (ebra_domain_backend(dom) != backend)
-    fail("domain backend %d, asked for %d", (int)ebra_domain_backend(dom), (int)backend);
+    STRESS_FAIL_SOFT("domain backend %d, asked for %d", (int)ebra_domain_backend(dom),
+                     (int)backend);
 
-  for (int i = 0; i < nthreads; i++) {
-    th[i].id = i < nwriters ? (unsigned)i : (unsigned)(i - nwriters);
-    const int rc = pthread_create(&th[i].tid, NULL, i < nwriters ? writer_main : reader_main,
-                                  &th[i]);
-    if (rc) {
-      fprintf(stderr, "stress_weak: pthread_create: %s\n", strerror(rc));
-      return 2;
-    }
-  }
-  while (atomic_load(&ready) < (unsigned)nthreads)
+  stress_threads_t *writers = stress_spawn(nwriters, writer_main, ids, sizeof *ids);
+  stress_threads_t *readers = stress_spawn(args.threads - nwriters, reader_main, ids, sizeof *ids);
+  while (atomic_load(&ready) < args.threads)
     sleep_ms(1);
   ebra_domain_stats_t ds;
   ebra_domain_stats(dom, &ds);
-  REQUIRE(ds.threads == (uint32_t)nthreads, "%u threads registered, want %d", ds.threads,
-          nthreads);
+  STRESS_EXPECT(ds.threads == args.threads, "%u threads registered, want %lu", ds.threads,
+                args.threads);
   const uint64_t t0 = now_ms();
   atomic_store(&start_flag, 1);
   if (mode == M_STALL)
     stall_observe();
   if (mode == M_CHURN)
     churn_loop(t0);
-  while (now_ms() - t0 < (uint64_t)duration_ms)
+  while (now_ms() - t0 < args.duration_ms)
     sleep_ms(5);
   atomic_store(&stop, 1);
-  for (int i = 0; i < nthreads; i++)
-    pthread_join(th[i].tid, NULL);
-  free(th);
+  stress_join(writers);
+  stress_join(readers);
+  free(ids);
   ebra_domain_stats(dom, &ds);
-  REQUIRE(ds.threads == 0, "%u threads registered after every worker exited", ds.threads);
+  STRESS_EXPECT(ds.threads == 0, "%u threads registered after every worker exited", ds.threads);
 
   /* Kill everything still published, retire the raw objects, drain. */
   for (unsigned i = 0; i < NSLOTS; i++) {
@@ -881,41 +812,39 @@ int main(int argc, char **argv) {
     void *o = atomic_exchange(&raw[k], NULL);
     if (o) {
       const int rc = ebra_retire(dom, o);
-      REQUIRE(rc == 0, "ebra_retire of raw[%u] at the end: %d", k, rc);
+      STRESS_EXPECT(rc == 0, "ebra_retire of raw[%u] at the end: %d", k, rc);
       atomic_fetch_add(&raw_retired_total, 1);
     }
   }
   int rc = ebra_domain_barrier(dom);
-  REQUIRE(rc == 0, "ebra_domain_barrier: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_domain_barrier: %d", rc);
   final_checks();
 #if STRESS_BROKEN
   seeded_race(); /* after the checks, which count the workload's objects only */
 #endif
 
   rc = ebra_weak_table_destroy(tab);
-  REQUIRE(rc == 0, "ebra_weak_table_destroy: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_weak_table_destroy: %d", rc);
   rc = ebra_domain_destroy(dom);
-  REQUIRE(rc == 0, "ebra_domain_destroy: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_domain_destroy: %d", rc);
   rc = ebra_pool_destroy(pool);
-  REQUIRE(rc == 0, "ebra_pool_destroy: %d", rc);
+  STRESS_EXPECT(rc == 0, "ebra_pool_destroy: %d", rc);
   free(side_handle);
   free(side_mask);
   free(side_killed);
-  const uint64_t nrep = atomic_load(&reports), nfail = atomic_load(&failures);
+  const uint64_t nfail = stress_failures();
 #if STRESS_BROKEN
   /* The seeded bug makes our own checks fail too; only ThreadSanitizer's
    * verdict (exit status 66) decides here. */
-  printf("stress_weak (BROKEN=%d): %" PRIu64 " own-check failures, %" PRIu64
-         " library reports (expected; TSan must report the race)\n",
-         STRESS_BROKEN, nfail, nrep);
+  uint64_t nrep = 0;
+  for (int kind = EBRA_ERR_BAD_CONFIG; kind <= EBRA_INFO_ENGINE; kind++)
+    nrep += stress_hook_count((ebra_error_kind_t)kind);
+  stress_say("BROKEN=%d: %" PRIu64 " own-check failures, %" PRIu64
+             " library reports (expected; TSan must report the race)\n",
+             STRESS_BROKEN, nfail, nrep);
   return 0;
 #else
-  if (nfail || nrep) {
-    fprintf(stderr, "stress_weak %s/%s: FAILED: %" PRIu64 " check failures, %" PRIu64
-            " library reports\n", mode_names[mode], ebra_reclaim_backend_name(backend), nfail,
-            nrep);
-    return 1;
-  }
+  STRESS_CHECK(nfail == 0, "%" PRIu64 " check failures (the first are printed above)", nfail);
   return 0;
 #endif
 }

@@ -31,9 +31,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "check.h"
+#include "clock.h"
 
 static const ebra_reclaim_backend_t backends[] = {EBRA_RECLAIM_URCU_MEMB, EBRA_RECLAIM_URCU_QSBR};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
@@ -327,11 +327,6 @@ static void case_evicted(ebra_reclaim_backend_t be) {
   for (int i = 0; i < 8; i++)
     CHECK_EQ(ebra_weak_kill(tab, h[i]), 0);
   teardown();
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 static void case_expired(ebra_reclaim_backend_t be) {

@@ -24,9 +24,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "check.h"
+#include "clock.h"
 
 static uint64_t resident(void) {
   ebra_snapshot_t *s;
@@ -34,11 +34,6 @@ static uint64_t resident(void) {
   const uint64_t r = s->resident_bytes;
   ebra_snapshot_free(s);
   return r;
-}
-
-static void sleep_ms(long ms) {
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
 }
 
 static ebra_engine_stats_t engine_stats(void) {

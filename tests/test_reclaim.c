@@ -47,10 +47,10 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 
 extern char **environ;
 
@@ -61,20 +61,6 @@ static const ebra_reclaim_backend_t backends[] = {
 enum { OBJ_SIZE = 64 };
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void sleep_ms(long ms)
-{
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-static uint64_t now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static ebra_domain_t *domain_new(ebra_reclaim_backend_t be, unsigned batch, uint64_t age_ns)
 {
