@@ -115,8 +115,8 @@ static ebra_weak_t new_obj(uint64_t key) {
   STRESS_CHECK(o != NULL, "pool alloc");
   o->canary = CANARY;
   o->key = key;
-  const ebra_weak_t h = ebra_weak_create(tab, o);
-  STRESS_CHECK(h != EBRA_WEAK_NONE, "weak create");
+  ebra_weak_t h;
+  STRESS_CHECK(ebra_weak_create(tab, o, &h) == 0, "weak create");
   o->handle = h;
   return h;
 }
@@ -159,7 +159,7 @@ static void *writer(void *arg) {
       head = (head + 1) % RING;
     }
     if (n % 64 == 0)
-      STRESS_CHECK(ebra_cache_maintain(cache) >= 0, "maintain");
+      STRESS_CHECK(ebra_cache_maintain(cache, NULL) == 0, "maintain");
     if (n % 16 == 0)
       sched_yield();
   }
@@ -183,7 +183,10 @@ static void *reader(void *arg) {
     for (int i = 0; i < 4; i++) {
       const uint64_t key = stress_rng_below(&s, NKEYS);
       const uint64_t q1 = atomic_load(&key_seq[key]);
-      const obj_t *o = ebra_cache_lookup_u64(cache, key);
+      void *found;
+      const int lrc = ebra_cache_lookup_u64(cache, key, &found);
+      STRESS_CHECK(lrc == 0 || (lrc == -ENOENT && found == NULL), "lookup: %d", lrc);
+      const obj_t *o = found;
       const uint64_t q2 = atomic_load(&key_seq[key]);
       if ((q1 & 1) && q1 == q2) { /* P2 */
         STRESS_CHECK(o == NULL, "key %" PRIu64 " erased before the lookup began was found", key);
@@ -245,7 +248,9 @@ static void every_reason(void) {
   STRESS_CHECK(ebra_cache_erase_u64(cache, k) == 0, "erase");       /* ERASED */
   STRESS_CHECK(ebra_cache_store_u64(cache, k, h[2]) == 0, "store");
   sleep_ns(2 * ttl_ns);
-  STRESS_CHECK(ebra_cache_maintain(cache) >= 1, "maintain found nothing expired"); /* EXPIRED */
+  size_t expired = 0;
+  STRESS_CHECK(ebra_cache_maintain(cache, &expired) == 0 && expired >= 1,
+               "maintain found nothing expired"); /* EXPIRED */
   STRESS_CHECK(ebra_cache_store_u64(cache, k, h[3]) == 0, "store");
   atomic_fetch_add(&stores, 4);
   for (int i = 0; i < 4; i++)
@@ -268,7 +273,9 @@ static ebra_cache_t *stale_cache; /* no TTL, no bound: the entry stays */
 static void *stale_reader(void *arg) {
   const uint64_t key = (uint64_t)(uintptr_t)arg;
   ebra_read_lock(dom);
-  const obj_t *o = ebra_cache_lookup_u64(stale_cache, key);
+  void *found = NULL;
+  ebra_cache_lookup_u64(stale_cache, key, &found);
+  const obj_t *o = found;
   STRESS_CHECK(o != NULL, "seeded stale read: key %" PRIu64 " not found", key);
   check_obj(o, key, "seeded stale read");
   ebra_read_unlock(dom);
@@ -374,7 +381,7 @@ int main(int argc, char **argv) {
   ebra_domain_config_t dc = {.name = "stress_cache", .backend = backend};
   dom = ebra_domain_create(&dc);
   STRESS_CHECK(dom != NULL, "domain create");
-  tab = ebra_weak_table_create(dom);
+  tab = ebra_weak_table_create(dom, NULL);
   STRESS_CHECK(tab != NULL, "table create");
   ebra_cache_config_t cc = {.name = "stress", .key_kind = EBRA_CACHE_KEY_U64,
                             .max_entries = MAX_ENTRIES, .ttl_ns = ttl_ns, .on_evict = on_evict};

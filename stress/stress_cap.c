@@ -227,7 +227,7 @@ int main(int argc, char **argv) {
                pools[i].cfg.name, pools[i].cfg.max_objects, atomic_load(&total_allocs[i]),
                atomic_load(&total_enomem[i]), atomic_load(&live_high[i]));
   stress_pools_destroy(pools, NPOOLS);
-  ebra_thread_detach();
+  ebra_thread_exit();
   for (unsigned i = 0; i < args.threads; i++)
     free(w[i].held);
   free(w);

@@ -17,7 +17,7 @@
  *     balances: live == 0, cached == carved, no duplicate, no invalid
  *     pointer, stats allocs == the test's own count;
  *   - after they exit, stats.threads is 1 (main), and 0 after main's
- *     ebra_thread_detach(), with the audit still balanced;
+ *     ebra_thread_exit(), with the audit still balanced;
  *   - every carved object is reachable again (stress_check_reachable): the
  *     exited threads' magazines went back to the depot, none was dropped;
  *   - under ASan, LSan at exit finds no leak (everything is freed and the
@@ -264,7 +264,7 @@ int main(int argc, char **argv) {
   stress_join(long_threads);
   check_threads(1, "long-lived threads exited");
   check_all_quiescent("long-lived threads exited", main_allocs);
-  ebra_thread_detach();
+  ebra_thread_exit();
   check_threads(0, "main detached");
   check_all_quiescent("main detached", main_allocs);
   for (unsigned i = 0; i < NPOOLS; i++)
@@ -274,7 +274,7 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; i < NPOOLS; i++)
     carved[i] = stress_stats(&pools[i]).objects_carved;
   stress_pools_destroy(pools, NPOOLS);
-  ebra_thread_detach();
+  ebra_thread_exit();
   pthread_barrier_destroy(&park);
   free(window);
   free(longs);

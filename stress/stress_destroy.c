@@ -7,7 +7,7 @@
  * done with P (an atomic counter; after that it never calls P again), then
  * keeps using two long-lived pools Q for a random while (some not at all),
  * and exits at a random moment: by return, by pthread_exit, or after an
- * explicit ebra_thread_detach().  The main thread waits for every "done with
+ * explicit ebra_thread_exit().  The main thread waits for every "done with
  * P" and destroys P at once, so the destroy runs while threads are in their
  * exit teardown handing back their caches of P: the contract allows that
  * (destroy must not run concurrently with calls on P; thread exit may).
@@ -153,7 +153,7 @@ static void *thr_main(void *arg) {
   if (how == 0 || how == 3)
     pthread_exit(NULL);
   if (how == 1)
-    ebra_thread_detach(); /* the same hand-back as exit, done early */
+    ebra_thread_exit(); /* the same hand-back as exit, done early */
   return NULL;
 }
 
@@ -319,7 +319,7 @@ int main(int argc, char **argv) {
     stress_check_reachable(&pools[i], main_id, "end of run");
   }
   stress_pools_destroy(pools, NQ);
-  ebra_thread_detach();
+  ebra_thread_exit();
   free(t);
   STRESS_CHECK(r >= 1, "no round ran");
   stress_say("ok: %lu rounds x %lu threads, %lu control rounds, %lu destroys with live "

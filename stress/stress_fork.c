@@ -381,7 +381,7 @@ int main(int argc, char **argv) {
     stress_check_reachable(&pools[i], main_id, "end of run");
   }
   stress_pools_destroy(pools, NPOOLS);
-  ebra_thread_detach();
+  ebra_thread_exit();
   free(w);
   free(slots);
   stress_say("ok: %lu threads, %lu forks, %" PRIu64 " allocs, %" PRIu64

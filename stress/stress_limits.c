@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
              st.magazines_trimmed, st.bytes_purged / 1048576.0);
   stress_pools_destroy(pools, NPOOLS);
   ebra_engine_shutdown();
-  ebra_thread_detach();
+  ebra_thread_exit();
   for (unsigned i = 0; i < args.threads; i++)
     free(w[i].held);
   free(w);

@@ -386,7 +386,7 @@ int main(int argc, char **argv) {
     stress_check_reachable(&pools[i], main_id, "end of run");
   }
   stress_pools_destroy(pools, NPOOLS);
-  ebra_thread_detach();
+  ebra_thread_exit();
   for (unsigned i = 0; i < args.threads; i++) {
     free(w[i].held);
     free(w[i].last_seq);

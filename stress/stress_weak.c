@@ -225,8 +225,10 @@ static void kill_owned(uint64_t h, uint64_t seq, bool probe, const char *who) {
   rc = ebra_weak_add_cleanup(tab, h, on_refused_cleanup, NULL);
   STRESS_EXPECT(rc == -ESTALE, "%s: add_cleanup after kill of %#" PRIx64 ": %d, want -ESTALE", who,
                 h, rc);
-  STRESS_EXPECT(ebra_weak_upgrade(tab, h) == NULL, "%s: upgrade of killed %#" PRIx64 " succeeded",
-                who, h);
+  void *up = &up;
+  rc = ebra_weak_upgrade(tab, h, &up);
+  STRESS_EXPECT(rc == -ENOENT && up == NULL,
+                "%s: upgrade of killed %#" PRIx64 ": %d, want -ENOENT", who, h, rc);
   ebra_read_lock(dom);
   const void *o = ebra_weak_get(tab, h);
   ebra_read_unlock(dom);
@@ -243,9 +245,10 @@ static void writer_replace(unsigned i, bool probe) {
   obj_t *o = new_object(seq, 0);
   if (!o)
     return;
-  const ebra_weak_t h = ebra_weak_create(tab, o);
-  if (h == EBRA_WEAK_NONE) {
-    STRESS_FAIL_SOFT("ebra_weak_create: %s", strerror(errno));
+  ebra_weak_t h;
+  const int rc = ebra_weak_create(tab, o, &h);
+  if (rc != 0) {
+    STRESS_FAIL_SOFT("ebra_weak_create: %s", strerror(-rc));
     return;
   }
   o->handle = h; /* before publication: readers that find h see it */
@@ -271,8 +274,11 @@ static void try_upgrade(stress_rng_t *rng) {
       atomic_load_explicit(&slots[stress_rng_below(rng, NSLOTS)], memory_order_acquire);
   if (!h)
     return;
-  const obj_t *o = ebra_weak_upgrade(tab, h);
-  if (!o)
+  void *up;
+  const int urc = ebra_weak_upgrade(tab, h, &up);
+  STRESS_EXPECT(urc == 0 || urc == -ENOENT, "ebra_weak_upgrade of %#" PRIx64 ": %d", h, urc);
+  const obj_t *o = up;
+  if (urc != 0)
     return;
   atomic_fetch_add_explicit(&upgrades, 1, memory_order_relaxed);
   verify_weak(o, h, "upgrade");
@@ -731,7 +737,11 @@ static void seeded_race(void) {
   if (STRESS_BROKEN == 1)
     atomic_store_explicit(&race_raw, o, memory_order_release); /* paired with ebra_deref */
   else
-    atomic_store_explicit(&race_handle, ebra_weak_create(tab, o), memory_order_relaxed);
+  {
+    ebra_weak_t h;
+    STRESS_EXPECT(ebra_weak_create(tab, o, &h) == 0, "seeded race: ebra_weak_create");
+    atomic_store_explicit(&race_handle, h, memory_order_relaxed);
+  }
   pthread_t t;
   STRESS_EXPECT(pthread_create(&t, NULL, race_reader, NULL) == 0, "seeded race: pthread_create");
   race_wait_relaxed(1);
@@ -772,7 +782,7 @@ int main(int argc, char **argv) {
                                    .max_batch_age_ns = 200000};
   pool = ebra_pool_create(&pc);
   dom = pool ? ebra_domain_create(&dc) : NULL;
-  tab = dom ? ebra_weak_table_create(dom) : NULL;
+  tab = dom ? ebra_weak_table_create(dom, NULL) : NULL;
   STRESS_CHECK(tab, "setup failed: %s", strerror(errno));
   if (ebra_domain_backend(dom) != backend)
     STRESS_FAIL_SOFT("domain backend %d, asked for %d", (int)ebra_domain_backend(dom),
