@@ -396,8 +396,10 @@ static void count_lookup(ebra_cache_t *c, bool hit) {
   }
 }
 
-/* A lookup's work: 0 and the object in *out, or -ENOENT (*out = NULL). */
-static int lookup_key(ebra_cache_t *c, const ckey_t *k, void **out) {
+/* A lookup's work: 0 and the object in *out, or -ENOENT (*out = NULL).
+ * Inlined into both lookups: no call between the public entry and it. */
+static inline __attribute__((always_inline)) int lookup_key(ebra_cache_t *c, const ckey_t *k,
+                                                            void **out) {
   struct cds_lfht_iter it;
   cds_lfht_lookup(c->ht, hash_key(c, k), entry_match, k, &it);
   struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
@@ -429,7 +431,8 @@ static int erase_key(ebra_cache_t *c, const ckey_t *k) {
 /* ---- checks of the public calls -------------------------------------------------- */
 
 /* The slow path of bad_call: which misuse it is, reported. */
-static int misuse(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const char *fn) {
+static __attribute__((noinline)) int misuse(const ebra_cache_t *c, ebra_cache_key_kind_t kind,
+                                            const char *fn) {
   int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, fn);
   if (rc)
     return rc;
@@ -443,24 +446,33 @@ static int misuse(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const char 
   return -EINVAL;
 }
 
-/* The slow path of a lookup refused by bad_call (rc) or for a NULL out:
- * *out, if there is one, holds NULL (ebra/error.h). */
-static __attribute__((noinline)) int lookup_misuse(int rc, void **out, const char *fn) {
-  if (out)
-    *out = NULL;
-  if (rc)
-    return rc;
-  ebi_report(EBRA_ERR_BAD_CALL, "%s: NULL out", fn);
-  return -EINVAL;
+
+/* True when a keyed call is refused (a NULL or destroyed cache, the other
+ * key kind, a bad byte key); nothing reported. */
+static inline bool bad_call_fast(const ebra_cache_t *c, ebra_cache_key_kind_t kind,
+                                 const void *key, size_t len) {
+  return !(EBI_LIKELY(c != NULL && c->kind == kind) &&
+           (kind == EBRA_CACHE_KEY_U64 || (key && len > 0 && len <= EBRA_CACHE_KEY_MAX)));
 }
 
 /* The check of every keyed call: 0, or the misuse's negative errno. */
 static inline int bad_call(const ebra_cache_t *c, ebra_cache_key_kind_t kind, const void *key,
                            size_t len, const char *fn) {
-  if (EBI_LIKELY(c != NULL && c->kind == kind) &&
-      (kind == EBRA_CACHE_KEY_U64 || (key && len > 0 && len <= EBRA_CACHE_KEY_MAX)))
-    return 0;
-  return misuse(c, kind, fn);
+  return bad_call_fast(c, kind, key, len) ? misuse(c, kind, fn) : 0;
+}
+
+/* The slow path of a refused lookup: *out, if there is one, holds NULL
+ * (ebra/error.h); then the misuse is named and reported. */
+static __attribute__((noinline)) int lookup_refused(const ebra_cache_t *c,
+                                                    ebra_cache_key_kind_t kind, const void *key,
+                                                    size_t len, void **out, const char *fn) {
+  if (out)
+    *out = NULL;
+  int rc = bad_call(c, kind, key, len, fn);
+  if (rc)
+    return rc;
+  ebi_report(EBRA_ERR_BAD_CALL, "%s: NULL out", fn);
+  return -EINVAL;
 }
 
 int ebra_cache_store_u64(ebra_cache_t *c, uint64_t key, ebra_weak_t h) {
@@ -480,17 +492,15 @@ int ebra_cache_store(ebra_cache_t *c, const void *key, size_t key_len, ebra_weak
 }
 
 int ebra_cache_lookup_u64(ebra_cache_t *c, uint64_t key, void **out) {
-  int rc = bad_call(c, EBRA_CACHE_KEY_U64, NULL, 0, __func__);
-  if (EBI_UNLIKELY(rc || !out))
-    return lookup_misuse(rc, out, __func__);
+  if (EBI_UNLIKELY(!c || c->kind != EBRA_CACHE_KEY_U64 || !out))
+    return lookup_refused(c, EBRA_CACHE_KEY_U64, NULL, 0, out, __func__);
   const ckey_t k = {.c = c, .u64 = key};
   return lookup_key(c, &k, out);
 }
 
 int ebra_cache_lookup(ebra_cache_t *c, const void *key, size_t key_len, void **out) {
-  int rc = bad_call(c, EBRA_CACHE_KEY_BYTES, key, key_len, __func__);
-  if (EBI_UNLIKELY(rc || !out))
-    return lookup_misuse(rc, out, __func__);
+  if (EBI_UNLIKELY(bad_call_fast(c, EBRA_CACHE_KEY_BYTES, key, key_len) || !out))
+    return lookup_refused(c, EBRA_CACHE_KEY_BYTES, key, key_len, out, __func__);
   const ckey_t k = {.c = c, .bytes = key, .len = key_len};
   return lookup_key(c, &k, out);
 }
