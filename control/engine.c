@@ -169,9 +169,7 @@ static uint64_t monotonic_ns(void) {
 }
 
 const char *ebra_strategy_name(ebra_strategy_t s) {
-  static const char *const names[] = {"adaptive", "low-latency", "high-throughput",
-                                      "memory-efficient"};
-  return (unsigned)s < 4 ? names[s] : "unknown";
+  return (unsigned)s < EBI_STRATEGY_COUNT ? ebi_strategy_names[s] : "unknown";
 }
 
 /* ---- configuration (engine.lock held) ------------------------------------ */
