@@ -76,6 +76,10 @@ EBRA_API int ebra_snapshot(ebra_snapshot_t **out);
 /* Release a snapshot; NULL is a no-op. */
 EBRA_API void ebra_snapshot_free(ebra_snapshot_t *snap);
 
+/* Where the printers below write: called with NUL-ended pieces of text,
+ * each valid only during the call. */
+typedef void ebra_output_fn(const char *text, void *arg);
+
 /* Print a snapshot through out(text, arg) (NULL = stdout), in pieces of
  * at most a few KiB; text is NUL-ended and valid only during the call.
  * Returns 0, or -EINVAL if snap is NULL.
@@ -97,6 +101,12 @@ EBRA_API int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_f
                                       void *arg);
 EBRA_API int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                             void *arg);
+
+/* Print one pool's stats through out (NULL = stdout): the text printer's
+ * block for that pool.  Returns 0, or -EBADF (destroyed) / -EINVAL (NULL
+ * pool), as ebra_pool_stats. */
+EBRA_API int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out,
+                                   void *arg);
 
 #ifdef __cplusplus
 }
