@@ -262,9 +262,6 @@ struct ebra_pool_s {
   _Atomic uint64_t xerrors;
 
   ebra_pool_t *tomb_next; /* destroyed pools, kept as tombstones */
-
-  /* The strategy engine's view at its previous step (engine lock). */
-  uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention, eng_prev_objects;
 };
 
 /* ---- report.c ------------------------------------------------------------ */
