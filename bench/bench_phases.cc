@@ -345,7 +345,9 @@ void child_run(ebra_strategy_t strategy, Result *res) {
   }
   res->retired = r.retired.load();
   ebra_engine_stats(&res->eng); // before shutdown, which clears them
-  res->nhistory = (uint32_t)ebra_history(res->history, kMaxHistory);
+  size_t nhistory = 0;
+  if (ebra_history(res->history, kMaxHistory, &nhistory) == 0)
+    res->nhistory = (uint32_t)nhistory;
   ebra_engine_shutdown();
   res->ok = !r.failed.load();
 }

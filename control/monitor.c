@@ -1,24 +1,22 @@
-/* src/monitor.c — snapshots of every pool and domain, printed as text,
- * JSON or the Prometheus text exposition format.
+/* control/monitor.c — the printers: a snapshot as text, JSON or the
+ * Prometheus text exposition format, and one pool's stats as text.
  *
- * Taking a snapshot
- *   One hold of the registry lock walks both id tables.  For each live pool
- *   it sums the per-thread counters (ebi_pool_stats_locked: relaxed loads,
- *   exactly what ebra_pool_stats does); for each live domain it calls
- *   ebra_domain_stats, which takes the domain's threads_lock and then its
- *   lock, in the documented order (registry -> threads_lock; the domain
- *   lock is a leaf).  No thread is stopped: alloc, free, retire and read
- *   sections never take the registry lock.  Pool and domain destroy take
- *   it to remove their entry, so a destroy either completes before the
- *   walk (the entry is gone) or waits for it (the object is still alive);
- *   both leave tombstones, never freed memory.  The resident size is read
- *   from the OS outside the lock.
+ * One formatter.  Each kind of entry (the snapshot's global part, pools,
+ * domains, caches, the engine) has one field table: the key that text and
+ * JSON print, the storage type, and the Prometheus family (name, type,
+ * help).  The printers walk the tables, so a field is listed once and
+ * appears in all three formats; ebra_pool_print_stats prints the text
+ * block of one pool.  Names go through one escaper with a mode per format
+ * (JSON string, Prometheus label value, quoted text).
  *
- * Printing
- *   The printers read only the snapshot and take no lock.  They format into
- *   a 4 KiB buffer handed to the output callback when nearly full; every
- *   single piece they format is far shorter than the buffer (names are at
- *   most EBRA_POOL_NAME_MAX - 1 bytes, at most 6 bytes each once escaped).
+ * State: none.  The printers read only the snapshot they are given and
+ * take no lock.  They format into a 4 KiB buffer handed to the output
+ * callback when nearly full; every single piece they format is far
+ * shorter than the buffer (names are at most EBRA_POOL_NAME_MAX - 1 bytes,
+ * at most 6 bytes each once escaped).
+ *
+ * Lock order: none taken here (ebra_pool_print_stats calls ebra_pool_stats,
+ * and the report at exit ebra_snapshot; see snapshot.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,112 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "weak_internal.h"
-#include "ebra/monitor.h"
+#include "control_internal.h"
 
-/* ---- snapshot -------------------------------------------------------------- */
-
-static void snapshot_pools_locked(ebra_snapshot_t *s) {
-  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
-    const ebra_pool_t *pool = ebi_registry_at(id);
-    if (!pool) /* free id, or destroyed: the registry holds live pools only */
-      continue;
-    ebra_snapshot_pool_t *e = &s->pools[s->npools++];
-    e->id = id;
-    memcpy(e->name, pool->life.name, sizeof e->name);
-    ebi_pool_stats_locked(pool, &e->stats);
-  }
-}
-
-static void snapshot_domains_locked(ebra_snapshot_t *s) {
-  for (uint32_t id = 0; id < ebi_domain_registry_capacity(); id++) {
-    ebra_domain_t *d = ebi_domain_registry_at(id);
-    if (!d)
-      continue;
-    ebra_snapshot_domain_t *e = &s->domains[s->ndomains];
-    if (ebra_domain_stats(d, &e->stats) != 0)
-      continue; /* not reached: destroy unlists a domain under this lock */
-    s->ndomains++;
-    e->id = id;
-    memcpy(e->name, d->life.name, sizeof e->name);
-    e->backend = d->backend;
-    e->backend_name = ebra_reclaim_backend_name(d->backend);
-  }
-}
-
-static void snapshot_caches_locked(ebra_snapshot_t *s) {
-  for (uint32_t id = 0; id < ebi_cache_registry_capacity(); id++) {
-    ebra_cache_t *c = ebi_cache_registry_at(id);
-    if (!c) /* destroy unlists a cache under this lock */
-      continue;
-    ebra_snapshot_cache_t *e = &s->caches[s->ncaches++];
-    e->id = id;
-    snprintf(e->name, sizeof e->name, "%s", ebi_cache_name(c));
-    ebra_cache_stats(c, &e->stats); /* relaxed loads, no lock */
-  }
-}
-
-/* Registry lock held.  The arrays are sized by the id tables' capacities,
- * which bound the live entries while the lock is held. */
-static int snapshot_locked(ebra_snapshot_t *s) {
-  const uint32_t npools = ebi_registry_capacity();
-  const uint32_t ndomains = ebi_domain_registry_capacity();
-  const uint32_t ncaches = ebi_cache_registry_capacity();
-  s->pools = calloc(npools ? npools : 1, sizeof *s->pools);
-  s->domains = calloc(ndomains ? ndomains : 1, sizeof *s->domains);
-  s->caches = calloc(ncaches ? ncaches : 1, sizeof *s->caches);
-  if (!s->pools || !s->domains || !s->caches)
-    return -ENOMEM;
-  snapshot_pools_locked(s);
-  snapshot_domains_locked(s);
-  snapshot_caches_locked(s);
-  return 0;
-}
-
-static void snapshot_totals(ebra_snapshot_t *s) {
-  for (uint32_t i = 0; i < s->npools; i++) {
-    s->bytes_reserved += s->pools[i].stats.bytes_reserved;
-    s->bytes_live += s->pools[i].stats.bytes_live;
-  }
-  for (uint32_t i = 0; i < s->ndomains; i++)
-    s->pending_bytes += s->domains[i].stats.pending_bytes;
-}
-
-int ebra_snapshot(ebra_snapshot_t **out) {
-  if (!out)
-    return -EINVAL;
-  *out = NULL;
-  ebra_snapshot_t *s = calloc(1, sizeof *s);
-  if (!s)
-    return -ENOMEM;
-  ebi_registry_lock();
-  const int rc = snapshot_locked(s);
-  ebi_registry_unlock();
-  if (rc) {
-    ebra_snapshot_free(s);
-    return rc;
-  }
-  snapshot_totals(s);
-  ebra_engine_stats(&s->engine); /* published stats: never waits for a step */
-  if (ebi_os_resident_bytes(&s->resident_bytes) != 0)
-    s->resident_bytes = 0; /* documented: 0 = unknown (no /proc) */
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  s->timestamp_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-  *out = s;
-  return 0;
-}
-
-void ebra_snapshot_free(ebra_snapshot_t *snap) {
-  if (!snap)
-    return;
-  free(snap->pools);
-  free(snap->domains);
-  free(snap->caches);
-  free(snap);
-}
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- buffered output ----------------------------------------------------------- */
 
@@ -142,14 +38,13 @@ typedef struct emit_s {
   char buf[4096];
 } emit_t;
 
-static void print_stdout(const char *text, void *arg) {
-  (void)arg;
-  fputs(text, stdout);
-}
+/* The output callback for out == NULL (arg: stdout) and the report at exit
+ * (arg: stderr). */
+static void print_file(const char *text, void *arg) { fputs(text, (FILE *)arg); }
 
 static void emit_init(emit_t *e, ebra_output_fn *out, void *arg) {
-  e->out = out ? out : print_stdout;
-  e->arg = arg;
+  e->out = out ? out : print_file;
+  e->arg = out ? arg : stdout;
   e->len = 0;
   e->buf[0] = '\0';
 }
@@ -194,6 +89,8 @@ static void emit_bytes(emit_t *e, const char *p, size_t n) {
   e->buf[e->len] = '\0';
 }
 
+/* ---- the escaper --------------------------------------------------------------- */
+
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs,
  * surrogates or code points above U+10FFFF), or 0. */
 static size_t utf8_seq(const unsigned char *s) {
@@ -222,198 +119,199 @@ static size_t utf8_seq(const unsigned char *s) {
   return n;
 }
 
-static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+typedef enum esc_mode_e {
+  ESC_JSON, /* a JSON string (RFC 8259 section 7): every control byte escaped */
+  ESC_PROM, /* a Prometheus label value: exactly \\, \" and \n are escaped */
+  ESC_TEXT  /* text for people: \\, \", \n, \t, other control bytes as \xNN */
+} esc_mode_t;
 
-/* A JSON string literal (RFC 8259 section 7), quotes included. */
-static void emit_json_string(emit_t *e, const char *str) {
+/* str in double quotes, escaped for mode.  Every mode wants UTF-8: bytes
+ * that are not (a name cut inside a character) become U+FFFD. */
+static void emit_quoted(emit_t *e, const char *str, esc_mode_t mode) {
+  static const char REPLACEMENT[] = "\xEF\xBF\xBD";
   const unsigned char *s = (const unsigned char *)str;
   emit_bytes(e, "\"", 1);
   while (*s) {
     const size_t n = utf8_seq(s);
-    if (n == 0) {
+    const unsigned c = *s;
+    if (n == 0)
       emit_bytes(e, REPLACEMENT, 3);
-      s++;
-    } else if (*s == '"' || *s == '\\') {
-      emitf(e, "\\%c", *s++);
-    } else if (*s == '\n' || *s == '\t') {
-      emitf(e, "\\%c", *s++ == '\n' ? 'n' : 't');
-    } else if (*s < 0x20) {
-      emitf(e, "\\u%04x", *s++);
-    } else {
-      emit_bytes(e, (const char *)s, n);
-      s += n;
-    }
-  }
-  emit_bytes(e, "\"", 1);
-}
-
-/* A Prometheus label value, quotes included: the format escapes exactly
- * backslash, double quote and line feed; the value must be UTF-8. */
-static void emit_prom_value(emit_t *e, const char *str) {
-  const unsigned char *s = (const unsigned char *)str;
-  emit_bytes(e, "\"", 1);
-  while (*s) {
-    const size_t n = utf8_seq(s);
-    if (n == 0) {
-      emit_bytes(e, REPLACEMENT, 3);
-      s++;
-    } else if (*s == '"' || *s == '\\') {
-      emitf(e, "\\%c", *s++);
-    } else if (*s == '\n') {
+    else if (c == '"' || c == '\\')
+      emitf(e, "\\%c", c);
+    else if (c == '\n')
       emit_bytes(e, "\\n", 2);
-      s++;
-    } else {
+    else if (c >= 0x20 || mode == ESC_PROM)
       emit_bytes(e, (const char *)s, n);
-      s += n;
-    }
+    else if (c == '\t')
+      emit_bytes(e, "\\t", 2);
+    else
+      emitf(e, mode == ESC_JSON ? "\\u%04x" : "\\x%02x", c);
+    s += n ? n : 1;
   }
   emit_bytes(e, "\"", 1);
 }
 
 /* ---- field tables ---------------------------------------------------------------- */
 
-typedef enum field_kind_e { F_U64, F_U32, F_UINT, F_SIZE, F_NS } field_kind_t;
+typedef enum field_type_e { F_U64, F_U32, F_UINT, F_SIZE } field_type_t;
 
-/* One number of a stats struct: its JSON key, and its Prometheus family
- * (NULL: not exported there). */
+#define FF_NS 0x1u           /* nanoseconds: Prometheus prints seconds */
+#define FF_ZERO_UNKNOWN 0x2u /* 0 means unknown: Prometheus omits the family */
+
+/* One number of a stats struct: its key in text and JSON, and its
+ * Prometheus family. */
 typedef struct field_s {
   const char *key;
   size_t off;
-  field_kind_t kind;
-  const char *metric; /* Prometheus name */
-  const char *type;   /* counter | gauge */
+  field_type_t type;
+  unsigned flags;
+  const char *metric;
+  const char *prom_type; /* counter | gauge */
   const char *help;
 } field_t;
 
-#define PF(f, k, m, t, h) {#f, offsetof(ebra_pool_stats_t, f), k, m, t, h}
+/* S is the struct of the table being defined. */
+#define COUNTER(f, m, h) {#f, offsetof(S, f), F_U64, 0, m, "counter", h}
+#define GAUGE(f, m, h) {#f, offsetof(S, f), F_U64, 0, m, "gauge", h}
+#define GAUGE_AS(f, t, fl, m, h) {#f, offsetof(S, f), t, fl, m, "gauge", h}
+
+#define S ebra_snapshot_t
+static const field_t global_fields[] = {
+  GAUGE_AS(resident_bytes, F_U64, FF_ZERO_UNKNOWN, "ebra_process_resident_bytes",
+           "Resident memory of the process, from /proc/self/statm."),
+  GAUGE(bytes_reserved, "ebra_reserved_bytes", "Bytes mapped from the OS for slabs, all pools."),
+  GAUGE(bytes_live, "ebra_live_bytes", "Bytes of objects handed out, all pools."),
+  GAUGE(pending_bytes, "ebra_pending_bytes",
+        "Bytes of pool objects awaiting a grace period, all domains."),
+  GAUGE_AS(npools, F_U32, 0, "ebra_pools", "Live pools."),
+  GAUGE_AS(ndomains, F_U32, 0, "ebra_domains", "Live reclamation domains."),
+  GAUGE_AS(ncaches, F_U32, 0, "ebra_caches", "Live weak caches."),
+};
+#undef S
+
+#define S ebra_pool_stats_t
 static const field_t pool_fields[] = {
-  PF(allocs, F_U64, "ebra_pool_allocations_total", "counter", "Successful allocations."),
-  PF(frees, F_U64, "ebra_pool_frees_total", "counter", "Successful frees."),
-  PF(magazine_hits, F_U64, "ebra_pool_magazine_hits_total", "counter",
-     "Allocations and frees served by the thread's magazines."),
-  PF(magazine_misses, F_U64, "ebra_pool_magazine_misses_total", "counter",
-     "Allocations and frees that went to the depot or the slabs."),
-  PF(depot_exchanges, F_U64, "ebra_pool_depot_exchanges_total", "counter",
-     "Magazines taken from or given to the depot."),
-  PF(depot_contention, F_U64, "ebra_pool_depot_contention_total", "counter",
-     "Depot compare-and-swap attempts that lost a race."),
-  PF(slabs, F_U64, "ebra_pool_slabs", "gauge", "Slabs currently mapped."),
-  PF(bytes_reserved, F_U64, "ebra_pool_reserved_bytes", "gauge",
-     "Bytes mapped from the OS for slabs."),
-  PF(bytes_live, F_U64, "ebra_pool_live_bytes", "gauge", "Bytes of objects handed out."),
-  PF(objects_live, F_U64, "ebra_pool_live_objects", "gauge",
-     "Objects handed out and not yet freed."),
-  PF(objects_carved, F_U64, NULL, NULL, NULL),
-  PF(depot_full, F_U64, "ebra_pool_depot_full_magazines", "gauge",
-     "Non-empty magazines in the depot."),
-  PF(depot_empty, F_U64, "ebra_pool_depot_empty_magazines", "gauge",
-     "Empty magazines in the depot."),
-  PF(errors, F_U64, "ebra_pool_errors_total", "counter", "Misuse detected on the pool."),
-  PF(threads, F_U32, "ebra_pool_threads", "gauge", "Threads with a cache attached."),
-  PF(magazine_capacity, F_U32, "ebra_pool_magazine_capacity", "gauge",
-     "Rounds per magazine."),
-  PF(object_size, F_SIZE, "ebra_pool_object_size_bytes", "gauge", "Object size."),
-  PF(stride, F_SIZE, NULL, NULL, NULL),
-  PF(objects_in_slabs, F_U64, "ebra_pool_slab_free_objects", "gauge",
-     "Free objects trimmed from the depot back to their slabs."),
-  PF(bytes_purged, F_U64, "ebra_pool_purged_bytes", "gauge",
-     "Slab bytes given back to the OS and not yet reused."),
-  PF(slabs_purged, F_U64, "ebra_pool_slab_purges_total", "counter",
-     "Wholly free slabs given back to the OS."),
-  PF(magazines_trimmed, F_U64, "ebra_pool_magazines_trimmed_total", "counter",
-     "Full magazines trimmed from the depot back to the slabs."),
-  PF(depot_parked, F_U64, "ebra_pool_depot_parked_magazines", "gauge",
-     "Empty magazines of a capacity the pool no longer uses."),
-  PF(depot_objects, F_U64, "ebra_pool_depot_objects_total", "counter",
-     "Objects moved through the depot in full magazines."),
-  PF(max_objects, F_U64, "ebra_pool_max_objects", "gauge", "The pool's object cap (0: none)."),
+  COUNTER(allocs, "ebra_pool_allocations_total", "Successful allocations."),
+  COUNTER(frees, "ebra_pool_frees_total", "Successful frees."),
+  COUNTER(magazine_hits, "ebra_pool_magazine_hits_total",
+          "Allocations and frees served by the thread's magazines."),
+  COUNTER(magazine_misses, "ebra_pool_magazine_misses_total",
+          "Allocations and frees that went to the depot or the slabs."),
+  COUNTER(depot_exchanges, "ebra_pool_depot_exchanges_total",
+          "Magazines taken from or given to the depot."),
+  COUNTER(depot_contention, "ebra_pool_depot_contention_total",
+          "Depot compare-and-swap attempts that lost a race."),
+  GAUGE(slabs, "ebra_pool_slabs", "Slabs currently mapped."),
+  GAUGE(bytes_reserved, "ebra_pool_reserved_bytes", "Bytes mapped from the OS for slabs."),
+  GAUGE(bytes_live, "ebra_pool_live_bytes", "Bytes of objects handed out."),
+  GAUGE(objects_live, "ebra_pool_live_objects", "Objects handed out and not yet freed."),
+  COUNTER(objects_carved, "ebra_pool_carved_objects_total",
+          "Objects ever cut from slabs (at most the cap)."),
+  GAUGE(depot_full, "ebra_pool_depot_full_magazines", "Non-empty magazines in the depot."),
+  GAUGE(depot_empty, "ebra_pool_depot_empty_magazines", "Empty magazines in the depot."),
+  COUNTER(errors, "ebra_pool_errors_total", "Misuse detected on the pool."),
+  GAUGE_AS(threads, F_U32, 0, "ebra_pool_threads", "Threads with a cache attached."),
+  GAUGE_AS(magazine_capacity, F_U32, 0, "ebra_pool_magazine_capacity", "Rounds per magazine."),
+  GAUGE_AS(object_size, F_SIZE, 0, "ebra_pool_object_size_bytes", "Object size."),
+  GAUGE_AS(stride, F_SIZE, 0, "ebra_pool_stride_bytes", "Bytes per object slot in a slab."),
+  GAUGE(objects_in_slabs, "ebra_pool_slab_free_objects",
+        "Free objects trimmed from the depot back to their slabs."),
+  GAUGE(bytes_purged, "ebra_pool_purged_bytes",
+        "Slab bytes given back to the OS and not yet reused."),
+  COUNTER(slabs_purged, "ebra_pool_slab_purges_total", "Wholly free slabs given back to the OS."),
+  COUNTER(magazines_trimmed, "ebra_pool_magazines_trimmed_total",
+          "Full magazines trimmed from the depot back to the slabs."),
+  GAUGE(depot_parked, "ebra_pool_depot_parked_magazines",
+        "Empty magazines of a capacity the pool no longer uses."),
+  COUNTER(depot_objects, "ebra_pool_depot_objects_total",
+          "Objects moved through the depot in full magazines."),
+  GAUGE(max_objects, "ebra_pool_max_objects", "The pool's object cap (0: none)."),
 };
-#undef PF
+#undef S
 
-#define DF(f, k, m, t, h) {#f, offsetof(ebra_domain_stats_t, f), k, m, t, h}
+#define S ebra_domain_stats_t
 static const field_t domain_fields[] = {
-  DF(retired, F_U64, "ebra_domain_retired_total", "counter", "Objects and calls retired."),
-  DF(reclaimed, F_U64, "ebra_domain_reclaimed_total", "counter",
-     "Retired objects returned to their pools and calls run."),
-  DF(pending, F_U64, "ebra_domain_pending_objects", "gauge",
-     "Retired, awaiting a grace period."),
-  DF(pending_bytes, F_U64, "ebra_domain_pending_bytes", "gauge",
-     "Bytes of pool objects awaiting a grace period."),
-  DF(grace_periods, F_U64, "ebra_domain_grace_periods_total", "counter",
-     "Grace periods completed by the reclaimer."),
-  DF(batches, F_U64, "ebra_domain_batches_total", "counter", "Batches reclaimed."),
-  DF(gp_ns_p50, F_NS, "ebra_domain_grace_period_p50_seconds", "gauge",
-     "Median grace-period latency over the last 1024 grace periods."),
-  DF(gp_ns_p90, F_NS, "ebra_domain_grace_period_p90_seconds", "gauge",
-     "90th percentile grace-period latency over the last 1024 grace periods."),
-  DF(gp_ns_p99, F_NS, "ebra_domain_grace_period_p99_seconds", "gauge",
-     "99th percentile grace-period latency over the last 1024 grace periods."),
-  DF(gp_ns_max, F_NS, "ebra_domain_grace_period_max_seconds", "gauge",
-     "Longest grace period among the last 1024."),
-  DF(reuse_ns_p50, F_NS, "ebra_domain_reuse_p50_seconds", "gauge",
-     "Median retire-to-reuse time of a batch's oldest object, last 1024 batches."),
-  DF(reuse_ns_p99, F_NS, "ebra_domain_reuse_p99_seconds", "gauge",
-     "99th percentile retire-to-reuse time, last 1024 batches."),
-  DF(threads, F_U32, "ebra_domain_threads", "gauge", "Registered threads."),
-  DF(batch_size, F_UINT, "ebra_domain_batch_size", "gauge", "Retired objects per batch."),
-  DF(max_batch_age_ns, F_NS, "ebra_domain_max_batch_age_seconds", "gauge",
-     "Age at which an open batch is closed."),
+  COUNTER(retired, "ebra_domain_retired_total", "Objects and calls retired."),
+  COUNTER(reclaimed, "ebra_domain_reclaimed_total",
+          "Retired objects returned to their pools and calls run."),
+  GAUGE(pending, "ebra_domain_pending_objects", "Retired, awaiting a grace period."),
+  GAUGE(pending_bytes, "ebra_domain_pending_bytes",
+        "Bytes of pool objects awaiting a grace period."),
+  COUNTER(grace_periods, "ebra_domain_grace_periods_total",
+          "Grace periods completed by the reclaimer."),
+  COUNTER(batches, "ebra_domain_batches_total", "Batches reclaimed."),
+  GAUGE_AS(gp_ns_p50, F_U64, FF_NS, "ebra_domain_grace_period_p50_seconds",
+           "Median grace-period latency over the last 1024 grace periods."),
+  GAUGE_AS(gp_ns_p90, F_U64, FF_NS, "ebra_domain_grace_period_p90_seconds",
+           "90th percentile grace-period latency over the last 1024 grace periods."),
+  GAUGE_AS(gp_ns_p99, F_U64, FF_NS, "ebra_domain_grace_period_p99_seconds",
+           "99th percentile grace-period latency over the last 1024 grace periods."),
+  GAUGE_AS(gp_ns_max, F_U64, FF_NS, "ebra_domain_grace_period_max_seconds",
+           "Longest grace period among the last 1024."),
+  GAUGE_AS(reuse_ns_p50, F_U64, FF_NS, "ebra_domain_reuse_p50_seconds",
+           "Median retire-to-reuse time of a batch's oldest object, last 1024 batches."),
+  GAUGE_AS(reuse_ns_p99, F_U64, FF_NS, "ebra_domain_reuse_p99_seconds",
+           "99th percentile retire-to-reuse time, last 1024 batches."),
+  GAUGE_AS(threads, F_U32, 0, "ebra_domain_threads", "Registered threads."),
+  GAUGE_AS(batch_size, F_UINT, 0, "ebra_domain_batch_size", "Retired objects per batch."),
+  GAUGE_AS(max_batch_age_ns, F_U64, FF_NS, "ebra_domain_max_batch_age_seconds",
+           "Age at which an open batch is closed."),
 };
-#undef DF
+#undef S
 
-#define CF(f, k, m, t, h) {#f, offsetof(ebra_cache_stats_t, f), k, m, t, h}
+#define S ebra_cache_stats_t
 static const field_t cache_fields[] = {
-  CF(hits, F_U64, "ebra_cache_hits_total", "counter", "Lookups that returned a live object."),
-  CF(misses, F_U64, "ebra_cache_misses_total", "counter", "Lookups that returned nothing."),
-  CF(stores, F_U64, "ebra_cache_stores_total", "counter", "Entries stored."),
-  CF(evictions, F_U64, "ebra_cache_evictions_total", "counter",
-     "Entries evicted by the CLOCK hand (max_entries)."),
-  CF(expirations, F_U64, "ebra_cache_expirations_total", "counter",
-     "Entries dropped after their time to live."),
-  CF(deaths, F_U64, "ebra_cache_deaths_total", "counter",
-     "Entries removed because their object died."),
-  CF(erasures, F_U64, "ebra_cache_erasures_total", "counter", "Entries erased."),
-  CF(replacements, F_U64, "ebra_cache_replacements_total", "counter",
-     "Entries replaced by a store of the same key."),
-  CF(size, F_U64, "ebra_cache_entries", "gauge", "Entries in the cache."),
-  CF(max_entries, F_U64, "ebra_cache_max_entries", "gauge", "Entry limit (0: none)."),
+  COUNTER(hits, "ebra_cache_hits_total", "Lookups that returned a live object."),
+  COUNTER(misses, "ebra_cache_misses_total", "Lookups that returned nothing."),
+  COUNTER(stores, "ebra_cache_stores_total", "Entries stored."),
+  COUNTER(evictions, "ebra_cache_evictions_total",
+          "Entries evicted by the CLOCK hand (max_entries)."),
+  COUNTER(expirations, "ebra_cache_expirations_total", "Entries dropped after their time to live."),
+  COUNTER(deaths, "ebra_cache_deaths_total", "Entries removed because their object died."),
+  COUNTER(erasures, "ebra_cache_erasures_total", "Entries erased."),
+  COUNTER(replacements, "ebra_cache_replacements_total",
+          "Entries replaced by a store of the same key."),
+  GAUGE(size, "ebra_cache_entries", "Entries in the cache."),
+  GAUGE(max_entries, "ebra_cache_max_entries", "Entry limit (0: none)."),
 };
-#undef CF
+#undef S
 
-#define EF(f, k, m, t, h) {#f, offsetof(ebra_engine_stats_t, f), k, m, t, h}
+#define S ebra_engine_stats_t
 static const field_t engine_fields[] = {
-  EF(steps, F_U64, "ebra_engine_steps_total", "counter", "Strategy engine steps (ebra_maintain)."),
-  EF(switches, F_U64, "ebra_engine_strategy_switches_total", "counter",
-     "Changes of the active strategy."),
-  EF(knob_changes, F_U64, "ebra_engine_knob_changes_total", "counter",
-     "Magazine capacities and retire batching changed by the engine."),
-  EF(magazines_trimmed, F_U64, "ebra_engine_magazines_trimmed_total", "counter",
-     "Full magazines trimmed from depots by the engine."),
-  EF(bytes_purged, F_U64, "ebra_engine_purged_bytes_total", "counter",
-     "Slab bytes given back to the OS by the engine."),
-  EF(forced_grace_periods, F_U64, "ebra_engine_forced_grace_periods_total", "counter",
-     "Grace periods forced because the soft limit was passed."),
-  EF(soft_limit_steps, F_U64, "ebra_engine_soft_limit_steps_total", "counter",
-     "Steps that found ebra above the soft limit."),
-  EF(hard_limit_refusals, F_U64, "ebra_engine_hard_limit_refusals_total", "counter",
-     "Slabs the hard limit refused."),
-  EF(committed_bytes, F_U64, "ebra_engine_committed_bytes", "gauge",
-     "Slab bytes ebra holds from the OS (mapped minus purged)."),
-  EF(soft_limit, F_U64, "ebra_engine_soft_limit_bytes", "gauge", "Soft memory limit (0: none)."),
-  EF(hard_limit, F_U64, "ebra_engine_hard_limit_bytes", "gauge", "Hard memory limit (0: none)."),
-  EF(alloc_rate, F_U64, NULL, NULL, NULL),
-  EF(free_rate, F_U64, NULL, NULL, NULL),
-  EF(exchange_rate, F_U64, NULL, NULL, NULL),
-  EF(contention_rate, F_U64, NULL, NULL, NULL),
-  EF(retire_rate, F_U64, NULL, NULL, NULL),
+  COUNTER(steps, "ebra_engine_steps_total", "Strategy engine steps (ebra_maintain)."),
+  COUNTER(switches, "ebra_engine_strategy_switches_total", "Changes of the active strategy."),
+  COUNTER(knob_changes, "ebra_engine_knob_changes_total",
+          "Magazine capacities and retire batching changed by the engine."),
+  COUNTER(magazines_trimmed, "ebra_engine_magazines_trimmed_total",
+          "Full magazines trimmed from depots by the engine."),
+  COUNTER(bytes_purged, "ebra_engine_purged_bytes_total",
+          "Slab bytes given back to the OS by the engine."),
+  COUNTER(forced_grace_periods, "ebra_engine_forced_grace_periods_total",
+          "Grace periods forced because the soft limit was passed."),
+  COUNTER(soft_limit_steps, "ebra_engine_soft_limit_steps_total",
+          "Steps that found ebra above the soft limit."),
+  COUNTER(hard_limit_refusals, "ebra_engine_hard_limit_refusals_total",
+          "Slabs the hard limit refused."),
+  GAUGE(committed_bytes, "ebra_engine_committed_bytes",
+        "Slab bytes ebra holds from the OS (mapped minus purged)."),
+  GAUGE(soft_limit, "ebra_engine_soft_limit_bytes", "Soft memory limit (0: none)."),
+  GAUGE(hard_limit, "ebra_engine_hard_limit_bytes", "Hard memory limit (0: none)."),
+  GAUGE(alloc_rate, "ebra_engine_alloc_rate", "Allocations per second over the last step."),
+  GAUGE(free_rate, "ebra_engine_free_rate", "Frees per second over the last step."),
+  GAUGE(exchange_rate, "ebra_engine_exchange_rate",
+        "Depot exchanges per second over the last step."),
+  GAUGE(contention_rate, "ebra_engine_contention_rate",
+        "Depot CAS failures per second over the last step."),
+  GAUGE(retire_rate, "ebra_engine_retire_rate", "Retires per second over the last step."),
 };
-#undef EF
-
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#undef S
+#undef COUNTER
+#undef GAUGE
+#undef GAUGE_AS
 
 static uint64_t field_get(const field_t *f, const void *stats) {
   const char *p = (const char *)stats + f->off;
-  switch (f->kind) {
+  switch (f->type) {
   case F_U32: return *(const uint32_t *)p;
   case F_UINT: return *(const unsigned *)p;
   case F_SIZE: return *(const size_t *)p;
@@ -421,141 +319,173 @@ static uint64_t field_get(const field_t *f, const void *stats) {
   }
 }
 
+/* ---- the kinds of entry ------------------------------------------------------------ */
+
+/* One entry of a snapshot, as the printers see it: a label set (none for
+ * the global part and the engine) and the stats its field table reads. */
+typedef struct entry_s {
+  uint32_t id;
+  const char *name;    /* NULL: no labels */
+  const char *backend; /* domains only */
+  const void *stats;
+} entry_t;
+
+static bool global_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  *e = (entry_t){.stats = s};
+  return i == 0;
+}
+
+static bool pool_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  if (i >= s->npools)
+    return false;
+  *e = (entry_t){s->pools[i].id, s->pools[i].name, NULL, &s->pools[i].stats};
+  return true;
+}
+
+static bool domain_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  if (i >= s->ndomains)
+    return false;
+  const ebra_snapshot_domain_t *d = &s->domains[i];
+  *e = (entry_t){d->id, d->name, d->backend_name, &d->stats};
+  return true;
+}
+
+static bool cache_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  if (i >= s->ncaches)
+    return false;
+  *e = (entry_t){s->caches[i].id, s->caches[i].name, NULL, &s->caches[i].stats};
+  return true;
+}
+
+static bool engine_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  *e = (entry_t){.stats = &s->engine};
+  return i == 0;
+}
+
+typedef struct kind_s {
+  const char *what;  /* text word and Prometheus label name; NULL: one
+                        unlabelled entry (the global part, the engine) */
+  const char *array; /* JSON array of the entries */
+  const field_t *fields;
+  size_t nfields;
+  bool (*at)(const ebra_snapshot_t *s, uint32_t i, entry_t *e); /* false past the end */
+} kind_t;
+
+#define KIND(what, array, fields, at) {what, array, fields, NELEMS(fields), at}
+enum { K_GLOBAL, K_POOL, K_DOMAIN, K_CACHE, K_ENGINE, K_COUNT };
+static const kind_t kinds[K_COUNT] = {
+  [K_GLOBAL] = KIND(NULL, NULL, global_fields, global_at),
+  [K_POOL] = KIND("pool", "pools", pool_fields, pool_at),
+  [K_DOMAIN] = KIND("domain", "domains", domain_fields, domain_at),
+  [K_CACHE] = KIND("cache", "caches", cache_fields, cache_at),
+  [K_ENGINE] = KIND(NULL, NULL, engine_fields, engine_at),
+};
+#undef KIND
+
 /* ---- text ------------------------------------------------------------------------ */
 
-static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+#define TEXT_WIDTH 96
 
-static void text_pool(emit_t *e, const ebra_snapshot_pool_t *p) {
-  const ebra_pool_stats_t *st = &p->stats;
-  const uint64_t ops = st->allocs + st->frees;
-  emit_bytes(e, "pool ", 5);
-  emit_json_string(e, p->name);
-  emitf(e,
-        " (id %" PRIu32 "): object %zu B (stride %zu B), %" PRIu32 " rounds per magazine\n"
-        "  allocs %" PRIu64 ", frees %" PRIu64 ", live %" PRIu64 " (%" PRIu64 " B)\n"
-        "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
-        "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
-        " full + %" PRIu64 " empty magazines\n"
-        "  slabs %" PRIu64 ", reserved %" PRIu64 " B, threads %" PRIu32 ", errors %" PRIu64 "\n"
-        "  trimmed %" PRIu64 " magazines, %" PRIu64 " objects free in slabs, purged %" PRIu64
-        " slabs (%" PRIu64 " B now)\n",
-        p->id, st->object_size, st->stride, st->magazine_capacity, st->allocs, st->frees,
-        st->objects_live, st->bytes_live, st->magazine_hits,
-        ops ? 100.0 * (double)st->magazine_hits / (double)ops : 0.0, st->magazine_misses,
-        st->depot_exchanges, st->depot_contention, st->depot_full, st->depot_empty, st->slabs,
-        st->bytes_reserved, st->threads, st->errors, st->magazines_trimmed,
-        st->objects_in_slabs, st->slabs_purged, st->bytes_purged);
+/* "key value" pairs, comma-separated, wrapped below a header line. */
+static void text_fields(emit_t *e, const kind_t *k, const void *stats) {
+  size_t col = TEXT_WIDTH; /* the first pair starts a line */
+  for (size_t i = 0; i < k->nfields; i++) {
+    char pair[96];
+    const int n = snprintf(pair, sizeof pair, "%s %" PRIu64, k->fields[i].key,
+                           field_get(&k->fields[i], stats));
+    if (col + 2 + (size_t)n > TEXT_WIDTH) {
+      emit_bytes(e, "\n  ", 3);
+      col = 2;
+    } else {
+      emit_bytes(e, ", ", 2);
+      col += 2;
+    }
+    emit_bytes(e, pair, (size_t)n);
+    col += (size_t)n;
+  }
+  emit_bytes(e, "\n", 1);
 }
 
-static void text_domain(emit_t *e, const ebra_snapshot_domain_t *d) {
-  const ebra_domain_stats_t *st = &d->stats;
-  emit_bytes(e, "domain ", 7);
-  emit_json_string(e, d->name);
-  emitf(e,
-        " (id %" PRIu32 ", %s): %" PRIu32 " threads, batches of %u or %.3f ms\n"
-        "  retired %" PRIu64 ", reclaimed %" PRIu64 ", pending %" PRIu64 " (%" PRIu64 " B)\n"
-        "  grace periods %" PRIu64 " (p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms), "
-        "batches %" PRIu64 "\n"
-        "  retire to reuse p50 %.3f ms, p99 %.3f ms\n",
-        d->id, d->backend_name, st->threads, st->batch_size, (double)st->max_batch_age_ns / 1e6,
-        st->retired, st->reclaimed, st->pending, st->pending_bytes, st->grace_periods,
-        (double)st->gp_ns_p50 / 1e6, (double)st->gp_ns_p90 / 1e6, (double)st->gp_ns_p99 / 1e6,
-        (double)st->gp_ns_max / 1e6, st->batches, (double)st->reuse_ns_p50 / 1e6,
-        (double)st->reuse_ns_p99 / 1e6);
-}
-
-static void text_cache(emit_t *e, const ebra_snapshot_cache_t *c) {
-  const ebra_cache_stats_t *st = &c->stats;
-  const uint64_t lookups = st->hits + st->misses;
-  emit_bytes(e, "cache ", 6);
-  emit_json_string(e, c->name);
-  emitf(e,
-        " (id %" PRIu32 "): %" PRIu64 " entries (max %" PRIu64 "), %" PRIu64 " stores\n"
-        "  hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
-        "  removed: evicted %" PRIu64 ", expired %" PRIu64 ", died %" PRIu64 ", erased %" PRIu64
-        ", replaced %" PRIu64 "\n",
-        c->id, st->size, st->max_entries, st->stores, st->hits,
-        lookups ? 100.0 * (double)st->hits / (double)lookups : 0.0, st->misses, st->evictions,
-        st->expirations, st->deaths, st->erasures, st->replacements);
+/* pool "name" (id N): ...; domain "name" (id N, backend): ... */
+static void text_entry(emit_t *e, const kind_t *k, const entry_t *en) {
+  emitf(e, "%s ", k->what);
+  emit_quoted(e, en->name, ESC_TEXT);
+  emitf(e, " (id %" PRIu32 "%s%s):", en->id, en->backend ? ", " : "",
+        en->backend ? en->backend : "");
+  text_fields(e, k, en->stats);
 }
 
 int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
-  if (!snap)
+  if (!snap) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot_print_text: snap is NULL");
     return -EINVAL;
+  }
   emit_t e;
   emit_init(&e, out, arg);
-  emitf(&e,
-        "ebra: resident %.1f MiB (%" PRIu64 " B, from the OS); %" PRIu32
-        " pools reserve %.1f MiB, %.1f MiB live; %" PRIu32 " domains, %" PRIu64
-        " B pending reclaim\n",
-        mib(snap->resident_bytes), snap->resident_bytes, snap->npools,
-        mib(snap->bytes_reserved), mib(snap->bytes_live), snap->ndomains, snap->pending_bytes);
-  for (uint32_t i = 0; i < snap->npools; i++)
-    text_pool(&e, &snap->pools[i]);
-  for (uint32_t i = 0; i < snap->ndomains; i++)
-    text_domain(&e, &snap->domains[i]);
-  for (uint32_t i = 0; i < snap->ncaches; i++)
-    text_cache(&e, &snap->caches[i]);
-  const ebra_engine_stats_t *g = &snap->engine;
-  emitf(&e,
-        "engine: %s (configured %s), %" PRIu64 " steps, %" PRIu64 " switches, %" PRIu64
-        " knob changes\n"
-        "  committed %.1f MiB (soft limit %.1f MiB, hard %.1f MiB, %" PRIu64
-        " refusals); trimmed %" PRIu64 " magazines, purged %.1f MiB, forced %" PRIu64
-        " grace periods\n",
-        ebra_strategy_name(g->active), ebra_strategy_name(g->configured), g->steps, g->switches,
-        g->knob_changes, mib(g->committed_bytes), mib(g->soft_limit), mib(g->hard_limit),
-        g->hard_limit_refusals, g->magazines_trimmed, mib(g->bytes_purged),
-        g->forced_grace_periods);
+  emit_bytes(&e, "ebra:", 5);
+  text_fields(&e, &kinds[K_GLOBAL], snap);
+  for (int k = K_POOL; k <= K_CACHE; k++) {
+    entry_t en;
+    for (uint32_t i = 0; kinds[k].at(snap, i, &en); i++)
+      text_entry(&e, &kinds[k], &en);
+  }
+  emitf(&e, "engine: %s (configured %s):", ebra_strategy_name(snap->engine.active),
+        ebra_strategy_name(snap->engine.configured));
+  text_fields(&e, &kinds[K_ENGINE], &snap->engine);
+  emit_flush(&e);
+  return 0;
+}
+
+int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *arg) {
+  ebra_pool_stats_t st;
+  const int rc = ebra_pool_stats(pool, &st);
+  if (rc)
+    return rc;
+  emit_t e;
+  emit_init(&e, out, arg);
+  text_entry(&e, &kinds[K_POOL], &(entry_t){pool->life.id, pool->life.name, NULL, &st});
   emit_flush(&e);
   return 0;
 }
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
-static void json_fields(emit_t *e, const field_t *f, size_t n, const void *stats) {
-  for (size_t i = 0; i < n; i++)
-    emitf(e, ",\"%s\":%" PRIu64, f[i].key, field_get(&f[i], stats));
+static void json_fields(emit_t *e, const kind_t *k, const void *stats) {
+  for (size_t i = 0; i < k->nfields; i++)
+    emitf(e, ",\"%s\":%" PRIu64, k->fields[i].key, field_get(&k->fields[i], stats));
+}
+
+/* ,"pools":[{"id":N,"name":"...",...},...] */
+static void json_array(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) {
+  entry_t en;
+  emitf(e, ",\"%s\":[", k->array);
+  for (uint32_t i = 0; k->at(snap, i, &en); i++) {
+    emitf(e, "%s{\"id\":%" PRIu32 ",\"name\":", i ? "," : "", en.id);
+    emit_quoted(e, en.name, ESC_JSON);
+    if (en.backend) {
+      emit_bytes(e, ",\"backend\":", 11);
+      emit_quoted(e, en.backend, ESC_JSON);
+    }
+    json_fields(e, k, en.stats);
+    emit_bytes(e, "}", 1);
+  }
+  emit_bytes(e, "]", 1);
 }
 
 int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
-  if (!snap)
+  if (!snap) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot_print_json: snap is NULL");
     return -EINVAL;
+  }
   emit_t e;
   emit_init(&e, out, arg);
-  emitf(&e,
-        "{\"timestamp_ns\":%" PRIu64 ",\"resident_bytes\":%" PRIu64 ",\"bytes_reserved\":%" PRIu64
-        ",\"bytes_live\":%" PRIu64 ",\"pending_bytes\":%" PRIu64 ",\"pools\":[",
-        snap->timestamp_ns, snap->resident_bytes, snap->bytes_reserved, snap->bytes_live,
-        snap->pending_bytes);
-  for (uint32_t i = 0; i < snap->npools; i++) {
-    const ebra_snapshot_pool_t *p = &snap->pools[i];
-    emitf(&e, "%s{\"id\":%" PRIu32 ",\"name\":", i ? "," : "", p->id);
-    emit_json_string(&e, p->name);
-    json_fields(&e, pool_fields, NELEMS(pool_fields), &p->stats);
-    emit_bytes(&e, "}", 1);
-  }
-  emit_bytes(&e, "],\"domains\":[", 13);
-  for (uint32_t i = 0; i < snap->ndomains; i++) {
-    const ebra_snapshot_domain_t *d = &snap->domains[i];
-    emitf(&e, "%s{\"id\":%" PRIu32 ",\"name\":", i ? "," : "", d->id);
-    emit_json_string(&e, d->name);
-    emit_bytes(&e, ",\"backend\":", 11);
-    emit_json_string(&e, d->backend_name);
-    json_fields(&e, domain_fields, NELEMS(domain_fields), &d->stats);
-    emit_bytes(&e, "}", 1);
-  }
-  emit_bytes(&e, "],\"caches\":[", 12);
-  for (uint32_t i = 0; i < snap->ncaches; i++) {
-    const ebra_snapshot_cache_t *c = &snap->caches[i];
-    emitf(&e, "%s{\"id\":%" PRIu32 ",\"name\":", i ? "," : "", c->id);
-    emit_json_string(&e, c->name);
-    json_fields(&e, cache_fields, NELEMS(cache_fields), &c->stats);
-    emit_bytes(&e, "}", 1);
-  }
-  emitf(&e, "],\"engine\":{\"configured\":\"%s\",\"active\":\"%s\"",
+  emitf(&e, "{\"timestamp_ns\":%" PRIu64, snap->timestamp_ns);
+  json_fields(&e, &kinds[K_GLOBAL], snap);
+  for (int k = K_POOL; k <= K_CACHE; k++)
+    json_array(&e, snap, &kinds[k]);
+  emitf(&e, ",\"engine\":{\"configured\":\"%s\",\"active\":\"%s\"",
         ebra_strategy_name(snap->engine.configured), ebra_strategy_name(snap->engine.active));
-  json_fields(&e, engine_fields, NELEMS(engine_fields), &snap->engine);
+  json_fields(&e, &kinds[K_ENGINE], &snap->engine);
   emit_bytes(&e, "}}\n", 3);
   emit_flush(&e);
   return 0;
@@ -567,136 +497,70 @@ static void prom_family(emit_t *e, const char *name, const char *type, const cha
   emitf(e, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void prom_value(emit_t *e, const field_t *f, const void *stats) {
-  const uint64_t v = field_get(f, stats);
-  if (f->kind == F_NS) /* exact decimal seconds, no rounding through double */
+/* One sample: name{labels} value. */
+static void prom_sample(emit_t *e, const kind_t *k, const field_t *f, const entry_t *en) {
+  emit_bytes(e, f->metric, strlen(f->metric));
+  if (k->what) {
+    emitf(e, "{%s=", k->what);
+    emit_quoted(e, en->name, ESC_PROM);
+    if (en->backend) {
+      emit_bytes(e, ",backend=", 9);
+      emit_quoted(e, en->backend, ESC_PROM);
+    }
+    emitf(e, ",id=\"%" PRIu32 "\"}", en->id);
+  }
+  const uint64_t v = field_get(f, en->stats);
+  if (f->flags & FF_NS) /* exact decimal seconds, no rounding through double */
     emitf(e, " %" PRIu64 ".%09" PRIu64 "\n", v / 1000000000u, v % 1000000000u);
   else
     emitf(e, " %" PRIu64 "\n", v);
 }
 
-static void prom_pools(emit_t *e, const ebra_snapshot_t *snap) {
-  for (size_t k = 0; k < NELEMS(pool_fields); k++) {
-    const field_t *f = &pool_fields[k];
-    if (!f->metric)
-      continue;
-    prom_family(e, f->metric, f->type, f->help);
-    for (uint32_t i = 0; i < snap->npools; i++) {
-      emitf(e, "%s{pool=", f->metric);
-      emit_prom_value(e, snap->pools[i].name);
-      emitf(e, ",id=\"%" PRIu32 "\"}", snap->pools[i].id);
-      prom_value(e, f, &snap->pools[i].stats);
-    }
+/* Every family of one kind, each with a sample per entry. */
+static void prom_kind(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) {
+  for (size_t j = 0; j < k->nfields; j++) {
+    const field_t *f = &k->fields[j];
+    entry_t en;
+    if (!k->what && k->at(snap, 0, &en) && (f->flags & FF_ZERO_UNKNOWN) && !field_get(f, en.stats))
+      continue; /* unknown: export nothing rather than 0 */
+    prom_family(e, f->metric, f->prom_type, f->help);
+    for (uint32_t i = 0; k->at(snap, i, &en); i++)
+      prom_sample(e, k, f, &en);
   }
 }
 
-static void prom_domains(emit_t *e, const ebra_snapshot_t *snap) {
-  for (size_t k = 0; k < NELEMS(domain_fields); k++) {
-    const field_t *f = &domain_fields[k];
-    if (!f->metric)
-      continue;
-    prom_family(e, f->metric, f->type, f->help);
-    for (uint32_t i = 0; i < snap->ndomains; i++) {
-      const ebra_snapshot_domain_t *d = &snap->domains[i];
-      emitf(e, "%s{domain=", f->metric);
-      emit_prom_value(e, d->name);
-      emit_bytes(e, ",backend=", 9);
-      emit_prom_value(e, d->backend_name);
-      emitf(e, ",id=\"%" PRIu32 "\"}", d->id);
-      prom_value(e, f, &d->stats);
-    }
-  }
-}
-
-static void prom_caches(emit_t *e, const ebra_snapshot_t *snap) {
-  for (size_t k = 0; k < NELEMS(cache_fields); k++) {
-    const field_t *f = &cache_fields[k];
-    prom_family(e, f->metric, f->type, f->help);
-    for (uint32_t i = 0; i < snap->ncaches; i++) {
-      emitf(e, "%s{cache=", f->metric);
-      emit_prom_value(e, snap->caches[i].name);
-      emitf(e, ",id=\"%" PRIu32 "\"}", snap->caches[i].id);
-      prom_value(e, f, &snap->caches[i].stats);
-    }
-  }
-}
-
-static void prom_engine(emit_t *e, const ebra_engine_stats_t *g) {
-  for (size_t k = 0; k < NELEMS(engine_fields); k++) {
-    const field_t *f = &engine_fields[k];
-    if (!f->metric)
-      continue;
-    prom_family(e, f->metric, f->type, f->help);
-    emitf(e, "%s", f->metric);
-    prom_value(e, f, g);
-  }
-  prom_family(e, "ebra_engine_active_strategy", "gauge",
-              "1 for the strategy the engine applies, 0 for the others.");
-  for (int s = EBRA_STRATEGY_LOW_LATENCY; s <= EBRA_STRATEGY_MEMORY_EFFICIENT; s++)
-    emitf(e, "ebra_engine_active_strategy{strategy=\"%s\"} %d\n",
-          ebra_strategy_name((ebra_strategy_t)s), g->active == (ebra_strategy_t)s);
+/* A 0/1 gauge per strategy from `from` on: 1 for `value`. */
+static void prom_strategy(emit_t *e, const char *metric, const char *help, ebra_strategy_t value,
+                          ebra_strategy_t from) {
+  prom_family(e, metric, "gauge", help);
+  for (int s = (int)from; s < EBI_STRATEGY_COUNT; s++)
+    emitf(e, "%s{strategy=\"%s\"} %d\n", metric, ebi_strategy_names[s], (int)value == s);
 }
 
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
-  if (!snap)
+  if (!snap) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot_print_prometheus: snap is NULL");
     return -EINVAL;
+  }
   emit_t e;
   emit_init(&e, out, arg);
-  if (snap->resident_bytes) { /* 0 means unknown: export nothing rather than 0 */
-    prom_family(&e, "ebra_process_resident_bytes", "gauge",
-                "Resident memory of the process, from /proc/self/statm.");
-    emitf(&e, "ebra_process_resident_bytes %" PRIu64 "\n", snap->resident_bytes);
-  }
-  prom_family(&e, "ebra_pools", "gauge", "Live pools.");
-  emitf(&e, "ebra_pools %" PRIu32 "\n", snap->npools);
-  prom_family(&e, "ebra_domains", "gauge", "Live reclamation domains.");
-  emitf(&e, "ebra_domains %" PRIu32 "\n", snap->ndomains);
-  prom_family(&e, "ebra_caches", "gauge", "Live weak caches.");
-  emitf(&e, "ebra_caches %" PRIu32 "\n", snap->ncaches);
-  prom_pools(&e, snap);
-  prom_domains(&e, snap);
-  prom_caches(&e, snap);
-  prom_engine(&e, &snap->engine);
+  for (int k = 0; k < K_COUNT; k++)
+    prom_kind(&e, snap, &kinds[k]);
+  prom_strategy(&e, "ebra_engine_active_strategy",
+                "1 for the strategy the engine applies, 0 for the others.", snap->engine.active,
+                EBRA_STRATEGY_LOW_LATENCY);
+  prom_strategy(&e, "ebra_engine_configured_strategy",
+                "1 for the strategy configured, 0 for the others.", snap->engine.configured,
+                EBRA_STRATEGY_ADAPTIVE);
   emit_flush(&e);
   return 0;
 }
 
-/* ---- ebra_pool_print_stats and the report at exit --------------------------- */
+/* ---- the report at exit ------------------------------------------------------- */
 
-int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *arg) {
-  ebra_pool_stats_t st;
-  int rc = ebra_pool_stats(pool, &st);
-  if (rc)
-    return rc;
-  if (!out)
-    out = print_stdout;
-  const uint64_t ops = st.allocs + st.frees;
-  char buf[1024];
-  snprintf(buf, sizeof buf,
-           "pool '%s': object %zu B (stride %zu B), %" PRIu32 " rounds per magazine\n"
-           "  allocs %" PRIu64 ", frees %" PRIu64 ", live %" PRIu64 " (%" PRIu64 " B)\n"
-           "  magazine hits %" PRIu64 " (%.2f%%), misses %" PRIu64 "\n"
-           "  depot exchanges %" PRIu64 ", contention %" PRIu64 ", holding %" PRIu64
-           " full + %" PRIu64 " empty magazines\n"
-           "  slabs %" PRIu64 ", reserved %" PRIu64 " B, carved %" PRIu64
-           " objects, threads %" PRIu32 ", errors %" PRIu64 "\n",
-           pool->life.name, st.object_size, st.stride, st.magazine_capacity, st.allocs, st.frees,
-           st.objects_live, st.bytes_live, st.magazine_hits,
-           ops ? 100.0 * (double)st.magazine_hits / (double)ops : 0.0, st.magazine_misses,
-           st.depot_exchanges, st.depot_contention, st.depot_full, st.depot_empty, st.slabs,
-           st.bytes_reserved, st.objects_carved, st.threads, st.errors);
-  out(buf, arg);
-  return 0;
-}
-
-static void print_stderr(const char *text, void *arg) {
-  (void)arg;
-  fputs(text, stderr);
-}
-
-/* atexit: EBRA_SHOW_STATS=1 prints the monitor's text report (every live
- * pool and domain) to stderr.  Registered by the constructor below, so the
+/* atexit: EBRA_SHOW_STATS=1 prints the text report (every live pool,
+ * domain and cache) to stderr.  Registered by the constructor below, so the
  * floors under this one never call up into it. */
 static void print_all_at_exit(void) {
   if (!ebi_option_is_on(EBRA_OPT_SHOW_STATS))
@@ -707,7 +571,7 @@ static void print_all_at_exit(void) {
     return;
   }
   fputs("ebra: stats at exit\n", stderr);
-  ebra_snapshot_print_text(snap, print_stderr, NULL);
+  ebra_snapshot_print_text(snap, print_file, stderr);
   ebra_snapshot_free(snap);
 }
 

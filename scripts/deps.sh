@@ -6,8 +6,9 @@
 #                            compare.py) and python3-matplotlib (plots)
 set -euo pipefail
 
+# prometheus: promtool, which test_monitor runs on the Prometheus output
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
-      libbenchmark-tools python3)
+      libbenchmark-tools python3 prometheus)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib)
 fi

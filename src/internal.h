@@ -309,8 +309,6 @@ struct ebra_pool_s {
   ebi_counters_t detached;
   _Atomic uint64_t xerrors;
 
-  /* The strategy engine's view at its previous step (engine lock). */
-  uint64_t eng_prev_ops, eng_prev_exchanges, eng_prev_contention, eng_prev_objects;
 };
 
 /* ---- report.c ------------------------------------------------------------ */
@@ -325,6 +323,10 @@ EBI_INTERNAL_FN void ebi_die(const char *file, int line, const char *why)
 
 /* ---- options.c ----------------------------------------------------------- */
 EBI_INTERNAL_FN bool ebi_option_is_on(ebra_option_t opt);
+/* The one spelling of each strategy, indexed by ebra_strategy_t, NULL-ended:
+ * EBRA_STRATEGY parses it, ebra_strategy_name and the monitor print it. */
+#define EBI_STRATEGY_COUNT (EBRA_STRATEGY_MEMORY_EFFICIENT + 1)
+EBI_INTERNAL_FN extern const char *const ebi_strategy_names[EBI_STRATEGY_COUNT + 1];
 
 /* ---- os.c: the only file that talks to the OS about memory --------------- */
 EBI_INTERNAL_FN int ebi_os_map_aligned(size_t size, size_t align, void **out);

@@ -19,8 +19,13 @@ typedef struct option_desc_s {
   const char *const *names; /* value i may be spelled names[i] */
 } option_desc_t;
 
-static const char *const strategy_names[] = {"adaptive", "low-latency", "high-throughput",
-                                             "memory-efficient", NULL};
+const char *const ebi_strategy_names[EBI_STRATEGY_COUNT + 1] = {
+    [EBRA_STRATEGY_ADAPTIVE] = "adaptive",
+    [EBRA_STRATEGY_LOW_LATENCY] = "low-latency",
+    [EBRA_STRATEGY_HIGH_THROUGHPUT] = "high-throughput",
+    [EBRA_STRATEGY_MEMORY_EFFICIENT] = "memory-efficient",
+    [EBI_STRATEGY_COUNT] = NULL,
+};
 
 static const option_desc_t option_descs[EBRA_OPT_COUNT_] = {
     [EBRA_OPT_MAGAZINE_SIZE] = {"magazine_size", 64, 1, EBRA_MAX_MAGAZINE_CAPACITY, false},
@@ -29,7 +34,8 @@ static const option_desc_t option_descs[EBRA_OPT_COUNT_] = {
     [EBRA_OPT_SECURE] = {"secure", 0, 0, 1, true},
     [EBRA_OPT_SOFT_LIMIT] = {"soft_limit", 0, 0, LONG_MAX, false},
     [EBRA_OPT_HARD_LIMIT] = {"hard_limit", 0, 0, LONG_MAX, false},
-    [EBRA_OPT_STRATEGY] = {"strategy", 0, 0, 3, false, strategy_names},
+    [EBRA_OPT_STRATEGY] = {"strategy", EBRA_STRATEGY_ADAPTIVE, 0, EBI_STRATEGY_COUNT - 1, false,
+                           ebi_strategy_names},
 };
 
 static _Atomic long option_values[EBRA_OPT_COUNT_];

@@ -15,7 +15,10 @@
  *    allocation works again after a free; the soft limit trims and purges;
  *  - alerts fire exactly once per crossing, with hysteresis (cap usage,
  *    pending bytes held by a reader's section, resident bytes);
- *  - the history keeps the newest samples, oldest first;
+ *  - the history keeps the newest samples, oldest first, and refuses NULL
+ *    out-parameters with a report;
+ *  - ebra_engine_init on a configured engine (by init, a step or
+ *    set_strategy) gives -EALREADY and a report, until shutdown;
  *  - switches and knob changes are counted and reported through the hook;
  *  - the background thread steps on its own and stops at shutdown.
  */
@@ -371,7 +374,8 @@ static void case_alerts_once_per_crossing(const void *arg) {
   ebra_pool_t *pool = ebra_pool_create(&c);
   CHECK(pool != NULL);
   void *objs[1000];
-  const int id = ebra_alert_add(EBRA_ALERT_CAP_USAGE_PERMILLE, 500, 300, on_alert, &raised);
+  int id = -1;
+  CHECK_EQ(ebra_alert_add(EBRA_ALERT_CAP_USAGE_PERMILLE, 500, 300, on_alert, &raised, &id), 0);
   CHECK(id >= 0);
   int live = 0;
   const struct { int to, raised, cleared; } steps[] = {
@@ -395,9 +399,12 @@ static void case_alerts_once_per_crossing(const void *arg) {
   CHECK_EQ(ebra_maintain(), 0);
   CHECK_EQ(raised, 2); /* removed: never called again */
   test_hook_reset();
-  CHECK_EQ(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 10, 20, on_alert, NULL), -EINVAL);
-  CHECK_EQ(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 10, 5, NULL, NULL), -EINVAL);
-  CHECK_REPORTS(EBRA_ERR_BAD_CONFIG, 2);
+  int other = -1;
+  CHECK_EQ(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 10, 20, on_alert, NULL, &other), -EINVAL);
+  CHECK_EQ(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 10, 5, NULL, NULL, &other), -EINVAL);
+  CHECK_EQ(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 10, 5, on_alert, NULL, NULL), -EINVAL);
+  CHECK_EQ(other, -1); /* untouched by a refused add */
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 3);
   while (live > 0)
     CHECK_EQ(ebra_pool_free(pool, objs[--live]), 0);
 }
@@ -436,8 +443,10 @@ static void *reader_main(void *arg) {
 static void case_alerts_pending_and_resident(const void *arg) {
   (void)arg;
   seen_t seen = {0};
-  CHECK(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 64, 1, on_any_alert, &seen) >= 0);
-  CHECK(ebra_alert_add(EBRA_ALERT_RESIDENT_BYTES, 1, 0, on_any_alert, &seen) >= 0);
+  int id[2] = {-1, -1};
+  CHECK_EQ(ebra_alert_add(EBRA_ALERT_PENDING_BYTES, 64, 1, on_any_alert, &seen, &id[0]), 0);
+  CHECK_EQ(ebra_alert_add(EBRA_ALERT_RESIDENT_BYTES, 1, 0, on_any_alert, &seen, &id[1]), 0);
+  CHECK(id[0] >= 0 && id[1] >= 0 && id[0] != id[1]);
   ebra_pool_t *pool = test_pool("pending", 128);
   ebra_domain_config_t dc = {.name = "slow", .backend = EBRA_RECLAIM_URCU_MEMB};
   reader_t r = {.d = ebra_domain_create(&dc)};
@@ -474,20 +483,57 @@ static void case_history(const void *arg) {
   ebra_engine_config_t cfg = {.history_len = 5};
   CHECK_EQ(ebra_engine_init(&cfg), 0);
   ebra_sample_t s[16];
-  CHECK_EQ(ebra_history(s, 16), 0);
+  size_t n = 99;
+  CHECK_EQ(ebra_history(s, 16, &n), 0);
+  CHECK_EQ(n, 0);
   for (int i = 0; i < 8; i++)
     CHECK_EQ(ebra_maintain(), 0);
-  CHECK_EQ(ebra_history(s, 16), 5);
+  CHECK_EQ(ebra_history(s, 16, &n), 0);
+  CHECK_EQ(n, 5);
   for (int i = 1; i < 5; i++)
     CHECK(s[i].t_ns > s[i - 1].t_ns);
   ebra_sample_t last[2];
-  CHECK_EQ(ebra_history(last, 2), 2);
+  CHECK_EQ(ebra_history(last, 2, &n), 0);
+  CHECK_EQ(n, 2);
   CHECK_EQ(last[0].t_ns, s[3].t_ns);
   CHECK_EQ(last[1].t_ns, s[4].t_ns);
-  CHECK_EQ(ebra_history(NULL, 2), 0);
+  CHECK_NO_REPORTS();
+  CHECK_EQ(ebra_history(NULL, 2, &n), -EINVAL);
+  CHECK_EQ(ebra_history(s, 16, NULL), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 2);
+  CHECK_EQ(ebra_history(NULL, 0, &n), 0); /* nothing asked, nothing copied */
+  CHECK_EQ(n, 0);
   CHECK_EQ(ebra_engine_init(&cfg), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
   CHECK_EQ(ebra_engine_shutdown(), 0);
-  CHECK_EQ(ebra_history(s, 16), 0);
+  CHECK_EQ(ebra_history(s, 16, &n), 0);
+  CHECK_EQ(n, 0);
+}
+
+/* ebra_engine_init on a configured engine is refused, however it was
+ * configured, until ebra_engine_shutdown; the first configuration stays. */
+static void case_init_twice(const void *arg) {
+  (void)arg;
+  ebra_engine_config_t cfg = {.strategy = EBRA_STRATEGY_HIGH_THROUGHPUT};
+  CHECK_EQ(ebra_engine_init(&cfg), 0);
+  ebra_engine_config_t other = {.strategy = EBRA_STRATEGY_MEMORY_EFFICIENT};
+  CHECK_EQ(ebra_engine_init(&other), -EALREADY); /* no step in between */
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(engine_stats().configured, EBRA_STRATEGY_HIGH_THROUGHPUT);
+  CHECK_EQ(ebra_engine_init(NULL), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(ebra_engine_shutdown(), 0);
+  CHECK_EQ(ebra_engine_init(&other), 0); /* after shutdown: allowed again */
+  CHECK_EQ(engine_stats().configured, EBRA_STRATEGY_MEMORY_EFFICIENT);
+  CHECK_EQ(ebra_engine_shutdown(), 0);
+  CHECK_EQ(ebra_maintain(), 0); /* configures with defaults */
+  CHECK_EQ(ebra_engine_init(&cfg), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(ebra_engine_shutdown(), 0);
+  CHECK_EQ(ebra_engine_set_strategy(EBRA_STRATEGY_LOW_LATENCY), 0); /* likewise */
+  CHECK_EQ(ebra_engine_init(&cfg), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(ebra_engine_shutdown(), 0);
 }
 
 static void case_visibility(const void *arg) {
@@ -515,7 +561,7 @@ static void case_visibility(const void *arg) {
   CHECK_EQ(ebra_option_set_text(EBRA_OPT_STRATEGY, "fastest"), -EINVAL);
   CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
   CHECK_EQ(ebra_engine_set_strategy((ebra_strategy_t)9), -EINVAL);
-  CHECK_REPORTS(EBRA_ERR_BAD_CONFIG, 1);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1); /* a bad argument, not a configuration */
 }
 
 static void case_background(const void *arg) {
@@ -546,6 +592,7 @@ int main(int argc, char **argv) {
       {"alerts_once_per_crossing", case_alerts_once_per_crossing},
       {"alerts_pending_and_resident", case_alerts_pending_and_resident},
       {"history", case_history},
+      {"init_twice", case_init_twice},
       {"visibility", case_visibility},
       {"background", case_background},
   };

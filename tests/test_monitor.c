@@ -23,7 +23,14 @@
  *    replacement, eviction and death), and each ebra_cache_* family appears
  *    once in valid Prometheus output, the cache in valid JSON and text;
  *  - a destroyed pool is absent from a later snapshot, and NULL arguments
- *    give -EINVAL;
+ *    give -EINVAL and a report;
+ *  - text, JSON and Prometheus print the same fields: for a pool, a domain
+ *    and the engine, text and JSON carry the same keys in the same order
+ *    with the same values, and Prometheus one family per key (for pools the
+ *    documented family of each key, with the same value);
+ *    ebra_pool_print_stats prints the pool's text block;
+ *  - `promtool check metrics` accepts the Prometheus output (skipped with a
+ *    message when promtool is not installed);
  *  - snapshots taken while another thread creates, uses and destroys pools
  *    and domains, and allocates, frees and retires, see only consistent
  *    entries whose counters never go back, and cause no report.
@@ -683,7 +690,7 @@ static void test_snapshot_and_formats(void)
 
   CHECK(strstr(text.p, "pool \"conn\"") != NULL);
   CHECK(strstr(text.p, "domain ") != NULL);
-  CHECK(strstr(text.p, "engine: low-latency (configured adaptive), 1 steps") != NULL);
+  CHECK(strstr(text.p, "engine: low-latency (configured adaptive):\n  steps 1,") != NULL);
   free(prom.p);
   free(json.p);
   free(text.p);
@@ -714,7 +721,7 @@ static void test_invalid(void)
   CHECK_EQ(ebra_snapshot_print_text(NULL, NULL, NULL), -EINVAL);
   CHECK_EQ(ebra_snapshot_print_json(NULL, NULL, NULL), -EINVAL);
   CHECK_EQ(ebra_snapshot_print_prometheus(NULL, NULL, NULL), -EINVAL);
-  CHECK_NO_REPORTS();
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 4); /* every misuse is reported (error.h) */
 }
 
 /* Large output goes out in several pieces, and still validates. */
@@ -902,6 +909,241 @@ static void test_cache_metrics(void)
   CHECK_NO_REPORTS();
 }
 
+/* ---- the three formats print the same fields ------------------------------------ */
+
+/* Each field of ebra_pool_stats_t: its key in text and JSON, and its
+ * Prometheus family (the documented contract, listed here independently of
+ * the library's table). */
+static const struct {
+  const char *key, *metric;
+} POOL_FIELDS[] = {
+    {"allocs", "ebra_pool_allocations_total"},
+    {"frees", "ebra_pool_frees_total"},
+    {"magazine_hits", "ebra_pool_magazine_hits_total"},
+    {"magazine_misses", "ebra_pool_magazine_misses_total"},
+    {"depot_exchanges", "ebra_pool_depot_exchanges_total"},
+    {"depot_contention", "ebra_pool_depot_contention_total"},
+    {"slabs", "ebra_pool_slabs"},
+    {"bytes_reserved", "ebra_pool_reserved_bytes"},
+    {"bytes_live", "ebra_pool_live_bytes"},
+    {"objects_live", "ebra_pool_live_objects"},
+    {"objects_carved", "ebra_pool_carved_objects_total"},
+    {"depot_full", "ebra_pool_depot_full_magazines"},
+    {"depot_empty", "ebra_pool_depot_empty_magazines"},
+    {"errors", "ebra_pool_errors_total"},
+    {"threads", "ebra_pool_threads"},
+    {"magazine_capacity", "ebra_pool_magazine_capacity"},
+    {"object_size", "ebra_pool_object_size_bytes"},
+    {"stride", "ebra_pool_stride_bytes"},
+    {"objects_in_slabs", "ebra_pool_slab_free_objects"},
+    {"bytes_purged", "ebra_pool_purged_bytes"},
+    {"slabs_purged", "ebra_pool_slab_purges_total"},
+    {"magazines_trimmed", "ebra_pool_magazines_trimmed_total"},
+    {"depot_parked", "ebra_pool_depot_parked_magazines"},
+    {"depot_objects", "ebra_pool_depot_objects_total"},
+    {"max_objects", "ebra_pool_max_objects"},
+};
+
+enum { MAXKEYS = 64 };
+
+typedef struct keys_s {
+  char key[MAXKEYS][40];
+  unsigned long long val[MAXKEYS];
+  int n;
+} keys_t;
+
+static void keys_add(keys_t *k, const char *key, unsigned long long v)
+{
+  CHECK(k->n < MAXKEYS && strlen(key) < sizeof k->key[0]);
+  strcpy(k->key[k->n], key);
+  k->val[k->n++] = v;
+}
+
+/* The "key value" pairs of the text block whose first line starts with
+ * head: the indented lines below it, "key value" separated by ", ". */
+static void text_keys(const char *text, const char *head, keys_t *k)
+{
+  memset(k, 0, sizeof *k);
+  const char *p = strstr(text, head);
+  CHECK(p != NULL && (p == text || p[-1] == '\n'));
+  p = strchr(p, '\n') + 1;
+  while (p[0] == ' ' && p[1] == ' ') {
+    p += 2;
+    for (;;) {
+      char key[40];
+      unsigned long long v;
+      int used = 0;
+      CHECK(sscanf(p, "%39s %llu%n", key, &v, &used) == 2);
+      keys_add(k, key, v);
+      p += used;
+      if (p[0] == ',' && p[1] == ' ') {
+        p += 2;
+        continue;
+      }
+      CHECK(*p == '\n');
+      p++;
+      break;
+    }
+  }
+}
+
+/* The numeric members that follow head inside one JSON object, up to its
+ * closing brace. */
+static void json_keys(const char *json, const char *head, keys_t *k)
+{
+  memset(k, 0, sizeof *k);
+  const char *p = strstr(json, head);
+  CHECK(p != NULL);
+  p += strlen(head);
+  while (*p == ',') {
+    char key[40];
+    unsigned long long v;
+    int used = 0;
+    CHECK(sscanf(p, ",\"%39[^\"]\":%llu%n", key, &v, &used) == 2);
+    keys_add(k, key, v);
+    p += used;
+  }
+  CHECK(*p == '}');
+}
+
+static void check_same_keys(const keys_t *a, const keys_t *b)
+{
+  CHECK_EQ(a->n, b->n);
+  for (int i = 0; i < a->n; i++) {
+    CHECK(strcmp(a->key[i], b->key[i]) == 0);
+    CHECK_EQ(a->val[i], b->val[i]); /* one snapshot: the same numbers */
+  }
+}
+
+/* Lines of prom that start with prefix and contain needle. */
+static int prom_lines(const char *prom, const char *prefix, const char *needle)
+{
+  int n = 0;
+  for (const char *line = prom; *line; line = strchr(line, '\n') + 1) {
+    const char *end = strchr(line, '\n');
+    if (strncmp(line, prefix, strlen(prefix)) == 0) {
+      const char *at = strstr(line, needle);
+      n += at != NULL && at < end;
+    }
+  }
+  return n;
+}
+
+/* Text, JSON and Prometheus print the same fields of each pool, domain and
+ * the engine: text and JSON the same keys in the same order with the same
+ * values, Prometheus one family per key (for pools, the family the key is
+ * documented to have, with the same value). */
+static void test_same_fields(void)
+{
+  ebra_pool_t *pool = test_pool("same", SIZE);
+  ebra_domain_t *dom = ebra_domain_create(&(ebra_domain_config_t){.name = "sd"});
+  CHECK(dom != NULL);
+  void *o = ebra_pool_alloc(pool);
+  CHECK(o != NULL);
+  CHECK_EQ(ebra_retire(dom, o), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(ebra_maintain(), 0);
+  test_hook_reset(); /* the step reported the new domain's batching */
+  ebra_snapshot_t *s = NULL;
+  CHECK_EQ(ebra_snapshot(&s), 0);
+  CHECK_EQ(s->npools, 1);
+  CHECK_EQ(s->ndomains, 1);
+  const uint32_t pid = s->pools[0].id, did = s->domains[0].id;
+  buf_t prom = {0}, json = {0}, text = {0};
+  CHECK_EQ(ebra_snapshot_print_prometheus(s, buf_append, &prom), 0);
+  CHECK_EQ(ebra_snapshot_print_json(s, buf_append, &json), 0);
+  CHECK_EQ(ebra_snapshot_print_text(s, buf_append, &text), 0);
+
+  keys_t t, j;
+  char head[128];
+  /* pools */
+  text_keys(text.p, "pool \"same\" (id ", &t);
+  snprintf(head, sizeof head, "{\"id\":%u,\"name\":\"same\"", pid);
+  json_keys(json.p, head, &j);
+  check_same_keys(&t, &j);
+  CHECK_EQ(t.n, (int)(sizeof POOL_FIELDS / sizeof POOL_FIELDS[0]));
+  for (int i = 0; i < t.n; i++) {
+    CHECK(strcmp(t.key[i], POOL_FIELDS[i].key) == 0);
+    char line[160];
+    snprintf(line, sizeof line, "\n%s{pool=\"same\",id=\"%u\"} %llu\n", POOL_FIELDS[i].metric,
+             pid, t.val[i]);
+    CHECK(strstr(prom.p, line) != NULL);
+  }
+  CHECK_EQ(prom_lines(prom.p, "ebra_pool_", "{pool=\"same\","), t.n);
+  /* the pool's text block is ebra_pool_print_stats's output */
+  buf_t one = {0};
+  CHECK_EQ(ebra_pool_print_stats(pool, buf_append, &one), 0);
+  keys_t p1;
+  text_keys(one.p, "pool \"same\" (id ", &p1);
+  CHECK_EQ(p1.n, t.n);
+  for (int i = 0; i < t.n; i++)
+    CHECK(strcmp(p1.key[i], t.key[i]) == 0);
+  /* domains */
+  text_keys(text.p, "domain \"sd\" (id ", &t);
+  snprintf(head, sizeof head, "{\"id\":%u,\"name\":\"sd\",\"backend\":\"%s\"", did,
+           s->domains[0].backend_name);
+  json_keys(json.p, head, &j);
+  check_same_keys(&t, &j);
+  CHECK(t.n >= 15);
+  CHECK_EQ(prom_lines(prom.p, "ebra_domain_", "{domain=\"sd\","), t.n);
+  /* the engine (its families have no labels; the strategy gauges do) */
+  text_keys(text.p, "engine: ", &t);
+  json_keys(json.p, "\"active\":\"low-latency\"", &j);
+  check_same_keys(&t, &j);
+  CHECK(t.n >= 16);
+  int unlabelled = 0;
+  for (const char *line = prom.p; *line; line = strchr(line, '\n') + 1)
+    unlabelled += strncmp(line, "ebra_engine_", 12) == 0 && strcspn(line, "{\n") == strcspn(line, "\n");
+  CHECK_EQ(unlabelled, t.n);
+
+  free(one.p);
+  free(prom.p);
+  free(json.p);
+  free(text.p);
+  ebra_snapshot_free(s);
+  CHECK_EQ(ebra_domain_unregister_thread(dom), 0);
+  CHECK_EQ(ebra_domain_destroy(dom), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
+/* The Prometheus output passes `promtool check metrics` (the reference
+ * parser and linter), when promtool is installed. */
+static void test_promtool(void)
+{
+  if (system("command -v promtool >/dev/null 2>&1") != 0) {
+    printf(" [skipped: promtool not installed]");
+    return;
+  }
+  ebra_pool_t *pool = test_pool(WEIRD, SIZE);
+  ebra_domain_t *dom = ebra_domain_create(&(ebra_domain_config_t){.name = DOMAIN_NAME});
+  CHECK(dom != NULL);
+  CHECK_EQ(ebra_maintain(), 0);
+  test_hook_reset(); /* the step reported the new domain's batching */
+  ebra_snapshot_t *s = NULL;
+  CHECK_EQ(ebra_snapshot(&s), 0);
+  buf_t prom = {0};
+  CHECK_EQ(ebra_snapshot_print_prometheus(s, buf_append, &prom), 0);
+  char path[] = "/tmp/ebra-promtool-XXXXXX";
+  const int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  CHECK(f != NULL);
+  CHECK_EQ(fwrite(prom.p, 1, prom.len, f), prom.len);
+  CHECK_EQ(fclose(f), 0);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "promtool check metrics < %s", path);
+  fflush(stdout);
+  const int rc = system(cmd);
+  unlink(path);
+  CHECK(rc == 0); /* promtool printed what it rejected */
+  free(prom.p);
+  ebra_snapshot_free(s);
+  CHECK_EQ(ebra_domain_destroy(dom), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
 static _Atomic int churn_stop;
 static _Atomic unsigned churn_turns;
 static ebra_pool_t *steady_pool;
@@ -949,8 +1191,12 @@ static void test_concurrent_destroy(void)
   atomic_store(&churn_turns, 0);
   CHECK_EQ(pthread_create(&t, NULL, churn, NULL), 0);
   uint64_t last_allocs = 0, last_retired = 0;
-  /* At least 300 snapshots, over at least 64 churn turns (4 domains). */
-  for (int k = 0; k < 300 || atomic_load(&churn_turns) < 64; k++) {
+  /* At least 300 snapshots, over at least 64 churn turns (4 domains); the
+   * turns are counted before each snapshot, so the last one is taken after
+   * the 64th turn even if this thread was descheduled meanwhile. */
+  unsigned turns_before = 0;
+  for (int k = 0; k < 300 || turns_before < 64; k++) {
+    turns_before = atomic_load(&churn_turns);
     ebra_snapshot_t *s = NULL;
     CHECK_EQ(ebra_snapshot(&s), 0);
     CHECK(s->npools >= 1 && s->npools <= 2);
@@ -996,6 +1242,8 @@ int main(void)
   TEST_RUN(test_many_pools);
   TEST_RUN(test_truncated_utf8);
   TEST_RUN(test_cache_metrics);
+  TEST_RUN(test_same_fields);
+  TEST_RUN(test_promtool);
   TEST_RUN(test_concurrent_destroy);
   return 0;
 }

@@ -54,13 +54,16 @@ typedef struct ebra_engine_config_s {
 } ebra_engine_config_t;
 
 /* Configure the engine (and start its thread if asked).  NULL = defaults.
- * Returns 0, -EINVAL (bad strategy), -EALREADY (already initialised; call
- * ebra_engine_shutdown first), -ENOMEM or -EAGAIN (no thread). */
+ * Returns 0, -EINVAL (bad strategy), -EALREADY (already configured: by an
+ * earlier ebra_engine_init, or with defaults by a first ebra_maintain or
+ * ebra_engine_set_strategy; call ebra_engine_shutdown first), -ENOMEM or
+ * -EAGAIN (no thread).  -EINVAL and -EALREADY come with a report. */
 EBRA_API int ebra_engine_init(const ebra_engine_config_t *cfg);
 
-/* Stop the background thread (waits for a step in progress) and forget
- * the configuration, alerts and history.  Knobs keep their last values.
- * Returns 0. */
+/* Stop the background thread (waits for a step in progress and for alert
+ * callbacks running) and forget the configuration, alerts and history.
+ * Knobs keep their last values.  Returns 0, or -EDEADLK (called from an
+ * alert callback). */
 EBRA_API int ebra_engine_shutdown(void);
 
 /* One engine step.  Any thread that holds no read section and no ebra
@@ -68,7 +71,9 @@ EBRA_API int ebra_engine_shutdown(void);
  * -EDEADLK (called from an alert callback) or -ENOMEM. */
 EBRA_API int ebra_maintain(void);
 
-/* Change the strategy (takes effect at the next step).  -EINVAL if bad. */
+/* Change the strategy (takes effect at the next step); configures the
+ * engine with defaults first if nothing did.  Returns 0, or -EINVAL with
+ * an EBRA_ERR_BAD_CALL report for an unknown strategy. */
 EBRA_API int ebra_engine_set_strategy(ebra_strategy_t s);
 EBRA_API const char *ebra_strategy_name(ebra_strategy_t s);
 
@@ -101,6 +106,8 @@ typedef struct ebra_engine_stats_s {
   uint64_t alloc_rate, free_rate, exchange_rate, contention_rate, retire_rate;
 } ebra_engine_stats_t;
 
+/* Fill *out: the stats as of the last step (never waits for one), and the
+ * limits and committed bytes as of now.  Returns 0, or -EINVAL (out NULL). */
 EBRA_API int ebra_engine_stats(ebra_engine_stats_t *out);
 
 /* ---- alerts ------------------------------------------------------------
@@ -108,9 +115,11 @@ EBRA_API int ebra_engine_stats(ebra_engine_stats_t *out);
  * path).  The callback runs once when the value reaches `threshold`
  * (raised = true), then not again until the value falls below
  * `clear_below` (raised = false, once), and so on: one call per crossing,
- * with hysteresis between the two levels.  Callbacks run on the thread of
- * the step, after the engine's lock is released; they must not call
- * ebra_maintain. */
+ * with hysteresis between the two levels.  All alerts of a step are
+ * checked against the step's one snapshot.  Callbacks run on the thread of
+ * the step, after the engine's lock is released; ebra_maintain,
+ * ebra_alert_remove and ebra_engine_shutdown called from one return
+ * -EDEADLK. */
 typedef enum ebra_alert_metric_e {
   EBRA_ALERT_RESIDENT_BYTES = 0, /* process resident bytes, from the OS */
   EBRA_ALERT_PENDING_BYTES,      /* bytes retired and awaiting a grace period */
@@ -120,7 +129,7 @@ typedef enum ebra_alert_metric_e {
 } ebra_alert_metric_t;
 
 typedef struct ebra_alert_event_s {
-  int id;                     /* what ebra_alert_add returned */
+  int id;                     /* what ebra_alert_add gave in *id */
   ebra_alert_metric_t metric;
   bool raised;                /* true: crossed up; false: cleared */
   uint64_t value, threshold, clear_below;
@@ -130,10 +139,11 @@ typedef struct ebra_alert_event_s {
 
 typedef void ebra_alert_fn(const ebra_alert_event_t *ev, void *arg);
 
-/* Add an alert; returns its id (>= 0), or -EINVAL (fn NULL, unknown
- * metric, clear_below > threshold) or -ENOSPC (64 alerts). */
+/* Add an alert; its id (>= 0) goes to *id.  Returns 0, -EINVAL with an
+ * EBRA_ERR_BAD_CALL report (fn or id NULL, unknown metric, clear_below >
+ * threshold), or -ENOSPC (64 alerts). */
 EBRA_API int ebra_alert_add(ebra_alert_metric_t metric, uint64_t threshold,
-                            uint64_t clear_below, ebra_alert_fn *fn, void *arg);
+                            uint64_t clear_below, ebra_alert_fn *fn, void *arg, int *id);
 /* Remove an alert; -ENOENT if there is none with that id.  After it
  * returns, the callback is not running and will not run. */
 EBRA_API int ebra_alert_remove(int id);
@@ -151,9 +161,11 @@ typedef struct ebra_sample_s {
   ebra_strategy_t active;
 } ebra_sample_t;
 
-/* Copy up to max of the newest samples into out, oldest first; returns how
- * many were copied (0 if there are none or out is NULL). */
-EBRA_API size_t ebra_history(ebra_sample_t *out, size_t max);
+/* Copy up to max of the newest samples into out, oldest first, and how
+ * many were copied into *n (0 while the engine is not configured).  Never
+ * waits for a step.  Returns 0, or -EINVAL with an EBRA_ERR_BAD_CALL report
+ * (n NULL, or out NULL with max > 0). */
+EBRA_API int ebra_history(ebra_sample_t *out, size_t max, size_t *n);
 
 #ifdef __cplusplus
 }

@@ -69,18 +69,26 @@ typedef struct ebra_snapshot_s {
 } ebra_snapshot_t;
 
 /* Take a snapshot of every live pool, domain and weak cache into a new *out (release
- * it with ebra_snapshot_free).  Returns 0, -EINVAL (out is NULL) or
- * -ENOMEM. */
+ * it with ebra_snapshot_free).  Returns 0, -EINVAL (out is NULL; with an
+ * EBRA_ERR_BAD_CALL report) or -ENOMEM. */
 EBRA_API int ebra_snapshot(ebra_snapshot_t **out);
 
 /* Release a snapshot; NULL is a no-op. */
 EBRA_API void ebra_snapshot_free(ebra_snapshot_t *snap);
 
+/* Where the printers below write: called with NUL-ended pieces of text,
+ * each valid only during the call. */
+typedef void ebra_output_fn(const char *text, void *arg);
+
 /* Print a snapshot through out(text, arg) (NULL = stdout), in pieces of
  * at most a few KiB; text is NUL-ended and valid only during the call.
- * Returns 0, or -EINVAL if snap is NULL.
+ * Returns 0, or -EINVAL with an EBRA_ERR_BAD_CALL report if snap is NULL.
+ * Every number of the stats structs is in all three formats, under the
+ * same key in text and JSON.
  *
- *  - text: a human-readable report, one block per pool and domain.
+ *  - text: a human-readable report: a header line per pool, domain and
+ *    cache (`pool "name" (id N):`, names quoted with C-style escapes), then
+ *    its fields as `key value`; the engine last.
  *  - json: one JSON object (RFC 8259): global fields, "pools",
  *    "domains" and "caches" arrays; names are escaped, and bytes that are not UTF-8 (a
  *    name truncated inside a character) become U+FFFD.  Latencies in ns.
@@ -97,6 +105,12 @@ EBRA_API int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_f
                                       void *arg);
 EBRA_API int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                             void *arg);
+
+/* Print one pool's stats through out (NULL = stdout): the text printer's
+ * block for that pool.  Returns 0, or -EBADF (destroyed) / -EINVAL (NULL
+ * pool), as ebra_pool_stats. */
+EBRA_API int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out,
+                                   void *arg);
 
 #ifdef __cplusplus
 }

@@ -141,11 +141,7 @@ typedef struct ebra_pool_stats_s {
 /* Fill *out.  Returns 0, or -EBADF / -EINVAL. */
 EBRA_API int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out);
 
-typedef void ebra_output_fn(const char *text, void *arg);
-
-/* Print a human-readable stats summary through out (NULL = stdout). */
-EBRA_API int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out,
-                                   void *arg);
+/* ebra_pool_print_stats, the printed form of these, is in ebra/monitor.h. */
 
 /* ---- audit (tests, debugging) --------------------------------------------
  * Walk every magazine reachable from the pool (the depot's stacks and every
