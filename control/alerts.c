@@ -138,10 +138,8 @@ void ebi_alerts_fire(ebi_alert_fire_t *fire, size_t n) {
 
 int ebra_alert_add(ebra_alert_metric_t metric, uint64_t threshold, uint64_t clear_below,
                    ebra_alert_fn *fn, void *arg, int *id) {
-  if (!id || !fn || (unsigned)metric > EBRA_ALERT_CAP_USAGE_PERMILLE || clear_below > threshold) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_alert_add: bad metric, callback, levels or id pointer");
-    return -EINVAL;
-  }
+  if (!id || !fn || (unsigned)metric > EBRA_ALERT_CAP_USAGE_PERMILLE || clear_below > threshold)
+    return ebi_bad_call("ebra_alert_add: bad metric, callback, levels or id pointer");
   int rc = -ENOSPC;
   pthread_mutex_lock(&alerts.lock);
   for (int i = 0; i < EBI_MAX_ALERTS; i++) {
@@ -213,10 +211,8 @@ void ebi_history_put(const ebra_sample_t *s) {
 }
 
 int ebra_history(ebra_sample_t *out, size_t max, size_t *n) {
-  if (!n || (!out && max)) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_history: out or n is NULL");
-    return -EINVAL;
-  }
+  if (!n || (!out && max))
+    return ebi_bad_call("ebra_history: out or n is NULL");
   pthread_mutex_lock(&hist.lock);
   const uint64_t have = hist.count < hist.len ? hist.count : hist.len;
   const size_t k = have < max ? (size_t)have : max;

@@ -622,10 +622,8 @@ int ebra_set_memory_limits(uint64_t soft_bytes, uint64_t hard_bytes) {
 }
 
 int ebra_engine_stats(ebra_engine_stats_t *out) {
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_engine_stats: out is NULL");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_engine_stats: out is NULL");
   pthread_mutex_lock(&eng.pub_lock);
   *out = eng.pub;
   pthread_mutex_unlock(&eng.pub_lock);

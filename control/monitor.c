@@ -416,10 +416,8 @@ static void text_entry(emit_t *e, const kind_t *k, const entry_t *en) {
 }
 
 int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
-  if (!snap) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot_print_text: snap is NULL");
-    return -EINVAL;
-  }
+  if (!snap)
+    return ebi_bad_call("ebra_snapshot_print_text: snap is NULL");
   emit_t e;
   emit_init(&e, out, arg);
   emit_bytes(&e, "ebra:", 5);
@@ -473,10 +471,8 @@ static void json_array(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) 
 }
 
 int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
-  if (!snap) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot_print_json: snap is NULL");
-    return -EINVAL;
-  }
+  if (!snap)
+    return ebi_bad_call("ebra_snapshot_print_json: snap is NULL");
   emit_t e;
   emit_init(&e, out, arg);
   emitf(&e, "{\"timestamp_ns\":%" PRIu64, snap->timestamp_ns);
@@ -539,10 +535,8 @@ static void prom_strategy(emit_t *e, const char *metric, const char *help, ebra_
 
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
-  if (!snap) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot_print_prometheus: snap is NULL");
-    return -EINVAL;
-  }
+  if (!snap)
+    return ebi_bad_call("ebra_snapshot_print_prometheus: snap is NULL");
   emit_t e;
   emit_init(&e, out, arg);
   for (int k = 0; k < K_COUNT; k++)

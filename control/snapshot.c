@@ -126,10 +126,8 @@ int ebi_snap_take(ebi_snap_t **out) {
 }
 
 int ebra_snapshot(ebra_snapshot_t **out) {
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_snapshot: out is NULL");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_snapshot: out is NULL");
   ebi_snap_t *s;
   const int rc = ebi_snap_take(&s);
   *out = rc ? NULL : &s->pub;

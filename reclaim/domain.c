@@ -416,10 +416,8 @@ int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
   int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_retire_call");
   if (rc)
     return rc;
-  if (!fn) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_retire_call: NULL function");
-    return -EINVAL;
-  }
+  if (!fn)
+    return ebi_bad_call("ebra_retire_call: NULL function");
   const ebi_retired_t e = {.run = call_user, .ctx = (void *)fn, .arg = arg, .obj = arg};
   return ebi_retire_entry(d, &e);
 }
@@ -641,9 +639,7 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
   pthread_cond_init(&d->done, NULL);
   int err = ebi_backend_init_domain(d);
   if (!err) {
-    ebi_registry_lock();
-    err = ebi_life_begin_locked(&d->life, EBI_KIND_DOMAIN, cfg ? cfg->name : NULL);
-    ebi_registry_unlock();
+    err = ebi_life_begin(&d->life, EBI_KIND_DOMAIN, cfg ? cfg->name : NULL);
   }
   if (!err && (err = reclaimer_start(d)) != 0) {
     ebi_registry_lock();
@@ -685,9 +681,7 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   pthread_cond_signal(&d->wake);
   pthread_mutex_unlock(&d->lock);
   pthread_join(d->reclaimer, NULL);
-  ebi_registry_lock();
-  ebi_life_end_locked(&d->life);
-  ebi_registry_unlock();
+  ebi_life_end(&d->life, EBI_KIND_DOMAIN, "ebra_domain_destroy");
   ebi_backend_fini_domain(d);
   /* Like pools, the struct stays as a tombstone: later calls get EBADF. */
   return 0;
@@ -739,10 +733,8 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
   int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_stats");
   if (rc)
     return rc;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_stats: NULL out");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_domain_stats: NULL out");
   memset(out, 0, sizeof *out);
   uint64_t retired, bytes;
   pthread_mutex_lock(&d->threads_lock);
@@ -777,48 +769,41 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
 /* Registry lock held by the caller in all three.  Prepare takes every
  * domain lock in lock order; "parent" releases them (the child calls it
  * too, before it releases the threads that did not survive the fork). */
-static void domains_fork_prepare(void) {
-  for (uint32_t i = 0; i < ebi_domain_registry_capacity(); i++) {
-    ebra_domain_t *d = ebi_domain_registry_at(i);
-    if (!d)
-      continue;
-    pthread_mutex_lock(&d->threads_lock);
-    for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next)
-      pthread_mutex_lock(&dt->batch_lock);
-    pthread_mutex_lock(&d->lock);
-  }
+static void domain_fork_lock(ebi_life_t *l) {
+  ebra_domain_t *d = (ebra_domain_t *)l;
+  pthread_mutex_lock(&d->threads_lock);
+  for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next)
+    pthread_mutex_lock(&dt->batch_lock);
+  pthread_mutex_lock(&d->lock);
 }
 
-static void domains_fork_parent(void) {
-  for (uint32_t i = 0; i < ebi_domain_registry_capacity(); i++) {
-    ebra_domain_t *d = ebi_domain_registry_at(i);
-    if (!d)
-      continue;
-    pthread_mutex_unlock(&d->lock);
-    for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next)
-      pthread_mutex_unlock(&dt->batch_lock);
-    pthread_mutex_unlock(&d->threads_lock);
-  }
+static void domain_fork_unlock(ebi_life_t *l) {
+  ebra_domain_t *d = (ebra_domain_t *)l;
+  pthread_mutex_unlock(&d->lock);
+  for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next)
+    pthread_mutex_unlock(&dt->batch_lock);
+  pthread_mutex_unlock(&d->threads_lock);
 }
+
+static void domains_fork_prepare(void) { ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_lock); }
+static void domains_fork_parent(void) { ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_unlock); }
 
 /* The child has no reclaimer threads: start one per domain.  Batches the
  * parent's reclaimer held at the fork are not in the child (leaked there,
  * never run twice). */
-static void domains_fork_child(void) {
-  for (uint32_t i = 0; i < ebi_domain_registry_capacity(); i++) {
-    ebra_domain_t *d = ebi_domain_registry_at(i);
-    if (!d)
-      continue;
-    /* The parent's reclaimer may have been waiting on these: no waiter
-     * exists in the child, so they are re-initialised. */
-    pthread_cond_init(&d->wake, NULL);
-    pthread_cond_init(&d->done, NULL);
-    d->reclaimer_idle = false;
-    d->barrier_done = d->barrier_req;
-    if (reclaimer_start(d) != 0)
-      ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", d->life.name);
-  }
+static void domain_fork_restart(ebi_life_t *l) {
+  ebra_domain_t *d = (ebra_domain_t *)l;
+  /* The parent's reclaimer may have been waiting on these: no waiter
+   * exists in the child, so they are re-initialised. */
+  pthread_cond_init(&d->wake, NULL);
+  pthread_cond_init(&d->done, NULL);
+  d->reclaimer_idle = false;
+  d->barrier_done = d->barrier_req;
+  if (reclaimer_start(d) != 0)
+    ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", l->name);
 }
+
+static void domains_fork_child(void) { ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_restart); }
 
 /* ---- thread exit and fork, reached through src/thread.c's hooks ----------- */
 

@@ -72,10 +72,18 @@ EBI_INTERNAL_FN void ebi_life_end_locked(ebi_life_t *l);
 /* Undo a birth whose object is freed right away (its create failed later
  * on).  Registry lock held. */
 EBI_INTERNAL_FN void ebi_life_abort_locked(ebi_life_t *l);
+/* The same three, each taking the registry lock itself.  ebi_life_end
+ * refuses (reported, -EBADF) an object a racing destroy already ended. */
+EBI_INTERNAL_FN int ebi_life_begin(ebi_life_t *l, ebi_kind_t kind, const char *name);
+EBI_INTERNAL_FN int ebi_life_end(ebi_life_t *l, ebi_kind_t kind, const char *call);
+/* Zeroed, cache-line aligned memory for a new object; NULL with errno ENOMEM. */
+EBI_INTERNAL_FN void *ebi_life_alloc(size_t size);
 /* The live object of a kind at id, or NULL; the registry's length.
  * Registry lock held. */
 EBI_INTERNAL_FN ebi_life_t *ebi_life_at_locked(ebi_kind_t kind, uint32_t id);
 EBI_INTERNAL_FN uint32_t ebi_life_capacity_locked(ebi_kind_t kind);
+/* fn(l) for every live object of a kind, in id order.  Registry lock held. */
+EBI_INTERNAL_FN void ebi_life_each_locked(ebi_kind_t kind, void (*fn)(ebi_life_t *l));
 EBI_INTERNAL_FN const char *ebi_kind_name(ebi_kind_t kind);
 EBI_INTERNAL_FN int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call);
 
@@ -320,6 +328,9 @@ EBI_INTERNAL_FN void ebi_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind,
 EBI_INTERNAL_FN void ebi_die(const char *file, int line, const char *why)
     __attribute__((noreturn));
 #define EBI_DIE(why) ebi_die(__FILE__, __LINE__, (why))
+/* Report a bad argument (EBRA_ERR_BAD_CALL, the message as given) and
+ * return -EINVAL, for `if (bad) return ebi_bad_call("fn: what");`. */
+EBI_INTERNAL_FN int ebi_bad_call(const char *msg);
 
 /* ---- options.c ----------------------------------------------------------- */
 EBI_INTERNAL_FN bool ebi_option_is_on(ebra_option_t opt);

@@ -110,3 +110,38 @@ int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call) 
              l->name);
   return -EBADF;
 }
+
+void *ebi_life_alloc(size_t size) {
+  const size_t rounded = (size + 63) & ~(size_t)63;
+  void *p = aligned_alloc(64, rounded);
+  if (p)
+    memset(p, 0, rounded);
+  else
+    errno = ENOMEM;
+  return p;
+}
+
+int ebi_life_begin(ebi_life_t *l, ebi_kind_t kind, const char *name) {
+  ebi_registry_lock();
+  const int err = ebi_life_begin_locked(l, kind, name);
+  ebi_registry_unlock();
+  return err;
+}
+
+int ebi_life_end(ebi_life_t *l, ebi_kind_t kind, const char *call) {
+  ebi_registry_lock();
+  if (!ebi_life_is_alive(l)) { /* a racing destroy won */
+    ebi_registry_unlock();
+    return ebi_life_check_slow(l, kind, call);
+  }
+  ebi_life_end_locked(l);
+  ebi_registry_unlock();
+  return 0;
+}
+
+void ebi_life_each_locked(ebi_kind_t kind, void (*fn)(ebi_life_t *l)) {
+  const idtable_t *t = &registries[kind];
+  for (uint32_t id = 0; id < t->cap; id++)
+    if (t->items[id])
+      fn(t->items[id]);
+}

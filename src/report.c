@@ -1,4 +1,5 @@
 /* src/report.c — error reporting: the user's hook, or stderr. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,4 +77,9 @@ void ebi_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind, const char *fmt,
 void ebi_die(const char *file, int line, const char *why) {
   fprintf(stderr, "ebra: fatal internal error at %s:%d: %s\n", file, line, why);
   abort();
+}
+
+int ebi_bad_call(const char *msg) {
+  ebi_report(EBRA_ERR_BAD_CALL, "%s", msg);
+  return -EINVAL;
 }

@@ -90,10 +90,8 @@ int ebra_pool_stats(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   int rc0 = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_stats");
   if (rc0)
     return rc0;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_stats: NULL out");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_pool_stats: NULL out");
   ebi_registry_lock();
   if (!ebi_pool_is_alive(pool)) {
     ebi_registry_unlock();

@@ -291,28 +291,26 @@ static void hooks_run(bool above_registry, fork_step_t step) {
   }
 }
 
+static void pool_fork_lock(ebi_life_t *l) {
+  ebra_pool_t *pool = (ebra_pool_t *)l;
+  pthread_mutex_lock(&pool->grow_lock);
+  pthread_mutex_lock(&pool->overflow_lock);
+}
+
+static void pool_fork_unlock(ebi_life_t *l) {
+  ebra_pool_t *pool = (ebra_pool_t *)l;
+  pthread_mutex_unlock(&pool->overflow_lock);
+  pthread_mutex_unlock(&pool->grow_lock);
+}
+
 static void fork_prepare(void) {
   hooks_run(true, FORK_PREPARE); /* their locks rank first */
   ebi_registry_lock();
   hooks_run(false, FORK_PREPARE);
-  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
-    ebra_pool_t *pool = ebi_registry_at(id);
-    if (pool) {
-      pthread_mutex_lock(&pool->grow_lock);
-      pthread_mutex_lock(&pool->overflow_lock);
-    }
-  }
+  ebi_life_each_locked(EBI_KIND_POOL, pool_fork_lock);
 }
 
-static void fork_unlock_pools(void) {
-  for (uint32_t id = 0; id < ebi_registry_capacity(); id++) {
-    ebra_pool_t *pool = ebi_registry_at(id);
-    if (pool) {
-      pthread_mutex_unlock(&pool->overflow_lock);
-      pthread_mutex_unlock(&pool->grow_lock);
-    }
-  }
-}
+static void fork_unlock_pools(void) { ebi_life_each_locked(EBI_KIND_POOL, pool_fork_unlock); }
 
 static void fork_parent(void) {
   fork_unlock_pools();

@@ -521,26 +521,32 @@ int ebra_cache_erase(ebra_cache_t *c, const void *key, size_t key_len) {
   return erase_key(c, &k);
 }
 
-int ebra_cache_maintain(ebra_cache_t *c, size_t *removed) {
-  if (removed)
-    *removed = 0; /* what a failed call leaves (ebra/error.h) */
-  int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_maintain");
-  if (rc)
-    return rc;
+/* Remove, for `why`, every entry that expires at or before `by` (UINT64_MAX:
+ * every entry, a ttl or not); returns how many this call removed. */
+static size_t cache_remove_by(ebra_cache_t *c, uint64_t by, ebra_cache_reason_t why) {
   size_t n = 0;
-  if (!c->ttl_ns)
-    return 0;
-  const uint64_t now = ebi_now_ns();
   ebra_read_lock(c->domain);
   struct cds_lfht_iter it;
   struct cds_lfht_node *node;
   cds_lfht_for_each(c->ht, &it, node) {
     centry_t *e = caa_container_of(node, centry_t, node);
     entry_reached(c, e);
-    if (now >= e->expires_ns && entry_try_remove(c, e, EBRA_CACHE_EXPIRED))
+    if (by >= e->expires_ns && entry_try_remove(c, e, why))
       n++;
   }
   ebra_read_unlock(c->domain);
+  return n;
+}
+
+int ebra_cache_maintain(ebra_cache_t *c, size_t *removed) {
+  if (removed)
+    *removed = 0; /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_maintain");
+  if (rc)
+    return rc;
+  if (!c->ttl_ns)
+    return 0;
+  const size_t n = cache_remove_by(c, ebi_now_ns(), EBRA_CACHE_EXPIRED);
   if (removed)
     *removed = n;
   return 0;
@@ -609,18 +615,12 @@ ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t 
     errno = err;
     return NULL;
   }
-  ebra_cache_t *c = aligned_alloc(64, (sizeof *c + 63) & ~(size_t)63);
-  if (!c) {
-    errno = ENOMEM;
+  ebra_cache_t *c = ebi_life_alloc(sizeof *c);
+  if (!c)
     return NULL;
-  }
-  memset(c, 0, sizeof *c);
   err = cache_init(c, t, cfg);
-  if (!err) {
-    ebi_registry_lock();
-    err = ebi_life_begin_locked(&c->life, EBI_KIND_CACHE, cfg->name);
-    ebi_registry_unlock();
-  }
+  if (!err)
+    err = ebi_life_begin(&c->life, EBI_KIND_CACHE, cfg->name);
   if (err) {
     if (c->ht)
       cds_lfht_destroy(c->ht, NULL);
@@ -632,29 +632,14 @@ ebra_cache_t *ebra_cache_create(ebra_weak_table_t *t, const ebra_cache_config_t 
 }
 
 /* Remove every entry (ERASED).  death_lock held: no cleanup runs. */
-static void cache_clear(ebra_cache_t *c) {
-  ebra_read_lock(c->domain);
-  struct cds_lfht_iter it;
-  struct cds_lfht_node *node;
-  cds_lfht_for_each(c->ht, &it, node) {
-    centry_t *e = caa_container_of(node, centry_t, node);
-    entry_reached(c, e);
-    entry_try_remove(c, e, EBRA_CACHE_ERASED);
-  }
-  ebra_read_unlock(c->domain);
-}
+static void cache_clear(ebra_cache_t *c) { cache_remove_by(c, UINT64_MAX, EBRA_CACHE_ERASED); }
 
 int ebra_cache_destroy(ebra_cache_t *c) {
   int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_destroy");
   if (rc)
     return rc;
-  ebi_registry_lock();
-  if (!ebi_life_is_alive(&c->life)) { /* a racing destroy won */
-    ebi_registry_unlock();
-    return ebi_life_check_slow(&c->life, EBI_KIND_CACHE, "ebra_cache_destroy");
-  }
-  ebi_life_end_locked(&c->life); /* kept as a tombstone */
-  ebi_registry_unlock();
+  if ((rc = ebi_life_end(&c->life, EBI_KIND_CACHE, "ebra_cache_destroy")) != 0)
+    return rc; /* the struct stays as a tombstone either way */
   pthread_mutex_lock(&c->death_lock);
   cache_clear(c);
   c->dead = true; /* later cleanups skip the lfht (C3) */
@@ -675,10 +660,8 @@ int ebra_cache_stats(ebra_cache_t *c, ebra_cache_stats_t *out) {
   int rc = EBI_LIFE_CHECK(c, EBI_KIND_CACHE, "ebra_cache_stats");
   if (rc)
     return rc;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_cache_stats: NULL out");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_cache_stats: NULL out");
   memset(out, 0, sizeof *out);
   for (int i = 0; i < NOWNED; i++) {
     out->hits += ebi_atomic_load_relaxed(&c->owned[i].xhits);

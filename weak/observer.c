@@ -151,9 +151,7 @@ ebra_subject_t *ebra_subject_create(ebra_weak_table_t *t, const ebra_subject_con
   s->domain = ebi_weak_table_domain(t);
   pthread_mutex_init(&s->lock, NULL);
   ebi_atomic_store_relaxed(&s->xholds, 1);
-  ebi_registry_lock();
-  int err = ebi_life_begin_locked(&s->life, EBI_KIND_SUBJECT, cfg ? cfg->name : NULL);
-  ebi_registry_unlock();
+  int err = ebi_life_begin(&s->life, EBI_KIND_SUBJECT, cfg ? cfg->name : NULL);
   if (err) {
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -168,13 +166,8 @@ int ebra_subject_destroy(ebra_subject_t *s) {
   int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_destroy");
   if (rc)
     return rc;
-  ebi_registry_lock();
-  if (!ebi_life_is_alive(&s->life)) { /* a racing destroy won */
-    ebi_registry_unlock();
-    return ebi_life_check_slow(&s->life, EBI_KIND_SUBJECT, "ebra_subject_destroy");
-  }
-  ebi_life_end_locked(&s->life);
-  ebi_registry_unlock();
+  if ((rc = ebi_life_end(&s->life, EBI_KIND_SUBJECT, "ebra_subject_destroy")) != 0)
+    return rc;
   pthread_mutex_lock(&s->lock);
   while (!cds_list_empty(&s->head))
     obs_unlink_locked(s, cds_list_entry(s->head.next, obs_t, link));
@@ -190,10 +183,8 @@ int ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h, ebra_observer_fn *f
   int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_subscribe");
   if (rc)
     return rc;
-  if (!fn || !out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_subscribe: NULL callback or out");
-    return -EINVAL;
-  }
+  if (!fn || !out)
+    return ebi_bad_call("ebra_subject_subscribe: NULL callback or out");
   obs_t *o = calloc(1, sizeof *o);
   if (!o)
     return -ENOMEM;
@@ -293,10 +284,8 @@ int ebra_subject_count(ebra_subject_t *s, size_t *out) {
   int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_count");
   if (rc)
     return rc;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_subject_count: NULL out");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_subject_count: NULL out");
   pthread_mutex_lock(&s->lock);
   *out = s->count;
   pthread_mutex_unlock(&s->lock);

@@ -327,10 +327,8 @@ int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
   int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_create");
   if (rc)
     return rc;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_create: NULL out");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_weak_create: NULL out");
   ebra_pool_t *pool;
   rc = ebi_object_check_live(obj, &pool);
   if (rc)
@@ -356,19 +354,26 @@ int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
   return 0;
 }
 
+/* The start of every table call that works inside a section: the entry
+ * check, then ebra_read_lock of the table's domain; 0 or the error. */
+static int table_section_begin(ebra_weak_table_t *t, const char *call) {
+  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, call);
+  return rc ? rc : ebra_read_lock(t->domain);
+}
+
 int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
   if (out)
     *out = NULL; /* what a failed call leaves (ebra/error.h) */
-  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_upgrade");
+  if (!out) {
+    int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_upgrade");
+    if (!rc)
+      ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_upgrade: NULL out");
+    return rc ? rc : -EINVAL;
+  }
+  int rc = table_section_begin(t, "ebra_weak_upgrade");
   if (rc)
     return rc;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_upgrade: NULL out");
-    return -EINVAL;
-  }
   void *obj = NULL;
-  if ((rc = ebra_read_lock(t->domain)) != 0)
-    return rc;
   wslot_t *s = slot_of_handle(t, h);
   const uint32_t alive = h_gen(h) << 1 | 1;
   /* Acquires pair with the store release of xgen / xobj in create; the
@@ -390,10 +395,8 @@ int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
 }
 
 int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
-  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_release");
+  int rc = table_section_begin(t, "ebra_weak_release");
   if (rc)
-    return rc;
-  if ((rc = ebra_read_lock(t->domain)) != 0)
     return rc;
   rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
@@ -405,10 +408,8 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
 }
 
 int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
-  int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_kill");
+  int rc = table_section_begin(t, "ebra_weak_kill");
   if (rc)
-    return rc;
-  if ((rc = ebra_read_lock(t->domain)) != 0)
     return rc;
   rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
@@ -426,10 +427,8 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
   int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_add_cleanup");
   if (rc)
     return rc;
-  if (!fn) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_add_cleanup: NULL function");
-    return -EINVAL;
-  }
+  if (!fn)
+    return ebi_bad_call("ebra_weak_add_cleanup: NULL function");
   cleanup_t *c = malloc(sizeof *c);
   if (!c)
     return -ENOMEM;
@@ -473,12 +472,9 @@ ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d, const ebra_weak_tabl
     errno = EINVAL;
     return NULL;
   }
-  ebra_weak_table_t *t = aligned_alloc(64, (sizeof *t + 63) & ~(size_t)63);
-  if (!t) {
-    errno = ENOMEM;
+  ebra_weak_table_t *t = ebi_life_alloc(sizeof *t);
+  if (!t)
     return NULL;
-  }
-  memset(t, 0, sizeof *t);
   const uint32_t span = cfg && cfg->max_generation ? cfg->max_generation : GEN_LIMIT;
   ebi_registry_lock();
   for (uint32_t tag = 1; tag < NTAGS && !t->tag; tag++) {
@@ -555,10 +551,8 @@ int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out) {
   int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_table_stats");
   if (rc)
     return rc;
-  if (!out) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_weak_table_stats: NULL out");
-    return -EINVAL;
-  }
+  if (!out)
+    return ebi_bad_call("ebra_weak_table_stats: NULL out");
   out->live = ebi_atomic_load_relaxed(&t->xlive);
   out->slots = ebi_atomic_load_relaxed(&t->xslots);
   out->retired_slots = ebi_atomic_load_relaxed(&t->xretired_slots);
