@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DEBRA_BUILD_BENCH=OFF >/dev/null
-cmake --build build/release -j"$(nproc)" --target ebra_demo
-./build/release/examples/ebra_demo
+# A tree of its own: scripts/test.sh configures build/release with the
+# benchmarks on, and neither command may change the other's tree.
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DEBRA_BUILD_BENCH=OFF -DEBRA_BUILD_TESTS=OFF >/dev/null
+cmake --build build/demo -j"$(nproc)" --target ebra_demo
+./build/demo/examples/ebra_demo
