@@ -587,10 +587,6 @@ EBI_INTERNAL_FN void ebi_object_return(const ebi_objref_t *ref);
 /* The ref of obj, which the caller holds but whose ref it did not keep:
  * one lookup; false and a ref of nothing if obj's pool is gone. */
 EBI_INTERNAL_FN bool ebi_object_ref_of_held(void *obj, ebi_objref_t *ref);
-/* The old hooks (lookup each time); reclaim/ and weak/ move to claim/return. */
-EBI_INTERNAL_FN int ebi_object_check_live(const void *obj, ebra_pool_t **pool_out);
-EBI_INTERNAL_FN int ebi_object_hold(ebra_pool_t *pool, const void *obj);
-EBI_INTERNAL_FN bool ebi_object_release_hold(const void *obj);
 
 /* ---- pool.c -------------------------------------------------------------- */
 EBI_INTERNAL_FN bool ebi_pool_is_alive(const ebra_pool_t *pool);
