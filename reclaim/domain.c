@@ -306,7 +306,7 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
   ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
     return -errno;
-  const uint64_t bytes = e->ref.pool ? e->ref.pool->object_size : 0;
+  const uint64_t bytes = e->ref.pool ? e->ref.pool->object_size : 0; /* a pool object? */
   ebi_batch_t *full = NULL;
   pthread_mutex_lock(&dt->batch_lock);
   if (!dt->open && !(dt->open = batch_new(ebi_atomic_load_relaxed(&d->xbatch_size)))) {

@@ -458,11 +458,14 @@ typedef struct ebi_thread_hooks_s {
 EBI_INTERNAL_FN void ebi_thread_hooks_add(const ebi_thread_hooks_t *h);
 
 /* ---- object.c: the state of one object ------------------------------------
- * object.c owns every per-object state bit; no other file reads or writes
- * them.  A slot is in exactly one of these states:
- *   free    in a magazine, the overflow list or a slab's free bits, or
- *           freshly carved; its first word holds marker(p) = p ^ cookie;
- *           debug builds: its live bit is clear, [8, object_size) poisoned
+ * object.c owns every per-object state bit; other files only call the
+ * functions below (pool.c's overflow list borrows a free object's first
+ * word as its link and writes the marker back when it takes the object
+ * off the list).  A slot is in exactly one of these states:
+ *   free    in a magazine or a slab's free bits, freshly carved, or on the
+ *           overflow list; its first word holds marker(p) = p ^ cookie
+ *           (the link, while on the overflow list); debug builds: its live
+ *           bit is clear, [8, object_size) poisoned
  *   user    handed out by alloc; the first word is the user's;
  *           debug builds: its live bit is set
  *   held    a user object claimed by the reclamation layer (retired, or
@@ -520,8 +523,9 @@ static inline bool ebi_object_is_held(const ebi_slab_t *s, const void *p) {
   return (ebi_atomic_load_relaxed(b.word) & b.mask) != 0;
 }
 
-/* Debug builds only: move p's live bit; false (nothing changed) if it
- * already had that value. */
+/* Debug builds only (set_live is a no-op returning true in the others):
+ * move p's live bit, false (nothing changed) if it already had that value;
+ * poison a free object, check the poison, and alloc's checks. */
 EBI_INTERNAL_FN bool ebi_object_debug_set_live(const ebi_slab_t *s, const void *p, bool live);
 EBI_INTERNAL_FN void ebi_object_debug_poison(ebra_pool_t *pool, void *p);
 EBI_INTERNAL_FN void ebi_object_debug_check_poison(ebra_pool_t *pool, const void *p);

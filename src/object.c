@@ -48,6 +48,7 @@ bool ebi_object_debug_set_live(const ebi_slab_t *s, const void *p, bool live) {
 #endif
 }
 
+#if EBI_DEBUG
 /* A free object holds its marker in bytes [0, 8) and the poison (or zeros
  * when secure clearing is on) in [8, object_size); anything else was
  * written after free. */
@@ -81,6 +82,7 @@ void ebi_object_debug_on_alloc(ebra_pool_t *pool, void *p) {
     ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
                      pool->name, p);
 }
+#endif /* EBI_DEBUG */
 
 /* ---- free state ---------------------------------------------------------- */
 
