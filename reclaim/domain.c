@@ -351,6 +351,7 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
   ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
     return -errno;
+  const uint64_t bytes = e->ref.pool ? e->ref.pool->object_size : 0; /* a pool object? */
   ebi_batch_t *full = NULL;
   pthread_mutex_lock(&dt->batch_lock);
   if (!dt->open && !(dt->open = batch_new(ebi_atomic_load_relaxed(&d->xbatch_size)))) {
@@ -364,7 +365,7 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
     ebi_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
   }
   b->ent[b->n++] = *e;
-  b->bytes += e->bytes;
+  b->bytes += bytes;
   if (b->n >= b->cap || b->n >= ebi_atomic_load_relaxed(&d->xbatch_size)) {
     full = b;
     dt->open = NULL;
@@ -372,7 +373,7 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
   }
   pthread_mutex_unlock(&dt->batch_lock);
   ebi_counter_add_owner(&dt->xretired, 1);
-  ebi_counter_add_owner(&dt->xretired_bytes, e->bytes);
+  ebi_counter_add_owner(&dt->xretired_bytes, bytes);
   if (full)
     batch_submit(d, full);
   else if (opened)
@@ -381,36 +382,30 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
 }
 
 /* After the grace period: the object goes back to its pool's magazines
- * (the reclaimer's, flushed to the depot after the round). */
-static void return_to_pool(const ebi_retired_t *e) {
-  void *obj = e->obj;
-  ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool && ebi_object_release_hold(obj))
-    ebra_pool_free(pool, obj);
-}
+ * (the reclaimer's, flushed to the depot after the round), through the
+ * claim ebra_retire made: no lookup, no check. */
+static void return_to_pool(const ebi_retired_t *e) { ebi_object_return(&e->ref); }
 
+/* The claim (one segment-map lookup) checks obj and sets its held bit, so
+ * until the reclaimer returns it the user can neither free it, retire it
+ * again nor give it a weak handle. */
 int ebra_retire(ebra_domain_t *d, void *obj) {
   int lrc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_retire");
   if (lrc)
     return lrc;
   if (!obj)
     return -EINVAL;
-  ebra_pool_t *pool;
-  int rc = ebi_object_check_live(obj, &pool);
+  ebi_retired_t e = {.run = return_to_pool};
+  int rc = ebi_object_claim(obj, &e.ref);
   if (rc)
     return rc;
-  rc = ebi_object_hold(pool, obj);
-  if (rc)
-    return rc;
-  const ebi_retired_t e = {.run = return_to_pool, .obj = obj,
-                            .bytes = ebra_pool_object_size(pool)};
   rc = ebi_retire_entry(d, &e);
   if (rc)
-    ebi_object_release_hold(obj);
+    ebi_object_unclaim(&e.ref);
   return rc;
 }
 
-static void call_user(const ebi_retired_t *e) { ((ebra_reclaim_fn *)e->ctx)(e->arg); }
+static void call_user(const ebi_retired_t *e) { ((ebra_reclaim_fn *)e->ctx)(e->ref.obj); }
 
 int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
   int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_retire_call");
@@ -418,7 +413,7 @@ int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
     return rc;
   if (!fn)
     return ebi_bad_call("ebra_retire_call: NULL function");
-  const ebi_retired_t e = {.run = call_user, .ctx = (void *)fn, .arg = arg, .obj = arg};
+  const ebi_retired_t e = {.run = call_user, .ref = {.obj = arg}, .ctx = (void *)fn};
   return ebi_retire_entry(d, &e);
 }
 
@@ -466,7 +461,7 @@ static void reclaim_round(ebra_domain_t *d, ebi_batch_t *list, uint64_t gp_start
     ebi_batch_t *b = list;
     list = b->next;
     for (uint32_t i = 0; i < b->n; i++) {
-      ebi_tsan_after_grace_period(b->ent[i].obj);
+      ebi_tsan_after_grace_period(b->ent[i].ref.obj);
       b->ent[i].run(&b->ent[i]);
     }
     n += b->n;

@@ -14,17 +14,18 @@
 typedef struct ebi_dthread_s ebi_dthread_t;
 
 /* One deferred action, run by the reclaimer after a grace period:
- * run(e).  `obj` is what readers may have touched (the TSan acquire
- * target), `bytes` its size for the pending-bytes stat; ctx/arg/aux are
- * the action's own (a user callback, a weak slot and its handle, ...). */
+ * run(e).  ref.obj is what readers may have touched (the TSan acquire
+ * target).  An entry that gives a pool object back carries the holder's
+ * claim in ref (src/internal.h, "object.c"), so the reclaimer returns it
+ * with no lookup; the pending-bytes stat counts ref.pool's object size.
+ * Other entries have ref.pool == NULL.  ctx/aux are the action's own (a
+ * user callback, a weak table and handle, ...). */
 typedef struct ebi_retired_s ebi_retired_t;
 struct ebi_retired_s {
   void (*run)(const ebi_retired_t *e);
+  ebi_objref_t ref;
   void *ctx;
-  void *arg;
   uint64_t aux;
-  void *obj;
-  uint64_t bytes;
 };
 
 /* A batch of retired entries.  Owned by one thread while open (under its

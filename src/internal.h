@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <ck_stack.h>
 
@@ -414,15 +415,6 @@ static inline size_t ebi_slab_slot_index(const ebi_slab_t *slab, const void *p) 
   return (size_t)(((unsigned __int128)off * slab->stride_div) >> 64);
 }
 
-/* Is slot p held by the reclamation layer (see xheld_bits)?  Relaxed: the
- * bit is set by the thread that owns the object when it retires it or gives
- * it a handle; a free racing with that is the user's bug, caught when the
- * free comes after. */
-static inline bool ebi_slab_slot_held(const ebi_slab_t *slab, const void *p) {
-  const size_t i = ebi_slab_slot_index(slab, p);
-  return (ebi_atomic_load_relaxed(&slab->xheld_bits[i / 64]) >> (i % 64)) & 1;
-}
-
 /* ---- magazine.c ---------------------------------------------------------- */
 EBI_INTERNAL_FN ebi_magazine_t *ebi_magazine_new(ebra_pool_t *pool);
 EBI_INTERNAL_FN ebi_magazine_t *ebi_magazine_get_empty(ebra_pool_t *pool,
@@ -515,12 +507,148 @@ typedef struct ebi_thread_hooks_s {
 #define EBI_MAX_HOOKS 4
 EBI_INTERNAL_FN void ebi_thread_hooks_add(const ebi_thread_hooks_t *h);
 
-/* ---- pool.c -------------------------------------------------------------- */
+/* ---- object.c: the state of one object ------------------------------------
+ * object.c owns every per-object state bit; other files only call the
+ * functions below (pool.c's overflow list borrows a free object's first
+ * word as its link and writes the marker back when it takes the object
+ * off the list).  A slot is in exactly one of these states:
+ *   free    in a magazine or a slab's free bits, freshly carved, or on the
+ *           overflow list; its first word holds marker(p) = p ^ cookie
+ *           (the link, while on the overflow list); debug builds: its live
+ *           bit is clear, [8, object_size) poisoned
+ *   user    handed out by alloc; the first word is the user's;
+ *           debug builds: its live bit is set
+ *   held    a user object claimed by the reclamation layer (retired, or
+ *           owned by a weak handle): its held bit is set; only the holder's
+ *           ebi_object_return or ebi_object_unclaim ends it
+ * Transitions: carve -> free; alloc: free -> user; user free: user -> free;
+ * claim: user -> held; unclaim: held -> user; return: held -> free.
+ *
+ * The checks of a pointer (foreign, wrong pool, interior or misaligned,
+ * never carved, free, held) live here too: the user's free runs all of
+ * them; claim runs them once; return runs none, since the holder's claim
+ * made them and a held object cannot change state under it. */
+
+#if defined(EBRA_ASAN)
+#include <sanitizer/asan_interface.h>
+#define EBI_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define EBI_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define EBI_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define EBI_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* A claimed (held) object: what its holder needs to give it back without
+ * looking it up again.  `pool` is read first on return: pools are never
+ * freed (tombstones), while `slab` is unmapped when its pool is destroyed
+ * and may be touched only while `pool` is alive.  pool == NULL: a ref of
+ * nothing (the object was not found), whose return does nothing. */
+typedef struct ebi_objref_s {
+  ebra_pool_t *pool;
+  ebi_slab_t *slab;
+  void *obj;
+} ebi_objref_t;
+
+static inline uint64_t ebi_object_free_marker(const ebra_pool_t *pool, const void *p) {
+  return (uint64_t)(uintptr_t)p ^ pool->cookie;
+}
+
+/* Slot p's bit in one of a slab's per-slot bitmaps (held, live). */
+typedef struct ebi_objbit_s {
+  _Atomic uint64_t *word;
+  uint64_t mask;
+} ebi_objbit_t;
+
+static inline ebi_objbit_t ebi_object_bit(_Atomic uint64_t *bits, const ebi_slab_t *s,
+                                            const void *p) {
+  const size_t i = ebi_slab_slot_index(s, p);
+  return (ebi_objbit_t){.word = &bits[i / 64], .mask = 1ull << (i % 64)};
+}
+
+/* Is p held (see xheld_bits)?  Relaxed: the bit is set by the thread that
+ * owns the object when it claims it; a free racing with that is the user's
+ * bug, caught when the free comes after. */
+static inline bool ebi_object_is_held(const ebi_slab_t *s, const void *p) {
+  const ebi_objbit_t b = ebi_object_bit(s->xheld_bits, s, p);
+  return (ebi_atomic_load_relaxed(b.word) & b.mask) != 0;
+}
+
+/* Debug builds only (set_live is a no-op returning true in the others):
+ * move p's live bit, false (nothing changed) if it already had that value;
+ * poison a free object, check the poison, and alloc's checks. */
+EBI_INTERNAL_FN bool ebi_object_debug_set_live(const ebi_slab_t *s, const void *p, bool live);
+EBI_INTERNAL_FN void ebi_object_debug_poison(ebra_pool_t *pool, void *p);
+EBI_INTERNAL_FN void ebi_object_debug_check_poison(ebra_pool_t *pool, const void *p);
+EBI_INTERNAL_FN void ebi_object_debug_on_alloc(ebra_pool_t *pool, void *p);
+
+/* A slot just carved from a slab enters the free state. */
 EBI_INTERNAL_FN void ebi_object_on_carve(ebra_pool_t *pool, void *p);
-EBI_INTERNAL_FN int ebi_object_check_live(const void *obj, ebra_pool_t **pool_out);
-EBI_INTERNAL_FN int ebi_object_hold(ebra_pool_t *pool, const void *obj);
-EBI_INTERNAL_FN bool ebi_object_release_hold(const void *obj);
-EBI_INTERNAL_FN bool ebi_pool_is_alive(const ebra_pool_t *pool);
+
+/* alloc: free -> user. */
+static inline void ebi_object_on_alloc(ebra_pool_t *pool, void *p) {
+  EBI_ASAN_UNPOISON(p, pool->stride);
+#if EBI_DEBUG
+  ebi_object_debug_on_alloc(pool, p);
+#endif
+  *(uint64_t *)p = 0; /* clears the free marker */
+}
+
+/* Any free (the user's, or a holder's return): -> free. */
+static inline void ebi_object_on_free(ebra_pool_t *pool, void *p) {
+  if (pool->flags & EBRA_POOL_SECURE_CLEAR)
+    memset(p, 0, pool->object_size);
+#if EBI_DEBUG
+  ebi_object_debug_poison(pool, p);
+#endif
+  *(uint64_t *)p = ebi_object_free_marker(pool, p);
+  EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
+}
+
+/* The user frees p to pool, s = ebi_segmap_lookup(p): true iff p is a
+ * user object of pool.  Every check is one compare on data constant while
+ * the pool lives, except the held bit (one load).  Debug builds also move
+ * the live bit, which makes the double-free check exact.  On false, the
+ * caller returns ebi_object_free_refused(). */
+static inline bool ebi_object_user_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p) {
+  if (EBI_UNLIKELY(s == NULL || s->pool != pool || !ebi_slab_slot_valid(s, p) ||
+                    *(const uint64_t *)p == ebi_object_free_marker(pool, p) ||
+                    ebi_object_is_held(s, p)))
+    return false;
+#if EBI_DEBUG
+  return ebi_object_debug_set_live(s, p, false);
+#else
+  return true;
+#endif
+}
+
+/* Why the user's free of p was refused, most specific first, reported;
+ * a negative errno.  Never writes to p. */
+EBI_INTERNAL_FN int ebi_object_free_refused(ebra_pool_t *pool, const ebi_slab_t *s,
+                                              const void *p);
+
+/* user -> held, with one segment-map lookup: 0 and *ref, or a negative
+ * errno, reported: -EFAULT (no pool's object), -EINVAL (not the start of an
+ * object handed out), -EALREADY (a free object; or already held: a double
+ * retire, a retire or second handle of an object a weak handle owns).
+ * Any thread that may use obj. */
+EBI_INTERNAL_FN int ebi_object_claim(void *obj, ebi_objref_t *ref);
+/* held -> user: the claim is undone (the holder's error paths). */
+EBI_INTERNAL_FN void ebi_object_unclaim(const ebi_objref_t *ref);
+/* held -> free: give the object back to its pool, with no lookup and no
+ * user check.  Only the holder, once.  Skipped if the pool was destroyed
+ * (its memory went with it). */
+EBI_INTERNAL_FN void ebi_object_return(const ebi_objref_t *ref);
+/* The ref of obj, which the caller holds but whose ref it did not keep:
+ * one lookup; false and a ref of nothing if obj's pool is gone. */
+EBI_INTERNAL_FN bool ebi_object_ref_of_held(void *obj, ebi_objref_t *ref);
+
+/* ---- pool.c -------------------------------------------------------------- */
+static inline bool ebi_pool_is_alive(const ebra_pool_t *pool) {
+  return ebi_life_is_alive(&pool->life);
+}
+/* Free p, an object the library owns (a holder's return): the free-state
+ * transition and the thread cache, without the user's checks. */
+EBI_INTERNAL_FN void ebi_pool_free_owned(ebra_pool_t *pool, void *p);
 
 /* ---- stats.c ------------------------------------------------------------- */
 EBI_INTERNAL_FN void ebi_counters_add(ebi_counters_t *into, const ebi_counters_t *from);

@@ -13,12 +13,11 @@
  * a new slab).  If the OS refuses memory for a magazine on free, the object
  * goes on the pool's overflow list, so free never fails for a valid object.
  *
- * Object states and the free marker.  A free object (in a magazine, the
- * overflow list, or freshly carved) carries marker(p) = p ^ cookie in its
- * first word; alloc clears it.  Free rejects an object that carries its
- * marker: a cheap double-free check in every build.  It can miss a double
- * free if the user overwrote the first word after freeing; the debug-checks
- * build keeps an exact per-slot bitmap instead (docs/DESIGN.md).
+ * Object state (the free marker, the held bit, the debug live bit) and the
+ * checks of a pointer belong to object.c; alloc and free call its inline
+ * transitions.  Free has two entries: ebra_pool_free, the user's, runs
+ * every check; ebi_pool_free_owned, a holder's return of an object it
+ * claimed (object.c), runs none.  Both end in pool_put.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,91 +26,7 @@
 
 #include "internal.h"
 
-#if defined(EBRA_ASAN)
-#include <sanitizer/asan_interface.h>
-#define EBI_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define EBI_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define EBI_ASAN_POISON(p, n) ((void)(p), (void)(n))
-#define EBI_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
 
-
-bool ebi_pool_is_alive(const ebra_pool_t *pool) { return ebi_life_is_alive(&pool->life); }
-
-static inline uint64_t free_marker(const ebra_pool_t *pool, const void *p) {
-  return (uint64_t)(uintptr_t)p ^ pool->cookie;
-}
-
-/* ---- object state transitions -------------------------------------------- */
-
-#if EBI_DEBUG
-static bool debug_bit_flip(const ebi_slab_t *s, const void *p, bool to_live) {
-  const size_t i = ebi_slab_slot_index(s, p);
-  const uint64_t bit = 1ull << (i % 64);
-  /* acq_rel: the bitmap is the debug build's ownership record. */
-  uint64_t old = to_live ? ebi_atomic_or_acq_rel(&s->xlive_bits[i / 64], bit)
-                         : ebi_atomic_and_acq_rel(&s->xlive_bits[i / 64], ~bit);
-  return ((old & bit) != 0) != to_live; /* true if the state changed */
-}
-
-/* A free object holds its marker in bytes [0, 8) and the poison (or zeros
- * when secure clearing is on) in [8, object_size); anything else was
- * written after free. */
-static void debug_check_poison(ebra_pool_t *pool, const void *p) {
-  const unsigned char want = (pool->flags & EBRA_POOL_SECURE_CLEAR) ? 0 : EBI_POISON_BYTE;
-  const unsigned char *b = p;
-  if (*(const uint64_t *)p != free_marker(pool, p)) {
-    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
-                     "pool '%s': object %p was written in its first 8 bytes after it was freed",
-                     pool->life.name, p);
-    return;
-  }
-  for (size_t i = 8; i < pool->object_size; i++) {
-    if (b[i] != want) {
-      ebi_report_pool(pool, EBRA_ERR_USE_AFTER_FREE,
-                       "pool '%s': object %p was written at offset %zu after it was freed",
-                       pool->life.name, p, i);
-      return;
-    }
-  }
-}
-
-static void debug_poison(ebra_pool_t *pool, void *p) {
-  if (!(pool->flags & EBRA_POOL_SECURE_CLEAR) && pool->object_size > 8)
-    memset((char *)p + 8, EBI_POISON_BYTE, pool->object_size - 8);
-}
-#endif
-
-/* A slot just carved from a slab enters the free state. */
-void ebi_object_on_carve(ebra_pool_t *pool, void *p) {
-#if EBI_DEBUG
-  debug_poison(pool, p);
-#endif
-  *(uint64_t *)p = free_marker(pool, p);
-  EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
-}
-
-static inline void object_on_alloc(ebra_pool_t *pool, void *p) {
-  EBI_ASAN_UNPOISON(p, pool->stride);
-#if EBI_DEBUG
-  debug_check_poison(pool, p);
-  if (!debug_bit_flip(ebi_segmap_lookup(p), p, true))
-    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
-                     pool->life.name, p);
-#endif
-  *(uint64_t *)p = 0; /* clears the free marker */
-}
-
-static inline void object_on_free(ebra_pool_t *pool, void *p) {
-  if (pool->flags & EBRA_POOL_SECURE_CLEAR)
-    memset(p, 0, pool->object_size);
-#if EBI_DEBUG
-  debug_poison(pool, p);
-#endif
-  *(uint64_t *)p = free_marker(pool, p);
-  EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
-}
 
 /* ---- overflow list: frees while the OS refuses magazine memory ---------- */
 
@@ -131,7 +46,7 @@ static uint32_t overflow_take(ebra_pool_t *pool, void **out, uint32_t want) {
   while (n < want && pool->overflow) {
     void *p = pool->overflow;
     pool->overflow = *(void **)p;
-    *(uint64_t *)p = free_marker(pool, p);
+    *(uint64_t *)p = ebi_object_free_marker(pool, p);
     out[n++] = p;
   }
   ebi_atomic_sub_relaxed(&pool->xnoverflow, n);
@@ -214,7 +129,7 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_
   }
   void *p = *--tc->top;
   ebi_counter_add_owner(&tc->c.allocs, 1);
-  object_on_alloc(pool, p);
+  ebi_object_on_alloc(pool, p);
   return p;
 }
 
@@ -228,7 +143,7 @@ void *ebra_pool_alloc(ebra_pool_t *pool) {
         void *p = *--top;
         tc->top = top;
         ebi_counter_add_owner(&tc->c.allocs, 1);
-        object_on_alloc(pool, p);
+        ebi_object_on_alloc(pool, p);
         return p;
       }
     }
@@ -238,43 +153,6 @@ void *ebra_pool_alloc(ebra_pool_t *pool) {
 }
 
 /* ---- free ----------------------------------------------------------------- */
-
-/* Why a free was refused, most specific first.  Never writes to p. */
-static __attribute__((noinline)) int free_rejected(ebra_pool_t *pool, void *p,
-                                                   const ebi_slab_t *s) {
-  if (!ebi_pool_is_alive(pool)) {
-    ebi_report_pool(pool, EBRA_ERR_USE_AFTER_DESTROY,
-                     "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->life.name);
-    return -EBADF;
-  }
-  if (!s) {
-    ebi_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
-                     "pool '%s': free of %p, which no ebra pool owns", pool->life.name, p);
-    return -EFAULT;
-  }
-  if (s->pool != pool) {
-    ebi_report_pool(pool, EBRA_ERR_WRONG_POOL,
-                     "pool '%s': free of %p, which belongs to pool '%s'", pool->life.name, p,
-                     s->pool->life.name);
-    return -EXDEV;
-  }
-  if (!ebi_slab_slot_valid(s, p)) {
-    ebi_report_pool(pool, EBRA_ERR_MISALIGNED,
-                     "pool '%s': free of %p, which is not the start of an object "
-                     "this pool handed out",
-                     pool->life.name, p);
-    return -EINVAL;
-  }
-  if (*(const uint64_t *)p != free_marker(pool, p) && ebi_slab_slot_held(s, p)) {
-    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
-                     "pool '%s': free of %p, which was retired or has a weak handle; "
-                     "the reclamation layer frees it",
-                     pool->life.name, p);
-    return -EALREADY;
-  }
-  ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->life.name, p);
-  return -EALREADY;
-}
 
 static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p) {
   if (!tc)
@@ -308,23 +186,9 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
   return 0;
 }
 
-int ebra_pool_free(ebra_pool_t *pool, void *p) {
-  if (EBI_UNLIKELY(p == NULL))
-    return 0;
-  if (EBI_UNLIKELY(pool == NULL)) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_free(NULL, %p)", p);
-    return -EINVAL;
-  }
-  const ebi_slab_t *s = ebi_segmap_lookup(p);
-  if (EBI_UNLIKELY(s == NULL || s->pool != pool || !ebi_slab_slot_valid(s, p) ||
-                    *(const uint64_t *)p == free_marker(pool, p) ||
-                    ebi_slab_slot_held(s, p)))
-    return free_rejected(pool, p, s);
-#if EBI_DEBUG
-  if (!debug_bit_flip(s, p, false)) /* exact: the slot was not with a user */
-    return free_rejected(pool, p, s);
-#endif
-  object_on_free(pool, p);
+/* p enters the free state and goes to the thread's loaded magazine. */
+static inline int pool_put(ebra_pool_t *pool, void *p) {
+  ebi_object_on_free(pool, p);
   ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
@@ -338,63 +202,22 @@ int ebra_pool_free(ebra_pool_t *pool, void *p) {
   return free_slow(pool, tc, p);
 }
 
-/* ---- hooks for reclaim/ ------------------------------------------------ */
-
-/* obj is the start of a live object of some pool (not free): 0 and its
- * pool, or a negative errno with a report. */
-int ebi_object_check_live(const void *obj, ebra_pool_t **pool_out) {
-  const ebi_slab_t *s = ebi_segmap_lookup(obj);
-  if (!s) {
-    ebi_report(EBRA_ERR_FOREIGN_PTR, "%p is not an object of any ebra pool", obj);
-    return -EFAULT;
-  }
-  ebra_pool_t *pool = s->pool;
-  if (!ebi_slab_slot_valid(s, obj)) {
-    ebi_report_pool(pool, EBRA_ERR_MISALIGNED,
-                     "pool '%s': %p is not the start of an object this pool handed out",
-                     pool->life.name, obj);
+int ebra_pool_free(ebra_pool_t *pool, void *p) {
+  if (EBI_UNLIKELY(p == NULL))
+    return 0;
+  if (EBI_UNLIKELY(pool == NULL)) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_free(NULL, %p)", p);
     return -EINVAL;
   }
-  if (*(const uint64_t *)obj == free_marker(pool, obj)) {
-    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': %p is a free object",
-                     pool->life.name, obj);
-    return -EALREADY;
-  }
-  *pool_out = pool;
-  return 0;
+  const ebi_slab_t *s = ebi_segmap_lookup(p);
+  if (EBI_UNLIKELY(!ebi_object_user_free(pool, s, p)))
+    return ebi_object_free_refused(pool, s, p);
+  return pool_put(pool, p);
 }
 
-/* Set obj's held bit (retired, or given a weak handle); -EALREADY
- * (reported) if it was set: a double retire, or a retire or second handle
- * of an object a weak handle owns, caught before it could free a recycled
- * object. */
-int ebi_object_hold(ebra_pool_t *pool, const void *obj) {
-  const ebi_slab_t *s = ebi_segmap_lookup(obj);
-  const size_t i = ebi_slab_slot_index(s, obj);
-  const uint64_t bit = 1ull << (i % 64);
-  /* acq_rel: the bit is the retire ownership token, cleared by the
-   * reclaimer in ebi_object_release_hold. */
-  if (ebi_atomic_or_acq_rel(&s->xheld_bits[i / 64], bit) & bit) {
-    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
-                     "pool '%s': %p is already retired or owned by a weak handle", pool->life.name,
-                     obj);
-    return -EALREADY;
-  }
-  return 0;
-}
-
-/* Clear obj's held bit (the reclaimer, just before it frees obj); false if
- * it was not set. */
-bool ebi_object_release_hold(const void *obj) {
-  const ebi_slab_t *s = ebi_segmap_lookup(obj);
-  if (!s)
-    return false;
-  const size_t i = ebi_slab_slot_index(s, obj);
-  const uint64_t bit = 1ull << (i % 64);
-  /* acq_rel: pairs with the OR in ebi_object_hold (the holder's accesses
-   * happen before the reclaimer's free). */
-  return (ebi_atomic_and_acq_rel(&s->xheld_bits[i / 64], ~bit) & bit) != 0;
-}
+/* A holder's return (object.c): the object was checked when it was
+ * claimed, and held since, so only the free itself remains. */
+void ebi_pool_free_owned(ebra_pool_t *pool, void *p) { pool_put(pool, p); }
 
 ebra_pool_t *ebra_pool_of(const void *p) {
   const ebi_slab_t *s = p ? ebi_segmap_lookup(p) : NULL;
@@ -481,18 +304,13 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
     errno = EINVAL;
     return NULL;
   }
-  ebra_pool_t *pool = aligned_alloc(64, (sizeof *pool + 63) & ~(size_t)63);
+  ebra_pool_t *pool = ebi_life_alloc(sizeof *pool);
   if (!pool) {
     ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the pool");
-    errno = ENOMEM;
     return NULL;
   }
-  memset(pool, 0, sizeof *pool);
   pool_init_fields(pool, cfg);
-  ebi_registry_lock();
-  int err = ebi_life_begin_locked(&pool->life, EBI_KIND_POOL, cfg->name);
-  ebi_registry_unlock();
-  if (err) {
+  if (ebi_life_begin(&pool->life, EBI_KIND_POOL, cfg->name) != 0) {
     free(pool);
     ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the registry");
     errno = ENOMEM;

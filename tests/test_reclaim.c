@@ -19,6 +19,12 @@
  *  - retire of malloc'd memory -EFAULT, of an interior pointer -EINVAL, of
  *    a free object -EALREADY, twice -EALREADY (DOUBLE_FREE); the object
  *    retired once is freed once.
+ *  - a retired object comes back once (src/object.c's return, no second
+ *    lookup): afterwards a free or a retire of it is -EALREADY, secure
+ *    clearing zeroed it, the audit finds no duplicate, alloc hands it out
+ *    again, it can be retired again, and it is freed exactly once.
+ *  - a retired object whose pool was destroyed is skipped by the
+ *    reclaimer, which leaves a new pool's objects alone.
  *  - ebra_retire_call runs fn(arg) exactly once, by the barrier, on a
  *    thread other than the caller.
  *  - a reader whose section began before the retire keeps the object: while
@@ -372,6 +378,106 @@ static void case_retire_errors(ebra_reclaim_backend_t be)
   CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
   CHECK_EQ(ebra_domain_destroy(d), 0);
   CHECK_EQ(ebra_pool_destroy(pool), 0);
+}
+
+/* Allocate from pool until it hands out want (at most MAX_FIND objects);
+ * the others stay allocated in got[], their count in *n. */
+enum { MAX_FIND = 8192 };
+static void *find_got[MAX_FIND];
+
+static int alloc_until(ebra_pool_t *pool, const void *want, size_t *n)
+{
+  for (*n = 0; *n < MAX_FIND;) {
+    void *q = ebra_pool_alloc(pool);
+    CHECK(q != NULL);
+    if (q == want)
+      return 1;
+    find_got[(*n)++] = q;
+  }
+  return 0;
+}
+
+static void free_got(ebra_pool_t *pool, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    CHECK_EQ(ebra_pool_free(pool, find_got[i]), 0);
+}
+
+/* The reclaimer gives a retired object back through the claim ebra_retire
+ * made, without looking it up or checking it again (src/object.c), so this
+ * checks that the return does all a free must: afterwards the object is a
+ * free object (a user free or a retire is -EALREADY: its free marker was
+ * written, once: the audit finds no duplicate), secure clearing zeroed it,
+ * its held bit is clear (it can be retired again), alloc hands it out
+ * again and it is freed exactly once. */
+static void case_return_once(ebra_reclaim_backend_t be)
+{
+  ebra_pool_config_t c = test_config("return-once", OBJ_SIZE);
+  c.flags = EBRA_POOL_SECURE_CLEAR;
+  ebra_pool_t *pool = ebra_pool_create(&c);
+  CHECK(pool != NULL);
+  ebra_domain_t *d = domain_new(be, 0, 60ull * 1000000000ull); /* see retire_errors */
+  unsigned char *p = ebra_pool_alloc(pool);
+  CHECK(p != NULL);
+  memset(p, 0x5a, OBJ_SIZE);
+
+  for (int round = 0; round < 2; round++) {
+    CHECK_EQ(ebra_retire(d, p), 0);
+    CHECK_EQ(ebra_pool_free(pool, p), -EALREADY); /* held */
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK_EQ(ebra_retire(d, p), -EALREADY);
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK_EQ(ebra_domain_barrier(d), 0);
+    check_drained(d, (uint64_t)round + 1);
+    CHECK_EQ(test_stats(pool).objects_live, 0);
+    CHECK_AUDIT(pool);
+    CHECK_EQ(ebra_pool_free(pool, p), -EALREADY); /* free, not held */
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK_EQ(ebra_retire(d, p), -EALREADY);
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK_AUDIT(pool);
+
+    size_t n;
+    CHECK(alloc_until(pool, p, &n));
+    for (int i = 0; i < OBJ_SIZE; i++)
+      CHECK_EQ(p[i], 0); /* the return cleared it */
+    free_got(pool, n);
+    memset(p, 0x5a, OBJ_SIZE);
+  }
+  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  CHECK_EQ(ebra_pool_free(pool, p), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_EQ(test_stats(pool).objects_live, 0);
+  CHECK_AUDIT(pool);
+  CHECK_NO_REPORTS();
+  CHECK_EQ(ebra_domain_destroy(d), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+}
+
+/* A retired object whose pool is destroyed before the grace period ends is
+ * skipped at reclaim time (docs/DESIGN.md, "Limits"): its slab is unmapped,
+ * so the reclaimer must not touch it, even when a new pool's slab now sits
+ * at the same address. */
+static void case_pool_gone(ebra_reclaim_backend_t be)
+{
+  ebra_pool_t *a = test_pool("gone", OBJ_SIZE);
+  ebra_domain_t *d = domain_new(be, 0, 60ull * 1000000000ull);
+  void *p = ebra_pool_alloc(a);
+  CHECK(p != NULL);
+  CHECK_EQ(ebra_retire(d, p), 0);
+  CHECK_EQ(ebra_pool_destroy(a), 0);
+  CHECK_REPORTS(EBRA_WARN_LIVE_AT_DESTROY, 1);
+  ebra_pool_t *b = test_pool("after", OBJ_SIZE);
+  void *q = ebra_pool_alloc(b); /* likely maps a slab where a's was */
+  CHECK(q != NULL);
+  CHECK_EQ(ebra_domain_barrier(d), 0);
+  CHECK_EQ(dstats(d).reclaimed, 1);
+  CHECK_EQ(test_stats(b).objects_live, 1);
+  CHECK_AUDIT(b);
+  CHECK_EQ(ebra_pool_free(b, q), 0);
+  CHECK_NO_REPORTS();
+  CHECK_EQ(ebra_domain_destroy(d), 0);
+  CHECK_EQ(ebra_pool_destroy(b), 0);
 }
 
 static _Atomic int call_count;
@@ -784,6 +890,8 @@ static const test_case_t cases[] = {
     {"nested_sections", NULL, case_nested_sections},
     {"retire_objects", NULL, case_retire_objects},
     {"retire_errors", NULL, case_retire_errors},
+    {"return_once", NULL, case_return_once},
+    {"pool_gone", NULL, case_pool_gone},
     {"retire_call", NULL, case_retire_call},
     {"reader_keeps_object", NULL, case_reader_keeps_object},
     {"batch_size", NULL, case_batch_size},

@@ -25,6 +25,12 @@
  *  - table destroy: -EBUSY while an object is alive or awaits reclamation;
  *    0 after kill and barrier; afterwards get NULL, every other call -EBADF.
  *  - stats: created, killed, live, cleanups_run after a known sequence.
+ *  - a dead handle's object comes back once (src/object.c's return, no
+ *    user check): then a free or a new handle of it is EALREADY, the audit
+ *    finds no duplicate, alloc hands it out again for a new handle, and it
+ *    is freed exactly once.
+ *  - an object whose pool was destroyed before its reclamation (the handle
+ *    dead before or after the destroy) is skipped by the reclaimer.
  *
  * Handle layout (weak.h): tag 8 | generation 28 | index 28 bits.
  * Each case runs in its own forked child; with a case name as argument only
@@ -696,6 +702,86 @@ static void case_ownership(ebra_reclaim_backend_t be)
   teardown();
 }
 
+/* Allocate from pool until it hands out want; the others are freed. */
+static int alloc_back(const void *want)
+{
+  enum { MAX_FIND = 8192 };
+  static void *got[MAX_FIND];
+  size_t n = 0;
+  int found = 0;
+  while (!found && n < MAX_FIND) {
+    void *q = ebra_pool_alloc(pool);
+    CHECK(q != NULL);
+    if (q == want)
+      found = 1;
+    else
+      got[n++] = q;
+  }
+  for (size_t i = 0; i < n; i++)
+    CHECK_EQ(ebra_pool_free(pool, got[i]), 0);
+  return found;
+}
+
+/* The reclaimer gives a dead handle's object back through the claim
+ * ebra_weak_create made (src/object.c's return: no user check), so check
+ * that it does all a free must: afterwards the object is free (a user free
+ * and a new handle are refused with EALREADY), listed once (audit), its
+ * held bit is clear (a new handle can own it once alloc hands it out
+ * again), and it is freed exactly once. */
+static void case_return_once(ebra_reclaim_backend_t be)
+{
+  setup(be);
+  CHECK_EQ(ebra_domain_set_batching(dom, 1000, 60ull * 1000000000ull), 0);
+  unsigned char *o = new_object(3);
+  for (int round = 0; round < 2; round++) {
+    ebra_weak_t h;
+    CHECK_EQ(ebra_weak_create(tab, o, &h), 0);
+    CHECK(h != EBRA_WEAK_NONE);
+    CHECK_EQ(ebra_weak_kill(tab, h), 0);
+    CHECK_EQ(ebra_pool_free(pool, o), -EALREADY); /* dead, not reclaimed */
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK_EQ(ebra_domain_barrier(dom), 0);
+    CHECK_EQ(live_objects(), 0);
+    CHECK_AUDIT(pool);
+    CHECK_EQ(ebra_pool_free(pool, o), -EALREADY); /* free */
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    ebra_weak_t again = 1;
+    CHECK_EQ(ebra_weak_create(tab, o, &again), -EALREADY);
+    CHECK_EQ(again, EBRA_WEAK_NONE);
+    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK(alloc_back(o));
+  }
+  CHECK_EQ(ebra_pool_free(pool, o), 0);
+  CHECK_EQ(ebra_pool_free(pool, o), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  teardown();
+}
+
+/* A handle's object whose pool is destroyed before it is reclaimed is
+ * skipped (docs/DESIGN.md, "Limits"): whether the handle died before the
+ * destroy (its entry already holds the claim) or after it. */
+static void case_pool_gone(ebra_reclaim_backend_t be)
+{
+  setup(be);
+  CHECK_EQ(ebra_domain_set_batching(dom, 1000, 60ull * 1000000000ull), 0);
+  ebra_weak_t h1, h2;
+  CHECK_EQ(ebra_weak_create(tab, new_object(1), &h1), 0);
+  CHECK_EQ(ebra_weak_create(tab, new_object(2), &h2), 0);
+  CHECK(h1 != EBRA_WEAK_NONE && h2 != EBRA_WEAK_NONE);
+  CHECK_EQ(ebra_weak_kill(tab, h1), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_REPORTS(EBRA_WARN_LIVE_AT_DESTROY, 1);
+  CHECK_EQ(ebra_weak_kill(tab, h2), 0);
+  CHECK_EQ(ebra_domain_barrier(dom), 0);
+  CHECK_EQ(wstats(tab).live, 0);
+  CHECK_EQ(ebra_weak_table_destroy(tab), 0);
+  CHECK_EQ(ebra_domain_destroy(dom), 0);
+  CHECK_NO_REPORTS();
+  tab = NULL;
+  dom = NULL;
+  pool = NULL;
+}
+
 static void case_stats_live_at_death(ebra_reclaim_backend_t be)
 {
   setup(be);
@@ -737,6 +823,8 @@ static const check_backend_case_t cases[] = {
     {"stats", case_stats},
     {"stats_live_at_death", case_stats_live_at_death},
     {"ownership", case_ownership},
+    {"return_once", case_return_once},
+    {"pool_gone", case_pool_gone},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

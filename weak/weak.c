@@ -28,6 +28,9 @@
  *   W5  tags are unique among live tables, and a reused tag starts above
  *       every generation its previous table issued: a stale or foreign
  *       handle never matches a live slot.
+ *   W6  a slot's object is claimed (src/object.c) from create until the
+ *       reclaimer returns it: the user cannot free it, retire it or give it
+ *       a second handle meanwhile, and only slot_reclaim gives it back.
  *
  * Ordering (acquire -> the release it pairs with)
  *   weak_get: load acquire of xbase[k]   -> store release in seg_grow
@@ -225,16 +228,15 @@ static void run_cleanups(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
     ebi_atomic_add_relaxed(&t->xcleanups_run, n);
 }
 
-/* Reclaimer, after the grace period (W2). */
+/* Reclaimer, after the grace period (W2).  The object goes back to its
+ * pool through the ref slot_retire put in the entry: no lookup, no check
+ * (W6). */
 static void slot_reclaim(const ebi_retired_t *e) {
   ebra_weak_table_t *t = e->ctx;
-  wslot_t *s = e->arg;
   const ebra_weak_t h = e->aux;
+  wslot_t *s = slot_at(t, h_idx(h)); /* the table lives: xlive counts s */
   run_cleanups(t, s, h);
-  void *obj = ebi_atomic_load_relaxed(&s->xobj);
-  ebra_pool_t *pool = ebra_pool_of(obj);
-  if (pool && ebi_object_release_hold(obj))
-    ebra_pool_free(pool, obj);
+  ebi_object_return(&e->ref);
   ebi_atomic_store_relaxed(&s->xobj, NULL);
   ebi_atomic_sub_relaxed(&t->xlive, 1);
   const uint32_t g = h_gen(h);
@@ -247,12 +249,12 @@ static void slot_reclaim(const ebi_retired_t *e) {
   slot_push_free(t, s);
 }
 
-/* The last strong reference is gone and the object is dead: retire it. */
+/* The last strong reference is gone and the object is dead: retire it.
+ * The slot keeps only the object, so its ref (pool, slab) is looked up
+ * once here; the slot stays 32 bytes. */
 static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
-  void *obj = ebi_atomic_load_relaxed(&s->xobj); /* held since create */
-  ebra_pool_t *pool = ebra_pool_of(obj);
-  const ebi_retired_t e = {.run = slot_reclaim, .ctx = t, .arg = s, .aux = h, .obj = obj,
-                            .bytes = pool ? ebra_pool_object_size(pool) : 0};
+  ebi_retired_t e = {.run = slot_reclaim, .ctx = t, .aux = h};
+  ebi_object_ref_of_held(ebi_atomic_load_relaxed(&s->xobj), &e.ref); /* held since create */
   if (ebi_retire_entry(t->domain, &e) != 0)
     ebi_report(EBRA_ERR_NOMEM, "weak handle %#llx: no memory to retire its object; "
                 "it stays dead and is not reclaimed", (unsigned long long)h);
@@ -329,17 +331,14 @@ int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
     return rc;
   if (!out)
     return ebi_bad_call("ebra_weak_create: NULL out");
-  ebra_pool_t *pool;
-  rc = ebi_object_check_live(obj, &pool);
-  if (rc)
-    return rc;
-  rc = ebi_object_hold(pool, obj); /* one owner: no second handle, no retire */
+  ebi_objref_t ref;
+  rc = ebi_object_claim(obj, &ref); /* W6: one owner */
   if (rc)
     return rc;
   uint32_t idx;
   wslot_t *s = slot_alloc(t, &idx);
   if (!s) {
-    ebi_object_release_hold(obj);
+    ebi_object_unclaim(&ref);
     ebi_report(EBRA_ERR_NOMEM, "weak table: no free slot");
     return -ENOMEM;
   }
