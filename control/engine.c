@@ -207,7 +207,7 @@ static void publish_locked(void) {
   pthread_mutex_lock(&eng.pub_lock);
   eng.pub = eng.st;
   eng.pub.configured = eng.inited ? eng.configured
-                                  : (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY);
+                                  : (ebra_strategy_t)ebi_option_value(EBRA_OPT_STRATEGY);
   eng.pub.active = eng.inited ? eng.active : EBRA_STRATEGY_LOW_LATENCY;
   pthread_mutex_unlock(&eng.pub_lock);
 }
@@ -224,7 +224,7 @@ static void forget_counts_locked(void) {
 
 static int init_locked(const ebra_engine_config_t *cfg) {
   const ebra_engine_config_t defaults = {
-      .strategy = (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY)};
+      .strategy = (ebra_strategy_t)ebi_option_value(EBRA_OPT_STRATEGY)};
   if (!cfg)
     cfg = &defaults;
   if ((unsigned)cfg->strategy >= EBI_STRATEGY_COUNT)
@@ -628,13 +628,13 @@ int ebra_engine_stats(ebra_engine_stats_t *out) {
   *out = eng.pub;
   pthread_mutex_unlock(&eng.pub_lock);
   if (out->active == EBRA_STRATEGY_ADAPTIVE) { /* never active: nothing published yet */
-    out->configured = (ebra_strategy_t)ebra_option_get(EBRA_OPT_STRATEGY);
+    out->configured = (ebra_strategy_t)ebi_option_value(EBRA_OPT_STRATEGY);
     out->active = EBRA_STRATEGY_LOW_LATENCY;
   }
   out->hard_limit_refusals = ebi_slab_limit_refusals();
   out->committed_bytes = ebi_slab_committed_bytes();
-  out->soft_limit = (uint64_t)ebra_option_get(EBRA_OPT_SOFT_LIMIT);
-  out->hard_limit = (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT);
+  out->soft_limit = (uint64_t)ebi_option_value(EBRA_OPT_SOFT_LIMIT);
+  out->hard_limit = (uint64_t)ebi_option_value(EBRA_OPT_HARD_LIMIT);
   return 0;
 }
 

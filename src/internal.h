@@ -335,6 +335,8 @@ EBI_INTERNAL_FN int ebi_bad_call(const char *msg);
 
 /* ---- options.c ----------------------------------------------------------- */
 EBI_INTERNAL_FN bool ebi_option_is_on(ebra_option_t opt);
+/* The value of a known option (ebra_option_get without the checks). */
+EBI_INTERNAL_FN long ebi_option_value(ebra_option_t opt);
 /* The one spelling of each strategy, indexed by ebra_strategy_t, NULL-ended:
  * EBRA_STRATEGY parses it, ebra_strategy_name and the monitor print it. */
 #define EBI_STRATEGY_COUNT (EBRA_STRATEGY_MEMORY_EFFICIENT + 1)

@@ -140,14 +140,21 @@ static void options_read_env(void) {
 
 static void options_init(void) { pthread_once(&options_once, options_read_env); }
 
-long ebra_option_get(ebra_option_t opt) {
-  if ((unsigned)opt >= EBRA_OPT_COUNT_)
-    return 0;
+long ebi_option_value(ebra_option_t opt) {
   options_init();
   return ebi_atomic_load_relaxed(&option_values[opt]);
 }
 
-bool ebi_option_is_on(ebra_option_t opt) { return ebra_option_get(opt) != 0; }
+int ebra_option_get(ebra_option_t opt, long *out) {
+  if (out)
+    *out = 0; /* what a failed call leaves (ebra/error.h) */
+  if ((unsigned)opt >= EBRA_OPT_COUNT_ || !out)
+    return ebi_bad_call(out ? "ebra_option_get: unknown option" : "ebra_option_get: NULL out");
+  *out = ebi_option_value(opt);
+  return 0;
+}
+
+bool ebi_option_is_on(ebra_option_t opt) { return ebi_option_value(opt) != 0; }
 
 int ebra_option_set(ebra_option_t opt, long value) {
   if ((unsigned)opt >= EBRA_OPT_COUNT_) {

@@ -265,7 +265,7 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0);
   pool->cookie = ebi_os_random();
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
-                                          : ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
+                                          : ebi_option_value(EBRA_OPT_MAGAZINE_SIZE);
   ebi_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
   pool->mag_capacity_base = (uint32_t)cap;
   ebi_depot_init(&pool->depot);

@@ -57,7 +57,7 @@ static _Atomic uint64_t committed;
 static _Atomic uint64_t limit_refusals;
 
 uint64_t ebi_slab_committed_bytes(void) { return ebi_atomic_load_relaxed(&committed); }
-uint64_t ebi_slab_hard_limit(void) { return (uint64_t)ebra_option_get(EBRA_OPT_HARD_LIMIT); }
+uint64_t ebi_slab_hard_limit(void) { return (uint64_t)ebi_option_value(EBRA_OPT_HARD_LIMIT); }
 uint64_t ebi_slab_limit_refusals(void) { return ebi_atomic_load_relaxed(&limit_refusals); }
 
 /* Reserve `size` committed bytes; false (counted) if the hard limit would

@@ -44,6 +44,14 @@
     }                                                                     \
   } while (0)
 
+/* An option's value; the call must succeed. */
+static inline long opt_value(ebra_option_t opt)
+{
+  long v = -1;
+  CHECK_EQ(ebra_option_get(opt, &v), 0);
+  return v;
+}
+
 /* ---- report hook recorder --------------------------------------------- */
 
 #define TEST_KINDS 32 /* > every ebra_error_kind_t value */

@@ -553,11 +553,11 @@ static void case_visibility(const void *arg) {
   test_hook_reset();
   /* Options spell limits with size suffixes and strategies by name. */
   CHECK_EQ(ebra_option_set_text(EBRA_OPT_SOFT_LIMIT, "4M"), 0);
-  CHECK_EQ(ebra_option_get(EBRA_OPT_SOFT_LIMIT), 4 << 20);
+  CHECK_EQ(opt_value(EBRA_OPT_SOFT_LIMIT), 4 << 20);
   CHECK_EQ(ebra_option_set_text(EBRA_OPT_HARD_LIMIT, "1GiB"), 0);
   CHECK_EQ(engine_stats().hard_limit, 1ull << 30);
   CHECK_EQ(ebra_option_set_text(EBRA_OPT_STRATEGY, "high-throughput"), 0);
-  CHECK_EQ(ebra_option_get(EBRA_OPT_STRATEGY), EBRA_STRATEGY_HIGH_THROUGHPUT);
+  CHECK_EQ(opt_value(EBRA_OPT_STRATEGY), EBRA_STRATEGY_HIGH_THROUGHPUT);
   CHECK_EQ(ebra_option_set_text(EBRA_OPT_STRATEGY, "fastest"), -EINVAL);
   CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
   CHECK_EQ(ebra_engine_set_strategy((ebra_strategy_t)9), -EINVAL);

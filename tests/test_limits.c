@@ -201,7 +201,7 @@ static void test_secure_clear_flag(void)
 
 static void test_secure_clear_option(void)
 {
-  long old = ebra_option_get(EBRA_OPT_SECURE);
+  long old = opt_value(EBRA_OPT_SECURE);
   CHECK_EQ(ebra_option_set(EBRA_OPT_SECURE, 1), 0);
   ebra_pool_t *pool = test_pool("secure-option", 200);
   check_zeroed_reuse(pool, 200);

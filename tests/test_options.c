@@ -42,11 +42,11 @@ static void test_names(void)
 
 static void test_round_trip(void)
 {
-  long old = ebra_option_get(EBRA_OPT_MAGAZINE_SIZE);
+  long old = opt_value(EBRA_OPT_MAGAZINE_SIZE);
   static const long values[] = {1, 2, 63, 64, 100, 1024, 4096};
   for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
     CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, values[i]), 0);
-    CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), values[i]);
+    CHECK_EQ(opt_value(EBRA_OPT_MAGAZINE_SIZE), values[i]);
   }
   /* A new pool with magazine_capacity 0 takes the option. */
   CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, 100), 0);
@@ -56,11 +56,11 @@ static void test_round_trip(void)
   CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, old), 0);
 
   for (size_t b = 0; b < NBOOLS; b++) {
-    long was = ebra_option_get(bools[b]);
+    long was = opt_value(bools[b]);
     CHECK_EQ(ebra_option_set(bools[b], 1), 0);
-    CHECK_EQ(ebra_option_get(bools[b]), 1);
+    CHECK_EQ(opt_value(bools[b]), 1);
     CHECK_EQ(ebra_option_set(bools[b], 0), 0);
-    CHECK_EQ(ebra_option_get(bools[b]), 0);
+    CHECK_EQ(opt_value(bools[b]), 0);
     CHECK_EQ(ebra_option_set(bools[b], was), 0);
   }
   CHECK_NO_REPORTS();
@@ -68,14 +68,14 @@ static void test_round_trip(void)
 
 static void expect_set_rejected(ebra_option_t opt, long value)
 {
-  long was = ebra_option_get(opt);
+  long was = opt_value(opt);
   int rc = ebra_option_set(opt, value);
   if (rc != -EINVAL) {
     fprintf(stderr, "ebra_option_set(%d, %ld) = %d, want -EINVAL\n", (int)opt, value, rc);
     exit(1);
   }
   CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
-  CHECK_EQ(ebra_option_get(opt), was);
+  CHECK_EQ(opt_value(opt), was);
 }
 
 static void test_out_of_range(void)
@@ -86,7 +86,7 @@ static void test_out_of_range(void)
   expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, 4097);
   expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, LONG_MAX);
   expect_set_rejected(EBRA_OPT_MAGAZINE_SIZE, LONG_MIN);
-  CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 77);
+  CHECK_EQ(opt_value(EBRA_OPT_MAGAZINE_SIZE), 77);
   CHECK_EQ(ebra_option_set(EBRA_OPT_MAGAZINE_SIZE, 64), 0);
 
   for (size_t b = 0; b < NBOOLS; b++) { /* a boolean is 0 or 1 */
@@ -102,12 +102,21 @@ static void test_out_of_range(void)
   CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
   CHECK_EQ(ebra_option_set_text(EBRA_OPT_COUNT_, "1"), -EINVAL);
   CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
+
+  /* ebra_option_get: an unknown option or a NULL out is a bad call, and
+   * the out-parameter holds 0 after a failure. */
+  long v = 5;
+  CHECK_EQ(ebra_option_get(EBRA_OPT_COUNT_, &v), -EINVAL);
+  CHECK_EQ(v, 0);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE, NULL), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
 }
 
 static void expect_text(ebra_option_t opt, const char *text, long want)
 {
   int rc = ebra_option_set_text(opt, text);
-  long got = ebra_option_get(opt);
+  long got = opt_value(opt);
   if (rc != 0 || got != want) {
     fprintf(stderr, "ebra_option_set_text(%s, \"%s\") = %d, value %ld; want 0, %ld\n",
             ebra_option_name(opt), text, rc, got, want);
@@ -118,15 +127,15 @@ static void expect_text(ebra_option_t opt, const char *text, long want)
 
 static void expect_text_rejected(ebra_option_t opt, const char *text)
 {
-  long was = ebra_option_get(opt);
+  long was = opt_value(opt);
   int rc = ebra_option_set_text(opt, text);
   if (rc != -EINVAL) {
     fprintf(stderr, "ebra_option_set_text(%s, \"%s\") = %d (value now %ld), want -EINVAL\n",
-            ebra_option_name(opt), text, rc, ebra_option_get(opt));
+            ebra_option_name(opt), text, rc, opt_value(opt));
     exit(1);
   }
   CHECK_REPORTS(EBRA_ERR_BAD_OPTION, 1);
-  CHECK_EQ(ebra_option_get(opt), was);
+  CHECK_EQ(opt_value(opt), was);
 }
 
 static void test_text(void)
@@ -158,7 +167,7 @@ static void test_text(void)
   /* Overflow must not wrap into range: 2^64 + 64, and (2^54 + 1) KiB. */
   expect_text_rejected(M, "18446744073709551680");
   expect_text_rejected(M, "18014398509481985K");
-  CHECK_EQ(ebra_option_get(M), 77);
+  CHECK_EQ(opt_value(M), 77);
   expect_text(M, "64", 64);
 
   static const struct { const char *text; long value; } words[] = {
@@ -166,7 +175,7 @@ static void test_text(void)
     {"1", 1}, {"0", 0}, {"enable", 1}, {"disable", 0},
   };
   for (size_t b = 0; b < NBOOLS; b++) {
-    long was = ebra_option_get(bools[b]);
+    long was = opt_value(bools[b]);
     for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
       expect_text(bools[b], words[w].text, words[w].value);
     expect_text(bools[b], "on", 1);
@@ -174,7 +183,7 @@ static void test_text(void)
     expect_text_rejected(bools[b], "maybe");
     expect_text_rejected(bools[b], "");
     expect_text_rejected(bools[b], "12Q");
-    CHECK_EQ(ebra_option_get(bools[b]), 1);
+    CHECK_EQ(opt_value(bools[b]), 1);
     CHECK_EQ(ebra_option_set(bools[b], was), 0);
   }
   CHECK_NO_REPORTS();
@@ -188,23 +197,23 @@ static int env_child(const char *mode)
 {
   if (strcmp(mode, "defaults") == 0) {
     test_hook_install();
-    CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 64);
-    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 0);
-    CHECK_EQ(ebra_option_get(EBRA_OPT_VERBOSE), 0);
-    CHECK_EQ(ebra_option_get(EBRA_OPT_SECURE), 0);
+    CHECK_EQ(opt_value(EBRA_OPT_MAGAZINE_SIZE), 64);
+    CHECK_EQ(opt_value(EBRA_OPT_SHOW_STATS), 0);
+    CHECK_EQ(opt_value(EBRA_OPT_VERBOSE), 0);
+    CHECK_EQ(opt_value(EBRA_OPT_SECURE), 0);
     CHECK_NO_REPORTS();
     return 0;
   }
   if (strcmp(mode, "good") == 0) {
     test_hook_install();
-    CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 1024);
-    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 1);
+    CHECK_EQ(opt_value(EBRA_OPT_MAGAZINE_SIZE), 1024);
+    CHECK_EQ(opt_value(EBRA_OPT_SHOW_STATS), 1);
     ebra_pool_t *pool = test_pool("env-good", 16);
     CHECK_EQ(test_stats(pool).magazine_capacity, 1024);
     CHECK_EQ(ebra_pool_destroy(pool), 0);
     /* ebra_option_set still overrides the environment. */
     CHECK_EQ(ebra_option_set(EBRA_OPT_SHOW_STATS, 0), 0);
-    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 0);
+    CHECK_EQ(opt_value(EBRA_OPT_SHOW_STATS), 0);
     CHECK_NO_REPORTS();
     return 0;
   }
@@ -212,8 +221,8 @@ static int env_child(const char *mode)
     /* No hook of ours: the environment may be read before main runs, so
      * the default hook's stderr line is what the parent counts. */
     for (int i = 0; i < 2; i++) { /* read once: no second report */
-      CHECK_EQ(ebra_option_get(EBRA_OPT_MAGAZINE_SIZE), 64);
-      CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 0);
+      CHECK_EQ(opt_value(EBRA_OPT_MAGAZINE_SIZE), 64);
+      CHECK_EQ(opt_value(EBRA_OPT_SHOW_STATS), 0);
     }
     ebra_pool_t *pool = test_pool("env-bad", 16);
     CHECK_EQ(test_stats(pool).magazine_capacity, 64);
@@ -222,7 +231,7 @@ static int env_child(const char *mode)
   }
   if (strcmp(mode, "show") == 0) {
     test_hook_install();
-    CHECK_EQ(ebra_option_get(EBRA_OPT_SHOW_STATS), 1);
+    CHECK_EQ(opt_value(EBRA_OPT_SHOW_STATS), 1);
     ebra_pool_t *pool = test_pool(LIVE_POOL_NAME, 16);
     void *p = ebra_pool_alloc(pool);
     CHECK(p != NULL);

@@ -126,7 +126,7 @@ static void test_counters(void)
 static void test_default_magazine_capacity(void)
 {
   ebra_pool_t *pool = make_pool("default-magazine", 0);
-  CHECK_EQ(test_stats(pool).magazine_capacity, ebra_option_get(EBRA_OPT_MAGAZINE_SIZE));
+  CHECK_EQ(test_stats(pool).magazine_capacity, opt_value(EBRA_OPT_MAGAZINE_SIZE));
   CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
 

@@ -35,8 +35,10 @@ typedef enum ebra_option_e {
   EBRA_OPT_COUNT_
 } ebra_option_t;
 
-/* Current value (reads the environment on first use). */
-EBRA_API long ebra_option_get(ebra_option_t opt);
+/* The current value in *out (the environment is read on first use).
+ * Returns 0, or -EINVAL (with a report) for an unknown option or a NULL
+ * out. */
+EBRA_API int ebra_option_get(ebra_option_t opt, long *out);
 
 /* Set a value.  Returns 0, or -EINVAL (with a report) if opt is unknown or
  * value is out of range; the previous value is kept. */
