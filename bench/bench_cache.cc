@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // bench_cache.cc — Google Benchmark harness: weak-cache lookup throughput
 // against the same workload on a mutex-protected and an rwlock-protected
 // hash map.

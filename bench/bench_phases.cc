@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // bench_phases.cc — a phase-changing workload under each strategy of the
 // engine: a burst, then a steady state, then idle.
 //

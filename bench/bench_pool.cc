@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // bench_pool.cc — Google Benchmark harness: ebra pools against malloc/free.
 //
 // Every case is registered twice with the same sizes, once through an ebra

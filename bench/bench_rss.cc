@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // bench_rss.cc — Google Benchmark harness: resident memory over time through
 // a burst / steady / idle workload, ebra pools against malloc/free.
 //

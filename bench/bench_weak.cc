@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // bench_weak.cc — Google Benchmark harness: ebra's reclamation domains and
 // weak handles, against std::weak_ptr and a mutex-guarded hash map.
 //

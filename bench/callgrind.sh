@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/callgrind.sh — instructions per hot-path operation, counted by
 # callgrind: (Ir(N) - Ir(0)) / N of bench/ops_count for each mode.  Stable
 # where timings on this VM drift; quote it beside the times.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench/ops_count.c — a fixed loop of one hot-path operation, for counting
  * instructions per operation under callgrind (bench/callgrind.sh), the
  * figure that stays put when this VM's timings drift.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """plot.py — PNG plots from bench/run.sh results (Debian's python3-matplotlib).
 
 Usage:

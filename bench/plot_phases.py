@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """plot_phases.py — plot and tabulate bench_phases results.
 
 Reads the Google Benchmark JSON (--benchmark_out) and the series file

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """report.py — the markdown tables of bench/run.sh, from its results.
 
 Usage: /usr/bin/python3 bench/report.py RESULTS_DIR

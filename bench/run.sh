@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh — one command for every comparison benchmark: build (Release), run
 # every Google Benchmark harness with repetitions, write JSON, print the
 # markdown tables of ebra against its peers, draw the plots.

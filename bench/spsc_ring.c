@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spsc_ring.c — bench_ring_* over ck_ring's spsc operations.  ck_ring's
  * enqueue_spsc publishes the slot with a store-release of p_tail that the
  * consumer's dequeue_spsc load-acquires (ck_pr fences inside ck_ring.h), so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spsc_ring.h — a single-producer/single-consumer pointer ring for the
  * producer→consumer benchmark, backed by Concurrency Kit's ck_ring.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // wall_span.h — throughput over the wall-clock span of a multi-threaded
 // Google Benchmark run.
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weak_floor.c — the read-section floor for bench_weak: liburcu memb's read
  * lock and unlock inlined into the benchmark executable (_LGPL_SOURCE, so
  * LGPL-2.1 code is compiled into this benchmark only; libebra is untouched)

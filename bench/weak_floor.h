@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weak_floor.h — see weak_floor.c. */
 #ifndef EBRA_BENCH_WEAK_FLOOR_H
 #define EBRA_BENCH_WEAK_FLOOR_H

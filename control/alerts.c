@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control/alerts.c — alerts, checked at each engine step, and the history
  * ring, one sample per step.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control/control_internal.h — what the files of the control floor share,
  * grouped by the file that defines it.  The floor sees every lower floor's
  * internal header (through weak_internal.h); nothing below sees this one.

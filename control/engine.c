@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control/engine.c — the strategy engine.  One step (ebra_maintain) takes
  * one snapshot, derives every signal from it, decides, applies, and hands
  * the snapshot to the alerts and a sample to the history (alerts.c).

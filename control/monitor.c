@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control/monitor.c — the printers: a snapshot as text, JSON or the
  * Prometheus text exposition format, and one pool's stats as text.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control/snapshot.c — a snapshot of every pool, domain and weak cache.
  *
  * Taking a snapshot

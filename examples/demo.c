@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* demo.c — ebra in a small server-shaped program.
  *
  * Acceptor threads open connections and turn them into requests; handler

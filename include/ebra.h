@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra.h — umbrella header: a lock-free concurrent allocator with
  * epoch-based weak reclamation.  Each API area has its own header. */
 #ifndef EBRA_H

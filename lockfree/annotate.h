@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lockfree/annotate.h — ThreadSanitizer annotations for Concurrency Kit's
  * ck_stack, which the depot uses.  Empty unless built with EBRA_TSAN.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lockfree/atomics.h — the only place ebra names C11 atomic operations.
  *
  * Every helper carries its memory order in its name, as in mimalloc's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lockfree/stack.c — push and pop of the annotated mpmc stack (stack.h).
  * Invariants S1-S3 and the ordering argument are in stack.h. */
 #include "stack.h"

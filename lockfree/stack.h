@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lockfree/stack.h — the multi-producer, multi-consumer stack every lock-free
  * free list in ebra uses (the depot's magazines, the weak table's free
  * slots): Concurrency Kit's ck_stack, with ThreadSanitizer annotations.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/backend.c — registration, grace periods and quiescent states of
  * each backend.  The read-side fast path is in backend.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/backend.h — the read-side fast path of each backend, inline so
  * ebra_read_lock costs one switch over the dependency's own inline code
  * (liburcu's with EBRA_URCU_INLINE, which defines _LGPL_SOURCE; ck_epoch's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/domain.c — reclamation domains: sections, per-thread retire
  * batches, and the reclaimer thread that drives grace periods.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/reclaim_internal.h — the reclamation floor's internal
  * declarations: domains, per-thread domain state, retire batches, the
  * backends.  Included by reclaim/ and the floors above it, never below.

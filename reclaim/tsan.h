@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/tsan.h — the ThreadSanitizer happens-before annotations of the
  * reclamation layer, all of them.  Empty unless built with EBRA_TSAN.
  *

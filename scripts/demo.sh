@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install dependencies, build Release, run the multithreaded demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install the Debian 12 packages ebra needs, if any is missing.  Run as root.
 #   scripts/deps.sh          build + test dependencies
 #   scripts/deps.sh --bench  also what bench/run.sh needs: the allocator

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # scripts/layers.sh — the folder dependency graph of the built library, from
 # its object files: for every folder (floor), which other folders define the
 # functions and variables its objects use.  Fails (exit 1) if any arrow runs

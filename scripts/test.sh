@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install dependencies, then build and run ctest in every checked
 # configuration: release (all labels), debug-checks, ThreadSanitizer and
 # ASan+UBSan (unit + stress; TSan and ASan also run the deliberately broken

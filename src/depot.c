@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/depot.c — the depot: two lock-free stacks of magazines, one of
  * non-empty ("full") and one of empty magazines, per pool.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/internal.h — ebra's internal declarations, grouped by the file that
  * defines them.  Types first, with their invariants next to the fields. */
 #ifndef EBI_INTERNAL_H

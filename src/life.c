@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/life.c — one lifecycle for every object kind users create and
  * destroy: pools, domains, weak tables, weak caches, subjects.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/magazine.c — magazines: fixed-capacity stacks of free objects that
  * move whole between thread caches and the depot.  A magazine has one owner
  * at a time, so its fields need no atomics; ownership moves through the

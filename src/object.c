@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/object.c — the state of one object: the free marker, the held bit and
  * the debug build's live bit, and the checks of a pointer.  The states and
  * transitions are listed in internal.h ("object.c"); the inline fast-path

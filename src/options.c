@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/options.c — EBRA_* options: read once from the environment, settable
  * through the API.  Values live in relaxed atomics: an option is a tuning
  * hint, read on slow paths, with no ordering duty. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/os.c — the OS boundary.  Every function returns 0 or an errno code;
  * nothing else in ebra calls mmap or munmap. */
 #include <errno.h>

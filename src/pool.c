@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/pool.c — pool lifecycle and the alloc/free paths.
  *
  * Fast paths (ebra_pool_alloc / ebra_pool_free when the loaded magazine can

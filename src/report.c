@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/report.c — error reporting: the user's hook, or stderr. */
 #include <errno.h>
 #include <stdarg.h>

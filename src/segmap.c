@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/segmap.c — the segment map: from any address to the slab that
  * covers it, or NULL.  This is what makes free()'s pointer checks cheap and
  * safe for foreign pointers: the map is consulted, never the pointed-to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/slab.c — the slab layer: maps slabs from the OS and carves them into
  * objects for magazines, in batches.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/stats.c — stats snapshots, the text report and the audit.
  *
  * Counters live in each thread cache (single writer, relaxed readers) and,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* src/thread.c — per-thread state, the pool registry, thread exit and fork.
  *
  * Each thread has one ebi_thread_t, found through an initial-exec TLS

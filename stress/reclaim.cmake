@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # stress/reclaim.cmake — stress tests of reclamation domains and weak
 # handles (label "stress").  Included from stress/CMakeLists.txt.
 #

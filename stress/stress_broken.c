@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_broken.c — a deliberately broken user of the pool, to show
  * that the depot's ThreadSanitizer annotations (lockfree/annotate.h) and the
  * ASan poisoning of free objects do not hide real bugs.

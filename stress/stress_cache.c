@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_cache.c — lookups of the weak cache against stores,
  * erases, CLOCK evictions, TTL expirations and object deaths.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_cap.c — a pool's max_objects is a hard cap.
  *
  * Two capped pools: 64 B with cap 256, magazines of 8 and 64 objects

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_churn.c — thousands of short threads come and go while
  * long-lived threads keep using the pools.
  *

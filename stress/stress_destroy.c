@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_destroy.c — threads that used a pool exit while the pool is
  * destroyed, and other pools live on.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_fork.c — fork() while worker threads use the pools.
  *
  * Workers allocate, free and swap stamped objects through shared slots

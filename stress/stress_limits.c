@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_limits.c — memory limits and the strategy engine under a
  * multithreaded burst.
  *

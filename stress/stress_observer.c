@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_observer.c — notifies of a subject against subscribes,
  * unsubscribes and observer deaths.
  *

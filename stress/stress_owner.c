@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_owner.c — every object has exactly one owner at a time.
  *
  * Three pools (64 B; 200 B aligned to 64; 61 B with SECURE_CLEAR).  Every

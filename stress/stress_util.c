@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_util.c — shared helpers of the stress tests (see the header). */
 #define _GNU_SOURCE
 #include "stress_util.h"

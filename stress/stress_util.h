@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_util.h — shared helpers of the stress tests.
  *
  * Every stress test checks a property and exits non-zero with a message

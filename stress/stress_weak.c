@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress/stress_weak.c — stress of reclamation domains and weak handles.
  *
  * Writers create pool objects, give them weak handles and publish the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.h — the few helpers every ebra unit test shares.
  *
  *  - CHECK(cond) and CHECK_EQ(got, want): on failure print file:line, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* clock.h — the monotonic clock of the unit tests, stress tests and
  * benchmarks (C and C++).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_cache.c — the weak cache, every option and every on_evict reason.
  *
  * Claims checked (each case runs for urcu-memb and urcu-qsbr):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_config.c — pool configs: which are rejected and how, which are
  * accepted, and that accepted pools honour size and alignment.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_destroy.c — the end of a pool's life, and the tombstone after it.
  *
  * Claims checked:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_engine.c — the strategy engine, memory limits, alerts and history.
  *
  * Each case runs in a forked child (the engine is process-wide state).  The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_lifecycle.c — every object kind shares one lifecycle (src/life.c):
  * every public call on a destroyed pool, domain, weak table, weak cache or
  * subject, and a second destroy of each, returns its documented error and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_limits.c — where a pool's memory comes from and where it stops.
  *
  * Claims checked:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_monitor.c — snapshots and their three output formats.
  *
  * Claims checked:

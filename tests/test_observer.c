@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_observer.c — weak observers, for every backend.
  *
  * Claims checked (each case runs for urcu-memb, urcu-qsbr and ck-epoch):

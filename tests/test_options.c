@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_options.c — process-wide options: set/get, text parsing, and the
  * environment.
  *

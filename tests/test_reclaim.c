@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_reclaim.c — reclamation domains: backends, sections, retire,
  * barrier, batching, stats, registration and destroy.
  *

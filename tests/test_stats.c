@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_stats.c — counters, ownership lookup, audit and printing, on one
  * thread where every number is known in advance.
  *

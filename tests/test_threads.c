@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_threads.c — objects and caches moving between threads.
  *
  * Every multi-thread step here is sequenced (join or barrier) so each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_weak.c — weak handles over pool objects, for every backend.
  *
  * Claims checked (each case runs for urcu-memb, urcu-qsbr and ck-epoch):

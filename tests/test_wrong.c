@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_wrong.c — misuse the API on purpose and prove each check fires
  * (after mimalloc's test/test-wrong.c).
  *

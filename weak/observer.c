@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/observer.c — weak observers on liburcu's RCU list (rculist.h).
  *
  * A subject is a cds_list of observer nodes: {weak handle, callback, arg,

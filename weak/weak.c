@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reclaim/weak.c — weak handles: a segmented table of slots, resolved by
  * readers inside a domain's read section without any shared write.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* weak/weak_internal.h — the weak floor's internal declarations (weak
  * handles, the weak cache, observers), for this floor and the control floor
  * above it. */

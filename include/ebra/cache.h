@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/cache.h — a weak cache: a concurrent map from a key to a weak
  * handle, built on liburcu's lock-free hash table (cds_lfht).
  *

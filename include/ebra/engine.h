@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/engine.h — the strategy engine: ebra tunes its own knobs from
  * measured rates, enforces memory limits, raises alerts and keeps a
  * history of samples.

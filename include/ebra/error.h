@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/error.h — the calling convention, error kinds and the report hook.
  *
  * Every public function follows one row of this table:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/export.h — symbol visibility.  The library is built with
  * -fvisibility=hidden; only declarations marked EBRA_API are exported. */
 #ifndef EBRA_EXPORT_H

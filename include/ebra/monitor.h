@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/monitor.h — snapshots of every pool and domain, and three ways to
  * print them: text for people, JSON for tools, Prometheus for scrapers.
  *

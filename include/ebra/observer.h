@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/observer.h — weak observers: a subject notifies a list of
  * observers, each held by a weak handle plus a callback.  An observer
  * never keeps its object alive.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/options.h — process-wide options, mimalloc style.
  *
  * Each option is read once, lazily, from the environment variable

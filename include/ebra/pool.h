@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/pool.h — typed fixed-size object pools.
  *
  * A pool hands out objects of one size and alignment.  Each thread keeps a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/reclaim.h — reclamation domains: read-side sections, retire, barrier.
  *
  * A domain defers the return of retired objects to their pools until every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ebra/weak.h — weak handles over pool objects, resolved through an
  * RCU-protected handle table.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # install_test.sh — does an installed ebra work for a consumer?
 #
 # Installs the build tree into a scratch prefix, then checks, failing on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* consumer.c — a program built against an *installed* ebra, the way a user
  * would build it (CMake package or pkg-config).  It uses only <ebra.h>,
  * checks what it gets, prints "consumer ok" and exits 0; anything else
