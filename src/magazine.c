@@ -2,7 +2,7 @@
 /* src/magazine.c — magazines: fixed-capacity stacks of free objects that
  * move whole between thread caches and the depot.  A magazine has one owner
  * at a time, so its fields need no atomics; ownership moves through the
- * depot's release/acquire (lockfree/depot.c). */
+ * depot's release/acquire (src/depot.c, lockfree/stack.h). */
 #include <stdlib.h>
 
 #include "internal.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* reclaim/cache.c — the weak cache: key -> weak handle in liburcu's
+/* weak/cache.c — the weak cache: key -> weak handle in liburcu's
  * lock-free hash table (cds_lfht), created with the RCU flavour of the
  * cache's domain, so an ebra read section is an lfht read section.
  *

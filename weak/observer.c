@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* reclaim/observer.c — weak observers on liburcu's RCU list (rculist.h).
+/* weak/observer.c — weak observers on liburcu's RCU list (rculist.h).
  *
  * A subject is a cds_list of observer nodes: {weak handle, callback, arg,
  * id}.  Writers (subscribe, unsubscribe, the death cleanup, notify's

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* reclaim/weak.c — weak handles: a segmented table of slots, resolved by
+/* weak/weak.c — weak handles: a segmented table of slots, resolved by
  * readers inside a domain's read section without any shared write.
  *
  * Handle:  [63:56] table tag  [55:28] generation  [27:0] slot index.
