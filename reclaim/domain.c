@@ -285,15 +285,16 @@ static __attribute__((noinline)) int read_unlock_misuse(ebra_domain_t *d) {
   return -EPERM;
 }
 
-int ebra_read_unlock(ebra_domain_t *d) {
+void ebra_read_unlock(ebra_domain_t *d) {
   ebi_dthread_t *dt = EBI_LIKELY(d != NULL) ? ebi_dthread_of(d) : NULL;
-  if (EBI_UNLIKELY(!dt || dt->nest == 0))
-    return read_unlock_misuse(d);
+  if (EBI_UNLIKELY(!dt || dt->nest == 0)) {
+    read_unlock_misuse(d);
+    return;
+  }
   if (--dt->nest == 0) {
     ebi_tsan_release_notes(dt); /* after the reader's last access */
     ebi_backend_unlock_inline(d, dt);
   }
-  return 0;
 }
 
 void *ebra_deref(ebra_domain_t *d, void *const *pp) {
@@ -618,7 +619,7 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
     errno = EINVAL;
     return NULL;
   }
-  ebra_domain_t *d = calloc(1, sizeof *d);
+  ebra_domain_t *d = ebi_life_alloc(sizeof *d); /* 64-byte aligned */
   if (!d) {
     errno = ENOMEM;
     return NULL;

@@ -63,13 +63,19 @@ struct ebi_dthread_s {
 #define EBI_LATENCY_RING 1024
 
 struct ebra_domain_s {
+  /* Read by every section (life.serial and .id by ebi_dthread_of, backend
+   * by the lock and unlock): written only at create and destroy. */
   ebi_life_t life;             /* first member (src/life.c) */
   ebra_reclaim_backend_t backend;
   _Atomic uint32_t xbatch_size;
   _Atomic uint64_t xmax_age_ns;
   struct ck_epoch *ck_epoch;   /* ck backend */
 
-  pthread_mutex_t threads_lock;   /* threads list; then a dthread's batch_lock */
+  /* What the reclaimer and registration write starts on a cache line of
+   * its own (the domain is 64-byte aligned), so those writes never evict
+   * the line that readers' sections load. */
+  pthread_mutex_t threads_lock __attribute__((aligned(64))); /* threads list;
+                                  then a dthread's batch_lock */
   ebi_dthread_t *threads;
   uint32_t nthreads;
   uint64_t exited_retired, exited_retired_bytes; /* threads gone; threads_lock */

@@ -138,7 +138,7 @@ static void *lookup(ebra_cache_t *c, uint64_t key) {
     CHECK_EQ(rc, -ENOENT);
     CHECK(o == NULL);
   }
-  CHECK_EQ(ebra_read_unlock(dom), 0);
+  ebra_read_unlock(dom);
   return o;
 }
 
@@ -204,7 +204,7 @@ static void case_bytes(ebra_reclaim_backend_t be) {
   CHECK(lk == NULL);
   CHECK_EQ(ebra_cache_lookup(c, "alpha", 5, NULL), -EINVAL);
   CHECK_REPORTS(EBRA_ERR_BAD_CALL, 2);
-  CHECK_EQ(ebra_read_unlock(dom), 0);
+  ebra_read_unlock(dom);
   CHECK_EQ(ebra_cache_erase(c, "alpha", 5), 0);
   CHECK_EQ(evictions_of(EBRA_CACHE_ERASED), 1);
   CHECK(strcmp(ev_last_bytes, "alpha") == 0);

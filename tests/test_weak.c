@@ -104,7 +104,7 @@ static void *get(ebra_weak_table_t *t, ebra_weak_t h)
 {
   CHECK_EQ(ebra_read_lock(dom), 0);
   void *p = ebra_weak_get(t, h);
-  CHECK_EQ(ebra_read_unlock(dom), 0);
+  ebra_read_unlock(dom);
   return p;
 }
 

@@ -20,6 +20,12 @@
  *   read-side resolve     the object, or NULL (dead or stale     ebra_weak_get, ebra_deref
  *                         handle, or misuse; misuse alone is
  *                         reported); the fast path of a section
+ *   end of a section      void: misuse (no matching lock, a      ebra_read_unlock
+ *                         NULL or destroyed domain) is only
+ *                         reported.  Returning nothing lets it
+ *                         end in a tail call into the backend
+ *                         (measured: an int return cost about
+ *                         1.5 ns, 8%, per memb section)
  *   accessor              the value; for a destroyed or NULL     ebra_pool_name, ebra_domain_backend
  *                         object a documented default and a
  *                         report

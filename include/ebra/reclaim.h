@@ -78,11 +78,13 @@ EBRA_API int ebra_domain_unregister_thread(ebra_domain_t *d);
 /* Read-side section.  Nestable.  Pointers obtained inside stay valid until
  * the outermost unlock.  ebra_read_lock returns 0, or (nothing is locked)
  * -ENOMEM when the thread cannot be registered with d, -EBADF on a
- * destroyed domain, -EINVAL for NULL.  ebra_read_unlock returns 0, or
- * -EPERM without a matching lock, -EBADF, -EINVAL.  Both are wait-free
- * after the thread's first section in d. */
+ * destroyed domain, -EINVAL for NULL.  ebra_read_unlock ends the section
+ * and returns nothing (ebra/error.h: the end of a section); an unlock
+ * without a matching lock, or on a NULL or destroyed domain, does nothing
+ * but a report (EBRA_ERR_BAD_CALL, EBRA_ERR_USE_AFTER_DESTROY).  Both are
+ * wait-free after the thread's first section in d. */
 EBRA_API int ebra_read_lock(ebra_domain_t *d);
-EBRA_API int ebra_read_unlock(ebra_domain_t *d);
+EBRA_API void ebra_read_unlock(ebra_domain_t *d);
 
 /* Load an RCU-published pointer inside a section (an acquire load); *pp
  * must be an _Atomic(void *) (std::atomic<void *> in C++) that the writer
