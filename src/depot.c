@@ -36,6 +36,9 @@
  *   Lock-free: a try-push or try-pop fails only when another thread's CAS on
  *   the same stack succeeded.  Each failure is counted as contention.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 #include "stack.h"
 
@@ -119,4 +122,143 @@ uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep) {
   }
   ebi_atomic_add_relaxed(&pool->xtrimmed, n);
   return n;
+}
+
+/* The child's copy of memory is not one instant of the parent: fork copies
+ * the address space mapping by mapping while the other threads run, so a
+ * thread's later store can be in the child without an earlier one
+ * (measured: an object cached in two magazines).  No object may be handed
+ * out twice in the child, so the rebuild keeps every cached object once:
+ * the slabs' free bits first, then the surviving thread's magazines, then
+ * the rest; a second copy is dropped from its magazine (the object stays
+ * reachable through the first).  A dead thread may also have been handing
+ * out an object whose removal from its magazine the child does not see;
+ * that one the child cannot tell from a cached one. */
+typedef struct seen_s {
+  const ebi_slab_t *slab;
+  uint64_t *bits;
+} seen_t;
+
+typedef struct dedupe_s {
+  seen_t *seen;
+  size_t nslabs;
+  uint64_t dropped;
+} dedupe_t;
+
+/* Mark the slabs' free objects seen; false if memory is short. */
+static bool dedupe_init(dedupe_t *d, const ebra_pool_t *pool) {
+  for (const ebi_slab_t *s = pool->slabs; s; s = s->next)
+    d->nslabs++;
+  if (!(d->seen = calloc(d->nslabs ? d->nslabs : 1, sizeof *d->seen)))
+    return false;
+  size_t i = 0;
+  for (const ebi_slab_t *s = pool->slabs; s; s = s->next, i++) {
+    const size_t words = (s->count + 63) / 64;
+    d->seen[i].slab = s;
+    if (!(d->seen[i].bits = malloc(words * sizeof(uint64_t))))
+      return false;
+    memcpy(d->seen[i].bits, s->free_bits, words * sizeof(uint64_t));
+  }
+  return true;
+}
+
+static void dedupe_fini(dedupe_t *d) {
+  for (size_t i = 0; d->seen && i < d->nslabs; i++)
+    free(d->seen[i].bits);
+  free(d->seen);
+}
+
+/* True the first time p is seen; a pointer that is no slot of the pool's
+ * slabs counts as seen already. */
+static bool seen_once(dedupe_t *d, const void *p) {
+  const ebi_slab_t *s = ebi_segmap_lookup(p);
+  for (size_t i = 0; s && i < d->nslabs; i++) {
+    if (d->seen[i].slab != s)
+      continue;
+    const size_t k = ebi_slab_slot_index(s, p);
+    const uint64_t bit = 1ull << (k % 64);
+    const bool first = !(d->seen[i].bits[k / 64] & bit);
+    d->seen[i].bits[k / 64] |= bit;
+    return first;
+  }
+  return false;
+}
+
+static void magazine_dedupe(dedupe_t *d, ebi_magazine_t *m) {
+  if (m->rounds > m->capacity) /* a torn count: keep what fits */
+    m->rounds = m->capacity;
+  for (uint32_t i = 0; i < m->rounds;) {
+    if (seen_once(d, m->objs[i])) {
+      i++;
+    } else {
+      m->objs[i] = m->objs[--m->rounds];
+      d->dropped++;
+    }
+  }
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+  const uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Append the magazines on st to v[*n..]; single-threaded (fork child). */
+static void stack_collect(ck_stack_t *st, uintptr_t *v, size_t *n, size_t cap) {
+  for (ck_stack_entry_t *e = CK_STACK_FIRST(st); e && *n < cap; e = CK_STACK_NEXT(e))
+    v[(*n)++] = (uintptr_t)((char *)e - offsetof(ebi_magazine_t, link));
+}
+
+void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcache_t *self) {
+  size_t total = 0;
+  ebi_magazine_t *all = ebi_atomic_load_acquire(&pool->xall_mags); /* paired with magazine_new */
+  for (ebi_magazine_t *m = all; m; m = m->all_next)
+    total++;
+  /* Empty and parked magazines hold nothing: they stay where they are.
+   * Everything else is taken in hand: the full stack, and every magazine on
+   * no stack that the surviving thread does not hold (a dead thread's). */
+  uintptr_t *kept = malloc((total + 2) * sizeof *kept);
+  dedupe_t d = {0};
+  const bool dedupe = dedupe_init(&d, pool);
+  if (!kept) {
+    ebi_report_pool(pool, EBRA_ERR_NOMEM,
+                    "pool '%s': fork: no memory to rebuild the depot; the objects cached by "
+                    "threads that did not cross the fork are lost to the child",
+                    pool->life.name);
+    dedupe_fini(&d);
+    return;
+  }
+  size_t n = 0;
+  stack_collect(&pool->depot.empty, kept, &n, total);
+  stack_collect(&pool->depot.parked, kept, &n, total);
+  if (self) {
+    kept[n++] = (uintptr_t)self->loaded;
+    kept[n++] = (uintptr_t)self->previous;
+  }
+  qsort(kept, n, sizeof *kept, cmp_ptr);
+  /* Every magazine of the full stack is on `all` and is given back below;
+   * emptying the stack by its head also undoes a link the copy may hold
+   * twice (no walk of it can loop). */
+  ck_stack_init(&pool->depot.full);
+  ebi_atomic_store_relaxed(&pool->depot.xnfull, 0);
+  ebi_counters_t c = {0}; /* the rebuild is no thread cache's traffic */
+  if (self && dedupe) {
+    magazine_dedupe(&d, self->loaded);
+    magazine_dedupe(&d, self->previous);
+    ebi_tcache_sync_in(self);
+  }
+  for (ebi_magazine_t *m = all; m; m = m->all_next) {
+    const uintptr_t key = (uintptr_t)m;
+    if (bsearch(&key, kept, n, sizeof key, cmp_ptr))
+      continue;
+    if (dedupe)
+      magazine_dedupe(&d, m);
+    ebi_magazine_give(pool, m, &c);
+  }
+  free(kept);
+  dedupe_fini(&d);
+  if (d.dropped)
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL,
+                    "pool '%s': fork: %llu objects were cached twice in the child's copy "
+                    "(threads that did not cross the fork were moving them); one copy of "
+                    "each was dropped", pool->life.name, (unsigned long long)d.dropped);
 }

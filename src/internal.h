@@ -260,14 +260,37 @@ static inline uint32_t ebi_thread_nslots(const ebi_thread_t *t, ebi_slot_kind_t 
   return EBI_INLINE_SLOTS + t->slots[kind].nmore;
 }
 
+/* A fork can stop a thread anywhere in a slow path, and the child then
+ * sees a prefix of that thread's stores in program order.  The compiler
+ * barriers below fix that order so the child can tell a consistent cache
+ * from one caught in the middle of changing magazines
+ * (ebi_tcache_sync_out_after_fork): sync_out writes the rounds before the
+ * slow path touches `loaded`, and sync_in clears `top` before it moves
+ * base and limit, then sets it last.  They cost no instruction. */
+#define EBI_COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+
 static inline void ebi_tcache_sync_out(ebi_tcache_t *tc) {
   tc->loaded->rounds = (uint32_t)(tc->top - tc->base);
+  EBI_COMPILER_BARRIER();
 }
 
 static inline void ebi_tcache_sync_in(ebi_tcache_t *tc) {
+  tc->top = NULL; /* "between magazines" for a fork child */
+  EBI_COMPILER_BARRIER();
   tc->base = tc->loaded->objs;
-  tc->top = tc->base + tc->loaded->rounds;
   tc->limit = tc->base + tc->loaded->capacity;
+  EBI_COMPILER_BARRIER();
+  tc->top = tc->base + tc->loaded->rounds;
+}
+
+/* Fork child, for the cache of a thread that did not cross the fork: write
+ * the loaded magazine's rounds back only if the cached pointers are those
+ * of `loaded`.  Otherwise the thread was stopped between magazines, after
+ * its slow path's sync_out had written the rounds of the magazine they
+ * name. */
+static inline void ebi_tcache_sync_out_after_fork(ebi_tcache_t *tc) {
+  if (tc->top && tc->base == tc->loaded->objs && tc->top >= tc->base && tc->top <= tc->limit)
+    ebi_tcache_sync_out(tc);
 }
 
 struct ebra_pool_s {
@@ -440,6 +463,12 @@ EBI_INTERNAL_FN ebi_magazine_t *ebi_depot_pop_empty(ebi_depot_t *d,
                                                        ebi_counters_t *c);
 EBI_INTERNAL_FN void ebi_depot_park(ebi_depot_t *d, ebi_magazine_t *m, ebi_counters_t *c);
 EBI_INTERNAL_FN ebi_magazine_t *ebi_depot_unpark(ebi_depot_t *d, ebi_counters_t *c);
+/* Fork child, single-threaded, pool locks held: rebuild the depot from
+ * the pool's list of every magazine.  Each magazine that is on no empty or
+ * parked stack and is not the surviving thread's (self, may be NULL) is
+ * given to the depot once, and every cached object is kept once (depot.c
+ * says why the child's copy can hold one twice). */
+EBI_INTERNAL_FN void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcache_t *self);
 /* Pop full magazines while more than `keep` remain, return their objects
  * to the slabs and the magazines to the empty stack; returns how many. */
 EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);

@@ -172,10 +172,14 @@ void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc) {
 
 /* Return tc's magazines to the depot, fold its counters into the pool and
  * free it.  Registry lock held; the owner thread no longer uses tc. */
-static void tcache_retire_locked(ebra_pool_t *pool, ebi_tcache_t *tc) {
-  ebi_tcache_sync_out(tc);
-  ebi_magazine_give(pool, tc->loaded, &tc->c);
-  ebi_magazine_give(pool, tc->previous, &tc->c);
+static void tcache_retire_locked(ebra_pool_t *pool, ebi_tcache_t *tc, bool after_fork) {
+  if (after_fork) { /* ebi_depot_reconcile_after_fork gives the magazines */
+    ebi_tcache_sync_out_after_fork(tc);
+  } else {
+    ebi_tcache_sync_out(tc);
+    ebi_magazine_give(pool, tc->loaded, &tc->c);
+    ebi_magazine_give(pool, tc->previous, &tc->c);
+  }
   ebi_counters_add(&pool->detached, &tc->c);
   tcache_unlink(pool, tc);
   free(tc);
@@ -218,8 +222,8 @@ static ebi_tcache_t *thread_tcache_at(ebi_thread_t *t, uint32_t id, ebra_pool_t 
 }
 
 /* Release all of thread t's state.  Registry lock held; t is the calling
- * thread, or (fork child) a thread that no longer exists. */
-static void thread_release_locked(ebi_thread_t *t) {
+ * thread, or (fork child, after_fork) a thread that no longer exists. */
+static void thread_release_locked(ebi_thread_t *t, bool after_fork) {
   /* The floors above first: closing a batch or leaving liburcu never needs
    * a pool cache, and reclaimers may free into pools meanwhile. */
   for (uint32_t i = 0; i < nhooks; i++)
@@ -229,7 +233,7 @@ static void thread_release_locked(ebi_thread_t *t) {
   for (uint32_t id = 0; id < ebi_thread_nslots(t, EBI_SLOTS_POOL); id++) {
     ebi_tcache_t *tc = thread_tcache_at(t, id, &pool);
     if (tc)
-      tcache_retire_locked(pool, tc);
+      tcache_retire_locked(pool, tc, after_fork);
   }
   for (uint32_t k = 0; k < EBI_SLOT_KINDS; k++)
     free(t->slots[k].more);
@@ -265,7 +269,7 @@ void ebra_thread_exit(void) {
     return;
   ebi_registry_lock();
   pthread_setspecific(thread_key, NULL);
-  thread_release_locked(t); /* still the TLS thread: it leaves liburcu itself */
+  thread_release_locked(t, false); /* still the TLS thread: it leaves liburcu itself */
   ebi_tls_thread = &thread_empty;
   ebi_registry_unlock();
 }
@@ -304,6 +308,19 @@ static void pool_fork_unlock(ebi_life_t *l) {
   pthread_mutex_unlock(&pool->grow_lock);
 }
 
+/* A thread that did not cross the fork may have stopped between two steps
+ * of a magazine exchange: a magazine pushed to the depot while its cache
+ * still names it, or popped and not yet installed.  Its cache's magazines
+ * were therefore not given back one by one (tcache_retire_locked); the
+ * depot is rebuilt from the pool's list of every magazine instead. */
+static void pool_reconcile_after_fork(ebi_life_t *l) {
+  ebra_pool_t *pool = (ebra_pool_t *)l;
+  ebi_tcache_t *self = ebi_tcache_of(pool);
+  if (self)
+    ebi_tcache_sync_out(self);
+  ebi_depot_reconcile_after_fork(pool, self);
+}
+
 static void fork_prepare(void) {
   hooks_run(true, FORK_PREPARE); /* their locks rank first */
   ebi_registry_lock();
@@ -328,9 +345,10 @@ static void fork_child(void) {
   while (t) {
     ebi_thread_t *next = t->next;
     if (t != self)
-      thread_release_locked(t);
+      thread_release_locked(t, true);
     t = next;
   }
+  ebi_life_each_locked(EBI_KIND_POOL, pool_reconcile_after_fork);
   hooks_run(false, FORK_CHILD);
   fork_unlock_pools();
   ebi_registry_unlock();

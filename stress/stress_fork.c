@@ -19,6 +19,10 @@
  *     (they are neither cached nor counted live in the child), so the
  *     child's audit may legitimately be off by those; it must still find no
  *     duplicate and no invalid pointer, and the child must not deadlock.
+ *     The child's copy of memory is not one instant of the parent (fork
+ *     copies mapping by mapping while the workers run), so the library
+ *     rebuilds the depot in the child and drops an object cached twice,
+ *     with a report this test allows for wild forks only.
  *
  * The child, single-threaded at first: takes every object left in the
  * slots and checks its stamp (the copy of the parent's memory must hold
@@ -322,7 +326,15 @@ static void do_fork(unsigned k, bool quiesced) {
   }
   fflush(stdout);
   fflush(stderr);
+  /* A wild child may find objects its copy of memory holds twice (the
+   * library drops one copy and reports it, kind internal: see
+   * src/depot.c); the hook state crosses the fork, so it is allowed for
+   * the fork alone.  Quiesced forks allow nothing. */
+  if (!quiesced)
+    stress_hook_allow(EBRA_ERR_INTERNAL, true);
   pid_t pid = fork();
+  if (!quiesced && pid != 0)
+    stress_hook_allow(EBRA_ERR_INTERNAL, false);
   STRESS_CHECK(pid >= 0, "fork: %s", strerror(errno));
   if (pid == 0)
     child_main(k, quiesced, live);
