@@ -230,6 +230,8 @@ void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcache_t *self) {
   size_t n = 0;
   stack_collect(&pool->depot.empty, kept, &n, total);
   stack_collect(&pool->depot.parked, kept, &n, total);
+  for (size_t k = 0; k < n; k++) /* D2, D4: they hold nothing, whatever the copy says */
+    ((ebi_magazine_t *)kept[k])->rounds = 0;
   if (self) {
     kept[n++] = (uintptr_t)self->loaded;
     kept[n++] = (uintptr_t)self->previous;
