@@ -127,19 +127,21 @@ uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep) {
 /* The child's copy of memory is not one instant of the parent: fork copies
  * the address space mapping by mapping while the other threads run, so a
  * thread's later store can be in the child without an earlier one
- * (measured: an object cached in two magazines).  No object may be handed
- * out twice in the child, so the rebuild keeps every cached object once:
- * the slabs' free bits first, then the surviving thread's magazines, then
- * the rest; a second copy is dropped from its magazine (the object stays
- * reachable through the first).  A dead thread may also have been handing
- * out an object whose removal from its magazine the child does not see;
- * that one the child cannot tell from a cached one. */
+ * (measured: an object cached in two magazines; one cached while its
+ * first word was no longer the free marker).  No object may be handed out
+ * twice in the child, so the rebuild keeps every cached object once and
+ * only if it still carries its free marker: the slabs' free bits first,
+ * then the surviving thread's magazines, then the rest.  A second copy is
+ * dropped from its magazine (the object stays reachable through the
+ * first); an object without its marker was being handed out by a dead
+ * thread and is dropped (lost to the child, as that thread's objects are). */
 typedef struct seen_s {
   const ebi_slab_t *slab;
   uint64_t *bits;
 } seen_t;
 
 typedef struct dedupe_s {
+  const ebra_pool_t *pool;
   seen_t *seen;
   size_t nslabs;
   uint64_t dropped;
@@ -147,6 +149,7 @@ typedef struct dedupe_s {
 
 /* Mark the slabs' free objects seen; false if memory is short. */
 static bool dedupe_init(dedupe_t *d, const ebra_pool_t *pool) {
+  d->pool = pool;
   for (const ebi_slab_t *s = pool->slabs; s; s = s->next)
     d->nslabs++;
   if (!(d->seen = calloc(d->nslabs ? d->nslabs : 1, sizeof *d->seen)))
@@ -184,11 +187,16 @@ static bool seen_once(dedupe_t *d, const void *p) {
   return false;
 }
 
+/* Keep each cached object once, and only if it is free: a free object
+ * holds its free marker in its first word, and one a dead thread was
+ * handing out (its pop not in the copy, its alloc's clearing of the marker
+ * or the user's first store in it) does not. */
 static void magazine_dedupe(dedupe_t *d, ebi_magazine_t *m) {
   if (m->rounds > m->capacity) /* a torn count: keep what fits */
     m->rounds = m->capacity;
   for (uint32_t i = 0; i < m->rounds;) {
-    if (seen_once(d, m->objs[i])) {
+    void *p = m->objs[i];
+    if (seen_once(d, p) && *(const uint64_t *)p == ebi_object_free_marker(d->pool, p)) {
       i++;
     } else {
       m->objs[i] = m->objs[--m->rounds];
@@ -260,7 +268,7 @@ void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcache_t *self) {
   dedupe_fini(&d);
   if (d.dropped)
     ebi_report_pool(pool, EBRA_ERR_INTERNAL,
-                    "pool '%s': fork: %llu objects were cached twice in the child's copy "
-                    "(threads that did not cross the fork were moving them); one copy of "
-                    "each was dropped", pool->life.name, (unsigned long long)d.dropped);
+                    "pool '%s': fork: the child's copy cached %llu objects twice, or while "
+                    "a thread that did not cross the fork was handing them out; they were "
+                    "dropped from the caches", pool->life.name, (unsigned long long)d.dropped);
 }

@@ -434,6 +434,11 @@ void stress_table_enable(unsigned log2) {
   table_mask = ((size_t)1 << log2) - 1;
 }
 
+void stress_table_forget_owners(void) {
+  for (size_t i = 0; table && i <= table_mask; i++)
+    atomic_store_explicit(&table[i].owner, 0, memory_order_relaxed);
+}
+
 static table_entry_t *table_find(const void *p) {
   const uintptr_t key = (uintptr_t)p;
   size_t i = (size_t)(fmix64(key) & table_mask);

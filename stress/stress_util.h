@@ -200,6 +200,9 @@ typedef struct stress_stamp_s {
 void stress_stamp_setup(const stress_pool_t *pools, size_t npools, uint32_t max_owner);
 /* Use the owner table (default on); capacity 2^log2 addresses. */
 void stress_table_enable(unsigned log2);
+/* Forget every recorded owner (single-threaded: a fork child whose copy of
+ * the table holds owners that do not exist in it). */
+void stress_table_forget_owners(void);
 
 /* After a successful ebra_pool_alloc: checks alignment, ebra_pool_of, zeroed
  * memory for a SECURE_CLEAR pool; claims the object for `me` (owner word CAS
