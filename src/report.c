@@ -84,3 +84,30 @@ int ebi_bad_call(const char *msg) {
   ebi_report(EBRA_ERR_BAD_CALL, "%s", msg);
   return -EINVAL;
 }
+
+const char *ebra_strerror(int err) {
+  switch (err < 0 ? -err : err) {
+  case 0: return "success";
+  case EINVAL: return "bad argument or configuration (a NULL object, a value out of range, "
+                      "a pointer inside an object, a key of the wrong kind)";
+  case ENOMEM: return "out of memory, or the pool's object cap or the hard memory limit reached";
+  case EFAULT: return "not an object of any ebra pool";
+  case EXDEV: return "the object belongs to another pool";
+  case EALREADY: return "the object is already free, retired, or owned by a weak handle; "
+                        "or the engine is already configured";
+  case EBADF: return "the pool, domain, weak table, cache or subject was destroyed";
+  case EBUSY: return "still in use (objects alive, threads registered, weak tables open, or "
+                     "inside a read section)";
+  case EDEADLK: return "the call would wait for itself (inside a read section of the domain, or "
+                       "inside an alert callback)";
+  case EPERM: return "no matching ebra_read_lock";
+  case ENOENT: return "not found (a lookup miss, a dead object, or no such subscription)";
+  case ESTALE: return "the handle's object is dead or the handle is stale";
+  case EMFILE: return "all 255 weak-table tags are in use";
+  case ENOTSUP: return "the domain's backend does not support it (the weak cache needs liburcu)";
+  case ENOSPC: return "no room left (all 64 alerts in use)";
+  case EUCLEAN: return "the audit found an inconsistency (reported with the details)";
+  case EAGAIN: return "a thread could not be started";
+  default: return "unknown error";
+  }
+}

@@ -8,6 +8,7 @@
  * too).  The process must also be able to keep working afterwards. */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -251,6 +252,33 @@ static void works_afterwards(void) {
   CHECK_EQ(test_reports_total, 0);
 }
 
+/* ebra_strerror explains every errno an ebra call returns, in ebra's
+ * terms, whichever sign it is given; other values are "unknown error". */
+static void strerror_messages(void) {
+  const int returned[] = {EINVAL, ENOMEM, EFAULT, EXDEV,  EALREADY, EBADF,  EBUSY, EDEADLK,
+                          EPERM,  ENOENT, ESTALE, EMFILE, ENOTSUP,  ENOSPC, EUCLEAN, EAGAIN};
+  for (size_t i = 0; i < sizeof returned / sizeof returned[0]; i++) {
+    const char *m = ebra_strerror(-returned[i]);
+    CHECK(m != NULL && strcmp(m, "unknown error") != 0);
+    CHECK(m == ebra_strerror(returned[i]));
+  }
+  CHECK(strstr(ebra_strerror(-EXDEV), "another pool") != NULL);
+  CHECK(strstr(ebra_strerror(-EBADF), "destroyed") != NULL);
+  CHECK(strstr(ebra_strerror(-EFAULT), "not an object") != NULL);
+  CHECK(strcmp(ebra_strerror(0), "success") == 0);
+  CHECK(strcmp(ebra_strerror(-12345), "unknown error") == 0);
+  /* What a real misuse returns maps to its message. */
+  ebra_pool_t *a = new_pool("strerror-a"), *b = new_pool("strerror-b");
+  void *o = ebra_pool_alloc(a);
+  const int rc = ebra_pool_free(b, o);
+  CHECK_EQ(rc, -EXDEV);
+  CHECK_REPORTS(EBRA_ERR_WRONG_POOL, 1);
+  CHECK(strstr(ebra_strerror(rc), "another pool") != NULL);
+  CHECK_EQ(ebra_pool_free(a, o), 0);
+  CHECK_EQ(ebra_pool_destroy(a), 0);
+  CHECK_EQ(ebra_pool_destroy(b), 0);
+}
+
 int main(void) {
   test_hook_install();
   TEST_RUN(pool_after_destroy);
@@ -260,6 +288,7 @@ int main(void) {
   TEST_RUN(subject_after_destroy);
   TEST_RUN(null_objects);
   TEST_RUN(works_afterwards);
+  TEST_RUN(strerror_messages);
   printf("test_lifecycle: all passed\n");
   return 0;
 }

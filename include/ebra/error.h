@@ -98,6 +98,13 @@ EBRA_API void ebra_set_report_hook(ebra_report_fn *fn, void *arg);
 /* A short stable name for a kind, e.g. "double-free". */
 EBRA_API const char *ebra_error_kind_name(ebra_error_kind_t kind);
 
+/* What an errno means when an ebra call returns it, in ebra's terms: err is
+ * the negative value a call returned (or the errno a constructor set).
+ * strerror(EXDEV) says "Invalid cross-device link"; ebra_strerror(-EXDEV)
+ * says the object belongs to another pool.  Never NULL: a static string,
+ * "unknown error" for a value no ebra call returns.  Thread-safe. */
+EBRA_API const char *ebra_strerror(int err);
+
 #ifdef __cplusplus
 }
 #endif
