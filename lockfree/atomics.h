@@ -40,6 +40,14 @@
                                           memory_order_acq_rel,              \
                                           memory_order_acquire)
 
+/* Orders the compiler's stores, not the CPU's, and costs no instruction.
+ * For one thread's stores as another process sees them: x86-64's stores
+ * become visible in program order (TSO), so program order is what a fork
+ * child's copy can show a prefix of (src/internal.h, ebi_tcache_sync_in).
+ * Never a synchronisation between threads: that is what the atomics above
+ * are for. */
+#define EBI_COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+
 /* A counter with exactly one writer (its owner thread) and any number of
  * relaxed readers (stats).  The increment is a plain load and store, not a
  * read-modify-write: no lock prefix on the fast path, and still no data race

@@ -86,7 +86,6 @@ EBI_INTERNAL_FN ebi_life_t *ebi_life_at_locked(ebi_kind_t kind, uint32_t id);
 EBI_INTERNAL_FN uint32_t ebi_life_capacity_locked(ebi_kind_t kind);
 /* fn(l) for every live object of a kind, in id order.  Registry lock held. */
 EBI_INTERNAL_FN void ebi_life_each_locked(ebi_kind_t kind, void (*fn)(ebi_life_t *l));
-EBI_INTERNAL_FN const char *ebi_kind_name(ebi_kind_t kind);
 EBI_INTERNAL_FN int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call);
 
 static inline bool ebi_life_is_alive(const ebi_life_t *l) { return l->state == EBI_ALIVE; }
@@ -260,14 +259,14 @@ static inline uint32_t ebi_thread_nslots(const ebi_thread_t *t, ebi_slot_kind_t 
   return EBI_INLINE_SLOTS + t->slots[kind].nmore;
 }
 
-/* A fork can stop a thread anywhere in a slow path, and the child then
- * sees a prefix of that thread's stores in program order.  The compiler
- * barriers below fix that order so the child can tell a consistent cache
- * from one caught in the middle of changing magazines
- * (ebi_tcache_sync_out_after_fork): sync_out writes the rounds before the
- * slow path touches `loaded`, and sync_in clears `top` before it moves
- * base and limit, then sets it last.  They cost no instruction. */
-#define EBI_COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+/* A fork can stop a thread anywhere in a slow path.  The compiler barriers
+ * (lockfree/atomics.h) fix the order of its stores so that a child whose
+ * copy shows them in program order can tell a consistent cache from one
+ * caught between magazines (ebi_tcache_sync_out_after_fork): sync_out
+ * writes the rounds before the slow path touches `loaded`, and sync_in
+ * clears `top` before it moves base and limit, then sets it last.  A copy
+ * that shows them out of order (src/depot.c: measured) is what the fork
+ * child's dedupe is for.  They cost no instruction. */
 
 static inline void ebi_tcache_sync_out(ebi_tcache_t *tc) {
   tc->loaded->rounds = (uint32_t)(tc->top - tc->base);

@@ -43,8 +43,6 @@ static const char *const kind_names[EBI_KINDS] = {
     [EBI_KIND_SUBJECT] = "subject",
 };
 
-const char *ebi_kind_name(ebi_kind_t kind) { return kind_names[kind]; }
-
 /* The lowest free id of t, growing it when full; 0 or ENOMEM. */
 static int idtable_put(idtable_t *t, ebi_life_t *l) {
   uint32_t i = 0;
