@@ -67,7 +67,8 @@ int ebi_life_begin_locked(ebi_life_t *l, ebi_kind_t kind, const char *name) {
   snprintf(l->name, sizeof l->name, "%s", name ? name : kind_names[kind]);
   if (idtable_put(&registries[kind], l) != 0)
     return ENOMEM;
-  l->serial = ebi_atomic_add_relaxed(&next_serial, 1) + 1; /* L3: >= 1 */
+  /* Relaxed: only uniqueness matters, and the RMW gives it (L3: >= 1). */
+  l->serial = ebi_atomic_add_relaxed(&next_serial, 1) + 1;
   l->state = EBI_ALIVE;
   return 0;
 }
