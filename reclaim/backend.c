@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* reclaim/backend.c — registration, grace periods and quiescent states of
- * each backend.  The read-side fast path is in backend.h.
+ * each backend.  The backend's share of a section is in backend.h.
  *
  * liburcu's flavours are process-wide: every memb domain shares liburcu's
  * memb grace periods (and qsbr likewise), so a thread registers with a
@@ -48,7 +48,39 @@ void ebi_backend_fini_domain(ebra_domain_t *d) {
 
 __thread ebi_rcu_thread_t ebi_tls_rcu __attribute__((tls_model("initial-exec")));
 
-/* Called by the thread itself. */
+#if defined(EBRA_TSAN)
+#define RD_TSAN true /* every outermost unlock releases the TSan notes */
+#else
+#define RD_TSAN false
+#endif
+
+/* The calling thread's qsbr domains with a section open. */
+static uint32_t qsbr_sections_open(void) {
+  uint32_t n = 0;
+  for (const ebi_dthread_t *dt = ebi_tls_rcu.qsbr_list; dt; dt = dt->qsbr_next)
+    n += dt->rd->nest > 0;
+  return n;
+}
+
+/* Keep ebi_rcu_thread_t's rule: a qsbr slot calls out at its outermost lock
+ * and unlock exactly while the thread rests offline (always under TSan). */
+static void qsbr_set_outer(void) {
+  const uint32_t outer = RD_TSAN || ebi_tls_rcu.qsbr_resting_offline;
+  for (ebi_dthread_t *dt = ebi_tls_rcu.qsbr_list; dt; dt = dt->qsbr_next)
+    dt->rd->outer = outer;
+}
+
+static void qsbr_list_remove(ebi_dthread_t *dt) {
+  for (ebi_dthread_t **p = &ebi_tls_rcu.qsbr_list; *p; p = &(*p)->qsbr_next) {
+    if (*p == dt) {
+      *p = dt->qsbr_next;
+      break;
+    }
+  }
+  dt->qsbr_next = NULL;
+}
+
+/* Called by the thread itself; dt->rd is set up (nest 0). */
 int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   switch (d->backend) {
@@ -56,8 +88,11 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
     if (t->qsbr_users++ == 0) {
       urcu_qsbr_register_thread(); /* liburcu: online from here */
       t->qsbr_resting_offline = false;
-      t->qsbr_nest = 0;
+      t->qsbr_implicit = false;
     }
+    dt->qsbr_next = t->qsbr_list;
+    t->qsbr_list = dt;
+    qsbr_set_outer();
     return 0;
   case EBRA_RECLAIM_CK_EPOCH: {
     ck_epoch_record_t *r = ck_epoch_recycle(d->ck_epoch, NULL);
@@ -68,11 +103,13 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
       ck_epoch_register(d->ck_epoch, r, NULL);
     }
     dt->ck_record = r;
+    dt->rd->outer = 1; /* ck_epoch_begin/end */
     return 0;
   }
   default:
     if (t->memb_users++ == 0)
       urcu_memb_register_thread();
+    dt->rd->outer = 1; /* liburcu's reader counter */
     return 0;
   }
 }
@@ -86,11 +123,15 @@ void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
-    if (self && --t->qsbr_users == 0) {
+    if (!self)
+      break;
+    qsbr_list_remove(dt);
+    if (--t->qsbr_users == 0) {
       if (t->qsbr_resting_offline)
         urcu_qsbr_thread_online(); /* unregister expects an online thread */
       urcu_qsbr_unregister_thread();
       t->qsbr_resting_offline = false;
+      t->qsbr_implicit = false;
     }
     break;
   case EBRA_RECLAIM_CK_EPOCH:
@@ -105,12 +146,28 @@ void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t
   }
 }
 
-void ebi_backend_read_lock(ebra_domain_t *d, ebi_dthread_t *dt) {
-  ebi_backend_lock_inline(d, dt);
+/* The first qsbr section of a thread that rests offline (its slot's count
+ * is already 1) brings it online.  A thread that never chose to rest
+ * offline pays two of liburcu's full fences per section, every section:
+ * say so once per domain, with the fix. */
+void ebi_backend_qsbr_enter_resting(ebra_domain_t *d) {
+  if (qsbr_sections_open() == 1)
+    urcu_qsbr_thread_online();
+  if (EBI_UNLIKELY(ebi_tls_rcu.qsbr_implicit) &&
+      !ebi_atomic_exchange_acq_rel(&d->xtold_implicit_qsbr, 1))
+    ebi_report(EBRA_WARN_SLOW_READER,
+               "domain '%s' (urcu-qsbr): a thread reads without "
+               "ebra_domain_register_thread, so each of its sections brings it online "
+               "and offline (two full fences). Call ebra_domain_register_thread(d) on "
+               "it and ebra_quiescent(d) between requests (ebra_domain_thread_offline(d) "
+               "before it blocks), or use urcu-memb. Reported once per domain.",
+               d->life.name);
 }
 
-void ebi_backend_read_unlock(ebra_domain_t *d, ebi_dthread_t *dt) {
-  ebi_backend_unlock_inline(d, dt);
+/* The last qsbr section of a thread that rests offline has ended. */
+void ebi_backend_qsbr_leave_resting(void) {
+  if (qsbr_sections_open() == 0)
+    urcu_qsbr_thread_offline();
 }
 
 static void ck_wait_yield(ck_epoch_t *e, ck_epoch_record_t *r, void *arg) {
@@ -138,7 +195,7 @@ void ebi_backend_synchronize(ebra_domain_t *d) {
 void ebi_backend_quiescent(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && t->qsbr_nest == 0)
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && qsbr_sections_open() == 0)
     urcu_qsbr_quiescent_state();
 }
 
@@ -146,9 +203,10 @@ void ebi_backend_offline(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline) {
-    if (t->qsbr_nest == 0)
+    if (qsbr_sections_open() == 0)
       urcu_qsbr_thread_offline();
     t->qsbr_resting_offline = true; /* a section open now ends offline */
+    qsbr_set_outer();
   }
 }
 
@@ -156,9 +214,10 @@ void ebi_backend_online(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_resting_offline) {
-    if (t->qsbr_nest == 0)
+    if (qsbr_sections_open() == 0)
       urcu_qsbr_thread_online();
     t->qsbr_resting_offline = false;
+    qsbr_set_outer();
   }
 }
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* reclaim/backend.h — the read-side fast path of each backend, inline so
- * ebra_read_lock costs one switch over the dependency's own inline code
- * (liburcu's with EBRA_URCU_INLINE, which defines _LGPL_SOURCE; ck_epoch's
- * always).  Everything else a backend does is in backend.c.
+/* reclaim/backend.h — the backend's share of a read section, inline so the
+ * outermost lock costs one switch over the dependency's own inline code
+ * (liburcu's with EBRA_URCU_INLINE, the default, which defines
+ * _LGPL_SOURCE; ck_epoch's always).  Nesting is ebra's (domain.c and
+ * ebra/reclaim.h); only the outermost lock and unlock come here.
+ * Everything else a backend does is in backend.c.
  *
  * Backends, all from Debian packages, none written here:
  *   memb  liburcu urcu_memb_*: read lock = a nesting counter store; the
@@ -20,15 +22,18 @@
 
 #include "reclaim_internal.h"
 
-static inline void ebi_backend_lock_inline(const ebra_domain_t *d, ebi_dthread_t *dt) {
+/* The backend's share of an outermost lock: called only when the thread's
+ * slot has `outer` set (every memb and ck section; qsbr only while the
+ * thread rests offline, and under TSan), after the nesting count went
+ * 0 -> 1.  For an online qsbr thread liburcu's read lock is empty, and the
+ * inline path does not call at all. */
+static inline void ebi_backend_lock_outer(ebra_domain_t *d, ebi_dthread_t *dt) {
   switch (d->backend) {
-  case EBRA_RECLAIM_URCU_QSBR: {
-    ebi_rcu_thread_t *t = &ebi_tls_rcu;
-    if (t->qsbr_nest++ == 0 && EBI_UNLIKELY(t->qsbr_resting_offline))
-      urcu_qsbr_thread_online(); /* a section needs the thread online */
+  case EBRA_RECLAIM_URCU_QSBR:
+    if (EBI_UNLIKELY(ebi_tls_rcu.qsbr_resting_offline))
+      ebi_backend_qsbr_enter_resting(d); /* a section needs the thread online */
     urcu_qsbr_read_lock();
     break;
-  }
   case EBRA_RECLAIM_CK_EPOCH:
     ck_epoch_begin(dt->ck_record, NULL);
     break;
@@ -38,15 +43,14 @@ static inline void ebi_backend_lock_inline(const ebra_domain_t *d, ebi_dthread_t
   }
 }
 
-static inline void ebi_backend_unlock_inline(const ebra_domain_t *d, ebi_dthread_t *dt) {
+/* The backend's share of an outermost unlock, after the count went 1 -> 0. */
+static inline void ebi_backend_unlock_outer(const ebra_domain_t *d, ebi_dthread_t *dt) {
   switch (d->backend) {
-  case EBRA_RECLAIM_URCU_QSBR: {
-    ebi_rcu_thread_t *t = &ebi_tls_rcu;
+  case EBRA_RECLAIM_URCU_QSBR:
     urcu_qsbr_read_unlock();
-    if (--t->qsbr_nest == 0 && EBI_UNLIKELY(t->qsbr_resting_offline))
-      urcu_qsbr_thread_offline();
+    if (EBI_UNLIKELY(ebi_tls_rcu.qsbr_resting_offline))
+      ebi_backend_qsbr_leave_resting();
     break;
-  }
   case EBRA_RECLAIM_CK_EPOCH:
     ck_epoch_end(dt->ck_record, NULL);
     break;

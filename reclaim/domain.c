@@ -142,6 +142,8 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
     goto out;
   }
   dt->domain = d;
+  dt->rd = d->life.id < EBRA_ABI1_RD_SLOTS ? &ebra_abi1_rd_tls[d->life.id] : &dt->rd_own;
+  *dt->rd = (ebra_abi1_rd_slot_t){.owner = dt}; /* serial 0: not found yet */
   pthread_mutex_init(&dt->batch_lock, NULL);
   if (ebi_backend_register(d, dt) != 0) {
     pthread_mutex_destroy(&dt->batch_lock);
@@ -154,8 +156,10 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
    * ebra_read_lock, retire or weak call) never promised quiescent states,
    * so it rests offline between sections; ebra_domain_register_thread
    * makes it online.  A thread already registered keeps its state. */
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && ebi_tls_rcu.qsbr_users == 1)
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && ebi_tls_rcu.qsbr_users == 1) {
     ebi_backend_offline(d, dt);
+    ebi_tls_rcu.qsbr_implicit = true;
+  }
   pthread_mutex_lock(&d->threads_lock);
   dt->next = d->threads;
   if (d->threads)
@@ -164,6 +168,7 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
   d->nthreads++;
   pthread_mutex_unlock(&d->threads_lock);
   *ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->life.id) = (ebi_slot_t){.serial = d->life.serial, .state = dt};
+  dt->rd->serial = d->life.serial; /* the read side finds dt from here on */
 out:
   ebi_registry_unlock();
   return dt;
@@ -179,11 +184,13 @@ ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d) {
  * longer exists (fork child). */
 void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   ebra_domain_t *d = dt->domain;
-  if (dt->nest > 0 && t == ebi_tls_thread) {
+  const bool self = (t == ebi_tls_thread); /* else dt->rd is a dead thread's */
+  if (self && dt->rd->nest > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->life.name);
-    dt->nest = 0;
+    dt->rd->nest = 0;
     ebi_tsan_release_notes(dt);
-    ebi_backend_unlock_inline(d, dt);
+    if (dt->rd->outer)
+      ebi_backend_unlock_outer(d, dt);
   }
   ebi_batch_t *b = batch_steal(dt, ebi_now_ns(), 0);
   if (b)
@@ -205,6 +212,8 @@ void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   ebi_slot_t *slot = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->life.id);
   if (slot)
     *slot = (ebi_slot_t){0};
+  if (self)
+    *dt->rd = (ebra_abi1_rd_slot_t){0}; /* the read side misses from here on */
   ebi_tsan_free_notes(dt);
   pthread_mutex_destroy(&dt->batch_lock);
   free(dt);
@@ -219,6 +228,8 @@ int ebra_domain_register_thread(ebra_domain_t *d) {
   ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
     return -errno;
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR)
+    ebi_tls_rcu.qsbr_implicit = false; /* chosen */
   ebi_backend_online(d, dt);
   return 0;
 }
@@ -230,7 +241,7 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
   ebi_dthread_t *dt = ebi_dthread_of(d);
   if (!dt)
     return 0;
-  if (dt->nest > 0) {
+  if (ebi_dthread_nest(dt) > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_unregister_thread inside a read section of '%s'",
                d->life.name);
     return -EBUSY;
@@ -241,61 +252,75 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
   return 0;
 }
 
-/* ---- read side ------------------------------------------------------------ */
+/* ---- read side ------------------------------------------------------------
+ * One body for every read lock and unlock: ebra_abi1_read_lock/_unlock
+ * (ebra/reclaim.h), here with the library's own slow paths and outer calls
+ * (ebi_read_lock, reclaim_internal.h), in an application with the exported
+ * ones.  Nesting is counted in the thread's slot (dt->rd); the backend is
+ * called only at the outermost lock and unlock, and only when the slot says
+ * so (backend.c keeps `outer`). */
 
-/* Open (or nest) a section of d for the calling thread's state dt. */
-static inline __attribute__((always_inline)) void read_lock_dt(ebra_domain_t *d,
-                                                                ebi_dthread_t *dt) {
-  if (dt->nest++ == 0)
-    ebi_backend_lock_inline(d, dt);
+__thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS]
+    __attribute__((tls_model("initial-exec")));
+
+_Static_assert(offsetof(ebra_domain_t, life) == 0 &&
+                   offsetof(ebi_life_t, serial) == offsetof(ebra_abi1_life_t, serial) &&
+                   offsetof(ebi_life_t, id) == offsetof(ebra_abi1_life_t, id) &&
+                   sizeof(((ebi_life_t *)0)->serial) == sizeof(uint64_t) &&
+                   sizeof(((ebi_life_t *)0)->id) == sizeof(uint32_t),
+               "ebra_abi1_life_t (ebra/reclaim.h) no longer matches ebi_life_t: change it "
+               "and the version in every ebra_abi1_ name");
+
+void ebi_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
+  ebi_backend_lock_outer(d, s->owner);
 }
 
-/* The slow path of ebra_read_lock: the thread's first use of d, or misuse. */
-static __attribute__((noinline)) int read_lock_slow(ebra_domain_t *d) {
+void ebi_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
+  ebi_dthread_t *dt = s->owner;
+  ebi_tsan_release_notes(dt); /* after the reader's last access */
+  ebi_backend_unlock_outer(d, dt);
+}
+
+/* For the inline paths of ebra/reclaim.h. */
+void ebra_abi1_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) { ebi_rd_lock_outer(d, s); }
+void ebra_abi1_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
+  ebi_rd_unlock_outer(d, s);
+}
+
+/* The slow path of ebra_read_lock: a domain whose id has no TLS slot, the
+ * thread's first use of d, or misuse. */
+__attribute__((noinline)) int ebi_read_lock_slow(ebra_domain_t *d) {
   int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_lock");
   if (rc)
     return rc;
-  ebi_dthread_t *dt = dthread_attach(d);
-  if (!dt) {
+  ebi_dthread_t *dt = ebi_dthread_of(d);
+  if (!dt && !(dt = dthread_attach(d))) {
     if (errno == EBADF) /* destroyed since the check */
       return ebi_life_check_slow(&d->life, EBI_KIND_DOMAIN, "ebra_read_lock");
     ebi_report(EBRA_ERR_NOMEM, "ebra_read_lock: cannot register with domain '%s'",
                d->life.name);
     return -ENOMEM;
   }
-  read_lock_dt(d, dt);
+  ebra_abi1_rd_enter(d, dt->rd, ebi_rd_lock_outer);
   return 0;
 }
 
-int ebra_read_lock(ebra_domain_t *d) {
-  ebi_dthread_t *dt = EBI_LIKELY(d != NULL) ? ebi_dthread_of(d) : NULL;
-  if (EBI_UNLIKELY(!dt))
-    return read_lock_slow(d);
-  read_lock_dt(d, dt);
-  return 0;
-}
-
-/* The slow path of ebra_read_unlock: misuse only. */
-static __attribute__((noinline)) int read_unlock_misuse(ebra_domain_t *d) {
-  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_unlock");
-  if (rc)
-    return rc;
-  ebi_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
-             d->life.name);
-  return -EPERM;
-}
-
-void ebra_read_unlock(ebra_domain_t *d) {
-  ebi_dthread_t *dt = EBI_LIKELY(d != NULL) ? ebi_dthread_of(d) : NULL;
-  if (EBI_UNLIKELY(!dt || dt->nest == 0)) {
-    read_unlock_misuse(d);
+/* The slow path of ebra_read_unlock: a domain whose id has no TLS slot, or
+ * misuse (no matching lock, a NULL or destroyed domain). */
+__attribute__((noinline)) void ebi_read_unlock_slow(ebra_domain_t *d) {
+  ebi_dthread_t *dt = d ? ebi_dthread_of(d) : NULL;
+  if (dt && dt->rd->nest > 0) {
+    ebra_abi1_rd_leave(d, dt->rd, ebi_rd_unlock_outer);
     return;
   }
-  if (--dt->nest == 0) {
-    ebi_tsan_release_notes(dt); /* after the reader's last access */
-    ebi_backend_unlock_inline(d, dt);
-  }
+  if (!EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_unlock"))
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_read_unlock without ebra_read_lock on domain '%s'",
+               d->life.name);
 }
+
+int ebra_read_lock(ebra_domain_t *d) { return ebi_read_lock(d); }
+
+void ebra_read_unlock(ebra_domain_t *d) { ebi_read_unlock(d); }
 
 void *ebra_deref(ebra_domain_t *d, void *const *pp) {
   if (EBI_UNLIKELY(!d || !pp || !ebi_life_is_alive(&d->life))) {
@@ -326,7 +351,7 @@ static ebi_dthread_t *qsbr_thread(ebra_domain_t *d, const char *call, int *rc) {
 int ebra_quiescent(ebra_domain_t *d) {
   int rc;
   ebi_dthread_t *dt = qsbr_thread(d, "ebra_quiescent", &rc);
-  if (dt && dt->nest == 0)
+  if (dt && ebi_dthread_nest(dt) == 0)
     ebi_backend_quiescent(d, dt);
   return rc;
 }
@@ -334,7 +359,9 @@ int ebra_quiescent(ebra_domain_t *d) {
 int ebra_domain_thread_offline(ebra_domain_t *d) {
   int rc;
   ebi_dthread_t *dt = qsbr_thread(d, "ebra_domain_thread_offline", &rc);
-  if (dt && dt->nest == 0)
+  if (dt && d->backend == EBRA_RECLAIM_URCU_QSBR)
+    ebi_tls_rcu.qsbr_implicit = false; /* chosen */
+  if (dt && ebi_dthread_nest(dt) == 0)
     ebi_backend_offline(d, dt);
   return rc;
 }
@@ -342,6 +369,8 @@ int ebra_domain_thread_offline(ebra_domain_t *d) {
 int ebra_domain_thread_online(ebra_domain_t *d) {
   int rc;
   ebi_dthread_t *dt = qsbr_thread(d, "ebra_domain_thread_online", &rc);
+  if (dt && d->backend == EBRA_RECLAIM_URCU_QSBR)
+    ebi_tls_rcu.qsbr_implicit = false; /* chosen */
   if (dt)
     ebi_backend_online(d, dt);
   return rc;
@@ -567,7 +596,7 @@ int ebra_domain_barrier(ebra_domain_t *d) {
   if (rc)
     return rc;
   ebi_dthread_t *dt = ebi_dthread_of(d);
-  if (dt && dt->nest > 0) {
+  if (dt && ebi_dthread_nest(dt) > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_barrier inside a read section of '%s'",
                 d->life.name);
     return -EDEADLK;

@@ -10,6 +10,10 @@
 #include "internal.h"
 #include "ebra/reclaim.h"
 
+#if defined(EBRA_INLINE) && EBRA_INLINE
+#error "EBRA_INLINE is for applications: libebra defines the exported functions"
+#endif
+
 /* ---- types ---------------------------------------------------------------- */
 
 typedef struct ebi_dthread_s ebi_dthread_t;
@@ -46,10 +50,16 @@ typedef struct ebi_tsan_notes_s {
   uint32_t n, cap;
 } ebi_tsan_notes_t;
 
-/* One thread's state in one domain. */
+/* One thread's state in one domain.  Its read side (nesting, whether the
+ * outermost lock calls the backend) is in rd, which the inline fast paths
+ * of ebra/reclaim.h read too: the thread's slot in ebra_abi1_rd_tls for a
+ * domain id below EBRA_ABI1_RD_SLOTS, else rd_own.  Owner thread only. */
 struct ebi_dthread_s {
   ebra_domain_t *domain;
-  uint32_t nest;               /* read-side nesting; owner only */
+  ebra_abi1_rd_slot_t *rd;     /* rd->owner == this dthread */
+  ebra_abi1_rd_slot_t rd_own;  /* rd for ids >= EBRA_ABI1_RD_SLOTS */
+  ebi_dthread_t *qsbr_next;    /* the thread's qsbr registrations
+                                  (ebi_rcu_thread_t.qsbr_list) */
   struct ck_epoch_record *ck_record; /* ck backend */
   pthread_mutex_t batch_lock;  /* guards open; owner, barrier, reclaimer */
   ebi_batch_t *open;          /* the batch being filled, or NULL */
@@ -88,6 +98,8 @@ struct ebra_domain_s {
   bool stop, reclaimer_idle, reclaimer_running;
   uint64_t barrier_req, barrier_done;
   _Atomic uint32_t xweak_tables;
+  _Atomic uint32_t xtold_implicit_qsbr; /* 1 once EBRA_WARN_SLOW_READER was
+                                  reported for this domain (backend.c) */
   uint64_t open_seq;           /* batches opened; under lock (wakes the reclaimer) */
 
   /* Reclaimer-written stats, read relaxed. */
@@ -103,14 +115,21 @@ struct ebra_domain_s {
  * ebra keeps it per thread too, in the reclamation floor's own TLS.
  *   memb_users, qsbr_users: domains of that flavour the thread is in; it is
  *       registered with liburcu while > 0;
- *   qsbr_resting_offline: the thread is offline outside sections;
- *   qsbr_nest: its open qsbr sections over all qsbr domains (online while
- *       > 0).  Owner thread only. */
+ *   qsbr_list: its dthreads in qsbr domains (qsbr_users of them), whose
+ *       rd->nest say which qsbr sections are open: the thread is online
+ *       while any is;
+ *   qsbr_resting_offline: the thread is offline outside sections; every
+ *       rd of qsbr_list has `outer` set exactly while this is true (or
+ *       always, under TSan);
+ *   qsbr_implicit: it rests offline because it was registered by first
+ *       use, not by choice (told once per domain, on its first section).
+ * Owner thread only. */
 typedef struct ebi_rcu_thread_s {
   uint32_t memb_users;
   uint32_t qsbr_users;
-  uint32_t qsbr_nest;
+  ebi_dthread_t *qsbr_list;
   bool qsbr_resting_offline;
+  bool qsbr_implicit;
 } ebi_rcu_thread_t;
 EBI_INTERNAL_FN extern __thread ebi_rcu_thread_t ebi_tls_rcu
     __attribute__((tls_model("initial-exec")));
@@ -119,8 +138,10 @@ EBI_INTERNAL_FN int ebi_backend_init_domain(ebra_domain_t *d);
 EBI_INTERNAL_FN void ebi_backend_fini_domain(ebra_domain_t *d);
 EBI_INTERNAL_FN int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt);
 EBI_INTERNAL_FN void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t);
-EBI_INTERNAL_FN void ebi_backend_read_lock(ebra_domain_t *d, ebi_dthread_t *dt);
-EBI_INTERNAL_FN void ebi_backend_read_unlock(ebra_domain_t *d, ebi_dthread_t *dt);
+/* qsbr: the calling thread's first section rests offline (reported once per
+ * domain when the thread never chose it); its last one went offline. */
+EBI_INTERNAL_FN void ebi_backend_qsbr_enter_resting(ebra_domain_t *d);
+EBI_INTERNAL_FN void ebi_backend_qsbr_leave_resting(void);
 EBI_INTERNAL_FN void ebi_backend_synchronize(ebra_domain_t *d);
 EBI_INTERNAL_FN void ebi_backend_quiescent(ebra_domain_t *d, ebi_dthread_t *dt);
 EBI_INTERNAL_FN void ebi_backend_offline(ebra_domain_t *d, ebi_dthread_t *dt);
@@ -146,6 +167,22 @@ EBI_INTERNAL_FN void ebi_domain_request_flush(ebra_domain_t *d);
 /* The calling thread's state in d, or NULL (src/internal.h, thread slots). */
 static inline ebi_dthread_t *ebi_dthread_of(const ebra_domain_t *d) {
   return (ebi_dthread_t *)ebi_thread_state_of(EBI_SLOTS_DOMAIN, d->life.id, d->life.serial);
+}
+
+/* Sections of d the owner of dt has open. */
+static inline uint32_t ebi_dthread_nest(const ebi_dthread_t *dt) { return dt->rd->nest; }
+
+/* The library's own read lock and unlock: the bodies the exported functions
+ * and ebra/reclaim.h's inline ones share (domain.c). */
+EBI_INTERNAL_FN int ebi_read_lock_slow(ebra_domain_t *d);
+EBI_INTERNAL_FN void ebi_read_unlock_slow(ebra_domain_t *d);
+EBI_INTERNAL_FN void ebi_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+EBI_INTERNAL_FN void ebi_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+static inline __attribute__((always_inline)) int ebi_read_lock(ebra_domain_t *d) {
+  return ebra_abi1_read_lock(d, ebi_read_lock_slow, ebi_rd_lock_outer);
+}
+static inline __attribute__((always_inline)) void ebi_read_unlock(ebra_domain_t *d) {
+  ebra_abi1_read_unlock(d, ebi_read_unlock_slow, ebi_rd_unlock_outer);
 }
 
 #endif /* EBI_RECLAIM_INTERNAL_H */

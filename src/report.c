@@ -27,6 +27,7 @@ static const char *const kind_names[] = {
     [EBRA_ERR_BAD_CALL] = "bad-call",
     [EBRA_ERR_MEMORY_LIMIT] = "memory-limit",
     [EBRA_INFO_ENGINE] = "engine",
+    [EBRA_WARN_SLOW_READER] = "slow-reader",
 };
 
 const char *ebra_error_kind_name(ebra_error_kind_t kind) {

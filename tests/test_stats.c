@@ -239,7 +239,7 @@ static void test_print_stats(void)
 static void test_kind_names(void)
 {
   CHECK(strcmp(ebra_error_kind_name(EBRA_ERR_DOUBLE_FREE), "double-free") == 0);
-  for (int k = EBRA_ERR_BAD_CONFIG; k <= EBRA_WARN_LIVE_AT_DESTROY; k++) {
+  for (int k = EBRA_ERR_BAD_CONFIG; k <= EBRA_WARN_SLOW_READER; k++) {
     const char *n = ebra_error_kind_name((ebra_error_kind_t)k);
     CHECK(n != NULL && n[0] != '\0');
     for (int j = EBRA_ERR_BAD_CONFIG; j < k; j++)

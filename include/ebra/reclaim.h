@@ -140,6 +140,113 @@ typedef struct ebra_domain_stats_s {
 
 EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
 
+/* ---- Inline read sections ---------------------------------------------------
+ * ebra_read_lock_inline / ebra_read_unlock_inline are ebra_read_lock /
+ * ebra_read_unlock compiled into the caller: same contract, same errors,
+ * same reports.  Define EBRA_INLINE to 1 before including ebra.h and the
+ * plain names expand to them (a call through a function pointer, or
+ * &ebra_read_lock, still reaches the exported function).  The exported
+ * functions are built from the same code (ebra_abi1_read_lock below, with
+ * the library's own slow paths), so the two cannot differ.
+ *
+ * They reach the calling thread's state in d through a thread-local table
+ * of ebra's (initial-exec TLS) and contain no code of a dependency: what a
+ * backend does at the outermost lock and unlock (liburcu memb's reader
+ * counter, ck_epoch_begin/end, a qsbr thread coming online) is a call into
+ * libebra.  A qsbr thread that is online does nothing but its nesting count.
+ * The first section of a thread in d, a domain with a registry id >= 16,
+ * and every misuse take the exported function.
+ *
+ * Everything named ebra_abi1_* is ebra's binary interface for these inline
+ * paths, not API: do not use it.  It is versioned in its names, so an
+ * application built against one layout cannot load a libebra with another.
+ * Static TLS: a program that dlopen()s libebra (rather than linking it)
+ * needs room for ebra_abi1_rd_tls in glibc's static-TLS surplus. */
+
+#define EBRA_ABI1_RD_SLOTS 16
+
+/* A thread's read-side state in one domain. */
+typedef struct ebra_abi1_rd_slot_s {
+  uint64_t serial; /* the domain's serial while this thread is registered
+                      with it; 0: none.  Owner thread only, like the rest */
+  uint32_t nest;   /* open sections */
+  uint32_t outer;  /* non-zero: the outermost lock and unlock call the
+                      backend (ebra_abi1_rd_lock_outer / _unlock_outer) */
+  void *owner;     /* ebra's */
+} ebra_abi1_rd_slot_t;
+
+/* The head of every ebra_domain_t (ebra checks this at build time). */
+typedef struct ebra_abi1_life_s {
+  uint64_t serial;
+  uint32_t id;
+} ebra_abi1_life_t;
+
+/* The calling thread's slots, by domain registry id. */
+EBRA_API extern __thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS]
+    __attribute__((tls_model("initial-exec")));
+EBRA_API void ebra_abi1_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+EBRA_API void ebra_abi1_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+
+typedef int ebra_abi1_lock_slow_fn(ebra_domain_t *d);
+typedef void ebra_abi1_unlock_slow_fn(ebra_domain_t *d);
+typedef void ebra_abi1_outer_fn(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+
+/* The calling thread's slot in d, or NULL (NULL d, id >= 16, not
+ * registered, or d destroyed: its serial no longer matches). */
+static inline ebra_abi1_rd_slot_t *ebra_abi1_rd_slot(const ebra_domain_t *d) {
+  const ebra_abi1_life_t *l = (const ebra_abi1_life_t *)(const void *)d;
+  if (__builtin_expect(d == NULL || l->id >= EBRA_ABI1_RD_SLOTS, 0))
+    return NULL;
+  ebra_abi1_rd_slot_t *s = &ebra_abi1_rd_tls[l->id];
+  return __builtin_expect(s->serial == l->serial, 1) ? s : NULL;
+}
+
+/* Open (or nest) / close a section on the thread's slot s in d. */
+static inline __attribute__((always_inline)) void
+ebra_abi1_rd_enter(ebra_domain_t *d, ebra_abi1_rd_slot_t *s, ebra_abi1_outer_fn *outer) {
+  if (s->nest++ == 0 && s->outer)
+    outer(d, s);
+}
+static inline __attribute__((always_inline)) void
+ebra_abi1_rd_leave(ebra_domain_t *d, ebra_abi1_rd_slot_t *s, ebra_abi1_outer_fn *outer) {
+  if (--s->nest == 0 && s->outer)
+    outer(d, s);
+}
+
+/* The one body of ebra_read_lock, inline and exported. */
+static inline __attribute__((always_inline)) int
+ebra_abi1_read_lock(ebra_domain_t *d, ebra_abi1_lock_slow_fn *slow, ebra_abi1_outer_fn *outer) {
+  ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
+  if (__builtin_expect(s == NULL, 0))
+    return slow(d);
+  ebra_abi1_rd_enter(d, s, outer);
+  return 0;
+}
+
+/* The one body of ebra_read_unlock, inline and exported. */
+static inline __attribute__((always_inline)) void
+ebra_abi1_read_unlock(ebra_domain_t *d, ebra_abi1_unlock_slow_fn *slow, ebra_abi1_outer_fn *outer) {
+  ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
+  if (__builtin_expect(s == NULL || s->nest == 0, 0)) {
+    slow(d);
+    return;
+  }
+  ebra_abi1_rd_leave(d, s, outer);
+}
+
+static inline int ebra_read_lock_inline(ebra_domain_t *d) {
+  return ebra_abi1_read_lock(d, ebra_read_lock, ebra_abi1_rd_lock_outer);
+}
+
+static inline void ebra_read_unlock_inline(ebra_domain_t *d) {
+  ebra_abi1_read_unlock(d, ebra_read_unlock, ebra_abi1_rd_unlock_outer);
+}
+
+#if defined(EBRA_INLINE) && EBRA_INLINE
+#define ebra_read_lock(d) ebra_read_lock_inline(d)
+#define ebra_read_unlock(d) ebra_read_unlock_inline(d)
+#endif
+
 #ifdef __cplusplus
 }
 #endif
