@@ -3,9 +3,13 @@
  * readers inside a domain's read section without any shared write.
  *
  * Handle:  [63:56] table tag  [55:28] generation  [27:0] slot index.
- * Slot:    xgen = generation << 1 | alive;  xrefs = strong references;
- *          xobj = the object (kept until reclaimed);  xcleanups = callbacks,
- *          or CLOSED once they were taken to run.
+ * Slot:    xkey = the handle itself while the object is alive, else
+ *          dead_key(generation) (tag 0, which no handle has), so one
+ *          compare with a handle checks tag, generation, index and life;
+ *          xrefs = strong references; xobj = the object (kept until
+ *          reclaimed); xcleanups = callbacks, or CLOSED once they were
+ *          taken to run.  The resolve (ebra_abi1_weak_get, ebra/weak.h) is
+ *          shared with the inline copy applications compile.
  *
  * Life of a slot (generation g):
  *   free(g)  --create-->  alive(g, refs>=1)  --kill / last release-->
@@ -14,8 +18,8 @@
  *   good if g+1 would pass the table's last generation.
  *
  * Invariants
- *   W1  weak_get(h) returns non-NULL only if slot(h).xgen == gen(h)<<1|1
- *       when it was read, inside the caller's section.
+ *   W1  weak_get(h) returns non-NULL only if slot(h).xkey == h when it
+ *       was read, inside the caller's section.
  *   W2  a slot's object is returned to its pool, and the slot reused, only
  *       by the reclaimer, after a grace period that began after the slot
  *       became dead and unreferenced; so no section that saw it alive is
@@ -34,10 +38,11 @@
  *       a second handle meanwhile, and only slot_reclaim gives it back.
  *
  * Ordering (acquire -> the release it pairs with)
- *   weak_get: load acquire of xbase[k]   -> store release in seg_grow
- *             load acquire of xgen       -> store release of xgen in create
- *             load acquire of xobj       -> store release of xobj in create
- *   reclaimer: xgen/xobj stores of reuse happen after the grace period.
+ *   weak_get: load acquire of base[k]    -> store release in seg_grow
+ *             load acquire of xkey       -> store release of xkey in create,
+ *                                           which follows create's xobj store
+ *             xobj: a relaxed load, after the xkey acquire
+ *   reclaimer: xkey/xobj stores of reuse happen after the grace period.
  *   add_cleanup's CAS release -> reclaim's exchange acq_rel.
  *
  * Progress: weak_get is wait-free (a bounded number of loads).  create,
@@ -70,26 +75,29 @@ typedef struct cleanup_s {
 
 #define CLOSED ((cleanup_t *)1)
 
+/* The first two members are ebra_abi1_weak_slot_t (ebra/weak.h). */
 typedef struct wslot_s {
-  _Atomic uint32_t xgen;
-  _Atomic uint32_t xrefs;
+  _Atomic uint64_t xkey;
   _Atomic(void *) xobj;
+  _Atomic uint32_t xrefs;
   _Atomic(cleanup_t *) xcleanups;
   ck_stack_entry_t free_link;
 } wslot_t;
 
 struct ebra_weak_table_s {
   ebi_life_t life;    /* first member (src/life.c) */
+  /* head.base[k] = address of segment k minus the bytes of the slots before
+   * it (SEG_BASE * (2^k - 1) of them), so slot idx of segment k is at
+   * base[k] + idx * sizeof(wslot_t): one add on the resolve path.  0 while
+   * segment k is absent (an integer, never a pointer out of bounds).  At
+   * EBRA_ABI1_WEAK_HEAD_OFFSET, on a cache line of its own start, for the
+   * inline resolve; written only by seg_grow and destroy. */
+  ebra_abi1_weak_head_t head __attribute__((aligned(64)));
   uint32_t tag;       /* 1..255 while alive; 0 once destroyed */
   uint32_t gen_first; /* generation of fresh slots */
   uint32_t gen_last;  /* a slot past this generation is retired for good */
   ebra_domain_t *domain;
   _Atomic(wslot_t *) xseg[NSEG];
-  /* xbase[k] = address of segment k minus the bytes of the slots before it
-   * (SEG_BASE * (2^k - 1) of them), so slot idx of segment k is at
-   * xbase[k] + idx * sizeof(wslot_t): one add on the resolve path.  0 while
-   * segment k is absent (an integer, never a pointer out of bounds). */
-  _Atomic uintptr_t xbase[NSEG];
   _Atomic uint32_t xnext; /* fresh slot indices handed out */
   ck_stack_t free CK_CC_ALIGN(16);
   pthread_mutex_t grow_lock;
@@ -105,12 +113,27 @@ static inline ebra_weak_t make_handle(uint32_t tag, uint32_t gen, uint32_t idx) 
 }
 static inline uint32_t h_tag(ebra_weak_t h) { return (uint32_t)(h >> (IDX_BITS + GEN_BITS)); }
 static inline uint32_t h_gen(ebra_weak_t h) { return (uint32_t)((h >> IDX_BITS) & GEN_MASK); }
-/* The xgen word of h's slot while h's object is alive: h_gen(h) << 1 | 1,
- * taken from h in one shift and one mask. */
-static inline uint32_t h_alive(ebra_weak_t h) {
-  return ((uint32_t)(h >> (IDX_BITS - 1)) & (uint32_t)(GEN_MASK << 1)) | 1;
-}
 static inline uint32_t h_idx(ebra_weak_t h) { return (uint32_t)(h & IDX_MASK); }
+/* A slot's key while dead or free at generation g: tag 0, never a handle. */
+static inline uint64_t dead_key(uint32_t g) { return (uint64_t)g << IDX_BITS; }
+static inline uint32_t key_gen(uint64_t key) { return (uint32_t)((key >> IDX_BITS) & GEN_MASK); }
+
+_Static_assert(offsetof(struct ebra_weak_table_s, head) == EBRA_ABI1_WEAK_HEAD_OFFSET &&
+                   NSEG == EBRA_ABI1_WEAK_NSEG && SEG_BASE == EBRA_ABI1_WEAK_SEG_BASE &&
+                   IDX_MASK == EBRA_ABI1_WEAK_IDX_MASK &&
+                   sizeof(wslot_t) == EBRA_ABI1_WEAK_SLOT_SIZE &&
+                   offsetof(wslot_t, xkey) == offsetof(ebra_abi1_weak_slot_t, key) &&
+                   offsetof(wslot_t, xobj) == offsetof(ebra_abi1_weak_slot_t, obj) &&
+                   sizeof(_Atomic uint64_t) == sizeof(uint64_t) &&
+                   sizeof(_Atomic uintptr_t) == sizeof(uintptr_t),
+               "the weak table no longer matches ebra/weak.h's ebra_abi1_ layout: change "
+               "it and the version in every ebra_abi1_ name");
+
+/* The word of head.base[k], which the library accesses as an atomic (the
+ * header's inline copy with __atomic builtins: the same representation). */
+static inline _Atomic uintptr_t *seg_base_word(const ebra_weak_table_t *t, uint32_t k) {
+  return (_Atomic uintptr_t *)&((ebra_weak_table_t *)t)->head.base[k];
+}
 
 /* Segment k holds SEG_BASE << k slots, starting at SEG_BASE * (2^k - 1). */
 static inline uint32_t seg_of(uint32_t idx, uint32_t *off) {
@@ -127,7 +150,7 @@ static inline uintptr_t seg_base(const wslot_t *seg, uint32_t k) {
 static inline wslot_t *slot_at(const ebra_weak_table_t *t, uint32_t idx) {
   const uint32_t k = 31 - (uint32_t)__builtin_clz(idx / SEG_BASE + 1);
   /* Paired with the store release in seg_grow. */
-  const uintptr_t base = ebi_atomic_load_acquire(&((ebra_weak_table_t *)t)->xbase[k]);
+  const uintptr_t base = ebi_atomic_load_acquire(seg_base_word(t, k));
   return base ? (wslot_t *)(base + (uintptr_t)idx * sizeof(wslot_t)) : NULL;
 }
 
@@ -143,12 +166,12 @@ static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
       err = ENOMEM;
     } else {
       for (size_t i = 0; i < n; i++)
-        ebi_atomic_store_relaxed(&seg[i].xgen, t->gen_first << 1);
+        ebi_atomic_store_relaxed(&seg[i].xkey, dead_key(t->gen_first));
       ebi_atomic_add_relaxed(&t->xslots, n);
-      /* Publishes the initialised slots; paired with slot_at's acquire
-       * (xbase) and slot_alloc's (xseg). */
+      /* Publishes the initialised slots; paired with slot_at's and the
+       * resolve's acquire (head.base) and slot_alloc's (xseg). */
       ebi_atomic_store_release(&t->xseg[k], seg);
-      ebi_atomic_store_release(&t->xbase[k], seg_base(seg, k));
+      ebi_atomic_store_release(seg_base_word(t, k), seg_base(seg, k));
     }
   }
   pthread_mutex_unlock(&t->grow_lock);
@@ -242,17 +265,17 @@ static void slot_reclaim(const ebi_retired_t *e) {
   ebi_atomic_sub_relaxed(&t->xlive, 1);
   const uint32_t g = h_gen(h);
   if (g >= t->gen_last) { /* the next generation would wrap: retire for good */
-    ebi_atomic_store_release(&s->xgen, g << 1);
+    ebi_atomic_store_release(&s->xkey, dead_key(g));
     ebi_atomic_add_relaxed(&t->xretired_slots, 1);
     return;
   }
-  ebi_atomic_store_release(&s->xgen, (g + 1) << 1);
+  ebi_atomic_store_release(&s->xkey, dead_key(g + 1));
   slot_push_free(t, s);
 }
 
 /* The last strong reference is gone and the object is dead: retire it.
  * The slot keeps only the object, so its ref (pool, slab) is looked up
- * once here; the slot stays 32 bytes. */
+ * once here; the slot stays 40 bytes. */
 static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   ebi_retired_t e = {.run = slot_reclaim, .ctx = t, .aux = h};
   ebi_object_ref_of_held(ebi_atomic_load_relaxed(&s->xobj), &e.ref); /* held since create */
@@ -273,11 +296,11 @@ static int slot_put_ref(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   } while (!ebi_atomic_cas_acq_rel(&s->xrefs, &r, r - 1));
   if (r - 1 > 0)
     return 0;
-  uint32_t alive = h_gen(h) << 1 | 1;
+  uint64_t alive = h;
   /* The death CAS: its modification-order position is what the argument
    * in docs/DESIGN.md ("Why ebra_weak_get never returns recycled memory")
-   * relies on; readers' acquires of xgen pair with creation's release. */
-  if (ebi_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) /* dies now */
+   * relies on; readers' acquires of xkey pair with creation's release. */
+  if (ebi_atomic_cas_acq_rel(&s->xkey, &alive, dead_key(h_gen(h)))) /* dies now */
     ebi_atomic_add_relaxed(&t->xkilled, 1);
   slot_retire(t, s, h);
   return 0;
@@ -291,36 +314,31 @@ static wslot_t *slot_of_handle(const ebra_weak_table_t *t, ebra_weak_t h) {
   return slot_at(t, h_idx(h));
 }
 
-/* The miss path of ebra_weak_get: a stale or foreign handle is a plain
- * miss; a NULL or destroyed table is misuse, reported. */
-static __attribute__((noinline)) void *weak_get_miss(const ebra_weak_table_t *t) {
+/* The miss path of ebra_weak_get (segment absent): a handle never issued
+ * is a plain miss; a NULL or destroyed table is misuse, reported. */
+static __attribute__((noinline)) void *weak_get_miss(const ebra_weak_table_t *t, ebra_weak_t h) {
+  (void)h;
   if (!t || !ebi_life_is_alive(&t->life))
     EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_get");
   return NULL;
 }
 
-/* The resolve of ebra_weak_get, for a table known not to be NULL. */
+/* The resolve: ebra_abi1_weak_get (ebra/weak.h), the body the inline copy
+ * shares; xkey's acquire pairs with the store release of xkey in
+ * ebra_weak_create, head.base's with seg_grow's.  Under TSan the object is
+ * noted for the reclaimer's happens-before (reclaim/tsan.h). */
 static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_table_t *t,
                                                                  ebra_weak_t h) {
-  const wslot_t *s = slot_of_handle(t, h);
-  if (EBI_UNLIKELY(!s))
-    return weak_get_miss(t);
-  /* Paired with the store release of xgen in ebra_weak_create. */
-  if (ebi_atomic_load_acquire(&((wslot_t *)s)->xgen) != h_alive(h))
-    return NULL;
-  /* Paired with the store release of xobj in ebra_weak_create. */
-  void *obj = ebi_atomic_load_acquire(&((wslot_t *)s)->xobj);
+  void *obj = ebra_abi1_weak_get(t, h, weak_get_miss);
 #if defined(EBRA_TSAN)
-  ebi_dthread_t *dt = ebi_dthread_of(t->domain);
-  if (dt)
+  ebi_dthread_t *dt = t ? ebi_dthread_of(t->domain) : NULL;
+  if (obj && dt)
     ebi_tsan_note(dt, obj);
 #endif
   return obj;
 }
 
-void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
-  return EBI_LIKELY(t != NULL) ? weak_resolve(t, h) : weak_get_miss(t);
-}
+void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) { return weak_resolve(t, h); }
 
 void *ebi_weak_resolve(const ebra_weak_table_t *t, ebra_weak_t h) { return weak_resolve(t, h); }
 
@@ -343,14 +361,15 @@ int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
     ebi_report(EBRA_ERR_NOMEM, "weak table: no free slot");
     return -ENOMEM;
   }
-  const uint32_t g = ebi_atomic_load_relaxed(&s->xgen) >> 1;
+  const uint32_t g = key_gen(ebi_atomic_load_relaxed(&s->xkey));
+  const ebra_weak_t h = make_handle(t->tag, g, idx);
   ebi_atomic_store_relaxed(&s->xrefs, 1);
   ebi_atomic_store_relaxed(&s->xcleanups, NULL);
-  ebi_atomic_store_release(&s->xobj, obj);      /* paired with weak_get */
-  ebi_atomic_store_release(&s->xgen, g << 1 | 1); /* paired with weak_get */
+  ebi_atomic_store_relaxed(&s->xobj, obj);   /* published by the next store */
+  ebi_atomic_store_release(&s->xkey, h);     /* paired with weak_get */
   ebi_atomic_add_relaxed(&t->xcreated, 1);
   ebi_atomic_add_relaxed(&t->xlive, 1);
-  *out = make_handle(t->tag, g, idx);
+  *out = h;
   return 0;
 }
 
@@ -375,16 +394,16 @@ int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
     return rc;
   void *obj = NULL;
   wslot_t *s = slot_of_handle(t, h);
-  const uint32_t alive = h_gen(h) << 1 | 1;
-  /* Acquires pair with the store release of xgen / xobj in create; the
-   * refs CAS (increment-if-not-zero, W3) joins the refs release sequence. */
-  if (s && ebi_atomic_load_acquire(&s->xgen) == alive) {
+  /* Acquires pair with the store release of xkey in create (which orders
+   * xobj); the refs CAS (increment-if-not-zero, W3) joins the refs release
+   * sequence. */
+  if (s && ebi_atomic_load_acquire(&s->xkey) == h) {
     uint32_t r = ebi_atomic_load_relaxed(&s->xrefs);
     while (r > 0 && !ebi_atomic_cas_acq_rel(&s->xrefs, &r, r + 1)) {
     }
     if (r > 0) {
-      if (ebi_atomic_load_acquire(&s->xgen) == alive)
-        obj = ebi_atomic_load_acquire(&s->xobj);
+      if (ebi_atomic_load_acquire(&s->xkey) == h)
+        obj = ebi_atomic_load_relaxed(&s->xobj);
       else /* killed meanwhile: give the reference back */
         slot_put_ref(t, s, h);
     }
@@ -400,8 +419,9 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
     return rc;
   rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
-  /* Paired with the store release of xgen in create or reclaim. */
-  if (s && (ebi_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
+  /* Paired with the store release of xkey in create or reclaim: alive or
+   * dead, the slot is still at h's generation. */
+  if (s && key_gen(ebi_atomic_load_acquire(&s->xkey)) == h_gen(h))
     rc = slot_put_ref(t, s, h);
   ebra_read_unlock(t->domain);
   return rc;
@@ -413,9 +433,9 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
     return rc;
   rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
-  uint32_t alive = h_gen(h) << 1 | 1;
+  uint64_t alive = h;
   /* The death CAS (see slot_put_ref); acquire pairs with create's release. */
-  if (s && ebi_atomic_cas_acq_rel(&s->xgen, &alive, h_gen(h) << 1)) {
+  if (s && ebi_atomic_cas_acq_rel(&s->xkey, &alive, dead_key(h_gen(h)))) {
     ebi_atomic_add_relaxed(&t->xkilled, 1);
     rc = slot_put_ref(t, s, h);
   }
@@ -440,8 +460,8 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
   }
   rc = -ESTALE;
   wslot_t *s = slot_of_handle(t, h);
-  /* Paired with the store release of xgen in create. */
-  if (s && ebi_atomic_load_acquire(&s->xgen) == (h_gen(h) << 1 | 1)) {
+  /* Paired with the store release of xkey in create. */
+  if (s && ebi_atomic_load_acquire(&s->xkey) == h) {
     cleanup_t *head = ebi_atomic_load_relaxed(&s->xcleanups);
     do {
       if (head == CLOSED)
@@ -525,12 +545,12 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
     if (!seg)
       continue;
     for (size_t i = 0; i < ((size_t)SEG_BASE << k); i++) {
-      const uint32_t g = ebi_atomic_load_relaxed(&seg[i].xgen) >> 1;
+      const uint32_t g = key_gen(ebi_atomic_load_relaxed(&seg[i].xkey));
       top = g > top ? g : top;
     }
     free(seg);
     ebi_atomic_store_relaxed(&t->xseg[k], NULL);
-    ebi_atomic_store_relaxed(&t->xbase[k], 0);
+    ebi_atomic_store_relaxed(seg_base_word(t, k), 0);
   }
   ebi_registry_lock();
   tag_used[t->tag] = false;

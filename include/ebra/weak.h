@@ -105,6 +105,81 @@ typedef struct ebra_weak_stats_s {
 
 EBRA_API int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out);
 
+/* ---- Inline resolve ---------------------------------------------------------
+ * ebra_weak_get_inline is ebra_weak_get compiled into the caller (same
+ * contract; ebra/reclaim.h, "Inline read sections", says how the inline
+ * paths are built and how EBRA_INLINE switches the plain name to them).  It
+ * is about ten instructions: the slot's segment, then one compare of the
+ * slot's key with the handle (tag, generation, index and liveness at once)
+ * and the object's load.  Misses (a NULL or destroyed table, a segment that
+ * does not exist) take the exported function, which reports what is
+ * misuse.  Under ThreadSanitizer it is the exported function, which notes
+ * the object for the sanitizer (docs/DESIGN.md).
+ *
+ * ebra_abi1_* is ebra's binary interface, not API: the table's segment
+ * bases at a fixed offset from the table, the slot's first 16 bytes. */
+
+#define EBRA_ABI1_WEAK_HEAD_OFFSET 128 /* bytes from the table's start */
+#define EBRA_ABI1_WEAK_NSEG 23
+#define EBRA_ABI1_WEAK_SEG_BASE 64u    /* segment k: SEG_BASE << k slots */
+#define EBRA_ABI1_WEAK_IDX_MASK 0x0fffffffu
+#define EBRA_ABI1_WEAK_SLOT_SIZE 40
+
+typedef struct ebra_abi1_weak_head_s {
+  /* base[k]: the address of segment k minus the bytes of the slots before
+   * it, so slot idx is at base[k] + idx * SLOT_SIZE; 0 while k is absent.
+   * Loaded with acquire (paired with the segment's publication). */
+  uintptr_t base[EBRA_ABI1_WEAK_NSEG];
+} ebra_abi1_weak_head_t;
+
+typedef struct ebra_abi1_weak_slot_s {
+  uint64_t key; /* == the handle while its object is alive; acquire */
+  void *obj;    /* the object; ordered by the key's acquire */
+} ebra_abi1_weak_slot_t;
+
+typedef void *ebra_abi1_weak_miss_fn(const ebra_weak_table_t *t, ebra_weak_t h);
+
+/* The one body of ebra_weak_get, inline and exported. */
+static inline __attribute__((always_inline)) void *
+ebra_abi1_weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra_abi1_weak_miss_fn *miss) {
+  if (__builtin_expect(t == NULL, 0))
+    return miss(t, h);
+  const ebra_abi1_weak_head_t *hd =
+      (const ebra_abi1_weak_head_t *)(const void *)((const char *)t + EBRA_ABI1_WEAK_HEAD_OFFSET);
+  const uint32_t idx = (uint32_t)h & EBRA_ABI1_WEAK_IDX_MASK;
+  /* segment k = floor(log2(idx / SEG_BASE + 1)), SEG_BASE a power of two */
+  const uint32_t k = 31u - (uint32_t)__builtin_clz((idx + EBRA_ABI1_WEAK_SEG_BASE) /
+                                                    EBRA_ABI1_WEAK_SEG_BASE);
+  const uintptr_t base = __atomic_load_n(&hd->base[k], __ATOMIC_ACQUIRE);
+  if (__builtin_expect(base == 0, 0))
+    return miss(t, h);
+  const ebra_abi1_weak_slot_t *s =
+      (const ebra_abi1_weak_slot_t *)(base + (uintptr_t)idx * EBRA_ABI1_WEAK_SLOT_SIZE);
+  if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) != h)
+    return NULL;
+  return __atomic_load_n(&s->obj, __ATOMIC_RELAXED);
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define EBRA_ABI1_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EBRA_ABI1_TSAN 1
+#endif
+#endif
+
+static inline void *ebra_weak_get_inline(const ebra_weak_table_t *t, ebra_weak_t h) {
+#if defined(EBRA_ABI1_TSAN)
+  return ebra_weak_get(t, h);
+#else
+  return ebra_abi1_weak_get(t, h, ebra_weak_get);
+#endif
+}
+
+#if defined(EBRA_INLINE) && EBRA_INLINE
+#define ebra_weak_get(t, h) ebra_weak_get_inline(t, h)
+#endif
+
 #ifdef __cplusplus
 }
 #endif
