@@ -23,6 +23,15 @@
 //                                           what an inline header fast path
 //                                           could reach
 //   BM_floor_memb_inline_empty              the same, nothing inside
+//   BM_floor_ck_empty                       a bare ck_epoch_begin +
+//                                           ck_epoch_end (bench/weak_floor.c):
+//                                           the floor of a ck section
+//   BM_weak_get_inline/..., BM_weak_get_batch64_inline/...,
+//   BM_section_only_inline/<be>             the same as the rows without
+//                                           _inline, through the inline fast
+//                                           paths of the public headers
+//                                           (ebra_read_lock_inline,
+//                                           ebra_weak_get_inline)
 //
 //   <be> is memb, qsbr or ck (EBRA_RECLAIM_URCU_MEMB, _URCU_QSBR, _CK_EPOCH).
 //   "same": every thread resolves the one handle; "random": a per-thread
@@ -69,6 +78,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -101,7 +111,9 @@ constexpr Backend kBackends[] = {
 }
 
 struct WgTag {};
+struct WgiTag {};
 struct Wg64Tag {};
+struct Wg64iTag {};
 struct WpTag {};
 struct MmTag {};
 
@@ -177,8 +189,24 @@ void leave_domain(ebra_domain_t *d) {
     die("ebra_domain_thread_offline");
 }
 
+// The exported functions, or the inline ones of the public headers.
+template <bool kInline> inline int read_lock(ebra_domain_t *d) {
+  return kInline ? ebra_read_lock_inline(d) : ebra_read_lock(d);
+}
+template <bool kInline> inline void read_unlock(ebra_domain_t *d) {
+  if (kInline)
+    ebra_read_unlock_inline(d);
+  else
+    ebra_read_unlock(d);
+}
+template <bool kInline> inline void *weak_get(const ebra_weak_table_t *t, ebra_weak_t h) {
+  return kInline ? ebra_weak_get_inline(t, h) : ebra_weak_get(t, h);
+}
+
 // Variant (a): a section per resolve.
+template <bool kInline>
 void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random) {
+  using Tag = std::conditional_t<kInline, WgiTag, WgTag>;
   WeakFixture &f = weak_fixture(be);
   ebra_domain_t *d = f.domain;
   const ebra_weak_table_t *t = f.table;
@@ -195,15 +223,15 @@ void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random
   for (auto _ : state) {
     if (first) {
       first = false;
-      WallSpan<WgTag>::start();
+      WallSpan<Tag>::start();
     }
     const ebra_weak_t *hs = &seq[pos];
     for (int i = 0; i < kOps; i++) {
-      ebra_read_lock(d);
-      void *p = ebra_weak_get(t, hs[i]);
+      read_lock<kInline>(d);
+      void *p = weak_get<kInline>(t, hs[i]);
       misses += (p == nullptr);
       benchmark::DoNotOptimize(p);
-      ebra_read_unlock(d);
+      read_unlock<kInline>(d);
     }
     ebra_quiescent(d); // once per "request" of 64 resolves (qsbr)
     pos = (pos + kOps) & (kSeqLen - 1);
@@ -212,11 +240,13 @@ void BM_weak_get(benchmark::State &state, ebra_reclaim_backend_t be, bool random
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
   set_per_op(state);
-  WallSpan<WgTag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
+  WallSpan<Tag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // Variant (b): one section around a batch of 64 resolves.
+template <bool kInline>
 void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, bool random) {
+  using Tag = std::conditional_t<kInline, Wg64iTag, Wg64Tag>;
   WeakFixture &f = weak_fixture(be);
   ebra_domain_t *d = f.domain;
   const ebra_weak_table_t *t = f.table;
@@ -233,16 +263,16 @@ void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, boo
   for (auto _ : state) {
     if (first) {
       first = false;
-      WallSpan<Wg64Tag>::start();
+      WallSpan<Tag>::start();
     }
     const ebra_weak_t *hs = &seq[pos];
-    ebra_read_lock(d);
+    read_lock<kInline>(d);
     for (int i = 0; i < kOps; i++) {
-      void *p = ebra_weak_get(t, hs[i]);
+      void *p = weak_get<kInline>(t, hs[i]);
       misses += (p == nullptr);
       benchmark::DoNotOptimize(p);
     }
-    ebra_read_unlock(d);
+    read_unlock<kInline>(d);
     ebra_quiescent(d);
     pos = (pos + kOps) & (kSeqLen - 1);
   }
@@ -250,19 +280,19 @@ void BM_weak_get_batch64(benchmark::State &state, ebra_reclaim_backend_t be, boo
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
   set_per_op(state);
-  WallSpan<Wg64Tag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
+  WallSpan<Tag>::finish(state, state.iterations() * kOps, "wall_ops_per_s");
 }
 
 // The section alone: ebra_read_lock + ebra_read_unlock per op.
-void BM_section_only(benchmark::State &state, ebra_reclaim_backend_t be) {
+template <bool kInline> void BM_section_only(benchmark::State &state, ebra_reclaim_backend_t be) {
   WeakFixture &f = weak_fixture(be);
   ebra_domain_t *d = f.domain;
   enter_domain(d);
   for (auto _ : state) {
     for (int i = 0; i < kOps; i++) {
-      ebra_read_lock(d);
+      read_lock<kInline>(d);
       benchmark::ClobberMemory();
-      ebra_read_unlock(d);
+      read_unlock<kInline>(d);
     }
     ebra_quiescent(d);
   }
@@ -289,6 +319,15 @@ void BM_floor_memb_inline(benchmark::State &state, bool random) {
   leave_domain(f.domain);
   if (misses)
     state.SkipWithError("ebra_weak_get returned NULL for a live object");
+  set_per_op(state);
+}
+
+// The ck floor: a bare ck_epoch_begin + ck_epoch_end on a record of the
+// benchmark's own ck_epoch_t (bench/weak_floor.c), nothing inside.
+void BM_floor_ck_empty(benchmark::State &state) {
+  void *rec = ebra_bench_floor_ck_record();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ebra_bench_floor_ck_empty(rec, kOps));
   set_per_op(state);
 }
 
@@ -554,25 +593,45 @@ void BM_retire_reuse(benchmark::State &state, ebra_reclaim_backend_t be) {
   for (const Backend &be : kBackends) {
     for (bool random : {false, true}) {
       const std::string sfx = std::string("/") + be.name + (random ? "/random" : "/same");
-      benchmark::RegisterBenchmark(("BM_weak_get" + sfx).c_str(), BM_weak_get, be.id, random)
+      benchmark::RegisterBenchmark(("BM_weak_get" + sfx).c_str(), BM_weak_get<false>, be.id,
+                                   random)
           ->Setup(WallSpan<WgTag>::reset)
           ->Threads(1)
           ->Threads(2)
           ->Threads(4);
-      benchmark::RegisterBenchmark(("BM_weak_get_batch64" + sfx).c_str(), BM_weak_get_batch64,
+      benchmark::RegisterBenchmark(("BM_weak_get_inline" + sfx).c_str(), BM_weak_get<true>,
                                    be.id, random)
+          ->Setup(WallSpan<WgiTag>::reset)
+          ->Threads(1)
+          ->Threads(2)
+          ->Threads(4);
+      benchmark::RegisterBenchmark(("BM_weak_get_batch64" + sfx).c_str(),
+                                   BM_weak_get_batch64<false>, be.id, random)
           ->Setup(WallSpan<Wg64Tag>::reset)
+          ->Threads(1)
+          ->Threads(2)
+          ->Threads(4);
+      benchmark::RegisterBenchmark(("BM_weak_get_batch64_inline" + sfx).c_str(),
+                                   BM_weak_get_batch64<true>, be.id, random)
+          ->Setup(WallSpan<Wg64iTag>::reset)
           ->Threads(1)
           ->Threads(2)
           ->Threads(4);
     }
   }
-  for (const Backend &be : kBackends)
+  for (const Backend &be : kBackends) {
     benchmark::RegisterBenchmark((std::string("BM_section_only/") + be.name).c_str(),
-                                 BM_section_only, be.id)
+                                 BM_section_only<false>, be.id)
         ->Threads(1)
         ->Threads(2)
         ->Threads(4);
+    benchmark::RegisterBenchmark((std::string("BM_section_only_inline/") + be.name).c_str(),
+                                 BM_section_only<true>, be.id)
+        ->Threads(1)
+        ->Threads(2)
+        ->Threads(4);
+  }
+  benchmark::RegisterBenchmark("BM_floor_ck_empty", BM_floor_ck_empty)->Threads(1)->Threads(2);
   for (bool random : {false, true})
     benchmark::RegisterBenchmark(
         (std::string("BM_floor_memb_inline") + (random ? "/random" : "/same")).c_str(),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # bench/callgrind.sh — instructions per hot-path operation, counted by
-# callgrind: (Ir(N) - Ir(0)) / N of bench/ops_count for each mode.  Stable
-# where timings on this VM drift; quote it beside the times.
+# callgrind: (Ir(N) - Ir(0)) / N of bench/ops_count for each mode (the
+# modes are listed in bench/ops_count.c; `loop` is the resolve loops' own
+# share).  Stable where timings on this VM drift; quote it beside the times.
 #   bench/callgrind.sh [BUILD_DIR] [N]     (default build/release, 200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +18,11 @@ ir() { # mode count -> total instructions of the run
   valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" >/dev/null 2>&1
   awk '/^summary:/ { print $2 }' "$tmp/out"
 }
-printf '%-8s %s\n' mode "instructions/op"
-for mode in pair resolve section lookup; do
+modes=(pair loop resolve iresolve section-memb isection-memb section-qsbr isection-qsbr
+       section-ck isection-ck ck-bare isection-qsbr-implicit lookup)
+printf '%-24s %s\n' mode "instructions/op"
+for mode in "${modes[@]}"; do
   a=$(ir "$mode" 0)
   b=$(ir "$mode" "$n")
-  awk -v a="$a" -v b="$b" -v n="$n" -v m="$mode" 'BEGIN { printf "%-8s %.1f\n", m, (b - a) / n }'
+  awk -v a="$a" -v b="$b" -v n="$n" -v m="$mode" 'BEGIN { printf "%-24s %.1f\n", m, (b - a) / n }'
 done

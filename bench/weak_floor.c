@@ -10,6 +10,10 @@
 #define _LGPL_SOURCE 1
 #include <urcu/urcu-memb.h>
 
+#include <ck_epoch.h>
+#include <pthread.h>
+#include <stdlib.h>
+
 #include "weak_floor.h"
 
 size_t ebra_bench_floor_memb(const ebra_weak_table_t *t, const ebra_weak_t *hs, int n,
@@ -30,6 +34,37 @@ size_t ebra_bench_floor_memb_empty(int n) {
     urcu_memb_read_lock();
     __asm__ __volatile__("" ::: "memory");
     urcu_memb_read_unlock();
+  }
+  return 0;
+}
+
+/* The ck floor: Concurrency Kit's own read side, no ebra in it. */
+static ck_epoch_t floor_epoch;
+static pthread_once_t floor_once = PTHREAD_ONCE_INIT;
+static __thread ck_epoch_record_t *floor_record;
+
+static void floor_epoch_init(void) { ck_epoch_init(&floor_epoch); }
+
+void *ebra_bench_floor_ck_record(void) {
+  pthread_once(&floor_once, floor_epoch_init);
+  if (!floor_record) {
+    floor_record = ck_epoch_recycle(&floor_epoch, NULL);
+    if (!floor_record) {
+      floor_record = calloc(1, sizeof *floor_record);
+      if (!floor_record)
+        abort();
+      ck_epoch_register(&floor_epoch, floor_record, NULL);
+    }
+  }
+  return floor_record;
+}
+
+size_t ebra_bench_floor_ck_empty(void *record, int n) {
+  ck_epoch_record_t *r = record;
+  for (int i = 0; i < n; i++) {
+    ck_epoch_begin(r, NULL);
+    __asm__ __volatile__("" ::: "memory");
+    ck_epoch_end(r, NULL);
   }
   return 0;
 }

@@ -13,6 +13,11 @@ size_t ebra_bench_floor_memb(const ebra_weak_table_t *t, const ebra_weak_t *hs, 
                              void **sink);
 /* n x (inline urcu_memb_read_lock + unlock), nothing inside. */
 size_t ebra_bench_floor_memb_empty(int n);
+/* The calling thread's record in the benchmark's own ck_epoch_t (registered
+ * on first call, kept for the thread's life), and n x (ck_epoch_begin +
+ * ck_epoch_end) on it, nothing inside. */
+void *ebra_bench_floor_ck_record(void);
+size_t ebra_bench_floor_ck_empty(void *record, int n);
 #ifdef __cplusplus
 }
 #endif

@@ -193,7 +193,7 @@ typedef void ebra_abi1_outer_fn(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
 
 /* The calling thread's slot in d, or NULL (NULL d, id >= 16, not
  * registered, or d destroyed: its serial no longer matches). */
-static inline ebra_abi1_rd_slot_t *ebra_abi1_rd_slot(const ebra_domain_t *d) {
+static inline __attribute__((always_inline)) ebra_abi1_rd_slot_t *ebra_abi1_rd_slot(const ebra_domain_t *d) {
   const ebra_abi1_life_t *l = (const ebra_abi1_life_t *)(const void *)d;
   if (__builtin_expect(d == NULL || l->id >= EBRA_ABI1_RD_SLOTS, 0))
     return NULL;
@@ -234,11 +234,11 @@ ebra_abi1_read_unlock(ebra_domain_t *d, ebra_abi1_unlock_slow_fn *slow, ebra_abi
   ebra_abi1_rd_leave(d, s, outer);
 }
 
-static inline int ebra_read_lock_inline(ebra_domain_t *d) {
+static inline __attribute__((always_inline)) int ebra_read_lock_inline(ebra_domain_t *d) {
   return ebra_abi1_read_lock(d, ebra_read_lock, ebra_abi1_rd_lock_outer);
 }
 
-static inline void ebra_read_unlock_inline(ebra_domain_t *d) {
+static inline __attribute__((always_inline)) void ebra_read_unlock_inline(ebra_domain_t *d) {
   ebra_abi1_read_unlock(d, ebra_read_unlock, ebra_abi1_rd_unlock_outer);
 }
 

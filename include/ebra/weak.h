@@ -168,7 +168,8 @@ ebra_abi1_weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra_abi1_weak_mis
 #endif
 #endif
 
-static inline void *ebra_weak_get_inline(const ebra_weak_table_t *t, ebra_weak_t h) {
+static inline __attribute__((always_inline)) void *ebra_weak_get_inline(const ebra_weak_table_t *t,
+                                                                     ebra_weak_t h) {
 #if defined(EBRA_ABI1_TSAN)
   return ebra_weak_get(t, h);
 #else
