@@ -58,16 +58,16 @@ __thread ebi_rcu_thread_t ebi_tls_rcu __attribute__((tls_model("initial-exec")))
 static uint32_t qsbr_sections_open(void) {
   uint32_t n = 0;
   for (const ebi_dthread_t *dt = ebi_tls_rcu.qsbr_list; dt; dt = dt->qsbr_next)
-    n += dt->rd->nest > 0;
+    n += ebi_dthread_nest(dt) > 0;
   return n;
 }
 
 /* Keep ebi_rcu_thread_t's rule: a qsbr slot calls out at its outermost lock
  * and unlock exactly while the thread rests offline (always under TSan). */
 static void qsbr_set_outer(void) {
-  const uint32_t outer = RD_TSAN || ebi_tls_rcu.qsbr_resting_offline;
+  const bool outer = RD_TSAN || ebi_tls_rcu.qsbr_resting_offline;
   for (ebi_dthread_t *dt = ebi_tls_rcu.qsbr_list; dt; dt = dt->qsbr_next)
-    dt->rd->outer = outer;
+    ebi_dthread_set_outer(dt, outer);
 }
 
 static void qsbr_list_remove(ebi_dthread_t *dt) {
@@ -103,13 +103,13 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
       ck_epoch_register(d->ck_epoch, r, NULL);
     }
     dt->ck_record = r;
-    dt->rd->outer = 1; /* ck_epoch_begin/end */
+    ebi_dthread_set_outer(dt, true); /* ck_epoch_begin/end */
     return 0;
   }
   default:
     if (t->memb_users++ == 0)
       urcu_memb_register_thread();
-    dt->rd->outer = 1; /* liburcu's reader counter */
+    ebi_dthread_set_outer(dt, true); /* liburcu's reader counter */
     return 0;
   }
 }

@@ -185,11 +185,11 @@ ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d) {
 void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   ebra_domain_t *d = dt->domain;
   const bool self = (t == ebi_tls_thread); /* else dt->rd is a dead thread's */
-  if (self && dt->rd->nest > 0) {
+  if (self && ebi_dthread_nest(dt) > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->life.name);
-    dt->rd->nest = 0;
+    dt->rd->nest &= EBRA_ABI1_RD_OUTER;
     ebi_tsan_release_notes(dt);
-    if (dt->rd->outer)
+    if (dt->rd->nest & EBRA_ABI1_RD_OUTER)
       ebi_backend_unlock_outer(d, dt);
   }
   ebi_batch_t *b = batch_steal(dt, ebi_now_ns(), 0);
@@ -260,16 +260,25 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
  * called only at the outermost lock and unlock, and only when the slot says
  * so (backend.c keeps `outer`). */
 
-__thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS]
+/* Slot EBRA_ABI1_RD_SLOTS is nobody's: its serial stays 0, so the domains
+ * whose id has no slot of its own, which point there, always miss. */
+__thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS + 1]
     __attribute__((tls_model("initial-exec")));
 
-_Static_assert(offsetof(ebra_domain_t, life) == 0 &&
-                   offsetof(ebi_life_t, serial) == offsetof(ebra_abi1_life_t, serial) &&
-                   offsetof(ebi_life_t, id) == offsetof(ebra_abi1_life_t, id) &&
+_Static_assert(offsetof(ebra_domain_t, life) == 0 && offsetof(ebi_life_t, serial) == 0 &&
                    sizeof(((ebi_life_t *)0)->serial) == sizeof(uint64_t) &&
-                   sizeof(((ebi_life_t *)0)->id) == sizeof(uint32_t),
-               "ebra_abi1_life_t (ebra/reclaim.h) no longer matches ebi_life_t: change it "
+                   offsetof(ebra_domain_t, rd) == EBRA_ABI1_DOMAIN_RD,
+               "ebra_domain_t no longer matches ebra/reclaim.h's ebra_abi1_ layout: change it "
                "and the version in every ebra_abi1_ name");
+
+#if !defined(EBRA_ABI1_TP)
+#error "libebra needs __builtin_thread_pointer (gcc >= 11, clang) for EBRA_ABI1_DOMAIN_RD"
+#endif
+
+void ebi_domain_locate_rd(ebra_domain_t *d) {
+  d->rd.index = d->life.id < EBRA_ABI1_RD_SLOTS ? d->life.id : EBRA_ABI1_RD_SLOTS;
+  d->rd.tpoff = (char *)&ebra_abi1_rd_tls[d->rd.index] - (char *)__builtin_thread_pointer();
+}
 
 void ebi_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
   ebi_backend_lock_outer(d, s->owner);
@@ -309,7 +318,7 @@ __attribute__((noinline)) int ebi_read_lock_slow(ebra_domain_t *d) {
  * misuse (no matching lock, a NULL or destroyed domain). */
 __attribute__((noinline)) void ebi_read_unlock_slow(ebra_domain_t *d) {
   ebi_dthread_t *dt = d ? ebi_dthread_of(d) : NULL;
-  if (dt && dt->rd->nest > 0) {
+  if (dt && ebi_dthread_nest(dt) > 0) {
     ebra_abi1_rd_leave(d, dt->rd, ebi_rd_unlock_outer);
     return;
   }
@@ -667,6 +676,8 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
   if (!err) {
     err = ebi_life_begin(&d->life, EBI_KIND_DOMAIN, cfg ? cfg->name : NULL);
   }
+  if (!err)
+    ebi_domain_locate_rd(d); /* before d is handed out */
   if (!err && (err = reclaimer_start(d)) != 0) {
     ebi_registry_lock();
     ebi_life_abort_locked(&d->life);

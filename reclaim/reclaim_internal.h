@@ -76,6 +76,8 @@ struct ebra_domain_s {
   /* Read by every section (life.serial and .id by ebi_dthread_of, backend
    * by the lock and unlock): written only at create and destroy. */
   ebi_life_t life;             /* first member (src/life.c) */
+  ebra_abi1_domain_rd_t rd;    /* where a thread's slot for this domain is
+                                  (ebra/reclaim.h, EBRA_ABI1_DOMAIN_RD) */
   ebra_reclaim_backend_t backend;
   _Atomic uint32_t xbatch_size;
   _Atomic uint64_t xmax_age_ns;
@@ -119,8 +121,8 @@ struct ebra_domain_s {
  *       rd->nest say which qsbr sections are open: the thread is online
  *       while any is;
  *   qsbr_resting_offline: the thread is offline outside sections; every
- *       rd of qsbr_list has `outer` set exactly while this is true (or
- *       always, under TSan);
+ *       rd of qsbr_list has EBRA_ABI1_RD_OUTER set exactly while this is
+ *       true (or always, under TSan);
  *   qsbr_implicit: it rests offline because it was registered by first
  *       use, not by choice (told once per domain, on its first section).
  * Owner thread only. */
@@ -170,7 +172,17 @@ static inline ebi_dthread_t *ebi_dthread_of(const ebra_domain_t *d) {
 }
 
 /* Sections of d the owner of dt has open. */
-static inline uint32_t ebi_dthread_nest(const ebi_dthread_t *dt) { return dt->rd->nest; }
+static inline uint32_t ebi_dthread_nest(const ebi_dthread_t *dt) {
+  return dt->rd->nest & EBRA_ABI1_RD_NEST;
+}
+/* Whether dt's outermost lock and unlock call the backend (backend.c). */
+static inline void ebi_dthread_set_outer(ebi_dthread_t *dt, bool outer) {
+  dt->rd->nest = (dt->rd->nest & EBRA_ABI1_RD_NEST) | (outer ? EBRA_ABI1_RD_OUTER : 0);
+}
+/* Where the calling thread's slot for d is, for every thread (static TLS:
+ * the same thread-pointer offset in each); at create, once d->life.id is
+ * known. */
+EBI_INTERNAL_FN void ebi_domain_locate_rd(ebra_domain_t *d);
 
 /* The library's own read lock and unlock: the bodies the exported functions
  * and ebra/reclaim.h's inline ones share (domain.c). */

@@ -339,7 +339,7 @@ static void *offline_inside(void *arg)
   ebra_read_unlock_inline(r->d);
   CHECK_EQ(ebra_domain_thread_offline(r->d), 0); /* deferred: e's section */
   if (be == EBRA_RECLAIM_URCU_QSBR)
-    CHECK(ebra_abi1_rd_slot(e)->outer != 0); /* resting offline from now */
+    CHECK(ebra_abi1_rd_slot(e)->nest & EBRA_ABI1_RD_OUTER); /* resting offline from now */
   ebra_read_unlock_inline(e);                    /* ends offline */
   r->e = e;
   atomic_store(&r->step, 1);
@@ -354,14 +354,14 @@ static void case_qsbr_modes(ebra_reclaim_backend_t be)
   CHECK_EQ(ebra_domain_register_thread(d), 0);
   CHECK_EQ(ebra_read_lock_inline(d), 0);
   const ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
-  CHECK(s != NULL && s->nest == 1);
+  CHECK(s != NULL && (s->nest & EBRA_ABI1_RD_NEST) == 1);
   if (be == EBRA_RECLAIM_URCU_QSBR && !test_has_feature(EBRA_FEATURE_TSAN))
-    CHECK_EQ(s->outer, 0); /* online qsbr: the inline path calls nothing */
+    CHECK_EQ(s->nest & EBRA_ABI1_RD_OUTER, 0); /* online qsbr: the inline path calls nothing */
   else
-    CHECK(s->outer != 0);
+    CHECK(s->nest & EBRA_ABI1_RD_OUTER);
   ebra_read_unlock_inline(d);
   CHECK_EQ(ebra_domain_thread_offline(d), 0);
-  CHECK(ebra_abi1_rd_slot(d)->outer != 0); /* offline: sections come online */
+  CHECK(ebra_abi1_rd_slot(d)->nest & EBRA_ABI1_RD_OUTER); /* offline: sections come online */
   CHECK_EQ(ebra_domain_thread_online(d), 0);
   ebra_quiescent(d);
   CHECK_EQ(test_reports_of(EBRA_WARN_SLOW_READER), 0);

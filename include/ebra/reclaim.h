@@ -155,7 +155,9 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  * counter, ck_epoch_begin/end, a qsbr thread coming online) is a call into
  * libebra.  A qsbr thread that is online does nothing but its nesting count.
  * The first section of a thread in d, a domain with a registry id >= 16,
- * and every misuse take the exported function.
+ * and every misuse take the exported function.  The slot is found from d
+ * in two loads and an add to the thread pointer: d's serial and the slot's
+ * offset, which d keeps from its creation.
  *
  * Everything named ebra_abi1_* is ebra's binary interface for these inline
  * paths, not API: do not use it.  It is versioned in its names, so an
@@ -169,20 +171,28 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
 typedef struct ebra_abi1_rd_slot_s {
   uint64_t serial; /* the domain's serial while this thread is registered
                       with it; 0: none.  Owner thread only, like the rest */
-  uint32_t nest;   /* open sections */
-  uint32_t outer;  /* non-zero: the outermost lock and unlock call the
-                      backend (ebra_abi1_rd_lock_outer / _unlock_outer) */
+  uint32_t nest;   /* open sections (EBRA_ABI1_RD_NEST), and
+                      EBRA_ABI1_RD_OUTER: the outermost lock and unlock call
+                      the backend (ebra_abi1_rd_lock_outer / _unlock_outer) */
+  uint32_t pad_;
   void *owner;     /* ebra's */
 } ebra_abi1_rd_slot_t;
+#define EBRA_ABI1_RD_OUTER 0x80000000u
+#define EBRA_ABI1_RD_NEST 0x7fffffffu
 
-/* The head of every ebra_domain_t (ebra checks this at build time). */
-typedef struct ebra_abi1_life_s {
-  uint64_t serial;
-  uint32_t id;
-} ebra_abi1_life_t;
+/* The head of every ebra_domain_t (ebra checks this at build time):
+ * its serial, then at EBRA_ABI1_DOMAIN_RD the thread's slot in it: a
+ * thread-pointer offset, and an index into ebra_abi1_rd_tls (the
+ * EBRA_ABI1_RD_SLOTS-th slot, never anybody's, for a domain with no slot
+ * of its own). */
+#define EBRA_ABI1_DOMAIN_RD 80
+typedef struct ebra_abi1_domain_rd_s {
+  intptr_t tpoff;
+  uint32_t index;
+} ebra_abi1_domain_rd_t;
 
 /* The calling thread's slots, by domain registry id. */
-EBRA_API extern __thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS]
+EBRA_API extern __thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS + 1]
     __attribute__((tls_model("initial-exec")));
 EBRA_API void ebra_abi1_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
 EBRA_API void ebra_abi1_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
@@ -191,25 +201,40 @@ typedef int ebra_abi1_lock_slow_fn(ebra_domain_t *d);
 typedef void ebra_abi1_unlock_slow_fn(ebra_domain_t *d);
 typedef void ebra_abi1_outer_fn(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
 
-/* The calling thread's slot in d, or NULL (NULL d, id >= 16, not
- * registered, or d destroyed: its serial no longer matches). */
-static inline __attribute__((always_inline)) ebra_abi1_rd_slot_t *ebra_abi1_rd_slot(const ebra_domain_t *d) {
-  const ebra_abi1_life_t *l = (const ebra_abi1_life_t *)(const void *)d;
-  if (__builtin_expect(d == NULL || l->id >= EBRA_ABI1_RD_SLOTS, 0))
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_thread_pointer)
+#define EBRA_ABI1_TP 1 /* the slot is one add from the thread pointer */
+#endif
+#endif
+
+/* The calling thread's slot in d, or NULL (NULL d, no slot for d's id,
+ * not registered, or d destroyed: its serial no longer matches). */
+static inline __attribute__((always_inline)) ebra_abi1_rd_slot_t *
+ebra_abi1_rd_slot(const ebra_domain_t *d) {
+  if (__builtin_expect(d == NULL, 0))
     return NULL;
-  ebra_abi1_rd_slot_t *s = &ebra_abi1_rd_tls[l->id];
-  return __builtin_expect(s->serial == l->serial, 1) ? s : NULL;
+  const ebra_abi1_domain_rd_t *rd =
+      (const ebra_abi1_domain_rd_t *)(const void *)((const char *)d + EBRA_ABI1_DOMAIN_RD);
+#if defined(EBRA_ABI1_TP)
+  ebra_abi1_rd_slot_t *s =
+      (ebra_abi1_rd_slot_t *)(void *)((char *)__builtin_thread_pointer() + rd->tpoff);
+#else
+  ebra_abi1_rd_slot_t *s = &ebra_abi1_rd_tls[rd->index];
+#endif
+  return __builtin_expect(s->serial == *(const uint64_t *)(const void *)d, 1) ? s : NULL;
 }
 
-/* Open (or nest) / close a section on the thread's slot s in d. */
+/* Open (or nest) / close a section on the thread's slot s in d: the count
+ * and the OUTER flag in one word, so "outermost, and the backend needs a
+ * call" is one compare. */
 static inline __attribute__((always_inline)) void
 ebra_abi1_rd_enter(ebra_domain_t *d, ebra_abi1_rd_slot_t *s, ebra_abi1_outer_fn *outer) {
-  if (s->nest++ == 0 && s->outer)
+  if (s->nest++ == EBRA_ABI1_RD_OUTER)
     outer(d, s);
 }
 static inline __attribute__((always_inline)) void
 ebra_abi1_rd_leave(ebra_domain_t *d, ebra_abi1_rd_slot_t *s, ebra_abi1_outer_fn *outer) {
-  if (--s->nest == 0 && s->outer)
+  if (--s->nest == EBRA_ABI1_RD_OUTER)
     outer(d, s);
 }
 
@@ -227,7 +252,7 @@ ebra_abi1_read_lock(ebra_domain_t *d, ebra_abi1_lock_slow_fn *slow, ebra_abi1_ou
 static inline __attribute__((always_inline)) void
 ebra_abi1_read_unlock(ebra_domain_t *d, ebra_abi1_unlock_slow_fn *slow, ebra_abi1_outer_fn *outer) {
   ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
-  if (__builtin_expect(s == NULL || s->nest == 0, 0)) {
+  if (__builtin_expect(s == NULL || (s->nest & EBRA_ABI1_RD_NEST) == 0, 0)) {
     slow(d);
     return;
   }

@@ -147,9 +147,10 @@ ebra_abi1_weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra_abi1_weak_mis
   const ebra_abi1_weak_head_t *hd =
       (const ebra_abi1_weak_head_t *)(const void *)((const char *)t + EBRA_ABI1_WEAK_HEAD_OFFSET);
   const uint32_t idx = (uint32_t)h & EBRA_ABI1_WEAK_IDX_MASK;
-  /* segment k = floor(log2(idx / SEG_BASE + 1)), SEG_BASE a power of two */
-  const uint32_t k = 31u - (uint32_t)__builtin_clz((idx + EBRA_ABI1_WEAK_SEG_BASE) /
-                                                    EBRA_ABI1_WEAK_SEG_BASE);
+  /* segment k = floor(log2(idx / SEG_BASE + 1)), SEG_BASE a power of two;
+   * clz ^ 31 is 31 - clz for a non-zero argument, and compiles to one bsr */
+  const uint32_t k =
+      (uint32_t)__builtin_clz((idx + EBRA_ABI1_WEAK_SEG_BASE) / EBRA_ABI1_WEAK_SEG_BASE) ^ 31u;
   const uintptr_t base = __atomic_load_n(&hd->base[k], __ATOMIC_ACQUIRE);
   if (__builtin_expect(base == 0, 0))
     return miss(t, h);
