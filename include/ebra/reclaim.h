@@ -22,7 +22,9 @@
  *    grace periods stall and retired memory grows (never corrupts).  A
  *    thread registered implicitly (first use) stays offline between its
  *    sections instead: safe, but each section pays liburcu's online and
- *    offline.  memb and ck_epoch need no such calls.
+ *    offline (two full fences); its first section in a domain reports
+ *    EBRA_WARN_SLOW_READER, once per domain, with this fix.  memb and
+ *    ck_epoch need no such calls.
  *  - ebra_domain_destroy: after every other thread stopped using it.
  *
  * Errors: every call on a domain returns -EINVAL for a NULL domain
