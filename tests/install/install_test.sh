@@ -108,8 +108,12 @@ echo "${#headers[@]} headers ok"
 step "3. exported symbols"
 # The public API: every function declared with EBRA_API in the headers (a
 # declaration starts its line with EBRA_API; the name comes before the "(").
-api=$(cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" |
-        sed -E 's/^EBRA_API[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' |
+# Variables (the inline fast paths' thread-local state) are declared
+# "EBRA_API extern ... name[...]" or "... name;".
+api=$( (cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" | grep -v '^EBRA_API extern' |
+          sed -E 's/^EBRA_API[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/'
+        cd "$inc" && grep -h '^EBRA_API extern' "${headers[@]}" |
+          sed -E 's/^EBRA_API extern[^[;]*[^A-Za-z0-9_]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*[[;].*/\1/') |
         sort -u)
 [[ -n $api ]] || fail "no EBRA_API declaration found in the installed headers"
 # _init/_fini and the linker's section markers may appear in any .so.
@@ -121,7 +125,7 @@ missing=$(comm -23 <(printf '%s\n' "$api") <(printf '%s\n' "$exported"))
 $not_api"
 [[ -z $missing ]] || fail "public API declared in the headers but not exported by libebra.so:
 $missing"
-echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions"
+echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions and variables"
 
 polluting=$(nm -g --defined-only "$lib/libebra.a" 2>/dev/null |
               awk 'NF == 3 { print $3 }' | grep -vE '^(ebra|ebi)_' | sort -u || true)

@@ -79,6 +79,29 @@ int main(void) {
   CHECK(ebra_pool_stats(pool, &st) == 0);
   CHECK(st.allocs == OBJECTS && st.frees == OBJECTS && st.objects_live == 0);
 
+  /* The inline read side of the installed headers, against the installed
+   * library (its thread-local state through initial-exec TLS). */
+  ebra_domain_t *dom = ebra_domain_create(NULL);
+  ebra_weak_table_t *tab = dom ? ebra_weak_table_create(dom, NULL) : NULL;
+  CHECK(tab != NULL);
+  if (tab == NULL)
+    return 1;
+  struct item *it = ebra_pool_alloc(pool);
+  ebra_weak_t h;
+  CHECK(it != NULL && ebra_weak_create(tab, it, &h) == 0);
+  CHECK(ebra_read_lock_inline(dom) == 0);
+  CHECK(ebra_read_lock_inline(dom) == 0);
+  CHECK(ebra_weak_get_inline(tab, h) == it && ebra_weak_get(tab, h) == it);
+  ebra_read_unlock_inline(dom);
+  CHECK(ebra_weak_get_inline(tab, h) == it);
+  ebra_read_unlock(dom);
+  CHECK(ebra_weak_kill(tab, h) == 0);
+  CHECK(ebra_domain_barrier(dom) == 0); /* the item goes back to the pool */
+  CHECK(ebra_weak_table_destroy(tab) == 0);
+  CHECK(ebra_domain_destroy(dom) == 0);
+  CHECK(reports == 1); /* none from the read side */
+
+
   CHECK(ebra_pool_destroy(pool) == 0);
   CHECK(ebra_pool_alloc(pool) == NULL && errno == EBADF); /* tombstone */
   CHECK(reports == 2);
