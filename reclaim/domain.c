@@ -569,12 +569,10 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
   pthread_mutex_unlock(&dt->batch_lock);
   ebi_counter_add_owner(&dt->xretired, 1);
   ebi_counter_add_owner(&dt->xretired_bytes, bytes);
-  if (full) {
+  if (full)
     batch_submit(d, full);
-    ebi_domain_throttle(d);
-  } else if (opened) {
+  else if (opened)
     note_batch_opened(d);
-  }
   return 0;
 }
 
@@ -599,6 +597,8 @@ int ebra_retire(ebra_domain_t *d, void *obj) {
   rc = ebi_retire_entry(d, &e);
   if (rc)
     ebi_object_unclaim(&e.ref);
+  else
+    ebi_domain_throttle(d);
   return rc;
 }
 
@@ -610,6 +610,13 @@ int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
     return rc;
   if (!fn)
     return ebi_bad_call("ebra_retire_call: NULL function");
+  rc = ebi_retire_call_nowait(d, fn, arg);
+  if (!rc)
+    ebi_domain_throttle(d);
+  return rc;
+}
+
+int ebi_retire_call_nowait(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
   const ebi_retired_t e = {.run = call_user, .ref = {.obj = arg}, .ctx = (void *)fn};
   return ebi_retire_entry(d, &e);
 }

@@ -174,10 +174,13 @@ EBI_INTERNAL_FN bool ebi_backend_is_online(const ebra_domain_t *d);
 /* ---- domain.c ------------------------------------------------------------- */
 EBI_INTERNAL_FN ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d);
 EBI_INTERNAL_FN int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e);
+/* ebra_retire_call without the backlog wait, for ebra's own callers that
+ * may hold a lock a cleanup takes (ebi_retire_entry never waits either). */
+EBI_INTERNAL_FN int ebi_retire_call_nowait(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
 /* Past the backlog bound, a thread that can wait for a grace period (not
  * inside a section, not one of ebra's own threads) helps reclaim or waits
- * for room.  ebi_retire_entry does it itself outside sections; callers that
- * retire inside their own section call it after they leave it. */
+ * for room.  The public retire calls do it after they retired; ebra's own
+ * callers call it once they hold no lock and have left their section. */
 EBI_INTERNAL_FN void ebi_domain_throttle(ebra_domain_t *d);
 /* Link / unlink a source of memory-free retired entries (see the type). */
 EBI_INTERNAL_FN void ebi_domain_add_source(ebra_domain_t *d, ebi_reclaim_source_t *s);
