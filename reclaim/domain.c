@@ -448,6 +448,11 @@ static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t 
   if (flush)
     ebi_thread_flush_caches(); /* reclaimed objects go to the depots */
   const uint64_t now = ebi_now_ns();
+  /* Counted reclaimed before the room is given back, so retired - reclaimed
+   * never shows this round twice. */
+  ebi_atomic_add_relaxed(&d->xreclaimed, n);
+  ebi_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
+  ebi_atomic_add_relaxed(&d->xbatches, batches);
   pthread_mutex_lock(&d->lock);
   const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
   ring_put(d->gp_ns, gps, now - gp_start);
@@ -464,9 +469,6 @@ static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t 
     list = b->next;
     free(b);
   }
-  ebi_atomic_add_relaxed(&d->xreclaimed, n);
-  ebi_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
-  ebi_atomic_add_relaxed(&d->xbatches, batches);
   release_own_dthreads();
 }
 
