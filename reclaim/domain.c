@@ -84,6 +84,7 @@ static int backend_from_env(ebra_reclaim_backend_t *out) {
 
 static void note_own_attached(void);
 static int watchdog_start(void);
+static void watchdog_poke(void);
 
 /* ---- batches ------------------------------------------------------------- */
 
@@ -951,6 +952,7 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
     errno = err;
     return NULL;
   }
+  watchdog_poke();
   return d;
 }
 
@@ -1103,7 +1105,8 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
 #define WD_MAX_PERIOD_NS 250000000ull
 
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool wd_running;
+static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER; /* wd_lock */
+static bool wd_running, wd_poke;                          /* wd_lock */
 static pthread_t wd_thread;
 /* Watchdog thread only: */
 static uint64_t wd_period_ns;
@@ -1176,9 +1179,16 @@ static void *watchdog_main(void *arg) {
     ebi_registry_unlock();
     for (uint32_t i = 0; i < wd_nmsgs; i++)
       ebi_report(EBRA_WARN_STALL, "%s", wd_msgs[i]);
-    const struct timespec ts = {.tv_sec = (time_t)(wd_period_ns / 1000000000ull),
-                                .tv_nsec = (long)(wd_period_ns % 1000000000ull)};
-    nanosleep(&ts, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const uint64_t at = (uint64_t)ts.tv_nsec + wd_period_ns;
+    ts.tv_sec += (time_t)(at / 1000000000ull);
+    ts.tv_nsec = (long)(at % 1000000000ull);
+    pthread_mutex_lock(&wd_lock);
+    if (!wd_poke) /* a new domain may have a shorter threshold */
+      pthread_cond_timedwait(&wd_cond, &wd_lock, &ts);
+    wd_poke = false;
+    pthread_mutex_unlock(&wd_lock);
   }
   return NULL;
 }
@@ -1196,6 +1206,14 @@ static int watchdog_start(void) {
   }
   pthread_mutex_unlock(&wd_lock);
   return err;
+}
+
+/* A domain was created: look at it now (its threshold may be shorter). */
+static void watchdog_poke(void) {
+  pthread_mutex_lock(&wd_lock);
+  wd_poke = true;
+  pthread_cond_signal(&wd_cond);
+  pthread_mutex_unlock(&wd_lock);
 }
 
 /* ---- fork ------------------------------------------------------------------ */
@@ -1244,7 +1262,8 @@ static void domains_fork_child(void) {
   /* The watchdog did not survive the fork; wd_lock was not held across it
    * (only domain creation takes it, never under the registry lock). */
   pthread_mutex_init(&wd_lock, NULL);
-  wd_running = false;
+  pthread_cond_init(&wd_cond, NULL);
+  wd_running = wd_poke = false;
   if (ebi_life_capacity_locked(EBI_KIND_DOMAIN) && watchdog_start() != 0)
     ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the stall watchdog");
   ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_restart);

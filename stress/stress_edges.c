@@ -157,7 +157,7 @@ static void stall_hook(ebra_error_kind_t kind, const char *msg, void *arg) {
       rep_first_ns = now_ns();
       snprintf(rep_msg, sizeof rep_msg, "%s", msg);
     }
-  } else if (kind != EBRA_WARN_STALL) {
+  } else if (kind != EBRA_WARN_STALL && kind != EBRA_INFO_ENGINE) {
     rep_other++;
     fprintf(stderr, "unexpected report: %s\n", msg);
   }
@@ -188,6 +188,53 @@ static void *stall_reader(void *arg) {
   return NULL;
 }
 
+static _Atomic int alert_raised;
+static void on_stall_alert(const ebra_alert_event_t *ev, void *arg) {
+  (void)arg;
+  if (ev->raised && ev->metric == EBRA_ALERT_STALLED_NS && strcmp(ev->subject, "edges-stall") == 0)
+    atomic_store(&alert_raised, 1);
+}
+
+static char prom[1 << 16];
+static size_t prom_len;
+static void prom_out(const char *text, void *arg) {
+  (void)arg;
+  const size_t n = strlen(text);
+  if (prom_len + n < sizeof prom) {
+    memcpy(prom + prom_len, text, n + 1);
+    prom_len += n;
+  }
+}
+
+/* While the stall lasts: the alert on EBRA_ALERT_STALLED_NS raises, and
+ * the monitor's ebra_domain_stalls_total counts it. */
+static void check_stall_alert_and_metric(void) {
+  for (int i = 0; i < 400; i++) {
+    pthread_mutex_lock(&rep_lock);
+    const uint64_t n = rep_stalls;
+    pthread_mutex_unlock(&rep_lock);
+    if (n)
+      break;
+    sleep_us(1000);
+  }
+  int aid;
+  STRESS_CHECK(ebra_alert_add(EBRA_ALERT_STALLED_NS, 1, 0, on_stall_alert, NULL, &aid) == 0,
+               "alert add");
+  STRESS_CHECK(ebra_maintain() == 0, "maintain");
+  STRESS_CHECK(atomic_load(&alert_raised), "the stall alert did not raise during the stall");
+  STRESS_CHECK(ebra_alert_remove(aid) == 0, "alert remove");
+  ebra_snapshot_t *snap;
+  STRESS_CHECK(ebra_snapshot(&snap) == 0, "snapshot");
+  prom_len = 0;
+  ebra_snapshot_print_prometheus(snap, prom_out, NULL);
+  ebra_snapshot_free(snap);
+  bool found = false;
+  for (char *l = strtok(prom, "\n"); l && !found; l = strtok(NULL, "\n"))
+    found = strncmp(l, "ebra_domain_stalls_total{", 25) == 0 && strstr(l, "edges-stall") &&
+            strcmp(l + strlen(l) - 2, " 1") == 0;
+  STRESS_CHECK(found, "no ebra_domain_stalls_total 1 for the stalled domain");
+}
+
 static void run_stall(void) {
   ebra_set_report_hook(stall_hook, NULL);
   dom = make_domain("edges-stall", 0, 0, STALL_NS);
@@ -200,6 +247,7 @@ static void run_stall(void) {
   STRESS_CHECK(ebra_retire(dom, o) == 0, "retire");
   const int brc = ebra_domain_barrier_timeout(dom, STALL_NS / 2);
   STRESS_CHECK(brc == -ETIMEDOUT, "barrier_timeout during the stall: %d", brc);
+  check_stall_alert_and_metric();
   while (!atomic_load(&reader_out))
     sleep_us(1000);
   STRESS_CHECK(ebra_domain_barrier_timeout(dom, 20 * STALL_NS) == 0, "barrier after the stall");
