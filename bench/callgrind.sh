@@ -18,7 +18,7 @@ ir() { # mode count -> total instructions of the run
   awk '/^summary:/ { print $2 }' "$tmp/out"
 }
 printf '%-8s %s\n' mode "instructions/op"
-for mode in pair resolve section lookup; do
+for mode in pair pair-inline resolve section lookup; do
   a=$(ir "$mode" 0)
   b=$(ir "$mode" "$n")
   awk -v a="$a" -v b="$b" -v n="$n" -v m="$mode" 'BEGIN { printf "%-8s %.1f\n", m, (b - a) / n }'

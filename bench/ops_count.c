@@ -53,6 +53,12 @@ int main(int argc, char **argv) {
       sink = o;
       ebra_pool_free(p, o);
     }
+  } else if (!strcmp(mode, "pair-inline")) {
+    for (long i = 0; i < n; i++) {
+      void *o = ebra_pool_alloc_inline(p);
+      sink = o;
+      ebra_pool_free_inline(p, o);
+    }
   } else if (!strcmp(mode, "resolve")) {
     ebra_read_lock(d);
     for (long i = 0; i < n; i++)
