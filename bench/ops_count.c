@@ -2,12 +2,27 @@
 /* bench/ops_count.c — a fixed loop of one hot-path operation, for counting
  * instructions per operation under callgrind (bench/callgrind.sh), the
  * figure that stays put when this VM's timings drift.
- *   ops_count MODE N     MODE: pair (pool alloc+free, 64 B), resolve
- *                        (ebra_weak_get in a held memb section), section
- *                        (ebra_read_lock + ebra_weak_get + ebra_read_unlock),
- *                        lookup (ebra_cache_lookup_u64 hit in a held section)
- * Setup is the same for every N, so (Ir(N) - Ir(0)) / N is the cost of one
- * operation, the caller's loop included. */
+ *   ops_count MODE N     run N operations of MODE
+ *   ops_count --list     every mode with what it runs, tab-separated
+ * Pool modes (64-byte objects; one operation = one alloc+free pair):
+ *   pair              ebra_pool_alloc + ebra_pool_free (exported calls)
+ *   pair_inline       the pool's inline fast path (bench/pool_inline.h);
+ *                     exits with 3 while include/ebra/pool.h has none
+ *   live_lifo         1000 ebra_pool_alloc, then 1000 frees newest first
+ *   live_fifo         the same, freed oldest first
+ *   floor_pair        per-thread freelist, called out of line (pool_floor.h)
+ *   floor_inline_pair per-thread freelist, inlined
+ *   floor_live_lifo, floor_live_fifo     1000 live through the called floor
+ *   malloc_pair, malloc_live_lifo, malloc_live_fifo   malloc(64) + free, the
+ *                     process's malloc (callgrind.sh preloads the peers)
+ * Weak modes (memb domain):
+ *   resolve  ebra_weak_get in a held section
+ *   section  ebra_read_lock + ebra_weak_get + ebra_read_unlock
+ *   lookup   ebra_cache_lookup_u64 hit in a held section
+ * Setup is the same for every mode and every N (the live modes' 1000 objects
+ * are allocated and freed once through each allocator before the loop), so
+ * (Ir(N) - Ir(0)) / N is the cost of one operation, the caller's loop
+ * included.  N is a multiple of 1000 for the live modes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,65 +31,183 @@
 
 #include <ebra.h>
 
-#define NOBJ 64 /* a power of two: the loops index with a mask */
+#include "pool_floor.h"
+#include "pool_inline.h"
+
+#define NOBJ 64   /* handles for the weak modes; a power of two (masked) */
+#define NLIVE 1000 /* objects live at once in the live modes */
+#define OBJ_SIZE 64
 
 static void die(const char *what) {
   fprintf(stderr, "ops_count: %s failed\n", what);
   exit(1);
 }
 
-int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: ops_count pair|resolve|section|lookup N\n");
-    return 2;
+/* Everything a mode may use, set up once, the same for every mode. */
+struct ctx {
+  ebra_pool_t *pool;
+  bench_floor_t *floor;
+  ebra_domain_t *domain;
+  ebra_weak_table_t *table;
+  ebra_cache_t *cache;
+  ebra_weak_t handles[NOBJ];
+  void *live[NLIVE];
+};
+
+static void *volatile sink;
+
+/* The allocator shapes the pair and live loops are written once for. */
+static void *a_pool(struct ctx *c) { return ebra_pool_alloc(c->pool); }
+static void f_pool(struct ctx *c, void *p) { ebra_pool_free(c->pool, p); }
+static void *a_floor(struct ctx *c) { return bench_floor_alloc(c->floor); }
+static void f_floor(struct ctx *c, void *p) { bench_floor_free(c->floor, p); }
+static void *a_malloc(struct ctx *c) { (void)c; return malloc(OBJ_SIZE); }
+static void f_malloc(struct ctx *c, void *p) { (void)c; free(p); }
+
+/* One definition per allocator and loop, so the allocator's calls inline
+ * into the loop (they are calls into libebra, pool_floor.c or libc; only
+ * the floor_inline and pair_inline modes inline the allocator itself). */
+#define PAIR_LOOP(name, A, F)                                                  \
+  static void name(struct ctx *c, long n) {                                    \
+    for (long i = 0; i < n; i++) {                                             \
+      void *p = A(c);                                                          \
+      sink = p;                                                                \
+      F(c, p);                                                                 \
+    }                                                                          \
   }
-  const char *mode = argv[1];
-  const long n = atol(argv[2]);
-  ebra_pool_t *p = ebra_pool_create(&(ebra_pool_config_t){.name = "ops", .object_size = 64});
-  ebra_domain_t *d = ebra_domain_create(
+#define LIVE_LOOP(name, A, F, FIFO)                                            \
+  static void name(struct ctx *c, long n) {                                    \
+    for (long r = 0; r < n / NLIVE; r++) {                                     \
+      for (int i = 0; i < NLIVE; i++)                                          \
+        c->live[i] = A(c);                                                     \
+      for (int i = 0; i < NLIVE; i++)                                          \
+        F(c, c->live[FIFO ? i : NLIVE - 1 - i]);                               \
+    }                                                                          \
+  }
+
+static inline void *a_floor_inline(struct ctx *c) { return bench_floor_alloc_inline(c->floor); }
+static inline void f_floor_inline(struct ctx *c, void *p) { bench_floor_free_inline(c->floor, p); }
+
+PAIR_LOOP(run_pair, a_pool, f_pool)
+PAIR_LOOP(run_floor_pair, a_floor, f_floor)
+PAIR_LOOP(run_floor_inline_pair, a_floor_inline, f_floor_inline)
+PAIR_LOOP(run_malloc_pair, a_malloc, f_malloc)
+LIVE_LOOP(run_live_lifo, a_pool, f_pool, 0)
+LIVE_LOOP(run_live_fifo, a_pool, f_pool, 1)
+LIVE_LOOP(run_floor_live_lifo, a_floor, f_floor, 0)
+LIVE_LOOP(run_floor_live_fifo, a_floor, f_floor, 1)
+LIVE_LOOP(run_malloc_live_lifo, a_malloc, f_malloc, 0)
+LIVE_LOOP(run_malloc_live_fifo, a_malloc, f_malloc, 1)
+
+#if BENCH_POOL_INLINE
+static inline void *a_pool_inline(struct ctx *c) { return BENCH_POOL_ALLOC_INLINE(c->pool); }
+static inline void f_pool_inline(struct ctx *c, void *p) { BENCH_POOL_FREE_INLINE(c->pool, p); }
+PAIR_LOOP(run_pair_inline, a_pool_inline, f_pool_inline)
+#else
+#define run_pair_inline NULL
+#endif
+
+static void run_resolve(struct ctx *c, long n) {
+  ebra_read_lock(c->domain);
+  for (long i = 0; i < n; i++)
+    sink = ebra_weak_get(c->table, c->handles[i & (NOBJ - 1)]);
+  ebra_read_unlock(c->domain);
+}
+
+static void run_section(struct ctx *c, long n) {
+  for (long i = 0; i < n; i++) {
+    ebra_read_lock(c->domain);
+    sink = ebra_weak_get(c->table, c->handles[i & (NOBJ - 1)]);
+    ebra_read_unlock(c->domain);
+  }
+}
+
+static void run_lookup(struct ctx *c, long n) {
+  ebra_read_lock(c->domain);
+  for (long i = 0; i < n; i++) {
+    void *o;
+    ebra_cache_lookup_u64(c->cache, (uint64_t)(i & (NOBJ - 1)), &o);
+    sink = o;
+  }
+  ebra_read_unlock(c->domain);
+}
+
+static const struct mode {
+  const char *name;
+  void (*run)(struct ctx *, long);
+  const char *what;
+} modes[] = {
+    {"pair", run_pair, "ebra pool alloc+free, 64 B, exported calls"},
+    {"pair_inline", run_pair_inline, "ebra pool alloc+free, 64 B, inline fast path"},
+    {"live_lifo", run_live_lifo, "ebra pool, 1000 live then free newest first, per pair"},
+    {"live_fifo", run_live_fifo, "ebra pool, 1000 live then free oldest first, per pair"},
+    {"floor_pair", run_floor_pair, "per-thread freelist called out of line, pair"},
+    {"floor_inline_pair", run_floor_inline_pair, "per-thread freelist inlined, pair"},
+    {"floor_live_lifo", run_floor_live_lifo, "freelist called out of line, 1000 live, LIFO"},
+    {"floor_live_fifo", run_floor_live_fifo, "freelist called out of line, 1000 live, FIFO"},
+    {"malloc_pair", run_malloc_pair, "malloc(64) + free"},
+    {"malloc_live_lifo", run_malloc_live_lifo, "malloc, 1000 live then free newest first"},
+    {"malloc_live_fifo", run_malloc_live_fifo, "malloc, 1000 live then free oldest first"},
+    {"resolve", run_resolve, "ebra_weak_get in a held memb section"},
+    {"section", run_section, "memb read lock + ebra_weak_get + unlock"},
+    {"lookup", run_lookup, "ebra_cache_lookup_u64 hit in a held memb section"},
+};
+
+static void setup(struct ctx *c) {
+  c->pool = ebra_pool_create(&(ebra_pool_config_t){.name = "ops", .object_size = OBJ_SIZE});
+  c->floor = bench_floor_create(OBJ_SIZE);
+  c->domain = ebra_domain_create(
       &(ebra_domain_config_t){.name = "ops", .backend = EBRA_RECLAIM_URCU_MEMB});
-  ebra_weak_table_t *t = d ? ebra_weak_table_create(d, NULL) : NULL;
-  ebra_cache_t *c = t ? ebra_cache_create(t, NULL) : NULL;
-  if (!p || !c)
+  c->table = c->domain ? ebra_weak_table_create(c->domain, NULL) : NULL;
+  c->cache = c->table ? ebra_cache_create(c->table, NULL) : NULL;
+  if (!c->pool || !c->floor || !c->cache)
     die("setup");
-  ebra_weak_t h[NOBJ];
   for (int i = 0; i < NOBJ; i++) {
-    void *o = ebra_pool_alloc(p);
-    if (!o || ebra_weak_create(t, o, &h[i]) != 0 || ebra_cache_store_u64(c, (uint64_t)i, h[i]) != 0)
+    void *o = ebra_pool_alloc(c->pool);
+    if (!o || ebra_weak_create(c->table, o, &c->handles[i]) != 0 ||
+        ebra_cache_store_u64(c->cache, (uint64_t)i, c->handles[i]) != 0)
       die("objects");
   }
-  if (ebra_read_lock(d) != 0) /* registers the thread */
+  if (ebra_read_lock(c->domain) != 0) /* registers the thread */
     die("first section");
-  ebra_read_unlock(d);
-  void *volatile sink;
-  if (!strcmp(mode, "pair")) {
-    for (long i = 0; i < n; i++) {
-      void *o = ebra_pool_alloc(p);
-      sink = o;
-      ebra_pool_free(p, o);
-    }
-  } else if (!strcmp(mode, "resolve")) {
-    ebra_read_lock(d);
-    for (long i = 0; i < n; i++)
-      sink = ebra_weak_get(t, h[i & (NOBJ - 1)]);
-    ebra_read_unlock(d);
-  } else if (!strcmp(mode, "section")) {
-    for (long i = 0; i < n; i++) {
-      ebra_read_lock(d);
-      sink = ebra_weak_get(t, h[i & (NOBJ - 1)]);
-      ebra_read_unlock(d);
-    }
-  } else if (!strcmp(mode, "lookup")) {
-    ebra_read_lock(d);
-    for (long i = 0; i < n; i++) {
-      void *o;
-      ebra_cache_lookup_u64(c, (uint64_t)(i & (NOBJ - 1)), &o);
-      sink = o;
-    }
-    ebra_read_unlock(d);
-  } else {
-    die(mode);
+  ebra_read_unlock(c->domain);
+  /* One round of 1000 live through each allocator: slabs, chunks and
+   * magazines the live modes need exist before the loop, for every mode. */
+  run_live_lifo(c, NLIVE);
+  run_floor_live_lifo(c, NLIVE);
+  run_malloc_live_lifo(c, NLIVE);
+}
+
+int main(int argc, char **argv) {
+  const size_t nmodes = sizeof modes / sizeof modes[0];
+  if (argc == 2 && !strcmp(argv[1], "--list")) {
+    for (size_t i = 0; i < nmodes; i++)
+      printf("%s\t%s%s\n", modes[i].name, modes[i].what, modes[i].run ? "" : " (not built)");
+    return 0;
   }
-  (void)sink;
+  if (argc != 3) {
+    fprintf(stderr, "usage: ops_count MODE N | ops_count --list\n");
+    return 2;
+  }
+  const struct mode *m = NULL;
+  for (size_t i = 0; i < nmodes; i++)
+    if (!strcmp(argv[1], modes[i].name))
+      m = &modes[i];
+  if (m == NULL)
+    die(argv[1]);
+  if (m->run == NULL) {
+    fprintf(stderr, "ops_count: %s: not built (bench/pool_inline.h)\n", m->name);
+    return 3;
+  }
+  const long n = atol(argv[2]);
+  if (!strncmp(m->name, "live", 4) || strstr(m->name, "_live_")) {
+    if (n % NLIVE != 0) {
+      fprintf(stderr, "ops_count: %s needs N a multiple of %d\n", m->name, NLIVE);
+      return 2;
+    }
+  }
+  struct ctx c;
+  setup(&c);
+  m->run(&c, n);
   _exit(0); /* no teardown: the same instructions for every N */
 }
