@@ -8,6 +8,8 @@
 //   BM_<case>/ebra/...          an ebra pool, exported calls
 //   BM_<case>/ebra_inline/...   the pool's inline fast path (pool_inline.h;
 //                               only when include/ebra/pool.h has one)
+//   BM_<case>/ebra_strict/...   pools with EBRA_POOL_STRICT_CHECKS (wherever
+//                               the floors run)
 //   BM_<case>/malloc/...        the process's malloc
 //   BM_<case>/floor/...         per-thread LIFO freelist, called out of line
 //   BM_<case>/floor_inline/...  the same freelist, inlined (pool_floor.h)
@@ -31,6 +33,7 @@
 //                               exchange array, so objects are freed by other
 //                               threads.  1, 2 and 4 threads; wall_ops_per_s
 //                               (all threads, wall-clock span: wall_span.h)
+//                               and cpu_ns_per_pair (thread CPU time)
 //   BM_churn/{ebra,malloc}/{1,2,4}      thread churn: per iteration start N
 //                                       threads that each allocate
 //                                       kChurnObjects 64-byte objects, free
@@ -66,6 +69,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,10 +93,11 @@ class EbraAlloc {
  public:
   static constexpr const char *kName = "ebra";
 
-  explicit EbraAlloc(size_t size) {
+  explicit EbraAlloc(size_t size, unsigned flags = 0) {
     ebra_pool_config_t cfg{};
     cfg.name = "bench";
     cfg.object_size = size;
+    cfg.flags = flags;
     pool_ = ebra_pool_create(&cfg);
   }
   ~EbraAlloc() {
@@ -112,6 +117,14 @@ class EbraAlloc {
 
  protected:
   ebra_pool_t *pool_;
+};
+
+// A pool at the strict check level (EBRA_POOL_STRICT_CHECKS): what the
+// stronger double-free detection costs per operation.
+class EbraStrictAlloc : public EbraAlloc {
+ public:
+  static constexpr const char *kName = "ebra_strict";
+  explicit EbraStrictAlloc(size_t size) : EbraAlloc(size, EBRA_POOL_STRICT_CHECKS) {}
 };
 
 #if BENCH_POOL_INLINE
@@ -519,6 +532,14 @@ constexpr size_t kLarsonWindow = 1024;   // live objects per thread
 constexpr size_t kLarsonExchange = 1024; // shared hand-off slots
 constexpr int kLarsonOps = 64;           // alloc+free pairs per iteration
 
+// CPU time of the calling thread, in ns: what the thread really got, which
+// the wall-clock rate of a loaded 2-CPU machine does not say.
+inline int64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 inline uint64_t xorshift64(uint64_t &x) {
   x ^= x << 13;
   x ^= x >> 7;
@@ -598,10 +619,12 @@ struct Larson {
     for (size_t i = 0; i < kLarsonWindow; i++)
       window[i] = make(static_cast<unsigned>(xorshift64(rng) % kLarsonNClasses), i);
     bool first = true;
+    int64_t cpu0 = 0;
     for (auto _ : state) {
       if (first) {
         first = false;
         WallSpan<Larson>::start();
+        cpu0 = thread_cpu_ns();
       }
       for (int k = 0; k < kLarsonOps; k++) {
         const uint64_t r = xorshift64(rng);
@@ -613,6 +636,7 @@ struct Larson {
         slot = p;
       }
     }
+    const int64_t cpu_ns = thread_cpu_ns() - cpu0;
     // Every thread has left the loop (Google Benchmark's barrier): nothing
     // allocates any more, so thread 0 sees the final carved count.
     if (state.thread_index() == 0) {
@@ -628,6 +652,11 @@ struct Larson {
       state.SkipWithError("alloc or free failed");
     state.SetItemsProcessed(state.iterations() * kLarsonOps);
     WallSpan<Larson>::finish(state, state.iterations() * kLarsonOps, "wall_ops_per_s");
+    // CPU ns per alloc+free pair, averaged over the threads: unlike the wall
+    // rate, it does not fall when the threads wait for a CPU.
+    state.counters["cpu_ns_per_pair"] = benchmark::Counter(
+        static_cast<double>(cpu_ns) / static_cast<double>(state.iterations() * kLarsonOps),
+        benchmark::Counter::kAvgThreads);
   }
 };
 template <class A> A *Larson<A>::classes[kLarsonNClasses];
@@ -785,7 +814,7 @@ void register_hot_shared(const char *name, Tune tune) {
 }
 template <template <class> class Case>
 void register_floors_shared(const char *name, Tune tune) {
-  register_each_shared<Case, FloorAlloc, FloorInlineAlloc>(name, tune);
+  register_each_shared<Case, EbraStrictAlloc, FloorAlloc, FloorInlineAlloc>(name, tune);
 }
 
 template <class A> struct Pair : Shared<A> { static void run(benchmark::State &s) { BM_pair<A>(s); } };
@@ -808,7 +837,8 @@ void larson_args(benchmark::internal::Benchmark *b) {
 }
 
 // Registered before main() (benchmark_main provides it), each ebra case
-// next to its malloc twin and, for the hot-path cases, the floors.
+// next to its malloc twin and, for the hot-path cases, the strict check
+// level and the floors.
 [[maybe_unused]] const int registered = [] {
   register_hot_shared<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
     b->Arg(16)->Arg(64)->Arg(512);
