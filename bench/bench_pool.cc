@@ -6,8 +6,8 @@
 // named so a script can line them up:
 //
 //   BM_<case>/ebra/...          an ebra pool, exported calls
-//   BM_<case>/ebra_inline/...   the pool's inline fast path (pool_inline.h;
-//                               only when include/ebra/pool.h has one)
+//   BM_<case>/ebra_inline/...   ebra_pool_alloc_inline / ebra_pool_free_inline
+//                               (ebra/pool_inline.h, compiled into the loop)
 //   BM_<case>/ebra_strict/...   pools with EBRA_POOL_STRICT_CHECKS (wherever
 //                               the floors run)
 //   BM_<case>/malloc/...        the process's malloc
@@ -80,7 +80,6 @@
 
 #include "ebra.h"
 #include "pool_floor.h"
-#include "pool_inline.h"
 #include "spsc_ring.h"
 #include "wall_span.h"
 
@@ -127,16 +126,14 @@ class EbraStrictAlloc : public EbraAlloc {
   explicit EbraStrictAlloc(size_t size) : EbraAlloc(size, EBRA_POOL_STRICT_CHECKS) {}
 };
 
-#if BENCH_POOL_INLINE
-// The same pool through the inline fast path of include/ebra/pool.h.
+// The same pool through the inline fast paths of ebra/pool_inline.h.
 class EbraInlineAlloc : public EbraAlloc {
  public:
   static constexpr const char *kName = "ebra_inline";
   explicit EbraInlineAlloc(size_t size) : EbraAlloc(size) {}
-  void *alloc() { return BENCH_POOL_ALLOC_INLINE(pool_); }
-  bool free(void *p) { return BENCH_POOL_FREE_INLINE(pool_, p) == 0; }
+  void *alloc() { return ebra_pool_alloc_inline(pool_); }
+  bool free(void *p) { return ebra_pool_free_inline(pool_, p) == 0; }
 };
-#endif
 
 // The floor (pool_floor.h): a per-thread LIFO freelist of one object size.
 // kInline false: every alloc and free is a call into pool_floor.c.
@@ -798,19 +795,11 @@ void register_peers(const char *name, Tune tune) {
 }
 template <template <class> class Case>
 void register_hot(const char *name, Tune tune) {
-#if BENCH_POOL_INLINE
   register_each<Case, EbraAlloc, EbraInlineAlloc, MallocAlloc>(name, tune);
-#else
-  register_peers<Case>(name, tune);
-#endif
 }
 template <template <class> class Case>
 void register_hot_shared(const char *name, Tune tune) {
-#if BENCH_POOL_INLINE
   register_each_shared<Case, EbraAlloc, EbraInlineAlloc, MallocAlloc>(name, tune);
-#else
-  register_each_shared<Case, EbraAlloc, MallocAlloc>(name, tune);
-#endif
 }
 template <template <class> class Case>
 void register_floors_shared(const char *name, Tune tune) {

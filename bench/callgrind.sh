@@ -10,7 +10,7 @@
 #   N            operations per counted run (default 200000; a multiple of
 #                1000, which the live modes need)
 #   --modes L    comma-separated ops_count modes (default: every mode that
-#                `ops_count --list` shows, a mode not built is listed as such)
+#                `ops_count --list` shows)
 #   --peers      also run the malloc_* modes under jemalloc, mimalloc and
 #                tcmalloc through LD_PRELOAD (the same Debian libraries as
 #                bench/run.sh; a peer that is not installed is skipped)
@@ -68,12 +68,11 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ir() { # peer mode count -> total instructions of the run, or "" (mode not built)
+ir() { # peer mode count -> total instructions of the run
   local rc=0
   rm -f "$tmp/out"
   LD_PRELOAD="${preload[$1]}" valgrind --tool=callgrind --callgrind-out-file="$tmp/out" \
     "$bin" "$2" "$3" >/dev/null 2>"$tmp/err" || rc=$?
-  if ((rc == 3)); then return 0; fi # ops_count: mode not built
   if ((rc != 0)) || [[ ! -s $tmp/out ]]; then
     echo "callgrind.sh: ops_count $2 $3 under $1 failed (exit $rc):" >&2
     grep -v '^==' "$tmp/err" >&2 || true
@@ -90,12 +89,8 @@ for m in "${sel[@]}"; do
   run_peers=(glibc)
   [[ $m != malloc_* ]] || run_peers=("${order[@]}")
   for p in "${run_peers[@]}"; do
-    a=$(ir "$p" "$m" 0)
+    a=$(ir "$p" "$m" 0) # a failed run ends the script here (set -e)
     b=$(ir "$p" "$m" "$n")
-    if [[ -z $a || -z $b ]]; then
-      echo "| $m | $p | – | ${what[$m]} |"
-      continue
-    fi
     v=$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n }')
     echo "| $m | $p | $v | ${what[$m]} |"
     [[ -z $out ]] || printf '%s\t%s\t%s\t%s\n' "$m" "$p" "$v" "${what[$m]}" >>"$out"

@@ -6,11 +6,12 @@
  *   ops_count --list     every mode with what it runs, tab-separated
  * Pool modes (64-byte objects; one operation = one alloc+free pair):
  *   pair              ebra_pool_alloc + ebra_pool_free (exported calls)
- *   pair_inline       the pool's inline fast path (bench/pool_inline.h);
- *                     exits with 3 while include/ebra/pool.h has none
+ *   pair_inline       ebra_pool_alloc_inline + ebra_pool_free_inline
+ *                     (ebra/pool_inline.h; also accepted as pair-inline)
  *   pair_strict       pair on a pool with EBRA_POOL_STRICT_CHECKS
  *   live_lifo         1000 ebra_pool_alloc, then 1000 frees newest first
  *   live_fifo         the same, freed oldest first
+ *   live_lifo_inline, live_fifo_inline   the same through the inline path
  *   floor_pair        per-thread freelist, called out of line (pool_floor.h)
  *   floor_inline_pair per-thread freelist, inlined
  *   floor_live_lifo, floor_live_fifo     1000 live through the called floor
@@ -20,7 +21,8 @@
  *                     thread without cross-thread frees: a window of 1024
  *                     live objects of six classes 16-512 B (one ebra pool /
  *                     one called floor per class, malloc of the class size);
- *                     free a random one, allocate a random class, write it
+ *                     free a random one, allocate a random class, write it;
+ *   larson_inline     larson through the inline fast path
  * Weak modes (memb domain):
  *   resolve  ebra_weak_get in a held section
  *   section  ebra_read_lock + ebra_weak_get + ebra_read_unlock
@@ -38,7 +40,6 @@
 #include <ebra.h>
 
 #include "pool_floor.h"
-#include "pool_inline.h"
 
 #define NOBJ 64   /* handles for the weak modes; a power of two (masked) */
 #define NLIVE 1000 /* objects live at once in the live modes */
@@ -158,14 +159,19 @@ static void fc_malloc(struct ctx *c, unsigned k, void *p) { (void)c; (void)k; fr
 LARSON_LOOP(run_larson, ac_pool, fc_pool)
 LARSON_LOOP(run_floor_larson, ac_floor, fc_floor)
 LARSON_LOOP(run_malloc_larson, ac_malloc, fc_malloc)
+static inline void *ac_pool_inline(struct ctx *c, unsigned k) {
+  return ebra_pool_alloc_inline(c->classes[k]);
+}
+static inline void fc_pool_inline(struct ctx *c, unsigned k, void *p) {
+  ebra_pool_free_inline(c->classes[k], p);
+}
+LARSON_LOOP(run_larson_inline, ac_pool_inline, fc_pool_inline)
 
-#if BENCH_POOL_INLINE
-static inline void *a_pool_inline(struct ctx *c) { return BENCH_POOL_ALLOC_INLINE(c->pool); }
-static inline void f_pool_inline(struct ctx *c, void *p) { BENCH_POOL_FREE_INLINE(c->pool, p); }
+static inline void *a_pool_inline(struct ctx *c) { return ebra_pool_alloc_inline(c->pool); }
+static inline void f_pool_inline(struct ctx *c, void *p) { ebra_pool_free_inline(c->pool, p); }
 PAIR_LOOP(run_pair_inline, a_pool_inline, f_pool_inline)
-#else
-#define run_pair_inline NULL
-#endif
+LIVE_LOOP(run_live_lifo_inline, a_pool_inline, f_pool_inline, 0)
+LIVE_LOOP(run_live_fifo_inline, a_pool_inline, f_pool_inline, 1)
 
 static void run_resolve(struct ctx *c, long n) {
   ebra_read_lock(c->domain);
@@ -202,6 +208,8 @@ static const struct mode {
     {"pair_strict", run_pair_strict, "ebra pool alloc+free, 64 B, EBRA_POOL_STRICT_CHECKS"},
     {"live_lifo", run_live_lifo, "ebra pool, 1000 live then free newest first, per pair"},
     {"live_fifo", run_live_fifo, "ebra pool, 1000 live then free oldest first, per pair"},
+    {"live_lifo_inline", run_live_lifo_inline, "live_lifo through the inline fast path"},
+    {"live_fifo_inline", run_live_fifo_inline, "live_fifo through the inline fast path"},
     {"floor_pair", run_floor_pair, "per-thread freelist called out of line, pair"},
     {"floor_inline_pair", run_floor_inline_pair, "per-thread freelist inlined, pair"},
     {"floor_live_lifo", run_floor_live_lifo, "freelist called out of line, 1000 live, LIFO"},
@@ -210,6 +218,7 @@ static const struct mode {
     {"malloc_live_lifo", run_malloc_live_lifo, "malloc, 1000 live then free newest first"},
     {"malloc_live_fifo", run_malloc_live_fifo, "malloc, 1000 live then free oldest first"},
     {"larson", run_larson, "larson, 1 thread, 6 ebra pools 16-512 B, per free+alloc"},
+    {"larson_inline", run_larson_inline, "larson through the inline fast path"},
     {"floor_larson", run_floor_larson, "larson, 1 thread, 6 called floors, per free+alloc"},
     {"malloc_larson", run_malloc_larson, "larson, 1 thread, malloc, per free+alloc"},
     {"resolve", run_resolve, "ebra_weak_get in a held memb section"},
@@ -257,7 +266,7 @@ int main(int argc, char **argv) {
   const size_t nmodes = sizeof modes / sizeof modes[0];
   if (argc == 2 && !strcmp(argv[1], "--list")) {
     for (size_t i = 0; i < nmodes; i++)
-      printf("%s\t%s%s\n", modes[i].name, modes[i].what, modes[i].run ? "" : " (not built)");
+      printf("%s\t%s\n", modes[i].name, modes[i].what);
     return 0;
   }
   if (argc != 3) {
@@ -265,15 +274,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   const struct mode *m = NULL;
+  const char *name = !strcmp(argv[1], "pair-inline") ? "pair_inline" : argv[1];
   for (size_t i = 0; i < nmodes; i++)
-    if (!strcmp(argv[1], modes[i].name))
+    if (!strcmp(name, modes[i].name))
       m = &modes[i];
   if (m == NULL)
     die(argv[1]);
-  if (m->run == NULL) {
-    fprintf(stderr, "ops_count: %s: not built (bench/pool_inline.h)\n", m->name);
-    return 3;
-  }
   const long n = atol(argv[2]);
   if (!strncmp(m->name, "live", 4) || strstr(m->name, "_live_")) {
     if (n % NLIVE != 0) {
@@ -285,7 +291,8 @@ int main(int argc, char **argv) {
   setup(&c);
   /* A larson mode first fills its window (and its pools' magazines) with
    * its own allocator; that is part of Ir(0) as much as of Ir(N). */
-  if (m->run == run_larson || m->run == run_floor_larson || m->run == run_malloc_larson)
+  if (m->run == run_larson || m->run == run_larson_inline || m->run == run_floor_larson ||
+      m->run == run_malloc_larson)
     m->run(&c, 8 * WINDOW);
   m->run(&c, n);
   _exit(0); /* no teardown: the same instructions for every N */

@@ -193,8 +193,10 @@ def ir_mode(kind, base):
     """ops_count mode of allocator kind for IR_MODES's base mode."""
     if kind == "ebra":
         return base
-    if kind in ("ebra_inline", "ebra_strict"):
-        return base + kind[4:] if base == "pair" else None
+    if kind == "ebra_inline":
+        return base + "_inline"
+    if kind == "ebra_strict":
+        return "pair_strict" if base == "pair" else None
     if kind == "malloc":
         return "malloc_" + base
     if kind == "floor":

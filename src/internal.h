@@ -13,6 +13,7 @@
 #include <ck_stack.h>
 
 #include "ebra.h"
+#include "ebra/pool_inline.h"
 #include "atomics.h"
 
 #define EBI_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -118,7 +119,6 @@ typedef struct ebi_slab_s {
   ebra_pool_t *pool;        /* owner; constant */
   char *first;              /* first slot; constant */
   size_t stride;            /* constant */
-  size_t span;              /* count * stride; constant */
   uint64_t stride_inv;      /* inverse of stride's odd part mod 2^64 */
   uint32_t stride_tz;       /* stride == odd part << stride_tz */
   uint32_t count;           /* slots; constant */
@@ -403,7 +403,10 @@ typedef struct ebi_segmap_leaf_s {
   _Atomic(ebi_slab_t *) xslab[EBI_SEGMAP_LEAF_LEN];
 } ebi_segmap_leaf_t;
 
-EBI_INTERNAL_FN extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
+/* Exported under its layout name for ebra/pool_inline.h, which reads it
+ * as void *[] (the same representation). */
+#define ebi_segmap_top EBRA__SEGMAP_TOP
+EBRA_API extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
 EBI_INTERNAL_FN int ebi_segmap_insert(ebi_slab_t *slab);
 EBI_INTERNAL_FN void ebi_segmap_remove(ebi_slab_t *slab);
 
@@ -439,9 +442,6 @@ EBI_INTERNAL_FN uint64_t ebi_slab_committed_bytes(void);
 EBI_INTERNAL_FN uint64_t ebi_slab_hard_limit(void);
 EBI_INTERNAL_FN uint64_t ebi_slab_limit_refusals(void);
 
-/* True iff p is the start of a slot of slab that has been carved (handed to
- * a magazine at some point).  Offsets are < 2^32 (slabs <= 32 MiB), so the
- * divisibility test is Lemire's: n % d == 0 <=> n * (2^64/d + 1) <= 2^64/d. */
 /* The slot number of p in slab, or a number >= the slab's carved count if
  * p is not the start of a carved slot (exact, any p).  stride = odd << tz
  * and inv * odd == 1 (mod 2^64): when off = k * stride, off * inv ==
@@ -465,6 +465,8 @@ static inline uint64_t ebi_slab_carved(const ebi_slab_t *slab) {
   return ebi_atomic_load_relaxed(&slab->xcarve) & EBI_SLAB_CARVED_MASK;
 }
 
+/* True iff p is the start of a slot of slab that has been carved (handed to
+ * a magazine at some point). */
 static inline bool ebi_slab_slot_valid(const ebi_slab_t *slab, const void *p) {
   return ebi_slab_slot_of(slab, p) < ebi_slab_carved(slab);
 }
@@ -507,8 +509,11 @@ EBI_INTERNAL_FN void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcach
 EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);
 
 /* ---- thread.c ------------------------------------------------------------ */
-EBI_INTERNAL_FN extern __thread ebi_thread_t *ebi_tls_thread
-    __attribute__((tls_model("initial-exec")));
+/* The calling thread's state (never NULL: an empty one until the thread
+ * first needs state).  Exported under its layout name for
+ * ebra/pool_inline.h, as void *; written only by thread.c. */
+EBRA_API extern __thread void *EBRA__TLS_THREAD __attribute__((tls_model("initial-exec")));
+#define ebi_tls_thread ((ebi_thread_t *)EBRA__TLS_THREAD)
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
@@ -647,7 +652,7 @@ static inline ebi_objbit_t ebi_object_bit(_Atomic uint64_t *bits, const ebi_slab
 /* The held bitmap, right after the header, where free reads it with no
  * pointer load. */
 static inline _Atomic uint64_t *ebi_slab_held_bits(const ebi_slab_t *s) {
-  return (_Atomic uint64_t *)(s + 1);
+  return (_Atomic uint64_t *)((char *)s + EBRA__SLAB_HELD);
 }
 
 /* Is p held (see ebi_slab_held_bits)?  Relaxed: the bit is set by the thread that

@@ -29,6 +29,35 @@
 
 
 
+/* ebra/pool_inline.h reads these fields at these offsets (layout
+ * EBRA__LAYOUT); a change here must change that header and its number. */
+#define EBI_AT(type, field, off) _Static_assert(offsetof(type, field) == (off), #field)
+EBI_AT(ebra_pool_t, life.serial, EBRA__POOL_SERIAL);
+EBI_AT(ebra_pool_t, tslot_off, EBRA__POOL_TSLOT);
+EBI_AT(ebra_pool_t, cookie, EBRA__POOL_COOKIE);
+EBI_AT(ebi_slot_t, serial, EBRA__SLOT_SERIAL);
+EBI_AT(ebi_slot_t, state, EBRA__SLOT_STATE);
+EBI_AT(ebi_tcache_t, top, EBRA__TC_TOP);
+EBI_AT(ebi_tcache_t, base, EBRA__TC_BASE);
+EBI_AT(ebi_tcache_t, limit, EBRA__TC_LIMIT);
+EBI_AT(ebi_tcache_t, c.allocs, EBRA__TC_ALLOCS);
+EBI_AT(ebi_tcache_t, c.frees, EBRA__TC_FREES);
+EBI_AT(ebi_slab_t, pool, EBRA__SLAB_POOL);
+EBI_AT(ebi_slab_t, first, EBRA__SLAB_FIRST);
+EBI_AT(ebi_slab_t, stride_inv, EBRA__SLAB_INV);
+EBI_AT(ebi_slab_t, stride_tz, EBRA__SLAB_TZ);
+EBI_AT(ebi_slab_t, xcarve, EBRA__SLAB_CARVE);
+_Static_assert(sizeof(ebi_slab_t) <= EBRA__SLAB_HELD, "held bits overlap the slab header");
+_Static_assert(EBRA__SLAB_HELD % 8 == 0, "held bits alignment");
+_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT &&
+                   EBRA__SEGMAP_LEAF_BITS == EBI_SEGMAP_LEAF_BITS &&
+                   EBRA__SEGMAP_TOP_LEN == EBI_SEGMAP_TOP_LEN,
+               "segment map geometry");
+_Static_assert(sizeof(_Atomic(ebi_segmap_leaf_t *)) == sizeof(void *) &&
+                   sizeof(_Atomic uint64_t) == sizeof(uint64_t),
+               "atomic pointers and counters have the plain representation");
+#undef EBI_AT
+
 /* ---- overflow list: frees while the OS refuses magazine memory ---------- */
 
 static void overflow_push(ebra_pool_t *pool, void *p) {

@@ -40,8 +40,7 @@
  * path needs no NULL check. */
 static ebi_thread_t thread_empty = {.number = EBI_THREAD_UNNUMBERED};
 
-__thread ebi_thread_t *ebi_tls_thread __attribute__((tls_model("initial-exec"))) =
-    &thread_empty;
+__thread void *EBRA__TLS_THREAD __attribute__((tls_model("initial-exec"))) = &thread_empty;
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t thread_numbers_held; /* bit i: a live thread state holds number i; registry lock */
@@ -73,7 +72,7 @@ ebi_thread_t *ebi_thread_get_locked(void) {
     threads->prev = t;
   threads = t;
   pthread_setspecific(thread_key, t); /* so the destructor runs at exit */
-  ebi_tls_thread = t;
+  EBRA__TLS_THREAD = t;
   return t;
 }
 
@@ -271,7 +270,7 @@ void ebra_thread_exit(void) {
   ebi_registry_lock();
   pthread_setspecific(thread_key, NULL);
   thread_release_locked(t, false); /* still the TLS thread: it leaves liburcu itself */
-  ebi_tls_thread = &thread_empty;
+  EBRA__TLS_THREAD = &thread_empty;
   ebi_registry_unlock();
 }
 
