@@ -30,14 +30,17 @@
 #   --urcu-inline  build libebra with EBRA_URCU_INLINE=ON (liburcu's read
 #                  side inlined; LGPL note in docs/DESIGN.md)
 #   --callgrind    with bench_pool selected, also count instructions per
-#                  operation (bench/callgrind.sh --peers, about 20 s on an
-#                  idle VM) into OUT/callgrind.tsv and OUT/callgrind.md; the
+#                  operation (bench/callgrind.sh --peers, 20-40 s on the
+#                  2-CPU VM under load) into OUT/callgrind.tsv and
+#                  OUT/callgrind.md; the
 #                  default of a full run when valgrind is installed, off in
 #                  --quick.  --no-callgrind: never.
 #
 # Full run: 9 repetitions (what compare.py's U test asks for) of at least
 # 0.1 s each, isolated cases in 3 fresh processes per allocator; about 6
-# minutes of runs on the 2-CPU dev VM, plus the build.
+# minutes of runs on the 2-CPU dev VM before bench_pool gained its floor,
+# inline, strict, FIFO and larson-xfree:0 cases (not timed since), plus the
+# build, plus 20-40 s of callgrind.
 #
 # Exit status: non-zero if a harness did not run, produced no JSON or
 # reported an error for a case.  Timing never decides the exit status.
