@@ -528,7 +528,7 @@ static void retire_synchronously(ebra_domain_t *d, ebi_dthread_t *dt, const ebi_
   release_own_dthreads();
 }
 
-static uint32_t tls_sample_rng;
+static __thread uint32_t tls_sample_rng;
 
 /* A batch's first entry: when it opened and which entry it samples. */
 static void batch_open(ebra_domain_t *d, ebi_dthread_t *dt, ebi_batch_t *b) {
@@ -806,8 +806,10 @@ static void *reclaimer_main(void *arg) {
 
 static int reclaimer_start(ebra_domain_t *d) {
   d->stop = false;
+  d->reclaimer_running = true; /* before the thread reads its neighbours */
   int rc = pthread_create(&d->reclaimer, NULL, reclaimer_main, d);
-  d->reclaimer_running = (rc == 0);
+  if (rc)
+    d->reclaimer_running = false;
   return rc;
 }
 

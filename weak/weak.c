@@ -283,6 +283,7 @@ static void *source_take(void *ctx) {
 }
 
 static void segments_free(ebra_weak_table_t *t) {
+  ebi_tsan_after_grace_period(t); /* readers noted t in weak_resolve */
   for (uint32_t k = 0; k < NSEG; k++) {
     free(ebi_atomic_load_relaxed(&t->xseg[k]));
     ebi_atomic_store_relaxed(&t->xseg[k], NULL);
@@ -373,6 +374,13 @@ static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_
   const wslot_t *s = slot_of_handle(t, h);
   if (EBI_UNLIKELY(!s))
     return weak_get_miss(t);
+#if defined(EBRA_TSAN)
+  { /* the segment read here is freed after a grace period (W8) */
+    ebi_dthread_t *tdt = ebi_dthread_of(t->domain);
+    if (tdt)
+      ebi_tsan_note(tdt, (void *)t);
+  }
+#endif
   /* Paired with the store release of xgen in ebra_weak_create. */
   if (ebi_atomic_load_acquire(&((wslot_t *)s)->xgen) != h_alive(h))
     return NULL;
@@ -602,13 +610,17 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
       const uint32_t g = ebi_atomic_load_relaxed(&seg[i].xgen) >> 1;
       top = g > top ? g : top;
     }
-    ebi_atomic_store_relaxed(&t->xbase[k], 0); /* new resolves miss (W8) */
   }
   ebi_registry_lock();
   tag_used[t->tag] = false;
   tag_floor[t->tag] = top + 1; /* W5; a tag past GEN_LIMIT - 1 is never reused */
   ebi_life_end_locked(&t->life); /* kept, so stale table pointers stay safe */
   ebi_registry_unlock();
+  /* New resolves miss (W8).  Release, after the life ends: a reader whose
+   * acquire of xbase sees 0 goes to the miss path, which reads the life
+   * state; this orders that read after the end. */
+  for (uint32_t k = 0; k < NSEG; k++)
+    ebi_atomic_store_release(&t->xbase[k], 0);
   /* The segments go after a grace period, on the domain's reclaimer (W8);
    * ebra_domain_destroy runs that round before it returns. */
   ebi_atomic_store_release(&t->xsegs_to_free, 1);
