@@ -202,7 +202,7 @@ static void cache_free(ebra_cache_t *c) {
   c->ring = NULL;
   pthread_mutex_destroy(&c->clock_lock);
   pthread_mutex_destroy(&c->death_lock);
-  if (c->life.state != EBI_DEAD)
+  if (ebi_life_state(&c->life) != EBI_DEAD)
     free(c);
 }
 
