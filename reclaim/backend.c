@@ -55,7 +55,7 @@ __thread ebi_rcu_thread_t ebi_tls_rcu __attribute__((tls_model("initial-exec")))
 #endif
 
 /* The calling thread's qsbr domains with a section open. */
-static uint32_t qsbr_sections_open(void) {
+uint32_t ebi_backend_qsbr_sections_open(void) {
   uint32_t n = 0;
   for (const ebi_dthread_t *dt = ebi_tls_rcu.qsbr_list; dt; dt = dt->qsbr_next)
     n += ebi_dthread_nest(dt) > 0;
@@ -151,7 +151,7 @@ void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t
  * offline pays two of liburcu's full fences per section, every section:
  * say so once per domain, with the fix. */
 void ebi_backend_qsbr_enter_resting(ebra_domain_t *d) {
-  if (qsbr_sections_open() == 1)
+  if (ebi_backend_qsbr_sections_open() == 1)
     urcu_qsbr_thread_online();
   if (EBI_UNLIKELY(ebi_tls_rcu.qsbr_implicit) &&
       !ebi_atomic_exchange_acq_rel(&d->xtold_implicit_qsbr, 1))
@@ -166,7 +166,7 @@ void ebi_backend_qsbr_enter_resting(ebra_domain_t *d) {
 
 /* The last qsbr section of a thread that rests offline has ended. */
 void ebi_backend_qsbr_leave_resting(void) {
-  if (qsbr_sections_open() == 0)
+  if (ebi_backend_qsbr_sections_open() == 0)
     urcu_qsbr_thread_offline();
 }
 
@@ -195,7 +195,7 @@ void ebi_backend_synchronize(ebra_domain_t *d) {
 void ebi_backend_quiescent(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
-  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && qsbr_sections_open() == 0)
+  if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline && ebi_backend_qsbr_sections_open() == 0)
     urcu_qsbr_quiescent_state();
 }
 
@@ -203,7 +203,7 @@ void ebi_backend_offline(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && !t->qsbr_resting_offline) {
-    if (qsbr_sections_open() == 0)
+    if (ebi_backend_qsbr_sections_open() == 0)
       urcu_qsbr_thread_offline();
     t->qsbr_resting_offline = true; /* a section open now ends offline */
     qsbr_set_outer();
@@ -214,7 +214,7 @@ void ebi_backend_online(ebra_domain_t *d, ebi_dthread_t *dt) {
   (void)dt;
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   if (d->backend == EBRA_RECLAIM_URCU_QSBR && t->qsbr_resting_offline) {
-    if (qsbr_sections_open() == 0)
+    if (ebi_backend_qsbr_sections_open() == 0)
       urcu_qsbr_thread_online();
     t->qsbr_resting_offline = false;
     qsbr_set_outer();

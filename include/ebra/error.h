@@ -85,6 +85,9 @@ typedef enum ebra_error_kind_e {
   EBRA_INFO_ENGINE,          /* the strategy engine switched strategy or
                                 changed a knob (reported only with
                                 EBRA_VERBOSE or a hook installed)          */
+  EBRA_WARN_STALL,           /* a grace period has been held up past the
+                                domain's stall threshold (once per stall),
+                                or a timed barrier gave up   [ETIMEDOUT]   */
   EBRA_WARN_SLOW_READER      /* read sections work but pay a cost the
                                 message says how to avoid (a qsbr thread
                                 that never registered); once per domain
