@@ -151,8 +151,8 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
     goto out;
   }
   dt->domain = d;
-  dt->rd = d->life.id < EBRA_ABI1_RD_SLOTS ? &ebra_abi1_rd_tls[d->life.id] : &dt->rd_own;
-  *dt->rd = (ebra_abi1_rd_slot_t){.owner = dt}; /* serial 0: not found yet */
+  dt->rd = d->life.id < EBRA__RD_SLOTS ? &EBRA__RD_TLS[d->life.id] : &dt->rd_own;
+  *dt->rd = (ebra__rd_slot_t){.owner = dt}; /* serial 0: not found yet */
   dt->ebra_own = ebi_in_reclaim(); /* released when its run ends */
   dt->tid = (int)syscall(SYS_gettid);
   dt->self = pthread_self();
@@ -202,9 +202,9 @@ void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   const bool self = (t == ebi_tls_thread); /* else dt->rd is a dead thread's */
   if (self && ebi_dthread_nest(dt) > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "domain '%s': thread left inside a read section", d->life.name);
-    dt->rd->nest &= EBRA_ABI1_RD_OUTER;
+    dt->rd->nest &= EBRA__RD_OUTER;
     ebi_tsan_release_notes(dt);
-    if (dt->rd->nest & EBRA_ABI1_RD_OUTER)
+    if (dt->rd->nest & EBRA__RD_OUTER)
       ebi_backend_unlock_outer(d, dt);
   }
   ebi_batch_t *b = batch_steal(dt, ebi_now_ns(), 0);
@@ -229,7 +229,7 @@ void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   if (slot)
     *slot = (ebi_slot_t){0};
   if (self)
-    *dt->rd = (ebra_abi1_rd_slot_t){0}; /* the read side misses from here on */
+    *dt->rd = (ebra__rd_slot_t){0}; /* the read side misses from here on */
   ebi_tsan_free_notes(dt);
   pthread_mutex_destroy(&dt->batch_lock);
   free(dt);
@@ -269,46 +269,46 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
 }
 
 /* ---- read side ------------------------------------------------------------
- * One body for every read lock and unlock: ebra_abi1_read_lock/_unlock
+ * One body for every read lock and unlock: ebra__read_lock/_unlock
  * (ebra/reclaim.h), here with the library's own slow paths and outer calls
  * (ebi_read_lock, reclaim_internal.h), in an application with the exported
  * ones.  Nesting is counted in the thread's slot (dt->rd); the backend is
  * called only at the outermost lock and unlock, and only when the slot says
  * so (backend.c keeps `outer`). */
 
-/* Slot EBRA_ABI1_RD_SLOTS is nobody's: its serial stays 0, so the domains
+/* Slot EBRA__RD_SLOTS is nobody's: its serial stays 0, so the domains
  * whose id has no slot of its own, which point there, always miss. */
-__thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS + 1]
+__thread ebra__rd_slot_t EBRA__RD_TLS[EBRA__RD_SLOTS + 1]
     __attribute__((tls_model("initial-exec")));
 
 _Static_assert(offsetof(ebra_domain_t, life) == 0 && offsetof(ebi_life_t, serial) == 0 &&
                    sizeof(((ebi_life_t *)0)->serial) == sizeof(uint64_t) &&
-                   offsetof(ebra_domain_t, rd) == EBRA_ABI1_DOMAIN_RD,
-               "ebra_domain_t no longer matches ebra/reclaim.h's ebra_abi1_ layout: change it "
-               "and the version in every ebra_abi1_ name");
+                   offsetof(ebra_domain_t, rd) == EBRA__DOMAIN_RD,
+               "ebra_domain_t no longer matches ebra/reclaim.h's ebra__ layout: change it "
+               "and the version in every ebra__ name");
 
-#if !defined(EBRA_ABI1_TP)
-#error "libebra needs __builtin_thread_pointer (gcc >= 11, clang) for EBRA_ABI1_DOMAIN_RD"
+#if !defined(EBRA__TP)
+#error "libebra needs __builtin_thread_pointer (gcc >= 11, clang) for EBRA__DOMAIN_RD"
 #endif
 
 void ebi_domain_locate_rd(ebra_domain_t *d) {
-  d->rd.index = d->life.id < EBRA_ABI1_RD_SLOTS ? d->life.id : EBRA_ABI1_RD_SLOTS;
-  d->rd.tpoff = (char *)&ebra_abi1_rd_tls[d->rd.index] - (char *)__builtin_thread_pointer();
+  d->rd.index = d->life.id < EBRA__RD_SLOTS ? d->life.id : EBRA__RD_SLOTS;
+  d->rd.tpoff = (char *)&EBRA__RD_TLS[d->rd.index] - (char *)__builtin_thread_pointer();
 }
 
-void ebi_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
+void ebi_rd_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
   ebi_backend_lock_outer(d, s->owner);
 }
 
-void ebi_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
+void ebi_rd_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
   ebi_dthread_t *dt = s->owner;
   ebi_tsan_release_notes(dt); /* after the reader's last access */
   ebi_backend_unlock_outer(d, dt);
 }
 
 /* For the inline paths of ebra/reclaim.h. */
-void ebra_abi1_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) { ebi_rd_lock_outer(d, s); }
-void ebra_abi1_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s) {
+void EBRA__RD_LOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s) { ebi_rd_lock_outer(d, s); }
+void EBRA__RD_UNLOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s) {
   ebi_rd_unlock_outer(d, s);
 }
 
@@ -326,7 +326,7 @@ __attribute__((noinline)) int ebi_read_lock_slow(ebra_domain_t *d) {
                d->life.name);
     return -ENOMEM;
   }
-  ebra_abi1_rd_enter(d, dt->rd, ebi_rd_lock_outer);
+  ebra__rd_enter(d, dt->rd, ebi_rd_lock_outer);
   return 0;
 }
 
@@ -335,7 +335,7 @@ __attribute__((noinline)) int ebi_read_lock_slow(ebra_domain_t *d) {
 __attribute__((noinline)) void ebi_read_unlock_slow(ebra_domain_t *d) {
   ebi_dthread_t *dt = d ? ebi_dthread_of(d) : NULL;
   if (dt && ebi_dthread_nest(dt) > 0) {
-    ebra_abi1_rd_leave(d, dt->rd, ebi_rd_unlock_outer);
+    ebra__rd_leave(d, dt->rd, ebi_rd_unlock_outer);
     return;
   }
   if (!EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_unlock"))

@@ -57,12 +57,12 @@ typedef struct ebi_tsan_notes_s {
 
 /* One thread's state in one domain.  Its read side (nesting, whether the
  * outermost lock calls the backend) is in rd, which the inline fast paths
- * of ebra/reclaim.h read too: the thread's slot in ebra_abi1_rd_tls for a
- * domain id below EBRA_ABI1_RD_SLOTS, else rd_own.  Owner thread only. */
+ * of ebra/reclaim.h read too: the thread's slot in EBRA__RD_TLS for a
+ * domain id below EBRA__RD_SLOTS, else rd_own.  Owner thread only. */
 struct ebi_dthread_s {
   ebra_domain_t *domain;
-  ebra_abi1_rd_slot_t *rd;     /* rd->owner == this dthread */
-  ebra_abi1_rd_slot_t rd_own;  /* rd for ids >= EBRA_ABI1_RD_SLOTS */
+  ebra__rd_slot_t *rd;     /* rd->owner == this dthread */
+  ebra__rd_slot_t rd_own;  /* rd for ids >= EBRA__RD_SLOTS */
   ebi_dthread_t *qsbr_next;    /* the thread's qsbr registrations
                                   (ebi_rcu_thread_t.qsbr_list) */
   struct ck_epoch_record *ck_record; /* ck backend */
@@ -98,8 +98,8 @@ struct ebra_domain_s {
   /* Read by every section (life.serial and .id by ebi_dthread_of, backend
    * by the lock and unlock): written only at create and destroy. */
   ebi_life_t life;             /* first member (src/life.c) */
-  ebra_abi1_domain_rd_t rd;    /* where a thread's slot for this domain is
-                                  (ebra/reclaim.h, EBRA_ABI1_DOMAIN_RD) */
+  ebra__domain_rd_t rd;    /* where a thread's slot for this domain is
+                                  (ebra/reclaim.h, EBRA__DOMAIN_RD) */
   ebra_reclaim_backend_t backend;
   _Atomic uint32_t xbatch_size;
   _Atomic uint64_t xmax_age_ns;
@@ -165,7 +165,7 @@ struct ebra_domain_s {
  *       rd->nest say which qsbr sections are open: the thread is online
  *       while any is;
  *   qsbr_resting_offline: the thread is offline outside sections; every
- *       rd of qsbr_list has EBRA_ABI1_RD_OUTER set exactly while this is
+ *       rd of qsbr_list has EBRA__RD_OUTER set exactly while this is
  *       true (or always, under TSan);
  *   qsbr_implicit: it rests offline because it was registered by first
  *       use, not by choice (told once per domain, on its first section).
@@ -236,11 +236,11 @@ static inline ebi_dthread_t *ebi_dthread_of(const ebra_domain_t *d) {
 
 /* Sections of d the owner of dt has open. */
 static inline uint32_t ebi_dthread_nest(const ebi_dthread_t *dt) {
-  return dt->rd->nest & EBRA_ABI1_RD_NEST;
+  return dt->rd->nest & EBRA__RD_NEST;
 }
 /* Whether dt's outermost lock and unlock call the backend (backend.c). */
 static inline void ebi_dthread_set_outer(ebi_dthread_t *dt, bool outer) {
-  dt->rd->nest = (dt->rd->nest & EBRA_ABI1_RD_NEST) | (outer ? EBRA_ABI1_RD_OUTER : 0);
+  dt->rd->nest = (dt->rd->nest & EBRA__RD_NEST) | (outer ? EBRA__RD_OUTER : 0);
 }
 /* Where the calling thread's slot for d is, for every thread (static TLS:
  * the same thread-pointer offset in each); at create, once d->life.id is
@@ -251,13 +251,13 @@ EBI_INTERNAL_FN void ebi_domain_locate_rd(ebra_domain_t *d);
  * and ebra/reclaim.h's inline ones share (domain.c). */
 EBI_INTERNAL_FN int ebi_read_lock_slow(ebra_domain_t *d);
 EBI_INTERNAL_FN void ebi_read_unlock_slow(ebra_domain_t *d);
-EBI_INTERNAL_FN void ebi_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
-EBI_INTERNAL_FN void ebi_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+EBI_INTERNAL_FN void ebi_rd_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s);
+EBI_INTERNAL_FN void ebi_rd_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s);
 static inline __attribute__((always_inline)) int ebi_read_lock(ebra_domain_t *d) {
-  return ebra_abi1_read_lock(d, ebi_read_lock_slow, ebi_rd_lock_outer);
+  return ebra__read_lock(d, ebi_read_lock_slow, ebi_rd_lock_outer);
 }
 static inline __attribute__((always_inline)) void ebi_read_unlock(ebra_domain_t *d) {
-  ebra_abi1_read_unlock(d, ebi_read_unlock_slow, ebi_rd_unlock_outer);
+  ebra__read_unlock(d, ebi_read_unlock_slow, ebi_rd_unlock_outer);
 }
 
 #endif /* EBI_RECLAIM_INTERNAL_H */

@@ -276,14 +276,14 @@ static void case_resolve(ebra_reclaim_backend_t be)
 
 static void case_past_slots(ebra_reclaim_backend_t be)
 {
-  enum { N = EBRA_ABI1_RD_SLOTS + 1 };
+  enum { N = EBRA__RD_SLOTS + 1 };
   ebra_domain_t *ds[N];
   for (int i = 0; i < N; i++)
     ds[i] = domain_of(be, "many");
   ebra_domain_t *d = ds[N - 1]; /* ids 0..N-1 are taken in this process */
-  CHECK(ebra_abi1_rd_slot(d) == NULL);
+  CHECK(ebra__rd_slot(d) == NULL);
   CHECK_EQ(ebra_read_lock_inline(d), 0);
-  CHECK(ebra_abi1_rd_slot(d) == NULL); /* still the exported path */
+  CHECK(ebra__rd_slot(d) == NULL); /* still the exported path */
   CHECK_EQ(ebra_read_lock_inline(d), 0);
   CHECK_EQ(ebra_domain_barrier(d), -EDEADLK);
   ebra_read_unlock_inline(d);
@@ -339,7 +339,7 @@ static void *offline_inside(void *arg)
   ebra_read_unlock_inline(r->d);
   CHECK_EQ(ebra_domain_thread_offline(r->d), 0); /* deferred: e's section */
   if (be == EBRA_RECLAIM_URCU_QSBR)
-    CHECK(ebra_abi1_rd_slot(e)->nest & EBRA_ABI1_RD_OUTER); /* resting offline from now */
+    CHECK(ebra__rd_slot(e)->nest & EBRA__RD_OUTER); /* resting offline from now */
   ebra_read_unlock_inline(e);                    /* ends offline */
   r->e = e;
   atomic_store(&r->step, 1);
@@ -353,15 +353,15 @@ static void case_qsbr_modes(ebra_reclaim_backend_t be)
   ebra_domain_t *d = domain_of(be, "modes");
   CHECK_EQ(ebra_domain_register_thread(d), 0);
   CHECK_EQ(ebra_read_lock_inline(d), 0);
-  const ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
-  CHECK(s != NULL && (s->nest & EBRA_ABI1_RD_NEST) == 1);
+  const ebra__rd_slot_t *s = ebra__rd_slot(d);
+  CHECK(s != NULL && (s->nest & EBRA__RD_NEST) == 1);
   if (be == EBRA_RECLAIM_URCU_QSBR && !test_has_feature(EBRA_FEATURE_TSAN))
-    CHECK_EQ(s->nest & EBRA_ABI1_RD_OUTER, 0); /* online qsbr: the inline path calls nothing */
+    CHECK_EQ(s->nest & EBRA__RD_OUTER, 0); /* online qsbr: the inline path calls nothing */
   else
-    CHECK(s->nest & EBRA_ABI1_RD_OUTER);
+    CHECK(s->nest & EBRA__RD_OUTER);
   ebra_read_unlock_inline(d);
   CHECK_EQ(ebra_domain_thread_offline(d), 0);
-  CHECK(ebra_abi1_rd_slot(d)->nest & EBRA_ABI1_RD_OUTER); /* offline: sections come online */
+  CHECK(ebra__rd_slot(d)->nest & EBRA__RD_OUTER); /* offline: sections come online */
   CHECK_EQ(ebra_domain_thread_online(d), 0);
   ebra_quiescent(d);
   CHECK_EQ(test_reports_of(EBRA_WARN_SLOW_READER), 0);

@@ -8,7 +8,7 @@
  *          compare with a handle checks tag, generation, index and life;
  *          xrefs = strong references; xobj = the object (kept until
  *          reclaimed); xcleanups = callbacks, or CLOSED once they were
- *          taken to run.  The resolve (ebra_abi1_weak_get, ebra/weak.h) is
+ *          taken to run.  The resolve (ebra__weak_get, ebra/weak.h) is
  *          shared with the inline copy applications compile.
  *
  * Life of a slot (generation g):
@@ -86,7 +86,7 @@ typedef struct cleanup_s {
 
 #define CLOSED ((cleanup_t *)1)
 
-/* The first two members are ebra_abi1_weak_slot_t (ebra/weak.h). */
+/* The first two members are ebra__weak_slot_t (ebra/weak.h). */
 typedef struct wslot_s {
   _Atomic uint64_t xkey;
   _Atomic(void *) xobj;
@@ -101,9 +101,9 @@ struct ebra_weak_table_s {
    * it (SEG_BASE * (2^k - 1) of them), so slot idx of segment k is at
    * base[k] + idx * sizeof(wslot_t): one add on the resolve path.  0 while
    * segment k is absent (an integer, never a pointer out of bounds).  At
-   * EBRA_ABI1_WEAK_HEAD_OFFSET, on a cache line of its own start, for the
+   * EBRA__WEAK_HEAD_OFFSET, on a cache line of its own start, for the
    * inline resolve; written only by seg_grow and destroy. */
-  ebra_abi1_weak_head_t head __attribute__((aligned(64)));
+  ebra__weak_head_t head __attribute__((aligned(64)));
   uint32_t tag;       /* 1..255 while alive; 0 once destroyed */
   uint32_t gen_first; /* generation of fresh slots */
   uint32_t gen_last;  /* a slot past this generation is retired for good */
@@ -135,16 +135,16 @@ static inline uint32_t h_idx(ebra_weak_t h) { return (uint32_t)(h & IDX_MASK); }
 static inline uint64_t dead_key(uint32_t g) { return (uint64_t)g << IDX_BITS; }
 static inline uint32_t key_gen(uint64_t key) { return (uint32_t)((key >> IDX_BITS) & GEN_MASK); }
 
-_Static_assert(offsetof(struct ebra_weak_table_s, head) == EBRA_ABI1_WEAK_HEAD_OFFSET &&
-                   NSEG == EBRA_ABI1_WEAK_NSEG && SEG_BASE == EBRA_ABI1_WEAK_SEG_BASE &&
-                   IDX_MASK == EBRA_ABI1_WEAK_IDX_MASK &&
-                   sizeof(wslot_t) == EBRA_ABI1_WEAK_SLOT_SIZE &&
-                   offsetof(wslot_t, xkey) == offsetof(ebra_abi1_weak_slot_t, key) &&
-                   offsetof(wslot_t, xobj) == offsetof(ebra_abi1_weak_slot_t, obj) &&
+_Static_assert(offsetof(struct ebra_weak_table_s, head) == EBRA__WEAK_HEAD_OFFSET &&
+                   NSEG == EBRA__WEAK_NSEG && SEG_BASE == EBRA__WEAK_SEG_BASE &&
+                   IDX_MASK == EBRA__WEAK_IDX_MASK &&
+                   sizeof(wslot_t) == EBRA__WEAK_SLOT_SIZE &&
+                   offsetof(wslot_t, xkey) == offsetof(ebra__weak_slot_t, key) &&
+                   offsetof(wslot_t, xobj) == offsetof(ebra__weak_slot_t, obj) &&
                    sizeof(_Atomic uint64_t) == sizeof(uint64_t) &&
                    sizeof(_Atomic uintptr_t) == sizeof(uintptr_t),
-               "the weak table no longer matches ebra/weak.h's ebra_abi1_ layout: change "
-               "it and the version in every ebra_abi1_ name");
+               "the weak table no longer matches ebra/weak.h's ebra__ layout: change "
+               "it and the version in every ebra__ name");
 
 /* The word of head.base[k], which the library accesses as an atomic (the
  * header's inline copy with __atomic builtins: the same representation). */
@@ -392,13 +392,13 @@ static __attribute__((noinline)) void *weak_get_miss(const ebra_weak_table_t *t,
   return NULL;
 }
 
-/* The resolve: ebra_abi1_weak_get (ebra/weak.h), the body the inline copy
+/* The resolve: ebra__weak_get (ebra/weak.h), the body the inline copy
  * shares; xkey's acquire pairs with the store release of xkey in
  * ebra_weak_create, head.base's with seg_grow's.  Under TSan the object is
  * noted for the reclaimer's happens-before (reclaim/tsan.h). */
 static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_table_t *t,
                                                                  ebra_weak_t h) {
-  void *obj = ebra_abi1_weak_get(t, h, weak_get_miss);
+  void *obj = ebra__weak_get(t, h, weak_get_miss);
 #if defined(EBRA_TSAN)
   ebi_dthread_t *dt = t ? ebi_dthread_of(t->domain) : NULL;
   if (dt) {
@@ -413,6 +413,9 @@ static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_
 void *ebra_weak_get(const ebra_weak_table_t *t, ebra_weak_t h) { return weak_resolve(t, h); }
 
 void *ebi_weak_resolve(const ebra_weak_table_t *t, ebra_weak_t h) { return weak_resolve(t, h); }
+
+/* The inline resolve's miss path (ebra/weak.h): ebra_weak_get itself. */
+void *EBRA__WEAK_MISS(const ebra_weak_table_t *t, ebra_weak_t h) { return weak_resolve(t, h); }
 
 int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
   if (out)

@@ -195,7 +195,7 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  * same reports.  Define EBRA_INLINE to 1 before including ebra.h and the
  * plain names expand to them (a call through a function pointer, or
  * &ebra_read_lock, still reaches the exported function).  The exported
- * functions are built from the same code (ebra_abi1_read_lock below, with
+ * functions are built from the same code (ebra__read_lock below, with
  * the library's own slow paths), so the two cannot differ.
  *
  * They reach the calling thread's state in d through a thread-local table
@@ -208,67 +208,75 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  * in two loads and an add to the thread pointer: d's serial and the slot's
  * offset, which d keeps from its creation.
  *
- * Everything named ebra_abi1_* is ebra's binary interface for these inline
- * paths, not API: do not use it.  It is versioned in its names, so an
- * application built against one layout cannot load a libebra with another.
- * Static TLS: a program that dlopen()s libebra (rather than linking it)
- * needs room for ebra_abi1_rd_tls in glibc's static-TLS surplus. */
+ * Everything named ebra__* / EBRA__* is ebra's private layout for these
+ * inline paths, not API: do not use it.  Its exported symbols carry the
+ * read-side layout number (_R1), so an application built against one
+ * layout fails to link or load against a libebra with another (the pool's
+ * inline paths, ebra/pool_inline.h, do the same with their own number).
+ * A program that dlopen()s libebra cannot use them (initial-exec TLS); a
+ * compiler without GNU C extensions, or EBRA_NO_INLINE defined, makes them
+ * the exported calls. */
 
-#define EBRA_ABI1_RD_SLOTS 16
+#if defined(__GNUC__)
+#define EBRA__RD_LAYOUT 1
+#define EBRA__RD_TLS ebra__rd_tls_R1
+#define EBRA__RD_LOCK_OUTER ebra__rd_lock_outer_R1
+#define EBRA__RD_UNLOCK_OUTER ebra__rd_unlock_outer_R1
+#define EBRA__RD_SLOTS 16
 
 /* A thread's read-side state in one domain. */
-typedef struct ebra_abi1_rd_slot_s {
+typedef struct ebra__rd_slot_s {
   uint64_t serial; /* the domain's serial while this thread is registered
                       with it; 0: none.  Owner thread only, like the rest */
-  uint32_t nest;   /* open sections (EBRA_ABI1_RD_NEST), and
-                      EBRA_ABI1_RD_OUTER: the outermost lock and unlock call
-                      the backend (ebra_abi1_rd_lock_outer / _unlock_outer) */
+  uint32_t nest;   /* open sections (EBRA__RD_NEST), and
+                      EBRA__RD_OUTER: the outermost lock and unlock call
+                      the backend (EBRA__RD_LOCK_OUTER / _UNLOCK_OUTER) */
   uint32_t pad_;
   void *owner;     /* ebra's */
-} ebra_abi1_rd_slot_t;
-#define EBRA_ABI1_RD_OUTER 0x80000000u
-#define EBRA_ABI1_RD_NEST 0x7fffffffu
+} ebra__rd_slot_t;
+#define EBRA__RD_OUTER 0x80000000u
+#define EBRA__RD_NEST 0x7fffffffu
 
 /* The head of every ebra_domain_t (ebra checks this at build time):
- * its serial, then at EBRA_ABI1_DOMAIN_RD the thread's slot in it: a
- * thread-pointer offset, and an index into ebra_abi1_rd_tls (the
- * EBRA_ABI1_RD_SLOTS-th slot, never anybody's, for a domain with no slot
+ * its serial, then at EBRA__DOMAIN_RD the thread's slot in it: a
+ * thread-pointer offset, and an index into EBRA__RD_TLS (the
+ * EBRA__RD_SLOTS-th slot, never anybody's, for a domain with no slot
  * of its own). */
-#define EBRA_ABI1_DOMAIN_RD 80
-typedef struct ebra_abi1_domain_rd_s {
+#define EBRA__DOMAIN_RD 80
+typedef struct ebra__domain_rd_s {
   intptr_t tpoff;
   uint32_t index;
-} ebra_abi1_domain_rd_t;
+} ebra__domain_rd_t;
 
 /* The calling thread's slots, by domain registry id. */
-EBRA_API extern __thread ebra_abi1_rd_slot_t ebra_abi1_rd_tls[EBRA_ABI1_RD_SLOTS + 1]
+EBRA_API extern __thread ebra__rd_slot_t EBRA__RD_TLS[EBRA__RD_SLOTS + 1]
     __attribute__((tls_model("initial-exec")));
-EBRA_API void ebra_abi1_rd_lock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
-EBRA_API void ebra_abi1_rd_unlock_outer(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+EBRA_API void EBRA__RD_LOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s);
+EBRA_API void EBRA__RD_UNLOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s);
 
-typedef int ebra_abi1_lock_slow_fn(ebra_domain_t *d);
-typedef void ebra_abi1_unlock_slow_fn(ebra_domain_t *d);
-typedef void ebra_abi1_outer_fn(ebra_domain_t *d, ebra_abi1_rd_slot_t *s);
+typedef int ebra__lock_slow_fn(ebra_domain_t *d);
+typedef void ebra__unlock_slow_fn(ebra_domain_t *d);
+typedef void ebra__outer_fn(ebra_domain_t *d, ebra__rd_slot_t *s);
 
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_thread_pointer)
-#define EBRA_ABI1_TP 1 /* the slot is one add from the thread pointer */
+#define EBRA__TP 1 /* the slot is one add from the thread pointer */
 #endif
 #endif
 
 /* The calling thread's slot in d, or NULL (NULL d, no slot for d's id,
  * not registered, or d destroyed: its serial no longer matches). */
-static inline __attribute__((always_inline)) ebra_abi1_rd_slot_t *
-ebra_abi1_rd_slot(const ebra_domain_t *d) {
+static inline __attribute__((always_inline)) ebra__rd_slot_t *
+ebra__rd_slot(const ebra_domain_t *d) {
   if (__builtin_expect(d == NULL, 0))
     return NULL;
-  const ebra_abi1_domain_rd_t *rd =
-      (const ebra_abi1_domain_rd_t *)(const void *)((const char *)d + EBRA_ABI1_DOMAIN_RD);
-#if defined(EBRA_ABI1_TP)
-  ebra_abi1_rd_slot_t *s =
-      (ebra_abi1_rd_slot_t *)(void *)((char *)__builtin_thread_pointer() + rd->tpoff);
+  const ebra__domain_rd_t *rd =
+      (const ebra__domain_rd_t *)(const void *)((const char *)d + EBRA__DOMAIN_RD);
+#if defined(EBRA__TP)
+  ebra__rd_slot_t *s =
+      (ebra__rd_slot_t *)(void *)((char *)__builtin_thread_pointer() + rd->tpoff);
 #else
-  ebra_abi1_rd_slot_t *s = &ebra_abi1_rd_tls[rd->index];
+  ebra__rd_slot_t *s = &EBRA__RD_TLS[rd->index];
 #endif
   return __builtin_expect(s->serial == *(const uint64_t *)(const void *)d, 1) ? s : NULL;
 }
@@ -277,44 +285,51 @@ ebra_abi1_rd_slot(const ebra_domain_t *d) {
  * and the OUTER flag in one word, so "outermost, and the backend needs a
  * call" is one compare. */
 static inline __attribute__((always_inline)) void
-ebra_abi1_rd_enter(ebra_domain_t *d, ebra_abi1_rd_slot_t *s, ebra_abi1_outer_fn *outer) {
-  if (s->nest++ == EBRA_ABI1_RD_OUTER)
+ebra__rd_enter(ebra_domain_t *d, ebra__rd_slot_t *s, ebra__outer_fn *outer) {
+  if (s->nest++ == EBRA__RD_OUTER)
     outer(d, s);
 }
 static inline __attribute__((always_inline)) void
-ebra_abi1_rd_leave(ebra_domain_t *d, ebra_abi1_rd_slot_t *s, ebra_abi1_outer_fn *outer) {
-  if (--s->nest == EBRA_ABI1_RD_OUTER)
+ebra__rd_leave(ebra_domain_t *d, ebra__rd_slot_t *s, ebra__outer_fn *outer) {
+  if (--s->nest == EBRA__RD_OUTER)
     outer(d, s);
 }
 
 /* The one body of ebra_read_lock, inline and exported. */
 static inline __attribute__((always_inline)) int
-ebra_abi1_read_lock(ebra_domain_t *d, ebra_abi1_lock_slow_fn *slow, ebra_abi1_outer_fn *outer) {
-  ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
+ebra__read_lock(ebra_domain_t *d, ebra__lock_slow_fn *slow, ebra__outer_fn *outer) {
+  ebra__rd_slot_t *s = ebra__rd_slot(d);
   if (__builtin_expect(s == NULL, 0))
     return slow(d);
-  ebra_abi1_rd_enter(d, s, outer);
+  ebra__rd_enter(d, s, outer);
   return 0;
 }
 
 /* The one body of ebra_read_unlock, inline and exported. */
 static inline __attribute__((always_inline)) void
-ebra_abi1_read_unlock(ebra_domain_t *d, ebra_abi1_unlock_slow_fn *slow, ebra_abi1_outer_fn *outer) {
-  ebra_abi1_rd_slot_t *s = ebra_abi1_rd_slot(d);
-  if (__builtin_expect(s == NULL || (s->nest & EBRA_ABI1_RD_NEST) == 0, 0)) {
+ebra__read_unlock(ebra_domain_t *d, ebra__unlock_slow_fn *slow, ebra__outer_fn *outer) {
+  ebra__rd_slot_t *s = ebra__rd_slot(d);
+  if (__builtin_expect(s == NULL || (s->nest & EBRA__RD_NEST) == 0, 0)) {
     slow(d);
     return;
   }
-  ebra_abi1_rd_leave(d, s, outer);
+  ebra__rd_leave(d, s, outer);
 }
 
+#endif /* __GNUC__ */
+
+#if defined(__GNUC__) && !defined(EBRA_NO_INLINE)
 static inline __attribute__((always_inline)) int ebra_read_lock_inline(ebra_domain_t *d) {
-  return ebra_abi1_read_lock(d, ebra_read_lock, ebra_abi1_rd_lock_outer);
+  return ebra__read_lock(d, ebra_read_lock, EBRA__RD_LOCK_OUTER);
 }
 
 static inline __attribute__((always_inline)) void ebra_read_unlock_inline(ebra_domain_t *d) {
-  ebra_abi1_read_unlock(d, ebra_read_unlock, ebra_abi1_rd_unlock_outer);
+  ebra__read_unlock(d, ebra_read_unlock, EBRA__RD_UNLOCK_OUTER);
 }
+#else
+static inline int ebra_read_lock_inline(ebra_domain_t *d) { return ebra_read_lock(d); }
+static inline void ebra_read_unlock_inline(ebra_domain_t *d) { ebra_read_unlock(d); }
+#endif
 
 #if defined(EBRA_INLINE) && EBRA_INLINE
 #define ebra_read_lock(d) ebra_read_lock_inline(d)

@@ -116,67 +116,80 @@ EBRA_API int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out)
  * misuse.  Under ThreadSanitizer it is the exported function, which notes
  * the object for the sanitizer (docs/DESIGN.md).
  *
- * ebra_abi1_* is ebra's binary interface, not API: the table's segment
- * bases at a fixed offset from the table, the slot's first 16 bytes. */
+ * ebra__* / EBRA__* is ebra's private layout, not API: the table's
+ * segment bases at a fixed offset from the table, the slot's first 16
+ * bytes.  Its miss function carries the layout number (_W1), so an
+ * application built against one layout fails to link or load against a
+ * libebra with another. */
 
-#define EBRA_ABI1_WEAK_HEAD_OFFSET 128 /* bytes from the table's start */
-#define EBRA_ABI1_WEAK_NSEG 23
-#define EBRA_ABI1_WEAK_SEG_BASE 64u    /* segment k: SEG_BASE << k slots */
-#define EBRA_ABI1_WEAK_IDX_MASK 0x0fffffffu
-#define EBRA_ABI1_WEAK_SLOT_SIZE 40
+#if defined(__GNUC__)
+#define EBRA__WEAK_LAYOUT 1
+#define EBRA__WEAK_MISS ebra__weak_miss_W1
+#define EBRA__WEAK_HEAD_OFFSET 128 /* bytes from the table's start */
+#define EBRA__WEAK_NSEG 23
+#define EBRA__WEAK_SEG_BASE 64u    /* segment k: SEG_BASE << k slots */
+#define EBRA__WEAK_IDX_MASK 0x0fffffffu
+#define EBRA__WEAK_SLOT_SIZE 40
 
-typedef struct ebra_abi1_weak_head_s {
+typedef struct ebra__weak_head_s {
   /* base[k]: the address of segment k minus the bytes of the slots before
    * it, so slot idx is at base[k] + idx * SLOT_SIZE; 0 while k is absent.
    * Loaded with acquire (paired with the segment's publication). */
-  uintptr_t base[EBRA_ABI1_WEAK_NSEG];
-} ebra_abi1_weak_head_t;
+  uintptr_t base[EBRA__WEAK_NSEG];
+} ebra__weak_head_t;
 
-typedef struct ebra_abi1_weak_slot_s {
+typedef struct ebra__weak_slot_s {
   uint64_t key; /* == the handle while its object is alive; acquire */
   void *obj;    /* the object; ordered by the key's acquire */
-} ebra_abi1_weak_slot_t;
+} ebra__weak_slot_t;
 
-typedef void *ebra_abi1_weak_miss_fn(const ebra_weak_table_t *t, ebra_weak_t h);
+typedef void *ebra__weak_miss_fn(const ebra_weak_table_t *t, ebra_weak_t h);
+
+/* ebra_weak_get under the layout's name: the inline resolve's miss path. */
+EBRA_API void *EBRA__WEAK_MISS(const ebra_weak_table_t *t, ebra_weak_t h);
 
 /* The one body of ebra_weak_get, inline and exported. */
 static inline __attribute__((always_inline)) void *
-ebra_abi1_weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra_abi1_weak_miss_fn *miss) {
+ebra__weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra__weak_miss_fn *miss) {
   if (__builtin_expect(t == NULL, 0))
     return miss(t, h);
-  const ebra_abi1_weak_head_t *hd =
-      (const ebra_abi1_weak_head_t *)(const void *)((const char *)t + EBRA_ABI1_WEAK_HEAD_OFFSET);
-  const uint32_t idx = (uint32_t)h & EBRA_ABI1_WEAK_IDX_MASK;
+  const ebra__weak_head_t *hd =
+      (const ebra__weak_head_t *)(const void *)((const char *)t + EBRA__WEAK_HEAD_OFFSET);
+  const uint32_t idx = (uint32_t)h & EBRA__WEAK_IDX_MASK;
   /* segment k = floor(log2(idx / SEG_BASE + 1)), SEG_BASE a power of two;
    * clz ^ 31 is 31 - clz for a non-zero argument, and compiles to one bsr */
   const uint32_t k =
-      (uint32_t)__builtin_clz((idx + EBRA_ABI1_WEAK_SEG_BASE) / EBRA_ABI1_WEAK_SEG_BASE) ^ 31u;
+      (uint32_t)__builtin_clz((idx + EBRA__WEAK_SEG_BASE) / EBRA__WEAK_SEG_BASE) ^ 31u;
   const uintptr_t base = __atomic_load_n(&hd->base[k], __ATOMIC_ACQUIRE);
   if (__builtin_expect(base == 0, 0))
     return miss(t, h);
-  const ebra_abi1_weak_slot_t *s =
-      (const ebra_abi1_weak_slot_t *)(base + (uintptr_t)idx * EBRA_ABI1_WEAK_SLOT_SIZE);
+  const ebra__weak_slot_t *s =
+      (const ebra__weak_slot_t *)(base + (uintptr_t)idx * EBRA__WEAK_SLOT_SIZE);
   if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) != h)
     return NULL;
   return __atomic_load_n(&s->obj, __ATOMIC_RELAXED);
 }
 
 #if defined(__SANITIZE_THREAD__)
-#define EBRA_ABI1_TSAN 1
+#define EBRA__TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define EBRA_ABI1_TSAN 1
+#define EBRA__TSAN 1
 #endif
 #endif
 
+#endif /* __GNUC__ */
+
+#if defined(__GNUC__) && !defined(EBRA_NO_INLINE) && !defined(EBRA__TSAN)
 static inline __attribute__((always_inline)) void *ebra_weak_get_inline(const ebra_weak_table_t *t,
-                                                                     ebra_weak_t h) {
-#if defined(EBRA_ABI1_TSAN)
-  return ebra_weak_get(t, h);
-#else
-  return ebra_abi1_weak_get(t, h, ebra_weak_get);
-#endif
+                                                                       ebra_weak_t h) {
+  return ebra__weak_get(t, h, EBRA__WEAK_MISS);
 }
+#else
+static inline void *ebra_weak_get_inline(const ebra_weak_table_t *t, ebra_weak_t h) {
+  return ebra_weak_get(t, h);
+}
+#endif
 
 #if defined(EBRA_INLINE) && EBRA_INLINE
 #define ebra_weak_get(t, h) ebra_weak_get_inline(t, h)

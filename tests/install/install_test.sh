@@ -109,8 +109,9 @@ step "3. exported symbols"
 # The public API: every function declared with EBRA_API in the headers (a
 # declaration starts its line with EBRA_API; the name comes before the "(").
 # Variables (the inline fast paths' state) are declared "EBRA_API extern
-# ... name[...]", "... name;" or "... name __attribute__"; a name that is a
-# macro of the headers ("#define NAME symbol") stands for its symbol.
+# ... name[...]", "... name;" or "... name __attribute__"; a name (of a
+# function or a variable) that is a macro of the headers ("#define NAME
+# symbol") stands for its symbol.
 var_names() {
   local v d
   (cd "$inc" && grep -h '^EBRA_API extern' "${headers[@]}" |
@@ -120,9 +121,16 @@ var_names() {
     echo "${d:-$v}"
   done
 }
-api=$( (cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" | grep -v '^EBRA_API extern' |
-          sed -E 's/^EBRA_API[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/'
-        var_names) | sort -u)
+fn_names() {
+  local v d
+  (cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" | grep -v '^EBRA_API extern' |
+     sed -E 's/^EBRA_API[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/') |
+  while read -r v; do
+    d=$(cd "$inc" && grep -h -E "^#define $v [A-Za-z_][A-Za-z0-9_]*\$" "${headers[@]}" | awk '{ print $3 }' | head -1)
+    echo "${d:-$v}"
+  done
+}
+api=$( (fn_names; var_names) | sort -u)
 [[ -n $api ]] || fail "no EBRA_API declaration found in the installed headers"
 # _init/_fini and the linker's section markers may appear in any .so.
 exported=$(nm -D --defined-only "$lib/libebra.so" | awk '{ print $NF }' | sed 's/@.*//' |
