@@ -478,14 +478,20 @@ static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t 
  * instead of queueing behind the reclaimer.  d->lock held on entry and
  * exit; helping counted so a barrier waits for this round (R3). */
 static void help_round_locked(ebra_domain_t *d) {
+  pthread_mutex_unlock(&d->lock);
+  ebi_round_enter(); /* fork.c F1; released after the round */
+  pthread_mutex_lock(&d->lock);
   ebi_batch_t *list = d->pending;
   d->pending = NULL;
   d->helping++;
   pthread_mutex_unlock(&d->lock);
-  const uint64_t t0 = ebi_now_ns();
-  ebi_backend_synchronize(d);
-  round_run(d, list, false, t0);
-  ebi_atomic_add_relaxed(&d->xhelped, 1);
+  if (list) { /* another helper may have taken it meanwhile */
+    const uint64_t t0 = ebi_now_ns();
+    ebi_backend_synchronize(d);
+    round_run(d, list, false, t0);
+    ebi_atomic_add_relaxed(&d->xhelped, 1);
+  }
+  ebi_round_leave();
   pthread_mutex_lock(&d->lock);
   d->helping--;
   pthread_cond_broadcast(&d->room);
@@ -516,6 +522,7 @@ static void retire_synchronously(ebra_domain_t *d, ebi_dthread_t *dt, const ebi_
   const bool was_online = ebi_backend_is_online(d);
   if (was_online)
     ebi_backend_offline(d, dt);
+  ebi_round_enter(); /* a round of one (fork.c F1); released below */
   ebi_backend_synchronize(d);
   if (was_online)
     ebi_backend_online(d, dt);
@@ -524,6 +531,7 @@ static void retire_synchronously(ebra_domain_t *d, ebi_dthread_t *dt, const ebi_
   ebi_tsan_after_grace_period(e->ref.obj);
   e->run(e);
   tls_reclaiming--;
+  ebi_round_leave();
   ebi_atomic_add_relaxed(&d->xreclaimed, 1);
   release_own_dthreads();
 }
@@ -779,6 +787,9 @@ static void *reclaimer_main(void *arg) {
   pthread_mutex_lock(&d->lock);
   for (;;) {
     reclaimer_wait(d);
+    pthread_mutex_unlock(&d->lock);
+    ebi_round_enter(); /* fork.c F1; released after the round */
+    pthread_mutex_lock(&d->lock);
     const uint64_t req = d->barrier_req;
     const bool stop = d->stop;
     const bool all = stop || req != d->barrier_done;
@@ -788,6 +799,7 @@ static void *reclaimer_main(void *arg) {
     pthread_mutex_unlock(&d->lock);
 
     reclaimer_round(d, list, all, nsrc, src, taken);
+    ebi_round_leave();
 
     pthread_mutex_lock(&d->lock);
     while (d->helping > 0 && req != d->barrier_done) /* R3: helpers' rounds too */
@@ -1256,6 +1268,12 @@ static void domain_fork_restart(ebi_life_t *l) {
   d->helping = 0; /* helper threads did not survive the fork */
   ebi_atomic_store_relaxed(&d->xgp_since_ns, 0);
   d->barrier_done = d->barrier_req;
+  if (ebi_fork_lost_rounds()) { /* a round cut in half is gone: recount */
+    uint64_t n = 0;
+    for (const ebi_batch_t *b = d->pending; b; b = b->next)
+      n += b->n;
+    ebi_atomic_store_relaxed(&d->xinflight, n);
+  }
   if (reclaimer_start(d) != 0)
     ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", l->name);
 }

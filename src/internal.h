@@ -628,7 +628,7 @@ typedef struct ebi_thread_hooks_s {
   void (*fork_parent)(void);
   void (*fork_child)(void);
 } ebi_thread_hooks_t;
-#define EBI_MAX_HOOKS 4
+#define EBI_MAX_HOOKS 8
 EBI_INTERNAL_FN void ebi_thread_hooks_add(const ebi_thread_hooks_t *h);
 
 /* ---- object.c: the state of one object ------------------------------------
