@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "backend.h"
@@ -48,12 +47,8 @@
 
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
-  switch (b) {
-  case EBRA_RECLAIM_URCU_MEMB: return "urcu-memb";
-  case EBRA_RECLAIM_URCU_QSBR: return "urcu-qsbr";
-  case EBRA_RECLAIM_CK_EPOCH: return "ck-epoch";
-  default: return "default";
-  }
+  return b >= EBRA_RECLAIM_URCU_MEMB && b <= EBRA_RECLAIM_CK_EPOCH ? ebi_reclaim_names[b]
+                                                                    : "default";
 }
 
 ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
@@ -61,21 +56,11 @@ ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
                                                                     : d->backend;
 }
 
-/* EBRA_RECLAIM=urcu-memb|urcu-qsbr|ck-epoch; unset means memb. */
-static int backend_from_env(ebra_reclaim_backend_t *out) {
-  const char *v = getenv("EBRA_RECLAIM");
-  *out = EBRA_RECLAIM_URCU_MEMB;
-  if (!v || !*v)
-    return 0;
-  for (int b = EBRA_RECLAIM_URCU_MEMB; b <= EBRA_RECLAIM_CK_EPOCH; b++) {
-    if (strcasecmp(v, ebra_reclaim_backend_name((ebra_reclaim_backend_t)b)) == 0) {
-      *out = (ebra_reclaim_backend_t)b;
-      return 0;
-    }
-  }
-  ebi_report(EBRA_ERR_BAD_OPTION,
-              "EBRA_RECLAIM=\"%s\" is not urcu-memb, urcu-qsbr or ck-epoch", v);
-  return EINVAL;
+/* The reclaim option (EBRA_RECLAIM or ebra_option_set; src/options.c
+ * reports a bad value and keeps the default): "default" means memb. */
+static ebra_reclaim_backend_t backend_from_option(void) {
+  const ebra_reclaim_backend_t b = (ebra_reclaim_backend_t)ebi_option_value(EBRA_OPT_RECLAIM);
+  return b == EBRA_RECLAIM_DEFAULT ? EBRA_RECLAIM_URCU_MEMB : b;
 }
 
 /* ---- batches ------------------------------------------------------------- */
@@ -610,7 +595,8 @@ static int domain_config_check(const ebra_domain_config_t *cfg, ebra_reclaim_bac
     *be = cfg->backend;
     return 0;
   }
-  return backend_from_env(be);
+  *be = backend_from_option();
+  return 0;
 }
 
 ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {

@@ -47,8 +47,10 @@ typedef enum ebra_strategy_e {
 } ebra_strategy_t;
 
 typedef struct ebra_engine_config_s {
-  ebra_strategy_t strategy; /* EBRA_STRATEGY_ADAPTIVE (0) unless EBRA_STRATEGY
-                               says otherwise */
+  ebra_strategy_t strategy; /* a non-zero value wins; 0 (adaptive) takes the
+                               strategy option: EBRA_STRATEGY or
+                               ebra_option_set, else adaptive (the
+                               precedence rule, ebra/options.h) */
   bool background;          /* run ebra_maintain on a thread of ebra's */
   uint64_t interval_ns;     /* its period; 0 = 100 ms */
   uint32_t history_len;     /* samples kept; 0 = 1000 */

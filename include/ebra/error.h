@@ -50,7 +50,11 @@
  *
  * The default hook prints "ebra: <kind>: <message>" to stderr.  Reports are
  * never made on a fast path that succeeded, so a hook costs nothing until
- * something goes wrong.
+ * something goes wrong.  Reports are bounded: at most EBRA_REPORT_LIMIT
+ * (default 32) of each kind reach the hook or stderr, then one line says
+ * that further reports of that kind are suppressed, and at exit one line
+ * per kind gives how many were; ebra_report_stats and the monitor count
+ * them.
  */
 #ifndef EBRA_ERROR_H
 #define EBRA_ERROR_H
@@ -82,10 +86,21 @@ typedef enum ebra_error_kind_e {
                                 context (a barrier inside a read section)
                                               [EINVAL/EDEADLK/EBUSY/EPERM] */
   EBRA_ERR_MEMORY_LIMIT,     /* the hard memory limit refused a slab [ENOMEM] */
-  EBRA_INFO_ENGINE           /* the strategy engine switched strategy or
+  EBRA_INFO_ENGINE,          /* the strategy engine switched strategy or
                                 changed a knob (reported only with
                                 EBRA_VERBOSE or a hook installed)          */
+  EBRA_ERR_HELD,             /* free (or a second retire or weak handle) of
+                                an object the reclamation layer holds: it
+                                was retired or has a weak handle, and
+                                returns to its pool after a grace period
+                                                                 [EALREADY] */
+  EBRA_INFO_OPTIONS          /* EBRA_VERBOSE: an option's effective value
+                                and its origin, once per option at first use */
 } ebra_error_kind_t;
+
+/* Every kind is below this (the size of ebra_report_stats_t's arrays,
+ * fixed so that new kinds do not change the struct). */
+#define EBRA_REPORT_KINDS 32
 
 /* The hook receives the kind, a NUL-terminated message, and the argument that
  * was registered with it.  It may be called from any thread, concurrently; it
@@ -94,6 +109,21 @@ typedef void ebra_report_fn(ebra_error_kind_t kind, const char *msg, void *arg);
 
 /* Install a report hook; NULL restores the default (stderr).  Thread-safe. */
 EBRA_API void ebra_set_report_hook(ebra_report_fn *fn, void *arg);
+
+/* Reports made and held back, per kind (index: ebra_error_kind_t; 0 is
+ * unused).  At most EBRA_OPT_REPORT_LIMIT reports of one kind are
+ * delivered (to the hook or stderr); the next is replaced by one line
+ * "further <kind> reports suppressed" and the rest are only counted here.
+ * EBRA_INFO_OPTIONS is never limited. */
+typedef struct ebra_report_stats_s {
+  unsigned long long delivered[EBRA_REPORT_KINDS];  /* to the hook or stderr */
+  unsigned long long suppressed[EBRA_REPORT_KINDS]; /* held back by the limit */
+} ebra_report_stats_t;
+
+/* Fill *out with the counts since the process started.  Returns 0, or
+ * -EINVAL (out NULL, with an EBRA_ERR_BAD_CALL report).  Thread-safe;
+ * the counts are read one by one, not as one atomic snapshot. */
+EBRA_API int ebra_report_stats(ebra_report_stats_t *out);
 
 /* A short stable name for a kind, e.g. "double-free". */
 EBRA_API const char *ebra_error_kind_name(ebra_error_kind_t kind);
