@@ -416,6 +416,27 @@ static void text_entry(emit_t *e, const kind_t *k, const entry_t *en) {
   text_fields(e, k, en->stats);
 }
 
+/* ---- reports: per kind, delivered and suppressed ---------------------------- */
+
+static bool report_kind_named(unsigned k) {
+  return strcmp(ebra_error_kind_name((ebra_error_kind_t)k), "unknown") != 0;
+}
+
+/* "reports: <kind> delivered N suppressed M, ..." for kinds seen; nothing
+ * when no report was made. */
+static void text_reports(emit_t *e, const ebra_report_stats_t *r) {
+  bool any = false;
+  for (unsigned k = 1; k < EBRA_REPORT_KINDS; k++) {
+    if (!r->delivered[k] && !r->suppressed[k])
+      continue;
+    emitf(e, "%s %s delivered %llu suppressed %llu", any ? "," : "reports:",
+          ebra_error_kind_name((ebra_error_kind_t)k), r->delivered[k], r->suppressed[k]);
+    any = true;
+  }
+  if (any)
+    emit_bytes(e, "\n", 1);
+}
+
 int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
   if (!snap)
     return ebi_bad_call("ebra_snapshot_print_text: snap is NULL");
@@ -431,6 +452,7 @@ int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, v
   emitf(&e, "engine: %s (configured %s):", ebra_strategy_name(snap->engine.active),
         ebra_strategy_name(snap->engine.configured));
   text_fields(&e, &kinds[K_ENGINE], &snap->engine);
+  text_reports(&e, &snap->reports);
   emit_flush(&e);
   return 0;
 }
@@ -471,6 +493,20 @@ static void json_array(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) 
   emit_bytes(e, "]", 1);
 }
 
+/* ,"reports":{"<kind>":{"delivered":N,"suppressed":M},...}: every named kind */
+static void json_reports(emit_t *e, const ebra_report_stats_t *r) {
+  emit_bytes(e, ",\"reports\":{", 12);
+  bool first = true;
+  for (unsigned k = 1; k < EBRA_REPORT_KINDS; k++) {
+    if (!report_kind_named(k))
+      continue;
+    emitf(e, "%s\"%s\":{\"delivered\":%llu,\"suppressed\":%llu}", first ? "" : ",",
+          ebra_error_kind_name((ebra_error_kind_t)k), r->delivered[k], r->suppressed[k]);
+    first = false;
+  }
+  emit_bytes(e, "}", 1);
+}
+
 int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
   if (!snap)
     return ebi_bad_call("ebra_snapshot_print_json: snap is NULL");
@@ -483,7 +519,9 @@ int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, v
   emitf(&e, ",\"engine\":{\"configured\":\"%s\",\"active\":\"%s\"",
         ebra_strategy_name(snap->engine.configured), ebra_strategy_name(snap->engine.active));
   json_fields(&e, &kinds[K_ENGINE], &snap->engine);
-  emit_bytes(&e, "}}\n", 3);
+  emit_bytes(&e, "}", 1);
+  json_reports(&e, &snap->reports);
+  emit_bytes(&e, "}\n", 2);
   emit_flush(&e);
   return 0;
 }
@@ -534,6 +572,23 @@ static void prom_strategy(emit_t *e, const char *metric, const char *help, ebra_
     emitf(e, "%s{strategy=\"%s\"} %d\n", metric, ebi_strategy_names[s], (int)value == s);
 }
 
+/* Two counter families with a sample per named kind. */
+static void prom_reports(emit_t *e, const ebra_report_stats_t *r) {
+  static const struct { const char *metric, *help; bool suppressed; } fam[] = {
+      {"ebra_reports_total", "Reports delivered to the hook or stderr, by kind.", false},
+      {"ebra_reports_suppressed_total",
+       "Reports held back by the per-kind limit (EBRA_REPORT_LIMIT), by kind.", true},
+  };
+  for (size_t f = 0; f < NELEMS(fam); f++) {
+    prom_family(e, fam[f].metric, "counter", fam[f].help);
+    for (unsigned k = 1; k < EBRA_REPORT_KINDS; k++)
+      if (report_kind_named(k))
+        emitf(e, "%s{kind=\"%s\"} %llu\n", fam[f].metric,
+              ebra_error_kind_name((ebra_error_kind_t)k),
+              fam[f].suppressed ? r->suppressed[k] : r->delivered[k]);
+  }
+}
+
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
   if (!snap)
@@ -548,6 +603,7 @@ int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *
   prom_strategy(&e, "ebra_engine_configured_strategy",
                 "1 for the strategy configured, 0 for the others.", snap->engine.configured,
                 EBRA_STRATEGY_ADAPTIVE);
+  prom_reports(&e, &snap->reports);
   emit_flush(&e);
   return 0;
 }

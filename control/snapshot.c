@@ -117,6 +117,7 @@ int ebi_snap_take(ebi_snap_t **out) {
   s->mono_ns = ebi_now_ns();
   snapshot_totals(&s->pub);
   ebra_engine_stats(&s->pub.engine); /* published stats: never waits for a step */
+  ebra_report_stats(&s->pub.reports);
   if (ebi_os_resident_bytes(&s->pub.resident_bytes) != 0)
     s->pub.resident_bytes = 0; /* documented: 0 = unknown (no /proc) */
   struct timespec ts;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ebra/engine.h"
+#include "ebra/error.h"
 #include "ebra/export.h"
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
@@ -67,6 +68,10 @@ typedef struct ebra_snapshot_s {
   ebra_snapshot_cache_t *caches;   /* ncaches weak caches, by id */
   ebra_engine_stats_t engine;      /* the strategy engine, as of its last
                                       step (ebra_engine_stats) */
+  /* Fields below were added after 0.1; a snapshot is allocated by ebra, so
+   * new fields only ever go at the end. */
+  ebra_report_stats_t reports;     /* reports delivered and suppressed per
+                                      kind (ebra_report_stats) */
 } ebra_snapshot_t;
 
 /* Take a snapshot of every live pool, domain and weak cache into a new *out (release
