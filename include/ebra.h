@@ -4,10 +4,7 @@
 #ifndef EBRA_H
 #define EBRA_H
 
-#define EBRA_VERSION_MAJOR 0
-#define EBRA_VERSION_MINOR 1
-#define EBRA_VERSION_PATCH 0
-
+#include "ebra/version.h"
 #include "ebra/error.h"
 #include "ebra/options.h"
 #include "ebra/pool.h"

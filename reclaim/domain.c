@@ -410,6 +410,16 @@ static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
   ring[count % EBI_LATENCY_RING] = v;
 }
 
+/* Count v (ns) in its EBRA_LATENCY_BOUNDS_NS bucket, and in the sum. */
+static void hist_put(uint64_t *hist, uint64_t *sum, uint64_t v) {
+  static const uint64_t bounds[EBRA_LATENCY_BUCKETS - 1] = EBRA_LATENCY_BOUNDS_NS;
+  size_t i = 0;
+  while (i < EBRA_LATENCY_BUCKETS - 1 && v > bounds[i])
+    i++;
+  hist[i]++;
+  *sum += v;
+}
+
 /* Steal open batches: all of them for a barrier or stop, else the aged. */
 static ebi_batch_t *steal_open(ebra_domain_t *d, bool all) {
   const uint64_t now = ebi_now_ns();
@@ -463,6 +473,8 @@ static void reclaim_round(ebra_domain_t *d, ebi_batch_t *list, uint64_t gp_start
   const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
   ring_put(d->gp_ns, gps, now - gp_start);
   ring_put(d->reuse_ns, gps, reuse_worst);
+  hist_put(d->gp_hist, &d->gp_sum, now - gp_start);
+  hist_put(d->reuse_hist, &d->reuse_sum, reuse_worst);
   pthread_mutex_unlock(&d->lock);
   ebi_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
   ebi_atomic_add_relaxed(&d->xreclaimed, n);
@@ -743,6 +755,10 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
               &out->gp_ns_max);
   percentiles(d->reuse_ns, out->grace_periods, &out->reuse_ns_p50, NULL, &out->reuse_ns_p99,
               NULL);
+  memcpy(out->gp_ns_hist, d->gp_hist, sizeof out->gp_ns_hist);
+  out->gp_ns_sum = d->gp_sum;
+  memcpy(out->reuse_ns_hist, d->reuse_hist, sizeof out->reuse_ns_hist);
+  out->reuse_ns_sum = d->reuse_sum;
   pthread_mutex_unlock(&d->lock);
   return 0;
 }

@@ -94,6 +94,8 @@ struct ebra_domain_s {
   _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
   uint64_t gp_ns[EBI_LATENCY_RING];    /* under lock */
   uint64_t reuse_ns[EBI_LATENCY_RING]; /* under lock */
+  uint64_t gp_hist[EBRA_LATENCY_BUCKETS], gp_sum;       /* under lock */
+  uint64_t reuse_hist[EBRA_LATENCY_BUCKETS], reuse_sum; /* under lock */
 };
 
 /* ---- backend.c: the one place that calls liburcu and ck_epoch ---------- */

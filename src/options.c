@@ -431,6 +431,10 @@ int ebra_option_set_text(ebra_option_t opt, const char *text) {
   return option_store(opt, v, label, EBRA_OPTION_FROM_API);
 }
 
+const char *ebra_version(void) { return EBRA_VERSION_STRING; }
+
+unsigned ebra_version_number(void) { return EBRA_VERSION; }
+
 unsigned ebra_build_features(void) {
   unsigned f = 0;
 #if EBI_DEBUG
@@ -441,6 +445,9 @@ unsigned ebra_build_features(void) {
 #endif
 #if defined(EBRA_ASAN)
   f |= EBRA_FEATURE_ASAN;
+#endif
+#if defined(_LGPL_SOURCE)
+  f |= EBRA_FEATURE_URCU_INLINE;
 #endif
   return f;
 }

@@ -27,6 +27,8 @@
 #include "ebra/pool.h"
 #include "ebra/reclaim.h"
 #include "ebra/cache.h"
+#include "ebra/observer.h"
+#include "ebra/weak.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,6 +54,19 @@ typedef struct ebra_snapshot_cache_s {
   ebra_cache_stats_t stats;      /* what ebra_cache_stats returns */
 } ebra_snapshot_cache_t;
 
+typedef struct ebra_snapshot_weak_table_s {
+  uint32_t id;                   /* unique among live weak tables; reused later */
+  char name[EBRA_POOL_NAME_MAX];
+  uint32_t domain_id;            /* the id of its domain in domains[] */
+  ebra_weak_stats_t stats;       /* what ebra_weak_table_stats returns */
+} ebra_snapshot_weak_table_t;
+
+typedef struct ebra_snapshot_subject_s {
+  uint32_t id;                   /* unique among live subjects; reused later */
+  char name[EBRA_POOL_NAME_MAX];
+  ebra_subject_stats_t stats;    /* what ebra_subject_stats returns */
+} ebra_snapshot_subject_t;
+
 typedef struct ebra_snapshot_s {
   uint64_t timestamp_ns;   /* CLOCK_REALTIME when taken */
   uint64_t resident_bytes; /* the OS's view: /proc/self/statm resident
@@ -72,9 +87,15 @@ typedef struct ebra_snapshot_s {
    * new fields only ever go at the end. */
   ebra_report_stats_t reports;     /* reports delivered and suppressed per
                                       kind (ebra_report_stats) */
+  uint32_t nweak_tables;
+  ebra_snapshot_weak_table_t *weak_tables; /* nweak_tables, by id */
+  uint32_t nsubjects;
+  ebra_snapshot_subject_t *subjects;       /* nsubjects weak-observer
+                                              subjects, by id */
 } ebra_snapshot_t;
 
-/* Take a snapshot of every live pool, domain and weak cache into a new *out (release
+/* Take a snapshot of every live pool, domain, weak table, weak cache and
+ * observer subject into a new *out (release
  * it with ebra_snapshot_free).  Returns 0, -EINVAL (out is NULL; with an
  * EBRA_ERR_BAD_CALL report) or -ENOMEM. */
 EBRA_API int ebra_snapshot(ebra_snapshot_t **out);
@@ -100,11 +121,22 @@ typedef void ebra_output_fn(const char *text, void *arg);
  *    name truncated inside a character) become U+FFFD.  Latencies in ns.
  *  - prometheus: the Prometheus text exposition format (version 0.0.4).
  *    Families ebra_pool_* carry labels pool="name",id="N", families
- *    ebra_domain_* carry domain, backend and id, families ebra_cache_*
- *    carry cache and id (names need not be unique, ids are); counters end in _total, sizes are _bytes, latencies
- *    _seconds.  Grace-period latency quantiles are gauges
- *    (ebra_domain_grace_period_p50_seconds, ...), not a summary: they
- *    cover the last 1024 grace periods and ebra keeps no latency sum. */
+ *    ebra_domain_* carry domain, backend and id, ebra_weak_table_* carry
+ *    weak_table, domain_id (its domain's id) and id, ebra_cache_* carry
+ *    cache and id, ebra_subject_* subject and id (names need not be unique,
+ *    ids are); counters end in _total, sizes are _bytes, latencies
+ *    _seconds.  Grace-period and retire-to-reuse latencies are histograms
+ *    (ebra_domain_grace_period_seconds, ebra_domain_reuse_seconds; buckets
+ *    EBRA_LATENCY_BOUNDS_NS, every period since the domain was created), so
+ *    they aggregate across domains and processes; the p50/p90/p99/max
+ *    gauges beside them cover the last 1024 periods.  ebra_build_info{version,
+ *    debug_checks, tsan, asan, urcu_inline} is 1; ebra_reports_total and
+ *    ebra_reports_suppressed_total count reports by kind.
+ *  The JSON adds "version", "build_features", "latency_bounds_ns", each
+ *  domain's "gp_ns_hist"/"gp_ns_sum" and "reuse_ns_hist"/"reuse_ns_sum",
+ *  and "reports"; the text adds a histogram line per domain, a "reports:"
+ *  line (kinds seen) and a "build:" line.  tests/check_monitor.py checks all
+ *  three with json.loads, prometheus_client's parser and promtool. */
 EBRA_API int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                       void *arg);
 EBRA_API int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out,

@@ -76,6 +76,19 @@ EBRA_API int ebra_subject_notify(ebra_subject_t *s, uint64_t value, size_t *noti
  * Returns 0, or -EINVAL for a NULL out. */
 EBRA_API int ebra_subject_count(ebra_subject_t *s, size_t *out);
 
+typedef struct ebra_subject_stats_s {
+  uint64_t observers;  /* linked now (ebra_subject_count) */
+  uint64_t subscribed; /* subscriptions ever made */
+  uint64_t unlinked;   /* observers unlinked: unsubscribed, dead, destroy */
+  uint64_t notifies;   /* ebra_subject_notify calls completed */
+  uint64_t calls;      /* observer callbacks those notifies ran */
+} ebra_subject_stats_t;
+
+/* Fill *out with s's counters (relaxed loads, no lock; each exact, not one
+ * instant together).  Returns 0, -EINVAL (NULL s or out) or -EBADF
+ * (destroyed), each with a report; *out is zeroed on failure. */
+EBRA_API int ebra_subject_stats(ebra_subject_t *s, ebra_subject_stats_t *out);
+
 #ifdef __cplusplus
 }
 #endif

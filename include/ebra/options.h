@@ -108,6 +108,8 @@ EBRA_API const char *ebra_option_name(ebra_option_t opt);
 #define EBRA_FEATURE_DEBUG_CHECKS 0x1u /* built with EBRA_DEBUG_CHECKS */
 #define EBRA_FEATURE_TSAN         0x2u /* built with ThreadSanitizer */
 #define EBRA_FEATURE_ASAN         0x4u /* built with AddressSanitizer+UBSan */
+#define EBRA_FEATURE_URCU_INLINE  0x8u /* built with EBRA_URCU_INLINE (liburcu's
+                                          read side compiled in) */
 EBRA_API unsigned ebra_build_features(void);
 
 #ifdef __cplusplus

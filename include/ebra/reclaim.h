@@ -122,6 +122,15 @@ EBRA_API int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size,
 EBRA_API ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d);
 EBRA_API const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b);
 
+/* The latency histograms' buckets (ebra_domain_stats_t.gp_ns_hist and
+ * reuse_ns_hist): bucket i counts latencies <= EBRA_LATENCY_BOUNDS_NS[i]
+ * and above the bound before it; the last bucket counts those above every
+ * bound.  Bounds in ns, 10 us to 10 s, about three per decade. */
+#define EBRA_LATENCY_BUCKETS 14
+#define EBRA_LATENCY_BOUNDS_NS                                                        \
+  {10000ull, 30000ull, 100000ull, 300000ull, 1000000ull, 3000000ull, 10000000ull,     \
+   30000000ull, 100000000ull, 300000000ull, 1000000000ull, 3000000000ull, 10000000000ull}
+
 typedef struct ebra_domain_stats_s {
   uint64_t retired;          /* objects and calls retired */
   uint64_t reclaimed;        /* returned to pools / called */
@@ -136,6 +145,13 @@ typedef struct ebra_domain_stats_s {
   uint32_t threads;          /* registered threads */
   unsigned batch_size;
   uint64_t max_batch_age_ns;
+  /* Every grace period and batch since the domain was created, by latency
+   * (EBRA_LATENCY_BOUNDS_NS; each bucket alone, not cumulative), and the
+   * sums in ns: histograms that add up across domains and processes. */
+  uint64_t gp_ns_hist[EBRA_LATENCY_BUCKETS];
+  uint64_t gp_ns_sum;
+  uint64_t reuse_ns_hist[EBRA_LATENCY_BUCKETS];
+  uint64_t reuse_ns_sum;
 } ebra_domain_stats_t;
 
 EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
