@@ -142,6 +142,7 @@ ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
   }
   tc->pool = pool;
   tc->thread = t;
+  tc->bypass = ebi_pool_has_object_hooks(pool);
   ebi_tcache_sync_in(tc);
   tcache_link(pool, tc);
   *ebi_thread_slot(t, EBI_SLOTS_POOL, pool->life.id) = (ebi_slot_t){.serial = pool->life.serial, .state = tc};

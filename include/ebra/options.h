@@ -64,6 +64,8 @@ typedef enum ebra_option_e {
   EBRA_OPT_STRATEGY,          /* the strategy engine's strategy: adaptive,
                                  low-latency, high-throughput,
                                  memory-efficient, or 0..3 (ebra_strategy_t) */
+  EBRA_OPT_STRICT,            /* bool: the strict check level for every
+                                 pool (EBRA_POOL_STRICT_CHECKS) */
   EBRA_OPT_RECLAIM,           /* the reclamation backend of a domain created
                                  with EBRA_RECLAIM_DEFAULT: default (= urcu-memb),
                                  urcu-memb, urcu-qsbr, ck-epoch, or 0..3
