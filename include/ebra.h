@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra.h — umbrella header: a lock-free concurrent allocator with
+/** @file ebra.h
+ * @brief umbrella header: a lock-free concurrent allocator with
  * epoch-based weak reclamation.  Each API area has its own header. */
 #ifndef EBRA_H
 #define EBRA_H

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra/export.h — symbol visibility.  The library is built with
+/** @file ebra/export.h
+ * @brief symbol visibility.  The library is built with
  * -fvisibility=hidden; only declarations marked EBRA_API are exported. */
 #ifndef EBRA_EXPORT_H
 #define EBRA_EXPORT_H

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra/options.h — process-wide options, mimalloc style.
+/** @file ebra/options.h
+ * @brief process-wide options, mimalloc style.
  *
  * Each option is read once, at ebra's first use of any option (the first
  * pool, domain or engine call), from the environment variable
@@ -49,69 +50,73 @@
 extern "C" {
 #endif
 
+/** The options; each is read from EBRA_<NAME IN CAPITALS>. */
 typedef enum ebra_option_e {
-  EBRA_OPT_MAGAZINE_SIZE = 0, /* default rounds per magazine (64), 1..4096 */
-  EBRA_OPT_SHOW_STATS,        /* bool: print the monitor text report of live
+  EBRA_OPT_MAGAZINE_SIZE = 0, /**< default rounds per magazine (64), 1..4096 */
+  EBRA_OPT_SHOW_STATS,        /**< bool: print the monitor text report of live
                                  pools and domains to stderr at exit */
-  EBRA_OPT_VERBOSE,           /* bool: report informational messages, and
+  EBRA_OPT_VERBOSE,           /**< bool: report informational messages, and
                                  the effective options at first use */
-  EBRA_OPT_SECURE,            /* bool: secure clearing for every pool */
-  EBRA_OPT_SOFT_LIMIT,        /* bytes (size suffixes); 0 = none: above it
+  EBRA_OPT_SECURE,            /**< bool: secure clearing for every pool */
+  EBRA_OPT_SOFT_LIMIT,        /**< bytes (size suffixes); 0 = none: above it
                                  ebra_maintain trims, purges and forces
                                  grace periods (ebra/engine.h) */
-  EBRA_OPT_HARD_LIMIT,        /* bytes; 0 = none: no slab is mapped or
+  EBRA_OPT_HARD_LIMIT,        /**< bytes; 0 = none: no slab is mapped or
                                  reused past it; allocation fails ENOMEM */
-  EBRA_OPT_STRATEGY,          /* the strategy engine's strategy: adaptive,
+  EBRA_OPT_STRATEGY,          /**< the strategy engine's strategy: adaptive,
                                  low-latency, high-throughput,
                                  memory-efficient, or 0..3 (ebra_strategy_t) */
-  EBRA_OPT_STRICT,            /* bool: the strict check level for every
+  EBRA_OPT_STRICT,            /**< bool: the strict check level for every
                                  pool (EBRA_POOL_STRICT_CHECKS) */
-  EBRA_OPT_RECLAIM,           /* the reclamation backend of a domain created
+  EBRA_OPT_RECLAIM,           /**< the reclamation backend of a domain created
                                  with EBRA_RECLAIM_DEFAULT: default (= urcu-memb),
                                  urcu-memb, urcu-qsbr, ck-epoch, or 0..3
                                  (ebra_reclaim_backend_t) */
-  EBRA_OPT_REPORT_LIMIT,      /* reports of one kind delivered (32); after
+  EBRA_OPT_REPORT_LIMIT,      /**< reports of one kind delivered (32); after
                                  them one "further reports suppressed" line,
                                  then only counts (ebra_report_stats); 0 = no
                                  limit */
-  EBRA_OPT_COUNT_
+  EBRA_OPT_COUNT_             /**< the number of options (not an option) */
 } ebra_option_t;
 
-/* Where an option's current value came from (ebra_option_origin). */
+/** Where an option's current value came from (ebra_option_origin). */
 typedef enum ebra_option_origin_e {
-  EBRA_OPTION_FROM_DEFAULT = 0, /* the built-in default */
-  EBRA_OPTION_FROM_ENV,         /* its EBRA_* environment variable */
-  EBRA_OPTION_FROM_API          /* ebra_option_set, _set_text, or a setter */
+  EBRA_OPTION_FROM_DEFAULT = 0, /**< the built-in default */
+  EBRA_OPTION_FROM_ENV,         /**< its EBRA_* environment variable */
+  EBRA_OPTION_FROM_API          /**< ebra_option_set, _set_text, or a setter */
 } ebra_option_origin_t;
 
-/* The current value in *out (the environment is read on first use).
+/** The current value in *out (the environment is read on first use).
  * Returns 0, or -EINVAL (with a report) for an unknown option or a NULL
  * out. */
 EBRA_API int ebra_option_get(ebra_option_t opt, long *out);
 
-/* Set a value.  Returns 0, or -EINVAL (with a report) if opt is unknown or
+/** Set a value.  Returns 0, or -EINVAL (with a report) if opt is unknown or
  * value is out of range; the previous value is kept. */
 EBRA_API int ebra_option_set(ebra_option_t opt, long value);
 
-/* Parse text as the environment would ("64", "1M", "off").  Returns 0 or
+/** Parse text as the environment would ("64", "1M", "off").  Returns 0 or
  * -EINVAL with a report. */
 EBRA_API int ebra_option_set_text(ebra_option_t opt, const char *text);
 
-/* Where opt's current value came from.  Returns the origin, or
+/** Where opt's current value came from.  Returns the origin, or
  * EBRA_OPTION_FROM_DEFAULT with an EBRA_ERR_BAD_CALL report for an unknown
  * option (an accessor, ebra/error.h). */
 EBRA_API ebra_option_origin_t ebra_option_origin(ebra_option_t opt);
 
-/* "magazine_size", ...; NULL for an unknown option. */
+/** Returns the option's name as in its variable, lower case
+ * ("magazine_size"), or NULL for an unknown option.  Thread-safe. */
 EBRA_API const char *ebra_option_name(ebra_option_t opt);
 
-/* How the library was built: a mask of EBRA_FEATURE_* bits.  Tests use it
- * to know which checks to expect (for example exact double-free detection). */
-#define EBRA_FEATURE_DEBUG_CHECKS 0x1u /* built with EBRA_DEBUG_CHECKS */
-#define EBRA_FEATURE_TSAN         0x2u /* built with ThreadSanitizer */
-#define EBRA_FEATURE_ASAN         0x4u /* built with AddressSanitizer+UBSan */
-#define EBRA_FEATURE_URCU_INLINE  0x8u /* built with EBRA_URCU_INLINE (liburcu's
+#define EBRA_FEATURE_DEBUG_CHECKS 0x1u /**< built with EBRA_DEBUG_CHECKS */
+#define EBRA_FEATURE_TSAN         0x2u /**< built with ThreadSanitizer */
+#define EBRA_FEATURE_ASAN         0x4u /**< built with AddressSanitizer+UBSan */
+#define EBRA_FEATURE_URCU_INLINE  0x8u /**< built with EBRA_URCU_INLINE (liburcu's
                                           read side compiled in) */
+/** How the library was built.  Returns a mask of EBRA_FEATURE_* bits.
+ * Tests use it to know which checks to expect (for example exact
+ * double-free detection); ebra_build_info in the monitor shows it.
+ * Thread-safe. */
 EBRA_API unsigned ebra_build_features(void);
 
 #ifdef __cplusplus
