@@ -35,6 +35,12 @@
 
 #include "ebra.h"
 
+/* The wrappers of fast paths (a section, resolving a handle, make and
+ * destroy, the allocator) are forced inline: left to itself GCC keeps some
+ * of them out of line in callers with many call sites, which costs 10 to
+ * 20 instructions per call (bench/callgrind_cpp.sh). */
+#define EBRA_HPP_FAST [[gnu::always_inline]]
+
 /** The C++ layer. */
 namespace ebra {
 
@@ -60,9 +66,12 @@ inline std::error_code make_error_code(int err) noexcept {
 }
 
 namespace detail {
-[[noreturn]] inline void throw_errno(int err, const char *what) {
+/* The throws live out of line and cold, so that the wrappers' fast paths
+ * inline into their callers (bench/callgrind_cpp.sh measures them). */
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_errno(int err, const char *what) {
   throw std::system_error(make_error_code(err != 0 ? err : EINVAL), what);
 }
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_bad_alloc() { throw std::bad_alloc(); }
 } // namespace detail
 
 class read_guard;
@@ -102,29 +111,27 @@ private:
 
 /** A read section of a domain, held for the guard's lifetime
  * (ebra_read_lock in the constructor, ebra_read_unlock in the destructor).
- * Wait-free on every backend after the thread's first section.  Not
- * copyable; movable. */
+ * Wait-free on every backend after the thread's first section.  Neither
+ * copyable nor movable (a section belongs to its scope and its thread);
+ * domain::read() returns one by guaranteed copy elision. */
 class read_guard {
 public:
   /** Enters a section of d.  Throws std::system_error if ebra_read_lock
    * fails (-EINVAL, -EBADF, -ENOMEM). */
-  explicit read_guard(ebra_domain_t *d) : d_(d) {
+  EBRA_HPP_FAST explicit read_guard(ebra_domain_t *d) : d_(d) {
     const int rc = ebra_read_lock(d);
     if (rc != 0)
       detail::throw_errno(rc, "ebra_read_lock");
   }
   /** Enters a section of d. */
-  explicit read_guard(const domain &d) : read_guard(d.get()) {}
+  EBRA_HPP_FAST explicit read_guard(const domain &d) : read_guard(d.get()) {}
   /** Leaves the section (if this guard still holds it). */
-  ~read_guard() {
-    if (d_)
-      ebra_read_unlock(d_);
-  }
-  read_guard(read_guard &&o) noexcept : d_(std::exchange(o.d_, nullptr)) {}
+  EBRA_HPP_FAST ~read_guard() { ebra_read_unlock(d_); }
+  read_guard(read_guard &&) = delete;
   read_guard(const read_guard &) = delete;
   read_guard &operator=(const read_guard &) = delete;
   read_guard &operator=(read_guard &&) = delete;
-  /** Returns the domain whose section is held (nullptr once moved from). */
+  /** Returns the domain whose section is held. */
   ebra_domain_t *domain_ptr() const noexcept { return d_; }
 
 private:
@@ -165,10 +172,10 @@ public:
    * std::bad_alloc when the pool refuses (cap, memory limit, ENOMEM), and
    * whatever T's constructor throws (the object is freed first). */
   template <class... A>
-  T *make(A &&...args) {
+  EBRA_HPP_FAST T *make(A &&...args) {
     void *m = ebra_pool_alloc(p_);
     if (!m)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     try {
       return ::new (m) T(std::forward<A>(args)...);
     } catch (...) {
@@ -177,14 +184,18 @@ public:
     }
   }
   /** Runs ~T and frees the object.  Returns 0, or ebra_pool_free's
-   * negative errno for a pointer this pool did not hand out (then ~T is
-   * not run: the object is not this pool's).  nullptr: 0. */
-  int destroy(T *t) noexcept {
+   * negative errno for a pointer this pool did not hand out; when T has a
+   * destructor, ~T is then not run (the pointer is looked up first, which
+   * costs a segment-map lookup; a trivially destructible T skips it and
+   * costs what ebra_pool_free does).  nullptr: 0. */
+  EBRA_HPP_FAST int destroy(T *t) noexcept {
     if (!t)
       return 0;
-    if (ebra_pool_of(t) != p_)
-      return ebra_pool_free(p_, t); /* refused and reported: wrong pool or foreign */
-    t->~T();
+    if constexpr (!std::is_trivially_destructible_v<T>) {
+      if (ebra_pool_of(t) != p_)
+        return ebra_pool_free(p_, t); /* refused and reported: wrong pool or foreign */
+      t->~T();
+    }
     return ebra_pool_free(p_, t);
   }
   /** Runs ~T and frees the object after a grace period of d (readers in a
@@ -252,33 +263,53 @@ public:
     ebra_pool_t *p = pools_[cls].load(std::memory_order_acquire);
     return p ? p : create_class(cls);
   }
-
-private:
-  void *do_allocate(std::size_t bytes, std::size_t alignment) override {
+  /** As pool_for, but returns nullptr instead of throwing when the pool
+   * cannot be created. */
+  ebra_pool_t *try_pool_for(std::size_t bytes, std::size_t alignment) noexcept {
+    try {
+      return pool_for(bytes, alignment);
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  /** Returns memory for bytes; what do_allocate does, without the virtual
+   * call (allocator<T> calls it).  Throws std::bad_alloc. */
+  void *allocate_direct(std::size_t bytes, std::size_t alignment) {
     ebra_pool_t *p = pool_for(bytes, alignment);
     if (!p)
       return upstream_->allocate(bytes, alignment);
     void *m = ebra_pool_alloc(p);
     if (!m)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     return m;
   }
-  void do_deallocate(void *m, std::size_t bytes, std::size_t alignment) override {
+  /** Returns memory allocate_direct (or allocate) gave for bytes. */
+  void deallocate_direct(void *m, std::size_t bytes, std::size_t alignment) noexcept {
     if (bytes > max_pooled || alignment > granule)
       upstream_->deallocate(m, bytes, alignment);
-    else
+    else /* acquire: as in pool_for; the class exists, m came from it */
       ebra_pool_free(pools_[bytes == 0 ? 0 : (bytes - 1) / granule].load(std::memory_order_acquire), m);
+  }
+
+private:
+  void *do_allocate(std::size_t bytes, std::size_t alignment) override {
+    return allocate_direct(bytes, alignment);
+  }
+  void do_deallocate(void *m, std::size_t bytes, std::size_t alignment) override {
+    deallocate_direct(m, bytes, alignment);
   }
   bool do_is_equal(const std::pmr::memory_resource &o) const noexcept override { return this == &o; }
 
-  ebra_pool_t *create_class(std::size_t cls) {
+  /* Once per size class: kept out of line so that the allocation path
+   * inlines into its caller. */
+  [[gnu::noinline, gnu::cold]] ebra_pool_t *create_class(std::size_t cls) {
     ebra_pool_config_t cfg{};
     cfg.name = name_;
     cfg.object_size = (cls + 1) * granule;
     cfg.alignment = granule;
     ebra_pool_t *p = ebra_pool_create(&cfg);
     if (!p)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     ebra_pool_t *expected = nullptr;
     /* release: publishes the created pool (acquire loads above). */
     if (!pools_[cls].compare_exchange_strong(expected, p, std::memory_order_acq_rel,
@@ -305,20 +336,34 @@ public:
   using value_type = T; /**< what it allocates */
 
   /** An allocator drawing from r, which must outlive it and every
-   * container using it. */
-  explicit allocator(pool_resource &r) noexcept : r_(&r) {}
+   * container using it.  It looks up (creating it if need be) the pool of
+   * one T now, so that allocate(1), what node containers call, is one
+   * ebra_pool_alloc. */
+  explicit allocator(pool_resource &r) noexcept : r_(&r), one_(r.try_pool_for(sizeof(T), alignof(T))) {}
   /** Rebinding copy. */
   template <class U>
-  allocator(const allocator<U> &o) noexcept : r_(o.resource()) {}
+  allocator(const allocator<U> &o) noexcept
+      : r_(o.resource()), one_(o.resource()->try_pool_for(sizeof(T), alignof(T))) {}
 
   /** Returns memory for n objects of T.  Throws std::bad_alloc. */
-  T *allocate(std::size_t n) {
+  EBRA_HPP_FAST T *allocate(std::size_t n) {
+    if (n == 1 && one_) {
+      void *m = ebra_pool_alloc(one_);
+      if (!m)
+        detail::throw_bad_alloc();
+      return static_cast<T *>(m);
+    }
     if (n > static_cast<std::size_t>(-1) / sizeof(T))
-      throw std::bad_alloc();
-    return static_cast<T *>(r_->allocate(n * sizeof(T), alignof(T)));
+      detail::throw_bad_alloc();
+    return static_cast<T *>(r_->allocate_direct(n * sizeof(T), alignof(T)));
   }
   /** Returns memory allocate(n) gave. */
-  void deallocate(T *p, std::size_t n) noexcept { r_->deallocate(p, n * sizeof(T), alignof(T)); }
+  EBRA_HPP_FAST void deallocate(T *p, std::size_t n) noexcept {
+    if (n == 1 && one_)
+      ebra_pool_free(one_, p);
+    else
+      r_->deallocate_direct(p, n * sizeof(T), alignof(T));
+  }
   /** Returns the resource. */
   pool_resource *resource() const noexcept { return r_; }
 
@@ -331,6 +376,7 @@ public:
 
 private:
   pool_resource *r_;
+  ebra_pool_t *one_; /* the pool of one T; nullptr: T goes upstream */
 };
 
 template <class T>
@@ -477,9 +523,9 @@ public:
   /** Returns the object, or nullptr if it died.  The guard must hold a
    * section of the table's domain; the object stays valid while it does.
    * Wait-free, writes no shared memory (ebra_weak_get). */
-  T *get(const read_guard &g) const noexcept {
-    (void)g;
-    return h_ ? static_cast<T *>(ebra_weak_get(t_, h_)) : nullptr;
+  EBRA_HPP_FAST T *get(const read_guard &g) const noexcept {
+    (void)g; /* an empty weak has no table: nullptr, not a NULL-table report */
+    return t_ ? static_cast<T *>(ebra_weak_get(t_, h_)) : nullptr;
   }
   /** Returns a strong reference, or an empty one if the object died
    * (ebra_weak_upgrade).  Any context; lock-free. */
@@ -506,18 +552,20 @@ strong<T> weak_table<T>::make(pool<T> &p, A &&...args) {
   if (rc != 0) {
     p.destroy(obj);
     if (rc == -ENOMEM)
-      throw std::bad_alloc();
+      detail::throw_bad_alloc();
     detail::throw_errno(rc, "ebra_weak_create");
   }
   rc = ebra_weak_add_cleanup(t_, h, &destroy_dead, obj);
   if (rc != 0) { /* -ENOMEM: kill it; its memory returns without ~T */
     obj->~T();
     ebra_weak_kill(t_, h);
-    throw std::bad_alloc();
+    detail::throw_bad_alloc();
   }
   return strong<T>(t_, h, obj);
 }
 
 } // namespace ebra
+
+#undef EBRA_HPP_FAST
 
 #endif /* EBRA_EBRA_HPP */
