@@ -39,7 +39,7 @@
  * destroy, the allocator) are forced inline: left to itself GCC keeps some
  * of them out of line in callers with many call sites, which costs 10 to
  * 20 instructions per call (bench/callgrind_cpp.sh). */
-#define EBRA_HPP_FAST [[gnu::always_inline]]
+#define EBRA_HPP_FAST [[gnu::always_inline]] /**< force inlining (undefined at the end) */
 
 /** The C++ layer. */
 namespace ebra {
@@ -66,11 +66,13 @@ inline std::error_code make_error_code(int err) noexcept {
 }
 
 namespace detail {
-/* The throws live out of line and cold, so that the wrappers' fast paths
- * inline into their callers (bench/callgrind_cpp.sh measures them). */
+/** Throws std::system_error for err (positive or negative).  The throws
+ * live out of line and cold, so that the wrappers' fast paths inline into
+ * their callers (bench/callgrind_cpp.sh measures them). */
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_errno(int err, const char *what) {
   throw std::system_error(make_error_code(err != 0 ? err : EINVAL), what);
 }
+/** Throws std::bad_alloc, out of line. */
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_bad_alloc() { throw std::bad_alloc(); }
 } // namespace detail
 
@@ -435,7 +437,9 @@ public:
   strong() noexcept = default;
   /** Releases the reference. */
   ~strong() { reset(); }
+  /** Takes another reference to o's object (empty if it was killed). */
   strong(const strong &o) noexcept { copy_from(o); }
+  /** Takes over o's reference; o is left empty. */
   strong(strong &&o) noexcept
       : t_(std::exchange(o.t_, nullptr)), h_(std::exchange(o.h_, EBRA_WEAK_NONE)),
         p_(std::exchange(o.p_, nullptr)) {}

@@ -126,7 +126,8 @@ typedef struct ebra_report_stats_s {
  * the counts are read one by one, not as one atomic snapshot. */
 EBRA_API int ebra_report_stats(ebra_report_stats_t *out);
 
-/** A short stable name for a kind, e.g. "double-free". */
+/** Returns a short stable name for a kind, e.g. "double-free"; "unknown"
+ * for a value that is no kind.  Never NULL; thread-safe. */
 EBRA_API const char *ebra_error_kind_name(ebra_error_kind_t kind);
 
 /** What an errno means when an ebra call returns it, in ebra's terms: err is
