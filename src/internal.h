@@ -13,6 +13,7 @@
 #include <ck_stack.h>
 
 #include "ebra.h"
+#include "ebra/pool_inline.h"
 #include "atomics.h"
 
 #define EBI_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -118,7 +119,6 @@ typedef struct ebi_slab_s {
   ebra_pool_t *pool;        /* owner; constant */
   char *first;              /* first slot; constant */
   size_t stride;            /* constant */
-  size_t span;              /* count * stride; constant */
   uint64_t stride_inv;      /* inverse of stride's odd part mod 2^64 */
   uint32_t stride_tz;       /* stride == odd part << stride_tz */
   uint32_t count;           /* slots; constant */
@@ -206,6 +206,11 @@ typedef struct ebi_tcache_s {
   ebra_pool_t *pool;
   ebi_thread_t *thread;
   struct ebi_tcache_s *pool_next, *pool_prev; /* pool->tcaches, registry lock */
+  /* The drainer's (registry lock): activity last seen, steps idle since,
+   * and whether this drain asked for the cache. */
+  uint64_t drain_seen;
+  uint32_t idle_steps;
+  bool draining;
 } ebi_tcache_t;
 
 /* ---- per-thread state: one slot table per kind of object ------------------
@@ -217,7 +222,9 @@ typedef struct ebi_tcache_s {
  * stale slot miss on its next use without touching that thread, and an
  * empty slot (serial 0) matches nothing. */
 typedef struct ebi_slot_s {
-  uint64_t serial;
+  _Atomic uint64_t serial;     /* the owner's reads and the registry-lock
+                                  holders' writes; a drainer may zero it
+                                  (ebi_tcache_drain_idle_locked) */
   void *state;                 /* non-NULL in every valid slot */
 } ebi_slot_t;
 
@@ -252,6 +259,8 @@ struct ebi_thread_s {
    * and go. */
   uint32_t number;
   ebi_thread_t *next, *prev;  /* all threads, registry lock */
+  unsigned *busy;             /* the thread's EBRA__TLS.busy: pool operations
+                                 it is inside; read by a drainer */
 };
 #define EBI_THREAD_NUMBERS 64
 #define EBI_THREAD_UNNUMBERED UINT32_MAX
@@ -406,7 +415,10 @@ typedef struct ebi_segmap_leaf_s {
   _Atomic(ebi_slab_t *) xslab[EBI_SEGMAP_LEAF_LEN];
 } ebi_segmap_leaf_t;
 
-EBI_INTERNAL_FN extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
+/* Exported under its layout name for ebra/pool_inline.h, which reads it
+ * as void *[] (the same representation). */
+#define ebi_segmap_top EBRA__SEGMAP_TOP
+EBRA_API extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
 EBI_INTERNAL_FN int ebi_segmap_insert(ebi_slab_t *slab);
 EBI_INTERNAL_FN void ebi_segmap_remove(ebi_slab_t *slab);
 
@@ -442,9 +454,6 @@ EBI_INTERNAL_FN uint64_t ebi_slab_committed_bytes(void);
 EBI_INTERNAL_FN uint64_t ebi_slab_hard_limit(void);
 EBI_INTERNAL_FN uint64_t ebi_slab_limit_refusals(void);
 
-/* True iff p is the start of a slot of slab that has been carved (handed to
- * a magazine at some point).  Offsets are < 2^32 (slabs <= 32 MiB), so the
- * divisibility test is Lemire's: n % d == 0 <=> n * (2^64/d + 1) <= 2^64/d. */
 /* The slot number of p in slab, or a number >= the slab's carved count if
  * p is not the start of a carved slot (exact, any p).  stride = odd << tz
  * and inv * odd == 1 (mod 2^64): when off = k * stride, off * inv ==
@@ -468,6 +477,8 @@ static inline uint64_t ebi_slab_carved(const ebi_slab_t *slab) {
   return ebi_atomic_load_relaxed(&slab->xcarve) & EBI_SLAB_CARVED_MASK;
 }
 
+/* True iff p is the start of a slot of slab that has been carved (handed to
+ * a magazine at some point). */
 static inline bool ebi_slab_slot_valid(const ebi_slab_t *slab, const void *p) {
   return ebi_slab_slot_of(slab, p) < ebi_slab_carved(slab);
 }
@@ -510,8 +521,16 @@ EBI_INTERNAL_FN void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcach
 EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);
 
 /* ---- thread.c ------------------------------------------------------------ */
-EBI_INTERNAL_FN extern __thread ebi_thread_t *ebi_tls_thread
-    __attribute__((tls_model("initial-exec")));
+/* The calling thread's state (never NULL: an empty one until the thread
+ * first needs state).  Exported under its layout name for
+ * ebra/pool_inline.h, as void *; written only by thread.c. */
+#define ebi_tls_thread ((ebi_thread_t *)EBRA__TLS.thread)
+
+/* A pool operation of the calling thread: from before it looks up its
+ * cache to after it last touches it (ebra/pool_inline.h; the handshake of
+ * ebi_tcache_drain_idle_locked).  Nests. */
+#define ebi_pool_op_enter() ebra__op_enter()
+#define ebi_pool_op_leave() ebra__op_leave()
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
@@ -522,6 +541,26 @@ static inline ebra_pool_t *ebi_registry_at(uint32_t id) {
 static inline uint32_t ebi_registry_capacity(void) { return ebi_life_capacity_locked(EBI_KIND_POOL); }
 EBI_INTERNAL_FN ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool);
 EBI_INTERNAL_FN void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc);
+/* Take the caches of pool whose threads did no operation on them in the
+ * last min_idle calls (each call is one observation), through the
+ * handshake in thread.c, and give their magazines to the depot; how many
+ * were taken.  Never the caller's own; never waits for an owner.
+ * Registry lock held. */
+EBI_INTERNAL_FN uint32_t ebi_tcache_drain_idle_locked(ebra_pool_t *pool, uint32_t min_idle);
+/* The order of the drainer's serial store: sequentially consistent under
+ * TSan (the owners' side is too), relaxed with the membarrier. */
+#if defined(EBRA_TSAN)
+#define EBI_DRAIN_ORDER memory_order_seq_cst
+#else
+#define EBI_DRAIN_ORDER memory_order_relaxed
+#endif
+static inline void ebi_slot_serial_store_drain(ebi_slot_t *slot, uint64_t v) {
+  atomic_store_explicit(&slot->serial, v, EBI_DRAIN_ORDER);
+}
+/* Another thread's busy count (the drainer, after its barrier). */
+static inline unsigned ebi_thread_busy_load_drain(const ebi_thread_t *t) {
+  return __atomic_load_n(t->busy, __ATOMIC_SEQ_CST);
+}
 EBI_INTERNAL_FN void ebi_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
 EBI_INTERNAL_FN ebi_thread_t *ebi_thread_get_locked(void);     /* registry lock held */
 /* Make t's table of one kind reach id; 0 or ENOMEM.  Registry lock held. */
@@ -558,7 +597,8 @@ static inline ebi_tcache_t *ebi_tcache_of(const ebra_pool_t *pool) {
 static inline ebi_tcache_t *ebi_tcache_of_fast(const ebra_pool_t *pool) {
   const ebi_slot_t *slot =
       (const ebi_slot_t *)((const char *)ebi_tls_thread + pool->tslot_off);
-  if (EBI_LIKELY(slot->serial == pool->life.serial)) {
+  /* The owner's load in the drain handshake (thread.c). */
+  if (EBI_LIKELY(atomic_load_explicit(&slot->serial, EBI_DRAIN_ORDER) == pool->life.serial)) {
     if (slot->state == NULL) /* a matching slot always has state */
       __builtin_unreachable();
     return (ebi_tcache_t *)slot->state;
@@ -650,7 +690,7 @@ static inline ebi_objbit_t ebi_object_bit(_Atomic uint64_t *bits, const ebi_slab
 /* The held bitmap, right after the header, where free reads it with no
  * pointer load. */
 static inline _Atomic uint64_t *ebi_slab_held_bits(const ebi_slab_t *s) {
-  return (_Atomic uint64_t *)(s + 1);
+  return (_Atomic uint64_t *)((char *)s + EBRA__SLAB_HELD);
 }
 
 /* Is p held (see ebi_slab_held_bits)?  Relaxed: the bit is set by the thread that
@@ -668,10 +708,16 @@ static inline bool ebi_object_tracks_live(const ebra_pool_t *pool) {
 }
 
 /* Does every alloc and free of pool do more than the fast paths do (live
- * bits, secure clearing, debug poison)?  Such pools' thread caches bypass
- * the fast paths (ebi_tcache_t), which therefore test no flag. */
+ * bits, secure clearing, debug poison, ASan poisoning)?  Such pools'
+ * thread caches bypass the fast paths (ebi_tcache_t), which therefore
+ * test no flag, and so do ebra/pool_inline.h's copies of them. */
 static inline bool ebi_pool_has_object_hooks(const ebra_pool_t *pool) {
+#if defined(EBRA_ASAN)
+  (void)pool;
+  return true;
+#else
   return ebi_object_tracks_live(pool) || (pool->flags & EBRA_POOL_SECURE_CLEAR);
+#endif
 }
 
 /* Move p's live bit (pools that track it); false (nothing changed) if it

@@ -29,6 +29,35 @@
 
 
 
+/* ebra/pool_inline.h reads these fields at these offsets (layout
+ * EBRA__LAYOUT); a change here must change that header and its number. */
+#define EBI_AT(type, field, off) _Static_assert(offsetof(type, field) == (off), #field)
+EBI_AT(ebra_pool_t, life.serial, EBRA__POOL_SERIAL);
+EBI_AT(ebra_pool_t, tslot_off, EBRA__POOL_TSLOT);
+EBI_AT(ebra_pool_t, cookie, EBRA__POOL_COOKIE);
+EBI_AT(ebi_slot_t, serial, EBRA__SLOT_SERIAL);
+EBI_AT(ebi_slot_t, state, EBRA__SLOT_STATE);
+EBI_AT(ebi_tcache_t, top, EBRA__TC_TOP);
+EBI_AT(ebi_tcache_t, base, EBRA__TC_BASE);
+EBI_AT(ebi_tcache_t, limit, EBRA__TC_LIMIT);
+EBI_AT(ebi_tcache_t, c.allocs, EBRA__TC_ALLOCS);
+EBI_AT(ebi_tcache_t, c.frees, EBRA__TC_FREES);
+EBI_AT(ebi_slab_t, pool, EBRA__SLAB_POOL);
+EBI_AT(ebi_slab_t, first, EBRA__SLAB_FIRST);
+EBI_AT(ebi_slab_t, stride_inv, EBRA__SLAB_INV);
+EBI_AT(ebi_slab_t, stride_tz, EBRA__SLAB_TZ);
+EBI_AT(ebi_slab_t, xcarve, EBRA__SLAB_CARVE);
+_Static_assert(sizeof(ebi_slab_t) <= EBRA__SLAB_HELD, "held bits overlap the slab header");
+_Static_assert(EBRA__SLAB_HELD % 8 == 0, "held bits alignment");
+_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT &&
+                   EBRA__SEGMAP_LEAF_BITS == EBI_SEGMAP_LEAF_BITS &&
+                   EBRA__SEGMAP_TOP_LEN == EBI_SEGMAP_TOP_LEN,
+               "segment map geometry");
+_Static_assert(sizeof(_Atomic(ebi_segmap_leaf_t *)) == sizeof(void *) &&
+                   sizeof(_Atomic uint64_t) == sizeof(uint64_t),
+               "atomic pointers and counters have the plain representation");
+#undef EBI_AT
+
 /* ---- overflow list: frees while the OS refuses magazine memory ---------- */
 
 static void overflow_push(ebra_pool_t *pool, void *p) {
@@ -101,12 +130,13 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
   return m->rounds > 0;
 }
 
-static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
-  if (!pool) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
-    errno = EINVAL;
-    return NULL;
-  }
+static __attribute__((noinline)) void *alloc_null(void) {
+  ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
+  errno = EINVAL;
+  return NULL;
+}
+
+static void *alloc_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc) {
   if (!tc)
     tc = ebi_tcache_of(pool); /* an id with no inline slot */
   if (!tc) {
@@ -142,9 +172,18 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_
   return p;
 }
 
+/* Inside a pool operation, which it leaves (so the fast path can jump
+ * here with nothing to restore). */
+static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  void *p = alloc_slow_in_op(pool, tc);
+  ebi_pool_op_leave();
+  return p;
+}
+
 /* Fast path: pop the loaded magazine through the cached stack pointers. */
 void *ebra_pool_alloc(ebra_pool_t *pool) {
   if (EBI_LIKELY(pool != NULL)) {
+    ebi_pool_op_enter();
     ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
     if (EBI_LIKELY(tc != NULL)) {
       void **top = tc->top;
@@ -152,13 +191,14 @@ void *ebra_pool_alloc(ebra_pool_t *pool) {
         void *p = *--top;
         tc->top = top;
         ebi_counter_add_owner(&tc->c.allocs, 1);
+        ebi_pool_op_leave();
         ebi_object_on_alloc(pool, p);
         return p;
       }
     }
-    return alloc_slow(pool, tc);
+    return alloc_slow(pool, tc); /* leaves the operation */
   }
-  return alloc_slow(NULL, NULL);
+  return alloc_null();
 }
 
 /* ---- free ----------------------------------------------------------------- */
@@ -178,8 +218,7 @@ static int free_transition_hooked(ebra_pool_t *pool, void *p, bool user) {
   return 0;
 }
 
-static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
-                                               bool user) {
+static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool user) {
   if (ebi_pool_has_object_hooks(pool)) {
     const int rc = free_transition_hooked(pool, p, user);
     if (rc)
@@ -223,8 +262,17 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
   return 0;
 }
 
+/* Inside a pool operation, which it leaves. */
+static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
+                                               bool user) {
+  const int rc = free_slow_in_op(pool, tc, p, user);
+  ebi_pool_op_leave();
+  return rc;
+}
+
 /* p enters the free state and goes to the thread's loaded magazine. */
 static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
+  ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
   if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
@@ -233,10 +281,11 @@ static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
       *top = p;
       tc->top = top + 1;
       ebi_counter_add_owner(&tc->c.frees, 1);
+      ebi_pool_op_leave();
       return 0;
     }
   }
-  return free_slow(pool, tc, p, user);
+  return free_slow(pool, tc, p, user); /* leaves the operation */
 }
 
 /* The user's free of p, refused by the default checks, or by a live bit
@@ -412,9 +461,11 @@ int ebra_pool_thread_flush(ebra_pool_t *pool) {
   int rc = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_thread_flush");
   if (rc)
     return rc;
+  ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (tc)
     ebi_tcache_flush(pool, tc);
+  ebi_pool_op_leave();
   return 0;
 }
 

@@ -94,7 +94,7 @@ static size_t slab_header_size(const ebra_pool_t *pool, size_t *bitmap_words) {
   const size_t max_slots = pool->slab_size / pool->stride;
   *bitmap_words = (max_slots + 63) / 64;
   const size_t nbitmaps = 3; /* held, free, live */
-  return align_up(sizeof(ebi_slab_t) + nbitmaps * *bitmap_words * sizeof(uint64_t),
+  return align_up(EBRA__SLAB_HELD + nbitmaps * *bitmap_words * sizeof(uint64_t),
                   pool->alignment);
 }
 
@@ -120,7 +120,6 @@ static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   s->first = (char *)mem + header;
   s->stride = pool->stride;
   s->count = (uint32_t)((pool->slab_size - header) / pool->stride);
-  s->span = (size_t)s->count * s->stride;
   s->stride_tz = (uint32_t)__builtin_ctzll(s->stride);
   s->stride_inv = odd_inverse(s->stride >> s->stride_tz);
   s->map_size = pool->slab_size;
