@@ -106,6 +106,7 @@ FAMILIES = {
         "steps": "ebra_engine_steps_total", "switches": "ebra_engine_strategy_switches_total",
         "knob_changes": "ebra_engine_knob_changes_total",
         "magazines_trimmed": "ebra_engine_magazines_trimmed_total",
+        "caches_drained": "ebra_engine_caches_drained_total",
         "bytes_purged": "ebra_engine_purged_bytes_total",
         "forced_grace_periods": "ebra_engine_forced_grace_periods_total",
         "soft_limit_steps": "ebra_engine_soft_limit_steps_total",

@@ -488,7 +488,7 @@ static void test_many_pools(void)
   X(replacements) X(size) X(max_entries)
 #define SUBJECT_FIELDS(X) X(observers) X(subscribed) X(unlinked) X(notifies) X(calls)
 #define ENGINE_FIELDS(X)                                                                  \
-  X(steps) X(switches) X(knob_changes) X(magazines_trimmed) X(bytes_purged)               \
+  X(steps) X(switches) X(knob_changes) X(magazines_trimmed) X(caches_drained) X(bytes_purged) \
   X(forced_grace_periods) X(soft_limit_steps) X(hard_limit_refusals) X(committed_bytes)   \
   X(soft_limit) X(hard_limit) X(alloc_rate) X(free_rate) X(exchange_rate)                 \
   X(contention_rate) X(retire_rate)
