@@ -113,10 +113,20 @@ echo "${#headers[@]} headers ok"
 step "3. exported symbols"
 # The public API: every function declared with EBRA_API in the headers (a
 # declaration starts its line with EBRA_API; the name comes before the "(").
-api=$(cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" |
+api=$(cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" | grep -v '^EBRA_API extern' |
         sed -E 's/^EBRA_API[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' |
         sort -u)
 [[ -n $api ]] || fail "no EBRA_API declaration found in the installed headers"
+# Exported data (ebra/pool_inline.h's layout-numbered TLS and segment-map
+# symbols): "EBRA_API extern ... NAME" where NAME is a macro of the headers
+# that spells the symbol.
+data=$(cd "$inc" && grep -h '^EBRA_API extern' "${headers[@]}" |
+         sed -E -e 's/__attribute__.*//' -e 's/\[[^]]*\]//g' -e 's/;.*//' |
+         awk '{ print $NF }' | sort -u)
+for name in $data; do
+  value=$(cd "$inc" && grep -h "^#define $name " "${headers[@]}" | awk '{ print $3 }' | head -n1)
+  api=$(printf '%s\n%s\n' "$api" "${value:-$name}" | sort -u)
+done
 # _init/_fini and the linker's section markers may appear in any .so.
 exported=$(nm -D --defined-only "$lib/libebra.so" | awk '{ print $NF }' | sed 's/@.*//' |
              grep -vxE '_init|_fini|_edata|_end|__bss_start' | sort -u)
@@ -126,7 +136,7 @@ missing=$(comm -23 <(printf '%s\n' "$api") <(printf '%s\n' "$exported"))
 $not_api"
 [[ -z $missing ]] || fail "public API declared in the headers but not exported by libebra.so:
 $missing"
-echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions"
+echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions and data symbols"
 
 polluting=$(nm -g --defined-only "$lib/libebra.a" 2>/dev/null |
               awk 'NF == 3 { print $3 }' | grep -vE '^(ebra|ebi)_' | sort -u || true)
