@@ -6,9 +6,9 @@
 #define EBRA_EXPORT_H
 
 #if defined(__GNUC__) || defined(__clang__)
-#define EBRA_API __attribute__((visibility("default")))
+#define EBRA_API __attribute__((visibility("default"))) /**< exported from libebra.so */
 #else
-#define EBRA_API
+#define EBRA_API /**< exported from libebra.so */
 #endif
 
 #endif /* EBRA_EXPORT_H */
