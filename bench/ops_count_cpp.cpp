@@ -126,7 +126,10 @@ int main(int argc, char **argv) {
   }
   const char *mode = argv[1];
   const long n = std::atol(argv[2]);
-  ebra::domain d(ebra_domain_config_t{"ops", EBRA_RECLAIM_URCU_MEMB, 0, 0});
+  ebra_domain_config_t dc{};
+  dc.name = "ops";
+  dc.backend = EBRA_RECLAIM_URCU_MEMB;
+  ebra::domain d(dc);
   ebra::pool<obj64> p("ops");
   ebra::pool<obj64_ctor> pc("ops-ctor");
   ebra_pool_config_t c32{};

@@ -22,8 +22,8 @@
  *    ebra_weak_table_stats and ebra_subject_stats after known work (3
  *    handles, 1 killed and cleaned up; 2 observers, 2 notifies, 4 calls,
  *    then one unsubscribed); destroyed ones are absent;
- *  - latency histograms: each domain's buckets add up to its grace
- *    periods, the sum lies between count x the smallest and count x the
+ *  - latency histograms: each domain's grace-period buckets add up to its
+ *    grace periods and its reuse buckets to its batches, the sum lies between count x the smallest and count x the
  *    largest recorded latency, and p50 <= max;
  *  - ebra_version() equals EBRA_VERSION_STRING, ebra_version_number()
  *    EBRA_VERSION, and ebra_build_info carries both;
@@ -408,8 +408,8 @@ static void test_histograms(void)
     n += st.gp_ns_hist[i];
     r += st.reuse_ns_hist[i];
   }
-  CHECK_EQ(n, st.grace_periods); /* fewer than 1024: the ring holds them all */
-  CHECK_EQ(r, st.grace_periods);
+  CHECK_EQ(n, st.grace_periods); /* one per grace period */
+  CHECK_EQ(r, st.batches);       /* one reuse sample per batch */
   CHECK(st.gp_ns_sum <= n * st.gp_ns_max);
   CHECK(st.gp_ns_sum >= st.gp_ns_max); /* the largest is one of the summed */
   static const uint64_t bounds[EBRA_LATENCY_BUCKETS - 1] = EBRA_LATENCY_BOUNDS_NS;
@@ -481,6 +481,8 @@ static void test_many_pools(void)
 #define DOMAIN_FIELDS(X)                                                                  \
   X(retired) X(reclaimed) X(pending) X(pending_bytes) X(grace_periods) X(batches)         \
   X(gp_ns_p50) X(gp_ns_p90) X(gp_ns_p99) X(gp_ns_max) X(reuse_ns_p50) X(reuse_ns_p99)     \
+  X(reuse_ns_max) X(cleanup_ns_p50) X(cleanup_ns_p99) X(cleanup_ns_max) X(max_pending)     \
+  X(helped_rounds) X(stalls) X(stalled_ns)                                                 \
   X(threads) X(batch_size) X(max_batch_age_ns) X(gp_ns_sum) X(reuse_ns_sum)
 #define WEAK_FIELDS(X) X(live) X(slots) X(retired_slots) X(created) X(killed) X(cleanups_run)
 #define CACHE_FIELDS(X)                                                                   \

@@ -99,7 +99,7 @@ static void obs_unlink_locked(ebra_subject_t *s, obs_t *o) {
   o->linked = false;
   ebi_atomic_store_relaxed(&s->xcount, ebi_atomic_load_relaxed(&s->xcount) - 1);
   ebi_atomic_add_relaxed(&s->xunlinked, 1);
-  if (ebra_retire_call(s->domain, obs_list_hold_gone, o) != 0)
+  if (ebi_retire_call_nowait(s->domain, obs_list_hold_gone, o) != 0)
     ebi_report(EBRA_ERR_NOMEM, "subject: no memory to retire an observer; it leaks");
 }
 

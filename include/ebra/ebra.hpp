@@ -87,7 +87,7 @@ public:
       detail::throw_errno(errno, "ebra_domain_create");
   }
   /** Creates a domain named name. */
-  explicit domain(const char *name) : domain(ebra_domain_config_t{name, EBRA_RECLAIM_DEFAULT, 0, 0}) {}
+  explicit domain(const char *name) : domain(named(name)) {}
   /** Destroys the domain; a refusal (-EBUSY: threads or tables left) is
    * reported by the C call. */
   ~domain() {
@@ -108,6 +108,11 @@ public:
   read_guard read() const;
 
 private:
+  static ebra_domain_config_t named(const char *name) {
+    ebra_domain_config_t c{}; /* every other field 0: its default */
+    c.name = name;
+    return c;
+  }
   ebra_domain_t *d_;
 };
 

@@ -77,7 +77,7 @@ typedef enum ebra_error_kind_e {
                                 or past what the pool has handed out [EINVAL]  */
   EBRA_ERR_DOUBLE_FREE,      /**< free of an object that is already free [EALREADY] */
   EBRA_ERR_USE_AFTER_FREE,   /**< (debug checks) a free object was written      */
-  EBRA_ERR_USE_AFTER_DESTROY,/* call on a destroyed object of any kind,
+  EBRA_ERR_USE_AFTER_DESTROY,/**< call on a destroyed object of any kind,
                                 or a second destroy               [EBADF]   */
   EBRA_ERR_BAD_OPTION,       /**< an EBRA_* variable or option value was invalid;
                                 the previous value is kept (a warning) */
@@ -90,6 +90,9 @@ typedef enum ebra_error_kind_e {
   EBRA_INFO_ENGINE,          /**< the strategy engine switched strategy or
                                 changed a knob (reported only with
                                 EBRA_VERBOSE or a hook installed)          */
+  EBRA_WARN_STALL,           /**< a grace period has been held up past the
+                                domain's stall threshold (once per stall),
+                                or a timed barrier gave up   [ETIMEDOUT]   */
   EBRA_ERR_HELD,             /**< free (or a second retire or weak handle) of
                                 an object the reclamation layer holds: it
                                 was retired or has a weak handle, and

@@ -65,6 +65,13 @@ typedef struct ebra_domain_config_s {
   unsigned batch_size;            /**< retired objects per batch; 0 = 64 */
   uint64_t max_batch_age_ns;      /**< a batch older than this is closed;
                                      0 = 1 ms */
+  uint64_t max_pending;           /**< backlog bound: retired entries in
+                                     closed batches past which retiring
+                                     threads help or wait (see ebra_retire);
+                                     0 = 32 x batch_size; UINT64_MAX = none */
+  uint64_t stall_threshold_ns;    /**< a grace period running this long is
+                                     reported once (EBRA_WARN_STALL);
+                                     0 = 1 s; UINT64_MAX = never */
 } ebra_domain_config_t;
 
 /** Create a domain and its reclaimer thread.  Returns the domain, or NULL
@@ -73,8 +80,11 @@ typedef struct ebra_domain_config_s {
  * options were read, and memb is used. */
 EBRA_API ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg);
 
-/** Wait for everything retired, stop the reclaimer, release the domain.
- * Returns 0, -EBUSY if a weak table still uses it, -EBADF if destroyed. */
+/** Run everything retired (deferred calls that retire or defer more
+ * included, to the end of the chain), stop the reclaimer, release the
+ * domain.  Returns 0, -EBUSY if a weak table still uses it or another
+ * thread is still registered (ebra's own threads never count), -EDEADLK
+ * from a cleanup or deferred call, -EBADF if destroyed. */
 EBRA_API int ebra_domain_destroy(ebra_domain_t *d);
 
 /** Register the calling thread with d explicitly (it is registered
@@ -111,23 +121,52 @@ EBRA_API void *ebra_deref(ebra_domain_t *d, void *const *pp);
 
 /** Retire an object allocated from an ebra pool: it returns to its pool
  * after a grace period.  Returns 0, or -EFAULT (not a pool object), -EINVAL
- * (not the start of a live object), -EALREADY (already retired or free). */
+ * (not the start of a live object), -EALREADY (already retired or free).
+ *
+ * Bounded backlog: when the entries retired and not yet reclaimed pass the
+ * domain's max_pending, a thread that retires outside every read section
+ * it could hold up (and is not running a cleanup or deferred call) takes
+ * the pending batches and reclaims them itself (a grace period, then their
+ * cleanups, deferred calls and secure clearing, on this thread), or waits
+ * until the reclaimer has made room.  So cleanups and deferred calls may
+ * run on any thread that retires into the domain: they must not take locks
+ * a retiring thread may hold.  A retire inside a section is never held
+ * back; the next retire or weak call outside one is.
+ *
+ * Memory exhaustion: with no memory for a batch, a thread that may wait
+ * runs the grace period itself and reclaims obj at once; inside a section
+ * the call returns -ENOMEM and obj stays the caller's. */
 EBRA_API int ebra_retire(ebra_domain_t *d, void *obj);
 
 /** A function ebra_retire_call runs after a grace period. */
 typedef void ebra_reclaim_fn(void *arg);
 /** Run fn(arg) once, after a grace period that begins after this call, on
- * the domain's reclaimer thread (ebra_domain_barrier waits for it).  Any
- * thread, inside or outside a section; never waits for a grace period.
+ * the domain's reclaimer thread or on a retiring thread that helps (see
+ * ebra_retire); ebra_domain_barrier waits for it.  fn may retire and defer
+ * more; ebra_domain_destroy runs such chains to their end.  Any thread,
+ * inside or outside a section; held back only by the backlog bound, as
+ * ebra_retire.
  * Returns 0, -EINVAL with a report (NULL d or fn), -EBADF (destroyed) or
  * -ENOMEM (the thread's state or a new retire batch could not be
  * allocated). */
 EBRA_API int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
 
 /** Wait until everything retired before the call (by any thread) has been
- * reclaimed.  Blocks.  Returns 0, -EDEADLK with a report inside a section
- * of d, -EINVAL or -EBADF. */
+ * reclaimed.  Blocks.  Returns 0, or -EDEADLK with a report inside a
+ * section of d or from a cleanup or deferred call (it would wait for the
+ * round that runs it), -EINVAL or -EBADF. */
 EBRA_API int ebra_domain_barrier(ebra_domain_t *d);
+
+/** ebra_domain_barrier that gives up after timeout_ns.  Returns 0, or
+ * -ETIMEDOUT with an EBRA_WARN_STALL report saying why (a grace period
+ * held up by a section or an unquiescent qsbr thread, or cleanups still
+ * running); the wait's work still completes later.  Other errors as the
+ * barrier. */
+EBRA_API int ebra_domain_barrier_timeout(ebra_domain_t *d, uint64_t timeout_ns);
+
+/** Set the backlog bound (see ebra_retire); 0 restores the default,
+ * UINT64_MAX turns it off.  Returns 0, or -EBADF / -EINVAL. */
+EBRA_API int ebra_domain_set_backlog(ebra_domain_t *d, uint64_t max_pending);
 
 /** qsbr: announce a quiescent state of the calling thread in d.  A cheap
  * no-op for the other backends and for a thread not registered with d.
@@ -177,20 +216,31 @@ typedef struct ebra_domain_stats_s {
   uint64_t gp_ns_p90;        /**< 90th percentile, last 1024 periods */
   uint64_t gp_ns_p99;        /**< 99th percentile, last 1024 periods */
   uint64_t gp_ns_max;        /**< longest of the last 1024 periods */
-  uint64_t reuse_ns_p50;     /**< median retire -> reuse of a batch's oldest
-                                object, last 1024 batches */
+  uint64_t reuse_ns_p50;     /**< median retire -> back in its pool
+                                (reusable), per sampled object: one per
+                                batch, last 1024 samples (DESIGN.md) */
   uint64_t reuse_ns_p99;     /**< its 99th percentile */
-  uint32_t threads;          /**< registered threads */
+  uint32_t threads;          /**< registered threads (not ebra's own) */
   unsigned batch_size;       /**< retired objects per batch now */
   uint64_t max_batch_age_ns; /**< age at which an open batch is closed */
+  uint64_t reuse_ns_max;     /**< the longest of those samples */
+  uint64_t cleanup_ns_p50;   /**< median retire -> its cleanup / deferred
+                                call / return has run, same samples */
+  uint64_t cleanup_ns_p99;   /**< its 99th percentile */
+  uint64_t cleanup_ns_max;   /**< its longest */
+  uint64_t max_pending;      /**< the backlog bound in force */
+  uint64_t helped_rounds;    /**< rounds run by retiring threads */
+  uint64_t stalls;           /**< stalled grace periods reported */
+  uint64_t stalled_ns;       /**< age of the running grace period, if it is
+                                past the stall threshold; else 0 */
   /** Every grace period since the domain was created, by latency
    * (EBRA_LATENCY_BOUNDS_NS; each bucket alone, not cumulative): a
    * histogram that adds up across domains and processes. */
   uint64_t gp_ns_hist[EBRA_LATENCY_BUCKETS];
   uint64_t gp_ns_sum;        /**< the sum of those grace periods, ns */
-  uint64_t reuse_ns_hist[EBRA_LATENCY_BUCKETS]; /**< every batch's retire ->
-                                reuse time, by latency, likewise */
-  uint64_t reuse_ns_sum;     /**< the sum of those times, ns */
+  uint64_t reuse_ns_hist[EBRA_LATENCY_BUCKETS]; /**< every reuse sample
+                                (retire -> reusable), by latency, likewise */
+  uint64_t reuse_ns_sum;     /**< the sum of those samples, ns */
 } ebra_domain_stats_t;
 
 /** Fill *out with d's stats.  Any thread; takes d's threads_lock and lock
