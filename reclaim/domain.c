@@ -52,12 +52,8 @@
 
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
-  switch (b) {
-  case EBRA_RECLAIM_URCU_MEMB: return "urcu-memb";
-  case EBRA_RECLAIM_URCU_QSBR: return "urcu-qsbr";
-  case EBRA_RECLAIM_CK_EPOCH: return "ck-epoch";
-  default: return "default";
-  }
+  return b >= EBRA_RECLAIM_URCU_MEMB && b <= EBRA_RECLAIM_CK_EPOCH ? ebi_reclaim_names[b]
+                                                                    : "default";
 }
 
 ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
@@ -65,21 +61,11 @@ ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
                                                                     : d->backend;
 }
 
-/* EBRA_RECLAIM=urcu-memb|urcu-qsbr|ck-epoch; unset means memb. */
-static int backend_from_env(ebra_reclaim_backend_t *out) {
-  const char *v = getenv("EBRA_RECLAIM");
-  *out = EBRA_RECLAIM_URCU_MEMB;
-  if (!v || !*v)
-    return 0;
-  for (int b = EBRA_RECLAIM_URCU_MEMB; b <= EBRA_RECLAIM_CK_EPOCH; b++) {
-    if (strcasecmp(v, ebra_reclaim_backend_name((ebra_reclaim_backend_t)b)) == 0) {
-      *out = (ebra_reclaim_backend_t)b;
-      return 0;
-    }
-  }
-  ebi_report(EBRA_ERR_BAD_OPTION,
-              "EBRA_RECLAIM=\"%s\" is not urcu-memb, urcu-qsbr or ck-epoch", v);
-  return EINVAL;
+/* The reclaim option (EBRA_RECLAIM or ebra_option_set; src/options.c
+ * reports a bad value and keeps the default): "default" means memb. */
+static ebra_reclaim_backend_t backend_from_option(void) {
+  const ebra_reclaim_backend_t b = (ebra_reclaim_backend_t)ebi_option_value(EBRA_OPT_RECLAIM);
+  return b == EBRA_RECLAIM_DEFAULT ? EBRA_RECLAIM_URCU_MEMB : b;
 }
 
 static void note_own_attached(void);
@@ -377,6 +363,16 @@ static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
   ring[count % EBI_LATENCY_RING] = v;
 }
 
+/* Count v (ns) in its EBRA_LATENCY_BOUNDS_NS bucket, and in the sum. */
+static void hist_put(uint64_t *hist, uint64_t *sum, uint64_t v) {
+  static const uint64_t bounds[EBRA_LATENCY_BUCKETS - 1] = EBRA_LATENCY_BOUNDS_NS;
+  size_t i = 0;
+  while (i < EBRA_LATENCY_BUCKETS - 1 && v > bounds[i])
+    i++;
+  hist[i]++;
+  *sum += v;
+}
+
 bool ebi_in_reclaim(void) { return tls_reclaiming > 0; }
 static void note_own_attached(void) { tls_own_attached = true; }
 
@@ -457,10 +453,12 @@ static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t 
   pthread_mutex_lock(&d->lock);
   const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
   ring_put(d->gp_ns, gps, now - gp_start);
+  hist_put(d->gp_hist, &d->gp_sum, now - gp_start);
   ebi_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
   for (ebi_batch_t *b = list; b; b = b->next, d->nsamples++) {
     ring_put(d->cleanup_ns, d->nsamples, b->cleanup_ns);
     ring_put(d->reuse_ns, d->nsamples, now - b->sample_ns);
+    hist_put(d->reuse_hist, &d->reuse_sum, now - b->sample_ns);
   }
   ebi_atomic_store_relaxed(&d->xinflight, ebi_atomic_load_relaxed(&d->xinflight) - n);
   pthread_cond_broadcast(&d->room);
@@ -919,7 +917,8 @@ static int domain_config_check(const ebra_domain_config_t *cfg, ebra_reclaim_bac
     *be = cfg->backend;
     return 0;
   }
-  return backend_from_env(be);
+  *be = backend_from_option();
+  return 0;
 }
 
 ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
@@ -1101,6 +1100,10 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
               &out->reuse_ns_max);
   percentiles(d->cleanup_ns, d->nsamples, &out->cleanup_ns_p50, NULL, &out->cleanup_ns_p99,
               &out->cleanup_ns_max);
+  memcpy(out->gp_ns_hist, d->gp_hist, sizeof out->gp_ns_hist);
+  out->gp_ns_sum = d->gp_sum;
+  memcpy(out->reuse_ns_hist, d->reuse_hist, sizeof out->reuse_ns_hist);
+  out->reuse_ns_sum = d->reuse_sum;
   pthread_mutex_unlock(&d->lock);
   return 0;
 }

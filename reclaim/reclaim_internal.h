@@ -138,6 +138,8 @@ struct ebra_domain_s {
   uint64_t gp_ns[EBI_LATENCY_RING];      /* under lock */
   uint64_t reuse_ns[EBI_LATENCY_RING];   /* per-object samples; under lock */
   uint64_t cleanup_ns[EBI_LATENCY_RING]; /* per-object samples; under lock */
+  uint64_t gp_hist[EBRA_LATENCY_BUCKETS], gp_sum;       /* every grace period; under lock */
+  uint64_t reuse_hist[EBRA_LATENCY_BUCKETS], reuse_sum; /* every reuse sample; under lock */
 };
 
 #define EBI_BACKLOG_BATCHES 32u
