@@ -90,6 +90,7 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
       t->qsbr_resting_offline = false;
       t->qsbr_implicit = false;
     }
+    dt->urcu_node = ebi_urcu_own_node(d->backend);
     dt->qsbr_next = t->qsbr_list;
     t->qsbr_list = dt;
     qsbr_set_outer();
@@ -109,6 +110,7 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
   default:
     if (t->memb_users++ == 0)
       urcu_memb_register_thread();
+    dt->urcu_node = ebi_urcu_own_node(d->backend);
     ebi_dthread_set_outer(dt, true); /* liburcu's reader counter */
     return 0;
   }
@@ -116,15 +118,18 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
 
 /* Called by the thread itself, outside any section; or, in a fork child,
  * for a thread that no longer exists (t != the caller's): then liburcu
- * cannot be told (its registration is the dead thread's TLS), and only the
- * ck record is given back. */
+ * cannot be told (its registration is the dead thread's TLS), so its
+ * record is unlinked from liburcu's registry by hand (fork.c, F3),
+ * and the ck record is given back. */
 void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *thread) {
   const bool self = (thread == ebi_tls_thread);
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
-    if (!self)
+    if (!self) {
+      ebi_urcu_forget_dead(dt->urcu_node);
       break;
+    }
     qsbr_list_remove(dt);
     if (--t->qsbr_users == 0) {
       if (t->qsbr_resting_offline)
@@ -140,6 +145,8 @@ void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t
     dt->ck_record = NULL;
     break;
   default:
+    if (!self)
+      ebi_urcu_forget_dead(dt->urcu_node);
     if (self && --t->memb_users == 0)
       urcu_memb_unregister_thread();
     break;
@@ -179,13 +186,17 @@ static void ck_wait_yield(ck_epoch_t *e, ck_epoch_record_t *r, void *arg) {
 void ebi_backend_synchronize(ebra_domain_t *d) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
+    ebi_urcu_gate_enter(); /* fork.c F2: released below */
     urcu_qsbr_synchronize_rcu();
+    ebi_urcu_gate_leave();
     break;
   case EBRA_RECLAIM_CK_EPOCH:
     ck_epoch_synchronize_wait(d->ck_epoch, ck_wait_yield, NULL);
     break;
   default:
+    ebi_urcu_gate_enter(); /* fork.c F2: released below */
     urcu_memb_synchronize_rcu();
+    ebi_urcu_gate_leave();
     break;
   }
 }

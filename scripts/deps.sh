@@ -7,9 +7,11 @@
 #                            compare.py) and python3-matplotlib (plots)
 set -euo pipefail
 
-# prometheus: promtool, which test_monitor runs on the Prometheus output
+# prometheus: promtool, and python3-prometheus-client: the exposition
+# parser, which check_monitor.py (ctest monitor_formats) runs on the
+# Prometheus output; doxygen: the API reference (target docs, ctest docs)
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
-      libbenchmark-tools python3 prometheus)
+      libbenchmark-tools python3 prometheus python3-prometheus-client doxygen)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib)
 fi
