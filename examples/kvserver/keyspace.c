@@ -239,10 +239,15 @@ int ks_get(const char *k, size_t klen, ks_emit_fn *emit, void *arg) {
 int ks_exists(const char *k, size_t klen) {
   ks_key q = {k, klen};
   struct cds_lfht_iter it;
+  bool gone = false;
   ebra_read_lock(dom);
   kv_entry *e = find(&q, hash_key(k, klen), &it);
   int found = e && !expired(e, ks_now_ms());
+  if (e && !found)
+    gone = remove_expired(e);
   ebra_read_unlock(dom);
+  if (gone)
+    emit_event(KS_EV_EXPIRED, k, klen);
   return found;
 }
 
