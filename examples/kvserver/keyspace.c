@@ -101,7 +101,7 @@ static uint64_t hash_key(const char *k, size_t n) {
 
 /* A reader reached e through the table (see Ordering). */
 static inline void reached(kv_entry *e) {
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) && !defined(KV_BROKEN)
   __tsan_acquire(e);
   void *_Atomic slot = e;
   (void)ebra_deref(dom, (void *const *)&slot);
