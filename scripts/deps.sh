@@ -8,10 +8,14 @@
 set -euo pipefail
 
 # prometheus: promtool, which test_monitor runs on the Prometheus output
+# libmicrohttpd-dev, redis-tools, curl: examples/kvserver (its /metrics page,
+# and the clients its test drives it with)
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
-      libbenchmark-tools python3 prometheus)
+      libbenchmark-tools python3 prometheus libmicrohttpd-dev redis-tools curl)
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib)
+  # redis-server: the peer of examples/kvserver/bench.sh
+  pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib
+         redis-server)
 fi
 
 missing=()

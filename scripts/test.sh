@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Install dependencies, then build and run ctest in every checked
 # configuration: release (all labels), debug-checks, ThreadSanitizer and
-# ASan+UBSan (unit + stress; TSan and ASan also run the deliberately broken
-# stress variants, which must be caught), and TSan with liburcu's inlined
+# ASan+UBSan (unit + stress + example: the examples, kvserver with a short
+# benchmark, run under both; TSan and ASan also run the deliberately broken
+# variants, which must be caught), and TSan with liburcu's inlined
 # read side (EBRA_URCU_INLINE) over the reclamation tests.  The release
 # configuration also smoke-runs the benchmarks (bench/run.sh --quick, under
 # every allocator peer): it checks that every harness ran and wrote its JSON,
@@ -30,8 +31,8 @@ for cfg in "${configs[@]}"; do
   case "$cfg" in
     release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install|example" ;;
     debug)   flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_DEBUG_CHECKS=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
-    tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
-    asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
+    tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress|example" ;;
+    asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress|example" ;;
     tsan-inline) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_URCU_INLINE=ON -DEBRA_BUILD_BENCH=OFF); labels="reclaim" ;;
     *) echo "unknown config: $cfg" >&2; exit 2 ;;
   esac
