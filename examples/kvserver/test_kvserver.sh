@@ -200,7 +200,7 @@ curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$M/nothing" | grep -q 4
 stop_server
 
 # ---- hard memory limit: -OOM, then serving resumes after DEL -----------------------------------
-start_server --maxmemory 4M
+EBRA_SHOW_STATS=1 start_server --maxmemory 4M
 value=$(head -c 1000 /dev/zero | tr '\0' 'v')
 for i in $(seq 1 8000); do printf 'SET key:%d %s\r\n' "$i" "$value"; done >"$work/fill"
 redis-cli -p "$P" <"$work/fill" >"$work/fill.out" 2>&1 || true
@@ -218,5 +218,7 @@ expect $((stored)) dbsize
 expect OK flushall
 expect OK set extra2 "$value"
 stop_server
+# EBRA_SHOW_STATS=1: ebra's report of the live pools at shutdown
+grep -q 'pool "kv-conn"' "$work/err" || fail "EBRA_SHOW_STATS printed no pool report"
 
 echo "PASS"
