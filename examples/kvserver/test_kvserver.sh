@@ -10,6 +10,7 @@
 #   - redis-benchmark -t set,get,incr,mset -c 50 at -P 1 and -P 16: no error;
 #   - /metrics passes promtool check metrics;
 #   - a small hard limit answers -OOM, and SET succeeds again after DEL;
+#   - the same under the qsbr reclamation backend (a short benchmark);
 #   - SIGTERM: exit status 0, "clean shutdown", no sanitizer report.
 # short: fewer benchmark requests (sanitizer builds).
 # broken: BINARY is the TSan build with a seeded race (KV_BROKEN: keyspace
@@ -220,5 +221,17 @@ expect OK set extra2 "$value"
 stop_server
 # EBRA_SHOW_STATS=1: ebra's report of the live pools at shutdown
 grep -q 'pool "kv-conn"' "$work/err" || fail "EBRA_SHOW_STATS printed no pool report"
+
+# ---- the qsbr backend: workers quiescent once per loop turn, offline in epoll_wait ----
+EBRA_RECLAIM=urcu-qsbr start_server
+cli info server | grep -q "^ebra_reclaim_backend:urcu-qsbr" || fail "qsbr backend not in use"
+redis-benchmark -p "$P" -t set,get,incr,mset -n $((requests / 4)) -c 50 -P 16 -r 1000 --csv \
+  >"$work/benchq" 2>&1 || fail "redis-benchmark on qsbr"
+bench_ok "$work/benchq"
+expect OK set q v
+expect v get q
+retired=$(cli info stats | awk -F: '/^ebra_retired:/ {print $2+0}')
+((retired > 0)) || fail "nothing retired on qsbr"
+stop_server
 
 echo "PASS"
