@@ -30,6 +30,25 @@
  * is destroyed in order, and the exit status is 0 only if every destroy
  * found nothing live.
  *
+ * Invariants (ownership is in server.h)
+ *   W1  a connection is closed only by its owner worker, once: conn_close
+ *       unlinks it (under list_mu) and kills its handle, so it leaves the
+ *       client cache and the event subjects by itself and returns to its
+ *       pool after a grace period.
+ *   W2  a worker handles its eventfd after the other events of an
+ *       epoll_wait batch: the eventfd may close any of its connections,
+ *       and a batch event of a closed connection would point at an object
+ *       already on its way back to the pool.  A connection event closes
+ *       only that connection, which appears once per batch.
+ *   W3  another thread touches a connection only inside a read section of
+ *       the domain, reached through its weak handle (the cache or a
+ *       subject), so the object cannot be reclaimed under it; it reads only
+ *       immutable fields and atomics and writes only the push buffer
+ *       (under push_mu, a leaf lock) and the kill/push flags.
+ *   W4  every ebra object is created before the workers start and
+ *       destroyed after they are joined; the keyspace's entries are all
+ *       reclaimed (ks_fini) before the domain and the pools are destroyed.
+ *
  * Usage: kvserver [--port N] [--threads N] [--maxmemory SIZE]
  *                 [--metrics-port N|-1] [--port-file FILE]
  */
@@ -1141,11 +1160,12 @@ static void *worker_main(void *arg) {
     int n = epoll_wait(w->epfd, evs, 256, 1000);
     if (qsbr)
       ebra_domain_thread_online(S.dom);
+    bool woken = false;
     for (int i = 0; i < n; i++) {
       if (evs[i].data.ptr == &w->lfd)
         worker_accept(w);
       else if (evs[i].data.ptr == &w->evfd)
-        worker_wakeup(w);
+        woken = true; /* after the batch: it may close connections (W2) */
       else {
         kv_conn_t *c = evs[i].data.ptr;
         if (evs[i].events & (EPOLLERR | EPOLLHUP) && !(evs[i].events & EPOLLIN))
@@ -1162,6 +1182,8 @@ static void *worker_main(void *arg) {
           conn_readable(w, c);
       }
     }
+    if (woken)
+      worker_wakeup(w);
     ebra_quiescent(S.dom);
   }
   while (w->head)
