@@ -60,7 +60,8 @@ typedef enum ebi_kind_e {
 typedef struct ebi_life_s {
   uint64_t serial;           /* unique, >= 1; EBI_SERIAL_DEAD once destroyed */
   uint32_t id;               /* index in its kind's registry; reused */
-  uint32_t state;            /* EBI_ALIVE, then EBI_DEAD */
+  _Atomic uint32_t state;    /* EBI_ALIVE, then EBI_DEAD; written under the
+                                registry lock, read relaxed by entry checks */
   ebi_kind_t kind;
   struct ebi_life_s *tomb_next; /* its kind's tombstones, once dead */
   char name[EBI_NAME_MAX];   /* as configured, truncated; or the kind's name */
@@ -89,7 +90,11 @@ EBI_INTERNAL_FN uint32_t ebi_life_capacity_locked(ebi_kind_t kind);
 EBI_INTERNAL_FN void ebi_life_each_locked(ebi_kind_t kind, void (*fn)(ebi_life_t *l));
 EBI_INTERNAL_FN int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call);
 
-static inline bool ebi_life_is_alive(const ebi_life_t *l) { return l->state == EBI_ALIVE; }
+/* Relaxed: see life.c, "Readers outside the lock". */
+static inline uint32_t ebi_life_state(const ebi_life_t *l) {
+  return ebi_atomic_load_relaxed(&((ebi_life_t *)l)->state);
+}
+static inline bool ebi_life_is_alive(const ebi_life_t *l) { return ebi_life_state(l) == EBI_ALIVE; }
 
 /* The entry check of every public call on an object: 0 for a live object
  * of the kind; else a report naming `call` and -EINVAL (NULL, or not an
@@ -206,6 +211,11 @@ typedef struct ebi_tcache_s {
   ebra_pool_t *pool;
   ebi_thread_t *thread;
   struct ebi_tcache_s *pool_next, *pool_prev; /* pool->tcaches, registry lock */
+  /* The drainer's (registry lock): activity last seen, steps idle since,
+   * and whether this drain asked for the cache. */
+  uint64_t drain_seen;
+  uint32_t idle_steps;
+  bool draining;
 } ebi_tcache_t;
 
 /* ---- per-thread state: one slot table per kind of object ------------------
@@ -217,7 +227,9 @@ typedef struct ebi_tcache_s {
  * stale slot miss on its next use without touching that thread, and an
  * empty slot (serial 0) matches nothing. */
 typedef struct ebi_slot_s {
-  uint64_t serial;
+  _Atomic uint64_t serial;     /* the owner's reads and the registry-lock
+                                  holders' writes; a drainer may zero it
+                                  (ebi_tcache_drain_idle_locked) */
   void *state;                 /* non-NULL in every valid slot */
 } ebi_slot_t;
 
@@ -252,6 +264,8 @@ struct ebi_thread_s {
    * and go. */
   uint32_t number;
   ebi_thread_t *next, *prev;  /* all threads, registry lock */
+  unsigned *busy;             /* the thread's EBRA__TLS.busy: pool operations
+                                 it is inside; read by a drainer */
 };
 #define EBI_THREAD_NUMBERS 64
 #define EBI_THREAD_UNNUMBERED UINT32_MAX
@@ -512,8 +526,13 @@ EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);
 /* The calling thread's state (never NULL: an empty one until the thread
  * first needs state).  Exported under its layout name for
  * ebra/pool_inline.h, as void *; written only by thread.c. */
-EBRA_API extern __thread void *EBRA__TLS_THREAD __attribute__((tls_model("initial-exec")));
-#define ebi_tls_thread ((ebi_thread_t *)EBRA__TLS_THREAD)
+#define ebi_tls_thread ((ebi_thread_t *)EBRA__TLS.thread)
+
+/* A pool operation of the calling thread: from before it looks up its
+ * cache to after it last touches it (ebra/pool_inline.h; the handshake of
+ * ebi_tcache_drain_idle_locked).  Nests. */
+#define ebi_pool_op_enter() ebra__op_enter()
+#define ebi_pool_op_leave() ebra__op_leave()
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
@@ -524,6 +543,26 @@ static inline ebra_pool_t *ebi_registry_at(uint32_t id) {
 static inline uint32_t ebi_registry_capacity(void) { return ebi_life_capacity_locked(EBI_KIND_POOL); }
 EBI_INTERNAL_FN ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool);
 EBI_INTERNAL_FN void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc);
+/* Take the caches of pool whose threads did no operation on them in the
+ * last min_idle calls (each call is one observation), through the
+ * handshake in thread.c, and give their magazines to the depot; how many
+ * were taken.  Never the caller's own; never waits for an owner.
+ * Registry lock held. */
+EBI_INTERNAL_FN uint32_t ebi_tcache_drain_idle_locked(ebra_pool_t *pool, uint32_t min_idle);
+/* The order of the drainer's serial store: sequentially consistent under
+ * TSan (the owners' side is too), relaxed with the membarrier. */
+#if defined(EBRA_TSAN)
+#define EBI_DRAIN_ORDER memory_order_seq_cst
+#else
+#define EBI_DRAIN_ORDER memory_order_relaxed
+#endif
+static inline void ebi_slot_serial_store_drain(ebi_slot_t *slot, uint64_t v) {
+  atomic_store_explicit(&slot->serial, v, EBI_DRAIN_ORDER);
+}
+/* Another thread's busy count (the drainer, after its barrier). */
+static inline unsigned ebi_thread_busy_load_drain(const ebi_thread_t *t) {
+  return __atomic_load_n(t->busy, __ATOMIC_SEQ_CST);
+}
 EBI_INTERNAL_FN void ebi_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
 EBI_INTERNAL_FN ebi_thread_t *ebi_thread_get_locked(void);     /* registry lock held */
 /* Make t's table of one kind reach id; 0 or ENOMEM.  Registry lock held. */
@@ -560,7 +599,8 @@ static inline ebi_tcache_t *ebi_tcache_of(const ebra_pool_t *pool) {
 static inline ebi_tcache_t *ebi_tcache_of_fast(const ebra_pool_t *pool) {
   const ebi_slot_t *slot =
       (const ebi_slot_t *)((const char *)ebi_tls_thread + pool->tslot_off);
-  if (EBI_LIKELY(slot->serial == pool->life.serial)) {
+  /* The owner's load in the drain handshake (thread.c). */
+  if (EBI_LIKELY(atomic_load_explicit(&slot->serial, EBI_DRAIN_ORDER) == pool->life.serial)) {
     if (slot->state == NULL) /* a matching slot always has state */
       __builtin_unreachable();
     return (ebi_tcache_t *)slot->state;
@@ -670,10 +710,16 @@ static inline bool ebi_object_tracks_live(const ebra_pool_t *pool) {
 }
 
 /* Does every alloc and free of pool do more than the fast paths do (live
- * bits, secure clearing, debug poison)?  Such pools' thread caches bypass
- * the fast paths (ebi_tcache_t), which therefore test no flag. */
+ * bits, secure clearing, debug poison, ASan poisoning)?  Such pools'
+ * thread caches bypass the fast paths (ebi_tcache_t), which therefore
+ * test no flag, and so do ebra/pool_inline.h's copies of them. */
 static inline bool ebi_pool_has_object_hooks(const ebra_pool_t *pool) {
+#if defined(EBRA_ASAN)
+  (void)pool;
+  return true;
+#else
   return ebi_object_tracks_live(pool) || (pool->flags & EBRA_POOL_SECURE_CLEAR);
+#endif
 }
 
 /* Move p's live bit (pools that track it); false (nothing changed) if it

@@ -130,12 +130,13 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
   return m->rounds > 0;
 }
 
-static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
-  if (!pool) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
-    errno = EINVAL;
-    return NULL;
-  }
+static __attribute__((noinline)) void *alloc_null(void) {
+  ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
+  errno = EINVAL;
+  return NULL;
+}
+
+static void *alloc_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc) {
   if (!tc)
     tc = ebi_tcache_of(pool); /* an id with no inline slot */
   if (!tc) {
@@ -171,9 +172,18 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_
   return p;
 }
 
+/* Inside a pool operation, which it leaves (so the fast path can jump
+ * here with nothing to restore). */
+static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  void *p = alloc_slow_in_op(pool, tc);
+  ebi_pool_op_leave();
+  return p;
+}
+
 /* Fast path: pop the loaded magazine through the cached stack pointers. */
 void *ebra_pool_alloc(ebra_pool_t *pool) {
   if (EBI_LIKELY(pool != NULL)) {
+    ebi_pool_op_enter();
     ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
     if (EBI_LIKELY(tc != NULL)) {
       void **top = tc->top;
@@ -181,13 +191,14 @@ void *ebra_pool_alloc(ebra_pool_t *pool) {
         void *p = *--top;
         tc->top = top;
         ebi_counter_add_owner(&tc->c.allocs, 1);
+        ebi_pool_op_leave();
         ebi_object_on_alloc(pool, p);
         return p;
       }
     }
-    return alloc_slow(pool, tc);
+    return alloc_slow(pool, tc); /* leaves the operation */
   }
-  return alloc_slow(NULL, NULL);
+  return alloc_null();
 }
 
 /* ---- free ----------------------------------------------------------------- */
@@ -207,8 +218,7 @@ static int free_transition_hooked(ebra_pool_t *pool, void *p, bool user) {
   return 0;
 }
 
-static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
-                                               bool user) {
+static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool user) {
   if (ebi_pool_has_object_hooks(pool)) {
     const int rc = free_transition_hooked(pool, p, user);
     if (rc)
@@ -252,8 +262,17 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
   return 0;
 }
 
+/* Inside a pool operation, which it leaves. */
+static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
+                                               bool user) {
+  const int rc = free_slow_in_op(pool, tc, p, user);
+  ebi_pool_op_leave();
+  return rc;
+}
+
 /* p enters the free state and goes to the thread's loaded magazine. */
 static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
+  ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
   if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
@@ -262,10 +281,11 @@ static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
       *top = p;
       tc->top = top + 1;
       ebi_counter_add_owner(&tc->c.frees, 1);
+      ebi_pool_op_leave();
       return 0;
     }
   }
-  return free_slow(pool, tc, p, user);
+  return free_slow(pool, tc, p, user); /* leaves the operation */
 }
 
 /* The user's free of p, refused by the default checks, or by a live bit
@@ -441,9 +461,11 @@ int ebra_pool_thread_flush(ebra_pool_t *pool) {
   int rc = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_thread_flush");
   if (rc)
     return rc;
+  ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (tc)
     ebi_tcache_flush(pool, tc);
+  ebi_pool_op_leave();
   return 0;
 }
 

@@ -16,7 +16,7 @@
  * the cached stack pointers of the loaded magazine, and, on free, the
  * segment map and the slab header.  The offsets below are checked against
  * the library's structs when the library is compiled (src/pool.c), and the
- * two symbols carry the layout's number: an application built against one
+ * two symbols carry the layout's number (layout 1 had no busy count): an application built against one
  * layout fails to link (or to load) against a library with another, never
  * misreads it.  Rebuild the application when the layout number changes
  * (CHANGELOG.md says when).
@@ -37,9 +37,17 @@ extern "C" {
 #endif
 
 /* ---- the private layout (layout 1) --------------------------------------- */
-#define EBRA__LAYOUT 1
-#define EBRA__TLS_THREAD ebra__tls_thread_L1
-#define EBRA__SEGMAP_TOP ebra__segmap_top_L1
+#define EBRA__LAYOUT 2
+#define EBRA__TLS ebra__tls_L2
+#define EBRA__SEGMAP_TOP ebra__segmap_top_L2
+
+/* The calling thread's ebra state: its thread struct, and the count of
+ * pool operations it is inside (the idle-cache handshake, DESIGN.md
+ * "Taking an idle thread's cache"). */
+typedef struct ebra__tls_s {
+  void *thread;
+  unsigned busy;
+} ebra__tls_t;
 
 /* struct ebra_pool_s */
 #define EBRA__POOL_SERIAL 0    /* uint64_t: the pool's serial */
@@ -66,10 +74,34 @@ extern "C" {
 #define EBRA__SLAB_CARVE 48    /* uint64_t: carved slots in bits 0..31 */
 #define EBRA__SLAB_HELD 128    /* uint64_t[]: held bits, after the header */
 
+#if defined(__GNUC__)
+EBRA_API extern __thread ebra__tls_t EBRA__TLS __attribute__((tls_model("initial-exec")));
+
+/* Enter and leave a pool operation: the owner's side of the handshake
+ * (ebi_pool_op_enter in the library).  One unlocked add to thread-local
+ * memory each way, ordered against the slot lookup by the compiler only;
+ * the drainer's membarrier orders it for the CPU. */
+static inline void ebra__op_enter(void) {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+  __asm__ volatile("addl $1, %0" : "+m"(EBRA__TLS.busy)::"memory");
+#else
+  __atomic_fetch_add(&EBRA__TLS.busy, 1, __ATOMIC_SEQ_CST);
+#endif
+}
+
+static inline void ebra__op_leave(void) {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+  __asm__ volatile("subl $1, %0" : "+m"(EBRA__TLS.busy)::"memory");
+#else
+  __atomic_fetch_sub(&EBRA__TLS.busy, 1, __ATOMIC_RELEASE);
+#endif
+}
+
+#endif
+
 #if defined(__GNUC__) && !defined(EBRA_BUILDING_LIBRARY) && !defined(EBRA_NO_INLINE)
 #define EBRA__INLINE_OK 1
 
-EBRA_API extern __thread void *EBRA__TLS_THREAD __attribute__((tls_model("initial-exec")));
 EBRA_API extern void *EBRA__SEGMAP_TOP[EBRA__SEGMAP_TOP_LEN];
 
 #define EBRA__AT(base, off, type) (*(type *)((char *)(base) + (off)))
@@ -88,11 +120,17 @@ static inline void ebra__counter_inc(void *base, unsigned off) {
 #endif
 }
 
-/* The calling thread's cache for pool, or NULL. */
+/* The calling thread's cache for pool, or NULL.  Inside an operation. */
 static inline void *ebra__tcache_of(const ebra_pool_t *pool) {
-  const char *slot = (const char *)EBRA__TLS_THREAD + EBRA__AT(pool, EBRA__POOL_TSLOT, uint32_t);
-  if (__builtin_expect(EBRA__AT(slot, EBRA__SLOT_SERIAL, uint64_t) ==
-                           EBRA__AT(pool, EBRA__POOL_SERIAL, uint64_t), 1)) {
+  const char *slot = (const char *)EBRA__TLS.thread + EBRA__AT(pool, EBRA__POOL_TSLOT, uint32_t);
+  if (__builtin_expect(__atomic_load_n((const uint64_t *)(slot + EBRA__SLOT_SERIAL),
+#if defined(__SANITIZE_THREAD__)
+                                       __ATOMIC_SEQ_CST
+#else
+                                       __ATOMIC_RELAXED
+#endif
+                                       ) == EBRA__AT(pool, EBRA__POOL_SERIAL, uint64_t),
+                       1)) {
     void *state = EBRA__AT(slot, EBRA__SLOT_STATE, void *);
     if (state == (void *)0) /* a matching slot always has state */
       __builtin_unreachable();
@@ -130,6 +168,7 @@ static inline int ebra__user_free_ok(const ebra_pool_t *pool, const char *s, con
 
 static inline void *ebra_pool_alloc_inline(ebra_pool_t *pool) {
   if (__builtin_expect(pool != (ebra_pool_t *)0, 1)) {
+    ebra__op_enter();
     char *tc = (char *)ebra__tcache_of(pool);
     if (__builtin_expect(tc != (char *)0, 1)) {
       void **top = EBRA__AT(tc, EBRA__TC_TOP, void **);
@@ -137,10 +176,12 @@ static inline void *ebra_pool_alloc_inline(ebra_pool_t *pool) {
         void *p = *--top;
         EBRA__AT(tc, EBRA__TC_TOP, void **) = top;
         ebra__counter_inc(tc, EBRA__TC_ALLOCS);
+        ebra__op_leave();
         *(uint64_t *)p = 0; /* clears the free marker */
         return p;
       }
     }
+    ebra__op_leave();
   }
   return ebra_pool_alloc(pool);
 }
@@ -148,6 +189,7 @@ static inline void *ebra_pool_alloc_inline(ebra_pool_t *pool) {
 static inline int ebra_pool_free_inline(ebra_pool_t *pool, void *p) {
   const char *s = ebra__slab_of(p);
   if (__builtin_expect(ebra__user_free_ok(pool, s, p), 1)) {
+    ebra__op_enter();
     char *tc = (char *)ebra__tcache_of(pool);
     if (__builtin_expect(tc != (char *)0, 1)) {
       void **top = EBRA__AT(tc, EBRA__TC_TOP, void **);
@@ -156,9 +198,11 @@ static inline int ebra_pool_free_inline(ebra_pool_t *pool, void *p) {
         *top = p;
         EBRA__AT(tc, EBRA__TC_TOP, void **) = top + 1;
         ebra__counter_inc(tc, EBRA__TC_FREES);
+        ebra__op_leave();
         return 0;
       }
     }
+    ebra__op_leave();
   }
   return ebra_pool_free(pool, p);
 }
