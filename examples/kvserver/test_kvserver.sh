@@ -130,6 +130,20 @@ expect OK flushall
 expect 0 dbsize
 expect OK quit
 
+# ---- bad input: a protocol error is answered, then the connection closes ----
+raw() { # raw BYTES -> what the server answers before it closes (2 s at most)
+  exec 3<>"/dev/tcp/127.0.0.1/$P"
+  printf '%b' "$1" >&3
+  timeout 2 cat <&3 || true
+  exec 3<&-
+}
+[[ $(raw '*x\r\n') == "-ERR Protocol error: invalid multibulk length"* ]] || fail "bad multibulk"
+[[ $(raw '*1\r\n$99999999999\r\n') == "-ERR Protocol error: invalid bulk length"* ]] ||
+  fail "oversized bulk"
+[[ $(raw '*1\r\n+PING\r\n') == "-ERR Protocol error: expected '\$'"* ]] || fail "no '\$'"
+[[ $(raw 'PING\r\nECHO hi\r\n') == $'+PONG\r\n$2\r\nhi'* ]] || fail "inline commands"
+expect PONG ping
+
 if [[ $mode == broken ]]; then # readers and writers of the same keys, then stop
   redis-benchmark -p "$P" -t set,get -n "$requests" -c 50 -r 100 --csv >"$work/bench" 2>&1 || true
   stop_server
