@@ -224,7 +224,7 @@ int ks_get(const char *k, size_t klen, ks_emit_fn *emit, void *arg) {
   int found = 0;
   ebra_read_lock(dom);
   kv_entry *e = find(&q, hash_key(k, klen), &it);
-  if (e && expired(e, ks_now_ms()))
+  if (e && e->expire_ms && expired(e, ks_now_ms())) /* the clock only for a TTL */
     gone = remove_expired(e);
   else if (e) {
     emit(arg, e->data + e->klen, e->vlen);
@@ -456,8 +456,10 @@ static uint64_t remove_where(bool all) {
       continue;
     if (cds_lfht_del(ht, &e->node) == 0) {
       atomic_fetch_sub_explicit(&nkeys, 1, memory_order_relaxed);
-      if (!all)
+      if (!all) { /* e stays readable until the section ends (K3) */
         atomic_fetch_add_explicit(&nexpired, 1, memory_order_relaxed);
+        emit_event(KS_EV_EXPIRED, e->data, e->klen);
+      }
       retire_removed(e);
       removed++;
     }

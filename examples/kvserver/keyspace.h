@@ -16,7 +16,9 @@
 
 typedef enum ks_event_e { KS_EV_SET = 0, KS_EV_DEL, KS_EV_EXPIRED, KS_EV_COUNT_ } ks_event_t;
 
-/* Called after a key changed, outside any read section of the keyspace. */
+/* Called after a key changed; inside a read section of the keyspace's
+ * domain when the expiry sweep removed the key, else outside one.  It must
+ * not wait for a grace period. */
 typedef void ks_event_fn(ks_event_t ev, const char *key, size_t klen);
 
 /* The table uses d's RCU flavour (urcu-memb or urcu-qsbr; -ENOTSUP for

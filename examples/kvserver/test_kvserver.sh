@@ -196,6 +196,15 @@ cli client list | grep -q "id=$id " && fail "killed client still listed"
 # The registry entry leaves by itself after the grace period.
 eventually "[[ \$(curl -sf http://127.0.0.1:$M/metrics | awk '/^ebra_cache_entries\\{cache=\"kv-clients\"/ {print \$2}') == 0 ]]"
 
+# The expiry sweep (once a second) tells subscribers of expired keys.
+redis-cli -p "$P" subscribe __keyevent@0__:expired >"$work/subx" 2>&1 &
+bgpids+=($!)
+eventually "cli client list | grep -q 'sub=1'"
+expect OK set fleeting v px 50
+for _ in $(seq 60); do grep -q fleeting "$work/subx" && break; sleep 0.05; done
+grep -q fleeting "$work/subx" || fail "no expired event for a key nobody read"
+kill "${bgpids[-1]}"
+
 # ---- redis-benchmark at pipelining 1 and 16 -----------------------------------------------------
 for pipe in 1 16; do
   redis-benchmark -p "$P" -t set,get,incr,mset -n "$requests" -c 50 -P "$pipe" --csv \
