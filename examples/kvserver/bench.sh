@@ -65,6 +65,10 @@ start() { # start kvserver|redis PORT
 stop() { kill -TERM "$spid"; wait "$spid" || true; spid=""; }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$spid/status"; }
+# The server's CPU time (user + system, all threads) in clock ticks: on a
+# shared machine, requests per CPU-second of the server is steadier than
+# requests per second.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
 
 # The load: keys SETs of 100 bytes, in RESP, generated once.
 $python - "$keys" >"$tmp/load.resp" <<'EOF'
@@ -83,9 +87,13 @@ for server in kvserver redis redis-io1; do
   port=$(free_port)
   start "$server" "$port"
   for pipe in 1 16; do
-    redis-benchmark -p "$port" -t set,get -n "$requests" -c 50 -P "$pipe" -d 100 -r 100000 \
-      --csv >"$tmp/$server-$pipe.csv" 2>"$tmp/$server-$pipe.err"
-    echo "$server -P $pipe:"; cat "$tmp/$server-$pipe.csv"
+    for t in set get; do # one test per run, to charge each its server CPU
+      c0=$(cpu_ticks)
+      redis-benchmark -p "$port" -t "$t" -n "$requests" -c 50 -P "$pipe" -d 100 -r 100000 \
+        --csv >"$tmp/$server-$pipe-$t.csv" 2>"$tmp/$server-$pipe-$t.err"
+      echo "$(($(cpu_ticks) - c0))" >"$tmp/$server-$pipe-$t.cpu"
+    done
+    echo "$server -P $pipe:"; cat "$tmp/$server-$pipe"-*.csv
   done
   stop
   # Memory per key, on a fresh server.
@@ -97,16 +105,20 @@ for server in kvserver redis redis-io1; do
   after=$(rss_kb)
   stop
   [[ $n == "$keys" ]] || { echo "$server holds $n keys after loading $keys" >&2; exit 1; }
-  $python - "$server" "$tmp" "$before" "$after" "$keys" "$first" >>"$tmp/results.json" <<'EOF'
-import csv, json, sys
-server, tmp, before, after, keys, first = sys.argv[1:]
+  $python - "$server" "$tmp" "$before" "$after" "$keys" "$first" "$requests" >>"$tmp/results.json" <<'EOF'
+import csv, json, os, sys
+server, tmp, before, after, keys, first, requests = sys.argv[1:]
 res = {"rss_before_kb": int(before), "rss_after_kb": int(after),
        "bytes_per_key": (int(after) - int(before)) * 1024 / int(keys)}
+hz = os.sysconf("SC_CLK_TCK")
 for pipe in ("1", "16"):
-    for row in csv.DictReader(open(f"{tmp}/{server}-{pipe}.csv")):
-        res[f"{row['test']}_P{pipe}"] = {
-            "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
-            "p99_ms": float(row["p99_latency_ms"])}
+    for t in ("set", "get"):
+        ticks = int(open(f"{tmp}/{server}-{pipe}-{t}.cpu").read())
+        for row in csv.DictReader(open(f"{tmp}/{server}-{pipe}-{t}.csv")):
+            res[f"{row['test']}_P{pipe}"] = {
+                "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
+                "p99_ms": float(row["p99_latency_ms"]), "server_cpu_s": ticks / hz,
+                "requests_per_cpu_s": int(requests) / (ticks / hz) if ticks else None}
 print(("" if first == "1" else ",") + json.dumps(server) + ": " + json.dumps(res, indent=1))
 EOF
   first=0
@@ -130,6 +142,17 @@ for t in tests:
                 + f" | {k['rps']/s['rps']:.2f} | "
                 + " | ".join(f"{r[v][t]['p50_ms']:.3f} / {r[v][t]['p99_ms']:.3f}" for v in servers)
                 + " |")
+rows.append("")
+rows.append("| test | " + " | ".join(f"{s} requests per server CPU-second" for s in servers)
+            + " | kvserver / redis-io1 |")
+rows.append("|---|" + "---:|" * (len(servers) + 1))
+def per_cpu(v, t):
+    x = r[v][t].get("requests_per_cpu_s")
+    return f"{x:.0f}" if x else "n/a"
+for t in tests:
+    k, s1 = r["kvserver"][t].get("requests_per_cpu_s"), r["redis-io1"][t].get("requests_per_cpu_s")
+    rows.append(f"| {t.replace('_P', ' -P ')} | " + " | ".join(per_cpu(v, t) for v in servers)
+                + f" | {k / s1:.2f} |" if k and s1 else " | n/a |")
 rows.append("")
 rows.append(f"Resident memory per key after loading {keys} keys of 100 bytes: "
             + ", ".join(f"{v} {r[v]['bytes_per_key']:.0f} B" for v in servers)
