@@ -437,7 +437,7 @@ static void client_list(kv_conn_t *self) {
       kv_conn_t *c = obj;
       int64_t last = atomic_load_explicit(&c->last_ms, memory_order_relaxed);
       int cmd = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
-      len += (size_t)snprintf(
+      int w = snprintf(
           text + len, cap - len,
           "id=%" PRIu64 " addr=%s fd=%d name= age=%" PRId64 " idle=%" PRId64
           " flags=%s db=0 sub=%u psub=0 multi=-1 cmd=%s worker=%d\n",
@@ -445,6 +445,8 @@ static void client_list(kv_conn_t *self) {
           atomic_load_explicit(&c->subscribed, memory_order_relaxed) ? "P" : "N",
           atomic_load_explicit(&c->subscribed, memory_order_relaxed), cmd_name[cmd],
           c->owner->idx);
+      if (w > 0 && (size_t)w < cap - len)
+        len += (size_t)w; /* a line that would not fit is left out */
     }
     ebra_read_unlock(S.dom);
   }
@@ -854,9 +856,13 @@ static void execute(kv_worker_t *w, kv_conn_t *c, size_t argc, const char **argv
   atomic_store_explicit(&c->last_cmd, cmd, memory_order_relaxed);
   atomic_store_explicit(&c->ncmds, atomic_load_explicit(&c->ncmds, memory_order_relaxed) + 1,
                         memory_order_relaxed);
-  if (cmd == CMD_UNKNOWN) {
-    reply_fmt(c, "-ERR unknown command '%.*s'\r\n", (int)(argl[0] > 64 ? 64 : argl[0]),
-              argv[0]);
+  if (cmd == CMD_UNKNOWN) { /* the name, printable only: an error is one line */
+    char name[65];
+    size_t n = argl[0] < 64 ? argl[0] : 64;
+    for (size_t i = 0; i < n; i++)
+      name[i] = isprint((unsigned char)argv[0][i]) ? argv[0][i] : '?';
+    name[n] = '\0';
+    reply_fmt(c, "-ERR unknown command '%s'\r\n", name);
     return;
   }
   if (!arity_ok(cmd, argc)) {
