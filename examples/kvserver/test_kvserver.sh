@@ -256,6 +256,10 @@ expect OK set q v
 expect v get q
 retired=$(cli info stats | awk -F: '/^ebra_retired:/ {print $2+0}')
 ((retired > 0)) || fail "nothing retired on qsbr"
+# Shut down with a subscriber still connected: its worker closes it.
+redis-cli -p "$P" subscribe __keyevent@0__:set >/dev/null 2>&1 &
+bgpids+=($!)
+eventually "cli client list | grep -q 'sub=1'"
 stop_server
 
 echo "PASS"
