@@ -2,9 +2,12 @@
 /* values.h — where the server's value storage comes from: the one
  * interface between the keyspace and an allocator.
  *
- * Today: one ebra pool per size class (values.c), blocks above the
- * largest class from malloc.  When ebra_malloc is available the whole
- * implementation is values.c; nothing else in the server changes.
+ * Two implementations, chosen at configure time (CMake KV_VALUES):
+ *   values_pools.c   one ebra pool per size class, blocks above the
+ *                    largest class from malloc;
+ *   values_malloc.c  ebra_malloc (include/ebra/malloc.h), used when the
+ *                    library has it.
+ * Nothing else in the server changes between them.
  *
  * Calling context: any thread.  value_free only for a block no reader can
  * reach; value_retire for a block a reader of domain d may still hold.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* values.c — value storage over ebra size-class pools.
+/* values_pools.c — value storage over ebra size-class pools.
  *
  * One ebra pool per size class: 16-byte steps up to 256 bytes (a key of
  * 16 bytes and a value of 100 bytes waste at most 15 bytes), then four
