@@ -1305,13 +1305,15 @@ static void on_report(ebra_error_kind_t kind, const char *msg, void *arg) {
     atomic_fetch_add(&shutdown_reports, 1);
 }
 
+static void print_stderr(const char *text, void *arg) { fputs(text, stderr); }
+
 static void show_stats(void) {
   long on = 0;
   ebra_snapshot_t *snap = NULL;
   if (ebra_option_get(EBRA_OPT_SHOW_STATS, &on) != 0 || !on || ebra_snapshot(&snap) != 0)
     return;
   fprintf(stderr, "kvserver: ebra at shutdown, before teardown:\n");
-  ebra_snapshot_print_text(snap, (ebra_output_fn *)(void (*)(void))fputs, stderr);
+  ebra_snapshot_print_text(snap, print_stderr, NULL);
   ebra_snapshot_free(snap);
 }
 

@@ -10,7 +10,8 @@
 #   - redis-benchmark -t set,get,incr,mset -c 50 at -P 1 and -P 16: no error;
 #   - /metrics passes promtool check metrics;
 #   - a small hard limit answers -OOM, and SET succeeds again after DEL;
-#   - the same under the qsbr reclamation backend (a short benchmark);
+#   - the qsbr reclamation backend: a short benchmark, and the hard limit
+#     (a write waits for a grace period on an online qsbr reader);
 #   - SIGTERM: exit status 0, "clean shutdown", no sanitizer report.
 # short: fewer benchmark requests (sanitizer builds).
 # broken: BINARY is the TSan build with a seeded race (KV_BROKEN: keyspace
@@ -256,6 +257,15 @@ expect OK set q v
 expect v get q
 retired=$(cli info stats | awk -F: '/^ebra_retired:/ {print $2+0}')
 ((retired > 0)) || fail "nothing retired on qsbr"
+stop_server
+
+# qsbr under the hard limit: a write that meets the limit waits for a grace
+# period on a worker that is an online qsbr reader, which must not deadlock.
+EBRA_RECLAIM=urcu-qsbr start_server --maxmemory 4M
+timeout 60 redis-cli -p "$P" <"$work/fill" >"$work/fillq.out" 2>&1 || fail "fill on qsbr"
+grep -q "^OOM command not allowed" "$work/fillq.out" || fail "no -OOM on qsbr"
+expect 1 del key:2
+expect OK set extra "$value"
 # Shut down with a subscriber still connected: its worker closes it.
 redis-cli -p "$P" subscribe __keyevent@0__:set >/dev/null 2>&1 &
 bgpids+=($!)
