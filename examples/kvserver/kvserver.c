@@ -1347,46 +1347,43 @@ static void show_stats(void) {
   ebra_snapshot_free(snap);
 }
 
-int main(int argc, char **argv) {
-  int threads = 2, port = 6379, metrics_port = 9121;
-  const char *port_file = NULL;
-  for (int i = 1; i < argc; i++) {
+typedef struct options {
+  int threads, port, metrics_port;
+  const char *port_file;
+} options_t;
+
+static options_t parse_args(int argc, char **argv) {
+  options_t o = {.threads = 2, .port = 6379, .metrics_port = 9121};
+  for (int i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v)
       usage();
     if (!strcmp(a, "--port"))
-      port = atoi(v);
+      o.port = atoi(v);
     else if (!strcmp(a, "--threads"))
-      threads = atoi(v);
+      o.threads = atoi(v);
     else if (!strcmp(a, "--metrics-port"))
-      metrics_port = atoi(v);
+      o.metrics_port = atoi(v);
     else if (!strcmp(a, "--port-file"))
-      port_file = v;
+      o.port_file = v;
     else if (!strcmp(a, "--maxmemory")) {
       if (!parse_size(v, &S.maxmemory))
         usage();
     } else
       usage();
-    i++;
   }
-  if (threads < 1 || threads > MAX_WORKERS || port < 0 || port > 65535)
+  if (o.threads < 1 || o.threads > MAX_WORKERS || o.port < 0 || o.port > 65535)
     usage();
+  return o;
+}
 
-  /* Every thread (ebra's, liburcu's, libmicrohttpd's) inherits this mask;
-   * main takes SIGTERM/SIGINT with sigwait. */
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  ebra_set_report_hook(on_report, NULL);
-
+/* Every ebra object the server uses (W4).  0, or 1 after a message. */
+static int setup_ebra(void) {
   S.start_ms = ks_now_ms();
   atomic_store(&S.next_id, 1);
   int rc;
   if ((rc = values_init()) != 0) {
-    fprintf(stderr, "kvserver: value pools: %s\n", ebra_strerror(rc));
+    fprintf(stderr, "kvserver: value storage: %s\n", ebra_strerror(rc));
     return 1;
   }
   S.conn_pool = ebra_pool_create(&(ebra_pool_config_t){
@@ -1417,56 +1414,63 @@ int main(int argc, char **argv) {
     return 1;
   }
   atomic_store(&S.maxmemory_now, S.maxmemory);
+  return 0;
+}
 
-  S.nworkers = threads;
-  worker_init(&S.workers[0], 0, port);
+/* Listening sockets (the first picks the port if it is 0), then the
+ * metrics daemon, the workers and the sweeper. */
+static struct MHD_Daemon *start_serving(const options_t *o, pthread_t *sweeper) {
+  S.nworkers = o->threads;
+  worker_init(&S.workers[0], 0, o->port);
   struct sockaddr_in a;
   socklen_t alen = sizeof a;
   getsockname(S.workers[0].lfd, (struct sockaddr *)&a, &alen);
   S.port = ntohs(a.sin_port);
-  for (int i = 1; i < threads; i++)
+  for (int i = 1; i < o->threads; i++)
     worker_init(&S.workers[i], i, S.port);
 
   struct MHD_Daemon *httpd = NULL;
-  if (metrics_port >= 0) {
-    struct sockaddr_in ma = {.sin_family = AF_INET, .sin_port = htons((uint16_t)metrics_port),
+  if (o->metrics_port >= 0) {
+    struct sockaddr_in ma = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)o->metrics_port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    httpd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, (uint16_t)metrics_port, NULL, NULL,
-                             on_http, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ma,
-                             MHD_OPTION_END);
+    httpd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, (uint16_t)o->metrics_port, NULL,
+                             NULL, on_http, NULL, MHD_OPTION_SOCK_ADDR,
+                             (struct sockaddr *)&ma, MHD_OPTION_END);
     if (!httpd)
       die("metrics http server");
     S.metrics_port = MHD_get_daemon_info(httpd, MHD_DAEMON_INFO_BIND_PORT)->port;
   }
-  for (int i = 0; i < threads; i++)
+  for (int i = 0; i < o->threads; i++)
     if (pthread_create(&S.workers[i].thread, NULL, worker_main, &S.workers[i]) != 0)
       die("pthread_create");
-  pthread_t sweeper;
-  if (pthread_create(&sweeper, NULL, sweeper_main, NULL) != 0)
+  if (pthread_create(sweeper, NULL, sweeper_main, NULL) != 0)
     die("pthread_create");
+  return httpd;
+}
 
-  printf("kvserver: ready on 127.0.0.1:%d, %d threads, metrics %s%d%s\n", S.port, threads,
-         httpd ? "on http://127.0.0.1:" : "off", httpd ? S.metrics_port : 0,
-         httpd ? "/metrics" : "");
+static void announce(const options_t *o, bool http) {
+  printf("kvserver: ready on 127.0.0.1:%d, %d threads, metrics %s%d%s\n", S.port, o->threads,
+         http ? "on http://127.0.0.1:" : "off", http ? S.metrics_port : 0,
+         http ? "/metrics" : "");
   fflush(stdout);
-  if (port_file) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d %d\n", S.port, S.metrics_port) < 0 || fclose(f) != 0 ||
-        rename(tmp, port_file) != 0)
-      die("port file");
-  }
+  if (!o->port_file)
+    return;
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", o->port_file);
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%d %d\n", S.port, S.metrics_port) < 0 || fclose(f) != 0 ||
+      rename(tmp, o->port_file) != 0)
+    die("port file");
+}
 
-  int sig;
-  sigwait(&sigs, &sig);
-  fprintf(stderr, "kvserver: signal %d, shutting down\n", sig);
-
-  /* Stop: workers close their connections and exit, then the rest. */
+/* Workers first (they close their connections), then the threads that
+ * read ebra's state. */
+static void stop_serving(struct MHD_Daemon *httpd, pthread_t sweeper) {
   atomic_store_explicit(&S.stop, true, memory_order_release);
-  for (int i = 0; i < threads; i++)
+  for (int i = 0; i < S.nworkers; i++)
     wake_worker(&S.workers[i]);
-  for (int i = 0; i < threads; i++)
+  for (int i = 0; i < S.nworkers; i++)
     pthread_join(S.workers[i].thread, NULL);
   pthread_mutex_lock(&sweep_mu); /* released below */
   sweep_stop = true;
@@ -1476,8 +1480,10 @@ int main(int argc, char **argv) {
   if (httpd)
     MHD_stop_daemon(httpd);
   check(ebra_engine_shutdown(), "engine shutdown", &(int){0});
-  show_stats();
+}
 
+/* Destroy in dependency order (W4); how many destroys failed. */
+static int teardown_ebra(void) {
   int failures = 0;
   ks_fini();
   for (int ev = 0; ev < KS_EV_COUNT_; ev++)
@@ -1488,8 +1494,34 @@ int main(int argc, char **argv) {
   check(ebra_domain_destroy(S.dom), "domain destroy", &failures);
   values_fini();
   check(ebra_pool_destroy(S.conn_pool), "connection pool destroy", &failures);
-  for (int i = 0; i < threads; i++)
+  for (int i = 0; i < S.nworkers; i++)
     worker_fini(&S.workers[i]);
+  return failures;
+}
+
+int main(int argc, char **argv) {
+  const options_t o = parse_args(argc, argv);
+  /* Every thread (ebra's, liburcu's, libmicrohttpd's) inherits this mask;
+   * main takes SIGTERM/SIGINT with sigwait. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  ebra_set_report_hook(on_report, NULL);
+  if (setup_ebra() != 0)
+    return 1;
+  pthread_t sweeper;
+  struct MHD_Daemon *httpd = start_serving(&o, &sweeper);
+  announce(&o, httpd != NULL);
+
+  int sig;
+  sigwait(&sigs, &sig);
+  fprintf(stderr, "kvserver: signal %d, shutting down\n", sig);
+  stop_serving(httpd, sweeper);
+  show_stats();
+  const int failures = teardown_ebra();
   const int reports = atomic_load(&shutdown_reports);
   if (failures || reports) {
     fprintf(stderr, "kvserver: shutdown found %d failures and %d reports\n", failures,
