@@ -224,18 +224,23 @@ static void forget_counts_locked(void) {
   eng.have_prev = false;
 }
 
+/* The precedence rule (ebra/options.h): a non-zero strategy field wins;
+ * a zero one (adaptive, or no config) takes the strategy option, which is
+ * EBRA_STRATEGY or ebra_option_set, else adaptive. */
 static int init_locked(const ebra_engine_config_t *cfg) {
-  const ebra_engine_config_t defaults = {
-      .strategy = (ebra_strategy_t)ebi_option_value(EBRA_OPT_STRATEGY)};
+  const ebra_engine_config_t defaults = {0};
   if (!cfg)
     cfg = &defaults;
   if ((unsigned)cfg->strategy >= EBI_STRATEGY_COUNT)
     return -EINVAL;
+  const ebra_strategy_t strategy = cfg->strategy != EBRA_STRATEGY_ADAPTIVE
+                                       ? cfg->strategy
+                                       : (ebra_strategy_t)ebi_option_value(EBRA_OPT_STRATEGY);
   const int rc = ebi_history_reset(cfg->history_len ? cfg->history_len : DEFAULT_HISTORY);
   if (rc)
     return rc;
-  eng.configured = cfg->strategy;
-  eng.active = cfg->strategy == EBRA_STRATEGY_ADAPTIVE ? EBRA_STRATEGY_LOW_LATENCY : cfg->strategy;
+  eng.configured = strategy;
+  eng.active = strategy == EBRA_STRATEGY_ADAPTIVE ? EBRA_STRATEGY_LOW_LATENCY : strategy;
   eng.candidate = eng.active;
   eng.candidate_steps = 0;
   eng.interval_ns = cfg->interval_ns ? cfg->interval_ns : DEFAULT_INTERVAL_NS;

@@ -187,6 +187,8 @@ static const field_t global_fields[] = {
   GAUGE_AS(npools, F_U32, 0, "ebra_pools", "Live pools."),
   GAUGE_AS(ndomains, F_U32, 0, "ebra_domains", "Live reclamation domains."),
   GAUGE_AS(ncaches, F_U32, 0, "ebra_caches", "Live weak caches."),
+  GAUGE_AS(nweak_tables, F_U32, 0, "ebra_weak_tables", "Live weak tables."),
+  GAUGE_AS(nsubjects, F_U32, 0, "ebra_subjects", "Live weak-observer subjects."),
 };
 #undef S
 
@@ -292,6 +294,30 @@ static const field_t cache_fields[] = {
 };
 #undef S
 
+#define S ebra_weak_stats_t
+static const field_t weak_table_fields[] = {
+  GAUGE(live, "ebra_weak_table_live_objects",
+        "Objects alive, or dead and not yet reclaimed, owned by the table's handles."),
+  GAUGE(slots, "ebra_weak_table_slots", "Handle slots allocated."),
+  GAUGE(retired_slots, "ebra_weak_table_retired_slots",
+        "Slots retired for good (generation wrap)."),
+  COUNTER(created, "ebra_weak_table_created_total", "Weak handles created."),
+  COUNTER(killed, "ebra_weak_table_killed_total", "Weak handles killed."),
+  COUNTER(cleanups_run, "ebra_weak_table_cleanups_run_total", "Cleanup callbacks run."),
+};
+#undef S
+
+#define S ebra_subject_stats_t
+static const field_t subject_fields[] = {
+  GAUGE(observers, "ebra_subject_observers", "Observers subscribed now."),
+  COUNTER(subscribed, "ebra_subject_subscriptions_total", "Subscriptions made."),
+  COUNTER(unlinked, "ebra_subject_unlinked_total",
+          "Observers unlinked: unsubscribed, dead or destroyed."),
+  COUNTER(notifies, "ebra_subject_notifies_total", "Notifications sent."),
+  COUNTER(calls, "ebra_subject_observer_calls_total", "Observer callbacks run by notifications."),
+};
+#undef S
+
 #define S ebra_engine_stats_t
 static const field_t engine_fields[] = {
   COUNTER(steps, "ebra_engine_steps_total", "Strategy engine steps (ebra_maintain)."),
@@ -343,9 +369,12 @@ static uint64_t field_get(const field_t *f, const void *stats) {
  * the global part and the engine) and the stats its field table reads. */
 typedef struct entry_s {
   uint32_t id;
-  const char *name;    /* NULL: no labels */
-  const char *backend; /* domains only */
+  const char *name;      /* NULL: no labels */
+  const char *extra_key; /* one more label: a domain's "backend", a weak
+                            table's "domain_id"; NULL: none */
+  const char *extra;     /* its value */
   const void *stats;
+  char extra_buf[16];    /* holds extra when it is a number */
 } entry_t;
 
 static bool global_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
@@ -356,7 +385,7 @@ static bool global_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
 static bool pool_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
   if (i >= s->npools)
     return false;
-  *e = (entry_t){s->pools[i].id, s->pools[i].name, NULL, &s->pools[i].stats};
+  *e = (entry_t){s->pools[i].id, s->pools[i].name, NULL, NULL, &s->pools[i].stats, ""};
   return true;
 }
 
@@ -364,14 +393,31 @@ static bool domain_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
   if (i >= s->ndomains)
     return false;
   const ebra_snapshot_domain_t *d = &s->domains[i];
-  *e = (entry_t){d->id, d->name, d->backend_name, &d->stats};
+  *e = (entry_t){d->id, d->name, "backend", d->backend_name, &d->stats, ""};
   return true;
 }
 
 static bool cache_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
   if (i >= s->ncaches)
     return false;
-  *e = (entry_t){s->caches[i].id, s->caches[i].name, NULL, &s->caches[i].stats};
+  *e = (entry_t){s->caches[i].id, s->caches[i].name, NULL, NULL, &s->caches[i].stats, ""};
+  return true;
+}
+
+static bool weak_table_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  if (i >= s->nweak_tables)
+    return false;
+  const ebra_snapshot_weak_table_t *t = &s->weak_tables[i];
+  *e = (entry_t){t->id, t->name, "domain_id", NULL, &t->stats, ""};
+  snprintf(e->extra_buf, sizeof e->extra_buf, "%" PRIu32, t->domain_id);
+  e->extra = e->extra_buf;
+  return true;
+}
+
+static bool subject_at(const ebra_snapshot_t *s, uint32_t i, entry_t *e) {
+  if (i >= s->nsubjects)
+    return false;
+  *e = (entry_t){s->subjects[i].id, s->subjects[i].name, NULL, NULL, &s->subjects[i].stats, ""};
   return true;
 }
 
@@ -390,15 +436,48 @@ typedef struct kind_s {
 } kind_t;
 
 #define KIND(what, array, fields, at) {what, array, fields, NELEMS(fields), at}
-enum { K_GLOBAL, K_POOL, K_DOMAIN, K_CACHE, K_ENGINE, K_COUNT };
+enum { K_GLOBAL, K_POOL, K_DOMAIN, K_WEAK_TABLE, K_CACHE, K_SUBJECT, K_ENGINE, K_COUNT };
 static const kind_t kinds[K_COUNT] = {
   [K_GLOBAL] = KIND(NULL, NULL, global_fields, global_at),
   [K_POOL] = KIND("pool", "pools", pool_fields, pool_at),
   [K_DOMAIN] = KIND("domain", "domains", domain_fields, domain_at),
+  [K_WEAK_TABLE] = KIND("weak_table", "weak_tables", weak_table_fields, weak_table_at),
   [K_CACHE] = KIND("cache", "caches", cache_fields, cache_at),
+  [K_SUBJECT] = KIND("subject", "subjects", subject_fields, subject_at),
   [K_ENGINE] = KIND(NULL, NULL, engine_fields, engine_at),
 };
 #undef KIND
+
+/* ---- latency histograms (domains) ----------------------------------------------- */
+
+static const uint64_t latency_bounds[EBRA_LATENCY_BUCKETS - 1] = EBRA_LATENCY_BOUNDS_NS;
+
+typedef struct hist_s {
+  const char *key;    /* text and JSON: key, and key "_sum" is the sum */
+  const char *metric; /* Prometheus histogram family, in seconds */
+  const char *help;
+  size_t hist_off, sum_off;
+} hist_t;
+
+static const hist_t domain_hists[] = {
+  {"gp_ns", "ebra_domain_grace_period_seconds", "Grace-period latency, every grace period.",
+   offsetof(ebra_domain_stats_t, gp_ns_hist), offsetof(ebra_domain_stats_t, gp_ns_sum)},
+  {"reuse_ns", "ebra_domain_reuse_seconds",
+   "Retire-to-reuse time of each batch's oldest object, every batch.",
+   offsetof(ebra_domain_stats_t, reuse_ns_hist), offsetof(ebra_domain_stats_t, reuse_ns_sum)},
+};
+
+static const uint64_t *hist_counts(const hist_t *h, const void *stats) {
+  return (const uint64_t *)((const char *)stats + h->hist_off);
+}
+static uint64_t hist_sum(const hist_t *h, const void *stats) {
+  return *(const uint64_t *)((const char *)stats + h->sum_off);
+}
+
+/* Exact decimal seconds of ns, no rounding through double. */
+static void emit_seconds(emit_t *e, uint64_t ns) {
+  emitf(e, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+}
 
 /* ---- text ------------------------------------------------------------------------ */
 
@@ -424,13 +503,52 @@ static void text_fields(emit_t *e, const kind_t *k, const void *stats) {
   emit_bytes(e, "\n", 1);
 }
 
+/* "  gp_ns_hist c0 c1 ... c13, gp_ns_sum N": each bucket's own count, in
+ * the order of EBRA_LATENCY_BOUNDS_NS (the last: above every bound). */
+static void text_hists(emit_t *e, const void *stats) {
+  for (size_t h = 0; h < NELEMS(domain_hists); h++) {
+    const uint64_t *c = hist_counts(&domain_hists[h], stats);
+    emitf(e, "  %s_hist", domain_hists[h].key);
+    for (size_t i = 0; i < EBRA_LATENCY_BUCKETS; i++)
+      emitf(e, " %" PRIu64, c[i]);
+    emitf(e, ", %s_sum %" PRIu64 "\n", domain_hists[h].key, hist_sum(&domain_hists[h], stats));
+  }
+}
+
 /* pool "name" (id N): ...; domain "name" (id N, backend): ... */
 static void text_entry(emit_t *e, const kind_t *k, const entry_t *en) {
   emitf(e, "%s ", k->what);
   emit_quoted(e, en->name, ESC_TEXT);
-  emitf(e, " (id %" PRIu32 "%s%s):", en->id, en->backend ? ", " : "",
-        en->backend ? en->backend : "");
+  emitf(e, " (id %" PRIu32, en->id);
+  if (en->extra_key && strcmp(en->extra_key, "backend") == 0)
+    emitf(e, ", %s", en->extra);
+  else if (en->extra_key)
+    emitf(e, ", %s %s", en->extra_key, en->extra);
+  emit_bytes(e, "):", 2);
   text_fields(e, k, en->stats);
+  if (k == &kinds[K_DOMAIN])
+    text_hists(e, en->stats);
+}
+
+/* ---- reports: per kind, delivered and suppressed ---------------------------- */
+
+static bool report_kind_named(unsigned k) {
+  return strcmp(ebra_error_kind_name((ebra_error_kind_t)k), "unknown") != 0;
+}
+
+/* "reports: <kind> delivered N suppressed M, ..." for kinds seen; nothing
+ * when no report was made. */
+static void text_reports(emit_t *e, const ebra_report_stats_t *r) {
+  bool any = false;
+  for (unsigned k = 1; k < EBRA_REPORT_KINDS; k++) {
+    if (!r->delivered[k] && !r->suppressed[k])
+      continue;
+    emitf(e, "%s %s delivered %llu suppressed %llu", any ? "," : "reports:",
+          ebra_error_kind_name((ebra_error_kind_t)k), r->delivered[k], r->suppressed[k]);
+    any = true;
+  }
+  if (any)
+    emit_bytes(e, "\n", 1);
 }
 
 int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
@@ -440,7 +558,7 @@ int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, v
   emit_init(&e, out, arg);
   emit_bytes(&e, "ebra:", 5);
   text_fields(&e, &kinds[K_GLOBAL], snap);
-  for (int k = K_POOL; k <= K_CACHE; k++) {
+  for (int k = K_POOL; k <= K_SUBJECT; k++) {
     entry_t en;
     for (uint32_t i = 0; kinds[k].at(snap, i, &en); i++)
       text_entry(&e, &kinds[k], &en);
@@ -448,6 +566,8 @@ int ebra_snapshot_print_text(const ebra_snapshot_t *snap, ebra_output_fn *out, v
   emitf(&e, "engine: %s (configured %s):", ebra_strategy_name(snap->engine.active),
         ebra_strategy_name(snap->engine.configured));
   text_fields(&e, &kinds[K_ENGINE], &snap->engine);
+  text_reports(&e, &snap->reports);
+  emitf(&e, "build: version %s, features %u\n", ebra_version(), ebra_build_features());
   emit_flush(&e);
   return 0;
 }
@@ -459,7 +579,7 @@ int ebra_pool_print_stats(const ebra_pool_t *pool, ebra_output_fn *out, void *ar
     return rc;
   emit_t e;
   emit_init(&e, out, arg);
-  text_entry(&e, &kinds[K_POOL], &(entry_t){pool->life.id, pool->life.name, NULL, &st});
+  text_entry(&e, &kinds[K_POOL], &(entry_t){pool->life.id, pool->life.name, NULL, NULL, &st, ""});
   emit_flush(&e);
   return 0;
 }
@@ -471,6 +591,17 @@ static void json_fields(emit_t *e, const kind_t *k, const void *stats) {
     emitf(e, ",\"%s\":%" PRIu64, k->fields[i].key, field_get(&k->fields[i], stats));
 }
 
+/* ,"gp_ns_hist":[c0,...],"gp_ns_sum":N,... */
+static void json_hists(emit_t *e, const void *stats) {
+  for (size_t h = 0; h < NELEMS(domain_hists); h++) {
+    const uint64_t *c = hist_counts(&domain_hists[h], stats);
+    emitf(e, ",\"%s_hist\":[", domain_hists[h].key);
+    for (size_t i = 0; i < EBRA_LATENCY_BUCKETS; i++)
+      emitf(e, "%s%" PRIu64, i ? "," : "", c[i]);
+    emitf(e, "],\"%s_sum\":%" PRIu64, domain_hists[h].key, hist_sum(&domain_hists[h], stats));
+  }
+}
+
 /* ,"pools":[{"id":N,"name":"...",...},...] */
 static void json_array(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) {
   entry_t en;
@@ -478,14 +609,30 @@ static void json_array(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) 
   for (uint32_t i = 0; k->at(snap, i, &en); i++) {
     emitf(e, "%s{\"id\":%" PRIu32 ",\"name\":", i ? "," : "", en.id);
     emit_quoted(e, en.name, ESC_JSON);
-    if (en.backend) {
-      emit_bytes(e, ",\"backend\":", 11);
-      emit_quoted(e, en.backend, ESC_JSON);
+    if (en.extra_key) {
+      emitf(e, ",\"%s\":", en.extra_key);
+      emit_quoted(e, en.extra, ESC_JSON);
     }
     json_fields(e, k, en.stats);
+    if (k == &kinds[K_DOMAIN])
+      json_hists(e, en.stats);
     emit_bytes(e, "}", 1);
   }
   emit_bytes(e, "]", 1);
+}
+
+/* ,"reports":{"<kind>":{"delivered":N,"suppressed":M},...}: every named kind */
+static void json_reports(emit_t *e, const ebra_report_stats_t *r) {
+  emit_bytes(e, ",\"reports\":{", 12);
+  bool first = true;
+  for (unsigned k = 1; k < EBRA_REPORT_KINDS; k++) {
+    if (!report_kind_named(k))
+      continue;
+    emitf(e, "%s\"%s\":{\"delivered\":%llu,\"suppressed\":%llu}", first ? "" : ",",
+          ebra_error_kind_name((ebra_error_kind_t)k), r->delivered[k], r->suppressed[k]);
+    first = false;
+  }
+  emit_bytes(e, "}", 1);
 }
 
 int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, void *arg) {
@@ -493,14 +640,21 @@ int ebra_snapshot_print_json(const ebra_snapshot_t *snap, ebra_output_fn *out, v
     return ebi_bad_call("ebra_snapshot_print_json: snap is NULL");
   emit_t e;
   emit_init(&e, out, arg);
-  emitf(&e, "{\"timestamp_ns\":%" PRIu64, snap->timestamp_ns);
+  emitf(&e, "{\"timestamp_ns\":%" PRIu64 ",\"version\":\"%s\",\"build_features\":%u",
+        snap->timestamp_ns, ebra_version(), ebra_build_features());
   json_fields(&e, &kinds[K_GLOBAL], snap);
-  for (int k = K_POOL; k <= K_CACHE; k++)
+  emit_bytes(&e, ",\"latency_bounds_ns\":[", 22);
+  for (size_t i = 0; i < NELEMS(latency_bounds); i++)
+    emitf(&e, "%s%" PRIu64, i ? "," : "", latency_bounds[i]);
+  emit_bytes(&e, "]", 1);
+  for (int k = K_POOL; k <= K_SUBJECT; k++)
     json_array(&e, snap, &kinds[k]);
   emitf(&e, ",\"engine\":{\"configured\":\"%s\",\"active\":\"%s\"",
         ebra_strategy_name(snap->engine.configured), ebra_strategy_name(snap->engine.active));
   json_fields(&e, &kinds[K_ENGINE], &snap->engine);
-  emit_bytes(&e, "}}\n", 3);
+  emit_bytes(&e, "}", 1);
+  json_reports(&e, &snap->reports);
+  emit_bytes(&e, "}\n", 2);
   emit_flush(&e);
   return 0;
 }
@@ -511,17 +665,24 @@ static void prom_family(emit_t *e, const char *name, const char *type, const cha
   emitf(e, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* kind="name",extra="...",id="N" (no braces) */
+static void prom_labels(emit_t *e, const kind_t *k, const entry_t *en) {
+  emitf(e, "%s=", k->what);
+  emit_quoted(e, en->name, ESC_PROM);
+  if (en->extra_key) {
+    emitf(e, ",%s=", en->extra_key);
+    emit_quoted(e, en->extra, ESC_PROM);
+  }
+  emitf(e, ",id=\"%" PRIu32 "\"", en->id);
+}
+
 /* One sample: name{labels} value. */
 static void prom_sample(emit_t *e, const kind_t *k, const field_t *f, const entry_t *en) {
   emit_bytes(e, f->metric, strlen(f->metric));
   if (k->what) {
-    emitf(e, "{%s=", k->what);
-    emit_quoted(e, en->name, ESC_PROM);
-    if (en->backend) {
-      emit_bytes(e, ",backend=", 9);
-      emit_quoted(e, en->backend, ESC_PROM);
-    }
-    emitf(e, ",id=\"%" PRIu32 "\"}", en->id);
+    emit_bytes(e, "{", 1);
+    prom_labels(e, k, en);
+    emit_bytes(e, "}", 1);
   }
   const uint64_t v = field_get(f, en->stats);
   if (f->flags & FF_NS) /* exact decimal seconds, no rounding through double */
@@ -543,6 +704,49 @@ static void prom_kind(emit_t *e, const ebra_snapshot_t *snap, const kind_t *k) {
   }
 }
 
+/* The domains' latency histograms: cumulative _bucket{le} samples, _sum
+ * in seconds, _count. */
+static void prom_hists(emit_t *e, const ebra_snapshot_t *snap) {
+  const kind_t *k = &kinds[K_DOMAIN];
+  for (size_t h = 0; h < NELEMS(domain_hists); h++) {
+    prom_family(e, domain_hists[h].metric, "histogram", domain_hists[h].help);
+    entry_t en;
+    for (uint32_t i = 0; k->at(snap, i, &en); i++) {
+      const uint64_t *c = hist_counts(&domain_hists[h], en.stats);
+      uint64_t cum = 0;
+      for (size_t b = 0; b < EBRA_LATENCY_BUCKETS; b++) {
+        cum += c[b];
+        emitf(e, "%s_bucket{", domain_hists[h].metric);
+        prom_labels(e, k, &en);
+        emit_bytes(e, ",le=\"", 5);
+        if (b < NELEMS(latency_bounds))
+          emit_seconds(e, latency_bounds[b]);
+        else
+          emit_bytes(e, "+Inf", 4);
+        emitf(e, "\"} %" PRIu64 "\n", cum);
+      }
+      emitf(e, "%s_sum{", domain_hists[h].metric);
+      prom_labels(e, k, &en);
+      emit_bytes(e, "} ", 2);
+      emit_seconds(e, hist_sum(&domain_hists[h], en.stats));
+      emitf(e, "\n%s_count{", domain_hists[h].metric);
+      prom_labels(e, k, &en);
+      emitf(e, "} %" PRIu64 "\n", cum);
+    }
+  }
+}
+
+/* ebra_build_info{version, features} 1 */
+static void prom_build_info(emit_t *e) {
+  const unsigned f = ebra_build_features();
+  prom_family(e, "ebra_build_info", "gauge", "Always 1; the labels describe the ebra library.");
+  emitf(e,
+        "ebra_build_info{version=\"%s\",debug_checks=\"%d\",tsan=\"%d\",asan=\"%d\","
+        "urcu_inline=\"%d\"} 1\n",
+        ebra_version(), !!(f & EBRA_FEATURE_DEBUG_CHECKS), !!(f & EBRA_FEATURE_TSAN),
+        !!(f & EBRA_FEATURE_ASAN), !!(f & EBRA_FEATURE_URCU_INLINE));
+}
+
 /* A 0/1 gauge per strategy from `from` on: 1 for `value`. */
 static void prom_strategy(emit_t *e, const char *metric, const char *help, ebra_strategy_t value,
                           ebra_strategy_t from) {
@@ -551,20 +755,40 @@ static void prom_strategy(emit_t *e, const char *metric, const char *help, ebra_
     emitf(e, "%s{strategy=\"%s\"} %d\n", metric, ebi_strategy_names[s], (int)value == s);
 }
 
+/* Two counter families with a sample per named kind. */
+static void prom_reports(emit_t *e, const ebra_report_stats_t *r) {
+  static const struct { const char *metric, *help; bool suppressed; } fam[] = {
+      {"ebra_reports_total", "Reports delivered to the hook or stderr, by kind.", false},
+      {"ebra_reports_suppressed_total",
+       "Reports held back by the per-kind limit (EBRA_REPORT_LIMIT), by kind.", true},
+  };
+  for (size_t f = 0; f < NELEMS(fam); f++) {
+    prom_family(e, fam[f].metric, "counter", fam[f].help);
+    for (unsigned k = 1; k < EBRA_REPORT_KINDS; k++)
+      if (report_kind_named(k))
+        emitf(e, "%s{kind=\"%s\"} %llu\n", fam[f].metric,
+              ebra_error_kind_name((ebra_error_kind_t)k),
+              fam[f].suppressed ? r->suppressed[k] : r->delivered[k]);
+  }
+}
+
 int ebra_snapshot_print_prometheus(const ebra_snapshot_t *snap, ebra_output_fn *out,
                                    void *arg) {
   if (!snap)
     return ebi_bad_call("ebra_snapshot_print_prometheus: snap is NULL");
   emit_t e;
   emit_init(&e, out, arg);
+  prom_build_info(&e);
   for (int k = 0; k < K_COUNT; k++)
     prom_kind(&e, snap, &kinds[k]);
+  prom_hists(&e, snap);
   prom_strategy(&e, "ebra_engine_active_strategy",
                 "1 for the strategy the engine applies, 0 for the others.", snap->engine.active,
                 EBRA_STRATEGY_LOW_LATENCY);
   prom_strategy(&e, "ebra_engine_configured_strategy",
                 "1 for the strategy configured, 0 for the others.", snap->engine.configured,
                 EBRA_STRATEGY_ADAPTIVE);
+  prom_reports(&e, &snap->reports);
   emit_flush(&e);
   return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* control/snapshot.c — a snapshot of every pool, domain and weak cache.
+/* control/snapshot.c — a snapshot of every pool, domain, weak table, weak
+ * cache and observer subject.
  *
  * Taking a snapshot
- *   One hold of the registry lock walks the three id tables.  For each live
+ *   One hold of the registry lock walks the five id tables (pools,
+ *   domains, caches, weak tables, subjects).  For each live
  *   pool it sums the per-thread counters (ebi_pool_stats_locked: relaxed
  *   loads, exactly what ebra_pool_stats does); for each live domain it calls
  *   ebra_domain_stats, which takes the domain's threads_lock and then its
@@ -72,6 +74,29 @@ static void snapshot_caches_locked(ebra_snapshot_t *s) {
   }
 }
 
+/* Weak tables and subjects: relaxed counter loads, no lock of theirs
+ * (ebra_subject_stats states why it takes none). */
+static void snapshot_weak_locked(ebra_snapshot_t *s) {
+  for (uint32_t id = 0; id < ebi_weak_table_registry_capacity(); id++) {
+    ebra_weak_table_t *t = ebi_weak_table_registry_at(id);
+    if (!t || ebra_weak_table_stats(t, &s->weak_tables[s->nweak_tables].stats) != 0)
+      continue; /* destroy unlists a table under this lock */
+    ebra_snapshot_weak_table_t *e = &s->weak_tables[s->nweak_tables++];
+    e->id = id;
+    snprintf(e->name, sizeof e->name, "%s", ebi_weak_table_name(t));
+    const ebra_domain_t *d = ebi_weak_table_domain(t);
+    e->domain_id = d ? d->life.id : 0;
+  }
+  for (uint32_t id = 0; id < ebi_subject_registry_capacity(); id++) {
+    ebra_subject_t *sub = ebi_subject_registry_at(id);
+    if (!sub || ebra_subject_stats(sub, &s->subjects[s->nsubjects].stats) != 0)
+      continue;
+    ebra_snapshot_subject_t *e = &s->subjects[s->nsubjects++];
+    e->id = id;
+    snprintf(e->name, sizeof e->name, "%s", ebi_subject_name(sub));
+  }
+}
+
 static void *calloc_entries(uint32_t n, size_t size) { return calloc(n ? n : 1, size); }
 
 /* Registry lock held.  The arrays are sized by the id tables' capacities,
@@ -84,12 +109,16 @@ static int snapshot_locked(ebi_snap_t *s) {
   s->pub.domains = calloc_entries(ndomains, sizeof *s->pub.domains);
   s->domain_serial = calloc_entries(ndomains, sizeof *s->domain_serial);
   s->pub.caches = calloc_entries(ebi_cache_registry_capacity(), sizeof *s->pub.caches);
+  s->pub.weak_tables =
+      calloc_entries(ebi_weak_table_registry_capacity(), sizeof *s->pub.weak_tables);
+  s->pub.subjects = calloc_entries(ebi_subject_registry_capacity(), sizeof *s->pub.subjects);
   if (!s->pub.pools || !s->pool_serial || !s->pub.domains || !s->domain_serial ||
-      !s->pub.caches)
+      !s->pub.caches || !s->pub.weak_tables || !s->pub.subjects)
     return -ENOMEM;
   snapshot_pools_locked(s);
   snapshot_domains_locked(s);
   snapshot_caches_locked(&s->pub);
+  snapshot_weak_locked(&s->pub);
   return 0;
 }
 
@@ -117,6 +146,7 @@ int ebi_snap_take(ebi_snap_t **out) {
   s->mono_ns = ebi_now_ns();
   snapshot_totals(&s->pub);
   ebra_engine_stats(&s->pub.engine); /* published stats: never waits for a step */
+  ebra_report_stats(&s->pub.reports);
   if (ebi_os_resident_bytes(&s->pub.resident_bytes) != 0)
     s->pub.resident_bytes = 0; /* documented: 0 = unknown (no /proc) */
   struct timespec ts;
@@ -142,6 +172,8 @@ void ebra_snapshot_free(ebra_snapshot_t *snap) {
   free(snap->pools);
   free(snap->domains);
   free(snap->caches);
+  free(snap->weak_tables);
+  free(snap->subjects);
   free(s->pool_serial);
   free(s->domain_serial);
   free(s);

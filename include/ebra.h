@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra.h — umbrella header: a lock-free concurrent allocator with
+/** @file ebra.h
+ * @brief umbrella header: a lock-free concurrent allocator with
  * epoch-based weak reclamation.  Each API area has its own header. */
 #ifndef EBRA_H
 #define EBRA_H
 
-#define EBRA_VERSION_MAJOR 0
-#define EBRA_VERSION_MINOR 1
-#define EBRA_VERSION_PATCH 0
-
+#include "ebra/version.h"
 #include "ebra/error.h"
 #include "ebra/options.h"
 #include "ebra/pool.h"

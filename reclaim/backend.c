@@ -58,6 +58,7 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
       t->qsbr_resting_offline = false;
       t->qsbr_nest = 0;
     }
+    dt->urcu_node = ebi_urcu_own_node(d->backend);
     return 0;
   case EBRA_RECLAIM_CK_EPOCH: {
     ck_epoch_record_t *r = ck_epoch_recycle(d->ck_epoch, NULL);
@@ -73,19 +74,23 @@ int ebi_backend_register(ebra_domain_t *d, ebi_dthread_t *dt) {
   default:
     if (t->memb_users++ == 0)
       urcu_memb_register_thread();
+    dt->urcu_node = ebi_urcu_own_node(d->backend);
     return 0;
   }
 }
 
 /* Called by the thread itself, outside any section; or, in a fork child,
  * for a thread that no longer exists (t != the caller's): then liburcu
- * cannot be told (its registration is the dead thread's TLS), and only the
- * ck record is given back. */
+ * cannot be told (its registration is the dead thread's TLS), so its
+ * record is unlinked from liburcu's registry by hand (fork.c, F3),
+ * and the ck record is given back. */
 void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *thread) {
   const bool self = (thread == ebi_tls_thread);
   ebi_rcu_thread_t *t = &ebi_tls_rcu;
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
+    if (!self)
+      ebi_urcu_forget_dead(dt->urcu_node);
     if (self && --t->qsbr_users == 0) {
       if (t->qsbr_resting_offline)
         urcu_qsbr_thread_online(); /* unregister expects an online thread */
@@ -99,6 +104,8 @@ void ebi_backend_unregister(ebra_domain_t *d, ebi_dthread_t *dt, ebi_thread_t *t
     dt->ck_record = NULL;
     break;
   default:
+    if (!self)
+      ebi_urcu_forget_dead(dt->urcu_node);
     if (self && --t->memb_users == 0)
       urcu_memb_unregister_thread();
     break;
@@ -122,13 +129,17 @@ static void ck_wait_yield(ck_epoch_t *e, ck_epoch_record_t *r, void *arg) {
 void ebi_backend_synchronize(ebra_domain_t *d) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR:
+    ebi_urcu_gate_enter(); /* fork.c F2: released below */
     urcu_qsbr_synchronize_rcu();
+    ebi_urcu_gate_leave();
     break;
   case EBRA_RECLAIM_CK_EPOCH:
     ck_epoch_synchronize_wait(d->ck_epoch, ck_wait_yield, NULL);
     break;
   default:
+    ebi_urcu_gate_enter(); /* fork.c F2: released below */
     urcu_memb_synchronize_rcu();
+    ebi_urcu_gate_leave();
     break;
   }
 }

@@ -52,12 +52,8 @@
 
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
-  switch (b) {
-  case EBRA_RECLAIM_URCU_MEMB: return "urcu-memb";
-  case EBRA_RECLAIM_URCU_QSBR: return "urcu-qsbr";
-  case EBRA_RECLAIM_CK_EPOCH: return "ck-epoch";
-  default: return "default";
-  }
+  return b >= EBRA_RECLAIM_URCU_MEMB && b <= EBRA_RECLAIM_CK_EPOCH ? ebi_reclaim_names[b]
+                                                                    : "default";
 }
 
 ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
@@ -65,21 +61,11 @@ ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d) {
                                                                     : d->backend;
 }
 
-/* EBRA_RECLAIM=urcu-memb|urcu-qsbr|ck-epoch; unset means memb. */
-static int backend_from_env(ebra_reclaim_backend_t *out) {
-  const char *v = getenv("EBRA_RECLAIM");
-  *out = EBRA_RECLAIM_URCU_MEMB;
-  if (!v || !*v)
-    return 0;
-  for (int b = EBRA_RECLAIM_URCU_MEMB; b <= EBRA_RECLAIM_CK_EPOCH; b++) {
-    if (strcasecmp(v, ebra_reclaim_backend_name((ebra_reclaim_backend_t)b)) == 0) {
-      *out = (ebra_reclaim_backend_t)b;
-      return 0;
-    }
-  }
-  ebi_report(EBRA_ERR_BAD_OPTION,
-              "EBRA_RECLAIM=\"%s\" is not urcu-memb, urcu-qsbr or ck-epoch", v);
-  return EINVAL;
+/* The reclaim option (EBRA_RECLAIM or ebra_option_set; src/options.c
+ * reports a bad value and keeps the default): "default" means memb. */
+static ebra_reclaim_backend_t backend_from_option(void) {
+  const ebra_reclaim_backend_t b = (ebra_reclaim_backend_t)ebi_option_value(EBRA_OPT_RECLAIM);
+  return b == EBRA_RECLAIM_DEFAULT ? EBRA_RECLAIM_URCU_MEMB : b;
 }
 
 static void note_own_attached(void);
@@ -377,6 +363,16 @@ static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
   ring[count % EBI_LATENCY_RING] = v;
 }
 
+/* Count v (ns) in its EBRA_LATENCY_BOUNDS_NS bucket, and in the sum. */
+static void hist_put(uint64_t *hist, uint64_t *sum, uint64_t v) {
+  static const uint64_t bounds[EBRA_LATENCY_BUCKETS - 1] = EBRA_LATENCY_BOUNDS_NS;
+  size_t i = 0;
+  while (i < EBRA_LATENCY_BUCKETS - 1 && v > bounds[i])
+    i++;
+  hist[i]++;
+  *sum += v;
+}
+
 bool ebi_in_reclaim(void) { return tls_reclaiming > 0; }
 static void note_own_attached(void) { tls_own_attached = true; }
 
@@ -457,10 +453,12 @@ static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t 
   pthread_mutex_lock(&d->lock);
   const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
   ring_put(d->gp_ns, gps, now - gp_start);
+  hist_put(d->gp_hist, &d->gp_sum, now - gp_start);
   ebi_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
   for (ebi_batch_t *b = list; b; b = b->next, d->nsamples++) {
     ring_put(d->cleanup_ns, d->nsamples, b->cleanup_ns);
     ring_put(d->reuse_ns, d->nsamples, now - b->sample_ns);
+    hist_put(d->reuse_hist, &d->reuse_sum, now - b->sample_ns);
   }
   ebi_atomic_store_relaxed(&d->xinflight, ebi_atomic_load_relaxed(&d->xinflight) - n);
   pthread_cond_broadcast(&d->room);
@@ -478,14 +476,20 @@ static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t 
  * instead of queueing behind the reclaimer.  d->lock held on entry and
  * exit; helping counted so a barrier waits for this round (R3). */
 static void help_round_locked(ebra_domain_t *d) {
+  pthread_mutex_unlock(&d->lock);
+  ebi_round_enter(); /* fork.c F1; released after the round */
+  pthread_mutex_lock(&d->lock);
   ebi_batch_t *list = d->pending;
   d->pending = NULL;
   d->helping++;
   pthread_mutex_unlock(&d->lock);
-  const uint64_t t0 = ebi_now_ns();
-  ebi_backend_synchronize(d);
-  round_run(d, list, false, t0);
-  ebi_atomic_add_relaxed(&d->xhelped, 1);
+  if (list) { /* another helper may have taken it meanwhile */
+    const uint64_t t0 = ebi_now_ns();
+    ebi_backend_synchronize(d);
+    round_run(d, list, false, t0);
+    ebi_atomic_add_relaxed(&d->xhelped, 1);
+  }
+  ebi_round_leave();
   pthread_mutex_lock(&d->lock);
   d->helping--;
   pthread_cond_broadcast(&d->room);
@@ -516,6 +520,7 @@ static void retire_synchronously(ebra_domain_t *d, ebi_dthread_t *dt, const ebi_
   const bool was_online = ebi_backend_is_online(d);
   if (was_online)
     ebi_backend_offline(d, dt);
+  ebi_round_enter(); /* a round of one (fork.c F1); released below */
   ebi_backend_synchronize(d);
   if (was_online)
     ebi_backend_online(d, dt);
@@ -524,6 +529,7 @@ static void retire_synchronously(ebra_domain_t *d, ebi_dthread_t *dt, const ebi_
   ebi_tsan_after_grace_period(e->ref.obj);
   e->run(e);
   tls_reclaiming--;
+  ebi_round_leave();
   ebi_atomic_add_relaxed(&d->xreclaimed, 1);
   release_own_dthreads();
 }
@@ -779,6 +785,9 @@ static void *reclaimer_main(void *arg) {
   pthread_mutex_lock(&d->lock);
   for (;;) {
     reclaimer_wait(d);
+    pthread_mutex_unlock(&d->lock);
+    ebi_round_enter(); /* fork.c F1; released after the round */
+    pthread_mutex_lock(&d->lock);
     const uint64_t req = d->barrier_req;
     const bool stop = d->stop;
     const bool all = stop || req != d->barrier_done;
@@ -788,6 +797,7 @@ static void *reclaimer_main(void *arg) {
     pthread_mutex_unlock(&d->lock);
 
     reclaimer_round(d, list, all, nsrc, src, taken);
+    ebi_round_leave();
 
     pthread_mutex_lock(&d->lock);
     while (d->helping > 0 && req != d->barrier_done) /* R3: helpers' rounds too */
@@ -907,7 +917,8 @@ static int domain_config_check(const ebra_domain_config_t *cfg, ebra_reclaim_bac
     *be = cfg->backend;
     return 0;
   }
-  return backend_from_env(be);
+  *be = backend_from_option();
+  return 0;
 }
 
 ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
@@ -1089,6 +1100,10 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
               &out->reuse_ns_max);
   percentiles(d->cleanup_ns, d->nsamples, &out->cleanup_ns_p50, NULL, &out->cleanup_ns_p99,
               &out->cleanup_ns_max);
+  memcpy(out->gp_ns_hist, d->gp_hist, sizeof out->gp_ns_hist);
+  out->gp_ns_sum = d->gp_sum;
+  memcpy(out->reuse_ns_hist, d->reuse_hist, sizeof out->reuse_ns_hist);
+  out->reuse_ns_sum = d->reuse_sum;
   pthread_mutex_unlock(&d->lock);
   return 0;
 }
@@ -1256,6 +1271,12 @@ static void domain_fork_restart(ebi_life_t *l) {
   d->helping = 0; /* helper threads did not survive the fork */
   ebi_atomic_store_relaxed(&d->xgp_since_ns, 0);
   d->barrier_done = d->barrier_req;
+  if (ebi_fork_lost_rounds()) { /* a round cut in half is gone: recount */
+    uint64_t n = 0;
+    for (const ebi_batch_t *b = d->pending; b; b = b->next)
+      n += b->n;
+    ebi_atomic_store_relaxed(&d->xinflight, n);
+  }
   if (reclaimer_start(d) != 0)
     ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", l->name);
 }

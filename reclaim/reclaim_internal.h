@@ -66,6 +66,8 @@ struct ebi_dthread_s {
                                   counts against destroy (set at attach) */
   int tid;                     /* the owner's kernel thread id (stall reports) */
   pthread_t self;              /* the owner, for its name (stall reports) */
+  struct cds_list_head *urcu_node; /* liburcu backends: the owner's reader
+                                      record's registry link (fork.c) */
   ebi_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
 };
 
@@ -136,6 +138,8 @@ struct ebra_domain_s {
   uint64_t gp_ns[EBI_LATENCY_RING];      /* under lock */
   uint64_t reuse_ns[EBI_LATENCY_RING];   /* per-object samples; under lock */
   uint64_t cleanup_ns[EBI_LATENCY_RING]; /* per-object samples; under lock */
+  uint64_t gp_hist[EBRA_LATENCY_BUCKETS], gp_sum;       /* every grace period; under lock */
+  uint64_t reuse_hist[EBRA_LATENCY_BUCKETS], reuse_sum; /* every reuse sample; under lock */
 };
 
 #define EBI_BACKLOG_BATCHES 32u
@@ -158,6 +162,21 @@ typedef struct ebi_rcu_thread_s {
 } ebi_rcu_thread_t;
 EBI_INTERNAL_FN extern __thread ebi_rcu_thread_t ebi_tls_rcu
     __attribute__((tls_model("initial-exec")));
+
+/* fork.c: domains across fork (F1-F3 there).  Every reclaim round runs
+ * between round_enter and round_leave; the gate is held around every
+ * grace period ebra asks liburcu for; own_node is the calling thread's
+ * reader record link; forget_dead unlinks a record of a thread that did
+ * not survive a fork (fork child only); lost_rounds: in a fork child,
+ * whether the fork went ahead with a round possibly in flight. */
+struct cds_list_head;
+EBI_INTERNAL_FN void ebi_round_enter(void);
+EBI_INTERNAL_FN void ebi_round_leave(void);
+EBI_INTERNAL_FN bool ebi_fork_lost_rounds(void);
+EBI_INTERNAL_FN void ebi_urcu_gate_enter(void);
+EBI_INTERNAL_FN void ebi_urcu_gate_leave(void);
+EBI_INTERNAL_FN struct cds_list_head *ebi_urcu_own_node(ebra_reclaim_backend_t b);
+EBI_INTERNAL_FN void ebi_urcu_forget_dead(struct cds_list_head *node);
 
 EBI_INTERNAL_FN int ebi_backend_init_domain(ebra_domain_t *d);
 EBI_INTERNAL_FN void ebi_backend_fini_domain(ebra_domain_t *d);

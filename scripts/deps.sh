@@ -7,11 +7,14 @@
 #                            compare.py) and python3-matplotlib (plots)
 set -euo pipefail
 
-# prometheus: promtool, which test_monitor runs on the Prometheus output
+# prometheus: promtool, and python3-prometheus-client: the exposition
+# parser, which check_monitor.py (ctest monitor_formats) runs on the
+# Prometheus output; doxygen: the API reference (target docs, ctest docs)
 # libmicrohttpd-dev, redis-tools, curl: examples/kvserver (its /metrics page,
 # and the clients its test drives it with)
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
-      libbenchmark-tools python3 prometheus libmicrohttpd-dev redis-tools curl)
+      libbenchmark-tools python3 prometheus python3-prometheus-client doxygen
+      libmicrohttpd-dev redis-tools curl)
 if [[ "${1:-}" == "--bench" ]]; then
   # redis-server: the peer of examples/kvserver/bench.sh
   pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib

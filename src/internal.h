@@ -398,6 +398,9 @@ EBI_INTERNAL_FN long ebi_option_value(ebra_option_t opt);
  * EBRA_STRATEGY parses it, ebra_strategy_name and the monitor print it. */
 #define EBI_STRATEGY_COUNT (EBRA_STRATEGY_MEMORY_EFFICIENT + 1)
 EBI_INTERNAL_FN extern const char *const ebi_strategy_names[EBI_STRATEGY_COUNT + 1];
+/* The same for ebra_reclaim_backend_t: EBRA_RECLAIM parses it,
+ * ebra_reclaim_backend_name prints it. */
+EBI_INTERNAL_FN extern const char *const ebi_reclaim_names[EBRA_RECLAIM_CK_EPOCH + 2];
 
 /* ---- os.c: the only file that talks to the OS about memory --------------- */
 EBI_INTERNAL_FN int ebi_os_map_aligned(size_t size, size_t align, void **out);
@@ -628,7 +631,7 @@ typedef struct ebi_thread_hooks_s {
   void (*fork_parent)(void);
   void (*fork_child)(void);
 } ebi_thread_hooks_t;
-#define EBI_MAX_HOOKS 4
+#define EBI_MAX_HOOKS 8
 EBI_INTERNAL_FN void ebi_thread_hooks_add(const ebi_thread_hooks_t *h);
 
 /* ---- object.c: the state of one object ------------------------------------

@@ -131,7 +131,7 @@ __attribute__((noinline)) int ebi_object_free_refused(ebra_pool_t *pool, const e
     return -EINVAL;
   }
   if (*(const uint64_t *)p != ebi_object_free_marker(pool, p) && ebi_object_is_held(s, p)) {
-    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+    ebi_report_pool(pool, EBRA_ERR_HELD,
                      "pool '%s': free of %p, which was retired or has a weak handle; "
                      "the reclamation layer frees it",
                      pool->life.name, p);
@@ -176,7 +176,7 @@ int ebi_object_claim(void *obj, ebi_objref_t *ref) {
   /* acq_rel: the held bit is the holder's token (O2); paired with the AND
    * in ebi_object_return / ebi_object_unclaim. */
   if (ebi_atomic_or_acq_rel(b.word, b.mask) & b.mask) {
-    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE,
+    ebi_report_pool(pool, EBRA_ERR_HELD,
                      "pool '%s': %p is already retired or owned by a weak handle", pool->life.name,
                      obj);
     return -EALREADY;

@@ -1,5 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* src/report.c — error reporting: the user's hook, or stderr. */
+/* src/report.c — error reporting: the user's hook, or stderr; at most
+ * EBRA_REPORT_LIMIT reports of each kind, the rest counted.
+ *
+ * Invariants
+ *   P1  made[k] = delivered[k] + suppressed[k] + (reports of kind k in
+ *       flight); a report is delivered iff its rank (made[k] after its own
+ *       increment) is within the limit read at that moment.
+ *   P2  announced[k] goes false -> true once: the one "further reports
+ *       suppressed" line per kind.
+ * Ordering: every counter is a relaxed atomic; they are statistics with no
+ * ordering duty.  The hook itself is guarded by report_lock (a leaf). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +38,17 @@ static const char *const kind_names[] = {
     [EBRA_ERR_MEMORY_LIMIT] = "memory-limit",
     [EBRA_INFO_ENGINE] = "engine",
     [EBRA_WARN_STALL] = "stall",
+    [EBRA_ERR_HELD] = "held-by-reclamation",
+    [EBRA_INFO_OPTIONS] = "options",
 };
+_Static_assert(sizeof kind_names / sizeof kind_names[0] <= EBRA_REPORT_KINDS,
+               "EBRA_REPORT_KINDS must exceed every kind");
+
+static _Atomic unsigned long long made[EBRA_REPORT_KINDS];
+static _Atomic unsigned long long delivered[EBRA_REPORT_KINDS];
+static _Atomic unsigned long long suppressed[EBRA_REPORT_KINDS];
+static _Atomic bool announced[EBRA_REPORT_KINDS];
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
 const char *ebra_error_kind_name(ebra_error_kind_t kind) {
   if ((unsigned)kind < sizeof kind_names / sizeof kind_names[0] && kind_names[kind])
@@ -43,6 +63,51 @@ void ebra_set_report_hook(ebra_report_fn *fn, void *arg) {
   pthread_mutex_unlock(&report_lock);
 }
 
+static void emit(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, const char *msg) {
+  if (fn)
+    fn(kind, msg, arg);
+  else
+    fprintf(stderr, "ebra: %s: %s\n", ebra_error_kind_name(kind), msg);
+}
+
+/* atexit, once some report was suppressed: how many, per kind, on stderr
+ * (a hook got the announcement; at exit it may no longer be callable). */
+static void print_suppressed_at_exit(void) {
+  pthread_mutex_lock(&report_lock);
+  const bool hooked = report_hook != NULL;
+  pthread_mutex_unlock(&report_lock);
+  if (hooked)
+    return;
+  for (unsigned k = 0; k < EBRA_REPORT_KINDS; k++) {
+    const unsigned long long n = ebi_atomic_load_relaxed(&suppressed[k]);
+    if (n)
+      fprintf(stderr, "ebra: %s: %llu further reports of this kind were suppressed "
+                      "(EBRA_REPORT_LIMIT)\n", ebra_error_kind_name((ebra_error_kind_t)k), n);
+  }
+}
+
+static void register_exit_line(void) { atexit(print_suppressed_at_exit); }
+
+/* P1: is this report, of kind k, within the limit?  If not, count it, and
+ * announce the first one held back (P2). */
+static bool within_limit(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, unsigned k) {
+  const long limit = kind == EBRA_INFO_OPTIONS ? 0 : ebi_option_value(EBRA_OPT_REPORT_LIMIT);
+  const unsigned long long rank = ebi_atomic_add_relaxed(&made[k], 1) + 1;
+  if (limit <= 0 || rank <= (unsigned long long)limit) {
+    ebi_atomic_add_relaxed(&delivered[k], 1);
+    return true;
+  }
+  ebi_atomic_add_relaxed(&suppressed[k], 1);
+  if (!ebi_atomic_exchange_relaxed(&announced[k], true)) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "further %s reports suppressed after %ld (EBRA_REPORT_LIMIT); "
+             "ebra_report_stats and the monitor count them", ebra_error_kind_name(kind), limit);
+    emit(fn, arg, kind, msg);
+    pthread_once(&exit_once, register_exit_line);
+  }
+  return false;
+}
+
 static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
   pthread_mutex_lock(&report_lock);
   ebra_report_fn *fn = report_hook;
@@ -51,12 +116,22 @@ static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
   /* Informational reports reach a hook, or stderr only when verbose. */
   if (!fn && kind == EBRA_INFO_ENGINE && !ebi_option_is_on(EBRA_OPT_VERBOSE))
     return;
+  const unsigned k = (unsigned)kind < EBRA_REPORT_KINDS ? (unsigned)kind : 0;
+  if (!within_limit(fn, arg, kind, k))
+    return;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
-  if (fn)
-    fn(kind, msg, arg);
-  else
-    fprintf(stderr, "ebra: %s: %s\n", ebra_error_kind_name(kind), msg);
+  emit(fn, arg, kind, msg);
+}
+
+int ebra_report_stats(ebra_report_stats_t *out) {
+  if (!out)
+    return ebi_bad_call("ebra_report_stats: out is NULL");
+  for (unsigned k = 0; k < EBRA_REPORT_KINDS; k++) {
+    out->delivered[k] = ebi_atomic_load_relaxed(&delivered[k]);
+    out->suppressed[k] = ebi_atomic_load_relaxed(&suppressed[k]);
+  }
+  return 0;
 }
 
 void ebi_report(ebra_error_kind_t kind, const char *fmt, ...) {

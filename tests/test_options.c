@@ -14,9 +14,21 @@
  *  - the environment, in a child re-executed with a controlled environment:
  *    no EBRA_* variables gives the defaults; EBRA_MAGAZINE_SIZE=1K and
  *    EBRA_SHOW_STATS=on give 1024 and 1 (and new pools use 1024 rounds);
- *    EBRA_MAGAZINE_SIZE=banana and EBRA_SHOW_STATS=maybe give one warning
- *    report each and the defaults; EBRA_SHOW_STATS=1 prints, at exit, the
- *    stats of a pool left live, under its name.
+ *    EBRA_MAGAZINE_SIZE=banana, EBRA_SHOW_STATS=maybe and EBRA_STRATEGY=fast
+ *    give one warning report each (the strategy's lists the names) and the
+ *    defaults; EBRA_SHOW_STATS=1 prints, at exit, the stats of a pool left
+ *    live, under its name;
+ *  - sizes: K..P suffixes, fractions with a suffix (1.5G, 0.5K, 1.5T),
+ *    rounded down; "1.5", ".5K", "1X" and past LONG_MAX refused; names:
+ *    strategy and reclaim by name (any case) or number;
+ *  - a refused value's report lists what the option accepts (names,
+ *    suffixes, range, boolean words) and the value kept;
+ *  - an unknown EBRA_* variable is reported once with the nearest option's
+ *    name; EBRA_TEST_* is not reported;
+ *  - EBRA_VERBOSE=1 prints each option once with value and origin;
+ *  - precedence: EBRA_STRATEGY applies to ebra_engine_init with a config
+ *    whose strategy is 0 and with NULL; a stated strategy wins; a later
+ *    ebra_option_set wins over the environment.
  */
 #include <errno.h>
 #include <limits.h>
@@ -190,6 +202,85 @@ static void test_text(void)
   CHECK_NO_REPORTS();
 }
 
+/* Sizes take K..P suffixes and, with a suffix, a fraction; names take
+ * their spelling or number. */
+static void test_sizes_and_names(void)
+{
+  const ebra_option_t H = EBRA_OPT_HARD_LIMIT;
+  expect_text(H, "1T", 1L << 40);
+  expect_text(H, "1TiB", 1L << 40);
+  expect_text(H, "2P", 2L << 50);
+  expect_text(H, "1.5G", 1610612736L);
+  expect_text(H, "0.5K", 512);
+  expect_text(H, "2.25M", 2359296L);
+  expect_text(H, "1.0000001K", 1024); /* rounded down to whole bytes */
+  expect_text(H, "0.001K", 1);
+  expect_text(H, "1.5T", 3L << 39);
+  expect_text(H, "0", 0);
+  expect_text_rejected(H, "1.5");   /* a fraction needs a unit */
+  expect_text_rejected(H, "1.K");
+  expect_text_rejected(H, ".5K");
+  expect_text_rejected(H, "1X");
+  expect_text_rejected(H, "1.5Q");
+  expect_text_rejected(H, "8192P"); /* 2^63: past LONG_MAX */
+  CHECK_EQ(opt_value(H), 0);
+
+  const ebra_option_t S = EBRA_OPT_STRATEGY;
+  expect_text(S, "memory-efficient", EBRA_STRATEGY_MEMORY_EFFICIENT);
+  expect_text(S, "Low-Latency", EBRA_STRATEGY_LOW_LATENCY);
+  expect_text(S, "2", EBRA_STRATEGY_HIGH_THROUGHPUT);
+  expect_text_rejected(S, "fast");
+  expect_text_rejected(S, "4");
+  expect_text(S, "adaptive", EBRA_STRATEGY_ADAPTIVE);
+
+  const ebra_option_t R = EBRA_OPT_RECLAIM;
+  CHECK_EQ(opt_value(R), EBRA_RECLAIM_URCU_MEMB);
+  expect_text(R, "ck-epoch", EBRA_RECLAIM_CK_EPOCH);
+  expect_text(R, "urcu-qsbr", EBRA_RECLAIM_URCU_QSBR);
+  expect_text(R, "default", EBRA_RECLAIM_DEFAULT);
+  expect_text_rejected(R, "hazard-pointers");
+  expect_text(R, "urcu-memb", EBRA_RECLAIM_URCU_MEMB);
+  CHECK(strcmp(ebra_option_name(R), "reclaim") == 0);
+  CHECK(strcmp(ebra_option_name(EBRA_OPT_REPORT_LIMIT), "report_limit") == 0);
+  CHECK_EQ(ebra_option_origin(R), EBRA_OPTION_FROM_API);
+  CHECK_EQ(ebra_option_origin(EBRA_OPT_COUNT_), EBRA_OPTION_FROM_DEFAULT);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+}
+
+static char last_msg[1024];
+static void keep_msg(ebra_error_kind_t kind, const char *msg, void *arg)
+{
+  (void)kind;
+  (void)arg;
+  snprintf(last_msg, sizeof last_msg, "%s", msg);
+}
+
+static void expect_msg_lists(ebra_option_t opt, const char *text, const char *listed)
+{
+  last_msg[0] = '\0';
+  CHECK_EQ(ebra_option_set_text(opt, text), -EINVAL);
+  if (strstr(last_msg, listed) == NULL) {
+    fprintf(stderr, "set_text(%s, \"%s\"): the report does not list \"%s\": %s\n",
+            ebra_option_name(opt), text, listed, last_msg);
+    exit(1);
+  }
+}
+
+/* A refused value's report names what the option accepts. */
+static void test_messages(void)
+{
+  ebra_set_report_hook(keep_msg, NULL);
+  expect_msg_lists(EBRA_OPT_STRATEGY, "fast",
+                   "adaptive, low-latency, high-throughput, memory-efficient");
+  expect_msg_lists(EBRA_OPT_RECLAIM, "nonsense", "urcu-memb, urcu-qsbr, ck-epoch");
+  expect_msg_lists(EBRA_OPT_HARD_LIMIT, "1X", "K, M, G, T or P");
+  expect_msg_lists(EBRA_OPT_HARD_LIMIT, "1X", "1.5G");
+  expect_msg_lists(EBRA_OPT_MAGAZINE_SIZE, "5000", "[1, 4096]");
+  expect_msg_lists(EBRA_OPT_SECURE, "maybe", "on/off");
+  expect_msg_lists(EBRA_OPT_STRATEGY, "fast", "kept adaptive");
+  test_hook_install();
+}
+
 /* ---- the environment, in a re-executed child ------------------------------- */
 
 #define LIVE_POOL_NAME "env-live-pool-7f3a"
@@ -228,6 +319,42 @@ static int env_child(const char *mode)
     ebra_pool_t *pool = test_pool("env-bad", 16);
     CHECK_EQ(test_stats(pool).magazine_capacity, 64);
     CHECK_EQ(ebra_pool_destroy(pool), 0);
+    return 0;
+  }
+  if (strcmp(mode, "quiet") == 0) { /* the default hook; the parent reads stderr */
+    for (int i = 0; i < 2; i++)
+      CHECK_EQ(opt_value(EBRA_OPT_MAGAZINE_SIZE), 64);
+    ebra_pool_t *pool = test_pool("env-quiet", 16);
+    CHECK_EQ(ebra_pool_destroy(pool), 0);
+    return 0;
+  }
+  if (strcmp(mode, "strategy") == 0) { /* EBRA_STRATEGY=memory-efficient */
+    test_hook_install();
+    ebra_engine_stats_t st;
+    /* A config whose strategy is 0 (adaptive: not stated) takes the option. */
+    CHECK_EQ(ebra_engine_init(&(ebra_engine_config_t){.history_len = 8}), 0);
+    CHECK_EQ(ebra_engine_stats(&st), 0);
+    CHECK_EQ(st.configured, EBRA_STRATEGY_MEMORY_EFFICIENT);
+    CHECK_EQ(st.active, EBRA_STRATEGY_MEMORY_EFFICIENT);
+    CHECK_EQ(ebra_engine_shutdown(), 0);
+    CHECK_EQ(ebra_engine_init(NULL), 0);
+    CHECK_EQ(ebra_engine_stats(&st), 0);
+    CHECK_EQ(st.configured, EBRA_STRATEGY_MEMORY_EFFICIENT);
+    CHECK_EQ(ebra_engine_shutdown(), 0);
+    /* A stated strategy wins over the environment. */
+    CHECK_EQ(ebra_engine_init(&(ebra_engine_config_t){.strategy = EBRA_STRATEGY_LOW_LATENCY}), 0);
+    CHECK_EQ(ebra_engine_stats(&st), 0);
+    CHECK_EQ(st.configured, EBRA_STRATEGY_LOW_LATENCY);
+    CHECK_EQ(ebra_engine_shutdown(), 0);
+    /* ebra_option_set wins over the environment for later inits. */
+    CHECK_EQ(ebra_option_origin(EBRA_OPT_STRATEGY), EBRA_OPTION_FROM_ENV);
+    CHECK_EQ(ebra_option_set(EBRA_OPT_STRATEGY, EBRA_STRATEGY_HIGH_THROUGHPUT), 0);
+    CHECK_EQ(ebra_option_origin(EBRA_OPT_STRATEGY), EBRA_OPTION_FROM_API);
+    CHECK_EQ(ebra_engine_init(&(ebra_engine_config_t){.history_len = 8}), 0);
+    CHECK_EQ(ebra_engine_stats(&st), 0);
+    CHECK_EQ(st.configured, EBRA_STRATEGY_HIGH_THROUGHPUT);
+    CHECK_EQ(ebra_engine_shutdown(), 0);
+    CHECK_NO_REPORTS();
     return 0;
   }
   if (strcmp(mode, "show") == 0) {
@@ -324,6 +451,16 @@ static void expect_child(const char *self, const char *mode, const char *const *
 
 static const char *self_path;
 
+/* The last child's output holds needle exactly n times. */
+static void expect_output(const char *needle, size_t n, const char *what)
+{
+  if (count(child_out, needle) != n) {
+    fprintf(stderr, "%s: want %zu x \"%s\", got %zu; output:\n%s\n", what, n, needle,
+            count(child_out, needle), child_out);
+    exit(1);
+  }
+}
+
 static void test_environment(void)
 {
   static const char *const none[] = {NULL};
@@ -332,15 +469,43 @@ static void test_environment(void)
   static const char *const good[] = {"EBRA_MAGAZINE_SIZE=1K", "EBRA_SHOW_STATS=on", NULL};
   expect_child(self_path, "good", good);
 
-  static const char *const bad[] = {"EBRA_MAGAZINE_SIZE=banana", "EBRA_SHOW_STATS=maybe", NULL};
+  static const char *const bad[] = {"EBRA_MAGAZINE_SIZE=banana", "EBRA_SHOW_STATS=maybe",
+                                    "EBRA_STRATEGY=fast", NULL};
   expect_child(self_path, "bad", bad);
   char tag[64];
   snprintf(tag, sizeof tag, "ebra: %s:", ebra_error_kind_name(EBRA_ERR_BAD_OPTION));
-  if (count(child_out, tag) != 2) {
-    fprintf(stderr, "bad environment: want 2 \"%s\" reports, got %zu; output:\n%s\n",
-            tag, count(child_out, tag), child_out);
-    exit(1);
-  }
+  expect_output(tag, 3, "bad environment");
+  expect_output("EBRA_STRATEGY=\"fast\" is refused: strategy expects one of adaptive, "
+                "low-latency, high-throughput, memory-efficient", 1, "EBRA_STRATEGY=fast");
+
+  /* A misspelt variable: one report naming the nearest option; the
+   * harnesses' own EBRA_TEST_* variables are not options and not reported. */
+  static const char *const typo[] = {"EBRA_MAGAZNE_SIZE=32", "EBRA_TEST_SOMETHING=1",
+                                     "EBRA_STRATEGYY=adaptive", NULL};
+  expect_child(self_path, "quiet", typo);
+  expect_output(tag, 2, "misspelt variables");
+  expect_output("EBRA_MAGAZNE_SIZE is not an ebra option and is ignored; the nearest option "
+                "is EBRA_MAGAZINE_SIZE", 1, "EBRA_MAGAZNE_SIZE");
+  expect_output("the nearest option is EBRA_STRATEGY ", 1, "EBRA_STRATEGYY");
+  expect_output("EBRA_TEST_SOMETHING", 0, "EBRA_TEST_SOMETHING");
+
+  /* EBRA_VERBOSE=1: every option once, with its value and origin. */
+  static const char *const verbose[] = {"EBRA_VERBOSE=1", "EBRA_STRATEGY=memory-efficient",
+                                        "EBRA_HARD_LIMIT=1.5G", NULL};
+  expect_child(self_path, "quiet", verbose);
+  snprintf(tag, sizeof tag, "ebra: %s: ", ebra_error_kind_name(EBRA_INFO_OPTIONS));
+  expect_output(tag, EBRA_OPT_COUNT_, "EBRA_VERBOSE=1");
+  expect_output("ebra: options: strategy = memory-efficient (environment EBRA_STRATEGY)\n", 1,
+                "EBRA_VERBOSE=1");
+  expect_output("ebra: options: hard_limit = 1610612736 (environment EBRA_HARD_LIMIT)\n", 1,
+                "EBRA_VERBOSE=1");
+  expect_output("ebra: options: magazine_size = 64 (default)\n", 1, "EBRA_VERBOSE=1");
+  expect_output("ebra: options: verbose = on (environment EBRA_VERBOSE)\n", 1, "EBRA_VERBOSE=1");
+  expect_output("ebra: options: reclaim = urcu-memb (default)\n", 1, "EBRA_VERBOSE=1");
+
+  /* The precedence rule for the strategy (ebra/options.h). */
+  static const char *const strategy[] = {"EBRA_STRATEGY=memory-efficient", NULL};
+  expect_child(self_path, "strategy", strategy);
 
   static const char *const show[] = {"EBRA_SHOW_STATS=1", NULL};
   expect_child(self_path, "show", show);
@@ -361,6 +526,8 @@ int main(int argc, char **argv)
   TEST_RUN(test_round_trip);
   TEST_RUN(test_out_of_range);
   TEST_RUN(test_text);
+  TEST_RUN(test_sizes_and_names);
+  TEST_RUN(test_messages);
   TEST_RUN(test_environment);
   return 0;
 }

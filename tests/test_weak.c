@@ -678,17 +678,17 @@ static void case_ownership(ebra_reclaim_backend_t be)
   CHECK(h != EBRA_WEAK_NONE);
 
   CHECK_EQ(ebra_pool_free(pool, o), -EALREADY);
-  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_REPORTS(EBRA_ERR_HELD, 1);
   ebra_weak_t h2 = H_UNSET;
   CHECK_EQ(ebra_weak_create(tab, o, &h2), -EALREADY);
   CHECK_EQ(h2, EBRA_WEAK_NONE);
-  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_REPORTS(EBRA_ERR_HELD, 1);
   h2 = H_UNSET;
   CHECK_EQ(ebra_weak_create(other, o, &h2), -EALREADY);
   CHECK_EQ(h2, EBRA_WEAK_NONE);
-  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_REPORTS(EBRA_ERR_HELD, 1);
   CHECK_EQ(ebra_retire(dom, o), -EALREADY);
-  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_REPORTS(EBRA_ERR_HELD, 1);
 
   CHECK(get(tab, h) == o); /* untouched by the refused calls */
   CHECK_EQ(o[OBJ_SIZE - 1], 7);
@@ -696,7 +696,7 @@ static void case_ownership(ebra_reclaim_backend_t be)
 
   CHECK_EQ(ebra_weak_kill(tab, h), 0);
   CHECK_EQ(ebra_pool_free(pool, o), -EALREADY); /* dead, not yet reclaimed */
-  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  CHECK_REPORTS(EBRA_ERR_HELD, 1);
   CHECK_EQ(ebra_domain_barrier(dom), 0);
   CHECK_EQ(live_objects(), 0);
   CHECK_EQ(ebra_weak_table_destroy(other), 0);
@@ -740,7 +740,7 @@ static void case_return_once(ebra_reclaim_backend_t be)
     CHECK(h != EBRA_WEAK_NONE);
     CHECK_EQ(ebra_weak_kill(tab, h), 0);
     CHECK_EQ(ebra_pool_free(pool, o), -EALREADY); /* dead, not reclaimed */
-    CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+    CHECK_REPORTS(EBRA_ERR_HELD, 1);
     CHECK_EQ(ebra_domain_barrier(dom), 0);
     CHECK_EQ(live_objects(), 0);
     CHECK_AUDIT(pool);

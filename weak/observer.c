@@ -65,7 +65,10 @@ struct ebra_subject_s {
   ebra_domain_t *domain;
   pthread_mutex_t lock;      /* writer lock: the list, linked, next_id */
   ebra_subscription_t next_id;
-  size_t count;              /* linked nodes; writer lock */
+  _Atomic size_t xcount;     /* linked nodes: written under the writer
+                                lock, read relaxed (stats) */
+  /* Statistics, relaxed: no ordering duty. */
+  _Atomic uint64_t xsubscribed, xunlinked, xnotifies, xcalls;
   _Atomic uint32_t xholds;   /* owner + nodes not yet freed (O4) */
 };
 
@@ -94,7 +97,8 @@ static void obs_list_hold_gone(void *arg) { obs_unhold(arg); }
 static void obs_unlink_locked(ebra_subject_t *s, obs_t *o) {
   cds_list_del_rcu(&o->link);
   o->linked = false;
-  s->count--;
+  ebi_atomic_store_relaxed(&s->xcount, ebi_atomic_load_relaxed(&s->xcount) - 1);
+  ebi_atomic_add_relaxed(&s->xunlinked, 1);
   if (ebi_retire_call_nowait(s->domain, obs_list_hold_gone, o) != 0)
     ebi_report(EBRA_ERR_NOMEM, "subject: no memory to retire an observer; it leaks");
 }
@@ -198,7 +202,8 @@ int ebra_subject_subscribe(ebra_subject_t *s, ebra_weak_t h, ebra_observer_fn *f
   pthread_mutex_lock(&s->lock);
   o->id = ++s->next_id;
   o->linked = true;
-  s->count++;
+  ebi_atomic_store_relaxed(&s->xcount, ebi_atomic_load_relaxed(&s->xcount) + 1);
+  ebi_atomic_add_relaxed(&s->xsubscribed, 1);
   const ebra_subscription_t id = o->id;
   ebi_tsan_publish(o); /* after the last plain write before publication */
   cds_list_add_tail_rcu(&o->link, &s->head);
@@ -274,6 +279,8 @@ int ebra_subject_notify(ebra_subject_t *s, uint64_t value, size_t *notified) {
     pthread_mutex_unlock(&s->lock);
   }
   ebra_read_unlock(s->domain);
+  ebi_atomic_add_relaxed(&s->xnotifies, 1);
+  ebi_atomic_add_relaxed(&s->xcalls, called);
   if (notified)
     *notified = called;
   return 0;
@@ -288,7 +295,28 @@ int ebra_subject_count(ebra_subject_t *s, size_t *out) {
   if (!out)
     return ebi_bad_call("ebra_subject_count: NULL out");
   pthread_mutex_lock(&s->lock);
-  *out = s->count;
+  *out = ebi_atomic_load_relaxed(&s->xcount);
   pthread_mutex_unlock(&s->lock);
   return 0;
 }
+
+/* Relaxed loads, no lock: the snapshot calls it under the registry lock,
+ * which subscribe may take (a thread's first read section) while it holds
+ * the writer lock. */
+int ebra_subject_stats(ebra_subject_t *s, ebra_subject_stats_t *out) {
+  if (out)
+    memset(out, 0, sizeof *out); /* what a failed call leaves (ebra/error.h) */
+  int rc = EBI_LIFE_CHECK(s, EBI_KIND_SUBJECT, "ebra_subject_stats");
+  if (rc)
+    return rc;
+  if (!out)
+    return ebi_bad_call("ebra_subject_stats: NULL out");
+  out->observers = ebi_atomic_load_relaxed(&s->xcount);
+  out->subscribed = ebi_atomic_load_relaxed(&s->xsubscribed);
+  out->unlinked = ebi_atomic_load_relaxed(&s->xunlinked);
+  out->notifies = ebi_atomic_load_relaxed(&s->xnotifies);
+  out->calls = ebi_atomic_load_relaxed(&s->xcalls);
+  return 0;
+}
+
+const char *ebi_subject_name(const ebra_subject_t *s) { return s->life.name; }

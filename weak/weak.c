@@ -629,6 +629,8 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
   return 0;
 }
 
+const char *ebi_weak_table_name(const ebra_weak_table_t *t) { return t->life.name; }
+
 ebra_domain_t *ebi_weak_table_domain(const ebra_weak_table_t *t) {
   return t && ebi_life_is_alive(&t->life) ? t->domain : NULL;
 }

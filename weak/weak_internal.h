@@ -24,5 +24,24 @@ static inline uint32_t ebi_cache_registry_capacity(void) {
 }
 EBI_INTERNAL_FN const char *ebi_cache_name(const ebra_cache_t *c);
 
+/* ---- weak.c and observer.c: the snapshot's view ------------------------------ */
+/* The live weak table / subject at registry id, or NULL; the registries'
+ * lengths.  Registry lock held. */
+static inline ebra_weak_table_t *ebi_weak_table_registry_at(uint32_t id) {
+  return (ebra_weak_table_t *)ebi_life_at_locked(EBI_KIND_WEAK_TABLE, id);
+}
+static inline uint32_t ebi_weak_table_registry_capacity(void) {
+  return ebi_life_capacity_locked(EBI_KIND_WEAK_TABLE);
+}
+static inline ebra_subject_t *ebi_subject_registry_at(uint32_t id) {
+  return (ebra_subject_t *)ebi_life_at_locked(EBI_KIND_SUBJECT, id);
+}
+static inline uint32_t ebi_subject_registry_capacity(void) {
+  return ebi_life_capacity_locked(EBI_KIND_SUBJECT);
+}
+EBI_INTERNAL_FN const char *ebi_subject_name(const ebra_subject_t *s);
+/* A table's name, as configured (its life name). */
+EBI_INTERNAL_FN const char *ebi_weak_table_name(const ebra_weak_table_t *t);
+
 
 #endif /* EBI_WEAK_INTERNAL_H */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra/error.h — the calling convention, error kinds and the report hook.
+/** @file ebra/error.h
+ * @brief the calling convention, error kinds and the report hook.
  *
  * Every public function follows one row of this table:
  *
@@ -50,7 +51,11 @@
  *
  * The default hook prints "ebra: <kind>: <message>" to stderr.  Reports are
  * never made on a fast path that succeeded, so a hook costs nothing until
- * something goes wrong.
+ * something goes wrong.  Reports are bounded: at most EBRA_REPORT_LIMIT
+ * (default 32) of each kind reach the hook or stderr, then one line says
+ * that further reports of that kind are suppressed, and at exit one line
+ * per kind gives how many were; ebra_report_stats and the monitor count
+ * them.
  */
 #ifndef EBRA_ERROR_H
 #define EBRA_ERROR_H
@@ -61,47 +66,74 @@
 extern "C" {
 #endif
 
-/* What was detected.  The errno each kind is returned with is in brackets. */
+/** What was detected.  The errno each kind is returned with is in brackets. */
 typedef enum ebra_error_kind_e {
-  EBRA_ERR_BAD_CONFIG = 1,   /* a configuration was rejected         [EINVAL]  */
-  EBRA_ERR_NOMEM,            /* the OS refused memory                [ENOMEM]  */
-  EBRA_ERR_CAP_REACHED,      /* the pool's hard object cap is reached [ENOMEM] */
-  EBRA_ERR_FOREIGN_PTR,      /* free of memory no ebra pool owns     [EFAULT]  */
-  EBRA_ERR_WRONG_POOL,       /* free of another pool's object        [EXDEV]   */
-  EBRA_ERR_MISALIGNED,       /* free of a pointer inside an object,
+  EBRA_ERR_BAD_CONFIG = 1,   /**< a configuration was rejected         [EINVAL]  */
+  EBRA_ERR_NOMEM,            /**< the OS refused memory                [ENOMEM]  */
+  EBRA_ERR_CAP_REACHED,      /**< the pool's hard object cap is reached [ENOMEM] */
+  EBRA_ERR_FOREIGN_PTR,      /**< free of memory no ebra pool owns     [EFAULT]  */
+  EBRA_ERR_WRONG_POOL,       /**< free of another pool's object        [EXDEV]   */
+  EBRA_ERR_MISALIGNED,       /**< free of a pointer inside an object,
                                 or past what the pool has handed out [EINVAL]  */
-  EBRA_ERR_DOUBLE_FREE,      /* free of an object that is already free [EALREADY] */
-  EBRA_ERR_USE_AFTER_FREE,   /* (debug checks) a free object was written      */
-  EBRA_ERR_USE_AFTER_DESTROY,/* call on a destroyed object of any kind,
+  EBRA_ERR_DOUBLE_FREE,      /**< free of an object that is already free [EALREADY] */
+  EBRA_ERR_USE_AFTER_FREE,   /**< (debug checks) a free object was written      */
+  EBRA_ERR_USE_AFTER_DESTROY,/**< call on a destroyed object of any kind,
                                 or a second destroy               [EBADF]   */
-  EBRA_ERR_BAD_OPTION,       /* an EBRA_* variable or option value was invalid;
+  EBRA_ERR_BAD_OPTION,       /**< an EBRA_* variable or option value was invalid;
                                 the previous value is kept (a warning) */
-  EBRA_ERR_INTERNAL,         /* an invariant checker failed: a bug in ebra   */
-  EBRA_WARN_LIVE_AT_DESTROY, /* destroy released objects still live (a warning) */
-  EBRA_ERR_BAD_CALL,         /* bad arguments, or a call in the wrong
+  EBRA_ERR_INTERNAL,         /**< an invariant checker failed: a bug in ebra   */
+  EBRA_WARN_LIVE_AT_DESTROY, /**< destroy released objects still live (a warning) */
+  EBRA_ERR_BAD_CALL,         /**< bad arguments, or a call in the wrong
                                 context (a barrier inside a read section)
                                               [EINVAL/EDEADLK/EBUSY/EPERM] */
-  EBRA_ERR_MEMORY_LIMIT,     /* the hard memory limit refused a slab [ENOMEM] */
-  EBRA_INFO_ENGINE,          /* the strategy engine switched strategy or
+  EBRA_ERR_MEMORY_LIMIT,     /**< the hard memory limit refused a slab [ENOMEM] */
+  EBRA_INFO_ENGINE,          /**< the strategy engine switched strategy or
                                 changed a knob (reported only with
                                 EBRA_VERBOSE or a hook installed)          */
-  EBRA_WARN_STALL            /* a grace period has been held up past the
+  EBRA_WARN_STALL,           /**< a grace period has been held up past the
                                 domain's stall threshold (once per stall),
                                 or a timed barrier gave up   [ETIMEDOUT]   */
+  EBRA_ERR_HELD,             /**< free (or a second retire or weak handle) of
+                                an object the reclamation layer holds: it
+                                was retired or has a weak handle, and
+                                returns to its pool after a grace period
+                                                                 [EALREADY] */
+  EBRA_INFO_OPTIONS          /**< EBRA_VERBOSE: an option's effective value
+                                and its origin, once per option at first use */
 } ebra_error_kind_t;
 
-/* The hook receives the kind, a NUL-terminated message, and the argument that
+/** Every kind is below this (the size of ebra_report_stats_t's arrays,
+ * fixed so that new kinds do not change the struct). */
+#define EBRA_REPORT_KINDS 32
+
+/** The hook receives the kind, a NUL-terminated message, and the argument that
  * was registered with it.  It may be called from any thread, concurrently; it
  * must not call back into the pool that reported. */
 typedef void ebra_report_fn(ebra_error_kind_t kind, const char *msg, void *arg);
 
-/* Install a report hook; NULL restores the default (stderr).  Thread-safe. */
+/** Install a report hook; NULL restores the default (stderr).  Thread-safe. */
 EBRA_API void ebra_set_report_hook(ebra_report_fn *fn, void *arg);
 
-/* A short stable name for a kind, e.g. "double-free". */
+/** Reports made and held back, per kind (index: ebra_error_kind_t; 0 is
+ * unused).  At most EBRA_OPT_REPORT_LIMIT reports of one kind are
+ * delivered (to the hook or stderr); the next is replaced by one line
+ * "further <kind> reports suppressed" and the rest are only counted here.
+ * EBRA_INFO_OPTIONS is never limited. */
+typedef struct ebra_report_stats_s {
+  unsigned long long delivered[EBRA_REPORT_KINDS];  /**< to the hook or stderr */
+  unsigned long long suppressed[EBRA_REPORT_KINDS]; /**< held back by the limit */
+} ebra_report_stats_t;
+
+/** Fill *out with the counts since the process started.  Returns 0, or
+ * -EINVAL (out NULL, with an EBRA_ERR_BAD_CALL report).  Thread-safe;
+ * the counts are read one by one, not as one atomic snapshot. */
+EBRA_API int ebra_report_stats(ebra_report_stats_t *out);
+
+/** Returns a short stable name for a kind, e.g. "double-free"; "unknown"
+ * for a value that is no kind.  Never NULL; thread-safe. */
 EBRA_API const char *ebra_error_kind_name(ebra_error_kind_t kind);
 
-/* What an errno means when an ebra call returns it, in ebra's terms: err is
+/** What an errno means when an ebra call returns it, in ebra's terms: err is
  * the negative value a call returned (or the errno a constructor set).
  * strerror(EXDEV) says "Invalid cross-device link"; ebra_strerror(-EXDEV)
  * says the object belongs to another pool.  Never NULL: a static string,

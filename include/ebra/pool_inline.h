@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra/pool_inline.h — pool alloc and free that an application inlines.
+/** @file ebra/pool_inline.h
+ * @brief pool alloc and free that an application inlines.
  *
  *   void *ebra_pool_alloc_inline(ebra_pool_t *pool);
  *   int   ebra_pool_free_inline(ebra_pool_t *pool, void *p);
@@ -166,6 +167,8 @@ static inline int ebra__user_free_ok(const ebra_pool_t *pool, const char *s, con
   return !((ebra__load_relaxed_u64(s, (unsigned)(EBRA__SLAB_HELD + (i / 64) * 8)) >> (i % 64)) & 1);
 }
 
+/** ebra_pool_alloc with its common case compiled into the caller.  Returns
+ * what ebra_pool_alloc returns: the object, or NULL with errno set. */
 static inline void *ebra_pool_alloc_inline(ebra_pool_t *pool) {
   if (__builtin_expect(pool != (ebra_pool_t *)0, 1)) {
     ebra__op_enter();
@@ -186,6 +189,8 @@ static inline void *ebra_pool_alloc_inline(ebra_pool_t *pool) {
   return ebra_pool_alloc(pool);
 }
 
+/** ebra_pool_free with its common case compiled into the caller.  Returns
+ * what ebra_pool_free returns: 0 or a negative errno, with its report. */
 static inline int ebra_pool_free_inline(ebra_pool_t *pool, void *p) {
   const char *s = ebra__slab_of(p);
   if (__builtin_expect(ebra__user_free_ok(pool, s, p), 1)) {

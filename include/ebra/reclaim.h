@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* ebra/reclaim.h — reclamation domains: read-side sections, retire, barrier.
+/** @file ebra/reclaim.h
+ * @brief reclamation domains: read-side sections, retire, barrier.
  *
  * A domain defers the return of retired objects to their pools until every
  * read-side section that might still see them has ended (a grace period).
@@ -44,48 +45,61 @@
 extern "C" {
 #endif
 
+/** A reclamation domain (opaque). */
 typedef struct ebra_domain_s ebra_domain_t;
 
+/** Where a domain's grace periods come from. */
 typedef enum ebra_reclaim_backend_e {
-  EBRA_RECLAIM_DEFAULT = 0, /* EBRA_RECLAIM from the environment, else memb */
-  EBRA_RECLAIM_URCU_MEMB,   /* liburcu memb: sys_membarrier-based readers */
-  EBRA_RECLAIM_URCU_QSBR,   /* liburcu qsbr: free readers, explicit QS */
-  EBRA_RECLAIM_CK_EPOCH     /* Concurrency Kit ck_epoch */
+  EBRA_RECLAIM_DEFAULT = 0, /**< the reclaim option: EBRA_RECLAIM or
+                                 ebra_option_set, else memb */
+  EBRA_RECLAIM_URCU_MEMB,   /**< liburcu memb: sys_membarrier-based readers */
+  EBRA_RECLAIM_URCU_QSBR,   /**< liburcu qsbr: free readers, explicit QS */
+  EBRA_RECLAIM_CK_EPOCH     /**< Concurrency Kit ck_epoch */
 } ebra_reclaim_backend_t;
 
+/** Options of ebra_domain_create (a NULL config is all defaults). */
 typedef struct ebra_domain_config_s {
-  const char *name;               /* copied; NULL = "domain" */
-  ebra_reclaim_backend_t backend;
-  unsigned batch_size;            /* retired objects per batch; 0 = 64 */
-  uint64_t max_batch_age_ns;      /* a batch older than this is closed;
+  const char *name;               /**< copied; NULL = "domain" */
+  ebra_reclaim_backend_t backend; /**< EBRA_RECLAIM_DEFAULT (0): the reclaim
+                                     option (ebra/options.h, precedence) */
+  unsigned batch_size;            /**< retired objects per batch; 0 = 64 */
+  uint64_t max_batch_age_ns;      /**< a batch older than this is closed;
                                      0 = 1 ms */
-  uint64_t max_pending;           /* backlog bound: retired entries in
+  uint64_t max_pending;           /**< backlog bound: retired entries in
                                      closed batches past which retiring
                                      threads help or wait (see ebra_retire);
                                      0 = 32 x batch_size; UINT64_MAX = none */
-  uint64_t stall_threshold_ns;    /* a grace period running this long is
+  uint64_t stall_threshold_ns;    /**< a grace period running this long is
                                      reported once (EBRA_WARN_STALL);
                                      0 = 1 s; UINT64_MAX = never */
 } ebra_domain_config_t;
 
-/* Create a domain and its reclaimer thread.  NULL with errno EINVAL (bad
- * config or EBRA_RECLAIM value, reported) or ENOMEM / EAGAIN. */
+/** Create a domain and its reclaimer thread.  Returns the domain, or NULL
+ * with errno EINVAL (bad config, reported), ENOMEM or EAGAIN (no thread).
+ * A bad EBRA_RECLAIM value is no error here: it was reported once when the
+ * options were read, and memb is used. */
 EBRA_API ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg);
 
-/* Run everything retired (deferred calls that retire or defer more
+/** Run everything retired (deferred calls that retire or defer more
  * included, to the end of the chain), stop the reclaimer, release the
  * domain.  Returns 0, -EBUSY if a weak table still uses it or another
  * thread is still registered (ebra's own threads never count), -EDEADLK
  * from a cleanup or deferred call, -EBADF if destroyed. */
 EBRA_API int ebra_domain_destroy(ebra_domain_t *d);
 
-/* Explicit registration of the calling thread (automatic on first use;
- * for qsbr see above).  Unregistering closes the thread's batch; a thread
- * exit does it too. */
+/** Register the calling thread with d explicitly (it is registered
+ * automatically on first use; for qsbr see above: an explicitly registered
+ * thread is online).  Takes the registry lock.  Returns 0 (also when
+ * already registered), -ENOMEM (the thread's state could not be
+ * allocated), -EINVAL (NULL d) or -EBADF (destroyed). */
 EBRA_API int ebra_domain_register_thread(ebra_domain_t *d);
+/** Unregister the calling thread from d: its open retire batch is closed
+ * and handed to the reclaimer; a thread's exit does the same.  Takes the
+ * registry lock.  Returns 0 (also when not registered), -EBUSY with a
+ * report inside a read section of d, -EINVAL or -EBADF. */
 EBRA_API int ebra_domain_unregister_thread(ebra_domain_t *d);
 
-/* Read-side section.  Nestable.  Pointers obtained inside stay valid until
+/** Read-side section.  Nestable.  Pointers obtained inside stay valid until
  * the outermost unlock.  ebra_read_lock returns 0, or (nothing is locked)
  * -ENOMEM when the thread cannot be registered with d, -EBADF on a
  * destroyed domain, -EINVAL for NULL.  ebra_read_unlock ends the section
@@ -94,16 +108,18 @@ EBRA_API int ebra_domain_unregister_thread(ebra_domain_t *d);
  * but a report (EBRA_ERR_BAD_CALL, EBRA_ERR_USE_AFTER_DESTROY).  Both are
  * wait-free after the thread's first section in d. */
 EBRA_API int ebra_read_lock(ebra_domain_t *d);
+/** End the innermost section of d (see ebra_read_lock).  Returns nothing:
+ * misuse is only reported.  Wait-free. */
 EBRA_API void ebra_read_unlock(ebra_domain_t *d);
 
-/* Load an RCU-published pointer inside a section (an acquire load); *pp
+/** Returns the RCU-published pointer *pp, loaded inside a section (an acquire load); *pp
  * must be an _Atomic(void *) (std::atomic<void *> in C++) that the writer
  * stores with release.  Use it for pointers you publish yourself and later
  * retire: under ThreadSanitizer it also records the object, so the
  * reclaimer's grace period is visible to TSan (docs/DESIGN.md). */
 EBRA_API void *ebra_deref(ebra_domain_t *d, void *const *pp);
 
-/* Retire an object allocated from an ebra pool: it returns to its pool
+/** Retire an object allocated from an ebra pool: it returns to its pool
  * after a grace period.  Returns 0, or -EFAULT (not a pool object), -EINVAL
  * (not the start of a live object), -EALREADY (already retired or free).
  *
@@ -122,69 +138,114 @@ EBRA_API void *ebra_deref(ebra_domain_t *d, void *const *pp);
  * the call returns -ENOMEM and obj stays the caller's. */
 EBRA_API int ebra_retire(ebra_domain_t *d, void *obj);
 
-/* Run fn(arg) after a grace period, on the domain's reclaimer thread, or
- * on a retiring thread that helps (see ebra_retire).  fn may retire and
- * defer more; ebra_domain_destroy runs such chains to their end. */
+/** A function ebra_retire_call runs after a grace period. */
 typedef void ebra_reclaim_fn(void *arg);
+/** Run fn(arg) once, after a grace period that begins after this call, on
+ * the domain's reclaimer thread or on a retiring thread that helps (see
+ * ebra_retire); ebra_domain_barrier waits for it.  fn may retire and defer
+ * more; ebra_domain_destroy runs such chains to their end.  Any thread,
+ * inside or outside a section; held back only by the backlog bound, as
+ * ebra_retire.
+ * Returns 0, -EINVAL with a report (NULL d or fn), -EBADF (destroyed) or
+ * -ENOMEM (the thread's state or a new retire batch could not be
+ * allocated). */
 EBRA_API int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
 
-/* Wait until everything retired before the call (by any thread) has been
- * reclaimed.  -EDEADLK inside a section of d, or from a cleanup or deferred
- * call (it would wait for the round that runs it), reported. */
+/** Wait until everything retired before the call (by any thread) has been
+ * reclaimed.  Blocks.  Returns 0, or -EDEADLK with a report inside a
+ * section of d or from a cleanup or deferred call (it would wait for the
+ * round that runs it), -EINVAL or -EBADF. */
 EBRA_API int ebra_domain_barrier(ebra_domain_t *d);
 
-/* ebra_domain_barrier that gives up after timeout_ns: 0, or -ETIMEDOUT
- * with an EBRA_WARN_STALL report saying why (a grace period held up by a
- * section or an unquiescent qsbr thread, or cleanups still running); the
- * wait's work still completes later.  Other errors as the barrier. */
+/** ebra_domain_barrier that gives up after timeout_ns.  Returns 0, or
+ * -ETIMEDOUT with an EBRA_WARN_STALL report saying why (a grace period
+ * held up by a section or an unquiescent qsbr thread, or cleanups still
+ * running); the wait's work still completes later.  Other errors as the
+ * barrier. */
 EBRA_API int ebra_domain_barrier_timeout(ebra_domain_t *d, uint64_t timeout_ns);
 
-/* The backlog bound (see ebra_retire); 0 restores the default, UINT64_MAX
- * turns it off.  0, or -EBADF / -EINVAL. */
+/** Set the backlog bound (see ebra_retire); 0 restores the default,
+ * UINT64_MAX turns it off.  Returns 0, or -EBADF / -EINVAL. */
 EBRA_API int ebra_domain_set_backlog(ebra_domain_t *d, uint64_t max_pending);
 
-/* qsbr: announce a quiescent state / take the calling thread offline in d
- * / bring it back online.  Cheap no-ops for the other backends and for a
- * thread not registered with d.  0, or -EBADF (destroyed) / -EINVAL (NULL). */
+/** qsbr: announce a quiescent state of the calling thread in d.  A cheap
+ * no-op for the other backends and for a thread not registered with d.
+ * Returns 0, or -EBADF (destroyed) / -EINVAL (NULL). */
 EBRA_API int ebra_quiescent(ebra_domain_t *d);
+/** qsbr: take the calling thread offline in d (before it blocks or idles).
+ * A no-op otherwise.  Returns 0, -EBADF or -EINVAL. */
 EBRA_API int ebra_domain_thread_offline(ebra_domain_t *d);
+/** qsbr: bring the calling thread back online in d.  A no-op otherwise.
+ * Returns 0, -EBADF or -EINVAL. */
 EBRA_API int ebra_domain_thread_online(ebra_domain_t *d);
 
-/* Batching knobs (the strategy engine tunes them).  0 keeps a value. */
+/** Set the batching knobs: retired objects per batch (at most 65536) and
+ * the age at which an open batch is closed; 0 keeps a value.  The strategy
+ * engine tunes them too; the last writer wins.  Any thread.  Returns 0,
+ * -EINVAL with a report (batch_size above 65536, NULL d) or -EBADF. */
 EBRA_API int ebra_domain_set_batching(ebra_domain_t *d, unsigned batch_size,
                                       uint64_t max_batch_age_ns);
 
-/* The backend d runs on; EBRA_RECLAIM_DEFAULT (and a report) for a NULL or
- * destroyed domain. */
+/** Returns the backend d runs on; EBRA_RECLAIM_DEFAULT (and a report) for a
+ * NULL or destroyed domain. */
 EBRA_API ebra_reclaim_backend_t ebra_domain_backend(const ebra_domain_t *d);
+/** Returns the backend's name: "urcu-memb", "urcu-qsbr", "ck-epoch", or
+ * "default" for anything else.  Never NULL; thread-safe. */
 EBRA_API const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b);
 
+/** The latency histograms' buckets (ebra_domain_stats_t.gp_ns_hist and
+ * reuse_ns_hist): bucket i counts latencies <= EBRA_LATENCY_BOUNDS_NS[i]
+ * and above the bound before it; the last bucket counts those above every
+ * bound.  Bounds in ns, 10 us to 10 s, about three per decade. */
+#define EBRA_LATENCY_BUCKETS 14
+/** The bucket bounds in ns, an initialiser of EBRA_LATENCY_BUCKETS - 1
+ * uint64_t values. */
+#define EBRA_LATENCY_BOUNDS_NS                                                        \
+  {10000ull, 30000ull, 100000ull, 300000ull, 1000000ull, 3000000ull, 10000000ull,     \
+   30000000ull, 100000000ull, 300000000ull, 1000000000ull, 3000000000ull, 10000000000ull}
+
+/** A domain's counters and latencies (ebra_domain_stats). */
 typedef struct ebra_domain_stats_s {
-  uint64_t retired;          /* objects and calls retired */
-  uint64_t reclaimed;        /* returned to pools / called */
-  uint64_t pending;          /* retired - reclaimed */
-  uint64_t pending_bytes;    /* bytes of pool objects among pending */
-  uint64_t grace_periods;    /* completed by the reclaimer */
-  uint64_t batches;          /* batches reclaimed */
-  uint64_t gp_ns_p50, gp_ns_p90, gp_ns_p99, gp_ns_max; /* grace-period
-                                latency over the last 1024 periods */
-  uint64_t reuse_ns_p50, reuse_ns_p99; /* retire -> back in its pool
+  uint64_t retired;          /**< objects and calls retired */
+  uint64_t reclaimed;        /**< returned to pools / called */
+  uint64_t pending;          /**< retired - reclaimed */
+  uint64_t pending_bytes;    /**< bytes of pool objects among pending */
+  uint64_t grace_periods;    /**< completed by the reclaimer */
+  uint64_t batches;          /**< batches reclaimed */
+  uint64_t gp_ns_p50;        /**< median grace-period latency, last 1024 periods */
+  uint64_t gp_ns_p90;        /**< 90th percentile, last 1024 periods */
+  uint64_t gp_ns_p99;        /**< 99th percentile, last 1024 periods */
+  uint64_t gp_ns_max;        /**< longest of the last 1024 periods */
+  uint64_t reuse_ns_p50;     /**< median retire -> back in its pool
                                 (reusable), per sampled object: one per
                                 batch, last 1024 samples (DESIGN.md) */
-  uint32_t threads;          /* registered threads (not ebra's own) */
-  unsigned batch_size;
-  uint64_t max_batch_age_ns;
-  uint64_t reuse_ns_max;
-  uint64_t cleanup_ns_p50, cleanup_ns_p99, cleanup_ns_max; /* retire -> its
-                                cleanup / deferred call / return has run,
-                                same samples */
-  uint64_t max_pending;      /* the backlog bound in force */
-  uint64_t helped_rounds;    /* rounds run by retiring threads */
-  uint64_t stalls;           /* stalled grace periods reported */
-  uint64_t stalled_ns;       /* age of the running grace period, if it is
+  uint64_t reuse_ns_p99;     /**< its 99th percentile */
+  uint32_t threads;          /**< registered threads (not ebra's own) */
+  unsigned batch_size;       /**< retired objects per batch now */
+  uint64_t max_batch_age_ns; /**< age at which an open batch is closed */
+  uint64_t reuse_ns_max;     /**< the longest of those samples */
+  uint64_t cleanup_ns_p50;   /**< median retire -> its cleanup / deferred
+                                call / return has run, same samples */
+  uint64_t cleanup_ns_p99;   /**< its 99th percentile */
+  uint64_t cleanup_ns_max;   /**< its longest */
+  uint64_t max_pending;      /**< the backlog bound in force */
+  uint64_t helped_rounds;    /**< rounds run by retiring threads */
+  uint64_t stalls;           /**< stalled grace periods reported */
+  uint64_t stalled_ns;       /**< age of the running grace period, if it is
                                 past the stall threshold; else 0 */
+  /** Every grace period since the domain was created, by latency
+   * (EBRA_LATENCY_BOUNDS_NS; each bucket alone, not cumulative): a
+   * histogram that adds up across domains and processes. */
+  uint64_t gp_ns_hist[EBRA_LATENCY_BUCKETS];
+  uint64_t gp_ns_sum;        /**< the sum of those grace periods, ns */
+  uint64_t reuse_ns_hist[EBRA_LATENCY_BUCKETS]; /**< every reuse sample
+                                (retire -> reusable), by latency, likewise */
+  uint64_t reuse_ns_sum;     /**< the sum of those samples, ns */
 } ebra_domain_stats_t;
 
+/** Fill *out with d's stats.  Any thread; takes d's threads_lock and lock
+ * briefly (never waits for a grace period).  Returns 0, -EINVAL with a
+ * report (NULL d or out) or -EBADF. */
 EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
 
 #ifdef __cplusplus

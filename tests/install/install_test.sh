@@ -12,9 +12,14 @@
 #      of libebra.a starts with ebra_ (public) or ebi_ (internal): no namespace
 #      pollution;
 #   4. a consumer project finds the package with find_package(ebra) and
-#      builds and runs against ebra::ebra and against ebra::ebra_static;
-#   5. the same consumer builds with plain `cc $(pkg-config ...)`, shared and
-#      with `pkg-config --static`, and runs.
+#      builds and runs a C and a C++17 program (the C++ layer) against
+#      ebra::ebra and against ebra::ebra_static;
+#   5. the same consumers build with plain `cc`/`c++ $(pkg-config ...)`,
+#      shared and with `pkg-config --static`, and run;
+#   6. ebra::ebra_static finds ck and liburcu through their pkg-config
+#      files, not the default linker path: with PKG_CONFIG_LIBDIR pointing
+#      only at a scratch directory whose .pc files and libraries stand
+#      elsewhere, the consumer links those libraries by full path, and runs.
 # Each consumer run must print "consumer ok", and the shared ones must load
 # libebra.so from the prefix (not from the build tree or the system).
 #
@@ -108,10 +113,20 @@ echo "${#headers[@]} headers ok"
 step "3. exported symbols"
 # The public API: every function declared with EBRA_API in the headers (a
 # declaration starts its line with EBRA_API; the name comes before the "(").
-api=$(cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" |
+api=$(cd "$inc" && grep -h '^EBRA_API' "${headers[@]}" | grep -v '^EBRA_API extern' |
         sed -E 's/^EBRA_API[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' |
         sort -u)
 [[ -n $api ]] || fail "no EBRA_API declaration found in the installed headers"
+# Exported data (ebra/pool_inline.h's layout-numbered TLS and segment-map
+# symbols): "EBRA_API extern ... NAME" where NAME is a macro of the headers
+# that spells the symbol.
+data=$(cd "$inc" && grep -h '^EBRA_API extern' "${headers[@]}" |
+         sed -E -e 's/__attribute__.*//' -e 's/\[[^]]*\]//g' -e 's/;.*//' |
+         awk '{ print $NF }' | sort -u)
+for name in $data; do
+  value=$(cd "$inc" && grep -h "^#define $name " "${headers[@]}" | awk '{ print $3 }' | head -n1)
+  api=$(printf '%s\n%s\n' "$api" "${value:-$name}" | sort -u)
+done
 # _init/_fini and the linker's section markers may appear in any .so.
 exported=$(nm -D --defined-only "$lib/libebra.so" | awk '{ print $NF }' | sed 's/@.*//' |
              grep -vxE '_init|_fini|_edata|_end|__bss_start' | sort -u)
@@ -121,7 +136,7 @@ missing=$(comm -23 <(printf '%s\n' "$api") <(printf '%s\n' "$exported"))
 $not_api"
 [[ -z $missing ]] || fail "public API declared in the headers but not exported by libebra.so:
 $missing"
-echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions"
+echo "libebra.so exports exactly the $(wc -l <<<"$api") EBRA_API functions and data symbols"
 
 polluting=$(nm -g --defined-only "$lib/libebra.a" 2>/dev/null |
               awk 'NF == 3 { print $3 }' | grep -vE '^(ebra|ebi)_' | sort -u || true)
@@ -143,10 +158,12 @@ for kind in shared static; do
   [[ $(canon "$found") == "$(canon "$lib/cmake/ebra")" ]] ||
     fail "find_package(ebra) found $found, not the package in $lib/cmake/ebra"
   "$cmake" --build "$dir" --config Release || fail "building the CMake consumer ($kind) failed"
-  bin=$(find "$dir" -type f -name consumer -perm -u+x | head -n1)
-  [[ -n $bin ]] || fail "the CMake consumer ($kind) produced no binary"
-  if [[ $kind == shared ]]; then check_loads_from_prefix "$bin"; else check_static "$bin"; fi
-  run_consumer "$bin"
+  for name in consumer consumer_cxx; do
+    bin=$(find "$dir" -type f -name "$name" -perm -u+x | head -n1)
+    [[ -n $bin ]] || fail "the CMake consumer ($kind) produced no $name"
+    if [[ $kind == shared ]]; then check_loads_from_prefix "$bin"; else check_static "$bin"; fi
+    run_consumer "$bin"
+  done
 done
 
 step "5. pkg-config consumer: cc \$(pkg-config --cflags --libs ebra), shared and --static"
@@ -184,5 +201,54 @@ static_libs=${static_libs/-lebra/-l:libebra.a}
   fail "cc with pkg-config --static --libs ebra failed"
 check_static "$work/pc-static"
 run_consumer "$work/pc-static"
+
+if [[ -n $cxx ]]; then
+  cxxsrc=$consumer_dir/consumer_cxx.cpp
+  cxxwarn=(-std=c++17 -Wall -Wextra -Wpedantic -Werror)
+  # shellcheck disable=SC2046
+  "$cxx" "${cxxwarn[@]}" $(pkg-config --cflags ebra) "$cxxsrc" -o "$work/pc-cxx-shared" \
+    $(pkg-config --libs ebra) || fail "c++ with pkg-config --libs ebra failed"
+  (
+    export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    check_loads_from_prefix "$work/pc-cxx-shared"
+    run_consumer "$work/pc-cxx-shared"
+  )
+  # shellcheck disable=SC2046,SC2086
+  "$cxx" "${cxxwarn[@]}" $(pkg-config --cflags ebra) "$cxxsrc" -o "$work/pc-cxx-static" \
+    $static_libs || fail "c++ with pkg-config --static --libs ebra failed"
+  check_static "$work/pc-cxx-static"
+  run_consumer "$work/pc-cxx-static"
+fi
+
+step "6. ebra::ebra_static finds ck and liburcu through pkg-config, not the linker's default path"
+# A scratch directory stands for a private install of the dependencies:
+# links to the libraries and .pc files whose libdir points there.
+# PKG_CONFIG_LIBDIR replaces pkg-config's default search path, so only
+# these .pc files can be found.
+deps=$work/deps
+mkdir -p "$deps/lib" "$deps/pkgconfig"
+for mod in ck liburcu-memb liburcu-qsbr liburcu-cds; do
+  pcdir=$(pkg-config --variable=pcfiledir "$mod") || fail "no pkg-config file for $mod"
+  sysdir=$(pkg-config --variable=libdir "$mod")
+  sed -e "s|^libdir=.*|libdir=$deps/lib|" "$pcdir/$mod.pc" >"$deps/pkgconfig/$mod.pc"
+  for l in $(pkg-config --libs-only-l "$mod" | sed 's/-l//g'); do
+    for f in "$sysdir"/lib"$l".so*; do ln -sf "$f" "$deps/lib/"; done
+  done
+done
+dir=$work/cmake-private-deps
+PKG_CONFIG_LIBDIR=$deps/pkgconfig PKG_CONFIG_PATH= "$cmake" -S "$consumer_dir" -B "$dir" \
+  -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_BUILD_TYPE=Release -DCONSUMER_STATIC=ON -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF ||
+  fail "configuring the static consumer against the private dependencies failed"
+"$cmake" --build "$dir" --config Release --verbose >"$work/private-deps-build.log" 2>&1 ||
+  { cat "$work/private-deps-build.log"; fail "building the static consumer against the private dependencies failed"; }
+for l in libck.so liburcu-memb.so liburcu-qsbr.so liburcu-cds.so; do
+  grep -q -- "$deps/lib/$l" "$work/private-deps-build.log" ||
+    fail "the static consumer did not link $deps/lib/$l (see $work/private-deps-build.log)"
+done
+echo "the static consumer links ck and liburcu from $deps/lib"
+bin=$(find "$dir" -type f -name consumer -perm -u+x | head -n1)
+check_static "$bin"
+run_consumer "$bin"
 
 printf '\ninstall test passed\n'
