@@ -199,6 +199,49 @@ void *__wrap_realloc(void *p, size_t n) {
   return q;
 }
 
+/* ---- qsort ------------------------------------------------------------------
+ * The C library's qsort allocates a scratch buffer (through malloc, that
+ * is, the classes) for arrays above a few hundred bytes, and the floors
+ * sort while holding the registry lock (stats, the fork child's depot
+ * rebuild), which a class's slow path may take: a self-deadlock.  The
+ * floors' qsort calls land here instead: an in-place heapsort, which never
+ * allocates.  O(n log n), not stable (qsort promises neither more). */
+typedef int cmp_fn(const void *, const void *);
+
+static void swap_bytes(char *a, char *b, size_t size) {
+  for (size_t i = 0; i < size; i++) {
+    const char t = a[i];
+    a[i] = b[i];
+    b[i] = t;
+  }
+}
+
+static void sift_down(char *base, size_t root, size_t n, size_t size, cmp_fn *cmp) {
+  for (;;) {
+    size_t child = 2 * root + 1;
+    if (child >= n)
+      return;
+    if (child + 1 < n && cmp(base + child * size, base + (child + 1) * size) < 0)
+      child++;
+    if (cmp(base + root * size, base + child * size) >= 0)
+      return;
+    swap_bytes(base + root * size, base + child * size, size);
+    root = child;
+  }
+}
+
+void __wrap_qsort(void *base, size_t n, size_t size, cmp_fn *cmp) {
+  char *b = base;
+  if (n < 2 || size == 0)
+    return;
+  for (size_t i = n / 2; i-- > 0;)
+    sift_down(b, i, n, size, cmp);
+  for (size_t end = n - 1; end > 0; end--) {
+    swap_bytes(b, b + end * size, size);
+    sift_down(b, 0, end, size, cmp);
+  }
+}
+
 /* ---- fork (T3) -------------------------------------------------------------- */
 static void meta_fork_prepare(void) { pthread_mutex_lock(&meta_lock); }
 static void meta_fork_release(void) { pthread_mutex_unlock(&meta_lock); }
