@@ -22,6 +22,10 @@
  *     class pool has objects_live == 0 and at most one thread (main)
  *     attached, its audit balances, and no mapped block is live.
  *
+ * Built with STRESS_BROKEN, every free is followed by a write into the
+ * block: ASan must name it (free class blocks are poisoned by their pool;
+ * large blocks are unmapped, so the write faults).
+ *
  * Arguments: -t workers (8) -d ms (2500) -n short threads (2000; 300 under
  * TSan/ASan) -s seed.
  */
@@ -109,6 +113,9 @@ static void release(void *p, stress_rng_t *r) {
     ebra_free_sized(p, size);
   else
     ebra_free(p);
+#ifdef STRESS_BROKEN
+  ((volatile char *)p)[8] = 1; /* the seeded bug: a write after free */
+#endif
 }
 
 static void *fresh(stress_rng_t *r) {
