@@ -126,6 +126,7 @@ struct Result {
   double ops_per_s[2];        // burst, steady
   double ops_per_cpu_s[2];    // the same per CPU second of the workers
   uint64_t retired;
+  uint64_t resident_before;   // the child's resident bytes before ebra's first call
   ebra_engine_stats_t eng;
   uint32_t nsamples, nevents;
   Sample samples[kMaxSamples];
@@ -283,7 +284,19 @@ void sampler(Run *r) {
 }
 
 // The whole run, in the child.  Fills *res.
+// Resident bytes from /proc/self/statm (0 if unreadable).
+uint64_t resident_now() {
+  unsigned long size = 0, rss = 0;
+  FILE *f = std::fopen("/proc/self/statm", "r");
+  if (!f)
+    return 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &rss);
+  std::fclose(f);
+  return n == 2 ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
 void child_run(ebra_strategy_t strategy, Result *res) {
+  res->resident_before = resident_now();
   Run r;
   r.res = res;
   g_run = &r;
@@ -448,6 +461,11 @@ void BM_phases(benchmark::State &state, ebra_strategy_t strategy) {
   state.counters["rss_MiB_end_idle"] =
       mib(res->nsamples ? res->samples[res->nsamples - 1].resident : 0);
   state.counters["rss_MiB_peak"] = mib(peak);
+  // What the idle phase's resident is measured against: the process before
+  // ebra's first call (libraries, the harness) and ebra's live bytes.
+  state.counters["rss_MiB_before"] = mib(res->resident_before);
+  state.counters["live_MiB_end_idle"] =
+      mib(res->nsamples ? res->samples[res->nsamples - 1].live : 0);
   state.counters["switches"] = (double)res->eng.switches;
   state.counters["steps"] = (double)res->eng.steps;
   state.counters["bytes_purged_MiB"] = mib(res->eng.bytes_purged);

@@ -1,28 +1,39 @@
 /* SPDX-License-Identifier: MIT */
-// bench_pool.cc — Google Benchmark harness: ebra pools against malloc/free.
+// bench_pool.cc — Google Benchmark harness: ebra pools against malloc/free
+// and against the floor (the least a fixed-size allocator can do).
 //
-// Every case is registered twice with the same sizes, once through an ebra
-// pool and once through plain malloc/free, named so a script can pair them:
+// Every case is registered once per allocator with the same arguments,
+// named so a script can line them up:
 //
-//   BM_pair/{ebra,malloc}/{16,64,512}   alloc+free of one object in a loop
-//                                       (the magazine-hit fast path);
-//                                       1, 2 and 4 threads on one pool
-//   BM_live_lifo/{ebra,malloc}/1000     1000 objects allocated, then freed
-//                                       newest first; counter per_pair =
-//                                       seconds per alloc+free pair;
-//                                       1, 2 and 4 threads on one pool
-//   BM_larson/{ebra,malloc}             larson-style server: every thread
-//                                       keeps a window of kLarsonWindow live
-//                                       objects of random size class
-//                                       (16/64/256/512 B: one ebra pool per
-//                                       class), frees a random one and
-//                                       allocates a replacement; 1 in 8
-//                                       replacements is swapped through a
-//                                       shared exchange array, so objects
-//                                       are freed by other threads.
-//                                       1, 2 and 4 threads; wall_ops_per_s
-//                                       (all threads, wall-clock span:
-//                                       wall_span.h)
+//   BM_<case>/ebra/...          an ebra pool, exported calls
+//   BM_<case>/ebra_inline/...   ebra_pool_alloc_inline / ebra_pool_free_inline
+//                               (ebra/pool_inline.h, compiled into the loop)
+//   BM_<case>/ebra_strict/...   pools with EBRA_POOL_STRICT_CHECKS (wherever
+//                               the floors run)
+//   BM_<case>/malloc/...        the process's malloc
+//   BM_<case>/floor/...         per-thread LIFO freelist, called out of line
+//   BM_<case>/floor_inline/...  the same freelist, inlined (pool_floor.h)
+//
+//   BM_pair/<a>/{16,64,512}     alloc+free of one object in a loop
+//                               (the magazine-hit fast path);
+//                               1, 2 and 4 threads on one pool; the floors
+//                               at 64 B only (the size changes nothing there)
+//   BM_live_lifo/<a>/1000       1000 objects allocated, then freed
+//                               newest first; counter per_pair =
+//                               seconds per alloc+free pair;
+//                               1, 2 and 4 threads on one pool
+//   BM_live_fifo/<a>/1000       the same, freed oldest first
+//   BM_larson/<a>/xfree:{0,1}   larson-style server: every thread
+//                               keeps a window of kLarsonWindow live
+//                               objects of random size class
+//                               (16/32/64/128/256/512 B: one ebra pool and
+//                               one floor per class), frees a random one and
+//                               allocates a replacement; with xfree:1, 1 in 8
+//                               replacements is swapped through a shared
+//                               exchange array, so objects are freed by other
+//                               threads.  1, 2 and 4 threads; wall_ops_per_s
+//                               (all threads, wall-clock span: wall_span.h)
+//                               and cpu_ns_per_pair (thread CPU time)
 //   BM_churn/{ebra,malloc}/{1,2,4}      thread churn: per iteration start N
 //                                       threads that each allocate
 //                                       kChurnObjects 64-byte objects, free
@@ -36,9 +47,13 @@
 //                                       reserved_per_live (ebra stats) and
 //                                       rss_per_live (RSS delta, both)
 //
+// No floor runs producer→consumer: a per-thread freelist has no way back
+// to the producer, so the consumer's list would grow without bound while the
+// producer carves new memory — a leak, not an allocator (pool_floor.h).
+//
 // "malloc" means whatever malloc the process has: bench/run.sh runs the
 // malloc cases under glibc and under LD_PRELOAD of jemalloc, mimalloc and
-// tcmalloc, and the ebra cases once, without preload.
+// tcmalloc, and every other case once, without preload.
 // The ebra cases use default pool settings (magazine capacity from
 // EBRA_MAGAZINE_SIZE, default 64).
 //
@@ -54,6 +69,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +79,7 @@
 #include <unistd.h>
 
 #include "ebra.h"
+#include "pool_floor.h"
 #include "spsc_ring.h"
 #include "wall_span.h"
 
@@ -75,10 +92,11 @@ class EbraAlloc {
  public:
   static constexpr const char *kName = "ebra";
 
-  explicit EbraAlloc(size_t size) {
+  explicit EbraAlloc(size_t size, unsigned flags = 0) {
     ebra_pool_config_t cfg{};
     cfg.name = "bench";
     cfg.object_size = size;
+    cfg.flags = flags;
     pool_ = ebra_pool_create(&cfg);
   }
   ~EbraAlloc() {
@@ -92,11 +110,63 @@ class EbraAlloc {
   void *alloc() { return ebra_pool_alloc(pool_); }
   // Returns false if ebra rejected the free (a harness bug).
   bool free(void *p) { return ebra_pool_free(pool_, p) == 0; }
+  // Called by every benchmark thread when it is done with the allocator.
+  void thread_done() {}
   ebra_pool_t *pool() const { return pool_; }
 
- private:
+ protected:
   ebra_pool_t *pool_;
 };
+
+// A pool at the strict check level (EBRA_POOL_STRICT_CHECKS): what the
+// stronger double-free detection costs per operation.
+class EbraStrictAlloc : public EbraAlloc {
+ public:
+  static constexpr const char *kName = "ebra_strict";
+  explicit EbraStrictAlloc(size_t size) : EbraAlloc(size, EBRA_POOL_STRICT_CHECKS) {}
+};
+
+// The same pool through the inline fast paths of ebra/pool_inline.h.
+class EbraInlineAlloc : public EbraAlloc {
+ public:
+  static constexpr const char *kName = "ebra_inline";
+  explicit EbraInlineAlloc(size_t size) : EbraAlloc(size) {}
+  void *alloc() { return ebra_pool_alloc_inline(pool_); }
+  bool free(void *p) { return ebra_pool_free_inline(pool_, p) == 0; }
+};
+
+// The floor (pool_floor.h): a per-thread LIFO freelist of one object size.
+// kInline false: every alloc and free is a call into pool_floor.c.
+template <bool kInline>
+class FloorAllocT {
+ public:
+  static constexpr const char *kName = kInline ? "floor_inline" : "floor";
+
+  explicit FloorAllocT(size_t size) : floor_(bench_floor_create(size)) {}
+  ~FloorAllocT() { bench_floor_destroy(floor_); }
+  FloorAllocT(const FloorAllocT &) = delete;
+  FloorAllocT &operator=(const FloorAllocT &) = delete;
+
+  bool ok() const { return floor_ != nullptr; }
+  void *alloc() {
+    return kInline ? bench_floor_alloc_inline(floor_) : bench_floor_alloc(floor_);
+  }
+  bool free(void *p) {
+    if (kInline)
+      bench_floor_free_inline(floor_, p);
+    else
+      bench_floor_free(floor_, p);
+    return true;
+  }
+  // The thread's list goes before the floor does (pool_floor.h, 3.).
+  void thread_done() { bench_floor_thread_drop(floor_); }
+  size_t carved() const { return bench_floor_carved(floor_); }
+
+ private:
+  bench_floor_t *floor_;
+};
+using FloorAlloc = FloorAllocT<false>;
+using FloorInlineAlloc = FloorAllocT<true>;
 
 // The process's malloc with a fixed request size.
 class MallocAlloc {
@@ -110,6 +180,7 @@ class MallocAlloc {
     std::free(p);
     return true;
   }
+  void thread_done() {}
 
  private:
   size_t size_;
@@ -236,35 +307,37 @@ void BM_pair(benchmark::State &state) {
     benchmark::DoNotOptimize(p);
     good &= (p != nullptr) & a.free(p);
   }
+  a.thread_done();
   if (!good)
     state.SkipWithError("alloc or free failed");
   state.SetItemsProcessed(state.iterations());
 }
 
-// ---- 2. N live, then free newest first -------------------------------------
+// ---- 2. N live, then free newest first (LIFO) or oldest first (FIFO) ------
 
-template <class A>
-void BM_live_lifo(benchmark::State &state) {
+template <class A, bool kFifo>
+void live(benchmark::State &state) {
   const size_t n = static_cast<size_t>(state.range(0));
   A &a = *Shared<A, 64>::a;
   if (!a.ok()) {
     state.SkipWithError("pool create failed");
     return;
   }
-  std::vector<void *> live(n);
+  std::vector<void *> objs(n);
   bool good = true;
   for (auto _ : state) {
     for (size_t i = 0; i < n; i++) {
       void *p = a.alloc();
       benchmark::DoNotOptimize(p);
-      live[i] = p;
+      objs[i] = p;
     }
-    for (size_t i = n; i-- > 0;) {
-      void *p = live[i];
+    for (size_t k = 0; k < n; k++) {
+      void *p = objs[kFifo ? k : n - 1 - k];
       good &= (p != nullptr) & a.free(p);
     }
     benchmark::ClobberMemory();
   }
+  a.thread_done();
   if (!good)
     state.SkipWithError("alloc or free failed");
   const auto pairs = static_cast<int64_t>(n) * state.iterations();
@@ -275,6 +348,16 @@ void BM_live_lifo(benchmark::State &state) {
       static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate |
                                   benchmark::Counter::kAvgThreads |
                                   benchmark::Counter::kInvert);
+}
+
+template <class A>
+void BM_live_lifo(benchmark::State &state) {
+  live<A, false>(state);
+}
+
+template <class A>
+void BM_live_fifo(benchmark::State &state) {
+  live<A, true>(state);
 }
 
 // ---- 3. producer → consumer through an spsc ring ---------------------------
@@ -431,14 +514,28 @@ void BM_xthread_batch(benchmark::State &state) {
 // ---- 3b. larson-style server workload ---------------------------------------
 //
 // Sizes are drawn from kLarsonClasses; ebra gets one pool per class (what a
-// server does with ebra), malloc gets the size.  A pointer carries its class
-// in its low two bits (every object is at least 16-byte aligned), so a free
-// needs no lookup on either side.
+// server does with ebra), the floor one freelist per class, malloc gets the
+// class's size.  A pointer carries its class in its low three bits (every
+// allocator here returns at least 8-byte aligned memory), so a free needs no
+// lookup on any side.  Argument xfree: 0 = every thread frees only what it
+// allocated; 1 = 1 in 8 replacements is swapped through the shared exchange
+// array, so objects are freed by other threads (with 1 thread the exchange
+// runs too but hands the thread its own objects back).
 
-constexpr size_t kLarsonClasses[4] = {16, 64, 256, 512};
+constexpr size_t kLarsonClasses[] = {16, 32, 64, 128, 256, 512};
+constexpr unsigned kLarsonNClasses = sizeof kLarsonClasses / sizeof kLarsonClasses[0];
+static_assert(kLarsonNClasses <= 8, "the class rides in three pointer bits");
 constexpr size_t kLarsonWindow = 1024;   // live objects per thread
 constexpr size_t kLarsonExchange = 1024; // shared hand-off slots
 constexpr int kLarsonOps = 64;           // alloc+free pairs per iteration
+
+// CPU time of the calling thread, in ns: what the thread really got, which
+// the wall-clock rate of a loaded 2-CPU machine does not say.
+inline int64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 inline uint64_t xorshift64(uint64_t &x) {
   x ^= x << 13;
@@ -447,15 +544,28 @@ inline uint64_t xorshift64(uint64_t &x) {
   return x;
 }
 
+// The floor's memory drift (pool_floor.h): objects carved ÷ objects live at
+// the end of the run; 1 would be no drift.  Other allocators: nothing.
+template <class A>
+void larson_extra_counters(benchmark::State &, A *const *, double) {}
+template <bool kInline>
+void larson_extra_counters(benchmark::State &state, FloorAllocT<kInline> *const *classes,
+                           double live) {
+  size_t carved = 0;
+  for (unsigned c = 0; c < kLarsonNClasses; c++)
+    carved += classes[c]->carved();
+  state.counters["carved_per_live"] = static_cast<double>(carved) / live;
+}
+
 template <class A>
 struct Larson {
-  static A *classes[4];
+  static A *classes[kLarsonNClasses];
   static std::atomic<uintptr_t> *exchange;
   static std::atomic<bool> failed;
 
   static uintptr_t make(unsigned cls, uint64_t stamp) {
     void *p = classes[cls]->alloc();
-    if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & 3u) != 0) {
+    if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & 7u) != 0) {
       failed.store(true, std::memory_order_relaxed);
       return 0;
     }
@@ -463,23 +573,30 @@ struct Larson {
     return reinterpret_cast<uintptr_t>(p) | cls;
   }
   static void drop(uintptr_t tp) {
-    if (tp != 0 && !classes[tp & 3u]->free(reinterpret_cast<void *>(tp & ~uintptr_t{3})))
+    if (tp != 0 && !classes[tp & 7u]->free(reinterpret_cast<void *>(tp & ~uintptr_t{7})))
       failed.store(true, std::memory_order_relaxed);
   }
 
   static void setup(const benchmark::State &state) {
     WallSpan<Larson>::reset(state);
-    for (unsigned c = 0; c < 4; c++)
+    for (unsigned c = 0; c < kLarsonNClasses; c++)
       classes[c] = new A(kLarsonClasses[c]);
-    exchange = new std::atomic<uintptr_t>[kLarsonExchange];
     failed.store(false);
-    for (size_t i = 0; i < kLarsonExchange; i++)
-      exchange[i].store(make(static_cast<unsigned>(i & 3u), i), std::memory_order_relaxed);
+    exchange = nullptr;
+    if (state.range(0) != 0) {
+      exchange = new std::atomic<uintptr_t>[kLarsonExchange];
+      for (size_t i = 0; i < kLarsonExchange; i++)
+        exchange[i].store(make(static_cast<unsigned>(i % kLarsonNClasses), i),
+                          std::memory_order_relaxed);
+    }
   }
   static void teardown(const benchmark::State &) {
-    for (size_t i = 0; i < kLarsonExchange; i++)
-      drop(exchange[i].load(std::memory_order_relaxed));
-    delete[] exchange;
+    if (exchange != nullptr) {
+      for (size_t i = 0; i < kLarsonExchange; i++)
+        drop(exchange[i].load(std::memory_order_relaxed));
+      delete[] exchange;
+      exchange = nullptr;
+    }
     for (A *&a : classes) {
       delete a;
       a = nullptr;
@@ -493,35 +610,53 @@ struct Larson {
         return;
       }
     }
+    const bool xfree = state.range(0) != 0;
     uint64_t rng = 0x9e3779b97f4a7c15ull * static_cast<uint64_t>(state.thread_index() + 1);
     std::vector<uintptr_t> window(kLarsonWindow);
     for (size_t i = 0; i < kLarsonWindow; i++)
-      window[i] = make(static_cast<unsigned>(xorshift64(rng) & 3u), i);
+      window[i] = make(static_cast<unsigned>(xorshift64(rng) % kLarsonNClasses), i);
     bool first = true;
+    int64_t cpu0 = 0;
     for (auto _ : state) {
       if (first) {
         first = false;
         WallSpan<Larson>::start();
+        cpu0 = thread_cpu_ns();
       }
       for (int k = 0; k < kLarsonOps; k++) {
         const uint64_t r = xorshift64(rng);
         uintptr_t &slot = window[r % kLarsonWindow];
         drop(slot);
-        uintptr_t p = make(static_cast<unsigned>((r >> 32) & 3u), r);
-        if (((r >> 40) & 7u) == 0) // hand it off, adopt another thread's object
+        uintptr_t p = make(static_cast<unsigned>((r >> 32) % kLarsonNClasses), r);
+        if (xfree && ((r >> 40) & 7u) == 0) // hand it off, adopt another thread's
           p = exchange[(r >> 44) % kLarsonExchange].exchange(p, std::memory_order_acq_rel);
         slot = p;
       }
     }
+    const int64_t cpu_ns = thread_cpu_ns() - cpu0;
+    // Every thread has left the loop (Google Benchmark's barrier): nothing
+    // allocates any more, so thread 0 sees the final carved count.
+    if (state.thread_index() == 0) {
+      const double live = static_cast<double>(kLarsonWindow) * state.threads() +
+                          (xfree ? static_cast<double>(kLarsonExchange) : 0.0);
+      larson_extra_counters(state, classes, live);
+    }
     for (uintptr_t p : window)
       drop(p);
+    for (A *a : classes)
+      a->thread_done();
     if (failed.load(std::memory_order_relaxed))
       state.SkipWithError("alloc or free failed");
     state.SetItemsProcessed(state.iterations() * kLarsonOps);
     WallSpan<Larson>::finish(state, state.iterations() * kLarsonOps, "wall_ops_per_s");
+    // CPU ns per alloc+free pair, averaged over the threads: unlike the wall
+    // rate, it does not fall when the threads wait for a CPU.
+    state.counters["cpu_ns_per_pair"] = benchmark::Counter(
+        static_cast<double>(cpu_ns) / static_cast<double>(state.iterations() * kLarsonOps),
+        benchmark::Counter::kAvgThreads);
   }
 };
-template <class A> A *Larson<A>::classes[4];
+template <class A> A *Larson<A>::classes[kLarsonNClasses];
 template <class A> std::atomic<uintptr_t> *Larson<A>::exchange;
 template <class A> std::atomic<bool> Larson<A>::failed;
 
@@ -633,28 +768,47 @@ void BM_overhead(benchmark::State &state) {
 
 // ---- registration -----------------------------------------------------------
 
+using Tune = void (*)(benchmark::internal::Benchmark *);
+
 // Each case is a struct with a static run(), and optionally static
-// setup()/teardown() run around all threads of one benchmark run.
+// setup()/teardown() run around all threads of one benchmark run.  One
+// registration per allocator A, named <name>/<A::kName>.
+template <template <class> class Case, class... As>
+void register_each(const char *name, Tune tune) {
+  (tune(benchmark::RegisterBenchmark((std::string(name) + "/" + As::kName).c_str(),
+                                     Case<As>::run)),
+   ...);
+}
+template <template <class> class Case, class... As>
+void register_each_shared(const char *name, Tune tune) {
+  (tune(benchmark::RegisterBenchmark((std::string(name) + "/" + As::kName).c_str(),
+                                     Case<As>::run)
+            ->Setup(Case<As>::setup)
+            ->Teardown(Case<As>::teardown)),
+   ...);
+}
+// ebra (exported calls, and the inline fast path when there is one) and
+// malloc; the floors.
 template <template <class> class Case>
-void register_both(const char *name, void (*tune)(benchmark::internal::Benchmark *)) {
-  tune(benchmark::RegisterBenchmark((std::string(name) + "/ebra").c_str(),
-                                    Case<EbraAlloc>::run));
-  tune(benchmark::RegisterBenchmark((std::string(name) + "/malloc").c_str(),
-                                    Case<MallocAlloc>::run));
+void register_peers(const char *name, Tune tune) {
+  register_each<Case, EbraAlloc, MallocAlloc>(name, tune);
 }
 template <template <class> class Case>
-void register_both_shared(const char *name, void (*tune)(benchmark::internal::Benchmark *)) {
-  tune(benchmark::RegisterBenchmark((std::string(name) + "/ebra").c_str(), Case<EbraAlloc>::run)
-           ->Setup(Case<EbraAlloc>::setup)
-           ->Teardown(Case<EbraAlloc>::teardown));
-  tune(benchmark::RegisterBenchmark((std::string(name) + "/malloc").c_str(),
-                                    Case<MallocAlloc>::run)
-           ->Setup(Case<MallocAlloc>::setup)
-           ->Teardown(Case<MallocAlloc>::teardown));
+void register_hot(const char *name, Tune tune) {
+  register_each<Case, EbraAlloc, EbraInlineAlloc, MallocAlloc>(name, tune);
+}
+template <template <class> class Case>
+void register_hot_shared(const char *name, Tune tune) {
+  register_each_shared<Case, EbraAlloc, EbraInlineAlloc, MallocAlloc>(name, tune);
+}
+template <template <class> class Case>
+void register_floors_shared(const char *name, Tune tune) {
+  register_each_shared<Case, EbraStrictAlloc, FloorAlloc, FloorInlineAlloc>(name, tune);
 }
 
 template <class A> struct Pair : Shared<A> { static void run(benchmark::State &s) { BM_pair<A>(s); } };
 template <class A> struct LiveLifo : Shared<A, 64> { static void run(benchmark::State &s) { BM_live_lifo<A>(s); } };
+template <class A> struct LiveFifo : Shared<A, 64> { static void run(benchmark::State &s) { BM_live_fifo<A>(s); } };
 template <class A> struct XThread { static void run(benchmark::State &s) { BM_xthread<A>(s); } };
 template <class A> struct XThreadBatch { static void run(benchmark::State &s) { BM_xthread_batch<A>(s); } };
 template <class A> struct Churn { static void run(benchmark::State &s) { BM_churn<A>(s); } };
@@ -662,32 +816,43 @@ template <class A> struct Overhead { static void run(benchmark::State &s) { BM_o
 
 // 1, 2 and 4 threads: 4 oversubscribes a 2-CPU machine on purpose.
 void threads_124(benchmark::internal::Benchmark *b) { b->Threads(1)->Threads(2)->Threads(4); }
+void live_1000(benchmark::internal::Benchmark *b) {
+  b->Arg(1000);
+  threads_124(b);
+}
+void larson_args(benchmark::internal::Benchmark *b) {
+  b->ArgName("xfree")->Arg(0)->Arg(1)->UseRealTime();
+  threads_124(b);
+}
 
 // Registered before main() (benchmark_main provides it), each ebra case
-// next to its malloc twin.
+// next to its malloc twin and, for the hot-path cases, the strict check
+// level and the floors.
 [[maybe_unused]] const int registered = [] {
-  register_both_shared<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
+  register_hot_shared<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
     b->Arg(16)->Arg(64)->Arg(512);
     threads_124(b);
   });
-  register_both_shared<LiveLifo>("BM_live_lifo", [](benchmark::internal::Benchmark *b) {
-    b->Arg(1000);
+  register_floors_shared<Pair>("BM_pair", [](benchmark::internal::Benchmark *b) {
+    b->Arg(64);
     threads_124(b);
   });
-  register_both<XThread>("BM_xthread", [](benchmark::internal::Benchmark *b) {
+  register_hot_shared<LiveLifo>("BM_live_lifo", live_1000);
+  register_floors_shared<LiveLifo>("BM_live_lifo", live_1000);
+  register_hot_shared<LiveFifo>("BM_live_fifo", live_1000);
+  register_floors_shared<LiveFifo>("BM_live_fifo", live_1000);
+  register_hot<XThread>("BM_xthread", [](benchmark::internal::Benchmark *b) {
     b->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
   });
-  register_both<XThreadBatch>("BM_xthread_batch", [](benchmark::internal::Benchmark *b) {
+  register_hot<XThreadBatch>("BM_xthread_batch", [](benchmark::internal::Benchmark *b) {
     b->Arg(64)->UseRealTime()->Unit(benchmark::kMicrosecond);
   });
-  register_both_shared<Larson>("BM_larson", [](benchmark::internal::Benchmark *b) {
-    b->UseRealTime();
-    threads_124(b);
-  });
-  register_both<Churn>("BM_churn", [](benchmark::internal::Benchmark *b) {
+  register_hot_shared<Larson>("BM_larson", larson_args);
+  register_floors_shared<Larson>("BM_larson", larson_args);
+  register_peers<Churn>("BM_churn", [](benchmark::internal::Benchmark *b) {
     b->Arg(1)->Arg(2)->Arg(4)->UseRealTime()->Unit(benchmark::kMicrosecond);
   });
-  register_both<Overhead>("BM_overhead", [](benchmark::internal::Benchmark *b) {
+  register_peers<Overhead>("BM_overhead", [](benchmark::internal::Benchmark *b) {
     b->Arg(64)->Iterations(1)->Unit(benchmark::kMillisecond);
   });
   return 0;

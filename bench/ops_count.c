@@ -2,12 +2,35 @@
 /* bench/ops_count.c — a fixed loop of one hot-path operation, for counting
  * instructions per operation under callgrind (bench/callgrind.sh), the
  * figure that stays put when this VM's timings drift.
- *   ops_count MODE N     MODE: pair (pool alloc+free, 64 B), resolve
- *                        (ebra_weak_get in a held memb section), section
- *                        (ebra_read_lock + ebra_weak_get + ebra_read_unlock),
- *                        lookup (ebra_cache_lookup_u64 hit in a held section)
- * Setup is the same for every N, so (Ir(N) - Ir(0)) / N is the cost of one
- * operation, the caller's loop included. */
+ *   ops_count MODE N     run N operations of MODE
+ *   ops_count --list     every mode with what it runs, tab-separated
+ * Pool modes (64-byte objects; one operation = one alloc+free pair):
+ *   pair              ebra_pool_alloc + ebra_pool_free (exported calls)
+ *   pair_inline       ebra_pool_alloc_inline + ebra_pool_free_inline
+ *                     (ebra/pool_inline.h; also accepted as pair-inline)
+ *   pair_strict       pair on a pool with EBRA_POOL_STRICT_CHECKS
+ *   live_lifo         1000 ebra_pool_alloc, then 1000 frees newest first
+ *   live_fifo         the same, freed oldest first
+ *   live_lifo_inline, live_fifo_inline   the same through the inline path
+ *   floor_pair        per-thread freelist, called out of line (pool_floor.h)
+ *   floor_inline_pair per-thread freelist, inlined
+ *   floor_live_lifo, floor_live_fifo     1000 live through the called floor
+ *   malloc_pair, malloc_live_lifo, malloc_live_fifo   malloc(64) + free, the
+ *                     process's malloc (callgrind.sh preloads the peers)
+ *   larson, floor_larson, malloc_larson   bench_pool's BM_larson on one
+ *                     thread without cross-thread frees: a window of 1024
+ *                     live objects of six classes 16-512 B (one ebra pool /
+ *                     one called floor per class, malloc of the class size);
+ *                     free a random one, allocate a random class, write it;
+ *   larson_inline     larson through the inline fast path
+ * Weak modes (memb domain):
+ *   resolve  ebra_weak_get in a held section
+ *   section  ebra_read_lock + ebra_weak_get + ebra_read_unlock
+ *   lookup   ebra_cache_lookup_u64 hit in a held section
+ * Setup is the same for every N (the live modes' 1000 objects are allocated
+ * and freed once through each allocator before the loop; a larson mode fills
+ * its window first), so (Ir(N) - Ir(0)) / N is the cost of one operation,
+ * the caller's loop included.  N is a multiple of 1000 for the live modes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,65 +39,261 @@
 
 #include <ebra.h>
 
-#define NOBJ 64 /* a power of two: the loops index with a mask */
+#include "pool_floor.h"
+
+#define NOBJ 64   /* handles for the weak modes; a power of two (masked) */
+#define NLIVE 1000 /* objects live at once in the live modes */
+#define OBJ_SIZE 64
+#define NCLASSES 6 /* larson: 16, 32, ..., 512 B */
+#define WINDOW 1024 /* larson: live objects; a power of two (masked) */
 
 static void die(const char *what) {
   fprintf(stderr, "ops_count: %s failed\n", what);
   exit(1);
 }
 
-int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: ops_count pair|resolve|section|lookup N\n");
-    return 2;
+/* Everything a mode may use, set up once, the same for every mode. */
+struct ctx {
+  ebra_pool_t *pool;
+  ebra_pool_t *strict; /* the same with EBRA_POOL_STRICT_CHECKS */
+  bench_floor_t *floor;
+  ebra_domain_t *domain;
+  ebra_weak_table_t *table;
+  ebra_cache_t *cache;
+  ebra_weak_t handles[NOBJ];
+  void *live[NLIVE];
+  ebra_pool_t *classes[NCLASSES]; /* larson: one pool per class */
+  bench_floor_t *floors[NCLASSES]; /* larson: one floor per class */
+  uint64_t rng;                    /* larson: xorshift64 state */
+  uintptr_t window[WINDOW];        /* larson: object | class */
+};
+
+static void *volatile sink;
+
+/* p escapes to code the compiler cannot see, which may change p and read or
+ * write any memory: what Google Benchmark's DoNotOptimize does in the timed
+ * loops of bench_pool, so the counts here are of the code timed there.
+ * Without it an inlined alloc followed by an inlined free of the same object
+ * folds into nothing (the pop cancelled against the push: the inlined floor
+ * then counts 8 instructions per pair instead of 15).  The cost is the same
+ * for every allocator: after the escape, the loop reloads the allocator's
+ * handle from memory (the exported calls clobber it anyway). */
+#define ESCAPE(p) __asm__ volatile("" : "+r"(p) : : "memory")
+
+/* The allocator shapes the pair and live loops are written once for. */
+static void *a_pool(struct ctx *c) { return ebra_pool_alloc(c->pool); }
+static void f_pool(struct ctx *c, void *p) { ebra_pool_free(c->pool, p); }
+static void *a_strict(struct ctx *c) { return ebra_pool_alloc(c->strict); }
+static void f_strict(struct ctx *c, void *p) { ebra_pool_free(c->strict, p); }
+static void *a_floor(struct ctx *c) { return bench_floor_alloc(c->floor); }
+static void f_floor(struct ctx *c, void *p) { bench_floor_free(c->floor, p); }
+static void *a_malloc(struct ctx *c) { (void)c; return malloc(OBJ_SIZE); }
+static void f_malloc(struct ctx *c, void *p) { (void)c; free(p); }
+
+/* One definition per allocator and loop, so the allocator's calls inline
+ * into the loop (they are calls into libebra, pool_floor.c or libc; only
+ * the floor_inline and pair_inline modes inline the allocator itself). */
+#define PAIR_LOOP(name, A, F)                                                  \
+  static void name(struct ctx *c, long n) {                                    \
+    for (long i = 0; i < n; i++) {                                             \
+      void *p = A(c);                                                          \
+      ESCAPE(p);                                                               \
+      F(c, p);                                                                 \
+    }                                                                          \
   }
-  const char *mode = argv[1];
-  const long n = atol(argv[2]);
-  ebra_pool_t *p = ebra_pool_create(&(ebra_pool_config_t){.name = "ops", .object_size = 64});
-  ebra_domain_t *d = ebra_domain_create(
+#define LIVE_LOOP(name, A, F, FIFO)                                            \
+  static void name(struct ctx *c, long n) {                                    \
+    for (long r = 0; r < n / NLIVE; r++) {                                     \
+      for (int i = 0; i < NLIVE; i++) {                                        \
+        c->live[i] = A(c);                                                     \
+        ESCAPE(c->live[i]);                                                    \
+      }                                                                        \
+      for (int i = 0; i < NLIVE; i++)                                          \
+        F(c, c->live[FIFO ? i : NLIVE - 1 - i]);                               \
+    }                                                                          \
+  }
+
+static inline void *a_floor_inline(struct ctx *c) { return bench_floor_alloc_inline(c->floor); }
+static inline void f_floor_inline(struct ctx *c, void *p) { bench_floor_free_inline(c->floor, p); }
+
+PAIR_LOOP(run_pair, a_pool, f_pool)
+PAIR_LOOP(run_pair_strict, a_strict, f_strict)
+PAIR_LOOP(run_floor_pair, a_floor, f_floor)
+PAIR_LOOP(run_floor_inline_pair, a_floor_inline, f_floor_inline)
+PAIR_LOOP(run_malloc_pair, a_malloc, f_malloc)
+LIVE_LOOP(run_live_lifo, a_pool, f_pool, 0)
+LIVE_LOOP(run_live_fifo, a_pool, f_pool, 1)
+LIVE_LOOP(run_floor_live_lifo, a_floor, f_floor, 0)
+LIVE_LOOP(run_floor_live_fifo, a_floor, f_floor, 1)
+LIVE_LOOP(run_malloc_live_lifo, a_malloc, f_malloc, 0)
+LIVE_LOOP(run_malloc_live_fifo, a_malloc, f_malloc, 1)
+
+/* larson: the pointer carries its class in its low three bits. */
+static inline uint64_t xorshift64(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+static void *ac_pool(struct ctx *c, unsigned k) { return ebra_pool_alloc(c->classes[k]); }
+static void fc_pool(struct ctx *c, unsigned k, void *p) { ebra_pool_free(c->classes[k], p); }
+static void *ac_floor(struct ctx *c, unsigned k) { return bench_floor_alloc(c->floors[k]); }
+static void fc_floor(struct ctx *c, unsigned k, void *p) { bench_floor_free(c->floors[k], p); }
+static void *ac_malloc(struct ctx *c, unsigned k) { (void)c; return malloc((size_t)16 << k); }
+static void fc_malloc(struct ctx *c, unsigned k, void *p) { (void)c; (void)k; free(p); }
+
+#define LARSON_LOOP(name, A, F)                                                \
+  static void name(struct ctx *c, long n) {                                    \
+    for (long i = 0; i < n; i++) {                                             \
+      const uint64_t r = xorshift64(&c->rng);                                  \
+      uintptr_t *slot = &c->window[r & (WINDOW - 1)];                          \
+      if (*slot != 0)                                                          \
+        F(c, (unsigned)(*slot & 7u), (void *)(*slot & ~(uintptr_t)7));         \
+      const unsigned k = (unsigned)((r >> 32) % NCLASSES);                     \
+      void *p = A(c, k);                                                       \
+      if (p != NULL)                                                           \
+        *(volatile uint64_t *)p = r;                                           \
+      *slot = (uintptr_t)p | k;                                                \
+    }                                                                          \
+  }
+LARSON_LOOP(run_larson, ac_pool, fc_pool)
+LARSON_LOOP(run_floor_larson, ac_floor, fc_floor)
+LARSON_LOOP(run_malloc_larson, ac_malloc, fc_malloc)
+static inline void *ac_pool_inline(struct ctx *c, unsigned k) {
+  return ebra_pool_alloc_inline(c->classes[k]);
+}
+static inline void fc_pool_inline(struct ctx *c, unsigned k, void *p) {
+  ebra_pool_free_inline(c->classes[k], p);
+}
+LARSON_LOOP(run_larson_inline, ac_pool_inline, fc_pool_inline)
+
+static inline void *a_pool_inline(struct ctx *c) { return ebra_pool_alloc_inline(c->pool); }
+static inline void f_pool_inline(struct ctx *c, void *p) { ebra_pool_free_inline(c->pool, p); }
+PAIR_LOOP(run_pair_inline, a_pool_inline, f_pool_inline)
+LIVE_LOOP(run_live_lifo_inline, a_pool_inline, f_pool_inline, 0)
+LIVE_LOOP(run_live_fifo_inline, a_pool_inline, f_pool_inline, 1)
+
+static void run_resolve(struct ctx *c, long n) {
+  ebra_read_lock(c->domain);
+  for (long i = 0; i < n; i++)
+    sink = ebra_weak_get(c->table, c->handles[i & (NOBJ - 1)]);
+  ebra_read_unlock(c->domain);
+}
+
+static void run_section(struct ctx *c, long n) {
+  for (long i = 0; i < n; i++) {
+    ebra_read_lock(c->domain);
+    sink = ebra_weak_get(c->table, c->handles[i & (NOBJ - 1)]);
+    ebra_read_unlock(c->domain);
+  }
+}
+
+static void run_lookup(struct ctx *c, long n) {
+  ebra_read_lock(c->domain);
+  for (long i = 0; i < n; i++) {
+    void *o;
+    ebra_cache_lookup_u64(c->cache, (uint64_t)(i & (NOBJ - 1)), &o);
+    sink = o;
+  }
+  ebra_read_unlock(c->domain);
+}
+
+static const struct mode {
+  const char *name;
+  void (*run)(struct ctx *, long);
+  const char *what;
+} modes[] = {
+    {"pair", run_pair, "ebra pool alloc+free, 64 B, exported calls"},
+    {"pair_inline", run_pair_inline, "ebra pool alloc+free, 64 B, inline fast path"},
+    {"pair_strict", run_pair_strict, "ebra pool alloc+free, 64 B, EBRA_POOL_STRICT_CHECKS"},
+    {"live_lifo", run_live_lifo, "ebra pool, 1000 live then free newest first, per pair"},
+    {"live_fifo", run_live_fifo, "ebra pool, 1000 live then free oldest first, per pair"},
+    {"live_lifo_inline", run_live_lifo_inline, "live_lifo through the inline fast path"},
+    {"live_fifo_inline", run_live_fifo_inline, "live_fifo through the inline fast path"},
+    {"floor_pair", run_floor_pair, "per-thread freelist called out of line, pair"},
+    {"floor_inline_pair", run_floor_inline_pair, "per-thread freelist inlined, pair"},
+    {"floor_live_lifo", run_floor_live_lifo, "freelist called out of line, 1000 live, LIFO"},
+    {"floor_live_fifo", run_floor_live_fifo, "freelist called out of line, 1000 live, FIFO"},
+    {"malloc_pair", run_malloc_pair, "malloc(64) + free"},
+    {"malloc_live_lifo", run_malloc_live_lifo, "malloc, 1000 live then free newest first"},
+    {"malloc_live_fifo", run_malloc_live_fifo, "malloc, 1000 live then free oldest first"},
+    {"larson", run_larson, "larson, 1 thread, 6 ebra pools 16-512 B, per free+alloc"},
+    {"larson_inline", run_larson_inline, "larson through the inline fast path"},
+    {"floor_larson", run_floor_larson, "larson, 1 thread, 6 called floors, per free+alloc"},
+    {"malloc_larson", run_malloc_larson, "larson, 1 thread, malloc, per free+alloc"},
+    {"resolve", run_resolve, "ebra_weak_get in a held memb section"},
+    {"section", run_section, "memb read lock + ebra_weak_get + unlock"},
+    {"lookup", run_lookup, "ebra_cache_lookup_u64 hit in a held memb section"},
+};
+
+static void setup(struct ctx *c) {
+  c->pool = ebra_pool_create(&(ebra_pool_config_t){.name = "ops", .object_size = OBJ_SIZE});
+  c->strict = ebra_pool_create(&(ebra_pool_config_t){
+      .name = "ops-strict", .object_size = OBJ_SIZE, .flags = EBRA_POOL_STRICT_CHECKS});
+  c->floor = bench_floor_create(OBJ_SIZE);
+  c->domain = ebra_domain_create(
       &(ebra_domain_config_t){.name = "ops", .backend = EBRA_RECLAIM_URCU_MEMB});
-  ebra_weak_table_t *t = d ? ebra_weak_table_create(d, NULL) : NULL;
-  ebra_cache_t *c = t ? ebra_cache_create(t, NULL) : NULL;
-  if (!p || !c)
+  c->table = c->domain ? ebra_weak_table_create(c->domain, NULL) : NULL;
+  c->cache = c->table ? ebra_cache_create(c->table, NULL) : NULL;
+  if (!c->pool || !c->strict || !c->floor || !c->cache)
     die("setup");
-  ebra_weak_t h[NOBJ];
+  for (int k = 0; k < NCLASSES; k++) {
+    c->classes[k] = ebra_pool_create(
+        &(ebra_pool_config_t){.name = "ops-larson", .object_size = (size_t)16 << k});
+    c->floors[k] = bench_floor_create((size_t)16 << k);
+    if (!c->classes[k] || !c->floors[k])
+      die("larson setup");
+  }
   for (int i = 0; i < NOBJ; i++) {
-    void *o = ebra_pool_alloc(p);
-    if (!o || ebra_weak_create(t, o, &h[i]) != 0 || ebra_cache_store_u64(c, (uint64_t)i, h[i]) != 0)
+    void *o = ebra_pool_alloc(c->pool);
+    if (!o || ebra_weak_create(c->table, o, &c->handles[i]) != 0 ||
+        ebra_cache_store_u64(c->cache, (uint64_t)i, c->handles[i]) != 0)
       die("objects");
   }
-  if (ebra_read_lock(d) != 0) /* registers the thread */
+  if (ebra_read_lock(c->domain) != 0) /* registers the thread */
     die("first section");
-  ebra_read_unlock(d);
-  void *volatile sink;
-  if (!strcmp(mode, "pair")) {
-    for (long i = 0; i < n; i++) {
-      void *o = ebra_pool_alloc(p);
-      sink = o;
-      ebra_pool_free(p, o);
-    }
-  } else if (!strcmp(mode, "resolve")) {
-    ebra_read_lock(d);
-    for (long i = 0; i < n; i++)
-      sink = ebra_weak_get(t, h[i & (NOBJ - 1)]);
-    ebra_read_unlock(d);
-  } else if (!strcmp(mode, "section")) {
-    for (long i = 0; i < n; i++) {
-      ebra_read_lock(d);
-      sink = ebra_weak_get(t, h[i & (NOBJ - 1)]);
-      ebra_read_unlock(d);
-    }
-  } else if (!strcmp(mode, "lookup")) {
-    ebra_read_lock(d);
-    for (long i = 0; i < n; i++) {
-      void *o;
-      ebra_cache_lookup_u64(c, (uint64_t)(i & (NOBJ - 1)), &o);
-      sink = o;
-    }
-    ebra_read_unlock(d);
-  } else {
-    die(mode);
+  ebra_read_unlock(c->domain);
+  /* One round of 1000 live through each allocator: slabs, chunks and
+   * magazines the live modes need exist before the loop, for every mode. */
+  run_live_lifo(c, NLIVE);
+  run_pair_strict(c, 1); /* the strict pool's first slab and magazine */
+  run_floor_live_lifo(c, NLIVE);
+  run_malloc_live_lifo(c, NLIVE);
+  c->rng = 0x9e3779b97f4a7c15ull;
+}
+
+int main(int argc, char **argv) {
+  const size_t nmodes = sizeof modes / sizeof modes[0];
+  if (argc == 2 && !strcmp(argv[1], "--list")) {
+    for (size_t i = 0; i < nmodes; i++)
+      printf("%s\t%s\n", modes[i].name, modes[i].what);
+    return 0;
   }
-  (void)sink;
+  if (argc != 3) {
+    fprintf(stderr, "usage: ops_count MODE N | ops_count --list\n");
+    return 2;
+  }
+  const struct mode *m = NULL;
+  const char *name = !strcmp(argv[1], "pair-inline") ? "pair_inline" : argv[1];
+  for (size_t i = 0; i < nmodes; i++)
+    if (!strcmp(name, modes[i].name))
+      m = &modes[i];
+  if (m == NULL)
+    die(argv[1]);
+  const long n = atol(argv[2]);
+  if (!strncmp(m->name, "live", 4) || strstr(m->name, "_live_")) {
+    if (n % NLIVE != 0) {
+      fprintf(stderr, "ops_count: %s needs N a multiple of %d\n", m->name, NLIVE);
+      return 2;
+    }
+  }
+  static struct ctx c; /* zeroed: the larson window starts empty */
+  setup(&c);
+  /* A larson mode first fills its window (and its pools' magazines) with
+   * its own allocator; that is part of Ir(0) as much as of Ir(N). */
+  if (m->run == run_larson || m->run == run_larson_inline || m->run == run_floor_larson ||
+      m->run == run_malloc_larson)
+    m->run(&c, 8 * WINDOW);
+  m->run(&c, n);
   _exit(0); /* no teardown: the same instructions for every N */
 }

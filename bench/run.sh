@@ -7,6 +7,7 @@
 # Usage:
 #   bench/run.sh [--quick] [--out DIR] [--build-dir DIR] [--no-build]
 #                [--img DIR] [--only HARNESS[,HARNESS...]] [--urcu-inline]
+#                [--callgrind | --no-callgrind]
 #   bench/run.sh report DIR          tables again from saved results
 #   bench/run.sh plot DIR [IMG_DIR]  plots again from saved results
 #   bench/run.sh compare A.json B.json [compare.py options]
@@ -28,10 +29,18 @@
 #   --only LIST    run only these harnesses (names from HARNESSES below)
 #   --urcu-inline  build libebra with EBRA_URCU_INLINE=ON (liburcu's read
 #                  side inlined; LGPL note in docs/DESIGN.md)
+#   --callgrind    with bench_pool selected, also count instructions per
+#                  operation (bench/callgrind.sh --peers, 20-40 s on the
+#                  2-CPU VM under load) into OUT/callgrind.tsv and
+#                  OUT/callgrind.md; the
+#                  default of a full run when valgrind is installed, off in
+#                  --quick.  --no-callgrind: never.
 #
 # Full run: 9 repetitions (what compare.py's U test asks for) of at least
 # 0.1 s each, isolated cases in 3 fresh processes per allocator; about 6
-# minutes of runs on the 2-CPU dev VM, plus the build.
+# minutes of runs on the 2-CPU dev VM before bench_pool gained its floor,
+# inline, strict, FIFO and larson-xfree:0 cases (not timed since), plus the
+# build, plus 20-40 s of callgrind.
 #
 # Exit status: non-zero if a harness did not run, produced no JSON or
 # reported an error for a case.  Timing never decides the exit status.
@@ -114,6 +123,7 @@ do_build=1
 urcu_inline=OFF
 img=""
 only=""
+callgrind=auto
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -127,6 +137,8 @@ while [[ $# -gt 0 ]]; do
     --only) only="${2:?--only needs harness names}"; shift 2 ;;
     --only=*) only="${1#--only=}"; shift ;;
     --urcu-inline) urcu_inline=ON; shift ;;
+    --callgrind) callgrind=on; shift ;;
+    --no-callgrind) callgrind=off; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -146,11 +158,26 @@ if ((${#selected[@]} == 0)); then
   exit 2
 fi
 
+# Instruction counts go with the pool harness (ops_count, bench/callgrind.sh).
+count_ir=0
+if [[ " ${selected[*]} " == *" bench_pool "* ]]; then
+  case "$callgrind" in
+    on) count_ir=1 ;;
+    auto) ((quick)) || count_ir=1 ;;
+  esac
+fi
+if ((count_ir)) && ! command -v valgrind >/dev/null; then
+  [[ $callgrind == on ]] && { echo "run.sh: --callgrind needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+  count_ir=0
+  ir_note="note: instruction counts skipped: valgrind is not installed (apt-get install valgrind)"
+fi
+
 start=$(date +%s)
 if ((do_build)); then
   targets=()
   for h in "${selected[@]}"; do read -r name _ <<<"$h"; targets+=("$name"); done
   targets+=(ebra_malloc_preload) # libebra-malloc.so, the "ebra-malloc" peer
+  ((count_ir)) && targets+=(ops_count)
   echo "== build (Release, EBRA_URCU_INLINE=$urcu_inline) in $build: ${targets[*]}" >&2
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEBRA_URCU_INLINE="$urcu_inline" >/dev/null
   cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >/dev/null
@@ -164,6 +191,7 @@ img="${img:-$out/img}"
 for h in "${selected[@]}"; do
   read -r name _ <<<"$h"
   rm -rf "$out/$name".*.json "$out/series/$name"
+  [[ $name != bench_pool ]] || rm -f "$out/callgrind.tsv" "$out/callgrind.md"
 done
 rm -f "$out"/notes.txt "$out"/tables.md
 
@@ -223,6 +251,7 @@ done
   echo "repetitions: $reps, min_time: $min_time s, isolated processes: $isolated_runs"
   for p in "${peers[@]}"; do echo "peer: $p ${preload[$p]:-(no preload)}"; done
   for s in "${skipped[@]}"; do echo "$s"; done
+  [[ -z ${ir_note:-} ]] || echo "$ir_note"
 } >"$out/notes.txt"
 for s in "${skipped[@]}"; do echo "$s" >&2; done
 
@@ -290,6 +319,14 @@ for h in "${selected[@]}"; do
     done
   fi
 done
+if ((count_ir)); then
+  echo "== instructions per operation (bench/callgrind.sh --peers)" >&2
+  if bash "$here/callgrind.sh" --peers --out "$out/callgrind.tsv" "$build" >"$out/callgrind.md"; then
+    echo "instruction counts: callgrind.tsv, callgrind.md" >>"$out/notes.txt"
+  else
+    failed+=("callgrind.sh")
+  fi
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/notes.txt"
 echo "wall time: $(($(date +%s) - start)) s" >>"$out/notes.txt"
 

@@ -76,6 +76,7 @@
 
 #define DEFAULT_INTERVAL_NS 100000000ull /* 100 ms */
 #define DEFAULT_HISTORY 1000u
+#define IDLE_STEPS 16u /* quiet steps before a thread's pool cache is taken */
 
 /* Adaptive thresholds: enter / stay levels. */
 #define IDLE_ENTER_PER_S 1000.0      /* activity below: idle */
@@ -419,6 +420,10 @@ static void apply_pool(step_t *s, ebra_pool_t *pool, const ebra_pool_stats_t *st
               st->magazine_capacity, cap, ebra_strategy_name(eng.active));
   }
   const bool lean = s->pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT;
+  /* Caches of threads that stopped using the pool: after one quiet step
+   * when lean, after IDLE_STEPS otherwise (their objects then reach the
+   * depot, the trim and the purge below). */
+  eng.st.caches_drained += ebi_tcache_drain_idle_locked(pool, lean ? 1 : IDLE_STEPS);
   eng.st.magazines_trimmed += ebi_depot_trim(pool, lean ? 0 : 2 * d->c[C_EXCHANGES] + 8);
   if (lean)
     eng.st.bytes_purged += ebi_slab_purge_free(pool);

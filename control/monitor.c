@@ -285,6 +285,8 @@ static const field_t engine_fields[] = {
           "Magazine capacities and retire batching changed by the engine."),
   COUNTER(magazines_trimmed, "ebra_engine_magazines_trimmed_total",
           "Full magazines trimmed from depots by the engine."),
+  COUNTER(caches_drained, "ebra_engine_caches_drained_total",
+          "Pool caches of idle threads taken back by the engine."),
   COUNTER(bytes_purged, "ebra_engine_purged_bytes_total",
           "Slab bytes given back to the OS by the engine."),
   COUNTER(forced_grace_periods, "ebra_engine_forced_grace_periods_total",

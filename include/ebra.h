@@ -11,6 +11,7 @@
 #include "ebra/error.h"
 #include "ebra/options.h"
 #include "ebra/pool.h"
+#include "ebra/pool_inline.h"
 #include "ebra/reclaim.h"
 #include "ebra/weak.h"
 #include "ebra/cache.h"

@@ -13,6 +13,7 @@
 #include <ck_stack.h>
 
 #include "ebra.h"
+#include "ebra/pool_inline.h"
 #include "atomics.h"
 
 #define EBI_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -118,8 +119,8 @@ typedef struct ebi_slab_s {
   ebra_pool_t *pool;        /* owner; constant */
   char *first;              /* first slot; constant */
   size_t stride;            /* constant */
-  size_t span;              /* count * stride; constant */
-  uint64_t stride_div;      /* UINT64_MAX / stride + 1: divisibility test */
+  uint64_t stride_inv;      /* inverse of stride's odd part mod 2^64 */
+  uint32_t stride_tz;       /* stride == odd part << stride_tz */
   uint32_t count;           /* slots; constant */
   _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBI_SLAB_PURGED;
                                CAS only, never past count */
@@ -130,12 +131,12 @@ typedef struct ebi_slab_s {
   uint32_t nfree;           /* > 0 <=> on pool->partial */
   struct ebi_slab_s *lnext, *lprev; /* pool->partial, or pool->purged when
                                         xcarve has EBI_SLAB_PURGED */
-  _Atomic uint64_t *xheld_bits; /* bit i set <=> slot i is held by the
-                                   reclamation layer: retired and awaiting a
-                                   grace period, or owned by a weak handle */
-#if EBI_DEBUG
-  _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user */
-#endif
+  /* The held bits follow the header (ebi_slab_held_bits): bit i set <=>
+   * slot i is held by the reclamation layer: retired and awaiting a grace
+   * period, or owned by a weak handle. */
+  _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user or
+                                   held; kept only by pools that track it
+                                   (ebi_object_tracks_live) */
 } ebi_slab_t;
 
 /* A magazine: a stack of up to `capacity` free objects (Bonwick's rounds).
@@ -188,17 +189,28 @@ typedef struct ebi_thread_s ebi_thread_t;
  *   top - base == the loaded magazine's true round count.
  * loaded->rounds is stale while the owner runs; ebi_tcache_sync_out()
  * writes it back before any slow path looks at the magazine, and
- * ebi_tcache_sync_in() reloads the pointers after `loaded` changes. */
+ * ebi_tcache_sync_in() reloads the pointers after `loaded` changes.
+ * A bypass cache instead keeps top == base == limit == &bypass (an empty
+ * window no fast path can use), and loaded->rounds is always true. */
 typedef struct ebi_tcache_s {
   void **top;
   void **base;
   void **limit;
+  bool bypass;  /* the pool has object hooks (ebi_pool_has_object_hooks):
+                   the cached pointers are an empty window, so both fast
+                   paths miss, and the slow paths move `loaded`'s rounds
+                   themselves; constant for the cache's life */
   ebi_magazine_t *loaded;
   ebi_magazine_t *previous;
   ebi_counters_t c;
   ebra_pool_t *pool;
   ebi_thread_t *thread;
   struct ebi_tcache_s *pool_next, *pool_prev; /* pool->tcaches, registry lock */
+  /* The drainer's (registry lock): activity last seen, steps idle since,
+   * and whether this drain asked for the cache. */
+  uint64_t drain_seen;
+  uint32_t idle_steps;
+  bool draining;
 } ebi_tcache_t;
 
 /* ---- per-thread state: one slot table per kind of object ------------------
@@ -210,18 +222,22 @@ typedef struct ebi_tcache_s {
  * stale slot miss on its next use without touching that thread, and an
  * empty slot (serial 0) matches nothing. */
 typedef struct ebi_slot_s {
-  uint64_t serial;
+  _Atomic uint64_t serial;     /* the owner's reads and the registry-lock
+                                  holders' writes; a drainer may zero it
+                                  (ebi_tcache_drain_idle_locked) */
   void *state;                 /* non-NULL in every valid slot */
 } ebi_slot_t;
 
 /* Ids below this have their slot inside the thread struct, one load closer
- * to the fast path; higher ids use the growable more[] array. */
-#define EBI_INLINE_SLOTS 16
+ * to the fast path, at an offset a pool computes once (tslot_off); higher
+ * ids use the growable more[] array, which only slow paths search. */
+#define EBI_INLINE_SLOTS 64
 
 typedef struct ebi_slots_s {
-  ebi_slot_t inl[EBI_INLINE_SLOTS]; /* ids 0..15 */
+  ebi_slot_t inl[EBI_INLINE_SLOTS]; /* ids 0..EBI_INLINE_SLOTS-1 */
   uint32_t nmore;                     /* length of more[] */
-  ebi_slot_t *more;                  /* id i >= 16 at more[i - 16];
+  ebi_slot_t *more;                  /* id i >= EBI_INLINE_SLOTS at more[i -
+                                        EBI_INLINE_SLOTS];
                                          owner + registry lock */
 } ebi_slots_t;
 
@@ -233,6 +249,8 @@ typedef enum {
 
 struct ebi_thread_s {
   ebi_slots_t slots[EBI_SLOT_KINDS];
+  ebi_slot_t no_slot; /* serial 0, matches nothing: where the fast path of
+                         a pool with no inline slot looks (tslot_off) */
   /* The smallest number below EBI_THREAD_NUMBERS that no other live thread
    * state holds, or EBI_THREAD_UNNUMBERED; given and taken back under the
    * registry lock, so a thread that gets a number released by an exited
@@ -241,6 +259,8 @@ struct ebi_thread_s {
    * and go. */
   uint32_t number;
   ebi_thread_t *next, *prev;  /* all threads, registry lock */
+  unsigned *busy;             /* the thread's EBRA__TLS.busy: pool operations
+                                 it is inside; read by a drainer */
 };
 #define EBI_THREAD_NUMBERS 64
 #define EBI_THREAD_UNNUMBERED UINT32_MAX
@@ -269,13 +289,20 @@ static inline uint32_t ebi_thread_nslots(const ebi_thread_t *t, ebi_slot_kind_t 
  * child's dedupe is for.  They cost no instruction. */
 
 static inline void ebi_tcache_sync_out(ebi_tcache_t *tc) {
-  tc->loaded->rounds = (uint32_t)(tc->top - tc->base);
+  if (!tc->bypass)
+    tc->loaded->rounds = (uint32_t)(tc->top - tc->base);
   EBI_COMPILER_BARRIER();
 }
 
 static inline void ebi_tcache_sync_in(ebi_tcache_t *tc) {
   tc->top = NULL; /* "between magazines" for a fork child */
   EBI_COMPILER_BARRIER();
+  if (tc->bypass) {
+    tc->base = tc->limit = (void **)&tc->bypass;
+    EBI_COMPILER_BARRIER();
+    tc->top = tc->base;
+    return;
+  }
   tc->base = tc->loaded->objs;
   tc->limit = tc->base + tc->loaded->capacity;
   EBI_COMPILER_BARRIER();
@@ -295,6 +322,8 @@ static inline void ebi_tcache_sync_out_after_fork(ebi_tcache_t *tc) {
 struct ebra_pool_s {
   ebi_life_t life;      /* serial and id are read by every alloc and free;
                            constant while the pool lives (life.c) */
+  uint32_t tslot_off;   /* offset in ebi_thread_t of the inline slot for
+                           life.id, or of no_slot; constant (pool.c) */
   uint32_t flags;       /* EBRA_POOL_* */
   size_t object_size;
   size_t stride;
@@ -383,16 +412,20 @@ typedef struct ebi_segmap_leaf_s {
   _Atomic(ebi_slab_t *) xslab[EBI_SEGMAP_LEAF_LEN];
 } ebi_segmap_leaf_t;
 
-EBI_INTERNAL_FN extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
+/* Exported under its layout name for ebra/pool_inline.h, which reads it
+ * as void *[] (the same representation). */
+#define ebi_segmap_top EBRA__SEGMAP_TOP
+EBRA_API extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
 EBI_INTERNAL_FN int ebi_segmap_insert(ebi_slab_t *slab);
 EBI_INTERNAL_FN void ebi_segmap_remove(ebi_slab_t *slab);
 
 /* The slab covering p, or NULL.  Wait-free; never reads *p. */
 static inline ebi_slab_t *ebi_segmap_lookup(const void *p) {
   const uintptr_t g = (uintptr_t)p >> EBI_GRANULE_SHIFT;
-  const uintptr_t hi = g >> EBI_SEGMAP_LEAF_BITS;
-  if (EBI_UNLIKELY(hi >= EBI_SEGMAP_TOP_LEN))
-    return NULL;
+  /* A pointer outside the 47-bit user space aliases a lower one here; the
+   * slab it may find does not contain it, which every caller's slot check
+   * (ebi_slab_slot_of) rejects, so a mask does what a bounds test would. */
+  const uintptr_t hi = (g >> EBI_SEGMAP_LEAF_BITS) & (EBI_SEGMAP_TOP_LEN - 1);
   /* Paired with the CAS (acq_rel) that installs a leaf in segmap.c. */
   ebi_segmap_leaf_t *leaf = ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
   if (EBI_UNLIKELY(!leaf))
@@ -418,26 +451,38 @@ EBI_INTERNAL_FN uint64_t ebi_slab_committed_bytes(void);
 EBI_INTERNAL_FN uint64_t ebi_slab_hard_limit(void);
 EBI_INTERNAL_FN uint64_t ebi_slab_limit_refusals(void);
 
-/* True iff p is the start of a slot of slab that has been carved (handed to
- * a magazine at some point).  Offsets are < 2^32 (slabs <= 32 MiB), so the
- * divisibility test is Lemire's: n % d == 0 <=> n * (2^64/d + 1) <= 2^64/d. */
-static inline bool ebi_slab_slot_valid(const ebi_slab_t *slab, const void *p) {
+/* The slot number of p in slab, or a number >= the slab's carved count if
+ * p is not the start of a carved slot (exact, any p).  stride = odd << tz
+ * and inv * odd == 1 (mod 2^64): when off = k * stride, off * inv ==
+ * k << tz, which the rotation turns into k; an off with a low tz bit set
+ * keeps it through the odd multiply, and the rotation moves it to the top;
+ * an off that is a multiple of 1 << tz but not of stride maps (the multiply
+ * is a bijection mod 2^(64-tz)) to a value above every k < 2^(64-tz) /
+ * odd, hence above the carved count.  Negative offsets wrap and fall in
+ * the same cases.  One multiply, one rotate; no division. */
+static inline uint64_t ebi_slab_slot_of(const ebi_slab_t *slab, const void *p) {
   const uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)slab->first);
-  if (EBI_UNLIKELY(off >= slab->span))
-    return false;
-  if (EBI_UNLIKELY(off * slab->stride_div > slab->stride_div - 1))
-    return false;
-  /* Relaxed: a slot is carved before it reaches any user, and that carve
-   * happens before the user's free through the magazine hand-offs. */
-  const uint64_t carved = ebi_atomic_load_relaxed(&slab->xcarve) & EBI_SLAB_CARVED_MASK;
-  return off < carved * slab->stride;
+  const uint64_t x = off * slab->stride_inv;
+  const unsigned r = slab->stride_tz;
+  return r ? (x >> r) | (x << (64 - r)) : x;
 }
 
-/* Slot index of p (a valid slot start): Lemire's fastdiv, exact for
- * offsets below 2^32: n / d == (n * (2^64/d + 1)) >> 64 in 128 bits. */
+/* The carved count.  Relaxed: a slot is carved before it reaches any user,
+ * and that carve happens before the user's free through the magazine
+ * hand-offs. */
+static inline uint64_t ebi_slab_carved(const ebi_slab_t *slab) {
+  return ebi_atomic_load_relaxed(&slab->xcarve) & EBI_SLAB_CARVED_MASK;
+}
+
+/* True iff p is the start of a slot of slab that has been carved (handed to
+ * a magazine at some point). */
+static inline bool ebi_slab_slot_valid(const ebi_slab_t *slab, const void *p) {
+  return ebi_slab_slot_of(slab, p) < ebi_slab_carved(slab);
+}
+
+/* Slot index of p, a valid slot start. */
 static inline size_t ebi_slab_slot_index(const ebi_slab_t *slab, const void *p) {
-  const uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)slab->first);
-  return (size_t)(((unsigned __int128)off * slab->stride_div) >> 64);
+  return (size_t)ebi_slab_slot_of(slab, p);
 }
 
 /* ---- magazine.c ---------------------------------------------------------- */
@@ -473,8 +518,16 @@ EBI_INTERNAL_FN void ebi_depot_reconcile_after_fork(ebra_pool_t *pool, ebi_tcach
 EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);
 
 /* ---- thread.c ------------------------------------------------------------ */
-EBI_INTERNAL_FN extern __thread ebi_thread_t *ebi_tls_thread
-    __attribute__((tls_model("initial-exec")));
+/* The calling thread's state (never NULL: an empty one until the thread
+ * first needs state).  Exported under its layout name for
+ * ebra/pool_inline.h, as void *; written only by thread.c. */
+#define ebi_tls_thread ((ebi_thread_t *)EBRA__TLS.thread)
+
+/* A pool operation of the calling thread: from before it looks up its
+ * cache to after it last touches it (ebra/pool_inline.h; the handshake of
+ * ebi_tcache_drain_idle_locked).  Nests. */
+#define ebi_pool_op_enter() ebra__op_enter()
+#define ebi_pool_op_leave() ebra__op_leave()
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
@@ -485,6 +538,26 @@ static inline ebra_pool_t *ebi_registry_at(uint32_t id) {
 static inline uint32_t ebi_registry_capacity(void) { return ebi_life_capacity_locked(EBI_KIND_POOL); }
 EBI_INTERNAL_FN ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool);
 EBI_INTERNAL_FN void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc);
+/* Take the caches of pool whose threads did no operation on them in the
+ * last min_idle calls (each call is one observation), through the
+ * handshake in thread.c, and give their magazines to the depot; how many
+ * were taken.  Never the caller's own; never waits for an owner.
+ * Registry lock held. */
+EBI_INTERNAL_FN uint32_t ebi_tcache_drain_idle_locked(ebra_pool_t *pool, uint32_t min_idle);
+/* The order of the drainer's serial store: sequentially consistent under
+ * TSan (the owners' side is too), relaxed with the membarrier. */
+#if defined(EBRA_TSAN)
+#define EBI_DRAIN_ORDER memory_order_seq_cst
+#else
+#define EBI_DRAIN_ORDER memory_order_relaxed
+#endif
+static inline void ebi_slot_serial_store_drain(ebi_slot_t *slot, uint64_t v) {
+  atomic_store_explicit(&slot->serial, v, EBI_DRAIN_ORDER);
+}
+/* Another thread's busy count (the drainer, after its barrier). */
+static inline unsigned ebi_thread_busy_load_drain(const ebi_thread_t *t) {
+  return __atomic_load_n(t->busy, __ATOMIC_SEQ_CST);
+}
 EBI_INTERNAL_FN void ebi_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
 EBI_INTERNAL_FN ebi_thread_t *ebi_thread_get_locked(void);     /* registry lock held */
 /* Make t's table of one kind reach id; 0 or ENOMEM.  Registry lock held. */
@@ -513,6 +586,21 @@ static inline void *ebi_thread_state_of(ebi_slot_kind_t kind, uint32_t id, uint6
 /* The calling thread's cache for pool, or NULL (slow path attaches one). */
 static inline ebi_tcache_t *ebi_tcache_of(const ebra_pool_t *pool) {
   return (ebi_tcache_t *)ebi_thread_state_of(EBI_SLOTS_POOL, pool->life.id, pool->life.serial);
+}
+
+/* The fast paths' lookup: the cache in the pool's inline slot, or NULL
+ * (also for a pool whose id has none: slow paths then use ebi_tcache_of).
+ * No bounds test: tslot_off always names a slot of the thread struct. */
+static inline ebi_tcache_t *ebi_tcache_of_fast(const ebra_pool_t *pool) {
+  const ebi_slot_t *slot =
+      (const ebi_slot_t *)((const char *)ebi_tls_thread + pool->tslot_off);
+  /* The owner's load in the drain handshake (thread.c). */
+  if (EBI_LIKELY(atomic_load_explicit(&slot->serial, EBI_DRAIN_ORDER) == pool->life.serial)) {
+    if (slot->state == NULL) /* a matching slot always has state */
+      __builtin_unreachable();
+    return (ebi_tcache_t *)slot->state;
+  }
+  return NULL;
 }
 
 /* Hooks through which the floors above reach thread exit and fork: a floor
@@ -596,60 +684,85 @@ static inline ebi_objbit_t ebi_object_bit(_Atomic uint64_t *bits, const ebi_slab
   return (ebi_objbit_t){.word = &bits[i / 64], .mask = 1ull << (i % 64)};
 }
 
-/* Is p held (see xheld_bits)?  Relaxed: the bit is set by the thread that
+/* The held bitmap, right after the header, where free reads it with no
+ * pointer load. */
+static inline _Atomic uint64_t *ebi_slab_held_bits(const ebi_slab_t *s) {
+  return (_Atomic uint64_t *)((char *)s + EBRA__SLAB_HELD);
+}
+
+/* Is p held (see ebi_slab_held_bits)?  Relaxed: the bit is set by the thread that
  * owns the object when it claims it; a free racing with that is the user's
  * bug, caught when the free comes after. */
 static inline bool ebi_object_is_held(const ebi_slab_t *s, const void *p) {
-  const ebi_objbit_t b = ebi_object_bit(s->xheld_bits, s, p);
+  const ebi_objbit_t b = ebi_object_bit(ebi_slab_held_bits(s), s, p);
   return (ebi_atomic_load_relaxed(b.word) & b.mask) != 0;
 }
 
-/* Debug builds only (set_live is a no-op returning true in the others):
- * move p's live bit, false (nothing changed) if it already had that value;
- * poison a free object, check the poison, and alloc's checks. */
-EBI_INTERNAL_FN bool ebi_object_debug_set_live(const ebi_slab_t *s, const void *p, bool live);
+/* Does pool keep its objects' live bits (O3)?  Debug builds and pools at
+ * the strict check level. */
+static inline bool ebi_object_tracks_live(const ebra_pool_t *pool) {
+  return EBI_DEBUG || (pool->flags & EBRA_POOL_STRICT_CHECKS);
+}
+
+/* Does every alloc and free of pool do more than the fast paths do (live
+ * bits, secure clearing, debug poison, ASan poisoning)?  Such pools'
+ * thread caches bypass the fast paths (ebi_tcache_t), which therefore
+ * test no flag, and so do ebra/pool_inline.h's copies of them. */
+static inline bool ebi_pool_has_object_hooks(const ebra_pool_t *pool) {
+#if defined(EBRA_ASAN)
+  (void)pool;
+  return true;
+#else
+  return ebi_object_tracks_live(pool) || (pool->flags & EBRA_POOL_SECURE_CLEAR);
+#endif
+}
+
+/* Move p's live bit (pools that track it); false (nothing changed) if it
+ * already had that value. */
+EBI_INTERNAL_FN bool ebi_object_set_live(const ebi_slab_t *s, const void *p, bool live);
+/* Debug builds: poison a free object, check the poison. */
 EBI_INTERNAL_FN void ebi_object_debug_poison(ebra_pool_t *pool, void *p);
 EBI_INTERNAL_FN void ebi_object_debug_check_poison(ebra_pool_t *pool, const void *p);
-EBI_INTERNAL_FN void ebi_object_debug_on_alloc(ebra_pool_t *pool, void *p);
+/* alloc's and free's extra work in pools with object hooks (slow paths
+ * only): check the poison (debug), set the live bit and report an object
+ * handed out twice; secure clearing and poisoning on free. */
+EBI_INTERNAL_FN void ebi_object_on_alloc_hooked(ebra_pool_t *pool, void *p);
+EBI_INTERNAL_FN void ebi_object_on_free_hooked(ebra_pool_t *pool, void *p);
 
 /* A slot just carved from a slab enters the free state. */
 EBI_INTERNAL_FN void ebi_object_on_carve(ebra_pool_t *pool, void *p);
 
-/* alloc: free -> user. */
+/* alloc: free -> user (after ebi_object_on_alloc_hooked, in pools with
+ * object hooks). */
 static inline void ebi_object_on_alloc(ebra_pool_t *pool, void *p) {
   EBI_ASAN_UNPOISON(p, pool->stride);
-#if EBI_DEBUG
-  ebi_object_debug_on_alloc(pool, p);
-#endif
   *(uint64_t *)p = 0; /* clears the free marker */
 }
 
-/* Any free (the user's, or a holder's return): -> free. */
+/* Any free (the user's, or a holder's return): -> free (after
+ * ebi_object_on_free_hooked, in pools with object hooks). */
 static inline void ebi_object_on_free(ebra_pool_t *pool, void *p) {
-  if (pool->flags & EBRA_POOL_SECURE_CLEAR)
-    memset(p, 0, pool->object_size);
-#if EBI_DEBUG
-  ebi_object_debug_poison(pool, p);
-#endif
   *(uint64_t *)p = ebi_object_free_marker(pool, p);
   EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
 }
 
 /* The user frees p to pool, s = ebi_segmap_lookup(p): true iff p is a
- * user object of pool.  Every check is one compare on data constant while
- * the pool lives, except the held bit (one load).  Debug builds also move
- * the live bit, which makes the double-free check exact.  On false, the
- * caller returns ebi_object_free_refused(). */
+ * user object of pool, as far as the default check level can tell.  Every
+ * check is one compare on data constant while the pool lives, except the
+ * carved count and the held bit (one load each).  On false, the caller
+ * returns ebi_object_free_refused().  Pools that track live bits then move
+ * it too (ebi_object_user_free_tracked), which makes the double-free check
+ * exact. */
 static inline bool ebi_object_user_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p) {
-  if (EBI_UNLIKELY(s == NULL || s->pool != pool || !ebi_slab_slot_valid(s, p) ||
-                    *(const uint64_t *)p == ebi_object_free_marker(pool, p) ||
-                    ebi_object_is_held(s, p)))
+  if (EBI_UNLIKELY(s == NULL || s->pool != pool))
     return false;
-#if EBI_DEBUG
-  return ebi_object_debug_set_live(s, p, false);
-#else
+  const uint64_t i = ebi_slab_slot_of(s, p);
+  if (EBI_UNLIKELY(i >= ebi_slab_carved(s) ||
+                    *(const uint64_t *)p == ebi_object_free_marker(pool, p) ||
+                    /* the held bit; relaxed, see ebi_object_is_held */
+                    (ebi_atomic_load_relaxed(&ebi_slab_held_bits(s)[i / 64]) >> (i % 64)) & 1))
+    return false;
   return true;
-#endif
 }
 
 /* Why the user's free of p was refused, most specific first, reported;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* src/object.c — the state of one object: the free marker, the held bit and
- * the debug build's live bit, and the checks of a pointer.  The states and
+ * the live bit, and the checks of a pointer.  The states and
  * transitions are listed in internal.h ("object.c"); the inline fast-path
  * parts (alloc, free, the user's free check) are there too.
  *
@@ -12,9 +12,11 @@
  *   O2  held bit set <=> the object is held: set only by a claim that saw
  *       a user object, cleared only by that claim's unclaim or return.  A
  *       claim is an atomic OR, so of two racing claims exactly one wins.
- *   O3  debug builds: live bit set <=> the object is with a user or held;
- *       every free (the user's, or a return) clears it with an atomic AND
- *       that must find it set, which makes double-free detection exact.
+ *   O3  pools that track live bits (debug builds; the strict check level):
+ *       live bit set <=> the object is with a user or held; every free
+ *       (the user's, or a return) clears it with an atomic AND that must
+ *       find it set, so of two frees of one object exactly one succeeds,
+ *       whatever the user wrote to it: double-free detection is exact.
  *   O4  a held object is never freed by the user (the user's free reads
  *       the held bit, O2), claimed again, or returned twice (only the
  *       holder has the ref, and it returns once).
@@ -24,7 +26,7 @@
  *       holder's accesses to the object, and the user's before the claim,
  *       happen before the free that the return makes.
  *   The live bits are updated with acq_rel for the same reason: they are
- *   the debug build's record of who owns the slot.
+ *   the record of who owns the slot.
  *   The user's free reads the held bit relaxed: a claim is made by a thread
  *   that owns the object, so a free racing with it is a user bug.
  *
@@ -34,18 +36,31 @@
 
 #include "internal.h"
 
-/* ---- debug builds: the live bit and the poison ------------------------- */
+/* ---- the live bit (debug builds, strict pools) and the poison ---------- */
 
-bool ebi_object_debug_set_live(const ebi_slab_t *s, const void *p, bool live) {
-#if EBI_DEBUG
+bool ebi_object_set_live(const ebi_slab_t *s, const void *p, bool live) {
   const ebi_objbit_t b = ebi_object_bit(s->xlive_bits, s, p);
-  /* acq_rel: the bitmap is the debug build's ownership record (O3). */
+  /* acq_rel: the bitmap is the pool's ownership record (O3). */
   const uint64_t old =
       live ? ebi_atomic_or_acq_rel(b.word, b.mask) : ebi_atomic_and_acq_rel(b.word, ~b.mask);
   return ((old & b.mask) != 0) != live; /* true if the state changed */
-#else
-  (void)s, (void)p, (void)live;
-  return true;
+}
+
+void ebi_object_on_alloc_hooked(ebra_pool_t *pool, void *p) {
+  EBI_ASAN_UNPOISON(p, pool->stride);
+#if EBI_DEBUG
+  ebi_object_debug_check_poison(pool, p);
+#endif
+  if (ebi_object_tracks_live(pool) && !ebi_object_set_live(ebi_segmap_lookup(p), p, true))
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
+                     pool->life.name, p);
+}
+
+void ebi_object_on_free_hooked(ebra_pool_t *pool, void *p) {
+  if (pool->flags & EBRA_POOL_SECURE_CLEAR)
+    memset(p, 0, pool->object_size);
+#if EBI_DEBUG
+  ebi_object_debug_poison(pool, p);
 #endif
 }
 
@@ -76,13 +91,6 @@ void ebi_object_debug_poison(ebra_pool_t *pool, void *p) {
   if (!(pool->flags & EBRA_POOL_SECURE_CLEAR) && pool->object_size > 8)
     memset((char *)p + 8, EBI_POISON_BYTE, pool->object_size - 8);
 }
-
-void ebi_object_debug_on_alloc(ebra_pool_t *pool, void *p) {
-  ebi_object_debug_check_poison(pool, p);
-  if (!ebi_object_debug_set_live(ebi_segmap_lookup(p), p, true))
-    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p handed out twice",
-                     pool->life.name, p);
-}
 #endif /* EBI_DEBUG */
 
 /* ---- free state ---------------------------------------------------------- */
@@ -104,7 +112,7 @@ __attribute__((noinline)) int ebi_object_free_refused(ebra_pool_t *pool, const e
                      "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->life.name);
     return -EBADF;
   }
-  if (!s) {
+  if (!s || (uintptr_t)p - (uintptr_t)s >= s->map_size) { /* see ebi_segmap_lookup */
     ebi_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
                      "pool '%s': free of %p, which no ebra pool owns", pool->life.name, p);
     return -EFAULT;
@@ -140,18 +148,15 @@ __attribute__((noinline)) int ebi_object_free_refused(ebra_pool_t *pool, const e
 static bool is_free(const ebra_pool_t *pool, const ebi_slab_t *s, const void *obj) {
   if (*(const uint64_t *)obj == ebi_object_free_marker(pool, obj))
     return true;
-#if EBI_DEBUG
+  if (!ebi_object_tracks_live(pool))
+    return false;
   const ebi_objbit_t b = ebi_object_bit(s->xlive_bits, s, obj);
   return !(ebi_atomic_load_relaxed(b.word) & b.mask);
-#else
-  (void)s;
-  return false;
-#endif
 }
 
 int ebi_object_claim(void *obj, ebi_objref_t *ref) {
   ebi_slab_t *s = ebi_segmap_lookup(obj);
-  if (!s) {
+  if (!s || (uintptr_t)obj - (uintptr_t)s >= s->map_size) { /* see ebi_segmap_lookup */
     ebi_report(EBRA_ERR_FOREIGN_PTR, "%p is not an object of any ebra pool", obj);
     return -EFAULT;
   }
@@ -167,7 +172,7 @@ int ebi_object_claim(void *obj, ebi_objref_t *ref) {
                      pool->life.name, obj);
     return -EALREADY;
   }
-  const ebi_objbit_t b = ebi_object_bit(s->xheld_bits, s, obj);
+  const ebi_objbit_t b = ebi_object_bit(ebi_slab_held_bits(s), s, obj);
   /* acq_rel: the held bit is the holder's token (O2); paired with the AND
    * in ebi_object_return / ebi_object_unclaim. */
   if (ebi_atomic_or_acq_rel(b.word, b.mask) & b.mask) {
@@ -182,7 +187,7 @@ int ebi_object_claim(void *obj, ebi_objref_t *ref) {
 
 /* Clear the held bit of ref's object; false if it was not set. */
 static bool drop_hold(const ebi_objref_t *ref) {
-  const ebi_objbit_t b = ebi_object_bit(ref->slab->xheld_bits, ref->slab, ref->obj);
+  const ebi_objbit_t b = ebi_object_bit(ebi_slab_held_bits(ref->slab), ref->slab, ref->obj);
   /* acq_rel: paired with the OR in ebi_object_claim (O2). */
   return (ebi_atomic_and_acq_rel(b.word, ~b.mask) & b.mask) != 0;
 }
@@ -199,7 +204,8 @@ void ebi_object_return(const ebi_objref_t *ref) {
    * must outlive the domains that retire their objects). */
   if (!pool || !ebi_pool_is_alive(pool))
     return;
-  if (!drop_hold(ref) || (EBI_DEBUG && !ebi_object_debug_set_live(ref->slab, ref->obj, false))) {
+  if (!drop_hold(ref) ||
+      (ebi_object_tracks_live(pool) && !ebi_object_set_live(ref->slab, ref->obj, false))) {
     ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': return of %p, which was not held",
                      pool->life.name, ref->obj);
     return;

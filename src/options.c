@@ -33,6 +33,7 @@ static const option_desc_t option_descs[EBRA_OPT_COUNT_] = {
     [EBRA_OPT_SHOW_STATS] = {"show_stats", 0, 0, 1, true},
     [EBRA_OPT_VERBOSE] = {"verbose", 0, 0, 1, true},
     [EBRA_OPT_SECURE] = {"secure", 0, 0, 1, true},
+    [EBRA_OPT_STRICT] = {"strict", 0, 0, 1, true},
     [EBRA_OPT_SOFT_LIMIT] = {"soft_limit", 0, 0, LONG_MAX, false},
     [EBRA_OPT_HARD_LIMIT] = {"hard_limit", 0, 0, LONG_MAX, false},
     [EBRA_OPT_STRATEGY] = {"strategy", EBRA_STRATEGY_ADAPTIVE, 0, EBI_STRATEGY_COUNT - 1, false,

@@ -29,6 +29,35 @@
 
 
 
+/* ebra/pool_inline.h reads these fields at these offsets (layout
+ * EBRA__LAYOUT); a change here must change that header and its number. */
+#define EBI_AT(type, field, off) _Static_assert(offsetof(type, field) == (off), #field)
+EBI_AT(ebra_pool_t, life.serial, EBRA__POOL_SERIAL);
+EBI_AT(ebra_pool_t, tslot_off, EBRA__POOL_TSLOT);
+EBI_AT(ebra_pool_t, cookie, EBRA__POOL_COOKIE);
+EBI_AT(ebi_slot_t, serial, EBRA__SLOT_SERIAL);
+EBI_AT(ebi_slot_t, state, EBRA__SLOT_STATE);
+EBI_AT(ebi_tcache_t, top, EBRA__TC_TOP);
+EBI_AT(ebi_tcache_t, base, EBRA__TC_BASE);
+EBI_AT(ebi_tcache_t, limit, EBRA__TC_LIMIT);
+EBI_AT(ebi_tcache_t, c.allocs, EBRA__TC_ALLOCS);
+EBI_AT(ebi_tcache_t, c.frees, EBRA__TC_FREES);
+EBI_AT(ebi_slab_t, pool, EBRA__SLAB_POOL);
+EBI_AT(ebi_slab_t, first, EBRA__SLAB_FIRST);
+EBI_AT(ebi_slab_t, stride_inv, EBRA__SLAB_INV);
+EBI_AT(ebi_slab_t, stride_tz, EBRA__SLAB_TZ);
+EBI_AT(ebi_slab_t, xcarve, EBRA__SLAB_CARVE);
+_Static_assert(sizeof(ebi_slab_t) <= EBRA__SLAB_HELD, "held bits overlap the slab header");
+_Static_assert(EBRA__SLAB_HELD % 8 == 0, "held bits alignment");
+_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT &&
+                   EBRA__SEGMAP_LEAF_BITS == EBI_SEGMAP_LEAF_BITS &&
+                   EBRA__SEGMAP_TOP_LEN == EBI_SEGMAP_TOP_LEN,
+               "segment map geometry");
+_Static_assert(sizeof(_Atomic(ebi_segmap_leaf_t *)) == sizeof(void *) &&
+                   sizeof(_Atomic uint64_t) == sizeof(uint64_t),
+               "atomic pointers and counters have the plain representation");
+#undef EBI_AT
+
 /* ---- overflow list: frees while the OS refuses magazine memory ---------- */
 
 static void overflow_push(ebra_pool_t *pool, void *p) {
@@ -101,12 +130,15 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
   return m->rounds > 0;
 }
 
-static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
-  if (!pool) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
-    errno = EINVAL;
-    return NULL;
-  }
+static __attribute__((noinline)) void *alloc_null(void) {
+  ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_alloc(NULL)");
+  errno = EINVAL;
+  return NULL;
+}
+
+static void *alloc_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  if (!tc)
+    tc = ebi_tcache_of(pool); /* an id with no inline slot */
   if (!tc) {
     tc = ebi_tcache_attach(pool);
     if (!tc)
@@ -128,34 +160,74 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_
     if (!ok)
       return alloc_failed(pool, ENOMEM, why);
   }
-  void *p = *--tc->top;
+  void *p;
+  if (tc->bypass) {
+    p = tc->loaded->objs[--tc->loaded->rounds];
+    ebi_object_on_alloc_hooked(pool, p);
+  } else {
+    p = *--tc->top;
+  }
   ebi_counter_add_owner(&tc->c.allocs, 1);
   ebi_object_on_alloc(pool, p);
+  return p;
+}
+
+/* Inside a pool operation, which it leaves (so the fast path can jump
+ * here with nothing to restore). */
+static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  void *p = alloc_slow_in_op(pool, tc);
+  ebi_pool_op_leave();
   return p;
 }
 
 /* Fast path: pop the loaded magazine through the cached stack pointers. */
 void *ebra_pool_alloc(ebra_pool_t *pool) {
   if (EBI_LIKELY(pool != NULL)) {
-    ebi_tcache_t *tc = ebi_tcache_of(pool);
+    ebi_pool_op_enter();
+    ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
     if (EBI_LIKELY(tc != NULL)) {
       void **top = tc->top;
       if (EBI_LIKELY(top != tc->base)) {
         void *p = *--top;
         tc->top = top;
         ebi_counter_add_owner(&tc->c.allocs, 1);
+        ebi_pool_op_leave();
         ebi_object_on_alloc(pool, p);
         return p;
       }
     }
-    return alloc_slow(pool, tc);
+    return alloc_slow(pool, tc); /* leaves the operation */
   }
-  return alloc_slow(NULL, NULL);
+  return alloc_null();
 }
 
 /* ---- free ----------------------------------------------------------------- */
 
-static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p) {
+/* p's free-state transition, with the pool's object hooks (user: the
+ * user's free, whose live bit decides a race of two frees, O3): 0, or
+ * -EALREADY for the loser, reported. */
+static int free_transition_hooked(ebra_pool_t *pool, void *p, bool user) {
+  if (user && ebi_object_tracks_live(pool) &&
+      !ebi_object_set_live(ebi_segmap_lookup(p), p, false)) {
+    ebi_report_pool(pool, EBRA_ERR_DOUBLE_FREE, "pool '%s': double free of %p", pool->life.name,
+                     p);
+    return -EALREADY;
+  }
+  ebi_object_on_free_hooked(pool, p);
+  ebi_object_on_free(pool, p);
+  return 0;
+}
+
+static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool user) {
+  if (ebi_pool_has_object_hooks(pool)) {
+    const int rc = free_transition_hooked(pool, p, user);
+    if (rc)
+      return rc;
+  } else {
+    ebi_object_on_free(pool, p);
+  }
+  if (!tc)
+    tc = ebi_tcache_of(pool); /* an id with no inline slot */
   if (!tc)
     tc = ebi_tcache_attach(pool);
   if (!tc) { /* no memory for a cache: keep the object anyway */
@@ -182,43 +254,66 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
     }
     ebi_tcache_sync_in(tc);
   }
-  *tc->top++ = p;
+  if (tc->bypass)
+    tc->loaded->objs[tc->loaded->rounds++] = p;
+  else
+    *tc->top++ = p;
   ebi_counter_add_owner(&tc->c.frees, 1);
   return 0;
 }
 
+/* Inside a pool operation, which it leaves. */
+static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
+                                               bool user) {
+  const int rc = free_slow_in_op(pool, tc, p, user);
+  ebi_pool_op_leave();
+  return rc;
+}
+
 /* p enters the free state and goes to the thread's loaded magazine. */
-static inline int pool_put(ebra_pool_t *pool, void *p) {
-  ebi_object_on_free(pool, p);
-  ebi_tcache_t *tc = ebi_tcache_of(pool);
+static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
+  ebi_pool_op_enter();
+  ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
   if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
     if (EBI_LIKELY(top != tc->limit)) {
+      ebi_object_on_free(pool, p);
       *top = p;
       tc->top = top + 1;
       ebi_counter_add_owner(&tc->c.frees, 1);
+      ebi_pool_op_leave();
       return 0;
     }
   }
-  return free_slow(pool, tc, p);
+  return free_slow(pool, tc, p, user); /* leaves the operation */
 }
 
-int ebra_pool_free(ebra_pool_t *pool, void *p) {
-  if (EBI_UNLIKELY(p == NULL))
+/* The user's free of p, refused by the default checks, or by a live bit
+ * that was already clear (pools that track it).  Also the NULL cases: the
+ * fast path leaves them to the lookup, which finds no slab for either. */
+static __attribute__((noinline)) int free_refused(ebra_pool_t *pool, const ebi_slab_t *s,
+                                                  void *p) {
+  if (p == NULL)
     return 0;
-  if (EBI_UNLIKELY(pool == NULL)) {
+  if (pool == NULL) {
     ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_free(NULL, %p)", p);
     return -EINVAL;
   }
+  return ebi_object_free_refused(pool, s, p);
+}
+
+int ebra_pool_free(ebra_pool_t *pool, void *p) {
+  /* NULL p or pool: the lookup of NULL finds no slab, and no slab's
+   * owner is NULL; free_refused sorts them out. */
   const ebi_slab_t *s = ebi_segmap_lookup(p);
   if (EBI_UNLIKELY(!ebi_object_user_free(pool, s, p)))
-    return ebi_object_free_refused(pool, s, p);
-  return pool_put(pool, p);
+    return free_refused(pool, s, p);
+  return pool_put(pool, p, true);
 }
 
 /* A holder's return (object.c): the object was checked when it was
  * claimed, and held since, so only the free itself remains. */
-void ebi_pool_free_owned(ebra_pool_t *pool, void *p) { pool_put(pool, p); }
+void ebi_pool_free_owned(ebra_pool_t *pool, void *p) { pool_put(pool, p, false); }
 
 ebra_pool_t *ebra_pool_of(const void *p) {
   const ebi_slab_t *s = p ? ebi_segmap_lookup(p) : NULL;
@@ -248,9 +343,9 @@ static int config_check(const ebra_pool_config_t *cfg) {
   else if (cfg->max_objects && cfg->prealloc > cfg->max_objects)
     ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': prealloc %zu exceeds max_objects %zu", name,
                 cfg->prealloc, cfg->max_objects);
-  else if (cfg->flags & ~EBRA_POOL_SECURE_CLEAR)
+  else if (cfg->flags & ~(EBRA_POOL_SECURE_CLEAR | EBRA_POOL_STRICT_CHECKS))
     ebi_report(EBRA_ERR_BAD_CONFIG, "pool '%s': unknown flags 0x%x", name,
-                cfg->flags & ~EBRA_POOL_SECURE_CLEAR);
+                cfg->flags & ~(EBRA_POOL_SECURE_CLEAR | EBRA_POOL_STRICT_CHECKS));
   else
     return 0;
   return EINVAL;
@@ -263,7 +358,8 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
   pool->slab_size = ebi_slab_size_for(pool->stride, pool->alignment);
   pool->max_objects = cfg->max_objects;
-  pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0);
+  pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
+                (ebi_option_is_on(EBRA_OPT_STRICT) ? EBRA_POOL_STRICT_CHECKS : 0);
   pool->cookie = ebi_os_random();
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
                                           : ebi_option_value(EBRA_OPT_MAGAZINE_SIZE);
@@ -317,6 +413,10 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
     errno = ENOMEM;
     return NULL;
   }
+  pool->tslot_off = pool->life.id < EBI_INLINE_SLOTS
+                        ? (uint32_t)(offsetof(ebi_thread_t, slots[EBI_SLOTS_POOL].inl) +
+                                     pool->life.id * sizeof(ebi_slot_t))
+                        : (uint32_t)offsetof(ebi_thread_t, no_slot);
   if (cfg->prealloc && pool_prealloc(pool, cfg->prealloc) != 0) {
     ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': preallocation of %zu objects failed",
                      pool->life.name, cfg->prealloc);
@@ -361,9 +461,11 @@ int ebra_pool_thread_flush(ebra_pool_t *pool) {
   int rc = EBI_LIFE_CHECK(pool, EBI_KIND_POOL, "ebra_pool_thread_flush");
   if (rc)
     return rc;
+  ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (tc)
     ebi_tcache_flush(pool, tc);
+  ebi_pool_op_leave();
   return 0;
 }
 

@@ -93,9 +93,18 @@ size_t ebi_slab_size_for(size_t stride, size_t alignment) {
 static size_t slab_header_size(const ebra_pool_t *pool, size_t *bitmap_words) {
   const size_t max_slots = pool->slab_size / pool->stride;
   *bitmap_words = (max_slots + 63) / 64;
-  const size_t nbitmaps = EBI_DEBUG ? 3 : 2; /* held, free (, live) */
-  return align_up(sizeof(ebi_slab_t) + nbitmaps * *bitmap_words * sizeof(uint64_t),
+  const size_t nbitmaps = 3; /* held, free, live */
+  return align_up(EBRA__SLAB_HELD + nbitmaps * *bitmap_words * sizeof(uint64_t),
                   pool->alignment);
+}
+
+/* x * inverse == 1 (mod 2^64) for odd x: Newton's iteration doubles the
+ * correct low bits each step, from 3 (x is its own inverse mod 8). */
+static uint64_t odd_inverse(uint64_t x) {
+  uint64_t y = x;
+  for (int i = 0; i < 5; i++)
+    y *= 2 - x * y;
+  return y;
 }
 
 static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
@@ -111,18 +120,15 @@ static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   s->first = (char *)mem + header;
   s->stride = pool->stride;
   s->count = (uint32_t)((pool->slab_size - header) / pool->stride);
-  s->span = (size_t)s->count * s->stride;
-  s->stride_div = UINT64_MAX / s->stride + 1;
+  s->stride_tz = (uint32_t)__builtin_ctzll(s->stride);
+  s->stride_inv = odd_inverse(s->stride >> s->stride_tz);
   s->map_size = pool->slab_size;
   ebi_atomic_store_relaxed(&s->xcarve, 0);
   s->nfree = 0;
   s->lnext = s->lprev = NULL;
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
-  s->xheld_bits = (_Atomic uint64_t *)(s + 1);
-  s->free_bits = (uint64_t *)(s->xheld_bits + words);
-#if EBI_DEBUG
+  s->free_bits = (uint64_t *)(ebi_slab_held_bits(s) + words);
   s->xlive_bits = (_Atomic uint64_t *)(s->free_bits + words);
-#endif
   err = ebi_segmap_insert(s);
   if (err) {
     ebi_os_unmap(mem, s->map_size);

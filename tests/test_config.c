@@ -90,8 +90,8 @@ static void test_bad_configs(void)
   expect_rejected(&c, "prealloc > max_objects");
 
   c = test_config("bad", 64);
-  c.flags = 0x2u;
-  expect_rejected(&c, "flag 0x2");
+  c.flags = 0x4u;
+  expect_rejected(&c, "flag 0x4");
   c.flags = EBRA_POOL_SECURE_CLEAR | 0x80000000u;
   expect_rejected(&c, "flag 0x80000000");
 }

@@ -15,16 +15,20 @@
  *   free of a slot never handed out         -EINVAL    MISALIGNED
  *   double free right after the free        -EALREADY  DOUBLE_FREE (every build)
  *   double free after scribbling the freed
- *     object                                -EALREADY  DOUBLE_FREE (debug checks)
+ *     object                                -EALREADY  DOUBLE_FREE (debug checks,
+ *                                                      strict level)
  *   write into a freed object, then alloc   -          USE_AFTER_FREE (debug checks)
  *   any call on a destroyed pool            -EBADF     USE_AFTER_DESTROY
  *
- * Without EBRA_DEBUG_CHECKS double-free detection is a free-marker check in
- * the object itself: a user who scribbles over a freed object may erase the
- * marker, so a later double free is NOT guaranteed to be caught, and writes
- * into free objects are not detected at all.  Those two cases run only when
- * ebra_build_features() has EBRA_FEATURE_DEBUG_CHECKS, and not under ASan,
- * where writing a freed (poisoned) object is itself the error ASan reports.
+ * At the default check level double-free detection is a free-marker check
+ * in the object itself: a user who scribbles over a freed object may erase
+ * the marker, so a later double free is NOT guaranteed to be caught, and
+ * writes into free objects are not detected at all.  The strict level
+ * (EBRA_STRICT=1, argument "strict") keeps live bits and catches the first;
+ * debug checks catch both.  Those cases do not run under ASan, where
+ * writing a freed (poisoned) object is itself the error ASan reports.
+ * Every case runs through the exported functions and through the inline
+ * ones (argument "inline").
  */
 #include <errno.h>
 #include <stdint.h>
@@ -34,6 +38,24 @@
 enum { SIZE_A = 48, SIZE_B = 64 };
 
 static uint64_t errors_expected_a; /* misuse detected through pool A */
+
+/* The entry points under test (argv[1]): "exported" (default) calls
+ * ebra_pool_alloc / ebra_pool_free; "inline" calls ebra/pool_inline.h's
+ * versions, which must refuse and report exactly the same; "strict" runs
+ * with EBRA_STRICT=1 (the strict check level for every pool), where the
+ * scribble cases must be caught in every build. */
+static int use_inline;
+static int strict_level;
+
+static void *pool_alloc(ebra_pool_t *pool)
+{
+  return use_inline ? ebra_pool_alloc_inline(pool) : ebra_pool_alloc(pool);
+}
+
+static int pool_free(ebra_pool_t *pool, void *p)
+{
+  return use_inline ? ebra_pool_free_inline(pool, p) : ebra_pool_free(pool, p);
+}
 
 /* Counters that misuse must not change. */
 static void check_untouched(ebra_pool_t *pool, const ebra_pool_stats_t *before,
@@ -55,24 +77,24 @@ static void check_usable(ebra_pool_t *pool)
   static unsigned char *obj[N];
   size_t size = ebra_pool_object_size(pool);
   for (int i = 0; i < N; i++) {
-    obj[i] = ebra_pool_alloc(pool);
+    obj[i] = pool_alloc(pool);
     CHECK(obj[i] != NULL);
     CHECK(ebra_pool_of(obj[i]) == pool);
     memset(obj[i], i & 0xff, size);
   }
   for (int i = 0; i < N; i++)
-    CHECK_EQ(ebra_pool_free(pool, obj[i]), 0);
+    CHECK_EQ(pool_free(pool, obj[i]), 0);
   CHECK_NO_REPORTS();
   CHECK_AUDIT(pool);
 }
 
-/* One misuse: ebra_pool_free(pool, p) must return want and report kind
+/* One misuse: pool_free(pool, p) must return want and report kind
  * exactly once, changing nothing but stats.errors. */
 static void expect_free_fails(ebra_pool_t *pool, void *p, int want,
                               ebra_error_kind_t kind, const char *what)
 {
   ebra_pool_stats_t before = test_stats(pool);
-  int rc = ebra_pool_free(pool, p);
+  int rc = pool_free(pool, p);
   if (rc != want) {
     fprintf(stderr, "%s: ebra_pool_free returned %d, want %d\n", what, rc, want);
     exit(1);
@@ -104,7 +126,7 @@ static void test_foreign_pointers(void)
 
 static void test_wrong_pool(void)
 {
-  void *pb = ebra_pool_alloc(pool_b);
+  void *pb = pool_alloc(pool_b);
   CHECK(pb != NULL);
   ebra_pool_stats_t b_before = test_stats(pool_b);
   expect_free_fails(pool_a, pb, -EXDEV, EBRA_ERR_WRONG_POOL, "free(B's object to A)");
@@ -112,7 +134,7 @@ static void test_wrong_pool(void)
   /* B's object is untouched and still B's. */
   CHECK(ebra_pool_of(pb) == pool_b);
   check_untouched(pool_b, &b_before, 0);
-  CHECK_EQ(ebra_pool_free(pool_b, pb), 0);
+  CHECK_EQ(pool_free(pool_b, pb), 0);
   CHECK_NO_REPORTS();
   check_usable(pool_a);
   check_usable(pool_b);
@@ -120,14 +142,14 @@ static void test_wrong_pool(void)
 
 static void test_interior_pointers(void)
 {
-  unsigned char *p = ebra_pool_alloc(pool_a);
+  unsigned char *p = pool_alloc(pool_a);
   CHECK(p != NULL);
   expect_free_fails(pool_a, p + 1, -EINVAL, EBRA_ERR_MISALIGNED, "free(p+1)");
   expect_free_fails(pool_a, p + 8, -EINVAL, EBRA_ERR_MISALIGNED, "free(p+8)");
   expect_free_fails(pool_a, p + SIZE_A - 1, -EINVAL, EBRA_ERR_MISALIGNED, "free(p+size-1)");
   errors_expected_a += 3;
   /* p itself is still live and frees fine. */
-  CHECK_EQ(ebra_pool_free(pool_a, p), 0);
+  CHECK_EQ(pool_free(pool_a, p), 0);
   CHECK_NO_REPORTS();
   check_usable(pool_a);
 }
@@ -142,8 +164,8 @@ static void test_never_handed_out(void)
   ebra_pool_t *fresh = ebra_pool_create(&c);
   CHECK(fresh != NULL);
   unsigned char *p[2];
-  p[0] = ebra_pool_alloc(fresh);
-  p[1] = ebra_pool_alloc(fresh);
+  p[0] = pool_alloc(fresh);
+  p[1] = pool_alloc(fresh);
   CHECK(p[0] != NULL && p[1] != NULL);
   ebra_pool_stats_t s = test_stats(fresh);
   CHECK(s.stride >= SIZE_A);
@@ -154,8 +176,8 @@ static void test_never_handed_out(void)
   CHECK(never > hi);
   expect_free_fails(fresh, never, -EINVAL, EBRA_ERR_MISALIGNED,
                     "free(slot never handed out)");
-  CHECK_EQ(ebra_pool_free(fresh, p[0]), 0);
-  CHECK_EQ(ebra_pool_free(fresh, p[1]), 0);
+  CHECK_EQ(pool_free(fresh, p[0]), 0);
+  CHECK_EQ(pool_free(fresh, p[1]), 0);
   CHECK_NO_REPORTS();
   check_usable(fresh);
   CHECK_EQ(ebra_pool_destroy(fresh), 0);
@@ -165,18 +187,18 @@ static void test_never_handed_out(void)
 static void check_double_free(ebra_pool_t *pool, const char *what)
 {
   /* One object, and one inside a run of frees (not the magazine's top). */
-  void *p = ebra_pool_alloc(pool);
+  void *p = pool_alloc(pool);
   CHECK(p != NULL);
-  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  CHECK_EQ(pool_free(pool, p), 0);
   expect_free_fails(pool, p, -EALREADY, EBRA_ERR_DOUBLE_FREE, what);
 
   void *q[10];
   for (int i = 0; i < 10; i++) {
-    q[i] = ebra_pool_alloc(pool);
+    q[i] = pool_alloc(pool);
     CHECK(q[i] != NULL);
   }
   for (int i = 0; i < 10; i++)
-    CHECK_EQ(ebra_pool_free(pool, q[i]), 0);
+    CHECK_EQ(pool_free(pool, q[i]), 0);
   expect_free_fails(pool, q[3], -EALREADY, EBRA_ERR_DOUBLE_FREE, what);
   CHECK_NO_REPORTS();
   check_usable(pool);
@@ -197,33 +219,43 @@ static void test_double_free(void)
   CHECK_NO_REPORTS();
 }
 
+/* A double free after the freed object was written: caught where live
+ * bits are kept (debug checks, or the strict level). */
 static int scribble_tests_apply(void)
 {
-  return test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) &&
+  return (test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) || strict_level) &&
          !test_has_feature(EBRA_FEATURE_ASAN);
+}
+
+/* A write into a freed object, seen at the next alloc: debug checks only
+ * (the poison). */
+static int poison_tests_apply(void)
+{
+  return test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) && !test_has_feature(EBRA_FEATURE_ASAN);
 }
 
 static void test_double_free_after_scribble(void)
 {
   if (!scribble_tests_apply()) {
-    printf(" skipped (needs debug checks, no ASan)");
+    printf(" skipped (needs debug checks or the strict level, no ASan)");
     return;
   }
   /* A private pool: the scribbled object is reported again when it is next
    * allocated, and that must not leak into the other cases. */
   ebra_pool_t *pool = test_pool("scribble", SIZE_A);
-  unsigned char *p = ebra_pool_alloc(pool);
+  unsigned char *p = pool_alloc(pool);
   CHECK(p != NULL);
-  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  CHECK_EQ(pool_free(pool, p), 0);
   memset(p, 0x5A, SIZE_A); /* erases any free marker */
   expect_free_fails(pool, p, -EALREADY, EBRA_ERR_DOUBLE_FREE,
                     "double free after scribble");
   /* The scribbled object is still cached: the next alloc takes it (LIFO
    * magazine) and reports the write. */
-  unsigned char *q = ebra_pool_alloc(pool);
+  unsigned char *q = pool_alloc(pool);
   CHECK(q != NULL);
-  CHECK_REPORTS(EBRA_ERR_USE_AFTER_FREE, 1);
-  CHECK_EQ(ebra_pool_free(pool, q), 0);
+  if (poison_tests_apply())
+    CHECK_REPORTS(EBRA_ERR_USE_AFTER_FREE, 1);
+  CHECK_EQ(pool_free(pool, q), 0);
   CHECK_NO_REPORTS();
   check_usable(pool);
   CHECK_EQ(ebra_pool_destroy(pool), 0);
@@ -232,7 +264,7 @@ static void test_double_free_after_scribble(void)
 
 static void test_write_after_free(void)
 {
-  if (!scribble_tests_apply()) {
+  if (!poison_tests_apply()) {
     printf(" skipped (needs debug checks, no ASan)");
     return;
   }
@@ -247,11 +279,11 @@ static void test_write_after_free(void)
       c.flags = flags[f];
       ebra_pool_t *pool = ebra_pool_create(&c);
       CHECK(pool != NULL);
-      unsigned char *p = ebra_pool_alloc(pool);
+      unsigned char *p = pool_alloc(pool);
       CHECK(p != NULL);
-      CHECK_EQ(ebra_pool_free(pool, p), 0);
+      CHECK_EQ(pool_free(pool, p), 0);
       p[offsets[i]] ^= 0xFF; /* one byte of the freed object */
-      unsigned char *q = ebra_pool_alloc(pool);
+      unsigned char *q = pool_alloc(pool);
       CHECK(q != NULL);
       if (test_reports_of(EBRA_ERR_USE_AFTER_FREE) != 1 || test_reports_all() != 1) {
         fprintf(stderr, "\n  write at offset %zu of a freed object (flags 0x%x): want one "
@@ -262,7 +294,7 @@ static void test_write_after_free(void)
         failed = 1;
       }
       test_hook_reset();
-      CHECK_EQ(ebra_pool_free(pool, q), 0);
+      CHECK_EQ(pool_free(pool, q), 0);
       check_usable(pool);
       CHECK_EQ(ebra_pool_destroy(pool), 0);
       CHECK_NO_REPORTS();
@@ -275,19 +307,19 @@ static void test_write_after_free(void)
 static void test_use_after_destroy(void)
 {
   ebra_pool_t *pool = test_pool("doomed", SIZE_A);
-  void *p = ebra_pool_alloc(pool);
+  void *p = pool_alloc(pool);
   CHECK(p != NULL);
-  CHECK_EQ(ebra_pool_free(pool, p), 0);
+  CHECK_EQ(pool_free(pool, p), 0);
   CHECK_EQ(ebra_pool_destroy(pool), 0);
   CHECK_NO_REPORTS();
 
   CHECK_EQ(ebra_pool_destroy(pool), -EBADF);
   CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
   errno = 0;
-  CHECK(ebra_pool_alloc(pool) == NULL);
+  CHECK(pool_alloc(pool) == NULL);
   CHECK_EQ(errno, EBADF);
   CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
-  CHECK_EQ(ebra_pool_free(pool, p), -EBADF);
+  CHECK_EQ(pool_free(pool, p), -EBADF);
   CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, 1);
   ebra_pool_stats_t s;
   CHECK_EQ(ebra_pool_stats(pool, &s), -EBADF);
@@ -306,8 +338,18 @@ static void test_error_counter(void)
   CHECK_EQ(test_stats(pool_b).errors, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+  const char *mode = argc > 1 ? argv[1] : "exported";
+  use_inline = !strcmp(mode, "inline");
+  strict_level = !strcmp(mode, "strict");
+  if (!use_inline && !strict_level && strcmp(mode, "exported") != 0) {
+    fprintf(stderr, "usage: test_wrong [exported|inline|strict]\n");
+    return 2;
+  }
+  if (strict_level)
+    CHECK_EQ(opt_value(EBRA_OPT_STRICT), 1); /* set by the caller's EBRA_STRICT=1 */
+  printf("mode: %s\n", mode);
   test_hook_install();
   printf("features: 0x%x%s\n", ebra_build_features(),
          test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) ? " (debug checks)" : "");

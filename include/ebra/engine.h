@@ -97,6 +97,7 @@ typedef struct ebra_engine_stats_s {
   uint64_t knob_changes;       /* magazine capacities and domain batching
                                   changed */
   uint64_t magazines_trimmed;  /* by the engine, all pools */
+  uint64_t caches_drained;     /* idle threads' pool caches taken back */
   uint64_t bytes_purged;       /* slab bytes given back to the OS, ever */
   uint64_t forced_grace_periods; /* domain flushes requested */
   uint64_t soft_limit_steps;   /* steps that found ebra above the soft limit */

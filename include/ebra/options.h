@@ -33,6 +33,8 @@ typedef enum ebra_option_e {
   EBRA_OPT_STRATEGY,          /* the strategy engine's strategy: 0..3 or
                                  adaptive, low-latency, high-throughput,
                                  memory-efficient (ebra_strategy_t) */
+  EBRA_OPT_STRICT,            /* bool: the strict check level for every
+                                 pool (EBRA_POOL_STRICT_CHECKS) */
   EBRA_OPT_COUNT_
 } ebra_option_t;
 

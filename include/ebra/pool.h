@@ -39,6 +39,14 @@ typedef struct ebra_pool_s ebra_pool_t;
 /* Pool flags. */
 #define EBRA_POOL_SECURE_CLEAR 0x1u /* zero every object on free; alloc then
                                        always returns zeroed memory */
+#define EBRA_POOL_STRICT_CHECKS 0x2u /* the strict check level (README, "What
+                                        free checks"): also refuse a double
+                                        free after the freed object was
+                                        written, and one of two frees of the
+                                        same object racing on two threads;
+                                        an atomic RMW on alloc and on free.
+                                        The option EBRA_STRICT sets it for
+                                        every pool. */
 
 typedef struct ebra_pool_config_s {
   const char *name;          /* for stats and reports; copied; NULL = "pool" */
