@@ -7,8 +7,9 @@
  *  M4  A large block's header (ebi_large_t) sits at the start of its
  *      mapping, which is aligned to a 1 MiB granule and covers whole
  *      granules, so the segment map finds it from the user pointer (the
- *      user pointer lies in the first granule).  Its pseudo-slab has span
- *      0, so no pool check ever takes a large block for a pool object.
+ *      user pointer lies in the first granule).  Its pseudo-slab has no
+ *      slot and nothing carved, so no pool check ever takes a large block
+ *      for a pool object.
  *  M5  A large block's header is complete before ebi_segmap_insert
  *      publishes it (store release there, load acquire in the lookup);
  *      its entries are removed before the mapping goes back to the OS.
@@ -178,7 +179,7 @@ static void user_pool_object(const ebi_slab_t *s, const void *p, const char *cal
 #define EBI_LARGE_FREED 0x64656164u
 
 typedef struct ebi_large_s {
-  ebi_slab_t slab;  /* pseudo-slab: pool = the sentinel, span 0 */
+  ebi_slab_t slab;  /* pseudo-slab: pool = the sentinel, no slot */
   char *user;       /* the block handed out */
   size_t usable;    /* bytes from user to the end of the mapping */
   _Atomic uint32_t xstate; /* EBI_LARGE_LIVE until freed */
@@ -241,8 +242,10 @@ static void *large_alloc(size_t n, size_t alignment) {
   h->slab.pool = owner;
   h->slab.first = (char *)mem + offset;
   h->slab.stride = 1;
-  h->slab.stride_div = 0;
-  h->slab.span = 0; /* no slot is valid (M4) */
+  h->slab.stride_inv = 1;
+  h->slab.stride_tz = 0;
+  h->slab.count = 0;
+  ebi_atomic_store_relaxed(&h->slab.xcarve, 0); /* nothing carved: no slot is valid (M4) */
   h->slab.map_size = total;
   h->user = (char *)mem + offset;
   h->usable = total - offset;
