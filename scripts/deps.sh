@@ -7,9 +7,12 @@
 #                            compare.py) and python3-matplotlib (plots)
 set -euo pipefail
 
-# prometheus: promtool, which test_monitor runs on the Prometheus output
+# prometheus: promtool, which test_monitor runs on the Prometheus output.
+# The programs the preload tests run on libebra-malloc.so (tests/preload/):
+# sqlite3, git, xz-utils, perl, redis, memcached and memcslap.
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
-      libbenchmark-tools python3 prometheus)
+      libbenchmark-tools python3 prometheus
+      sqlite3 git xz-utils perl redis-server redis-tools memcached libmemcached-tools)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib)
 fi
