@@ -84,11 +84,24 @@ static inline void *ebi_malloc_inline(size_t n) {
   return ebi_malloc_slow(n);
 }
 
+/* The pool's free of p, whose slab s the caller already looked up.  For
+ * a pool without object hooks (src/internal.h: then the user's free and a
+ * holder's return differ only in the checks) the default checks run here,
+ * on s, and the free is the pool's own (ebi_pool_free_owned), which saves
+ * ebra_pool_free's second lookup; anything refused, and every pool with
+ * hooks, goes through ebra_pool_free, which decides and reports. */
+static inline void ebi_malloc_pool_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p) {
+  if (EBI_LIKELY(!ebi_pool_has_object_hooks(pool) && ebi_object_user_free(pool, s, p)))
+    ebi_pool_free_owned(pool, p);
+  else
+    (void)ebra_pool_free(pool, p); /* misuse is reported by the pool */
+}
+
 static inline void ebi_free_inline(void *p, const char *call) {
   const ebi_slab_t *s = ebi_segmap_lookup(p);
   if (EBI_LIKELY(s != NULL && ebi_malloc_is_class(s->pool) &&
                  ebi_malloc_tls_state == EBI_MT_RUNNING)) {
-    (void)ebra_pool_free(s->pool, p); /* misuse is reported by the pool */
+    ebi_malloc_pool_free(s->pool, s, p);
     return;
   }
   ebi_free_slow(p, s, call);
@@ -100,7 +113,7 @@ static inline void ebi_free_sized_inline(void *p, size_t n, const char *call) {
   const ebi_slab_t *s = ebi_segmap_lookup(p);
   if (EBI_LIKELY(s != NULL && ebi_malloc_is_class(s->pool) &&
                  ebi_malloc_tls_state == EBI_MT_RUNNING && n <= s->pool->object_size)) {
-    (void)ebra_pool_free(s->pool, p);
+    ebi_malloc_pool_free(s->pool, s, p);
     return;
   }
   ebi_malloc_free_sized(p, n, call);
