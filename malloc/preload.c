@@ -80,6 +80,12 @@ __attribute__((constructor)) static void preload_init(void) {
   libc_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
   libc_usable = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
   ebi_malloc_set_foreign(&libc_foreign);
+  /* A program on this library does not call ebra_maintain; with a soft
+   * limit set, the engine's own thread does, so the limit trims and
+   * purges.  A fork child has no engine thread (control/engine.c). */
+  long soft = 0;
+  if (ebra_option_get(EBRA_OPT_SOFT_LIMIT, &soft) == 0 && soft > 0)
+    (void)ebra_engine_init(&(ebra_engine_config_t){.background = true});
 }
 
 /* ---- the overrides --------------------------------------------------------------- */

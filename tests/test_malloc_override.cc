@@ -16,6 +16,8 @@
 //  - free of a pointer ebra never handed out is reported, not fatal;
 //  - thread exit: a thread_local object and a last-round key destructor
 //    that free after ebra's thread state is gone leave no cache attached;
+//  - (argument "soft", with EBRA_SOFT_LIMIT=8M) the library starts the
+//    engine's thread, which purges freed memory above the soft limit;
 //  - fork from a multithreaded process: 16 children, forked while 4
 //    threads allocate and free, each allocate, free and start a thread of
 //    their own, and exit 0.
@@ -68,7 +70,9 @@ static bool ours(const void *p) { return ebra_pool_of(p) != nullptr; }
 
 static void test_c_api() {
   void *p = malloc(100);
-  CHECK(p && ours(p) && malloc_usable_size(p) == 112);
+  CHECK(p != nullptr);
+  memset(p, 1, 100);
+  CHECK(ours(p) && malloc_usable_size(p) == 112);
   p = realloc(p, 110);
   CHECK(ours(p));
   free(p);
@@ -140,13 +144,13 @@ static void test_cxx() {
     want += static_cast<unsigned long>((15000 + k) % 300);
   want += 19999ul * 20000ul / 2;
   CHECK(sum == want);
-  Wide *w = new Wide;
+  Wide *w = new Wide();
   CHECK(((uintptr_t)w & 511) == 0 && ours(w));
   delete w;
   Wide *wa = new Wide[3];
   CHECK(((uintptr_t)wa & 511) == 0);
   delete[] wa;
-  int *n = new (std::nothrow) int[10];
+  int *n = new (std::nothrow) int[10]();
   CHECK(n && ours(n));
   delete[] n;
   CHECK(total_reports() == 0);
@@ -289,7 +293,34 @@ static void test_fork() {
   CHECK(total_reports() == 0);
 }
 
-int main() {
+// Run with EBRA_SOFT_LIMIT=8M: the library started the engine's thread, so
+// after 64 MiB of 4 KiB blocks are freed, steps above the soft limit purge
+// the free slabs, with nobody calling ebra_maintain.
+static int soft_limit_case() {
+  ebra_engine_stats_t st;
+  std::vector<void *> v;
+  for (int i = 0; i < 16384; i++)
+    v.push_back(malloc(4096));
+  for (void *p : v)
+    free(p);
+  for (int i = 0; i < 300; i++) { // up to 3 s: the engine steps every 100 ms
+    usleep(10000);
+    CHECK(ebra_engine_stats(&st) == 0);
+    if (st.soft_limit_steps > 0 && st.bytes_purged >= (32u << 20))
+      break;
+  }
+  printf("soft limit: %llu steps above it, %llu MiB purged, %llu MiB committed\n",
+         (unsigned long long)st.soft_limit_steps, (unsigned long long)(st.bytes_purged >> 20),
+         (unsigned long long)(st.committed_bytes >> 20));
+  CHECK(st.soft_limit == (8u << 20));
+  CHECK(st.soft_limit_steps > 0);
+  CHECK(st.bytes_purged >= (32u << 20));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && !strcmp(argv[1], "soft"))
+    return soft_limit_case();
   ebra_set_report_hook(hook, nullptr);
   const struct {
     const char *name;
