@@ -112,8 +112,17 @@ EBI_OVERRIDE int posix_memalign(void **out, size_t alignment, size_t n) {
   return ebra_posix_memalign(out, alignment, n);
 }
 
+/* The obsolete memalign, like glibc's, takes any alignment and rounds it
+ * up to a power of two. */
 EBI_OVERRIDE void *memalign(size_t alignment, size_t n) {
-  return ebi_malloc_aligned(alignment, n);
+  if (alignment & (alignment - 1)) {
+    if (alignment > ((size_t)1 << 62)) {
+      errno = EINVAL;
+      return NULL;
+    }
+    alignment = (size_t)1 << (64 - __builtin_clzll((unsigned long long)alignment));
+  }
+  return ebi_malloc_aligned(alignment ? alignment : 16, n);
 }
 
 EBI_OVERRIDE void *valloc(size_t n) { return ebi_malloc_aligned(4096, n); }

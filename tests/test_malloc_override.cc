@@ -88,6 +88,9 @@ static void test_c_api() {
   m = memalign(64, 10);
   CHECK(m && ((uintptr_t)m & 63) == 0);
   free(m);
+  m = memalign(48, 10); // rounded up to 64, as glibc does
+  CHECK(m && ((uintptr_t)m & 63) == 0);
+  free(m);
   m = valloc(10);
   CHECK(m && ((uintptr_t)m & 4095) == 0);
   free(m);
