@@ -82,6 +82,13 @@ static uint64_t alert_value(ebra_alert_metric_t metric, const ebra_snapshot_t *s
       }
     }
     return worst;
+  case EBRA_ALERT_STALLED_NS:
+    for (uint32_t i = 0; i < snap->ndomains; i++)
+      if (snap->domains[i].stats.stalled_ns > worst) {
+        worst = snap->domains[i].stats.stalled_ns;
+        *subject = snap->domains[i].name;
+      }
+    return worst;
   }
   return 0;
 }
@@ -139,7 +146,7 @@ void ebi_alerts_fire(ebi_alert_fire_t *fire, size_t n) {
 
 int ebra_alert_add(ebra_alert_metric_t metric, uint64_t threshold, uint64_t clear_below,
                    ebra_alert_fn *fn, void *arg, int *id) {
-  if (!id || !fn || (unsigned)metric > EBRA_ALERT_CAP_USAGE_PERMILLE || clear_below > threshold)
+  if (!id || !fn || (unsigned)metric > EBRA_ALERT_STALLED_NS || clear_below > threshold)
     return ebi_bad_call("ebra_alert_add: bad metric, callback, levels or id pointer");
   int rc = -ENOSPC;
   pthread_mutex_lock(&alerts.lock);

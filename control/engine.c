@@ -445,6 +445,20 @@ static void apply_domain(step_t *s, ebra_domain_t *d, const ebra_domain_stats_t 
     step_info(s, "domain '%s': batches of %u or %.1f ms (%s)", d->life.name, batch,
               (double)age / 1e6, ebra_strategy_name(eng.active));
   }
+  /* The backlog bound (reclaim.h): tight where memory or latency matters,
+   * loose for throughput (fewer retiring threads held back to help). */
+  uint64_t backlog = 32ull * batch;
+  if (eng.active == EBRA_STRATEGY_LOW_LATENCY || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT ||
+      s->pressure)
+    backlog = 8ull * batch;
+  else if (eng.active == EBRA_STRATEGY_HIGH_THROUGHPUT)
+    backlog = 64ull * batch;
+  if (st->max_pending != backlog) {
+    ebra_domain_set_backlog(d, backlog);
+    eng.st.knob_changes++;
+    step_info(s, "domain '%s': backlog bound %llu entries (%s)", d->life.name,
+              (unsigned long long)backlog, ebra_strategy_name(eng.active));
+  }
   if (s->pressure) {
     ebi_domain_request_flush(d);
     eng.st.forced_grace_periods++;

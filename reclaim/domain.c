@@ -32,12 +32,15 @@
  *             domain lock is a leaf.  The reclaimer never holds a domain
  *             lock while it waits for a grace period or frees to a pool.
  */
+#define _GNU_SOURCE /* pthread_getname_np, pthread_setname_np */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "tsan.h"
@@ -45,6 +48,7 @@
 #define DEFAULT_BATCH 64u
 #define DEFAULT_AGE_NS 1000000ull
 #define MAX_BATCH 65536u
+#define DEFAULT_STALL_NS 1000000000ull
 
 
 const char *ebra_reclaim_backend_name(ebra_reclaim_backend_t b) {
@@ -78,6 +82,10 @@ static int backend_from_env(ebra_reclaim_backend_t *out) {
   return EINVAL;
 }
 
+static void note_own_attached(void);
+static int watchdog_start(void);
+static void watchdog_poke(void);
+
 /* ---- batches ------------------------------------------------------------- */
 
 static ebi_batch_t *batch_new(uint32_t cap) {
@@ -95,6 +103,7 @@ static ebi_batch_t *batch_new(uint32_t cap) {
 /* Hand a closed batch to the reclaimer. */
 static void batch_submit(ebra_domain_t *d, ebi_batch_t *b) {
   pthread_mutex_lock(&d->lock);
+  ebi_atomic_store_relaxed(&d->xinflight, ebi_atomic_load_relaxed(&d->xinflight) + b->n);
   b->next = d->pending;
   d->pending = b;
   if (d->reclaimer_idle)
@@ -142,6 +151,9 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
     goto out;
   }
   dt->domain = d;
+  dt->ebra_own = ebi_in_reclaim(); /* released when its run ends */
+  dt->tid = (int)syscall(SYS_gettid);
+  dt->self = pthread_self();
   pthread_mutex_init(&dt->batch_lock, NULL);
   if (ebi_backend_register(d, dt) != 0) {
     pthread_mutex_destroy(&dt->batch_lock);
@@ -162,7 +174,10 @@ static ebi_dthread_t *dthread_attach(ebra_domain_t *d) {
     d->threads->prev = dt;
   d->threads = dt;
   d->nthreads++;
+  d->nown += dt->ebra_own;
   pthread_mutex_unlock(&d->threads_lock);
+  if (dt->ebra_own)
+    note_own_attached();
   *ebi_thread_slot(t, EBI_SLOTS_DOMAIN, d->life.id) = (ebi_slot_t){.serial = d->life.serial, .state = dt};
 out:
   ebi_registry_unlock();
@@ -199,6 +214,7 @@ void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t) {
   if (dt->next)
     dt->next->prev = dt->prev;
   d->nthreads--;
+  d->nown -= dt->ebra_own;
   d->exited_retired += ebi_atomic_load_relaxed(&dt->xretired);
   d->exited_retired_bytes += ebi_atomic_load_relaxed(&dt->xretired_bytes);
   pthread_mutex_unlock(&d->threads_lock);
@@ -349,6 +365,183 @@ int ebra_domain_thread_online(ebra_domain_t *d) {
 
 /* ---- retire ---------------------------------------------------------------- */
 
+/* >0 while the calling thread runs retired entries (the reclaimer, a helper,
+ * or the synchronous ENOMEM path): such a thread never waits for a grace
+ * period, a barrier or backlog room, since what it waits for may wait for
+ * it.  Dthreads attached meanwhile are ebra's own (ebra_own), released when
+ * the run ends (own_attached says there are some). */
+static __thread uint32_t tls_reclaiming;
+static __thread bool tls_own_attached;
+
+static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
+  ring[count % EBI_LATENCY_RING] = v;
+}
+
+bool ebi_in_reclaim(void) { return tls_reclaiming > 0; }
+static void note_own_attached(void) { tls_own_attached = true; }
+
+/* Release the calling thread's dthreads that were attached while it ran
+ * retired entries: ebra's threads never stay registered (the destroy of a
+ * domain whose cleanups called into it succeeds). */
+static void release_own_dthreads(void) {
+  if (!tls_own_attached)
+    return;
+  tls_own_attached = false;
+  ebi_registry_lock();
+  ebi_thread_t *t = ebi_tls_thread;
+  for (uint32_t id = 0; t && id < ebi_thread_nslots(t, EBI_SLOTS_DOMAIN); id++) {
+    ebi_slot_t *s = ebi_thread_slot(t, EBI_SLOTS_DOMAIN, id);
+    ebra_domain_t *d = ebi_domain_registry_at(id);
+    if (s->state && d && d->life.serial == s->serial && ((ebi_dthread_t *)s->state)->ebra_own)
+      ebi_dthread_release_locked(s->state, t);
+  }
+  ebi_registry_unlock();
+}
+
+static uint64_t backlog_bound(const ebra_domain_t *d) {
+  const uint64_t m = ebi_atomic_load_relaxed(&((ebra_domain_t *)d)->xmax_pending);
+  return m ? m : (uint64_t)EBI_BACKLOG_BATCHES * ebi_atomic_load_relaxed(&((ebra_domain_t *)d)->xbatch_size);
+}
+
+/* True if the calling thread may wait for a grace period of d: it is not
+ * running retired entries and holds no section the grace period waits for
+ * (liburcu's flavours are process-wide, so a section of any memb domain
+ * counts for memb, and likewise qsbr). */
+static bool can_wait_for_gp(const ebra_domain_t *d) {
+  if (tls_reclaiming)
+    return false;
+  const ebi_dthread_t *dt = ebi_dthread_of(d);
+  if (dt && dt->nest)
+    return false;
+  switch (d->backend) {
+  case EBRA_RECLAIM_URCU_QSBR: return ebi_tls_rcu.qsbr_nest == 0;
+  case EBRA_RECLAIM_CK_EPOCH: return true;
+  default: return !urcu_memb_read_ongoing();
+  }
+}
+
+static void gp_begin(ebra_domain_t *d, uint64_t now) {
+  ebi_atomic_add_relaxed(&d->xgp_seq, 1);
+  ebi_atomic_store_relaxed(&d->xgp_since_ns, now ? now : 1);
+}
+static void gp_end(ebra_domain_t *d) { ebi_atomic_store_relaxed(&d->xgp_since_ns, 0); }
+
+/* Run every entry of a round, after its grace period; sample latencies,
+ * free the batches, give the room back (R1). */
+static void round_run(ebra_domain_t *d, ebi_batch_t *list, bool flush, uint64_t gp_start) {
+  uint64_t n = 0, bytes = 0, batches = 0;
+  tls_reclaiming++;
+  for (ebi_batch_t *b = list; b; b = b->next) {
+    const uint32_t si = b->sample_i < b->n ? b->sample_i : 0;
+    if (si != b->sample_i)
+      b->sample_ns = b->opened_ns; /* closed early: its first entry */
+    for (uint32_t i = 0; i < b->n; i++) {
+      ebi_tsan_after_grace_period(b->ent[i].ref.obj);
+      b->ent[i].run(&b->ent[i]);
+      if (i == si)
+        b->cleanup_ns = ebi_now_ns() - b->sample_ns;
+    }
+    n += b->n;
+    bytes += b->bytes;
+    batches++;
+  }
+  tls_reclaiming--;
+  if (flush)
+    ebi_thread_flush_caches(); /* reclaimed objects go to the depots */
+  const uint64_t now = ebi_now_ns();
+  /* Counted reclaimed before the room is given back, so retired - reclaimed
+   * never shows this round twice. */
+  ebi_atomic_add_relaxed(&d->xreclaimed, n);
+  ebi_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
+  ebi_atomic_add_relaxed(&d->xbatches, batches);
+  pthread_mutex_lock(&d->lock);
+  const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
+  ring_put(d->gp_ns, gps, now - gp_start);
+  ebi_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
+  for (ebi_batch_t *b = list; b; b = b->next, d->nsamples++) {
+    ring_put(d->cleanup_ns, d->nsamples, b->cleanup_ns);
+    ring_put(d->reuse_ns, d->nsamples, now - b->sample_ns);
+  }
+  ebi_atomic_store_relaxed(&d->xinflight, ebi_atomic_load_relaxed(&d->xinflight) - n);
+  pthread_cond_broadcast(&d->room);
+  pthread_mutex_unlock(&d->lock);
+  while (list) {
+    ebi_batch_t *b = list;
+    list = b->next;
+    free(b);
+  }
+  release_own_dthreads();
+}
+
+/* A retiring thread reclaims the pending list itself: the grace period and
+ * the entries' work (cleanups, secure clearing) spread over the retirers
+ * instead of queueing behind the reclaimer.  d->lock held on entry and
+ * exit; helping counted so a barrier waits for this round (R3). */
+static void help_round_locked(ebra_domain_t *d) {
+  ebi_batch_t *list = d->pending;
+  d->pending = NULL;
+  d->helping++;
+  pthread_mutex_unlock(&d->lock);
+  const uint64_t t0 = ebi_now_ns();
+  ebi_backend_synchronize(d);
+  round_run(d, list, false, t0);
+  ebi_atomic_add_relaxed(&d->xhelped, 1);
+  pthread_mutex_lock(&d->lock);
+  d->helping--;
+  pthread_cond_broadcast(&d->room);
+}
+
+void ebi_domain_throttle(ebra_domain_t *d) {
+  const uint64_t bound = backlog_bound(d);
+  if (EBI_LIKELY(ebi_atomic_load_relaxed(&d->xinflight) <= bound) || !can_wait_for_gp(d))
+    return;
+  ebi_dthread_t *dt = ebi_dthread_of(d);
+  const bool was_online = dt && ebi_backend_is_online(d);
+  if (was_online) /* the grace period must not wait for us */
+    ebi_backend_offline(d, dt);
+  pthread_mutex_lock(&d->lock);
+  while (ebi_atomic_load_relaxed(&d->xinflight) > bound && !d->stop) {
+    if (d->pending && d->barrier_req == d->barrier_done)
+      help_round_locked(d);
+    else /* the rest is in a running round: its end broadcasts room */
+      pthread_cond_wait(&d->room, &d->lock);
+  }
+  pthread_mutex_unlock(&d->lock);
+  if (was_online)
+    ebi_backend_online(d, dt);
+}
+
+/* No memory for a batch: wait for a grace period here and run e now. */
+static void retire_synchronously(ebra_domain_t *d, ebi_dthread_t *dt, const ebi_retired_t *e) {
+  const bool was_online = ebi_backend_is_online(d);
+  if (was_online)
+    ebi_backend_offline(d, dt);
+  ebi_backend_synchronize(d);
+  if (was_online)
+    ebi_backend_online(d, dt);
+  ebi_counter_add_owner(&dt->xretired, 1);
+  tls_reclaiming++;
+  ebi_tsan_after_grace_period(e->ref.obj);
+  e->run(e);
+  tls_reclaiming--;
+  ebi_atomic_add_relaxed(&d->xreclaimed, 1);
+  release_own_dthreads();
+}
+
+static __thread uint32_t tls_sample_rng;
+
+/* A batch's first entry: when it opened and which entry it samples. */
+static void batch_open(ebra_domain_t *d, ebi_dthread_t *dt, ebi_batch_t *b) {
+  b->opened_ns = ebi_now_ns();
+  tls_sample_rng = tls_sample_rng * 1664525u + 1013904223u + (uint32_t)(uintptr_t)dt;
+  const uint32_t size = ebi_atomic_load_relaxed(&d->xbatch_size);
+  const uint32_t span = b->cap < size ? b->cap : size;
+  b->sample_i = (tls_sample_rng >> 8) % (span ? span : 1);
+  b->sample_ns = b->opened_ns;
+  b->cleanup_ns = 0;
+  ebi_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
+}
+
 int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
   ebi_dthread_t *dt = ebi_dthread_get(d);
   if (!dt)
@@ -358,14 +551,17 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
   pthread_mutex_lock(&dt->batch_lock);
   if (!dt->open && !(dt->open = batch_new(ebi_atomic_load_relaxed(&d->xbatch_size)))) {
     pthread_mutex_unlock(&dt->batch_lock);
-    return -ENOMEM;
+    if (!can_wait_for_gp(d))
+      return -ENOMEM;
+    retire_synchronously(d, dt, e);
+    return 0;
   }
   ebi_batch_t *b = dt->open;
   const bool opened = (b->n == 0);
-  if (opened) {
-    b->opened_ns = ebi_now_ns();
-    ebi_atomic_store_relaxed(&dt->xopen_since_ns, b->opened_ns);
-  }
+  if (opened)
+    batch_open(d, dt, b);
+  else if (b->n == b->sample_i)
+    b->sample_ns = ebi_now_ns();
   b->ent[b->n++] = *e;
   b->bytes += bytes;
   if (b->n >= b->cap || b->n >= ebi_atomic_load_relaxed(&d->xbatch_size)) {
@@ -404,6 +600,8 @@ int ebra_retire(ebra_domain_t *d, void *obj) {
   rc = ebi_retire_entry(d, &e);
   if (rc)
     ebi_object_unclaim(&e.ref);
+  else
+    ebi_domain_throttle(d);
   return rc;
 }
 
@@ -415,21 +613,69 @@ int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
     return rc;
   if (!fn)
     return ebi_bad_call("ebra_retire_call: NULL function");
+  rc = ebi_retire_call_nowait(d, fn, arg);
+  if (!rc)
+    ebi_domain_throttle(d);
+  return rc;
+}
+
+int ebi_retire_call_nowait(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg) {
   const ebi_retired_t e = {.run = call_user, .ref = {.obj = arg}, .ctx = (void *)fn};
   return ebi_retire_entry(d, &e);
 }
 
-/* ---- the reclaimer ------------------------------------------------------- */
+/* ---- sources of memory-free retired entries ------------------------------- */
 
-static void ring_put(uint64_t *ring, uint64_t count, uint64_t v) {
-  ring[count % EBI_LATENCY_RING] = v;
+void ebi_domain_add_source(ebra_domain_t *d, ebi_reclaim_source_t *s) {
+  pthread_mutex_lock(&d->lock);
+  s->next = d->sources;
+  d->sources = s;
+  pthread_mutex_unlock(&d->lock);
 }
 
-/* Steal open batches: all of them for a barrier or stop, else the aged. */
+void ebi_domain_remove_source(ebra_domain_t *d, ebi_reclaim_source_t *s) {
+  pthread_mutex_lock(&d->lock);
+  for (ebi_reclaim_source_t **p = &d->sources; *p; p = &(*p)->next) {
+    if (*p == s) {
+      *p = s->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&d->lock);
+}
+
+void ebi_domain_kick(ebra_domain_t *d) {
+  pthread_mutex_lock(&d->lock);
+  d->kicked = true;
+  pthread_cond_signal(&d->wake);
+  pthread_mutex_unlock(&d->lock);
+}
+
+#define MAX_SOURCES 256
+
+/* Empty every source, before the round's grace period.  d->lock held. */
+static uint32_t sources_take_locked(ebra_domain_t *d, ebi_reclaim_source_t **src, void **taken) {
+  uint32_t n = 0;
+  for (ebi_reclaim_source_t *s = d->sources; s && n < MAX_SOURCES; s = s->next) {
+    void *t = s->take(s->ctx);
+    if (t) {
+      src[n] = s;
+      taken[n++] = t;
+    }
+  }
+  d->kicked = false;
+  return n;
+}
+
+/* ---- the reclaimer ------------------------------------------------------- */
+
+/* Steal open batches: all of them for a barrier or stop, else the aged.
+ * The entries they hold join the backlog (xinflight). */
 static ebi_batch_t *steal_open(ebra_domain_t *d, bool all) {
   const uint64_t now = ebi_now_ns();
   const uint64_t age = all ? 0 : ebi_atomic_load_relaxed(&d->xmax_age_ns);
   ebi_batch_t *list = NULL;
+  uint64_t n = 0;
   pthread_mutex_lock(&d->threads_lock);
   for (ebi_dthread_t *dt = d->threads; dt; dt = dt->next) {
     const uint64_t since = ebi_atomic_load_relaxed(&dt->xopen_since_ns);
@@ -439,9 +685,15 @@ static ebi_batch_t *steal_open(ebra_domain_t *d, bool all) {
     if (b) {
       b->next = list;
       list = b;
+      n += b->n;
     }
   }
   pthread_mutex_unlock(&d->threads_lock);
+  if (n) {
+    pthread_mutex_lock(&d->lock);
+    ebi_atomic_store_relaxed(&d->xinflight, ebi_atomic_load_relaxed(&d->xinflight) + n);
+    pthread_mutex_unlock(&d->lock);
+  }
   return list;
 }
 
@@ -454,47 +706,20 @@ static bool any_open(ebra_domain_t *d) {
   return open;
 }
 
-/* Run every entry of the round, after the grace period. */
-static void reclaim_round(ebra_domain_t *d, ebi_batch_t *list, uint64_t gp_start) {
-  uint64_t n = 0, bytes = 0, batches = 0;
-  const uint64_t now = ebi_now_ns();
-  uint64_t reuse_worst = 0;
-  while (list) {
-    ebi_batch_t *b = list;
-    list = b->next;
-    for (uint32_t i = 0; i < b->n; i++) {
-      ebi_tsan_after_grace_period(b->ent[i].ref.obj);
-      b->ent[i].run(&b->ent[i]);
-    }
-    n += b->n;
-    bytes += b->bytes;
-    batches++;
-    if (now - b->opened_ns > reuse_worst)
-      reuse_worst = now - b->opened_ns;
-    free(b);
-  }
-  ebi_thread_flush_caches(); /* reclaimed objects go to the depots */
-  pthread_mutex_lock(&d->lock);
-  const uint64_t gps = ebi_atomic_load_relaxed(&d->xgrace_periods);
-  ring_put(d->gp_ns, gps, now - gp_start);
-  ring_put(d->reuse_ns, gps, reuse_worst);
-  pthread_mutex_unlock(&d->lock);
-  ebi_atomic_store_relaxed(&d->xgrace_periods, gps + 1);
-  ebi_atomic_add_relaxed(&d->xreclaimed, n);
-  ebi_atomic_add_relaxed(&d->xreclaimed_bytes, bytes);
-  ebi_atomic_add_relaxed(&d->xbatches, batches);
+static bool reclaimer_has_work(const ebra_domain_t *d) {
+  return d->pending || d->stop || d->kicked || d->barrier_req != d->barrier_done;
 }
 
-/* Sleep until there is work: pending batches, a barrier, stop, or an open
- * batch reaching its maximum age.  d->lock held. */
+/* Sleep until there is work: pending batches, a barrier, stop, a source
+ * with entries, or an open batch reaching its maximum age.  d->lock held. */
 static void reclaimer_wait(ebra_domain_t *d) {
-  while (!d->pending && !d->stop && d->barrier_req == d->barrier_done) {
+  while (!reclaimer_has_work(d)) {
     d->reclaimer_idle = true;
     const uint64_t seq = d->open_seq;
     pthread_mutex_unlock(&d->lock);
     const bool open = any_open(d);
     pthread_mutex_lock(&d->lock);
-    if (d->pending || d->stop || d->barrier_req != d->barrier_done) {
+    if (reclaimer_has_work(d)) {
       d->reclaimer_idle = false;
       break;
     }
@@ -519,33 +744,59 @@ static void reclaimer_wait(ebra_domain_t *d) {
   d->reclaimer_idle = false;
 }
 
+/* One round of the reclaimer: the pending list, the stolen batches and the
+ * sources' entries, after one grace period. */
+static void reclaimer_round(ebra_domain_t *d, ebi_batch_t *list, bool steal_all,
+                            uint32_t nsrc, ebi_reclaim_source_t **src, void **taken) {
+  ebi_batch_t *stolen = steal_open(d, steal_all);
+  while (stolen) {
+    ebi_batch_t *b = stolen;
+    stolen = b->next;
+    b->next = list;
+    list = b;
+  }
+  if (!list && !nsrc)
+    return;
+  const uint64_t t0 = ebi_now_ns();
+  gp_begin(d, t0);
+  ebi_backend_synchronize(d);
+  gp_end(d);
+  for (uint32_t i = 0; i < nsrc; i++) {
+    tls_reclaiming++;
+    src[i]->run(src[i]->ctx, taken[i]);
+    tls_reclaiming--;
+  }
+  if (list)
+    round_run(d, list, true, t0);
+  else
+    release_own_dthreads();
+}
+
 static void *reclaimer_main(void *arg) {
   ebra_domain_t *d = arg;
+  ebi_reclaim_source_t *src[MAX_SOURCES];
+  void *taken[MAX_SOURCES];
   pthread_mutex_lock(&d->lock);
   for (;;) {
     reclaimer_wait(d);
     const uint64_t req = d->barrier_req;
     const bool stop = d->stop;
+    const bool all = stop || req != d->barrier_done;
     ebi_batch_t *list = d->pending;
     d->pending = NULL;
+    const uint32_t nsrc = sources_take_locked(d, src, taken);
     pthread_mutex_unlock(&d->lock);
 
-    ebi_batch_t *stolen = steal_open(d, stop || req != d->barrier_done);
-    while (stolen) {
-      ebi_batch_t *b = stolen;
-      stolen = b->next;
-      b->next = list;
-      list = b;
-    }
-    if (list) {
-      const uint64_t t0 = ebi_now_ns();
-      ebi_backend_synchronize(d);
-      reclaim_round(d, list, t0);
-    }
+    reclaimer_round(d, list, all, nsrc, src, taken);
+
     pthread_mutex_lock(&d->lock);
+    while (d->helping > 0 && req != d->barrier_done) /* R3: helpers' rounds too */
+      pthread_cond_wait(&d->room, &d->lock);
     d->barrier_done = req;
     pthread_cond_broadcast(&d->done);
-    if (stop && !d->pending)
+    /* Stop once a round left nothing: entries that the round's own entries
+     * retired are pending again (release_own_dthreads closed them). */
+    if (stop && !d->pending && !d->kicked)
       break;
   }
   pthread_mutex_unlock(&d->lock);
@@ -555,35 +806,81 @@ static void *reclaimer_main(void *arg) {
 
 static int reclaimer_start(ebra_domain_t *d) {
   d->stop = false;
+  d->reclaimer_running = true; /* before the thread reads its neighbours */
   int rc = pthread_create(&d->reclaimer, NULL, reclaimer_main, d);
-  d->reclaimer_running = (rc == 0);
+  if (rc)
+    d->reclaimer_running = false;
   return rc;
 }
 
 /* ---- barrier ---------------------------------------------------------------- */
 
-int ebra_domain_barrier(ebra_domain_t *d) {
-  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_barrier");
+/* Report why a barrier on d has not completed after waited_ns. */
+static void report_barrier_timeout(ebra_domain_t *d, uint64_t waited_ns) {
+  const uint64_t since = ebi_atomic_load_relaxed(&d->xgp_since_ns);
+  const uint64_t now = ebi_now_ns();
+  if (since)
+    ebi_report(EBRA_WARN_STALL, "ebra_domain_barrier_timeout: domain '%s' after %llu ms: its "
+               "grace period has run for %llu ms (a read section that does not end, or a "
+               "qsbr thread that is online and never calls ebra_quiescent)", d->life.name,
+               (unsigned long long)(waited_ns / 1000000),
+               (unsigned long long)((now - since) / 1000000));
+  else
+    ebi_report(EBRA_WARN_STALL, "ebra_domain_barrier_timeout: domain '%s' after %llu ms: the "
+               "reclaimer is still running deferred calls and cleanups", d->life.name,
+               (unsigned long long)(waited_ns / 1000000));
+}
+
+static int barrier_wait(ebra_domain_t *d, uint64_t timeout_ns, const char *call) {
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, call);
   if (rc)
     return rc;
+  if (tls_reclaiming) {
+    ebi_report(EBRA_ERR_BAD_CALL, "%s on '%s' from a cleanup or deferred call: it would wait "
+               "for the round that runs it", call, d->life.name);
+    return -EDEADLK;
+  }
   ebi_dthread_t *dt = ebi_dthread_of(d);
   if (dt && dt->nest > 0) {
-    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_barrier inside a read section of '%s'",
-                d->life.name);
+    ebi_report(EBRA_ERR_BAD_CALL, "%s inside a read section of '%s'", call, d->life.name);
     return -EDEADLK;
   }
   const bool was_online = dt && ebi_backend_is_online(d);
   if (was_online) /* the grace period must not wait for us */
     ebi_backend_offline(d, dt);
+  struct timespec ts;
+  const uint64_t start = ebi_now_ns();
+  if (timeout_ns != UINT64_MAX) {
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const uint64_t at = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000ull;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000ull + at / 1000000000ull);
+    ts.tv_nsec = (long)(at % 1000000000ull);
+  }
   pthread_mutex_lock(&d->lock);
   const uint64_t ticket = ++d->barrier_req;
   pthread_cond_signal(&d->wake);
-  while (d->barrier_done < ticket)
-    pthread_cond_wait(&d->done, &d->lock);
+  while (d->barrier_done < ticket && rc == 0) {
+    if (timeout_ns == UINT64_MAX)
+      pthread_cond_wait(&d->done, &d->lock);
+    else if (pthread_cond_timedwait(&d->done, &d->lock, &ts) == ETIMEDOUT &&
+             d->barrier_done < ticket)
+      rc = -ETIMEDOUT;
+  }
   pthread_mutex_unlock(&d->lock);
+  if (rc)
+    report_barrier_timeout(d, ebi_now_ns() - start);
   if (was_online)
     ebi_backend_online(d, dt);
-  return 0;
+  return rc;
+}
+
+int ebra_domain_barrier(ebra_domain_t *d) {
+  return barrier_wait(d, UINT64_MAX, "ebra_domain_barrier");
+}
+
+int ebra_domain_barrier_timeout(ebra_domain_t *d, uint64_t timeout_ns) {
+  return barrier_wait(d, timeout_ns == UINT64_MAX ? UINT64_MAX - 1 : timeout_ns,
+                      "ebra_domain_barrier_timeout");
 }
 
 void ebi_domain_request_flush(ebra_domain_t *d) {
@@ -630,11 +927,18 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
   ebi_atomic_store_relaxed(&d->xmax_age_ns, cfg && cfg->max_batch_age_ns
                                                  ? cfg->max_batch_age_ns
                                                  : DEFAULT_AGE_NS);
+  ebi_atomic_store_relaxed(&d->xmax_pending, cfg ? cfg->max_pending : 0);
+  ebi_atomic_store_relaxed(&d->xstall_ns, cfg && cfg->stall_threshold_ns
+                                               ? cfg->stall_threshold_ns
+                                               : DEFAULT_STALL_NS);
   pthread_mutex_init(&d->threads_lock, NULL);
   pthread_mutex_init(&d->lock, NULL);
   pthread_cond_init(&d->wake, NULL);
   pthread_cond_init(&d->done, NULL);
+  pthread_cond_init(&d->room, NULL);
   int err = ebi_backend_init_domain(d);
+  if (!err)
+    err = watchdog_start();
   if (!err) {
     err = ebi_life_begin(&d->life, EBI_KIND_DOMAIN, cfg ? cfg->name : NULL);
   }
@@ -650,6 +954,7 @@ ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg) {
     errno = err;
     return NULL;
   }
+  watchdog_poke();
   return d;
 }
 
@@ -657,6 +962,11 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_destroy");
   if (rc)
     return rc;
+  if (tls_reclaiming) {
+    ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_destroy of '%s' from a cleanup or deferred call",
+               d->life.name);
+    return -EDEADLK;
+  }
   if (ebi_atomic_load_relaxed(&d->xweak_tables) > 0) {
     ebi_report(EBRA_ERR_BAD_CALL, "ebra_domain_destroy: domain '%s' still has weak tables",
                d->life.name);
@@ -664,7 +974,7 @@ int ebra_domain_destroy(ebra_domain_t *d) {
   }
   ebra_domain_unregister_thread(d); /* the caller, if it was registered */
   pthread_mutex_lock(&d->threads_lock);
-  const uint32_t others = d->nthreads;
+  const uint32_t others = d->nthreads - d->nown; /* ebra's own threads never count */
   pthread_mutex_unlock(&d->threads_lock);
   if (others) {
     ebi_report(EBRA_ERR_BAD_CALL,
@@ -672,15 +982,28 @@ int ebra_domain_destroy(ebra_domain_t *d) {
                 "with ebra_domain_unregister_thread)", d->life.name, others);
     return -EBUSY;
   }
-  ebra_domain_barrier(d);
+  /* The reclaimer runs rounds until one leaves nothing pending, so chains
+   * of deferred calls that defer more all run (R1). */
   pthread_mutex_lock(&d->lock);
   d->stop = true;
   pthread_cond_signal(&d->wake);
+  pthread_cond_broadcast(&d->room);
   pthread_mutex_unlock(&d->lock);
   pthread_join(d->reclaimer, NULL);
   ebi_life_end(&d->life, EBI_KIND_DOMAIN, "ebra_domain_destroy");
   ebi_backend_fini_domain(d);
   /* Like pools, the struct stays as a tombstone: later calls get EBADF. */
+  return 0;
+}
+
+int ebra_domain_set_backlog(ebra_domain_t *d, uint64_t max_pending) {
+  int rc = EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_domain_set_backlog");
+  if (rc)
+    return rc;
+  ebi_atomic_store_relaxed(&d->xmax_pending, max_pending);
+  pthread_mutex_lock(&d->lock);
+  pthread_cond_broadcast(&d->room); /* a raised bound lets waiters go */
+  pthread_mutex_unlock(&d->lock);
   return 0;
 }
 
@@ -741,7 +1064,7 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
     retired += ebi_atomic_load_relaxed(&dt->xretired);
     bytes += ebi_atomic_load_relaxed(&dt->xretired_bytes);
   }
-  out->threads = d->nthreads;
+  out->threads = d->nthreads - d->nown;
   pthread_mutex_unlock(&d->threads_lock);
   out->reclaimed = ebi_atomic_load_relaxed(&d->xreclaimed);
   const uint64_t rbytes = ebi_atomic_load_relaxed(&d->xreclaimed_bytes);
@@ -752,13 +1075,147 @@ int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out) {
   out->batches = ebi_atomic_load_relaxed(&d->xbatches);
   out->batch_size = ebi_atomic_load_relaxed(&d->xbatch_size);
   out->max_batch_age_ns = ebi_atomic_load_relaxed(&d->xmax_age_ns);
+  out->max_pending = backlog_bound(d);
+  out->helped_rounds = ebi_atomic_load_relaxed(&d->xhelped);
+  out->stalls = ebi_atomic_load_relaxed(&d->xstalls);
+  const uint64_t since = ebi_atomic_load_relaxed(&d->xgp_since_ns);
+  const uint64_t now = ebi_now_ns();
+  if (since && now > since && now - since >= ebi_atomic_load_relaxed(&d->xstall_ns))
+    out->stalled_ns = now - since;
   pthread_mutex_lock(&d->lock);
   percentiles(d->gp_ns, out->grace_periods, &out->gp_ns_p50, &out->gp_ns_p90, &out->gp_ns_p99,
               &out->gp_ns_max);
-  percentiles(d->reuse_ns, out->grace_periods, &out->reuse_ns_p50, NULL, &out->reuse_ns_p99,
-              NULL);
+  percentiles(d->reuse_ns, d->nsamples, &out->reuse_ns_p50, NULL, &out->reuse_ns_p99,
+              &out->reuse_ns_max);
+  percentiles(d->cleanup_ns, d->nsamples, &out->cleanup_ns_p50, NULL, &out->cleanup_ns_p99,
+              &out->cleanup_ns_max);
   pthread_mutex_unlock(&d->lock);
   return 0;
+}
+
+/* ---- stall watchdog ------------------------------------------------------------ */
+
+/* One thread per process (ebra's own; started with the first domain, again
+ * in a fork child) looks at every domain's running grace period every
+ * quarter of the smallest stall threshold (at most 250 ms), and reports a
+ * grace period older than its domain's threshold once (EBRA_WARN_STALL),
+ * naming the domain, the age, the pending bytes and the threads that can
+ * hold it.  The reports are made after the registry lock is released, so a
+ * report hook may call into ebra. */
+#define WD_MAX_REPORTS 8
+#define WD_MSG 768
+#define WD_MAX_PERIOD_NS 250000000ull
+
+static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER; /* wd_lock */
+static bool wd_running, wd_poke;                          /* wd_lock */
+static pthread_t wd_thread;
+/* Watchdog thread only: */
+static uint64_t wd_period_ns;
+static uint32_t wd_nmsgs;
+static char wd_msgs[WD_MAX_REPORTS][WD_MSG];
+
+/* Append the threads registered with d that can hold its grace period:
+ * for ck-epoch the ones inside a section; for liburcu every registered
+ * one (liburcu keeps the section state in each thread's TLS).  Registry
+ * lock held (then threads_lock). */
+static void stall_threads(ebra_domain_t *d, char *buf, size_t cap, size_t len) {
+  pthread_mutex_lock(&d->threads_lock);
+  uint32_t shown = 0;
+  for (ebi_dthread_t *dt = d->threads; dt && len + 64 < cap; dt = dt->next) {
+    if (dt->ebra_own)
+      continue;
+    if (d->backend == EBRA_RECLAIM_CK_EPOCH &&
+        !(dt->ck_record && ck_pr_load_uint(&dt->ck_record->active)))
+      continue;
+    char name[16] = "?";
+    pthread_getname_np(dt->self, name, sizeof name);
+    len += (size_t)snprintf(buf + len, cap - len, "%s%d '%s'", shown++ ? ", " : "", dt->tid,
+                            name);
+  }
+  pthread_mutex_unlock(&d->threads_lock);
+  if (!shown && len + 1 < cap)
+    snprintf(buf + len, cap - len, "none registered here (another domain of the same "
+             "liburcu flavour, or a thread that left without ending its section)");
+}
+
+static void stall_check(ebi_life_t *l) {
+  ebra_domain_t *d = (ebra_domain_t *)l;
+  const uint64_t thr = ebi_atomic_load_relaxed(&d->xstall_ns);
+  if (thr == UINT64_MAX)
+    return;
+  if (thr / 4 < wd_period_ns)
+    wd_period_ns = thr / 4 ? thr / 4 : 1;
+  const uint64_t since = ebi_atomic_load_relaxed(&d->xgp_since_ns);
+  const uint64_t seq = ebi_atomic_load_relaxed(&d->xgp_seq);
+  const uint64_t now = ebi_now_ns();
+  if (!since || now < since || now - since < thr || d->stall_reported_seq == seq)
+    return;
+  d->stall_reported_seq = seq;
+  ebi_atomic_add_relaxed(&d->xstalls, 1);
+  if (wd_nmsgs == WD_MAX_REPORTS)
+    return;
+  ebra_domain_stats_t st;
+  ebra_domain_stats(d, &st);
+  char *buf = wd_msgs[wd_nmsgs++];
+  const int n = snprintf(buf, WD_MSG,
+                         "domain '%s' (%s): a grace period has been held up for %llu ms "
+                         "(threshold %llu ms); %llu entries, %llu bytes pending; threads "
+                         "that can hold it (kernel id, name): ",
+                         l->name, ebra_reclaim_backend_name(d->backend),
+                         (unsigned long long)((now - since) / 1000000),
+                         (unsigned long long)(thr / 1000000), (unsigned long long)st.pending,
+                         (unsigned long long)st.pending_bytes);
+  if (n > 0 && n < WD_MSG)
+    stall_threads(d, buf, WD_MSG, (size_t)n);
+}
+
+static void *watchdog_main(void *arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "ebra-watchdog");
+  for (;;) {
+    wd_period_ns = WD_MAX_PERIOD_NS;
+    wd_nmsgs = 0;
+    ebi_registry_lock();
+    ebi_life_each_locked(EBI_KIND_DOMAIN, stall_check);
+    ebi_registry_unlock();
+    for (uint32_t i = 0; i < wd_nmsgs; i++)
+      ebi_report(EBRA_WARN_STALL, "%s", wd_msgs[i]);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const uint64_t at = (uint64_t)ts.tv_nsec + wd_period_ns;
+    ts.tv_sec += (time_t)(at / 1000000000ull);
+    ts.tv_nsec = (long)(at % 1000000000ull);
+    pthread_mutex_lock(&wd_lock);
+    if (!wd_poke) /* a new domain may have a shorter threshold */
+      pthread_cond_timedwait(&wd_cond, &wd_lock, &ts);
+    wd_poke = false;
+    pthread_mutex_unlock(&wd_lock);
+  }
+  return NULL;
+}
+
+static int watchdog_start(void) {
+  int err = 0;
+  pthread_mutex_lock(&wd_lock);
+  if (!wd_running) {
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    err = pthread_create(&wd_thread, &a, watchdog_main, NULL);
+    pthread_attr_destroy(&a);
+    wd_running = (err == 0);
+  }
+  pthread_mutex_unlock(&wd_lock);
+  return err;
+}
+
+/* A domain was created: look at it now (its threshold may be shorter). */
+static void watchdog_poke(void) {
+  pthread_mutex_lock(&wd_lock);
+  wd_poke = true;
+  pthread_cond_signal(&wd_cond);
+  pthread_mutex_unlock(&wd_lock);
 }
 
 /* ---- fork ------------------------------------------------------------------ */
@@ -794,13 +1251,25 @@ static void domain_fork_restart(ebi_life_t *l) {
    * exists in the child, so they are re-initialised. */
   pthread_cond_init(&d->wake, NULL);
   pthread_cond_init(&d->done, NULL);
+  pthread_cond_init(&d->room, NULL);
   d->reclaimer_idle = false;
+  d->helping = 0; /* helper threads did not survive the fork */
+  ebi_atomic_store_relaxed(&d->xgp_since_ns, 0);
   d->barrier_done = d->barrier_req;
   if (reclaimer_start(d) != 0)
     ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", l->name);
 }
 
-static void domains_fork_child(void) { ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_restart); }
+static void domains_fork_child(void) {
+  /* The watchdog did not survive the fork; wd_lock was not held across it
+   * (only domain creation takes it, never under the registry lock). */
+  pthread_mutex_init(&wd_lock, NULL);
+  pthread_cond_init(&wd_cond, NULL);
+  wd_running = wd_poke = false;
+  if (ebi_life_capacity_locked(EBI_KIND_DOMAIN) && watchdog_start() != 0)
+    ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the stall watchdog");
+  ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_restart);
+}
 
 /* ---- thread exit and fork, reached through src/thread.c's hooks ----------- */
 

@@ -37,6 +37,11 @@ typedef struct ebi_batch_s {
   uint64_t opened_ns;     /* when the first entry went in */
   uint64_t bytes;
   uint32_t n, cap;
+  /* Latency sample (docs/DESIGN.md, "Per-object latency"): the entry at
+   * sample_i was retired at sample_ns (entry 0 and opened_ns when the batch
+   * closed before reaching sample_i); cleanup_ns: retire -> its run ended. */
+  uint32_t sample_i;
+  uint64_t sample_ns, cleanup_ns;
   ebi_retired_t ent[];
 } ebi_batch_t;
 
@@ -57,8 +62,25 @@ struct ebi_dthread_s {
   _Atomic uint64_t xretired;   /* owner single-writer counters */
   _Atomic uint64_t xretired_bytes;
   ebi_tsan_notes_t notes;
+  bool ebra_own;               /* a reclaimer or helper of ebra's own: never
+                                  counts against destroy (set at attach) */
+  int tid;                     /* the owner's kernel thread id (stall reports) */
+  pthread_t self;              /* the owner, for its name (stall reports) */
   ebi_dthread_t *next, *prev; /* domain->threads, under domain->threads_lock */
 };
+
+/* A source of retired entries that needed no memory to retire (the
+ * retire-under-ENOMEM path, docs/DESIGN.md): take() empties it (lock-free),
+ * at the start of a round before its grace period; run() then runs what it
+ * took, after the grace period.  Linked into domain->sources under
+ * domain->lock by its owner (a weak table), which unlinks it before it
+ * goes. */
+typedef struct ebi_reclaim_source_s {
+  void *(*take)(void *ctx);
+  uint64_t (*run)(void *ctx, void *taken); /* returns how many entries ran */
+  void *ctx;
+  struct ebi_reclaim_source_s *next;
+} ebi_reclaim_source_t;
 
 #define EBI_LATENCY_RING 1024
 
@@ -78,6 +100,7 @@ struct ebra_domain_s {
                                   then a dthread's batch_lock */
   ebi_dthread_t *threads;
   uint32_t nthreads;
+  uint32_t nown;               /* of nthreads, ebra's own (ebra_own) */
   uint64_t exited_retired, exited_retired_bytes; /* threads gone; threads_lock */
 
   pthread_mutex_t lock;        /* reclaimer state below */
@@ -86,15 +109,36 @@ struct ebra_domain_s {
   pthread_t reclaimer;
   ebi_batch_t *pending;       /* closed batches awaiting a grace period */
   bool stop, reclaimer_idle, reclaimer_running;
+  bool kicked;                 /* a source has entries (ebi_domain_kick) */
   uint64_t barrier_req, barrier_done;
   _Atomic uint32_t xweak_tables;
   uint64_t open_seq;           /* batches opened; under lock (wakes the reclaimer) */
+  /* Backlog (docs/DESIGN.md, "Bounded backlog"): entries in closed batches,
+   * on the pending list or in a running round; written under lock, read
+   * relaxed by the retire path's check. */
+  _Atomic uint64_t xinflight;
+  _Atomic uint64_t xmax_pending; /* 0: EBI_BACKLOG_BATCHES x batch size */
+  uint32_t helping;            /* rounds run by retiring threads; under lock */
+  pthread_cond_t room;         /* throttled retirers and the reclaimer wait */
+  ebi_reclaim_source_t *sources; /* under lock */
+
+  /* Stall watch (docs/DESIGN.md, "Stalls"): written by the reclaimer, read
+   * by the watchdog thread. */
+  _Atomic uint64_t xgp_since_ns; /* start of the running grace period, or 0 */
+  _Atomic uint64_t xgp_seq;      /* grace periods started */
+  _Atomic uint64_t xstall_ns;    /* the report threshold */
+  _Atomic uint64_t xstalls;      /* stalls reported */
+  uint64_t stall_reported_seq;   /* watchdog only (registry lock) */
 
   /* Reclaimer-written stats, read relaxed. */
-  _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches;
-  uint64_t gp_ns[EBI_LATENCY_RING];    /* under lock */
-  uint64_t reuse_ns[EBI_LATENCY_RING]; /* under lock */
+  _Atomic uint64_t xreclaimed, xreclaimed_bytes, xgrace_periods, xbatches, xhelped;
+  uint64_t nsamples;                     /* under lock */
+  uint64_t gp_ns[EBI_LATENCY_RING];      /* under lock */
+  uint64_t reuse_ns[EBI_LATENCY_RING];   /* per-object samples; under lock */
+  uint64_t cleanup_ns[EBI_LATENCY_RING]; /* per-object samples; under lock */
 };
+
+#define EBI_BACKLOG_BATCHES 32u
 
 /* ---- backend.c: the one place that calls liburcu and ck_epoch ---------- */
 
@@ -130,6 +174,22 @@ EBI_INTERNAL_FN bool ebi_backend_is_online(const ebra_domain_t *d);
 /* ---- domain.c ------------------------------------------------------------- */
 EBI_INTERNAL_FN ebi_dthread_t *ebi_dthread_get(ebra_domain_t *d);
 EBI_INTERNAL_FN int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e);
+/* ebra_retire_call without the backlog wait, for ebra's own callers that
+ * may hold a lock a cleanup takes (ebi_retire_entry never waits either). */
+EBI_INTERNAL_FN int ebi_retire_call_nowait(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
+/* Past the backlog bound, a thread that can wait for a grace period (not
+ * inside a section, not one of ebra's own threads) helps reclaim or waits
+ * for room.  The public retire calls do it after they retired; ebra's own
+ * callers call it once they hold no lock and have left their section. */
+EBI_INTERNAL_FN void ebi_domain_throttle(ebra_domain_t *d);
+/* Link / unlink a source of memory-free retired entries (see the type). */
+EBI_INTERNAL_FN void ebi_domain_add_source(ebra_domain_t *d, ebi_reclaim_source_t *s);
+EBI_INTERNAL_FN void ebi_domain_remove_source(ebra_domain_t *d, ebi_reclaim_source_t *s);
+/* Ask the reclaimer for a round soon (a source has entries). */
+EBI_INTERNAL_FN void ebi_domain_kick(ebra_domain_t *d);
+/* True while the calling thread runs retired entries (the reclaimer, or a
+ * helper): it must not wait for a grace period or a barrier. */
+EBI_INTERNAL_FN bool ebi_in_reclaim(void);
 EBI_INTERNAL_FN void ebi_dthread_release_locked(ebi_dthread_t *dt, ebi_thread_t *t);
 /* The live domain at registry id, or NULL; the registry's length.  Registry
  * lock held. */

@@ -60,7 +60,8 @@ typedef enum ebi_kind_e {
 typedef struct ebi_life_s {
   uint64_t serial;           /* unique, >= 1; EBI_SERIAL_DEAD once destroyed */
   uint32_t id;               /* index in its kind's registry; reused */
-  uint32_t state;            /* EBI_ALIVE, then EBI_DEAD */
+  _Atomic uint32_t state;    /* EBI_ALIVE, then EBI_DEAD; written under the
+                                registry lock, read relaxed by entry checks */
   ebi_kind_t kind;
   struct ebi_life_s *tomb_next; /* its kind's tombstones, once dead */
   char name[EBI_NAME_MAX];   /* as configured, truncated; or the kind's name */
@@ -89,7 +90,11 @@ EBI_INTERNAL_FN uint32_t ebi_life_capacity_locked(ebi_kind_t kind);
 EBI_INTERNAL_FN void ebi_life_each_locked(ebi_kind_t kind, void (*fn)(ebi_life_t *l));
 EBI_INTERNAL_FN int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call);
 
-static inline bool ebi_life_is_alive(const ebi_life_t *l) { return l->state == EBI_ALIVE; }
+/* Relaxed: see life.c, "Readers outside the lock". */
+static inline uint32_t ebi_life_state(const ebi_life_t *l) {
+  return ebi_atomic_load_relaxed(&((ebi_life_t *)l)->state);
+}
+static inline bool ebi_life_is_alive(const ebi_life_t *l) { return ebi_life_state(l) == EBI_ALIVE; }
 
 /* The entry check of every public call on an object: 0 for a live object
  * of the kind; else a report naming `call` and -EINVAL (NULL, or not an

@@ -19,7 +19,7 @@
  *   L3  serials are unique over all kinds and never reused; a dead object's
  *       serial is EBI_SERIAL_DEAD, which no thread slot holds.
  * Readers outside the lock (the entry checks of public calls) read `state`
- * and `serial` relaxed-plain: a call racing with the destroy of its own
+ * relaxed and `serial` plain: a call racing with the destroy of its own
  * object is the caller's bug; L2 keeps even that one memory-safe. */
 #include <errno.h>
 #include <stdio.h>
@@ -69,7 +69,7 @@ int ebi_life_begin_locked(ebi_life_t *l, ebi_kind_t kind, const char *name) {
     return ENOMEM;
   /* Relaxed: only uniqueness matters, and the RMW gives it (L3: >= 1). */
   l->serial = ebi_atomic_add_relaxed(&next_serial, 1) + 1;
-  l->state = EBI_ALIVE;
+  ebi_atomic_store_relaxed(&l->state, EBI_ALIVE);
   return 0;
 }
 
@@ -78,16 +78,16 @@ void ebi_life_end_locked(ebi_life_t *l) {
   if (l->id < t->cap && t->items[l->id] == l)
     t->items[l->id] = NULL; /* L1 */
   l->serial = EBI_SERIAL_DEAD; /* L3: every thread's slot for it is stale */
-  l->state = EBI_DEAD;         /* L2 */
+  ebi_atomic_store_relaxed(&l->state, EBI_DEAD); /* L2 */
   l->tomb_next = tombstones[l->kind];
   tombstones[l->kind] = l;
 }
 
 void ebi_life_abort_locked(ebi_life_t *l) {
   idtable_t *t = &registries[l->kind];
-  if (l->state == EBI_ALIVE && l->id < t->cap && t->items[l->id] == l)
+  if (ebi_life_is_alive(l) && l->id < t->cap && t->items[l->id] == l)
     t->items[l->id] = NULL;
-  l->state = 0;
+  ebi_atomic_store_relaxed(&l->state, 0);
 }
 
 ebi_life_t *ebi_life_at_locked(ebi_kind_t kind, uint32_t id) {
@@ -102,7 +102,7 @@ int ebi_life_check_slow(const ebi_life_t *l, ebi_kind_t kind, const char *call) 
     ebi_report(EBRA_ERR_BAD_CALL, "%s: NULL %s", call, kind_names[kind]);
     return -EINVAL;
   }
-  if (l->kind != kind || (l->state != EBI_ALIVE && l->state != EBI_DEAD)) {
+  if (l->kind != kind || (ebi_life_state(l) != EBI_ALIVE && ebi_life_state(l) != EBI_DEAD)) {
     ebi_report(EBRA_ERR_BAD_CALL, "%s: %p is not a %s", call, (const void *)l, kind_names[kind]);
     return -EINVAL;
   }

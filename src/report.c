@@ -27,6 +27,7 @@ static const char *const kind_names[] = {
     [EBRA_ERR_BAD_CALL] = "bad-call",
     [EBRA_ERR_MEMORY_LIMIT] = "memory-limit",
     [EBRA_INFO_ENGINE] = "engine",
+    [EBRA_WARN_STALL] = "stall",
 };
 
 const char *ebra_error_kind_name(ebra_error_kind_t kind) {
@@ -99,8 +100,10 @@ const char *ebra_strerror(int err) {
   case EBUSY: return "still in use (objects alive, threads registered, weak tables open, or "
                      "inside a read section)";
   case EDEADLK: return "the call would wait for itself (inside a read section of the domain, or "
-                       "inside an alert callback)";
+                       "inside an alert callback, or from a cleanup or deferred call)";
   case EPERM: return "no matching ebra_read_lock";
+  case ETIMEDOUT: return "timed out (a grace period held up by a read section or an "
+                         "unquiescent qsbr thread)";
   case ENOENT: return "not found (a lookup miss, a dead object, or no such subscription)";
   case ESTALE: return "the handle's object is dead or the handle is stale";
   case EMFILE: return "all 255 weak-table tags are in use";

@@ -94,3 +94,28 @@ if(EBRA_TSAN)
   set_tests_properties(stress_cache_broken_memb PROPERTIES ENVIRONMENT "${EBRA_RECLAIM_TSAN_ENV}"
                        PASS_REGULAR_EXPRESSION "WARNING: ThreadSanitizer: data race")
 endif()
+
+# Reclamation under pressure and at its edges (stress_edges.c; see the
+# comment at its top for each mode's property): the backlog bound at 2, 4
+# and 8 threads, a stall reported within 2x its threshold, destroy after
+# chains of deferred calls and cleanups that call into the domain, table
+# destroy while readers resolve stale handles, kills and retires with
+# allocation failing.  Every backend.
+foreach(_be ${_ebra_stress_weak_backends})
+  foreach(_t 2 4 8)
+    ebra_add_test(NAME stress_edges_backlog${_t}_${_be}
+                  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_edges.c ${_ebra_stress_util}
+                  LABELS stress reclaim ARGS -b ${_be} -m backlog -t ${_t} -d 1000 -s 1
+                  TIMEOUT 120)
+    set_tests_properties(stress_edges_backlog${_t}_${_be} PROPERTIES ENVIRONMENT
+                         "${EBRA_RECLAIM_TSAN_ENV}")
+  endforeach()
+  foreach(_mode stall chain tdestroy nomem)
+    ebra_add_test(NAME stress_edges_${_mode}_${_be}
+                  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_edges.c ${_ebra_stress_util}
+                  LABELS stress reclaim ARGS -b ${_be} -m ${_mode} -t 8 -d 1000 -s 1
+                  TIMEOUT 120)
+    set_tests_properties(stress_edges_${_mode}_${_be} PROPERTIES ENVIRONMENT
+                         "${EBRA_RECLAIM_TSAN_ENV}")
+  endforeach()
+endforeach()

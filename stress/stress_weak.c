@@ -779,8 +779,11 @@ int main(int argc, char **argv) {
    * young batches make reuse follow the grace period closely. */
   const ebra_pool_config_t pc = {.name = "stress_weak", .object_size = sizeof(obj_t),
                                  .flags = EBRA_POOL_SECURE_CLEAR, .magazine_capacity = 8};
+  /* stall: no backlog bound, so the writers keep retiring while the
+   * reader stalls (with one they would wait for room: stress_backlog). */
   const ebra_domain_config_t dc = {.name = "stress_weak", .backend = backend, .batch_size = 16,
-                                   .max_batch_age_ns = 200000};
+                                   .max_batch_age_ns = 200000,
+                                   .max_pending = mode == M_STALL ? UINT64_MAX : 0};
   pool = ebra_pool_create(&pc);
   dom = pool ? ebra_domain_create(&dc) : NULL;
   tab = dom ? ebra_weak_table_create(dom, NULL) : NULL;

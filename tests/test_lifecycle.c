@@ -256,7 +256,8 @@ static void works_afterwards(void) {
  * terms, whichever sign it is given; other values are "unknown error". */
 static void strerror_messages(void) {
   const int returned[] = {EINVAL, ENOMEM, EFAULT, EXDEV,  EALREADY, EBADF,  EBUSY, EDEADLK,
-                          EPERM,  ENOENT, ESTALE, EMFILE, ENOTSUP,  ENOSPC, EUCLEAN, EAGAIN};
+                          EPERM,  ENOENT, ESTALE, EMFILE, ENOTSUP,  ENOSPC, EUCLEAN, EAGAIN,
+                          ETIMEDOUT};
   for (size_t i = 0; i < sizeof returned / sizeof returned[0]; i++) {
     const char *m = ebra_strerror(-returned[i]);
     CHECK(m != NULL && strcmp(m, "unknown error") != 0);

@@ -27,6 +27,15 @@
  *       (destroyed) lfht then.
  *   C4  with max_entries M, every entry in the table occupies one of the M
  *       ring slots (a store takes a slot before it inserts), so size <= M.
+ *       xsize counts entries not yet removed; a removal decrements it before
+ *       it marks the entry removed (xremoved), and a victim the hand evicts
+ *       is decremented under clock_lock before the store's increment, so
+ *       the counter never exceeds the ring slots in use either.
+ *   C5  on_evict gets an object only while it is protected: inside the
+ *       caller's section, alive (resolved there), or held by a strong
+ *       reference (a store whose object died before its cleanup was
+ *       registered), or from the death cleanup, which runs before the
+ *       object goes back to its pool.
  *
  * Ordering
  *   Entries are published by cds_lfht_add_replace, which issues full
@@ -193,7 +202,7 @@ static void cache_free(ebra_cache_t *c) {
   c->ring = NULL;
   pthread_mutex_destroy(&c->clock_lock);
   pthread_mutex_destroy(&c->death_lock);
-  if (c->life.state != EBI_DEAD)
+  if (ebi_life_state(&c->life) != EBI_DEAD)
     free(c);
 }
 
@@ -228,18 +237,25 @@ static _Atomic uint64_t *reason_counter(ebra_cache_t *c, ebra_cache_reason_t why
   }
 }
 
-/* The caller owns e's removal (C1) and is inside a read section. */
-static void entry_removed(ebra_cache_t *c, centry_t *e, ebra_cache_reason_t why) {
+/* The caller owns e's removal (C1) and is inside a read section;
+ * counted: xsize was already decremented for e (an evicted victim, C4). */
+static void entry_removed_counted(ebra_cache_t *c, centry_t *e, ebra_cache_reason_t why,
+                                  bool counted) {
+  if (!counted)
+    ebi_atomic_sub_relaxed(&c->xsize, 1); /* before xremoved (C4) */
   /* Release: paired with the ring hand's load acquire (clock_take_slot). */
   ebi_atomic_store_release(&e->xremoved, 1);
-  ebi_atomic_sub_relaxed(&c->xsize, 1);
   ebi_atomic_add_relaxed(reason_counter(c, why), 1);
   if (c->on_evict) {
     void *obj = why == EBRA_CACHE_DIED ? e->obj : ebi_weak_resolve(c->table, e->h);
     c->on_evict(c->evict_arg, entry_key(e), e->key_len, obj, why);
   }
-  if (ebra_retire_call(c->domain, entry_table_hold_gone, e) != 0)
+  if (ebi_retire_call_nowait(c->domain, entry_table_hold_gone, e) != 0)
     ebi_report(EBRA_ERR_NOMEM, "cache '%s': no memory to retire an entry; it leaks", c->life.name);
+}
+
+static void entry_removed(ebra_cache_t *c, centry_t *e, ebra_cache_reason_t why) {
+  entry_removed_counted(c, e, why, false);
 }
 
 /* Try to remove e for why; true if this caller owned the removal. */
@@ -300,6 +316,7 @@ static size_t clock_take_slot(ebra_cache_t *c, centry_t **victim) {
       if (cds_lfht_del(c->ht, &e->node) == 0) {
         *victim = e; /* the ring's hold goes with it */
         c->ring[i] = NULL;
+        ebi_atomic_sub_relaxed(&c->xsize, 1); /* before the store's increment (C4) */
         return i;
       }
     }
@@ -351,38 +368,43 @@ static void store_insert(ebra_cache_t *c, centry_t *e, const ckey_t *k, uint64_t
     pthread_mutex_unlock(&c->clock_lock);
   }
   if (victim) {
-    entry_removed(c, victim, EBRA_CACHE_EVICTED);
+    entry_removed_counted(c, victim, EBRA_CACHE_EVICTED, true);
     entry_unhold(victim, 1); /* the ring's hold */
   }
   if (old) /* add_replace made us the owner of old's removal (C1) */
     entry_removed(c, caa_container_of(old, centry_t, node), EBRA_CACHE_REPLACED);
 }
 
+/* The store holds a strong reference on h's object from before the entry
+ * is inserted until after its death cleanup is registered: if the object
+ * dies meanwhile (the cleanup is refused), the entry is removed with reason
+ * DIED while the reference still keeps the object from being retired, so
+ * on_evict reads it alive (C5). */
 static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
-  ebra_read_lock(c->domain);
-  void *obj = ebi_weak_resolve(c->table, h);
-  if (!obj) {
-    ebra_read_unlock(c->domain);
-    return -ESTALE;
-  }
+  void *obj;
+  int rc = ebra_weak_upgrade(c->table, h, &obj);
+  if (rc)
+    return rc == -ENOENT ? -ESTALE : rc;
   centry_t *e = entry_new(c, k, h, obj);
   if (!e) {
-    ebra_read_unlock(c->domain);
+    ebra_weak_release(c->table, h);
     return -ENOMEM;
   }
+  ebra_read_lock(c->domain);
   store_insert(c, e, k, hash_key(c, k));
   ebra_read_unlock(c->domain);
   ebi_atomic_add_relaxed(&c->xstores, 1);
   /* The cleanup is added after insertion, so it always finds a node that
    * was in the table.  If the object died meanwhile its cleanups are
    * closed: remove the entry here instead (reason DIED). */
-  const int rc = ebra_weak_add_cleanup(c->table, h, entry_died, e);
-  if (rc == 0)
-    return 0;
-  ebra_read_lock(c->domain);
-  entry_try_remove(c, e, rc == -ESTALE ? EBRA_CACHE_DIED : EBRA_CACHE_ERASED);
-  ebra_read_unlock(c->domain);
-  entry_unhold(e, 1); /* the cleanup's hold: it will never run */
+  rc = ebra_weak_add_cleanup(c->table, h, entry_died, e);
+  if (rc != 0) {
+    ebra_read_lock(c->domain);
+    entry_try_remove(c, e, rc == -ESTALE ? EBRA_CACHE_DIED : EBRA_CACHE_ERASED);
+    ebra_read_unlock(c->domain);
+    entry_unhold(e, 1); /* the cleanup's hold: it will never run */
+  }
+  ebra_weak_release(c->table, h); /* may retire the object (after on_evict) */
   return rc;
 }
 

@@ -95,7 +95,7 @@ static void obs_unlink_locked(ebra_subject_t *s, obs_t *o) {
   cds_list_del_rcu(&o->link);
   o->linked = false;
   s->count--;
-  if (ebra_retire_call(s->domain, obs_list_hold_gone, o) != 0)
+  if (ebi_retire_call_nowait(s->domain, obs_list_hold_gone, o) != 0)
     ebi_report(EBRA_ERR_NOMEM, "subject: no memory to retire an observer; it leaks");
 }
 

@@ -32,6 +32,17 @@
  *   W6  a slot's object is claimed (src/object.c) from create until the
  *       reclaimer returns it: the user cannot free it, retire it or give it
  *       a second handle meanwhile, and only slot_reclaim gives it back.
+ *   W7  retiring a dead slot needs no memory: when the domain has none for
+ *       a batch entry, the slot itself goes on the table's orphan list
+ *       (its free_link, unused while it is dead), which the domain's
+ *       reclaimer takes before a grace period and reclaims after it.  So a
+ *       kill under ENOMEM never leaks, and xlive counts orphans.
+ *   W8  destroy frees the segments only after a grace period that began
+ *       after every xbase[k] was cleared: a reader still resolving a stale
+ *       handle in a section that began before the destroy reads live
+ *       memory, and one that begins after sees xbase 0 and misses.  xlive
+ *       is decremented last in slot_reclaim (release; destroy's load
+ *       acquire), so no reclaim still touches a slot when destroy starts.
  *
  * Ordering (acquire -> the release it pairs with)
  *   weak_get: load acquire of xbase[k]   -> store release in seg_grow
@@ -93,6 +104,12 @@ struct ebra_weak_table_s {
   _Atomic uint32_t xnext; /* fresh slot indices handed out */
   ck_stack_t free CK_CC_ALIGN(16);
   pthread_mutex_t grow_lock;
+  /* Dead slots whose retire found no memory (slot_retire): retired through
+   * the domain source below, which needs none (W7). */
+  pthread_mutex_t orphan_lock;
+  ck_stack_entry_t *orphans;    /* through free_link; orphan_lock */
+  _Atomic uint32_t xsegs_to_free; /* set by destroy; the source frees them (W8) */
+  ebi_reclaim_source_t source;
   _Atomic uint64_t xlive, xcreated, xkilled, xcleanups_run, xretired_slots, xslots;
 };
 
@@ -239,15 +256,63 @@ static void slot_reclaim(const ebi_retired_t *e) {
   run_cleanups(t, s, h);
   ebi_object_return(&e->ref);
   ebi_atomic_store_relaxed(&s->xobj, NULL);
-  ebi_atomic_sub_relaxed(&t->xlive, 1);
   const uint32_t g = h_gen(h);
   if (g >= t->gen_last) { /* the next generation would wrap: retire for good */
     ebi_atomic_store_release(&s->xgen, g << 1);
     ebi_atomic_add_relaxed(&t->xretired_slots, 1);
-    return;
+  } else {
+    ebi_atomic_store_release(&s->xgen, (g + 1) << 1);
+    slot_push_free(t, s);
   }
-  ebi_atomic_store_release(&s->xgen, (g + 1) << 1);
-  slot_push_free(t, s);
+  /* Last (W8); release: paired with the load acquire in destroy. */
+  ebi_atomic_sub_acq_rel(&t->xlive, 1);
+}
+
+/* ---- the table's domain source: orphans and the segments (W7, W8) ---------- */
+
+static void *source_take(void *ctx) {
+  ebra_weak_table_t *t = ctx;
+  pthread_mutex_lock(&t->orphan_lock);
+  ck_stack_entry_t *list = t->orphans;
+  t->orphans = NULL;
+  pthread_mutex_unlock(&t->orphan_lock);
+  if (list)
+    return list;
+  /* The segments only once no orphan is left (xlive was 0 at destroy). */
+  return ebi_atomic_exchange_acq_rel(&t->xsegs_to_free, 0) ? (void *)t : NULL;
+}
+
+static void segments_free(ebra_weak_table_t *t) {
+  ebi_tsan_after_grace_period(t); /* readers noted t in weak_resolve */
+  for (uint32_t k = 0; k < NSEG; k++) {
+    free(ebi_atomic_load_relaxed(&t->xseg[k]));
+    ebi_atomic_store_relaxed(&t->xseg[k], NULL);
+  }
+  ebi_domain_remove_source(t->domain, &t->source);
+  pthread_mutex_destroy(&t->grow_lock);
+  pthread_mutex_destroy(&t->orphan_lock);
+}
+
+/* After the grace period: reclaim each orphan as its batch entry would. */
+static uint64_t source_run(void *ctx, void *taken) {
+  ebra_weak_table_t *t = ctx;
+  if (taken == (void *)t) {
+    segments_free(t);
+    return 0;
+  }
+  uint64_t n = 0;
+  for (ck_stack_entry_t *e = taken; e; n++) {
+    ck_stack_entry_t *next = e->next;
+    wslot_t *s = (wslot_t *)((char *)e - offsetof(wslot_t, free_link));
+    const uint32_t g = ebi_atomic_load_relaxed(&s->xgen) >> 1; /* dead: g << 1 */
+    ebi_retired_t r = {.run = slot_reclaim, .ctx = t,
+                       .aux = make_handle(t->tag, g, slot_index(t, s))};
+    ebi_object_ref_of_held(ebi_atomic_load_relaxed(&s->xobj), &r.ref);
+    ebi_tsan_after_grace_period(r.ref.obj);
+    slot_reclaim(&r);
+    e = next;
+  }
+  return n;
 }
 
 /* The last strong reference is gone and the object is dead: retire it.
@@ -256,9 +321,13 @@ static void slot_reclaim(const ebi_retired_t *e) {
 static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   ebi_retired_t e = {.run = slot_reclaim, .ctx = t, .aux = h};
   ebi_object_ref_of_held(ebi_atomic_load_relaxed(&s->xobj), &e.ref); /* held since create */
-  if (ebi_retire_entry(t->domain, &e) != 0)
-    ebi_report(EBRA_ERR_NOMEM, "weak handle %#llx: no memory to retire its object; "
-                "it stays dead and is not reclaimed", (unsigned long long)h);
+  if (ebi_retire_entry(t->domain, &e) == 0)
+    return;
+  pthread_mutex_lock(&t->orphan_lock); /* W7 */
+  s->free_link.next = t->orphans;
+  t->orphans = &s->free_link;
+  pthread_mutex_unlock(&t->orphan_lock);
+  ebi_domain_kick(t->domain);
 }
 
 /* Drop one strong reference of generation g.  Caller is inside a section,
@@ -305,6 +374,13 @@ static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_
   const wslot_t *s = slot_of_handle(t, h);
   if (EBI_UNLIKELY(!s))
     return weak_get_miss(t);
+#if defined(EBRA_TSAN)
+  { /* the segment read here is freed after a grace period (W8) */
+    ebi_dthread_t *tdt = ebi_dthread_of(t->domain);
+    if (tdt)
+      ebi_tsan_note(tdt, (void *)t);
+  }
+#endif
   /* Paired with the store release of xgen in ebra_weak_create. */
   if (ebi_atomic_load_acquire(&((wslot_t *)s)->xgen) != h_alive(h))
     return NULL;
@@ -404,6 +480,7 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
   if (s && (ebi_atomic_load_acquire(&s->xgen) >> 1) == h_gen(h))
     rc = slot_put_ref(t, s, h);
   ebra_read_unlock(t->domain);
+  ebi_domain_throttle(t->domain); /* the retire was inside the section */
   return rc;
 }
 
@@ -420,6 +497,7 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
     rc = slot_put_ref(t, s, h);
   }
   ebra_read_unlock(t->domain);
+  ebi_domain_throttle(t->domain); /* the retire was inside the section */
   return rc;
 }
 
@@ -504,6 +582,9 @@ ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d, const ebra_weak_tabl
   t->domain = d;
   ck_stack_init(&t->free);
   pthread_mutex_init(&t->grow_lock, NULL);
+  pthread_mutex_init(&t->orphan_lock, NULL);
+  t->source = (ebi_reclaim_source_t){.take = source_take, .run = source_run, .ctx = t};
+  ebi_domain_add_source(d, &t->source);
   ebi_atomic_add_relaxed(&d->xweak_tables, 1);
   return t;
 }
@@ -512,7 +593,8 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
   int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, "ebra_weak_table_destroy");
   if (rc)
     return rc;
-  const uint64_t live = ebi_atomic_load_relaxed(&t->xlive);
+  /* Acquire: paired with slot_reclaim's release (W8). */
+  const uint64_t live = ebi_atomic_load_acquire(&t->xlive);
   if (live) {
     ebi_report(EBRA_ERR_BAD_CALL,
                "ebra_weak_table_destroy: table '%s' has %llu objects alive or awaiting "
@@ -528,18 +610,22 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
       const uint32_t g = ebi_atomic_load_relaxed(&seg[i].xgen) >> 1;
       top = g > top ? g : top;
     }
-    free(seg);
-    ebi_atomic_store_relaxed(&t->xseg[k], NULL);
-    ebi_atomic_store_relaxed(&t->xbase[k], 0);
   }
   ebi_registry_lock();
   tag_used[t->tag] = false;
   tag_floor[t->tag] = top + 1; /* W5; a tag past GEN_LIMIT - 1 is never reused */
-  t->tag = 0;                  /* every later handle misses */
   ebi_life_end_locked(&t->life); /* kept, so stale table pointers stay safe */
   ebi_registry_unlock();
+  /* New resolves miss (W8).  Release, after the life ends: a reader whose
+   * acquire of xbase sees 0 goes to the miss path, which reads the life
+   * state; this orders that read after the end. */
+  for (uint32_t k = 0; k < NSEG; k++)
+    ebi_atomic_store_release(&t->xbase[k], 0);
+  /* The segments go after a grace period, on the domain's reclaimer (W8);
+   * ebra_domain_destroy runs that round before it returns. */
+  ebi_atomic_store_release(&t->xsegs_to_free, 1);
+  ebi_domain_kick(t->domain);
   ebi_atomic_sub_relaxed(&t->domain->xweak_tables, 1);
-  pthread_mutex_destroy(&t->grow_lock);
   return 0;
 }
 

@@ -126,8 +126,11 @@ typedef enum ebra_alert_metric_e {
   EBRA_ALERT_RESIDENT_BYTES = 0, /* process resident bytes, from the OS */
   EBRA_ALERT_PENDING_BYTES,      /* bytes retired and awaiting a grace period */
   EBRA_ALERT_GRACE_PERIOD_NS,    /* worst p99 grace-period latency of a domain */
-  EBRA_ALERT_CAP_USAGE_PERMILLE  /* worst live objects / max_objects of a capped
+  EBRA_ALERT_CAP_USAGE_PERMILLE, /* worst live objects / max_objects of a capped
                                     pool, in thousandths */
+  EBRA_ALERT_STALLED_NS          /* age of the oldest grace period past its
+                                    domain's stall threshold (0: no stall);
+                                    e.g. threshold 1, clear_below 0 */
 } ebra_alert_metric_t;
 
 typedef struct ebra_alert_event_s {

@@ -82,9 +82,12 @@ typedef enum ebra_error_kind_e {
                                 context (a barrier inside a read section)
                                               [EINVAL/EDEADLK/EBUSY/EPERM] */
   EBRA_ERR_MEMORY_LIMIT,     /* the hard memory limit refused a slab [ENOMEM] */
-  EBRA_INFO_ENGINE           /* the strategy engine switched strategy or
+  EBRA_INFO_ENGINE,          /* the strategy engine switched strategy or
                                 changed a knob (reported only with
                                 EBRA_VERBOSE or a hook installed)          */
+  EBRA_WARN_STALL            /* a grace period has been held up past the
+                                domain's stall threshold (once per stall),
+                                or a timed barrier gave up   [ETIMEDOUT]   */
 } ebra_error_kind_t;
 
 /* The hook receives the kind, a NUL-terminated message, and the argument that

@@ -59,14 +59,24 @@ typedef struct ebra_domain_config_s {
   unsigned batch_size;            /* retired objects per batch; 0 = 64 */
   uint64_t max_batch_age_ns;      /* a batch older than this is closed;
                                      0 = 1 ms */
+  uint64_t max_pending;           /* backlog bound: retired entries in
+                                     closed batches past which retiring
+                                     threads help or wait (see ebra_retire);
+                                     0 = 32 x batch_size; UINT64_MAX = none */
+  uint64_t stall_threshold_ns;    /* a grace period running this long is
+                                     reported once (EBRA_WARN_STALL);
+                                     0 = 1 s; UINT64_MAX = never */
 } ebra_domain_config_t;
 
 /* Create a domain and its reclaimer thread.  NULL with errno EINVAL (bad
  * config or EBRA_RECLAIM value, reported) or ENOMEM / EAGAIN. */
 EBRA_API ebra_domain_t *ebra_domain_create(const ebra_domain_config_t *cfg);
 
-/* Wait for everything retired, stop the reclaimer, release the domain.
- * Returns 0, -EBUSY if a weak table still uses it, -EBADF if destroyed. */
+/* Run everything retired (deferred calls that retire or defer more
+ * included, to the end of the chain), stop the reclaimer, release the
+ * domain.  Returns 0, -EBUSY if a weak table still uses it or another
+ * thread is still registered (ebra's own threads never count), -EDEADLK
+ * from a cleanup or deferred call, -EBADF if destroyed. */
 EBRA_API int ebra_domain_destroy(ebra_domain_t *d);
 
 /* Explicit registration of the calling thread (automatic on first use;
@@ -95,16 +105,43 @@ EBRA_API void *ebra_deref(ebra_domain_t *d, void *const *pp);
 
 /* Retire an object allocated from an ebra pool: it returns to its pool
  * after a grace period.  Returns 0, or -EFAULT (not a pool object), -EINVAL
- * (not the start of a live object), -EALREADY (already retired or free). */
+ * (not the start of a live object), -EALREADY (already retired or free).
+ *
+ * Bounded backlog: when the entries retired and not yet reclaimed pass the
+ * domain's max_pending, a thread that retires outside every read section
+ * it could hold up (and is not running a cleanup or deferred call) takes
+ * the pending batches and reclaims them itself (a grace period, then their
+ * cleanups, deferred calls and secure clearing, on this thread), or waits
+ * until the reclaimer has made room.  So cleanups and deferred calls may
+ * run on any thread that retires into the domain: they must not take locks
+ * a retiring thread may hold.  A retire inside a section is never held
+ * back; the next retire or weak call outside one is.
+ *
+ * Memory exhaustion: with no memory for a batch, a thread that may wait
+ * runs the grace period itself and reclaims obj at once; inside a section
+ * the call returns -ENOMEM and obj stays the caller's. */
 EBRA_API int ebra_retire(ebra_domain_t *d, void *obj);
 
-/* Run fn(arg) after a grace period, on the domain's reclaimer thread. */
+/* Run fn(arg) after a grace period, on the domain's reclaimer thread, or
+ * on a retiring thread that helps (see ebra_retire).  fn may retire and
+ * defer more; ebra_domain_destroy runs such chains to their end. */
 typedef void ebra_reclaim_fn(void *arg);
 EBRA_API int ebra_retire_call(ebra_domain_t *d, ebra_reclaim_fn *fn, void *arg);
 
 /* Wait until everything retired before the call (by any thread) has been
- * reclaimed.  -EDEADLK inside a section of d. */
+ * reclaimed.  -EDEADLK inside a section of d, or from a cleanup or deferred
+ * call (it would wait for the round that runs it), reported. */
 EBRA_API int ebra_domain_barrier(ebra_domain_t *d);
+
+/* ebra_domain_barrier that gives up after timeout_ns: 0, or -ETIMEDOUT
+ * with an EBRA_WARN_STALL report saying why (a grace period held up by a
+ * section or an unquiescent qsbr thread, or cleanups still running); the
+ * wait's work still completes later.  Other errors as the barrier. */
+EBRA_API int ebra_domain_barrier_timeout(ebra_domain_t *d, uint64_t timeout_ns);
+
+/* The backlog bound (see ebra_retire); 0 restores the default, UINT64_MAX
+ * turns it off.  0, or -EBADF / -EINVAL. */
+EBRA_API int ebra_domain_set_backlog(ebra_domain_t *d, uint64_t max_pending);
 
 /* qsbr: announce a quiescent state / take the calling thread offline in d
  * / bring it back online.  Cheap no-ops for the other backends and for a
@@ -131,11 +168,21 @@ typedef struct ebra_domain_stats_s {
   uint64_t batches;          /* batches reclaimed */
   uint64_t gp_ns_p50, gp_ns_p90, gp_ns_p99, gp_ns_max; /* grace-period
                                 latency over the last 1024 periods */
-  uint64_t reuse_ns_p50, reuse_ns_p99; /* retire -> reuse of a batch's
-                                oldest object, last 1024 batches */
-  uint32_t threads;          /* registered threads */
+  uint64_t reuse_ns_p50, reuse_ns_p99; /* retire -> back in its pool
+                                (reusable), per sampled object: one per
+                                batch, last 1024 samples (DESIGN.md) */
+  uint32_t threads;          /* registered threads (not ebra's own) */
   unsigned batch_size;
   uint64_t max_batch_age_ns;
+  uint64_t reuse_ns_max;
+  uint64_t cleanup_ns_p50, cleanup_ns_p99, cleanup_ns_max; /* retire -> its
+                                cleanup / deferred call / return has run,
+                                same samples */
+  uint64_t max_pending;      /* the backlog bound in force */
+  uint64_t helped_rounds;    /* rounds run by retiring threads */
+  uint64_t stalls;           /* stalled grace periods reported */
+  uint64_t stalled_ns;       /* age of the running grace period, if it is
+                                past the stall threshold; else 0 */
 } ebra_domain_stats_t;
 
 EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
