@@ -90,6 +90,7 @@ static ebra_pool_t *class_publish(_Atomic(ebra_pool_t *) *slot, ebra_pool_t *poo
 
 /* The pool of class c, created on first use; NULL with errno ENOMEM. */
 static ebra_pool_t *class_pool(uint32_t c) {
+  /* Paired with the CAS (acq_rel) in class_publish. */
   ebra_pool_t *pool = ebi_atomic_load_acquire(&ebi_malloc_pools[c]);
   if (EBI_LIKELY(pool != NULL))
     return pool;
@@ -108,10 +109,10 @@ static ebra_pool_t *class_pool(uint32_t c) {
 
 static bool is_class_acquire(const ebra_pool_t *pool) {
   const uint32_t id = pool->life.id;
-  if (id < EBI_MALLOC_IDS)
+  if (id < EBI_MALLOC_IDS) /* paired with the store release in class_publish */
     return ebi_atomic_load_acquire(&ebi_malloc_by_id[id]) == pool;
   for (uint32_t c = 0; c < EBI_MALLOC_NCLASSES; c++) /* ids past the table: rare */
-    if (ebi_atomic_load_acquire(&ebi_malloc_pools[c]) == pool)
+    if (ebi_atomic_load_acquire(&ebi_malloc_pools[c]) == pool) /* class_publish's CAS */
       return true;
   return false;
 }
@@ -191,6 +192,7 @@ static _Atomic uint64_t large_allocs, large_frees, large_bytes;
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
 static ebra_pool_t *large_sentinel(void) {
+  /* Paired with the CAS (acq_rel) below, by whoever published it. */
   ebra_pool_t *pool = ebi_atomic_load_acquire(&large_owner);
   if (EBI_LIKELY(pool != NULL))
     return pool;
@@ -308,6 +310,9 @@ static bool large_grow_in_place(ebi_large_t *h, size_t n) {
   return true;
 }
 
+/* Relaxed: s came from the segment map (load acquire), whose entry the
+ * large block's maker published after it had seen large_owner, so the
+ * owner is visible here (M5). */
 static ebi_large_t *as_large(const ebi_slab_t *s) {
   return s && s->pool == ebi_atomic_load_relaxed(&large_owner) && s->magic == EBI_LARGE_MAGIC
              ? (ebi_large_t *)s
@@ -316,6 +321,9 @@ static ebi_large_t *as_large(const ebi_slab_t *s) {
 
 /* ---- slow paths -------------------------------------------------------------- */
 
+/* Every load of ebi_malloc_ready pairs with the store release at the end
+ * of malloc_init: a thread that sees it true sees ebra's thread key and
+ * this floor's exit key created. */
 void *ebi_malloc_slow(size_t n) {
   if (EBI_UNLIKELY(!ebi_atomic_load_acquire(&ebi_malloc_ready)))
     return ebi_boot_alloc(n, 16);
