@@ -13,6 +13,13 @@
  *  M5  A large block's header is complete before ebi_segmap_insert
  *      publishes it (store release there, load acquire in the lookup);
  *      its entries are removed before the mapping goes back to the OS.
+ *  M6  A freed large block is kept mapped, with its segment-map entries
+ *      and its state EBI_LARGE_FREED, while it is in `kept` (at most
+ *      EBI_LARGE_KEEP, oldest first, under keep_lock); its whole pages past
+ *      the header are given back to the OS when it enters.  So a double
+ *      free of it finds the state and is reported, even one racing with
+ *      the first free, and a large request can reuse it without an mmap.
+ *      Only a block evicted from `kept` is unmapped (M5).
  *
  * Thread exit: ebra's thread state is released by its own key destructor
  * (src/thread.c).  A free from a later TLS destructor, or from the C
@@ -189,6 +196,13 @@ typedef struct ebi_large_s {
 static _Atomic(ebra_pool_t *) large_owner; /* the sentinel pool "malloc-large" */
 static _Atomic uint64_t large_allocs, large_frees, large_bytes;
 
+/* Freed large blocks kept for reuse (M6). */
+#define EBI_LARGE_KEEP 16
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf lock */
+static ebi_large_t *kept[EBI_LARGE_KEEP];                     /* keep_lock */
+static unsigned nkept;                                        /* keep_lock */
+static void keep_put(ebi_large_t *h);
+
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
 static ebra_pool_t *large_sentinel(void) {
@@ -209,17 +223,57 @@ static ebra_pool_t *large_sentinel(void) {
 
 /* The hard limit covers slabs and large mappings together; the slab layer
  * counts its own bytes, this adds the mappings'. */
-static bool large_limit_allows(size_t bytes) {
+static bool large_limit_quiet(size_t bytes) {
   const uint64_t limit = ebi_slab_hard_limit();
-  if (!limit)
+  return !limit ||
+         ebi_slab_committed_bytes() + ebi_atomic_load_relaxed(&large_bytes) + bytes <= limit;
+}
+
+static bool large_limit_allows(size_t bytes) {
+  if (large_limit_quiet(bytes))
     return true;
-  const uint64_t used = ebi_slab_committed_bytes() + ebi_atomic_load_relaxed(&large_bytes);
-  if (used + bytes <= limit)
-    return true;
+  const uint64_t limit = ebi_slab_hard_limit();
   ebi_report(EBRA_ERR_MEMORY_LIMIT,
              "ebra_malloc: the hard memory limit (%llu bytes) refused a mapping of %zu bytes",
              (unsigned long long)limit, bytes);
   return false;
+}
+
+/* The smallest kept block whose mapping holds total bytes without
+ * wasting more than as much again, taken out of `kept`; NULL if none. */
+static ebi_large_t *keep_take(size_t total) {
+  ebi_large_t *h = NULL;
+  pthread_mutex_lock(&keep_lock);
+  unsigned best = nkept;
+  for (unsigned i = 0; i < nkept; i++) {
+    const size_t size = kept[i]->slab.map_size;
+    if (size >= total && size / 2 <= total &&
+        (best == nkept || size < kept[best]->slab.map_size))
+      best = i;
+  }
+  if (best < nkept) {
+    h = kept[best];
+    memmove(&kept[best], &kept[best + 1], (nkept - best - 1) * sizeof kept[0]);
+    nkept--;
+  }
+  pthread_mutex_unlock(&keep_lock);
+  return h;
+}
+
+/* Hand out a kept block again (its header, slab and map entries stand). */
+static void *large_reuse(ebi_large_t *h, size_t offset) {
+  h->user = (char *)h + offset;
+  h->usable = h->slab.map_size - offset;
+  h->slab.first = h->user;
+  /* The page the header shares with the block was not given back: zero
+   * the block's part of it, so a reused block reads as zero like a fresh
+   * one (calloc relies on it). */
+  const uintptr_t page_end = ((uintptr_t)h->user + 4095) & ~(uintptr_t)4095;
+  memset(h->user, 0, (size_t)(page_end - (uintptr_t)h->user));
+  ebi_atomic_store_relaxed(&h->xstate, EBI_LARGE_LIVE);
+  ebi_atomic_add_relaxed(&large_allocs, 1);
+  ebi_atomic_add_relaxed(&large_bytes, h->slab.map_size);
+  return h->user;
 }
 
 static void *large_alloc(size_t n, size_t alignment) {
@@ -231,6 +285,13 @@ static void *large_alloc(size_t n, size_t alignment) {
     return NULL;
   }
   const size_t total = align_up(offset + n, EBI_GRANULE_SIZE);
+  if (alignment <= EBI_GRANULE_SIZE) { /* kept blocks are granule-aligned */
+    ebi_large_t *h = keep_take(total);
+    if (h && large_limit_quiet(h->slab.map_size))
+      return large_reuse(h, offset);
+    if (h) /* over the hard limit: back; a mapping of the size may fit */
+      keep_put(h);
+  }
   ebra_pool_t *owner = large_sentinel();
   void *mem;
   if (!owner || !large_limit_allows(total) ||
@@ -270,6 +331,32 @@ static bool large_check(ebi_large_t *h, const void *p, const char *call) {
   return false;
 }
 
+static bool large_is_live(const ebi_large_t *h) {
+  return ebi_atomic_load_relaxed(&h->xstate) == EBI_LARGE_LIVE;
+}
+
+static void large_unmap(ebi_large_t *h) {
+  const size_t total = h->slab.map_size;
+  ebi_segmap_remove(&h->slab); /* M5: before the unmap */
+  ebi_os_unmap(h, total);
+}
+
+/* Keep freed block h (M6); the oldest kept block goes if there are too
+ * many. */
+static void keep_put(ebi_large_t *h) {
+  ebi_large_t *evict = NULL;
+  pthread_mutex_lock(&keep_lock);
+  if (nkept == EBI_LARGE_KEEP) {
+    evict = kept[0];
+    memmove(&kept[0], &kept[1], (EBI_LARGE_KEEP - 1) * sizeof kept[0]);
+    nkept--;
+  }
+  kept[nkept++] = h;
+  pthread_mutex_unlock(&keep_lock);
+  if (evict)
+    large_unmap(evict);
+}
+
 static void large_free(ebi_large_t *h, void *p, const char *call) {
   if (!large_check(h, p, call))
     return;
@@ -279,10 +366,11 @@ static void large_free(ebi_large_t *h, void *p, const char *call) {
     return;
   }
   const size_t total = h->slab.map_size;
-  ebi_segmap_remove(&h->slab); /* M5: before the unmap */
   ebi_atomic_sub_relaxed(&large_bytes, total);
   ebi_atomic_add_relaxed(&large_frees, 1);
-  ebi_os_unmap(h, total);
+  /* M6: keep it, its pages given back. */
+  ebi_os_purge(h->user, total - (size_t)(h->user - (char *)h));
+  keep_put(h);
 }
 
 /* Grow h's mapping in place to hold n bytes; false if the pages after it
@@ -383,8 +471,12 @@ static size_t usable_of(const void *p, const ebi_slab_t *s, bool *ours) {
   *ours = true;
   if (s) {
     const ebi_large_t *h = as_large(s);
-    if (h)
+    if (h && large_is_live(h) && p == h->user)
       return h->usable;
+    if (h) {
+      *ours = false; /* freed, or inside the block: not a block ebra handed out */
+      return 0;
+    }
     if (is_class_acquire(s->pool))
       return s->pool->object_size;
   } else if (ebi_boot_owns(p)) {
@@ -431,6 +523,11 @@ void *ebi_malloc_realloc(void *p, size_t n, const char *call) {
   ebi_large_t *h = as_large(s);
   if (h) {
     if (!large_check(h, p, call)) {
+      errno = EINVAL;
+      return NULL;
+    }
+    if (!large_is_live(h)) {
+      ebi_report(EBRA_ERR_DOUBLE_FREE, "%s(%p): the mapped block was freed", call, p);
       errno = EINVAL;
       return NULL;
     }
@@ -563,9 +660,14 @@ static void print_at_exit(void) {
 
 /* Runs after src/thread.c's constructor (this floor's objects are linked
  * after src/'s), so ebra's thread key exists before any class is used. */
+static void keep_fork_prepare(void) { pthread_mutex_lock(&keep_lock); }
+static void keep_fork_release(void) { pthread_mutex_unlock(&keep_lock); }
+
 __attribute__((constructor)) static void malloc_init(void) {
   if (pthread_key_create(&exit_key, exit_key_destructor) != 0)
     EBI_DIE("pthread_key_create failed");
+  /* keep_lock is a leaf: no other lock is taken while it is held. */
+  pthread_atfork(keep_fork_prepare, keep_fork_release, keep_fork_release);
   if (ebi_option_is_on(EBRA_OPT_SHOW_STATS))
     atexit(print_at_exit);
   ebi_atomic_store_release(&ebi_malloc_ready, true);

@@ -8,7 +8,8 @@
  *    up to 128 bytes, usable <= 1.25 * size above), and the block belongs
  *    to the pool "malloc-<usable>"; above 256 KiB a mapping (no pool);
  *  - calloc returns zeros even on a reused (dirtied) block and for a
- *    mapping; n * size overflow gives NULL + ENOMEM;
+ *    mapping, a reused kept mapping included; freed mappings are kept (16)
+ *    and reused, the oldest unmapped after that; n * size overflow gives NULL + ENOMEM;
  *  - realloc stays in place within a class and within a mapping, moves
  *    across classes with the contents kept; realloc(NULL) mallocs,
  *    realloc(p, 0) frees; reallocarray overflow gives NULL + ENOMEM and
@@ -100,6 +101,27 @@ static void test_large(void) {
   CHECK_EQ(after.large_frees, before.large_frees + 2);
   CHECK_EQ(ebra_malloc_stats(NULL), -EINVAL);
   CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+}
+
+/* Freed mappings are kept (up to 16) and reused, zeroed; the oldest is
+ * unmapped when a 17th is freed, and a free of it is then foreign. */
+static void test_large_reuse(void) {
+  unsigned char *p = ebra_malloc(600 << 10);
+  memset(p, 0xAB, 600 << 10);
+  ebra_free(p);
+  unsigned char *q = ebra_calloc(1, 600 << 10);
+  CHECK(q == p); /* the kept mapping, the same size */
+  for (size_t i = 0; i < (600 << 10); i++)
+    CHECK(q[i] == 0);
+  ebra_free(q);
+  void *more[17];
+  for (int i = 0; i < 17; i++) /* sizes no kept block fits: new mappings */
+    more[i] = ebra_malloc((size_t)(3 + i) << 20);
+  for (int i = 0; i < 17; i++)
+    ebra_free(more[i]);
+  CHECK_NO_REPORTS();
+  ebra_free(q); /* evicted and unmapped by now */
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
 }
 
 static void test_calloc(void) {
@@ -229,8 +251,12 @@ static void test_misuse(void) {
   CHECK_REPORTS(EBRA_ERR_MISALIGNED, 1);
   ebra_free_sized(big, 1 << 20);
   CHECK_NO_REPORTS();
-  ebra_free(big); /* its mapping is gone: no longer ebra's */
-  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+  ebra_free(big); /* kept mapped after its free: the state says so */
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  errno = 0;
+  CHECK(ebra_realloc(big, 10) == NULL);
+  CHECK_EQ(errno, EINVAL);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
   ebra_free(NULL);
   ebra_free_sized(NULL, 10);
   CHECK_NO_REPORTS();
@@ -337,6 +363,7 @@ int main(void) {
   test_hook_install();
   TEST_RUN(test_sizes);
   TEST_RUN(test_large);
+  TEST_RUN(test_large_reuse);
   TEST_RUN(test_calloc);
   TEST_RUN(test_realloc);
   TEST_RUN(test_aligned);
