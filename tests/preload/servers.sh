@@ -23,7 +23,7 @@ trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
 
 wait_port() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 400); do # up to 20 s on a loaded machine
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     sleep 0.05
   done
