@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 pid=""
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
-port=$((20000 + RANDOM % 20000))
+port=0
 
 wait_port() {
   for _ in $(seq 1 400); do # up to 20 s on a loaded machine
@@ -32,8 +32,18 @@ wait_port() {
 
 rss_kib() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
+# A port nobody listens on now (another test, or another user of the
+# machine, may hold the first one tried).
+free_port() {
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 0
+  done
+}
+
 run_redis() { # tag preload -> prints "tag ops_set ops_get rss_kib", checks answers
   local tag=$1 pre=$2
+  free_port
   EBRA_SHOW_STATS=1 LD_PRELOAD=$pre redis-server --port "$port" --save '' --appendonly no \
     --daemonize no --loglevel warning >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
   pid=$!
@@ -65,6 +75,7 @@ run_redis() { # tag preload -> prints "tag ops_set ops_get rss_kib", checks answ
 
 run_memcached() {
   local tag=$1 pre=$2
+  free_port
   EBRA_SHOW_STATS=1 LD_PRELOAD=$pre memcached -u "$(id -un)" -p "$port" -U 0 -t 2 -m 64 -l 127.0.0.1 \
     >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
   pid=$!
