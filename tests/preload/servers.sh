@@ -27,7 +27,15 @@ wait_port() {
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     sleep 0.05
   done
-  { echo "FAIL: $which did not listen on $port"; cat "$tmp"/*.err 2>/dev/null | tail; } >&2; exit 1
+  cat "$tmp"/*.err 2>/dev/null | tail >&2
+  die "$which did not listen on $port"
+}
+
+# Fail from inside a server run (a subshell): stop its server first.
+die() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  echo "FAIL: $*" >&2
+  exit 1
 }
 
 rss_kib() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
@@ -53,18 +61,18 @@ run_redis() { # tag preload -> prints "tag ops_set ops_get rss_kib", checks answ
   local set_ops get_ops
   set_ops=$(awk '/^SET: [0-9.]+ requests per second/ { v = $2 } END { print v }' <<<"$bench")
   get_ops=$(awk '/^GET: [0-9.]+ requests per second/ { v = $2 } END { print v }' <<<"$bench")
-  [[ -n $set_ops && -n $get_ops ]] || { echo "FAIL: redis ($tag): redis-benchmark gave no rate" >&2; exit 1; }
+  [[ -n $set_ops && -n $get_ops ]] || die "redis ($tag): redis-benchmark gave no rate"
   # Known values: write, read back, delete half, count.
   for i in $(seq 1 2000); do echo "SET chk:$i value-$i-$((i * 7919 % 10007))"; done |
     redis-cli -p "$port" >/dev/null
   local got want
   got=$(for i in $(seq 1 2000); do echo "GET chk:$i"; done | redis-cli -p "$port" | md5sum)
   want=$(for i in $(seq 1 2000); do echo "value-$i-$((i * 7919 % 10007))"; done | md5sum)
-  [[ $got == "$want" ]] || { echo "FAIL: redis ($tag): GET answers differ" >&2; exit 1; }
+  [[ $got == "$want" ]] || die "redis ($tag): GET answers differ"
   for i in $(seq 1 2 2000); do echo "DEL chk:$i"; done | redis-cli -p "$port" >/dev/null
   local keys
   keys=$(redis-cli -p "$port" --scan --pattern "chk:*" | wc -l)
-  [[ $keys == 1000 ]] || { echo "FAIL: redis ($tag): $keys keys left, want 1000" >&2; exit 1; }
+  [[ $keys == 1000 ]] || die "redis ($tag): $keys keys left, want 1000"
   local rss
   rss=$(redis-cli -p "$port" info memory | tr -d '\r' | awk -F: '/^used_memory_rss:/ { print $2 }')
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
@@ -85,10 +93,10 @@ run_memcached() {
          --binary 2>&1 || true)
   local secs
   secs=$(awk '/^Time total/ { print $3 }' <<<"$slap")
-  [[ -n $secs ]] || { echo "FAIL: memcached ($tag): memcslap did not finish" >&2; echo "$slap" | tail >&2; exit 1; }
+  [[ -n $secs ]] || { echo "$slap" | tail >&2; die "memcached ($tag): memcslap did not finish"; }
   local reply
   reply=$(exec 3<>"/dev/tcp/127.0.0.1/$port"; printf 'set k1 0 0 5\r\nhello\r\nget k1\r\nquit\r\n' >&3; tr -d '\r' <&3)
-  grep -q '^hello$' <<<"$reply" || { echo "FAIL: memcached ($tag): get after set: $reply" >&2; exit 1; }
+  grep -q '^hello$' <<<"$reply" || die "memcached ($tag): get after set: $reply"
   local rss
   rss=$(rss_kib "$pid")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
