@@ -79,7 +79,10 @@ typedef struct ebra_malloc_stats_s {
   unsigned long long large_allocs;     /* mappings made, ever */
   unsigned long long large_frees;      /* mappings released, ever */
   unsigned long long large_live;       /* mappings live now */
-  unsigned long long large_bytes;      /* bytes mapped for them now */
+  unsigned long long large_bytes;      /* bytes mapped for the live ones (up
+                                          to 16 freed mappings are kept for
+                                          reuse, their pages given back, and
+                                          not counted) */
   unsigned long long foreign_frees;    /* pointers not ebra's, reported */
   unsigned long classes_in_use;        /* size classes with a pool */
 } ebra_malloc_stats_t;
