@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install dependencies, then build and run ctest in every checked
-# configuration: release (all labels), debug-checks, ThreadSanitizer and
+# configuration: release (all labels but preload-suite, which re-runs the
+# suites on libebra-malloc.so: run it by hand), debug-checks, ThreadSanitizer and
 # ASan+UBSan (unit + stress + example: the examples, kvserver with a short
 # benchmark, run under both; TSan and ASan also run the deliberately broken
 # variants, which must be caught), and TSan with liburcu's inlined
@@ -29,7 +30,7 @@ failed_configs=()
 
 for cfg in "${configs[@]}"; do
   case "$cfg" in
-    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install|example" ;;
+    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install|example|malloc" ;;
     debug)   flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_DEBUG_CHECKS=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
     tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress|example" ;;
     asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress|example" ;;
