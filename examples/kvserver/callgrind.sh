@@ -8,6 +8,7 @@
 # reclaimer, redis's background threads) but no kernel work: the loopback
 # system calls, most of either server's CPU, are not in these numbers.
 #   bash examples/kvserver/callgrind.sh [build-dir]     (default build/release)
+#   KV_ONLY=1 ...: kvserver alone (to compare two builds of it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 kv=${1:-build/release}/examples/kvserver/kvserver
@@ -39,7 +40,7 @@ echo "|---|---|---:|"
 for pipe in 1 16; do
   for t in get set; do
     measure kvserver 47101 "$pipe" "$t" "$kv" --port 47101 --threads 1 --metrics-port -1
-    measure redis-server 47102 "$pipe" "$t" redis-server --port 47102 --bind 127.0.0.1 \
+    [[ -n ${KV_ONLY:-} ]] || measure redis-server 47102 "$pipe" "$t" redis-server --port 47102 --bind 127.0.0.1 \
       --save "" --appendonly no
   done
 done
