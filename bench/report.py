@@ -43,6 +43,7 @@ import glob
 import json
 import os
 import re
+import math
 import statistics
 import sys
 
@@ -567,8 +568,42 @@ def print_reclaim_table(res):
               "pending sampled every 1 ms.  Medians over the repetitions.\n")
 
 
-# ---- 4. anything else -----------------------------------------------------------
-KNOWN = {"bench_pool", "bench_weak", "bench_rss"}
+# ---- 4. ebra as the process's malloc --------------------------------------------
+MALLOC_PEERS = PEERS + ["ebra-malloc"]
+
+
+def print_malloc_table(res):
+    h = "bench_malloc"
+    names = res.names(h)
+    if not names:
+        return
+    print("### ebra as the process's malloc (libebra-malloc.so) against each peer\n")
+    print("Millions of malloc+free pairs per second (higher is better) and peak RSS "
+          "(MiB) of one binary under each malloc; × = ebra-malloc ÷ the best peer's "
+          "throughput (> 1: ebra wins), RSS× = ebra-malloc ÷ mimalloc's peak.\n")
+    print("| case | " + " | ".join(MALLOC_PEERS) + " | × | RSS× |")
+    print("|---|" + "---|" * (len(MALLOC_PEERS) + 2))
+    ratios = []
+    mops = lambda b: b["items_per_second"] / 1e6
+    rss = lambda b: b["peak_rss_mib"]
+    for n in names:
+        vals = {p: res.value(h, p, n, mops) for p in MALLOC_PEERS}
+        peaks = {p: res.value(h, p, n, rss) for p in MALLOC_PEERS}
+        e = vals.get("ebra-malloc")
+        best = max((v for p, v in vals.items() if p != "ebra-malloc" and v), default=None)
+        x = e / best if e and best else None
+        if x:
+            ratios.append(x)
+        mi, em = peaks.get("mimalloc"), peaks.get("ebra-malloc")
+        cells = " | ".join(f"{fmt(vals[p])} / {fmt(peaks[p])}" for p in MALLOC_PEERS)
+        print(f"| {n} | {cells} | {fmt(x)} | {fmt(em / mi if em and mi else None)} |")
+    if ratios:
+        geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        print(f"\nGeometric mean of × over {len(ratios)} cases: {geo:.2f}.\n")
+
+
+# ---- 5. anything else -----------------------------------------------------------
+KNOWN = {"bench_pool", "bench_weak", "bench_rss", "bench_malloc"}
 
 
 def print_generic(res):
@@ -635,6 +670,7 @@ def main():
     print_alloc_table(res, ["bench_pool", "bench_rss"])
     print_weak_table(res)
     print_reclaim_table(res)
+    print_malloc_table(res)
     print_generic(res)
     for e in res.errors:
         print(f"- error: {e}")

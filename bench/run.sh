@@ -47,7 +47,8 @@
 #
 # Peers: glibc (no preload) and, through LD_PRELOAD on the same binary,
 # jemalloc, mimalloc and tcmalloc-minimal from Debian (scripts/deps.sh
-# --bench installs them).  A missing peer is skipped and noted.
+# --bench installs them), and ebra's own libebra-malloc.so ("ebra-malloc",
+# built with the harnesses).  A missing peer is skipped and noted.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -70,6 +71,7 @@ HARNESSES=(
   "bench_rss  peers BM_rss_phases"
   "bench_cache - -"
   "bench_phases - -"
+  "bench_malloc peers -"
 )
 
 usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
@@ -174,6 +176,7 @@ start=$(date +%s)
 if ((do_build)); then
   targets=()
   for h in "${selected[@]}"; do read -r name _ <<<"$h"; targets+=("$name"); done
+  targets+=(ebra_malloc_preload) # libebra-malloc.so, the "ebra-malloc" peer
   ((count_ir)) && targets+=(ops_count)
   echo "== build (Release, EBRA_URCU_INLINE=$urcu_inline) in $build: ${targets[*]}" >&2
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DEBRA_URCU_INLINE="$urcu_inline" >/dev/null
@@ -220,13 +223,15 @@ declare -A preload=(
   [jemalloc]="$(find_lib libjemalloc2 libjemalloc.so.2)"
   [mimalloc]="$(find_lib libmimalloc2.0 libmimalloc.so.2.0 libmimalloc.so.2)"
   [tcmalloc]="$(find_lib libtcmalloc-minimal4 libtcmalloc_minimal.so.4)"
+  [ebra-malloc]="$(ls "$root/$build"/libebra-malloc.so 2>/dev/null || true)"
 )
 declare -A package=(
   [jemalloc]=libjemalloc2 [mimalloc]=libmimalloc2.0 [tcmalloc]=libtcmalloc-minimal4
+  [ebra-malloc]="this tree's ebra_malloc_preload target"
 )
 peers=(glibc)
 skipped=()
-for p in jemalloc mimalloc tcmalloc; do
+for p in jemalloc mimalloc tcmalloc ebra-malloc; do
   if [[ -n "${preload[$p]}" ]]; then
     peers+=("$p")
   else

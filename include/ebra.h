@@ -16,5 +16,6 @@
 #include "ebra/observer.h"
 #include "ebra/monitor.h"
 #include "ebra/engine.h"
+#include "ebra/malloc.h"
 
 #endif /* EBRA_H */

@@ -9,9 +9,15 @@ set -euo pipefail
 
 # prometheus: promtool, and python3-prometheus-client: the exposition
 # parser, which check_monitor.py (ctest monitor_formats) runs on the
-# Prometheus output; doxygen: the API reference (target docs, ctest docs)
+# Prometheus output; doxygen: the API reference (target docs, ctest docs).
+# The programs the preload tests run on libebra-malloc.so (tests/preload/):
+# sqlite3, git, xz-utils, perl, redis, memcached and memcslap.
+# libmicrohttpd-dev, redis-tools, curl: examples/kvserver (its /metrics page,
+# and the clients its test drives it with)
 pkgs=(build-essential cmake pkg-config liburcu-dev libck-dev libbenchmark-dev
-      libbenchmark-tools python3 prometheus python3-prometheus-client doxygen)
+      libbenchmark-tools python3 prometheus python3-prometheus-client doxygen
+      sqlite3 git xz-utils perl redis-server redis-tools memcached libmemcached-tools
+      libmicrohttpd-dev curl)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 python3-scipy python3-matplotlib)
 fi

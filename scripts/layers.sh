@@ -6,7 +6,7 @@
 # from a floor to one above it, or to one it does not list below it.
 #   scripts/layers.sh [BUILD_DIR]     (default build/release)
 # The floors, bottom first, as docs/DESIGN.md ("Layers") states them:
-floors=(lockfree src reclaim weak control)
+floors=(lockfree src reclaim weak control malloc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}

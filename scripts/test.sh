@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install dependencies, then build and run ctest in every checked
-# configuration: release (all labels), debug-checks, ThreadSanitizer and
-# ASan+UBSan (unit + stress; TSan and ASan also run the deliberately broken
-# stress variants, which must be caught), and TSan with liburcu's read side
-# called in its shared libraries (EBRA_URCU_INLINE=OFF; the other configs
-# build the default, inlined into libebra) over the reclamation tests.  The release
+# configuration: release (all labels but preload-suite, which re-runs the
+# suites on libebra-malloc.so: run it by hand), debug-checks, ThreadSanitizer and
+# ASan+UBSan (unit + stress + example: the examples, kvserver with a short
+# benchmark, run under both; TSan and ASan also run the deliberately broken
+# variants, which must be caught), and TSan with liburcu's read side called
+# in its shared libraries (EBRA_URCU_INLINE=OFF; the other configs build the
+# default, inlined into libebra) over the reclamation tests.  The release
 # configuration also smoke-runs the benchmarks (bench/run.sh --quick, under
 # every allocator peer): it checks that every harness ran and wrote its JSON,
 # tables and plots, never how fast anything was.
@@ -29,10 +31,10 @@ failed_configs=()
 
 for cfg in "${configs[@]}"; do
   case "$cfg" in
-    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install|example" ;;
+    release) flags=(-DCMAKE_BUILD_TYPE=Release); labels="unit|stress|install|example|malloc" ;;
     debug)   flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_DEBUG_CHECKS=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
-    tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
-    asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress" ;;
+    tsan)    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress|example" ;;
+    asan)    flags=(-DCMAKE_BUILD_TYPE=Debug -DEBRA_ASAN=ON -DEBRA_BUILD_BENCH=OFF); labels="unit|stress|example" ;;
     tsan-noinline) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBRA_TSAN=ON -DEBRA_URCU_INLINE=OFF -DEBRA_BUILD_BENCH=OFF); labels="reclaim" ;;
     *) echo "unknown config: $cfg" >&2; exit 2 ;;
   esac

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/* test_malloc.c — the ebra_malloc API (include/ebra/malloc.h), beside the
+ * system malloc in the same process.
+ *
+ * Claims checked:
+ *  - every size 0..4096 and a sweep to 1 MiB: a block 16-aligned, usable
+ *    >= size, writable; classes keep the waste bound (usable - size < 16
+ *    up to 128 bytes, usable <= 1.25 * size above), and the block belongs
+ *    to the pool "malloc-<usable>"; above 256 KiB a mapping (no pool);
+ *  - calloc returns zeros even on a reused (dirtied) block and for a
+ *    mapping, a reused kept mapping included; freed mappings are kept (16)
+ *    and reused, the oldest unmapped after that; n * size overflow gives NULL + ENOMEM;
+ *  - realloc stays in place within a class and within a mapping, moves
+ *    across classes with the contents kept; realloc(NULL) mallocs,
+ *    realloc(p, 0) frees; reallocarray overflow gives NULL + ENOMEM and
+ *    leaves p valid;
+ *  - aligned_alloc / posix_memalign for every power of two 16..2 MiB:
+ *    aligned, from a class up to 4096 (at most 2x the larger of size and
+ *    alignment), a mapping beyond; a bad alignment gives EINVAL;
+ *  - misuse is reported once, with the right kind, and never crashes:
+ *    foreign pointers (stack, system malloc, a user pool's object), an
+ *    interior pointer, a double free (class and mapping), free_sized with
+ *    a size bigger than the block;
+ *  - the hard memory limit makes a mapping fail with ENOMEM and a
+ *    memory-limit report;
+ *  - a block freed by another thread is reused; a thread that frees in its
+ *    last round of TLS destructors, after ebra's thread state is gone,
+ *    leaves no thread cache attached.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "check.h"
+
+static int aligned_to(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+static void fill(unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    p[i] = (unsigned char)(seed + i * 7);
+}
+
+static int filled(const unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != (unsigned char)(seed + i * 7))
+      return 0;
+  return 1;
+}
+
+static void check_block(size_t n) {
+  unsigned char *p = ebra_malloc(n);
+  CHECK(p != NULL);
+  CHECK(aligned_to(p, 16));
+  const size_t u = ebra_usable_size(p);
+  CHECK(u >= n);
+  if (n <= EBRA_MALLOC_CLASS_MAX) {
+    if (n <= 128)
+      CHECK(u - n < 16 || (n == 0 && u == 16));
+    else
+      CHECK(u * 4 <= n * 5); /* waste <= 20% of the block, 25% of the request */
+    ebra_pool_t *pool = ebra_pool_of(p);
+    CHECK(pool != NULL);
+    char name[32];
+    snprintf(name, sizeof name, "malloc-%zu", u);
+    CHECK(strcmp(ebra_pool_name(pool), name) == 0);
+  } else {
+    CHECK(ebra_pool_of(p) == NULL);
+  }
+  fill(p, u, (unsigned)n);
+  CHECK(filled(p, u, (unsigned)n));
+  ebra_free(p);
+}
+
+static void test_sizes(void) {
+  for (size_t n = 0; n <= 4096; n++)
+    check_block(n);
+  for (size_t n = 4096; n <= ((size_t)1 << 20); n = n * 9 / 8 + 1)
+    check_block(n);
+  CHECK_NO_REPORTS();
+  errno = 0;
+  CHECK(ebra_malloc(SIZE_MAX) == NULL);
+  CHECK_EQ(errno, ENOMEM);
+  errno = 0;
+  CHECK(ebra_malloc(SIZE_MAX / 2) == NULL);
+  CHECK_EQ(errno, ENOMEM);
+}
+
+static void test_large(void) {
+  ebra_malloc_stats_t before, mid, after;
+  CHECK_EQ(ebra_malloc_stats(&before), 0);
+  void *a = ebra_malloc(300 << 10), *b = ebra_malloc(5 << 20);
+  CHECK(a && b && aligned_to(a, 64) && aligned_to(b, 64));
+  CHECK_EQ(ebra_malloc_stats(&mid), 0);
+  CHECK_EQ(mid.large_live, before.large_live + 2);
+  CHECK(mid.large_bytes >= before.large_bytes + (5 << 20) + (300 << 10));
+  memset(b, 1, 5 << 20);
+  ebra_free(a);
+  ebra_free(b);
+  CHECK_EQ(ebra_malloc_stats(&after), 0);
+  CHECK_EQ(after.large_live, before.large_live);
+  CHECK_EQ(after.large_frees, before.large_frees + 2);
+  CHECK_EQ(ebra_malloc_stats(NULL), -EINVAL);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+}
+
+/* Freed mappings are kept (up to 16) and reused, zeroed; the oldest is
+ * unmapped when a 17th is freed, and a free of it is then foreign. */
+static void test_large_reuse(void) {
+  unsigned char *p = ebra_malloc(600 << 10);
+  memset(p, 0xAB, 600 << 10);
+  ebra_free(p);
+  unsigned char *q = ebra_calloc(1, 600 << 10);
+  CHECK(q == p); /* the kept mapping, the same size */
+  for (size_t i = 0; i < (600 << 10); i++)
+    CHECK(q[i] == 0);
+  ebra_free(q);
+  void *more[17];
+  for (int i = 0; i < 17; i++) /* sizes no kept block fits: new mappings */
+    more[i] = ebra_malloc((size_t)(3 + i) << 20);
+  for (int i = 0; i < 17; i++)
+    ebra_free(more[i]);
+  CHECK_NO_REPORTS();
+  ebra_free(q); /* evicted and unmapped by now */
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+}
+
+static void test_calloc(void) {
+  for (size_t n = 1; n <= 70000; n = n * 3 + 1) {
+    unsigned char *p = ebra_malloc(n);
+    memset(p, 0xAB, n);
+    ebra_free(p);
+    unsigned char *q = ebra_calloc(1, n); /* LIFO magazines: often p again */
+    CHECK(q != NULL);
+    for (size_t i = 0; i < n; i++)
+      CHECK(q[i] == 0);
+    ebra_free(q);
+  }
+  unsigned char *big = ebra_calloc(1000, 1000);
+  CHECK(big != NULL);
+  for (size_t i = 0; i < 1000000; i += 4096)
+    CHECK(big[i] == 0);
+  ebra_free(big);
+  errno = 0;
+  CHECK(ebra_calloc(SIZE_MAX / 2, 3) == NULL);
+  CHECK_EQ(errno, ENOMEM);
+  CHECK_NO_REPORTS();
+}
+
+static void test_realloc(void) {
+  unsigned char *p = ebra_malloc(100); /* class 112 */
+  fill(p, 100, 1);
+  CHECK(ebra_realloc(p, 110) == p);
+  CHECK(ebra_realloc(p, 97) == p);
+  unsigned char *q = ebra_realloc(p, 20); /* a smaller class: moves */
+  CHECK(q != NULL && q != p);
+  CHECK(filled(q, 20, 1));
+  fill(q, 20, 2);
+  p = ebra_realloc(q, 5000);
+  CHECK(p != NULL && filled(p, 20, 2));
+  fill(p, 5000, 3);
+  q = ebra_realloc(p, 300 << 10); /* to a mapping */
+  CHECK(q != NULL && filled(q, 5000, 3));
+  CHECK(ebra_realloc(q, 400 << 10) == q); /* the mapping's granule holds it */
+  fill(q, 400 << 10, 4);
+  p = ebra_realloc(q, 3 << 20); /* grown in place, or moved */
+  CHECK(p != NULL && filled(p, 400 << 10, 4));
+  CHECK(ebra_usable_size(p) >= (3u << 20));
+  q = ebra_realloc(p, 1000); /* back to a class */
+  CHECK(q != NULL && filled(q, 1000, 4) && ebra_pool_of(q) != NULL);
+  CHECK(ebra_realloc(q, 0) == NULL); /* frees */
+  p = ebra_realloc(NULL, 10);
+  CHECK(p != NULL && ebra_usable_size(p) == 16);
+  errno = 0;
+  CHECK(ebra_reallocarray(p, SIZE_MAX / 2, 3) == NULL);
+  CHECK_EQ(errno, ENOMEM);
+  q = ebra_reallocarray(p, 10, 10);
+  CHECK(q != NULL && ebra_usable_size(q) >= 100);
+  ebra_free(q);
+  CHECK_NO_REPORTS();
+}
+
+static void test_aligned(void) {
+  const size_t sizes[] = {1, 100, 5000, 70000, 300 << 10};
+  for (size_t a = 16; a <= ((size_t)2 << 20); a *= 2) {
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      const size_t n = sizes[i];
+      void *p = ebra_aligned_alloc(a, n);
+      CHECK(p != NULL && aligned_to(p, a));
+      const size_t u = ebra_usable_size(p);
+      CHECK(u >= n);
+      const size_t want = n > a ? n : a;
+      if (a <= 4096 && want <= EBRA_MALLOC_CLASS_MAX) {
+        CHECK(ebra_pool_of(p) != NULL);
+        CHECK(u <= 2 * want);
+      }
+      memset(p, 5, n);
+      ebra_free(p);
+      void *q = NULL;
+      CHECK_EQ(ebra_posix_memalign(&q, a, n), 0);
+      CHECK(q != NULL && aligned_to(q, a));
+      ebra_free(q);
+    }
+  }
+  errno = 0;
+  CHECK(ebra_aligned_alloc(24, 10) == NULL);
+  CHECK_EQ(errno, EINVAL);
+  errno = 0;
+  CHECK(ebra_aligned_alloc(0, 10) == NULL);
+  CHECK_EQ(errno, EINVAL);
+  void *q = (void *)1;
+  CHECK_EQ(ebra_posix_memalign(&q, 4, 10), EINVAL);
+  CHECK_EQ(ebra_posix_memalign(&q, 48, 10), EINVAL);
+  CHECK(q == (void *)1);
+  CHECK_EQ(ebra_posix_memalign(&q, 64, SIZE_MAX / 2), ENOMEM);
+  CHECK(q == (void *)1);
+  CHECK_NO_REPORTS();
+}
+
+static void test_misuse(void) {
+  long on_stack = 0;
+  ebra_free(&on_stack);
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+  void *sys = malloc(64); /* the system malloc: this test is not preloaded */
+  ebra_free(sys);
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+  CHECK_EQ(ebra_usable_size(sys), 0);
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+  errno = 0;
+  CHECK(ebra_realloc(sys, 100) == NULL);
+  CHECK_EQ(errno, EINVAL);
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+  free(sys); /* still the system's, untouched */
+
+  ebra_pool_t *pool = ebra_pool_create(&(ebra_pool_config_t){.name = "user", .object_size = 48});
+  void *obj = ebra_pool_alloc(pool);
+  ebra_free(obj);
+  CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+  CHECK_EQ(ebra_pool_free(pool, obj), 0); /* still the pool's */
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+
+  char *p = ebra_malloc(64);
+  ebra_free(p + 16);
+  CHECK_REPORTS(EBRA_ERR_MISALIGNED, 1);
+  ebra_free_sized(p, 65);
+  CHECK_REPORTS(EBRA_ERR_BAD_CALL, 1);
+  ebra_free(p);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+
+  char *big = ebra_malloc(1 << 20);
+  ebra_free(big + 4096);
+  CHECK_REPORTS(EBRA_ERR_MISALIGNED, 1);
+  ebra_free_sized(big, 1 << 20);
+  CHECK_NO_REPORTS();
+  ebra_free(big); /* kept mapped after its free: the state says so */
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  errno = 0;
+  CHECK(ebra_realloc(big, 10) == NULL);
+  CHECK_EQ(errno, EINVAL);
+  CHECK_REPORTS(EBRA_ERR_DOUBLE_FREE, 1);
+  ebra_free(NULL);
+  ebra_free_sized(NULL, 10);
+  CHECK_NO_REPORTS();
+}
+
+static void test_hard_limit(void) {
+  ebra_malloc_stats_t st;
+  ebra_malloc_stats(&st);
+  ebra_engine_stats_t es;
+  CHECK_EQ(ebra_engine_stats(&es), 0);
+  const long limit = (long)(es.committed_bytes + st.large_bytes + (4 << 20));
+  CHECK_EQ(ebra_option_set(EBRA_OPT_HARD_LIMIT, limit), 0);
+  void *ok = ebra_malloc(2 << 20);
+  CHECK(ok != NULL);
+  errno = 0;
+  CHECK(ebra_malloc(8 << 20) == NULL);
+  CHECK_EQ(errno, ENOMEM);
+  CHECK_REPORTS(EBRA_ERR_MEMORY_LIMIT, 1);
+  ebra_free(ok);
+  CHECK_EQ(ebra_option_set(EBRA_OPT_HARD_LIMIT, 0), 0);
+  void *again = ebra_malloc(8 << 20);
+  CHECK(again != NULL);
+  ebra_free(again);
+  CHECK_NO_REPORTS();
+}
+
+/* ---- threads ------------------------------------------------------------------ */
+
+#define HANDOFF 20000
+static void *handoff[HANDOFF];
+
+static void *producer(void *arg) {
+  (void)arg;
+  for (int i = 0; i < HANDOFF; i++) {
+    handoff[i] = ebra_malloc((size_t)(i % 700) + 1);
+    memset(handoff[i], i & 0xff, (size_t)(i % 700) + 1);
+  }
+  return NULL;
+}
+
+static void test_cross_thread(void) {
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, producer, NULL), 0);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+  for (int i = 0; i < HANDOFF; i++) {
+    const unsigned char *p = handoff[i];
+    CHECK(p[0] == (i & 0xff) && p[i % 700] == (i & 0xff));
+    ebra_free(handoff[i]);
+  }
+  CHECK_NO_REPORTS();
+}
+
+static pthread_key_t late_key;
+
+/* Glibc runs at most 4 rounds of key destructors; this one asks for every
+ * round and frees (and allocates) only in the last, after ebra's own state
+ * was released in round one: what a C library's late free looks like. */
+static uintptr_t late_round = 4;
+
+static void late_destructor(void *arg) {
+  uintptr_t round = (uintptr_t)arg;
+  if (round < late_round) {
+    pthread_setspecific(late_key, (void *)(round + 1));
+    return;
+  }
+  void *p = ebra_malloc(40);
+  ebra_free(p);
+  ebra_free(ebra_malloc(200));
+}
+
+static void *late_thread(void *arg) {
+  (void)arg;
+  ebra_free(ebra_malloc(40));
+  pthread_setspecific(late_key, (void *)1);
+  return NULL;
+}
+
+static uint32_t threads_of(size_t size) {
+  void *p = ebra_malloc(size);
+  ebra_pool_stats_t st;
+  CHECK_EQ(ebra_pool_stats(ebra_pool_of(p), &st), 0);
+  ebra_free(p);
+  return st.threads;
+}
+
+static void test_thread_exit(void) {
+  /* ThreadSanitizer ends its own thread state in the last round (its
+   * interceptors crash after it): round 2 there, still after ebra's. */
+  if (test_has_feature(EBRA_FEATURE_TSAN))
+    late_round = 2;
+  CHECK_EQ(pthread_key_create(&late_key, late_destructor), 0);
+  const uint32_t before = threads_of(40);
+  for (int i = 0; i < 8; i++) {
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, late_thread, NULL), 0);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+  }
+  CHECK_EQ(threads_of(40), before); /* no cache left attached */
+  CHECK_EQ(threads_of(200), 1);
+  CHECK_NO_REPORTS();
+}
+
+int main(void) {
+  test_hook_install();
+  TEST_RUN(test_sizes);
+  TEST_RUN(test_large);
+  TEST_RUN(test_large_reuse);
+  TEST_RUN(test_calloc);
+  TEST_RUN(test_realloc);
+  TEST_RUN(test_aligned);
+  TEST_RUN(test_misuse);
+  TEST_RUN(test_hard_limit);
+  TEST_RUN(test_cross_thread);
+  TEST_RUN(test_thread_exit);
+  return 0;
+}
