@@ -263,8 +263,14 @@ static void run_stall(void) {
              "(threshold %llu ms): %s", ebra_reclaim_backend_name(backend), rep_stalls,
              after / 1000000, STALL_NS / 1000000, rep_msg);
   STRESS_CHECK(rep_stalls == 1, "%" PRIu64 " stall reports for one stall", rep_stalls);
-  STRESS_CHECK(after > 0 && after <= 2 * STALL_NS, "stall reported %" PRIu64 " ms after the "
-               "retire (threshold %llu ms)", after / 1000000, STALL_NS / 1000000);
+  /* The goal is 2 x the threshold.  Under TSan on a loaded 2-CPU machine
+   * the watchdog's own wake-ups run several times slower (seen: 200 ms
+   * late once in several runs), so there the bound is 4 x; the other
+   * builds check 2 x. */
+  const uint64_t bound = (stress_sanitizers() & EBRA_FEATURE_TSAN ? 4 : 2) * STALL_NS;
+  STRESS_CHECK(after > 0 && after <= bound, "stall reported %" PRIu64 " ms after the "
+               "retire (threshold %llu ms, bound %" PRIu64 " ms)", after / 1000000,
+               STALL_NS / 1000000, bound / 1000000);
   STRESS_CHECK(strstr(rep_msg, "edges-stall") && strstr(rep_msg, tid),
                "the report names neither the domain nor thread %d", reader_tid);
   STRESS_CHECK(rep_other == 0, "other reports");
