@@ -6,7 +6,7 @@
 #
 # Usage:
 #   bench/run.sh [--quick] [--out DIR] [--build-dir DIR] [--no-build]
-#                [--img DIR] [--only HARNESS[,HARNESS...]] [--urcu-inline]
+#                [--img DIR] [--only HARNESS[,HARNESS...]] [--no-urcu-inline]
 #                [--callgrind | --no-callgrind]
 #   bench/run.sh report DIR          tables again from saved results
 #   bench/run.sh plot DIR [IMG_DIR]  plots again from saved results
@@ -22,13 +22,14 @@
 #   --out DIR      results (default BUILD_DIR/bench-results): HARNESS.*.json,
 #                  series/HARNESS/*.csv (time series), notes.txt, tables.md;
 #                  the selected harnesses' old results there are replaced
-#   --build-dir D  build tree (default build/bench, or build/bench-inline
-#                  with --urcu-inline), configured Release
+#   --build-dir D  build tree (default build/bench, or build/bench-noinline
+#                  with --no-urcu-inline), configured Release
 #   --no-build     use the binaries already in the build tree
 #   --img DIR      where the PNG plots go (default OUT/img)
 #   --only LIST    run only these harnesses (names from HARNESSES below)
-#   --urcu-inline  build libebra with EBRA_URCU_INLINE=ON (liburcu's read
-#                  side inlined; LGPL note in docs/DESIGN.md)
+#   --no-urcu-inline  build libebra with EBRA_URCU_INLINE=OFF (liburcu's
+#                  read side called in liburcu's shared libraries instead of
+#                  compiled into libebra, the default; build/bench-noinline)
 #   --callgrind    with bench_pool selected, also count instructions per
 #                  operation (bench/callgrind.sh --peers, 20-40 s on the
 #                  2-CPU VM under load) into OUT/callgrind.tsv and
@@ -120,7 +121,7 @@ quick=0
 out=""
 build=""
 do_build=1
-urcu_inline=OFF
+urcu_inline=ON
 img=""
 only=""
 callgrind=auto
@@ -136,7 +137,8 @@ while [[ $# -gt 0 ]]; do
     --img=*) img="${1#--img=}"; shift ;;
     --only) only="${2:?--only needs harness names}"; shift 2 ;;
     --only=*) only="${1#--only=}"; shift ;;
-    --urcu-inline) urcu_inline=ON; shift ;;
+    --no-urcu-inline) urcu_inline=OFF; shift ;;
+    --urcu-inline) urcu_inline=ON; shift ;; # the default; kept for old commands
     --callgrind) callgrind=on; shift ;;
     --no-callgrind) callgrind=off; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -146,7 +148,7 @@ done
 
 cd "$root"
 if [[ -z $build ]]; then
-  if [[ $urcu_inline == ON ]]; then build="build/bench-inline"; else build="build/bench"; fi
+  if [[ $urcu_inline == ON ]]; then build="build/bench"; else build="build/bench-noinline"; fi
 fi
 selected=()
 for h in "${HARNESSES[@]}"; do
@@ -240,7 +242,7 @@ for p in jemalloc mimalloc tcmalloc ebra-malloc; do
 done
 
 {
-  echo "command: bench/run.sh$( ((quick)) && echo ' --quick')$([[ $urcu_inline == ON ]] && echo ' --urcu-inline')"
+  echo "command: bench/run.sh$( ((quick)) && echo ' --quick')$([[ $urcu_inline == OFF ]] && echo ' --no-urcu-inline')"
   echo "build: $build (EBRA_URCU_INLINE=$urcu_inline)"
   echo "git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (modified)')"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
