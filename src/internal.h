@@ -264,8 +264,8 @@ struct ebi_thread_s {
    * and go. */
   uint32_t number;
   ebi_thread_t *next, *prev;  /* all threads, registry lock */
-  unsigned *busy;             /* the thread's EBRA__TLS.busy: pool operations
-                                 it is inside; read by a drainer */
+  ebra__tls_t *tls;           /* the thread's EBRA__TLS, whose busy and nested
+                                 a drainer reads */
 };
 #define EBI_THREAD_NUMBERS 64
 #define EBI_THREAD_UNNUMBERED UINT32_MAX
@@ -533,9 +533,24 @@ EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);
 
 /* A pool operation of the calling thread: from before it looks up its
  * cache to after it last touches it (ebra/pool_inline.h; the handshake of
- * ebi_tcache_drain_idle_locked).  Nests. */
+ * ebi_tcache_drain_idle_locked).  A flag, not a count: slow paths, which
+ * may call out to code that enters another operation, are bracketed by
+ * ebi_pool_slow_enter/leave as well. */
 #define ebi_pool_op_enter() ebra__op_enter()
 #define ebi_pool_op_leave() ebra__op_leave()
+#if defined(EBRA_TSAN)
+#define EBI_NESTED_ORDER __ATOMIC_SEQ_CST
+#else
+#define EBI_NESTED_ORDER __ATOMIC_RELAXED
+#endif
+/* Owner-only read-modify-writes of its own `nested`; atomic so that a
+ * drainer's read is no data race (slow paths: the cost does not matter). */
+static inline void ebi_pool_slow_enter(void) {
+  __atomic_fetch_add(&EBRA__TLS.nested, 1u, EBI_NESTED_ORDER);
+}
+static inline void ebi_pool_slow_leave(void) {
+  __atomic_fetch_sub(&EBRA__TLS.nested, 1u, EBI_NESTED_ORDER);
+}
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
@@ -562,9 +577,11 @@ EBI_INTERNAL_FN uint32_t ebi_tcache_drain_idle_locked(ebra_pool_t *pool, uint32_
 static inline void ebi_slot_serial_store_drain(ebi_slot_t *slot, uint64_t v) {
   atomic_store_explicit(&slot->serial, v, EBI_DRAIN_ORDER);
 }
-/* Another thread's busy count (the drainer, after its barrier). */
-static inline unsigned ebi_thread_busy_load_drain(const ebi_thread_t *t) {
-  return __atomic_load_n(t->busy, __ATOMIC_SEQ_CST);
+/* Is another thread inside a pool operation (the drainer, after its
+ * barrier)?  Its fast path's flag, or its slow paths' depth. */
+static inline bool ebi_thread_in_pool_op_drain(const ebi_thread_t *t) {
+  return __atomic_load_n(&t->tls->busy, __ATOMIC_SEQ_CST) != 0 ||
+         __atomic_load_n(&t->tls->nested, __ATOMIC_SEQ_CST) != 0;
 }
 EBI_INTERNAL_FN void ebi_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
 EBI_INTERNAL_FN ebi_thread_t *ebi_thread_get_locked(void);     /* registry lock held */

@@ -175,7 +175,9 @@ static void *alloc_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc) {
 /* Inside a pool operation, which it leaves (so the fast path can jump
  * here with nothing to restore). */
 static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  ebi_pool_slow_enter(); /* reports may call out; see ebi_pool_op_enter */
   void *p = alloc_slow_in_op(pool, tc);
+  ebi_pool_slow_leave();
   ebi_pool_op_leave();
   return p;
 }
@@ -265,7 +267,9 @@ static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool us
 /* Inside a pool operation, which it leaves. */
 static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
                                                bool user) {
+  ebi_pool_slow_enter(); /* reports may call out; see ebi_pool_op_enter */
   const int rc = free_slow_in_op(pool, tc, p, user);
+  ebi_pool_slow_leave();
   ebi_pool_op_leave();
   return rc;
 }
@@ -462,9 +466,11 @@ int ebra_pool_thread_flush(ebra_pool_t *pool) {
   if (rc)
     return rc;
   ebi_pool_op_enter();
+  ebi_pool_slow_enter();
   ebi_tcache_t *tc = ebi_tcache_of(pool);
   if (tc)
     ebi_tcache_flush(pool, tc);
+  ebi_pool_slow_leave();
   ebi_pool_op_leave();
   return 0;
 }

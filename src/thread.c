@@ -73,7 +73,7 @@ ebi_thread_t *ebi_thread_get_locked(void) {
     threads->prev = t;
   threads = t;
   pthread_setspecific(thread_key, t); /* so the destructor runs at exit */
-  t->busy = &EBRA__TLS.busy;
+  t->tls = &EBRA__TLS;
   EBRA__TLS.thread = t;
   return t;
 }
@@ -215,13 +215,15 @@ void ebi_tcache_detach_all(ebra_pool_t *pool) {
 
 /* ---- taking an idle thread's cache ---------------------------------------
  * The handshake (docs/DESIGN.md, "Taking an idle thread's cache"):
- *   owner    busy += 1 (ebi_pool_op_enter); compiler barrier; load its slot's
- *            serial; use the cache; compiler barrier; busy -= 1
- *   drainer  store serial := 0 in the slot; membarrier(); load busy; if 0,
- *            the cache is the drainer's; else store the serial back
+ *   owner    busy := 1 (ebi_pool_op_enter); compiler barrier; load its
+ *            slot's serial; use the cache (a slow path also counts
+ *            nested); compiler barrier; busy := 0
+ *   drainer  store serial := 0 in the slot; membarrier(); load busy and
+ *            nested; if both 0, the cache is the drainer's; else store
+ *            the serial back
  * membarrier runs a full barrier on every CPU running a thread of this
  * process, between the drainer's store and its load; so either the
- * owner's busy += 1 is visible to the drainer's load, or the owner's load
+ * owner's busy := 1 is visible to the drainer's load, or the owner's load
  * of the serial comes after the barrier and sees 0 and misses (then the
  * slow path finds no cache and attaches, under the registry lock the
  * drainer holds).  Without the barrier both could miss each other (x86
@@ -288,7 +290,7 @@ uint32_t ebi_tcache_drain_idle_locked(ebra_pool_t *pool, uint32_t min_idle) {
 #if defined(EBI_SEEDED_BUG_DRAIN) /* stress_drain_caught only: ignore the owner */
     if (0) {
 #else
-    if (ebi_thread_busy_load_drain(tc->thread) != 0) {
+    if (ebi_thread_in_pool_op_drain(tc->thread)) {
 #endif
       /* In an operation: give the slot back; a miss it caused meanwhile
        * finds the cache again in ebi_tcache_attach. */

@@ -17,7 +17,8 @@
  * the cached stack pointers of the loaded magazine, and, on free, the
  * segment map and the slab header.  The offsets below are checked against
  * the library's structs when the library is compiled (src/pool.c), and the
- * two symbols carry the layout's number (layout 1 had no busy count): an application built against one
+ * two symbols carry the layout's number (layout 1 had no busy flag, layout
+ * 2 counted it): an application built against one
  * layout fails to link (or to load) against a library with another, never
  * misreads it.  Rebuild the application when the layout number changes
  * (CHANGELOG.md says when).
@@ -38,16 +39,18 @@ extern "C" {
 #endif
 
 /* ---- the private layout (layout 1) --------------------------------------- */
-#define EBRA__LAYOUT 2
-#define EBRA__TLS ebra__tls_L2
-#define EBRA__SEGMAP_TOP ebra__segmap_top_L2
+#define EBRA__LAYOUT 3
+#define EBRA__TLS ebra__tls_L3
+#define EBRA__SEGMAP_TOP ebra__segmap_top_L3
 
-/* The calling thread's ebra state: its thread struct, and the count of
- * pool operations it is inside (the idle-cache handshake, DESIGN.md
- * "Taking an idle thread's cache"). */
+/* The calling thread's ebra state: its thread struct, and what the
+ * idle-cache handshake reads (DESIGN.md "Taking an idle thread's cache"):
+ * busy, 1 while the thread is inside a pool operation's fast path, and
+ * nested, the slow paths' depth. */
 typedef struct ebra__tls_s {
   void *thread;
   unsigned busy;
+  unsigned nested;
 } ebra__tls_t;
 
 /* struct ebra_pool_s */
@@ -79,25 +82,30 @@ typedef struct ebra__tls_s {
 EBRA_API extern __thread ebra__tls_t EBRA__TLS __attribute__((tls_model("initial-exec")));
 
 /* Enter and leave a pool operation: the owner's side of the handshake
- * (ebi_pool_op_enter in the library).  One unlocked add to thread-local
- * memory each way, ordered against the slot lookup by the compiler only;
- * the drainer's membarrier orders it for the CPU. */
+ * (ebi_pool_op_enter in the library).  Plain stores of 1 and 0, not a
+ * count: a read-modify-write would chain every operation to the last one
+ * through store forwarding, several cycles each.  Ordered against the
+ * slot lookup by the compiler only; the drainer's membarrier orders them
+ * for the CPU.  A slow path, which may call out (a report hook that
+ * allocates), counts `nested` as well, so an inner operation's store of 0
+ * does not uncover the outer one. */
 static inline void ebra__op_enter(void) {
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-  __asm__ volatile("addl $1, %0" : "+m"(EBRA__TLS.busy)::"memory");
+#if defined(__SANITIZE_THREAD__)
+  __atomic_store_n(&EBRA__TLS.busy, 1u, __ATOMIC_SEQ_CST);
 #else
-  __atomic_fetch_add(&EBRA__TLS.busy, 1, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&EBRA__TLS.busy, 1u, __ATOMIC_RELAXED);
+  __asm__ volatile("" ::: "memory");
 #endif
 }
 
 static inline void ebra__op_leave(void) {
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-  __asm__ volatile("subl $1, %0" : "+m"(EBRA__TLS.busy)::"memory");
+#if defined(__SANITIZE_THREAD__)
+  __atomic_store_n(&EBRA__TLS.busy, 0u, __ATOMIC_RELEASE);
 #else
-  __atomic_fetch_sub(&EBRA__TLS.busy, 1, __ATOMIC_RELEASE);
+  __asm__ volatile("" ::: "memory");
+  __atomic_store_n(&EBRA__TLS.busy, 0u, __ATOMIC_RELAXED);
 #endif
 }
-
 #endif
 
 #if defined(__GNUC__) && !defined(EBRA_BUILDING_LIBRARY) && !defined(EBRA_NO_INLINE)
