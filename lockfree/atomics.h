@@ -41,6 +41,26 @@
                                           memory_order_acq_rel,              \
                                           memory_order_acquire)
 
+/* The idle-cache handshake (src/thread.c, "taking an idle thread's
+ * cache"): its owner-side and drainer-side accesses are ordered by the
+ * drainer's membarrier, so they are relaxed (plain moves); ThreadSanitizer
+ * cannot see that barrier, so under it they are sequentially consistent,
+ * which is the same argument without the barrier.  The _word variants are
+ * for plain (not _Atomic) words that a public header's inline code also
+ * writes (ebra/pool_inline.h). */
+#if defined(EBRA_TSAN)
+#define EBI_HANDSHAKE_ORDER memory_order_seq_cst
+#define EBI_HANDSHAKE_ORDER_WORD __ATOMIC_SEQ_CST
+#else
+#define EBI_HANDSHAKE_ORDER memory_order_relaxed
+#define EBI_HANDSHAKE_ORDER_WORD __ATOMIC_RELAXED
+#endif
+#define ebi_atomic_load_handshake(p) atomic_load_explicit((p), EBI_HANDSHAKE_ORDER)
+#define ebi_atomic_store_handshake(p, v) atomic_store_explicit((p), (v), EBI_HANDSHAKE_ORDER)
+#define ebi_word_load_seq_cst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ebi_word_add_handshake(p, v) __atomic_fetch_add((p), (v), EBI_HANDSHAKE_ORDER_WORD)
+#define ebi_word_sub_handshake(p, v) __atomic_fetch_sub((p), (v), EBI_HANDSHAKE_ORDER_WORD)
+
 /* Orders the compiler's stores, not the CPU's, and costs no instruction.
  * For one thread's stores as another process sees them: x86-64's stores
  * become visible in program order (TSO), so program order is what a fork

@@ -538,18 +538,14 @@ EBI_INTERNAL_FN uint64_t ebi_depot_trim(ebra_pool_t *pool, uint64_t keep);
  * ebi_pool_slow_enter/leave as well. */
 #define ebi_pool_op_enter() ebra__op_enter()
 #define ebi_pool_op_leave() ebra__op_leave()
-#if defined(EBRA_TSAN)
-#define EBI_NESTED_ORDER __ATOMIC_SEQ_CST
-#else
-#define EBI_NESTED_ORDER __ATOMIC_RELAXED
-#endif
 /* Owner-only read-modify-writes of its own `nested`; atomic so that a
- * drainer's read is no data race (slow paths: the cost does not matter). */
+ * drainer's read is no data race (slow paths: the cost does not matter).
+ * Paired with the drainer's load in ebi_thread_in_pool_op_drain. */
 static inline void ebi_pool_slow_enter(void) {
-  __atomic_fetch_add(&EBRA__TLS.nested, 1u, EBI_NESTED_ORDER);
+  ebi_word_add_handshake(&EBRA__TLS.nested, 1u);
 }
 static inline void ebi_pool_slow_leave(void) {
-  __atomic_fetch_sub(&EBRA__TLS.nested, 1u, EBI_NESTED_ORDER);
+  ebi_word_sub_handshake(&EBRA__TLS.nested, 1u);
 }
 EBI_INTERNAL_FN void ebi_registry_lock(void);
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
@@ -567,21 +563,18 @@ EBI_INTERNAL_FN void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc);
  * were taken.  Never the caller's own; never waits for an owner.
  * Registry lock held. */
 EBI_INTERNAL_FN uint32_t ebi_tcache_drain_idle_locked(ebra_pool_t *pool, uint32_t min_idle);
-/* The order of the drainer's serial store: sequentially consistent under
- * TSan (the owners' side is too), relaxed with the membarrier. */
-#if defined(EBRA_TSAN)
-#define EBI_DRAIN_ORDER memory_order_seq_cst
-#else
-#define EBI_DRAIN_ORDER memory_order_relaxed
-#endif
 static inline void ebi_slot_serial_store_drain(ebi_slot_t *slot, uint64_t v) {
-  atomic_store_explicit(&slot->serial, v, EBI_DRAIN_ORDER);
+  /* Paired with the owner's load in ebi_tcache_of_fast, through the
+   * drainer's membarrier (or sequential consistency under TSan). */
+  ebi_atomic_store_handshake(&slot->serial, v);
 }
 /* Is another thread inside a pool operation (the drainer, after its
  * barrier)?  Its fast path's flag, or its slow paths' depth. */
 static inline bool ebi_thread_in_pool_op_drain(const ebi_thread_t *t) {
-  return __atomic_load_n(&t->tls->busy, __ATOMIC_SEQ_CST) != 0 ||
-         __atomic_load_n(&t->tls->nested, __ATOMIC_SEQ_CST) != 0;
+  /* After the membarrier: sees the owner's busy := 1 (or its load of the
+   * serial saw 0); see thread.c. */
+  return ebi_word_load_seq_cst(&t->tls->busy) != 0 ||
+         ebi_word_load_seq_cst(&t->tls->nested) != 0;
 }
 EBI_INTERNAL_FN void ebi_tcache_detach_all(ebra_pool_t *pool); /* registry lock held */
 EBI_INTERNAL_FN ebi_thread_t *ebi_thread_get_locked(void);     /* registry lock held */
@@ -620,7 +613,7 @@ static inline ebi_tcache_t *ebi_tcache_of_fast(const ebra_pool_t *pool) {
   const ebi_slot_t *slot =
       (const ebi_slot_t *)((const char *)ebi_tls_thread + pool->tslot_off);
   /* The owner's load in the drain handshake (thread.c). */
-  if (EBI_LIKELY(atomic_load_explicit(&slot->serial, EBI_DRAIN_ORDER) == pool->life.serial)) {
+  if (EBI_LIKELY(ebi_atomic_load_handshake(&slot->serial) == pool->life.serial)) {
     if (slot->state == NULL) /* a matching slot always has state */
       __builtin_unreachable();
     return (ebi_tcache_t *)slot->state;
