@@ -75,10 +75,17 @@ static size_t class_alignment(uint32_t c) {
   return a < 16 ? 16 : a > EBRA_MAX_ALIGNMENT ? EBRA_MAX_ALIGNMENT : a;
 }
 
-/* Rounds per magazine: 64 up to 4 KiB blocks, then fewer, so that a
- * thread's two magazines of a large class hold at most about 512 KiB. */
+/* Rounds per magazine: about EBI_MALLOC_MAG_BYTES of blocks, 2 to 64 (64
+ * up to 256 B blocks, 16 at 1 KiB, 4 at 4 KiB).  A thread's two magazines
+ * of a class then hold at most about 32 KiB of blocks below 16 KiB, and
+ * the first allocation of a class carves (touches) one magazine's worth.
+ * With 256 KiB per magazine (before 2026-11-30) every class of 1 KiB and
+ * up touched 64 KiB to 256 KiB on its first use, and a thread could keep
+ * 512 KiB per class: about 1 MiB more resident than mimalloc in a program
+ * that had barely started (docs/BENCHMARKS.md). */
+#define EBI_MALLOC_MAG_BYTES ((size_t)16 << 10)
 static unsigned class_magazine(uint32_t c) {
-  const size_t by_bytes = ((size_t)256 << 10) / ebi_malloc_class_size[c];
+  const size_t by_bytes = EBI_MALLOC_MAG_BYTES / ebi_malloc_class_size[c];
   return by_bytes > 64 ? 64 : by_bytes < 2 ? 2 : (unsigned)by_bytes;
 }
 
