@@ -262,6 +262,32 @@ static void test_misuse(void) {
   CHECK_NO_REPORTS();
 }
 
+/* free tells a class block from a user pool's object by the pool's
+ * registry id, masked into a table of 256 (malloc_internal.h, M1).  With
+ * 300 user pools alive, some have ids that share an entry with a class
+ * pool, others sit below the table's end: every one's object is reported
+ * and left to its pool. */
+#define MANY_POOLS 300
+static void test_user_pools_past_id_table(void) {
+  static ebra_pool_t *pools[MANY_POOLS];
+  static void *objs[MANY_POOLS];
+  ebra_free(ebra_malloc(48)); /* the 48-byte class exists */
+  for (int i = 0; i < MANY_POOLS; i++) {
+    pools[i] = ebra_pool_create(&(ebra_pool_config_t){.name = "many", .object_size = 48});
+    CHECK(pools[i] != NULL);
+    objs[i] = ebra_pool_alloc(pools[i]);
+    CHECK(objs[i] != NULL);
+  }
+  for (int i = 0; i < MANY_POOLS; i++) {
+    ebra_free(objs[i]);
+    CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+    CHECK_EQ(ebra_pool_free(pools[i], objs[i]), 0); /* still the pool's, never freed */
+  }
+  CHECK_NO_REPORTS();
+  for (int i = 0; i < MANY_POOLS; i++)
+    CHECK_EQ(ebra_pool_destroy(pools[i]), 0);
+}
+
 static void test_hard_limit(void) {
   ebra_malloc_stats_t st;
   ebra_malloc_stats(&st);
@@ -368,6 +394,7 @@ int main(void) {
   TEST_RUN(test_realloc);
   TEST_RUN(test_aligned);
   TEST_RUN(test_misuse);
+  TEST_RUN(test_user_pools_past_id_table);
   TEST_RUN(test_hard_limit);
   TEST_RUN(test_cross_thread);
   TEST_RUN(test_thread_exit);
