@@ -33,7 +33,7 @@
  * 16; a class's natural alignment is the largest power of two dividing its
  * size, capped at 4096. */
 #define EBI_MALLOC_NCLASSES 52
-#define EBI_MALLOC_SMALL_MAX 1024 /* sizes up to here: one table load */
+#define EBI_MALLOC_SMALL_MAX 4096 /* sizes up to here: one table load */
 #define EBI_MALLOC_SMALL_LEN (EBI_MALLOC_SMALL_MAX / 16 + 1)
 #define EBI_MALLOC_IDS 256 /* registry ids mapped back to a class; a power of two */
 
@@ -46,7 +46,7 @@ EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_
 EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_by_id[EBI_MALLOC_IDS];
 
 /* The class of a request of n bytes, EBI_MALLOC_SMALL_MAX < n <=
- * EBRA_MALLOC_CLASS_MAX: four classes per doubling. */
+ * EBRA_MALLOC_CLASS_MAX: four classes per doubling (k >= 12 here). */
 static inline uint32_t ebi_malloc_class_of_big(size_t n) {
   const unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 2^k < n */
   const unsigned j = (unsigned)((n - 1 - ((size_t)1 << k)) >> (k - 2));          /* 0..3 */
