@@ -7,6 +7,9 @@
  *                        2000 live blocks of 8 B .. 64 KiB (geometric: most
  *                        are small), 1 in 512 of 256 KiB; each pair frees a
  *                        random one and mallocs a new size in its place
+ *   malloc_ops larson N  N pairs of bench_malloc's BM_larson on one thread:
+ *                        4096 slots; each pair mallocs 16..1024 B into a
+ *                        random slot and frees the block it held
  * Setup is the same for every N (the random sequence too), so
  * (Ir(N) - Ir(0)) / N is one pair, the loop included. */
 #include <stdint.h>
@@ -52,14 +55,33 @@ static void run_random(long n) {
     free(live[i]);
 }
 
+#define NSLOTS 4096
+
+static void run_larson(long n) {
+  static void *slots[NSLOTS];
+  for (long i = 0; i < n; i++) {
+    char *p = malloc(16 + below(1009));
+    p[0] = 1;
+    void **slot = &slots[below(NSLOTS)];
+    free(*slot);
+    *slot = p;
+  }
+  for (int i = 0; i < NSLOTS; i++)
+    free(slots[i]);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: malloc_ops SIZE|random N\n");
+    fprintf(stderr, "usage: malloc_ops SIZE|random|larson N\n");
     return 2;
   }
   const long n = atol(argv[2]);
   if (strcmp(argv[1], "random") == 0) {
     run_random(n);
+    return 0;
+  }
+  if (strcmp(argv[1], "larson") == 0) {
+    run_larson(n);
     return 0;
   }
   const size_t size = (size_t)atol(argv[1]);
