@@ -131,15 +131,16 @@ static inline void *ebi_malloc_pop(ebra_pool_t *pool) {
   return NULL;
 }
 
-/* Push p, which passed the user's free checks, on the calling thread's
- * loaded magazine of pool; false on a miss. */
-static inline bool ebi_malloc_push(ebra_pool_t *pool, void *p) {
+/* Push p, which passed the user's free checks (marker: its free marker,
+ * from them), on the calling thread's loaded magazine of pool; false on a
+ * miss. */
+static inline bool ebi_malloc_push(ebra_pool_t *pool, void *p, uint64_t marker) {
   ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
   if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
     if (EBI_LIKELY(top != tc->limit)) {
-      ebi_object_on_free(pool, p);
+      ebi_object_on_free_marked(pool, p, marker);
       *top = p;
       tc->top = top + 1;
       ebi_counter_add_owner(&tc->c.frees, 1);
@@ -163,14 +164,16 @@ static inline void *ebi_malloc_inline(size_t n) {
 
 /* The free of p from slab s (one segment-map lookup): a slot of a class
  * pool that passes the pool's default checks (ebi_object_user_free, run
- * once, here), pushed on the thread's magazine.  Anything else, and every
- * miss, goes to ebi_free_slow, which sorts it out and reports misuse. */
+ * once, here, which also gives the free marker to store), pushed on the
+ * thread's magazine.  Anything else, and every miss, goes to
+ * ebi_free_slow, which sorts it out and reports misuse. */
 static inline bool ebi_free_fast(const ebi_slab_t *s, void *p) {
   if (EBI_UNLIKELY(s == NULL))
     return false;
   ebra_pool_t *pool = s->pool;
-  return EBI_LIKELY(ebi_malloc_is_class(pool) && ebi_object_user_free(pool, s, p)) &&
-         ebi_malloc_push(pool, p);
+  uint64_t marker;
+  return EBI_LIKELY(ebi_malloc_is_class(pool) && ebi_object_user_free(pool, s, p, &marker)) &&
+         ebi_malloc_push(pool, p, marker);
 }
 
 static inline void ebi_free_inline(void *p, const char *call) {
