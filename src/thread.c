@@ -28,7 +28,9 @@
  * Fork: prepare takes every lock in lock order; the parent releases them;
  * the child releases them and then, being single-threaded, releases the
  * state of threads that do not exist in the child (their caches go back to
- * the depots, so their objects are usable again).
+ * the depots, so their objects are usable again).  Only once every lock is
+ * released does the child start threads again (fork_restart hooks):
+ * creating a thread may allocate through ebra's own malloc.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -386,7 +388,7 @@ static void thread_key_destructor(void *arg) {
 
 /* ---- fork ----------------------------------------------------------------- */
 
-typedef enum { FORK_PREPARE, FORK_PARENT, FORK_CHILD } fork_step_t;
+typedef enum { FORK_PREPARE, FORK_PARENT, FORK_CHILD, FORK_RESTART } fork_step_t;
 
 /* Run one fork step of the hooks on one side of the registry lock: in
  * registration order, or in reverse for FORK_PARENT (releases). */
@@ -395,7 +397,8 @@ static void hooks_run(bool above_registry, fork_step_t step) {
     const ebi_thread_hooks_t *h = hooks[step == FORK_PARENT ? nhooks - 1 - k : k];
     void (*fn)(void) = step == FORK_PREPARE  ? h->fork_prepare
                        : step == FORK_PARENT ? h->fork_parent
-                                             : h->fork_child;
+                       : step == FORK_CHILD  ? h->fork_child
+                                             : h->fork_restart;
     if (h->above_registry == above_registry && fn)
       fn();
   }
@@ -459,6 +462,10 @@ static void fork_child(void) {
   ebi_registry_unlock();
   hooks_run(true, FORK_PARENT);
   hooks_run(true, FORK_CHILD);
+  /* Every ebra lock is free now: threads may start (their creation may
+   * allocate through ebra's malloc, which may take any of them). */
+  hooks_run(true, FORK_RESTART);
+  hooks_run(false, FORK_RESTART);
 }
 
 /* ---- library init ------------------------------------------------------- */
