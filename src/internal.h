@@ -383,6 +383,9 @@ EBI_INTERNAL_FN void ebi_report(ebra_error_kind_t kind, const char *fmt, ...)
 EBI_INTERNAL_FN void ebi_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind,
                                        const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Deliver the reports that waited for the registry lock (R1 in
+ * report.c); ebi_registry_unlock calls it. */
+EBI_INTERNAL_FN void ebi_report_deliver_deferred(void);
 EBI_INTERNAL_FN void ebi_die(const char *file, int line, const char *why)
     __attribute__((noreturn));
 #define EBI_DIE(why) ebi_die(__FILE__, __LINE__, (why))
@@ -548,7 +551,10 @@ static inline void ebi_pool_slow_leave(void) {
   ebi_word_sub_handshake(&EBRA__TLS.nested, 1u);
 }
 EBI_INTERNAL_FN void ebi_registry_lock(void);
+/* Also delivers the reports made while the lock was held (report.c, R1). */
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
+/* Does the calling thread hold the registry lock? */
+EBI_INTERNAL_FN bool ebi_registry_held(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
  * lock held. */
 static inline ebra_pool_t *ebi_registry_at(uint32_t id) {

@@ -50,8 +50,23 @@ static uint64_t thread_numbers_held; /* bit i: a live thread state holds number 
 static ebi_thread_t *threads;  /* all threads with state; registry lock */
 static pthread_key_t thread_key;
 
-void ebi_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
-void ebi_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+/* 1 while the calling thread holds the registry lock: its reports wait
+ * until the lock is released (src/report.c, R1).  A fork child inherits
+ * the forking thread's 1 with the lock, and fork_child releases both. */
+static __thread uint8_t registry_held __attribute__((tls_model("initial-exec")));
+
+void ebi_registry_lock(void) { /* released in ebi_registry_unlock */
+  pthread_mutex_lock(&registry_mutex);
+  registry_held = 1;
+}
+
+void ebi_registry_unlock(void) {
+  registry_held = 0;
+  pthread_mutex_unlock(&registry_mutex);
+  ebi_report_deliver_deferred(); /* reports made while it was held (R1) */
+}
+
+bool ebi_registry_held(void) { return registry_held != 0; }
 
 /* ---- thread state --------------------------------------------------------- */
 
