@@ -17,7 +17,8 @@
  *       ebra_snapshot or anything else that takes that lock.  At most
  *       DEFERRED_MAX wait; one more is counted as suppressed instead (P1
  *       still holds) and the first such is announced when the queue is
- *       delivered.
+ *       delivered.  The fork handlers release the registry lock without
+ *       delivering (src/thread.c); the child delivers at its end.
  *   R2  a thread delivering the queue does not deliver it again from
  *       inside the hook (a hook that takes and releases the registry lock):
  *       the outer loop takes the rest, so the hook is not re-entered on
@@ -127,6 +128,12 @@ static void deliver(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, unsig
     ebi_atomic_add_relaxed(&suppressed[k], 1);
   }
 }
+
+/* Fork: report_lock is the last lock ebra's prepare takes (no hook runs
+ * under it, and nothing under it allocates), so a child never inherits it
+ * held by a thread that is not there, with the queue half-changed. */
+void ebi_report_fork_lock(void) { pthread_mutex_lock(&report_lock); } /* released in: */
+void ebi_report_fork_unlock(void) { pthread_mutex_unlock(&report_lock); }
 
 void ebi_report_deliver_deferred(void) {
   if (!ebi_atomic_load_relaxed(&xdeferred_n) || delivering)

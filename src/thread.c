@@ -68,6 +68,15 @@ void ebi_registry_unlock(void) {
 
 bool ebi_registry_held(void) { return registry_held != 0; }
 
+/* The fork handlers' release: the floors above still hold their locks
+ * (and, in libebra-malloc.so's parent, meta_lock), under which no hook may
+ * run; waiting reports are delivered by the next ordinary release (in the
+ * child, at the end of fork_child). */
+static void registry_unlock_in_fork(void) {
+  registry_held = 0;
+  pthread_mutex_unlock(&registry_mutex);
+}
+
 /* ---- thread state --------------------------------------------------------- */
 
 /* The calling thread's state, created on first use.  Registry lock held. */
@@ -474,19 +483,22 @@ static void fork_prepare(void) {
   ebi_registry_lock();
   hooks_run(false, FORK_PREPARE);
   ebi_life_each_locked(EBI_KIND_POOL, pool_fork_lock);
+  ebi_report_fork_lock(); /* a leaf: last */
 }
 
 static void fork_unlock_pools(void) { ebi_life_each_locked(EBI_KIND_POOL, pool_fork_unlock); }
 
 static void fork_parent(void) {
+  ebi_report_fork_unlock();
   fork_unlock_pools();
   hooks_run(false, FORK_PARENT);
-  ebi_registry_unlock();
+  registry_unlock_in_fork();
   hooks_run(true, FORK_PARENT);
 }
 
 /* The child has one thread: give back the state of all the others. */
 static void fork_child(void) {
+  ebi_report_fork_unlock();
   hooks_run(false, FORK_PARENT); /* unlock the floors' locks first */
   ebi_thread_t *self = ebi_tls_thread;
   ebi_thread_t *t = threads;
@@ -499,13 +511,15 @@ static void fork_child(void) {
   ebi_life_each_locked(EBI_KIND_POOL, pool_reconcile_after_fork);
   hooks_run(false, FORK_CHILD);
   fork_unlock_pools();
-  ebi_registry_unlock();
+  registry_unlock_in_fork();
   hooks_run(true, FORK_PARENT);
   hooks_run(true, FORK_CHILD);
-  /* Every ebra lock is free now: threads may start (their creation may
-   * allocate through ebra's malloc, which may take any of them). */
+  /* Every ebra lock is free now (meta_lock's child handler ran first):
+   * threads may start (their creation may allocate through ebra's malloc,
+   * which may take any of them), and reports reach the hook. */
   hooks_run(true, FORK_RESTART);
   hooks_run(false, FORK_RESTART);
+  ebi_report_deliver_deferred();
 }
 
 /* ---- library init ------------------------------------------------------- */
