@@ -425,6 +425,7 @@ EBI_INTERNAL_FN extern const char *const ebi_reclaim_names[EBRA_RECLAIM_CK_EPOCH
 
 /* ---- os.c: the only file that talks to the OS about memory --------------- */
 EBI_INTERNAL_FN int ebi_os_map_aligned(size_t size, size_t align, void **out);
+EBI_INTERNAL_FN int ebi_os_reserve(size_t size, void **out); /* MAP_NORESERVE */
 EBI_INTERNAL_FN int ebi_os_unmap(void *p, size_t size);
 EBI_INTERNAL_FN int ebi_os_purge(void *p, size_t size); /* madvise DONTNEED */
 EBI_INTERNAL_FN uint64_t ebi_os_random(void);
@@ -432,35 +433,36 @@ EBI_INTERNAL_FN int ebi_os_resident_bytes(uint64_t *out); /* /proc/self/statm */
 EBI_INTERNAL_FN uint64_t ebi_now_ns(void);                 /* CLOCK_MONOTONIC */
 
 /* ---- segmap.c: pointer -> slab, lock-free reads -------------------------- */
-#define EBI_SEGMAP_LEAF_BITS 14
-#define EBI_SEGMAP_TOP_BITS (47 - EBI_GRANULE_SHIFT - EBI_SEGMAP_LEAF_BITS)
-#define EBI_SEGMAP_LEAF_LEN ((size_t)1 << EBI_SEGMAP_LEAF_BITS)
-#define EBI_SEGMAP_TOP_LEN ((size_t)1 << EBI_SEGMAP_TOP_BITS)
+/* One entry per 1 MiB granule of the 47-bit user address space: 2^27
+ * entries, 1 GiB of address space reserved once (no commit; a page of it
+ * is touched per 512 MiB of address space that holds a slab). */
+#define EBI_SEGMAP_BITS (47 - EBI_GRANULE_SHIFT)
+#define EBI_SEGMAP_LEN ((size_t)1 << EBI_SEGMAP_BITS)
 
-typedef struct ebi_segmap_leaf_s {
-  _Atomic(ebi_slab_t *) xslab[EBI_SEGMAP_LEAF_LEN];
-} ebi_segmap_leaf_t;
-
-/* Exported under its layout name for ebra/pool_inline.h, which reads it
- * as void *[] (the same representation). */
-#define ebi_segmap_top EBRA__SEGMAP_TOP
-EBRA_API extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
+/* Before the table exists, xtable is a one-entry array holding NULL and
+ * xmask is 0, so every lookup reads that entry; segmap.c stores the real
+ * table, then the mask (both release).  Exported under its layout name for
+ * ebra/pool_inline.h, which reads the same two words. */
+typedef struct ebi_segmap_s {
+  _Atomic uintptr_t xmask;               /* 0, then EBI_SEGMAP_LEN - 1 */
+  _Atomic(_Atomic(ebi_slab_t *) *) xtable; /* the one-entry boot table, then the table */
+} ebi_segmap_t;
+#define ebi_segmap EBRA__SEGMAP
+EBRA_API extern ebi_segmap_t ebi_segmap;
 EBI_INTERNAL_FN int ebi_segmap_insert(ebi_slab_t *slab);
 EBI_INTERNAL_FN void ebi_segmap_remove(ebi_slab_t *slab);
 
 /* The slab covering p, or NULL.  Wait-free; never reads *p. */
 static inline ebi_slab_t *ebi_segmap_lookup(const void *p) {
-  const uintptr_t g = (uintptr_t)p >> EBI_GRANULE_SHIFT;
   /* A pointer outside the 47-bit user space aliases a lower one here; the
    * slab it may find does not contain it, which every caller's slot check
-   * (ebi_slab_slot_of) rejects, so a mask does what a bounds test would. */
-  const uintptr_t hi = (g >> EBI_SEGMAP_LEAF_BITS) & (EBI_SEGMAP_TOP_LEN - 1);
-  /* Paired with the CAS (acq_rel) that installs a leaf in segmap.c. */
-  ebi_segmap_leaf_t *leaf = ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
-  if (EBI_UNLIKELY(!leaf))
-    return NULL;
+   * (ebi_slab_slot_of) rejects, so a mask does what a bounds test would.
+   * The mask is loaded first: paired with its store release in segmap.c,
+   * a mask that covers the table comes with that table's pointer. */
+  const uintptr_t g = ((uintptr_t)p >> EBI_GRANULE_SHIFT) & ebi_atomic_load_acquire(&ebi_segmap.xmask);
+  _Atomic(ebi_slab_t *) *table = ebi_atomic_load_acquire(&ebi_segmap.xtable);
   /* Paired with the store release in ebi_segmap_insert. */
-  return ebi_atomic_load_acquire(&leaf->xslab[g & (EBI_SEGMAP_LEAF_LEN - 1)]);
+  return ebi_atomic_load_acquire(&table[g]);
 }
 
 /* ---- slab.c -------------------------------------------------------------- */

@@ -50,11 +50,12 @@ EBI_AT(ebi_slab_t, stride_tz, EBRA__SLAB_TZ);
 EBI_AT(ebi_slab_t, xcarve, EBRA__SLAB_CARVE);
 _Static_assert(sizeof(ebi_slab_t) <= EBRA__SLAB_HELD, "held bits overlap the slab header");
 _Static_assert(EBRA__SLAB_HELD % 8 == 0, "held bits alignment");
-_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT &&
-                   EBRA__SEGMAP_LEAF_BITS == EBI_SEGMAP_LEAF_BITS &&
-                   EBRA__SEGMAP_TOP_LEN == EBI_SEGMAP_TOP_LEN,
-               "segment map geometry");
-_Static_assert(sizeof(_Atomic(ebi_segmap_leaf_t *)) == sizeof(void *) &&
+_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT, "segment map geometry");
+EBI_AT(ebi_segmap_t, xmask, EBRA__SEGMAP_MASK);
+EBI_AT(ebi_segmap_t, xtable, EBRA__SEGMAP_TABLE);
+_Static_assert(sizeof(ebi_segmap_t) == 16, "ebra__segmap_t");
+_Static_assert(sizeof(_Atomic uintptr_t) == sizeof(uintptr_t) &&
+                   sizeof(_Atomic(ebi_slab_t *)) == sizeof(void *) &&
                    sizeof(_Atomic uint64_t) == sizeof(uint64_t),
                "atomic pointers and counters have the plain representation");
 #undef EBI_AT

@@ -79,15 +79,20 @@ static void registry_unlock_in_fork(void) {
 
 /* ---- thread state --------------------------------------------------------- */
 
+static size_t thread_map_size(void) { return (sizeof(ebi_thread_t) + 4095) & ~(size_t)4095; }
+
 /* The calling thread's state, created on first use.  Registry lock held. */
 ebi_thread_t *ebi_thread_get_locked(void) {
   ebi_thread_t *t = ebi_tls_thread;
   if (t != &thread_empty)
     return t;
-  t = aligned_alloc(_Alignof(ebi_thread_t), sizeof *t); /* pool_inl: lines */
-  if (!t)
+  /* Mapped, not allocated: zero pages that only the slots in use touch
+   * (a thread that uses a few pools keeps one or two pages of its ~14 KiB),
+   * and no call into a malloc that may be ebra's own. */
+  void *mem;
+  if (ebi_os_map_aligned(thread_map_size(), 4096, &mem) != 0)
     return NULL;
-  memset(t, 0, sizeof *t);
+  t = mem;
   _Static_assert(EBI_THREAD_NUMBERS == 64, "one bit per number in thread_numbers_held");
   if (~thread_numbers_held) {
     t->number = (uint32_t)__builtin_ctzll(~thread_numbers_held);
@@ -401,7 +406,7 @@ static void thread_release_locked(ebi_thread_t *t, bool after_fork) {
     threads = t->next;
   if (t->next)
     t->next->prev = t->prev;
-  free(t);
+  ebi_os_unmap(t, thread_map_size());
 }
 
 /* Move the calling thread's cached objects of every live pool to the

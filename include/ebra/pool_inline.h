@@ -20,7 +20,7 @@
  * the library's structs when the library is compiled (src/pool.c), and the
  * two symbols carry the layout's number (layout 1 had no busy flag, layout
  * 2 counted it, layout 3 reached the cache through a pointer in the
- * slot): an application built against one
+ * slot and the slab through a two-level map): an application built against one
  * layout fails to link (or to load) against a library with another, never
  * misreads it.  Rebuild the application when the layout number changes
  * (CHANGELOG.md says when).
@@ -43,7 +43,7 @@ extern "C" {
 /* ---- the private layout (layout 4) --------------------------------------- */
 #define EBRA__LAYOUT 4
 #define EBRA__TLS ebra__tls_L4
-#define EBRA__SEGMAP_TOP ebra__segmap_top_L4
+#define EBRA__SEGMAP ebra__segmap_L4
 
 /* The calling thread's ebra state: its thread struct, and what the
  * idle-cache handshake reads (DESIGN.md "Taking an idle thread's cache"):
@@ -68,10 +68,10 @@ typedef struct ebra__tls_s {
 #define EBRA__TC_LIMIT 16      /* void **: its end */
 #define EBRA__TC_ALLOCS 24     /* uint64_t: owner's alloc counter */
 #define EBRA__TC_FREES 32      /* uint64_t: owner's free counter */
-/* the segment map: 1 MiB granules, 2^13 x 2^14 */
+/* the segment map: one entry per 1 MiB granule, a flat table */
 #define EBRA__GRANULE_SHIFT 20
-#define EBRA__SEGMAP_LEAF_BITS 14
-#define EBRA__SEGMAP_TOP_LEN 8192
+#define EBRA__SEGMAP_MASK 0    /* uintptr_t: granule mask (0 before the table) */
+#define EBRA__SEGMAP_TABLE 8   /* void **: the table */
 /* a slab header */
 #define EBRA__SLAB_POOL 8      /* ebra_pool_t *: owner */
 #define EBRA__SLAB_FIRST 16    /* char *: first slot */
@@ -113,7 +113,13 @@ static inline void ebra__op_leave(void) {
 #if defined(__GNUC__) && !defined(EBRA_BUILDING_LIBRARY) && !defined(EBRA_NO_INLINE)
 #define EBRA__INLINE_OK 1
 
-EBRA_API extern void *EBRA__SEGMAP_TOP[EBRA__SEGMAP_TOP_LEN];
+/* ebi_segmap_t in the library; EBRA__SEGMAP_MASK and _TABLE are checked
+ * against it there. */
+typedef struct ebra__segmap_s {
+  uintptr_t mask;
+  void **table;
+} ebra__segmap_t;
+EBRA_API extern ebra__segmap_t EBRA__SEGMAP;
 
 #define EBRA__AT(base, off, type) (*(type *)((char *)(base) + (off)))
 
@@ -146,16 +152,13 @@ static inline void *ebra__tcache_of(const ebra_pool_t *pool) {
   return (void *)0;
 }
 
-/* The slab header that covers p, or NULL (ebi_segmap_lookup). */
+/* The slab header that covers p, or NULL (ebi_segmap_lookup: the mask
+ * first, then the table it covers). */
 static inline const char *ebra__slab_of(const void *p) {
-  const uintptr_t g = (uintptr_t)p >> EBRA__GRANULE_SHIFT;
-  void *const *leaf = (void *const *)__atomic_load_n(
-      &EBRA__SEGMAP_TOP[(g >> EBRA__SEGMAP_LEAF_BITS) & (EBRA__SEGMAP_TOP_LEN - 1)],
-      __ATOMIC_ACQUIRE);
-  if (__builtin_expect(leaf == (void *const *)0, 0))
-    return (const char *)0;
-  return (const char *)__atomic_load_n(&leaf[g & ((1u << EBRA__SEGMAP_LEAF_BITS) - 1)],
-                                       __ATOMIC_ACQUIRE);
+  const uintptr_t g =
+      ((uintptr_t)p >> EBRA__GRANULE_SHIFT) & __atomic_load_n(&EBRA__SEGMAP.mask, __ATOMIC_ACQUIRE);
+  void *const *table = __atomic_load_n(&EBRA__SEGMAP.table, __ATOMIC_ACQUIRE);
+  return (const char *)__atomic_load_n(&table[g], __ATOMIC_ACQUIRE);
 }
 
 /* The default checks of a user's free (ebi_object_user_free); on success
