@@ -17,7 +17,7 @@
  * slot of that segment meanwhile must still succeed (weak/weak.c, W9); the
  * library of before W9 failed there with ENOMEM in every round.
  *
- * Usage: test_weak_grow [rounds]
+ * Usage: test_weak_grow [rounds]   (default 40, 15 under ThreadSanitizer)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -92,6 +92,8 @@ static void check_round(ebra_weak_table_t *t) {
 }
 
 int main(int argc, char **argv) {
+  if (ebra_build_features() & EBRA_FEATURE_TSAN)
+    rounds = 15; /* each round a few times slower; every round crosses six segments */
   if (argc > 1)
     rounds = (unsigned)strtoul(argv[1], NULL, 10);
   test_hook_install();
