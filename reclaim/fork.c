@@ -171,8 +171,8 @@ static void rounds_reopen(void) {
 }
 
 /* src/thread.c runs this in the parent, and in the child before
- * fork_child (after the floors below the registry restarted their
- * threads, which now wait for rounds_mu, held by us). */
+ * fork_child (the floors below the registry start their threads after
+ * that, once every lock is released: their fork_restart hooks). */
 static void fork_parent(void) {
   if (getpid() != fork_pid && rounds_closed) {
     /* Child: the rounds counted ran on threads it does not have, and the
