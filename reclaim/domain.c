@@ -612,13 +612,15 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
     full = b;
     dt->open = NULL;
     ebi_atomic_store_relaxed(&dt->xopen_since_ns, 0);
+    /* Still under batch_lock (rank 8, then the domain lock, rank 9): a
+     * full batch is never reachable from this stack alone, where a fork
+     * taken between the two locks would lose it (fork.c F4). */
+    batch_submit(d, full);
   }
   pthread_mutex_unlock(&dt->batch_lock);
   ebi_counter_add_owner(&dt->xretired, 1);
   ebi_counter_add_owner(&dt->xretired_bytes, bytes);
-  if (full)
-    batch_submit(d, full);
-  else if (opened)
+  if (!full && opened)
     note_batch_opened(d);
   return 0;
 }

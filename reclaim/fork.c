@@ -34,6 +34,12 @@
  *       every thread that did not survive is unlinked, once
  *       (ebi_urcu_forget_dead, from the dead thread's release), before the
  *       child can start a thread.
+ *   F4  a batch is always reachable from shared state: a thread's open
+ *       batch (under its batch_lock), the domain's pending list (under its
+ *       lock), or a round's hands (F1).  Retire hands a full batch to the
+ *       pending list before it releases batch_lock, and a leaving thread
+ *       moves its batch under the registry lock; fork prepare takes all
+ *       three kinds of lock, so the child finds every batch in one of them.
  *
  * Lock order: rounds_mu -> gate -> registry lock (these hooks rank above
  * the registry).  rounds_mu is held only to count (and by fork across the
