@@ -281,6 +281,7 @@ struct ebi_thread_s {
   ebi_thread_t *next, *prev;  /* all threads, registry lock */
   ebra__tls_t *tls;           /* the thread's EBRA__TLS, whose busy and nested
                                  a drainer reads */
+  void *block;                /* the heap block this state sits in (thread.c) */
 };
 #define EBI_THREAD_NUMBERS 64
 #define EBI_THREAD_UNNUMBERED UINT32_MAX

@@ -79,20 +79,29 @@ static void registry_unlock_in_fork(void) {
 
 /* ---- thread state --------------------------------------------------------- */
 
-static size_t thread_map_size(void) { return (sizeof(ebi_thread_t) + 4095) & ~(size_t)4095; }
+/* Thread state lives on the heap, not in a private mapping: leak checkers
+ * (LeakSanitizer) look for pointers in heap blocks, and this one holds the
+ * only pointers to the growable slot arrays and to the heap caches of pool
+ * ids >= EBI_INLINE_SLOTS.  calloc gives 16-byte alignment; the inline
+ * pool slots want their first line to themselves, so the block is
+ * over-allocated and the state placed at the next 64-byte boundary. */
+static ebi_thread_t *thread_state_new(void) {
+  void *raw = calloc(1, sizeof(ebi_thread_t) + 63);
+  if (!raw)
+    return NULL;
+  ebi_thread_t *t = (ebi_thread_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+  t->block = raw;
+  return t;
+}
 
 /* The calling thread's state, created on first use.  Registry lock held. */
 ebi_thread_t *ebi_thread_get_locked(void) {
   ebi_thread_t *t = ebi_tls_thread;
   if (t != &thread_empty)
     return t;
-  /* Mapped, not allocated: zero pages that only the slots in use touch
-   * (a thread that uses a few pools keeps one or two pages of its ~14 KiB),
-   * and no call into a malloc that may be ebra's own. */
-  void *mem;
-  if (ebi_os_map_aligned(thread_map_size(), 4096, &mem) != 0)
+  t = thread_state_new();
+  if (!t)
     return NULL;
-  t = mem;
   _Static_assert(EBI_THREAD_NUMBERS == 64, "one bit per number in thread_numbers_held");
   if (~thread_numbers_held) {
     t->number = (uint32_t)__builtin_ctzll(~thread_numbers_held);
@@ -406,7 +415,7 @@ static void thread_release_locked(ebi_thread_t *t, bool after_fork) {
     threads = t->next;
   if (t->next)
     t->next->prev = t->prev;
-  ebi_os_unmap(t, thread_map_size());
+  free(t->block);
 }
 
 /* Move the calling thread's cached objects of every live pool to the
