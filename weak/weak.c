@@ -449,10 +449,11 @@ int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
 }
 
 /* The start of every table call that works inside a section: the entry
- * check, then ebra_read_lock of the table's domain; 0 or the error. */
+ * check, then the read lock of the table's domain (the library's own,
+ * ebi_read_lock: no PLT call); 0 or the error. */
 static int table_section_begin(ebra_weak_table_t *t, const char *call) {
   int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, call);
-  return rc ? rc : ebra_read_lock(t->domain);
+  return rc ? rc : ebi_read_lock(t->domain);
 }
 
 int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
@@ -483,7 +484,7 @@ int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
         slot_put_ref(t, s, h);
     }
   }
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   *out = obj;
   return obj ? 0 : -ENOENT;
 }
@@ -498,7 +499,7 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
    * dead, the slot is still at h's generation. */
   if (s && key_gen(ebi_atomic_load_acquire(&s->xkey)) == h_gen(h))
     rc = slot_put_ref(t, s, h);
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   ebi_domain_throttle(t->domain); /* the retire was inside the section */
   return rc;
 }
@@ -515,7 +516,7 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
     ebi_atomic_add_relaxed(&t->xkilled, 1);
     rc = slot_put_ref(t, s, h);
   }
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   ebi_domain_throttle(t->domain); /* the retire was inside the section */
   return rc;
 }
@@ -531,7 +532,7 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
     return -ENOMEM;
   c->fn = fn;
   c->arg = arg;
-  if ((rc = ebra_read_lock(t->domain)) != 0) {
+  if ((rc = ebi_read_lock(t->domain)) != 0) {
     free(c);
     return rc;
   }
@@ -549,7 +550,7 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
     if (head != CLOSED)
       rc = 0;
   }
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   if (rc)
     free(c);
   return rc;
