@@ -137,6 +137,7 @@ static inline uint32_t key_gen(uint64_t key) { return (uint32_t)((key >> IDX_BIT
 
 _Static_assert(offsetof(struct ebra_weak_table_s, head) == EBRA__WEAK_HEAD_OFFSET &&
                    NSEG == EBRA__WEAK_NSEG && SEG_BASE == EBRA__WEAK_SEG_BASE &&
+                   (1u << EBRA__WEAK_SEG_SHIFT) == EBRA__WEAK_SEG_BASE &&
                    IDX_MASK == EBRA__WEAK_IDX_MASK &&
                    sizeof(wslot_t) == EBRA__WEAK_SLOT_SIZE &&
                    offsetof(wslot_t, xkey) == offsetof(ebra__weak_slot_t, key) &&
