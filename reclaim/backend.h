@@ -28,8 +28,8 @@
  * TSan), after the nesting count went 0 -> 1, and after it went 1 -> 0.
  * For an online qsbr thread liburcu's read lock is empty, and the inline
  * path does not call at all.  A domain keeps the pair of its backend
- * (ebra__domain_rd_t, set by ebi_domain_locate_rd), so the read side calls
- * it without a switch. */
+ * (ebra__domain_rd_t, set by ebi_domain_locate_rd), so the inline read
+ * side calls it without a switch. */
 static inline void ebi_memb_lock_outer(void) { urcu_memb_read_lock(); }
 static inline void ebi_memb_unlock_outer(void) { urcu_memb_read_unlock(); }
 
@@ -47,8 +47,16 @@ static inline void ebi_qsbr_unlock_outer(void) {
 static inline void ebi_ck_lock_outer(ebi_dthread_t *dt) { ck_epoch_begin(dt->ck_record, NULL); }
 static inline void ebi_ck_unlock_outer(ebi_dthread_t *dt) { ck_epoch_end(dt->ck_record, NULL); }
 
-/* The same chosen by d's backend, for the paths that have a dthread and
- * no slot call (a thread that leaves inside a section). */
+/* The same chosen by d's backend: the library's own lock and unlock
+ * (ebi_rd_lock_outer, domain.c, which compiles it into ebra_read_lock), and
+ * a thread that leaves inside a section. */
+static inline void ebi_backend_lock_outer(ebra_domain_t *d, ebi_dthread_t *dt) {
+  switch (d->backend) {
+  case EBRA_RECLAIM_URCU_QSBR: ebi_qsbr_lock_outer(d); break;
+  case EBRA_RECLAIM_CK_EPOCH: ebi_ck_lock_outer(dt); break;
+  default: ebi_memb_lock_outer(); break;
+  }
+}
 static inline void ebi_backend_unlock_outer(const ebra_domain_t *d, ebi_dthread_t *dt) {
   switch (d->backend) {
   case EBRA_RECLAIM_URCU_QSBR: ebi_qsbr_unlock_outer(); break;

@@ -256,12 +256,13 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
 
 /* ---- read side ------------------------------------------------------------
  * One body for every read lock and unlock: ebra__read_lock/_unlock
- * (ebra/reclaim.h), here with the library's own slow paths (ebi_read_lock,
- * reclaim_internal.h, which the weak floor's sections use too: no PLT), in
- * an application with the exported ones.  Nesting is counted in the
- * thread's slot (dt->rd); the backend is called only at the outermost lock
- * and unlock, only when the slot says so (backend.c keeps `outer`), through
- * the pair of functions d keeps for its backend (ebi_domain_locate_rd). */
+ * (ebra/reclaim.h), here with the library's own slow paths and outer
+ * functions (ebi_read_lock, reclaim_internal.h, which the weak floor's
+ * sections use too: no PLT), in an application with the exported slow
+ * paths and the pair of outer functions d keeps for its backend
+ * (ebi_domain_locate_rd).  Nesting is counted in the thread's slot
+ * (dt->rd); the backend is called only at the outermost lock and unlock,
+ * only when the slot says so (backend.c keeps `outer`). */
 
 /* Slot EBRA__RD_SLOTS is nobody's: its serial stays 0, so the domains
  * whose id has no slot of its own, which point there, always miss. */
@@ -312,6 +313,17 @@ static void ck_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
   ebi_ck_unlock_outer(s->owner);
 }
 
+/* The library's own: compiled into ebra_read_lock / _unlock (the same
+ * translation unit), a direct call from the weak floor's sections. */
+void ebi_rd_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  ebi_backend_lock_outer(d, s->owner);
+}
+void ebi_rd_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  ebi_dthread_t *dt = s->owner;
+  ebi_tsan_release_notes(dt); /* after the reader's last access */
+  ebi_backend_unlock_outer(d, dt);
+}
+
 void ebi_domain_locate_rd(ebra_domain_t *d) {
   d->rd.index = d->life.id < EBRA__RD_SLOTS ? d->life.id : EBRA__RD_SLOTS;
   d->rd.tpoff = (char *)&EBRA__RD_TLS[d->rd.index] - (char *)__builtin_thread_pointer();
@@ -345,7 +357,7 @@ __attribute__((noinline)) int ebi_read_lock_slow(ebra_domain_t *d) {
                d->life.name);
     return -ENOMEM;
   }
-  ebra__rd_enter(d, dt->rd);
+  ebra__rd_enter(d, dt->rd, ebi_rd_lock_outer);
   return 0;
 }
 
@@ -354,7 +366,7 @@ __attribute__((noinline)) int ebi_read_lock_slow(ebra_domain_t *d) {
 __attribute__((noinline)) void ebi_read_unlock_slow(ebra_domain_t *d) {
   ebi_dthread_t *dt = d ? ebi_dthread_of(d) : NULL;
   if (dt && ebi_dthread_nest(dt) > 0) {
-    ebra__rd_leave(d, dt->rd);
+    ebra__rd_leave(d, dt->rd, ebi_rd_unlock_outer);
     return;
   }
   if (!EBI_LIFE_CHECK(d, EBI_KIND_DOMAIN, "ebra_read_unlock"))

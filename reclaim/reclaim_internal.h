@@ -270,11 +270,16 @@ EBI_INTERNAL_FN void ebi_domain_locate_rd(ebra_domain_t *d);
  * and ebra/reclaim.h's inline ones share (domain.c). */
 EBI_INTERNAL_FN int ebi_read_lock_slow(ebra_domain_t *d);
 EBI_INTERNAL_FN void ebi_read_unlock_slow(ebra_domain_t *d);
+/* The backend's share of the outermost lock and unlock, compiled into the
+ * library's lock and unlock (a switch on d->backend, then the backend's
+ * inline code: no call); domain.c. */
+EBI_INTERNAL_FN void ebi_rd_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s);
+EBI_INTERNAL_FN void ebi_rd_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s);
 static inline __attribute__((always_inline)) int ebi_read_lock(ebra_domain_t *d) {
-  return ebra__read_lock(d, ebi_read_lock_slow);
+  return ebra__read_lock(d, ebi_read_lock_slow, ebi_rd_lock_outer);
 }
 static inline __attribute__((always_inline)) void ebi_read_unlock(ebra_domain_t *d) {
-  ebra__read_unlock(d, ebi_read_unlock_slow);
+  ebra__read_unlock(d, ebi_read_unlock_slow, ebi_rd_unlock_outer);
 }
 
 #endif /* EBI_RECLAIM_INTERNAL_H */

@@ -351,37 +351,50 @@ ebra__rd_slot(const ebra_domain_t *d) {
 
 /* Open (or nest) / close a section on the thread's slot s in d: the count
  * and the OUTER flag in one word, so "outermost, and the backend needs a
- * call" is one compare; the call is d's own function for its backend. */
-static inline __attribute__((always_inline)) void ebra__rd_enter(ebra_domain_t *d,
-                                                                 ebra__rd_slot_t *s) {
+ * call" is one compare. */
+static inline __attribute__((always_inline)) void
+ebra__rd_enter(ebra_domain_t *d, ebra__rd_slot_t *s, ebra__outer_fn *outer) {
   if (s->nest++ == EBRA__RD_OUTER)
-    ebra__domain_rd(d)->lock_outer(d, s);
+    outer(d, s);
 }
-static inline __attribute__((always_inline)) void ebra__rd_leave(ebra_domain_t *d,
-                                                                 ebra__rd_slot_t *s) {
+static inline __attribute__((always_inline)) void
+ebra__rd_leave(ebra_domain_t *d, ebra__rd_slot_t *s, ebra__outer_fn *outer) {
   if (--s->nest == EBRA__RD_OUTER)
-    ebra__domain_rd(d)->unlock_outer(d, s);
+    outer(d, s);
+}
+
+/* The outer calls of the inline paths: d's own function for its backend,
+ * one indirect call (no PLT stub, no switch on the backend).  The library
+ * passes its own outer functions instead, which compile the backend's code
+ * into its exported lock and unlock. */
+static inline __attribute__((always_inline)) void ebra__rd_lock_outer(ebra_domain_t *d,
+                                                                      ebra__rd_slot_t *s) {
+  ebra__domain_rd(d)->lock_outer(d, s);
+}
+static inline __attribute__((always_inline)) void ebra__rd_unlock_outer(ebra_domain_t *d,
+                                                                        ebra__rd_slot_t *s) {
+  ebra__domain_rd(d)->unlock_outer(d, s);
 }
 
 /* The one body of ebra_read_lock, inline and exported. */
-static inline __attribute__((always_inline)) int ebra__read_lock(ebra_domain_t *d,
-                                                                 ebra__lock_slow_fn *slow) {
+static inline __attribute__((always_inline)) int
+ebra__read_lock(ebra_domain_t *d, ebra__lock_slow_fn *slow, ebra__outer_fn *outer) {
   ebra__rd_slot_t *s = ebra__rd_slot(d);
   if (__builtin_expect(s == NULL, 0))
     return slow(d);
-  ebra__rd_enter(d, s);
+  ebra__rd_enter(d, s, outer);
   return 0;
 }
 
 /* The one body of ebra_read_unlock, inline and exported. */
-static inline __attribute__((always_inline)) void ebra__read_unlock(ebra_domain_t *d,
-                                                                    ebra__unlock_slow_fn *slow) {
+static inline __attribute__((always_inline)) void
+ebra__read_unlock(ebra_domain_t *d, ebra__unlock_slow_fn *slow, ebra__outer_fn *outer) {
   ebra__rd_slot_t *s = ebra__rd_slot(d);
   if (__builtin_expect(s == NULL || (s->nest & EBRA__RD_NEST) == 0, 0)) {
     slow(d);
     return;
   }
-  ebra__rd_leave(d, s);
+  ebra__rd_leave(d, s, outer);
 }
 
 #endif /* __GNUC__ */
@@ -391,12 +404,12 @@ static inline __attribute__((always_inline)) void ebra__read_unlock(ebra_domain_
  * reports (see "Inline read sections" above).  Returns what
  * ebra_read_lock returns: 0, -ENOMEM, -EBADF or -EINVAL. */
 static inline __attribute__((always_inline)) int ebra_read_lock_inline(ebra_domain_t *d) {
-  return ebra__read_lock(d, ebra_read_lock);
+  return ebra__read_lock(d, ebra_read_lock, ebra__rd_lock_outer);
 }
 
 /** ebra_read_unlock compiled into the caller: same contract and reports. */
 static inline __attribute__((always_inline)) void ebra_read_unlock_inline(ebra_domain_t *d) {
-  ebra__read_unlock(d, ebra_read_unlock);
+  ebra__read_unlock(d, ebra_read_unlock, ebra__rd_unlock_outer);
 }
 #else
 static inline int ebra_read_lock_inline(ebra_domain_t *d) { return ebra_read_lock(d); }
