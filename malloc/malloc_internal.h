@@ -91,7 +91,8 @@ static inline void *ebi_malloc_inline(size_t n) {
  * ebra_pool_free's second lookup; anything refused, and every pool with
  * hooks, goes through ebra_pool_free, which decides and reports. */
 static inline void ebi_malloc_pool_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p) {
-  if (EBI_LIKELY(!ebi_pool_has_object_hooks(pool) && ebi_object_user_free(pool, s, p)))
+  uint64_t marker;
+  if (EBI_LIKELY(!ebi_pool_has_object_hooks(pool) && ebi_object_user_free(pool, s, p, &marker)))
     ebi_pool_free_owned(pool, p);
   else
     (void)ebra_pool_free(pool, p); /* misuse is reported by the pool */

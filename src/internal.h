@@ -201,13 +201,15 @@ typedef struct ebi_tcache_s {
   void **top;
   void **base;
   void **limit;
+  ebi_counters_t c;  /* allocs and frees: the fast paths', beside top */
+  bool embedded; /* lives in its thread's inline pool slot (ebi_pool_slot_t),
+                    not on the heap: never freed; constant for its life */
   bool bypass;  /* the pool has object hooks (ebi_pool_has_object_hooks):
                    the cached pointers are an empty window, so both fast
                    paths miss, and the slow paths move `loaded`'s rounds
                    themselves; constant for the cache's life */
   ebi_magazine_t *loaded;
   ebi_magazine_t *previous;
-  ebi_counters_t c;
   ebra_pool_t *pool;
   ebi_thread_t *thread;
   struct ebi_tcache_s *pool_next, *pool_prev; /* pool->tcaches, registry lock */
@@ -238,8 +240,20 @@ typedef struct ebi_slot_s {
  * ids use the growable more[] array, which only slow paths search. */
 #define EBI_INLINE_SLOTS 64
 
+/* A pool's inline slot carries the thread's cache for that pool in place:
+ * slot.state == &tc whenever slot.serial matches, so the fast paths reach
+ * the cache's top at a constant offset from the serial they just compared,
+ * with no load of `state` between them (one link less in the chain of
+ * dependent loads of every alloc and free).  The serial, top, base, limit
+ * and the two owner counters share the first cache line. */
+typedef struct ebi_pool_slot_s {
+  _Alignas(64) ebi_slot_t slot;
+  ebi_tcache_t tc; /* valid while slot.serial matches a live pool */
+} ebi_pool_slot_t;
+
 typedef struct ebi_slots_s {
-  ebi_slot_t inl[EBI_INLINE_SLOTS]; /* ids 0..EBI_INLINE_SLOTS-1 */
+  ebi_slot_t inl[EBI_INLINE_SLOTS]; /* ids 0..EBI_INLINE_SLOTS-1 (domains;
+                                        pools use ebi_thread_t.pool_inl) */
   uint32_t nmore;                     /* length of more[] */
   ebi_slot_t *more;                  /* id i >= EBI_INLINE_SLOTS at more[i -
                                         EBI_INLINE_SLOTS];
@@ -253,8 +267,9 @@ typedef enum {
 } ebi_slot_kind_t;
 
 struct ebi_thread_s {
+  ebi_pool_slot_t pool_inl[EBI_INLINE_SLOTS]; /* pool ids 0..EBI_INLINE_SLOTS-1 */
   ebi_slots_t slots[EBI_SLOT_KINDS];
-  ebi_slot_t no_slot; /* serial 0, matches nothing: where the fast path of
+  ebi_pool_slot_t no_slot; /* serial 0, matches nothing: where the fast path of
                          a pool with no inline slot looks (tslot_off) */
   /* The smallest number below EBI_THREAD_NUMBERS that no other live thread
    * state holds, or EBI_THREAD_UNNUMBERED; given and taken back under the
@@ -275,7 +290,7 @@ static inline ebi_slot_t *ebi_thread_slot(const ebi_thread_t *t, ebi_slot_kind_t
                                             uint32_t id) {
   const ebi_slots_t *s = &t->slots[kind];
   if (EBI_LIKELY(id < EBI_INLINE_SLOTS))
-    return (ebi_slot_t *)&s->inl[id];
+    return kind == EBI_SLOTS_POOL ? (ebi_slot_t *)&t->pool_inl[id].slot : (ebi_slot_t *)&s->inl[id];
   id -= EBI_INLINE_SLOTS;
   return id < s->nmore ? &s->more[id] : NULL;
 }
@@ -404,6 +419,7 @@ EBI_INTERNAL_FN extern const char *const ebi_reclaim_names[EBRA_RECLAIM_CK_EPOCH
 
 /* ---- os.c: the only file that talks to the OS about memory --------------- */
 EBI_INTERNAL_FN int ebi_os_map_aligned(size_t size, size_t align, void **out);
+EBI_INTERNAL_FN int ebi_os_reserve(size_t size, void **out); /* MAP_NORESERVE */
 EBI_INTERNAL_FN int ebi_os_unmap(void *p, size_t size);
 EBI_INTERNAL_FN int ebi_os_purge(void *p, size_t size); /* madvise DONTNEED */
 EBI_INTERNAL_FN uint64_t ebi_os_random(void);
@@ -411,35 +427,36 @@ EBI_INTERNAL_FN int ebi_os_resident_bytes(uint64_t *out); /* /proc/self/statm */
 EBI_INTERNAL_FN uint64_t ebi_now_ns(void);                 /* CLOCK_MONOTONIC */
 
 /* ---- segmap.c: pointer -> slab, lock-free reads -------------------------- */
-#define EBI_SEGMAP_LEAF_BITS 14
-#define EBI_SEGMAP_TOP_BITS (47 - EBI_GRANULE_SHIFT - EBI_SEGMAP_LEAF_BITS)
-#define EBI_SEGMAP_LEAF_LEN ((size_t)1 << EBI_SEGMAP_LEAF_BITS)
-#define EBI_SEGMAP_TOP_LEN ((size_t)1 << EBI_SEGMAP_TOP_BITS)
+/* One entry per 1 MiB granule of the 47-bit user address space: 2^27
+ * entries, 1 GiB of address space reserved once (no commit; a page of it
+ * is touched per 512 MiB of address space that holds a slab). */
+#define EBI_SEGMAP_BITS (47 - EBI_GRANULE_SHIFT)
+#define EBI_SEGMAP_LEN ((size_t)1 << EBI_SEGMAP_BITS)
 
-typedef struct ebi_segmap_leaf_s {
-  _Atomic(ebi_slab_t *) xslab[EBI_SEGMAP_LEAF_LEN];
-} ebi_segmap_leaf_t;
-
-/* Exported under its layout name for ebra/pool_inline.h, which reads it
- * as void *[] (the same representation). */
-#define ebi_segmap_top EBRA__SEGMAP_TOP
-EBRA_API extern _Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
+/* Before the table exists, xtable is a one-entry array holding NULL and
+ * xmask is 0, so every lookup reads that entry; segmap.c stores the real
+ * table, then the mask (both release).  Exported under its layout name for
+ * ebra/pool_inline.h, which reads the same two words. */
+typedef struct ebi_segmap_s {
+  _Atomic uintptr_t xmask;               /* 0, then EBI_SEGMAP_LEN - 1 */
+  _Atomic(_Atomic(ebi_slab_t *) *) xtable; /* the one-entry boot table, then the table */
+} ebi_segmap_t;
+#define ebi_segmap EBRA__SEGMAP
+EBRA_API extern ebi_segmap_t ebi_segmap;
 EBI_INTERNAL_FN int ebi_segmap_insert(ebi_slab_t *slab);
 EBI_INTERNAL_FN void ebi_segmap_remove(ebi_slab_t *slab);
 
 /* The slab covering p, or NULL.  Wait-free; never reads *p. */
 static inline ebi_slab_t *ebi_segmap_lookup(const void *p) {
-  const uintptr_t g = (uintptr_t)p >> EBI_GRANULE_SHIFT;
   /* A pointer outside the 47-bit user space aliases a lower one here; the
    * slab it may find does not contain it, which every caller's slot check
-   * (ebi_slab_slot_of) rejects, so a mask does what a bounds test would. */
-  const uintptr_t hi = (g >> EBI_SEGMAP_LEAF_BITS) & (EBI_SEGMAP_TOP_LEN - 1);
-  /* Paired with the CAS (acq_rel) that installs a leaf in segmap.c. */
-  ebi_segmap_leaf_t *leaf = ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
-  if (EBI_UNLIKELY(!leaf))
-    return NULL;
+   * (ebi_slab_slot_of) rejects, so a mask does what a bounds test would.
+   * The mask is loaded first: paired with its store release in segmap.c,
+   * a mask that covers the table comes with that table's pointer. */
+  const uintptr_t g = ((uintptr_t)p >> EBI_GRANULE_SHIFT) & ebi_atomic_load_acquire(&ebi_segmap.xmask);
+  _Atomic(ebi_slab_t *) *table = ebi_atomic_load_acquire(&ebi_segmap.xtable);
   /* Paired with the store release in ebi_segmap_insert. */
-  return ebi_atomic_load_acquire(&leaf->xslab[g & (EBI_SEGMAP_LEAF_LEN - 1)]);
+  return ebi_atomic_load_acquire(&table[g]);
 }
 
 /* ---- slab.c -------------------------------------------------------------- */
@@ -585,10 +602,11 @@ EBI_INTERNAL_FN void ebi_thread_flush_caches(void); /* the caller's, to the depo
 /* The calling thread's state for the object at id of one kind, or NULL
  * (the slow path attaches state).  A match implies state (see ebi_slot_t). */
 static inline void *ebi_thread_state_of(ebi_slot_kind_t kind, uint32_t id, uint64_t serial) {
-  const ebi_slots_t *s = &ebi_tls_thread->slots[kind];
+  const ebi_thread_t *t = ebi_tls_thread;
+  const ebi_slots_t *s = &t->slots[kind];
   const ebi_slot_t *slot;
   if (EBI_LIKELY(id < EBI_INLINE_SLOTS))
-    slot = &s->inl[id];
+    slot = kind == EBI_SLOTS_POOL ? &t->pool_inl[id].slot : &s->inl[id];
   else if (id - EBI_INLINE_SLOTS < s->nmore)
     slot = &s->more[id - EBI_INLINE_SLOTS];
   else
@@ -608,16 +626,15 @@ static inline ebi_tcache_t *ebi_tcache_of(const ebra_pool_t *pool) {
 
 /* The fast paths' lookup: the cache in the pool's inline slot, or NULL
  * (also for a pool whose id has none: slow paths then use ebi_tcache_of).
- * No bounds test: tslot_off always names a slot of the thread struct. */
+ * No bounds test: tslot_off always names the slot field of a pool_inl[]
+ * entry or no_slot, whose serial 0 matches nothing (so the cache address
+ * computed for no_slot is never used). */
 static inline ebi_tcache_t *ebi_tcache_of_fast(const ebra_pool_t *pool) {
-  const ebi_slot_t *slot =
-      (const ebi_slot_t *)((const char *)ebi_tls_thread + pool->tslot_off);
+  ebi_pool_slot_t *ps =
+      (ebi_pool_slot_t *)((char *)ebi_tls_thread + pool->tslot_off);
   /* The owner's load in the drain handshake (thread.c). */
-  if (EBI_LIKELY(ebi_atomic_load_handshake(&slot->serial) == pool->life.serial)) {
-    if (slot->state == NULL) /* a matching slot always has state */
-      __builtin_unreachable();
-    return (ebi_tcache_t *)slot->state;
-  }
+  if (EBI_LIKELY(ebi_atomic_load_handshake(&ps->slot.serial) == pool->life.serial))
+    return &ps->tc; /* == ps->slot.state (ebi_tcache_attach) */
   return NULL;
 }
 
@@ -759,24 +776,30 @@ static inline void ebi_object_on_alloc(ebra_pool_t *pool, void *p) {
 
 /* Any free (the user's, or a holder's return): -> free (after
  * ebi_object_on_free_hooked, in pools with object hooks). */
-static inline void ebi_object_on_free(ebra_pool_t *pool, void *p) {
-  *(uint64_t *)p = ebi_object_free_marker(pool, p);
+static inline void ebi_object_on_free_marked(ebra_pool_t *pool, void *p, uint64_t marker) {
+  *(uint64_t *)p = marker; /* == ebi_object_free_marker(pool, p) */
   EBI_ASAN_POISON((char *)p + 8, pool->stride - 8);
 }
+static inline void ebi_object_on_free(ebra_pool_t *pool, void *p) {
+  ebi_object_on_free_marked(pool, p, ebi_object_free_marker(pool, p));
+}
 
-/* The user frees p to pool, s = ebi_segmap_lookup(p): true iff p is a
+/* The user frees p to pool, s = ebi_segmap_lookup(p): true (and *marker,
+ * p's free marker, which the free then stores) iff p is a
  * user object of pool, as far as the default check level can tell.  Every
  * check is one compare on data constant while the pool lives, except the
  * carved count and the held bit (one load each).  On false, the caller
  * returns ebi_object_free_refused().  Pools that track live bits then move
  * it too (ebi_object_user_free_tracked), which makes the double-free check
  * exact. */
-static inline bool ebi_object_user_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p) {
+static inline bool ebi_object_user_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p,
+                                         uint64_t *marker) {
   if (EBI_UNLIKELY(s == NULL || s->pool != pool))
     return false;
   const uint64_t i = ebi_slab_slot_of(s, p);
+  *marker = ebi_object_free_marker(pool, p); /* the caller stores it */
   if (EBI_UNLIKELY(i >= ebi_slab_carved(s) ||
-                    *(const uint64_t *)p == ebi_object_free_marker(pool, p) ||
+                    *(const uint64_t *)p == *marker ||
                     /* the held bit; relaxed, see ebi_object_is_held */
                     (ebi_atomic_load_relaxed(&ebi_slab_held_bits(s)[i / 64]) >> (i % 64)) & 1))
     return false;

@@ -38,6 +38,18 @@ int ebi_os_map_aligned(size_t size, size_t align, void **out) {
   return 0;
 }
 
+/* Reserve `size` bytes of zero pages that commit nothing until touched
+ * (MAP_NORESERVE; a system that accounts every mapping, overcommit mode 2,
+ * counts them anyway and may refuse). */
+int ebi_os_reserve(size_t size, void **out) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED)
+    return errno ? errno : ENOMEM;
+  *out = p;
+  return 0;
+}
+
 int ebi_os_unmap(void *p, size_t size) {
 #if defined(EBRA_ASAN)
   /* Free objects are ASan-poisoned; the next mapping at this address must

@@ -35,8 +35,9 @@
 EBI_AT(ebra_pool_t, life.serial, EBRA__POOL_SERIAL);
 EBI_AT(ebra_pool_t, tslot_off, EBRA__POOL_TSLOT);
 EBI_AT(ebra_pool_t, cookie, EBRA__POOL_COOKIE);
-EBI_AT(ebi_slot_t, serial, EBRA__SLOT_SERIAL);
-EBI_AT(ebi_slot_t, state, EBRA__SLOT_STATE);
+EBI_AT(ebi_pool_slot_t, slot.serial, EBRA__SLOT_SERIAL);
+EBI_AT(ebi_pool_slot_t, tc, EBRA__SLOT_TC);
+_Static_assert(EBRA__SLOT_TC + EBRA__TC_FREES + 8 <= 64, "slot serial, top and counters: one line");
 EBI_AT(ebi_tcache_t, top, EBRA__TC_TOP);
 EBI_AT(ebi_tcache_t, base, EBRA__TC_BASE);
 EBI_AT(ebi_tcache_t, limit, EBRA__TC_LIMIT);
@@ -49,11 +50,12 @@ EBI_AT(ebi_slab_t, stride_tz, EBRA__SLAB_TZ);
 EBI_AT(ebi_slab_t, xcarve, EBRA__SLAB_CARVE);
 _Static_assert(sizeof(ebi_slab_t) <= EBRA__SLAB_HELD, "held bits overlap the slab header");
 _Static_assert(EBRA__SLAB_HELD % 8 == 0, "held bits alignment");
-_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT &&
-                   EBRA__SEGMAP_LEAF_BITS == EBI_SEGMAP_LEAF_BITS &&
-                   EBRA__SEGMAP_TOP_LEN == EBI_SEGMAP_TOP_LEN,
-               "segment map geometry");
-_Static_assert(sizeof(_Atomic(ebi_segmap_leaf_t *)) == sizeof(void *) &&
+_Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT, "segment map geometry");
+EBI_AT(ebi_segmap_t, xmask, EBRA__SEGMAP_MASK);
+EBI_AT(ebi_segmap_t, xtable, EBRA__SEGMAP_TABLE);
+_Static_assert(sizeof(ebi_segmap_t) == 16, "ebra__segmap_t");
+_Static_assert(sizeof(_Atomic uintptr_t) == sizeof(uintptr_t) &&
+                   sizeof(_Atomic(ebi_slab_t *)) == sizeof(void *) &&
                    sizeof(_Atomic uint64_t) == sizeof(uint64_t),
                "atomic pointers and counters have the plain representation");
 #undef EBI_AT
@@ -275,13 +277,13 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
 }
 
 /* p enters the free state and goes to the thread's loaded magazine. */
-static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
+static inline int pool_put(ebra_pool_t *pool, void *p, uint64_t marker, bool user) {
   ebi_pool_op_enter();
   ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
   if (EBI_LIKELY(tc != NULL)) {
     void **top = tc->top;
     if (EBI_LIKELY(top != tc->limit)) {
-      ebi_object_on_free(pool, p);
+      ebi_object_on_free_marked(pool, p, marker);
       *top = p;
       tc->top = top + 1;
       ebi_counter_add_owner(&tc->c.frees, 1);
@@ -295,29 +297,32 @@ static inline int pool_put(ebra_pool_t *pool, void *p, bool user) {
 /* The user's free of p, refused by the default checks, or by a live bit
  * that was already clear (pools that track it).  Also the NULL cases: the
  * fast path leaves them to the lookup, which finds no slab for either. */
-static __attribute__((noinline)) int free_refused(ebra_pool_t *pool, const ebi_slab_t *s,
-                                                  void *p) {
+static __attribute__((noinline)) int free_refused(ebra_pool_t *pool, void *p) {
   if (p == NULL)
     return 0;
   if (pool == NULL) {
     ebi_report(EBRA_ERR_BAD_CALL, "ebra_pool_free(NULL, %p)", p);
     return -EINVAL;
   }
-  return ebi_object_free_refused(pool, s, p);
+  /* The lookup again: the fast path keeps no register for the slab. */
+  return ebi_object_free_refused(pool, ebi_segmap_lookup(p), p);
 }
 
 int ebra_pool_free(ebra_pool_t *pool, void *p) {
   /* NULL p or pool: the lookup of NULL finds no slab, and no slab's
-   * owner is NULL; free_refused sorts them out. */
-  const ebi_slab_t *s = ebi_segmap_lookup(p);
-  if (EBI_UNLIKELY(!ebi_object_user_free(pool, s, p)))
-    return free_refused(pool, s, p);
-  return pool_put(pool, p, true);
+   * owner is NULL; free_refused sorts them out.  The marker is computed
+   * once, for the check and for the store. */
+  uint64_t marker;
+  if (EBI_UNLIKELY(!ebi_object_user_free(pool, ebi_segmap_lookup(p), p, &marker)))
+    return free_refused(pool, p);
+  return pool_put(pool, p, marker, true);
 }
 
 /* A holder's return (object.c): the object was checked when it was
  * claimed, and held since, so only the free itself remains. */
-void ebi_pool_free_owned(ebra_pool_t *pool, void *p) { pool_put(pool, p, false); }
+void ebi_pool_free_owned(ebra_pool_t *pool, void *p) {
+  pool_put(pool, p, ebi_object_free_marker(pool, p), false);
+}
 
 ebra_pool_t *ebra_pool_of(const void *p) {
   const ebi_slab_t *s = p ? ebi_segmap_lookup(p) : NULL;
@@ -418,8 +423,8 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
     return NULL;
   }
   pool->tslot_off = pool->life.id < EBI_INLINE_SLOTS
-                        ? (uint32_t)(offsetof(ebi_thread_t, slots[EBI_SLOTS_POOL].inl) +
-                                     pool->life.id * sizeof(ebi_slot_t))
+                        ? (uint32_t)(offsetof(ebi_thread_t, pool_inl) +
+                                     pool->life.id * sizeof(ebi_pool_slot_t))
                         : (uint32_t)offsetof(ebi_thread_t, no_slot);
   if (cfg->prealloc && pool_prealloc(pool, cfg->prealloc) != 0) {
     ebi_report_pool(pool, EBRA_ERR_NOMEM, "pool '%s': preallocation of %zu objects failed",

@@ -4,75 +4,86 @@
  * safe for foreign pointers: the map is consulted, never the pointed-to
  * memory.
  *
- * Design: a two-level radix table over 1 MiB granules of a 47-bit user
- * address space (2^13 top entries x 2^14 leaf entries).  Leaves are mapped
- * lazily (zero pages cost nothing until written) and never freed.
+ * Design: one flat table with an entry per 1 MiB granule of the 47-bit
+ * user address space (2^27 entries of 8 bytes).  Its 1 GiB is reserved
+ * once, when the first slab is published, with MAP_NORESERVE: untouched
+ * pages cost nothing, and one page of entries covers 512 MiB of address
+ * space, so a process whose slabs lie in a few GiB touches a few pages.
+ * A lookup is a shift, a mask and one load (no level to test for NULL).
  *
- * Ordering: a slab's header is fully written before its entries are
- * published with a store release; ebi_segmap_lookup's load acquire pairs
- * with it, so a reader that finds the slab sees its constant fields.  Leaf
- * pointers are installed by CAS (acq_rel) and read with load acquire.
+ * Invariants:
+ *   G1  ebi_segmap.xtable points at a table of xmask + 1 entries: the
+ *       one-entry boot table (always NULL) with mask 0, then the real
+ *       table with mask EBI_SEGMAP_LEN - 1.  The table is installed before
+ *       the mask (both release); a reader loads the mask first (acquire),
+ *       so a mask that covers the real table comes with its pointer.  A
+ *       reader that sees the old mask reads entry 0 of either table, which
+ *       is NULL: granule 0 (the first MiB of the address space) is never
+ *       mapped.
+ *   G2  The table is never unmapped: a lookup may use it at any time.
+ *   G3  A slab's header is fully written before its entries are published
+ *       with a store release; ebi_segmap_lookup's load acquire pairs with
+ *       it, so a reader that finds the slab sees its constant fields.
  *
- * Progress: lookup is wait-free (two loads).  Insert is lock-free (one CAS
- * per new leaf; a loser unmaps its leaf).  Remove stores NULL; it runs when
- * the pool is destroyed, which the API forbids concurrently with frees to
- * that pool, so no reader can be using the entry.
+ * Progress: lookup is wait-free (three loads).  Insert is lock-free (one
+ * CAS the first time, whose loser unmaps its reservation).  Remove stores
+ * NULL; it runs when the slab goes (pool destroy, which the API forbids
+ * concurrently with frees to that pool, or a large block's free), so no
+ * reader can be using the entry.
  */
 #include <errno.h>
 #include <stdint.h>
 
 #include "internal.h"
 
-_Atomic(ebi_segmap_leaf_t *) ebi_segmap_top[EBI_SEGMAP_TOP_LEN];
+static _Atomic(ebi_slab_t *) segmap_boot[1]; /* G1: stays NULL */
 
-static ebi_segmap_leaf_t *leaf_get_or_create(size_t hi) {
-  /* Paired with the CAS below (acq_rel) by whoever installed the leaf. */
-  ebi_segmap_leaf_t *leaf = ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
-  if (leaf)
-    return leaf;
+ebi_segmap_t ebi_segmap = {.xmask = 0, .xtable = segmap_boot};
+
+/* The table, reserved on first use; NULL if the OS refuses the address
+ * space (then no slab can be published: the caller fails with ENOMEM). */
+static _Atomic(ebi_slab_t *) *table_get_or_create(void) {
+  /* Paired with the CAS below (acq_rel) by whoever installed the table. */
+  _Atomic(ebi_slab_t *) *t = ebi_atomic_load_acquire(&ebi_segmap.xtable);
+  if (t != segmap_boot)
+    return t;
   void *fresh;
-  if (ebi_os_map_aligned(sizeof(ebi_segmap_leaf_t), 4096, &fresh) != 0)
+  if (ebi_os_reserve(EBI_SEGMAP_LEN * sizeof *t, &fresh) != 0)
     return NULL;
-  ebi_segmap_leaf_t *expected = NULL;
-  if (ebi_atomic_cas_acq_rel(&ebi_segmap_top[hi], &expected, (ebi_segmap_leaf_t *)fresh))
+  _Atomic(ebi_slab_t *) *expected = segmap_boot;
+  if (ebi_atomic_cas_acq_rel(&ebi_segmap.xtable, &expected, (_Atomic(ebi_slab_t *) *)fresh))
     return fresh;
-  ebi_os_unmap(fresh, sizeof(ebi_segmap_leaf_t)); /* lost the race */
+  ebi_os_unmap(fresh, EBI_SEGMAP_LEN * sizeof *t); /* lost the race */
   return expected;
 }
 
-/* The map entry for granule g; creates its leaf when `create`. */
-static _Atomic(ebi_slab_t *) *segmap_entry(uintptr_t g, bool create) {
-  const uintptr_t hi = g >> EBI_SEGMAP_LEAF_BITS;
-  if (hi >= EBI_SEGMAP_TOP_LEN)
-    return NULL; /* outside the 47-bit space: never on x86-64 Linux */
-  ebi_segmap_leaf_t *leaf =
-      /* The acquire pairs with the CAS in leaf_get_or_create. */
-      create ? leaf_get_or_create(hi) : ebi_atomic_load_acquire(&ebi_segmap_top[hi]);
-  return leaf ? &leaf->xslab[g & (EBI_SEGMAP_LEAF_LEN - 1)] : NULL;
-}
-
 /* Publish the slab in the entries of all its granules.  The header must be
- * complete: the store release pairs with the load acquire in lookup. */
+ * complete: the store release pairs with the load acquire in lookup (G3). */
 int ebi_segmap_insert(ebi_slab_t *slab) {
+  _Atomic(ebi_slab_t *) *t = table_get_or_create();
+  if (!t)
+    return ENOMEM;
+  /* G1: the mask after the table, by every inserter (the same value), so
+   * no slab is published before lookups can see it. */
+  ebi_atomic_store_release(&ebi_segmap.xmask, (uintptr_t)(EBI_SEGMAP_LEN - 1));
   const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
+  if (base == 0)
+    return ENOMEM; /* G1: granule 0 stays empty (no mmap lands there) */
   const size_t n = slab->map_size >> EBI_GRANULE_SHIFT;
-  for (size_t i = 0; i < n; i++) {
-    _Atomic(ebi_slab_t *) *e = segmap_entry(base + i, true);
-    if (!e) {
-      ebi_segmap_remove(slab); /* undo what was published */
-      return ENOMEM;
-    }
-    ebi_atomic_store_release(e, slab);
-  }
+  for (size_t i = 0; i < n; i++)
+    ebi_atomic_store_release(&t[(base + i) & (EBI_SEGMAP_LEN - 1)], slab);
   return 0;
 }
 
 void ebi_segmap_remove(ebi_slab_t *slab) {
+  _Atomic(ebi_slab_t *) *t = ebi_atomic_load_acquire(&ebi_segmap.xtable);
+  if (t == segmap_boot)
+    return; /* nothing was ever published */
   const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
   const size_t n = slab->map_size >> EBI_GRANULE_SHIFT;
   for (size_t i = 0; i < n; i++) {
-    _Atomic(ebi_slab_t *) *e = segmap_entry(base + i, false);
-    if (e && ebi_atomic_load_relaxed(e) == slab)
+    _Atomic(ebi_slab_t *) *e = &t[(base + i) & (EBI_SEGMAP_LEN - 1)];
+    if (ebi_atomic_load_relaxed(e) == slab)
       ebi_atomic_store_release(e, NULL);
   }
 }

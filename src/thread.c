@@ -53,14 +53,20 @@ void ebi_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 
 /* ---- thread state --------------------------------------------------------- */
 
+static size_t thread_map_size(void) { return (sizeof(ebi_thread_t) + 4095) & ~(size_t)4095; }
+
 /* The calling thread's state, created on first use.  Registry lock held. */
 ebi_thread_t *ebi_thread_get_locked(void) {
   ebi_thread_t *t = ebi_tls_thread;
   if (t != &thread_empty)
     return t;
-  t = calloc(1, sizeof *t);
-  if (!t)
+  /* Mapped, not allocated: zero pages that only the slots in use touch
+   * (a thread that uses a few pools keeps one or two pages of its ~14 KiB),
+   * and no call into a malloc that may be ebra's own. */
+  void *mem;
+  if (ebi_os_map_aligned(thread_map_size(), 4096, &mem) != 0)
     return NULL;
+  t = mem;
   _Static_assert(EBI_THREAD_NUMBERS == 64, "one bit per number in thread_numbers_held");
   if (~thread_numbers_held) {
     t->number = (uint32_t)__builtin_ctzll(~thread_numbers_held);
@@ -114,6 +120,32 @@ static void tcache_unlink(ebra_pool_t *pool, ebi_tcache_t *tc) {
   pool->ntcaches--;
 }
 
+/* A zeroed cache for pool id in thread t: in place in t's inline slot for
+ * that id (ebi_pool_slot_t; its previous user, a pool with the same id,
+ * was destroyed or detached, or the slot would still match), else on the
+ * heap, aligned so that top and the counters share a line.  NULL if memory
+ * is short. */
+static ebi_tcache_t *tcache_new(ebi_thread_t *t, uint32_t id) {
+  ebi_tcache_t *tc;
+  if (id < EBI_INLINE_SLOTS) {
+    tc = &t->pool_inl[id].tc;
+    memset(tc, 0, sizeof *tc);
+    tc->embedded = true;
+    return tc;
+  }
+  tc = aligned_alloc(64, (sizeof *tc + 63) & ~(size_t)63);
+  if (tc)
+    memset(tc, 0, sizeof *tc);
+  return tc;
+}
+
+/* The end of tc's life: a heap cache is freed; one in place is left as it
+ * is (its slot no longer matches, and the next attach zeroes it). */
+static void tcache_free(ebi_tcache_t *tc) {
+  if (!tc->embedded)
+    free(tc);
+}
+
 /* Attach a cache for pool to the calling thread.  NULL if the pool is
  * destroyed (errno EBADF) or memory is short (errno ENOMEM). */
 ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
@@ -134,9 +166,7 @@ ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
     tc = slot->state;
     goto out;
   }
-  tc = aligned_alloc(64, (sizeof *tc + 63) & ~(size_t)63); /* top and counters: one line */
-  if (tc)
-    memset(tc, 0, sizeof *tc);
+  tc = tcache_new(t, pool->life.id);
   if (!tc)
     goto out;
   tc->loaded = ebi_magazine_get_empty(pool, &tc->c);
@@ -146,7 +176,7 @@ ebi_tcache_t *ebi_tcache_attach(ebra_pool_t *pool) {
       ebi_depot_push_empty(&pool->depot, tc->loaded, &tc->c);
     if (tc->previous)
       ebi_depot_push_empty(&pool->depot, tc->previous, &tc->c);
-    free(tc);
+    tcache_free(tc);
     tc = NULL;
     goto out;
   }
@@ -195,7 +225,7 @@ static void tcache_retire_locked(ebra_pool_t *pool, ebi_tcache_t *tc, bool after
   }
   ebi_counters_add(&pool->detached, &tc->c);
   tcache_unlink(pool, tc);
-  free(tc);
+  tcache_free(tc);
 }
 
 /* Destroy: free the caches of every thread still attached to pool.  Their
@@ -206,7 +236,7 @@ void ebi_tcache_detach_all(ebra_pool_t *pool) {
   while (tc) {
     ebi_tcache_t *next = tc->pool_next;
     ebi_counters_add(&pool->detached, &tc->c);
-    free(tc);
+    tcache_free(tc);
     tc = next;
   }
   pool->tcaches = NULL;
@@ -350,7 +380,7 @@ static void thread_release_locked(ebi_thread_t *t, bool after_fork) {
     threads = t->next;
   if (t->next)
     t->next->prev = t->prev;
-  free(t);
+  ebi_os_unmap(t, thread_map_size());
 }
 
 /* Move the calling thread's cached objects of every live pool to the

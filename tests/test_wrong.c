@@ -10,6 +10,8 @@
  *
  *   misuse                                  return     report
  *   free of malloc'd memory, of the stack   -EFAULT    FOREIGN_PTR
+ *     (also before any slab exists)
+ *   free of p | 1 << 47, 52, 63             -EFAULT or -EINVAL, one report
  *   free of pool B's object to pool A       -EXDEV     WRONG_POOL
  *   free of p+1, p+8 (inside an object)     -EINVAL    MISALIGNED
  *   free of a slot never handed out         -EINVAL    MISALIGNED
@@ -110,6 +112,49 @@ static void expect_free_fails(ebra_pool_t *pool, void *p, int want,
 }
 
 static ebra_pool_t *pool_a, *pool_b;
+
+/* Before any slab exists the segment map is its one-entry boot table
+ * (src/segmap.c G1): a free to a pool that has never grown must still
+ * refuse foreign pointers, and ebra_pool_of must find nothing. */
+static void test_before_any_slab(void)
+{
+  ebra_pool_stats_t st = test_stats(pool_a);
+  CHECK_EQ(st.slabs, 0);
+#if defined(EBRA__INLINE_OK)
+  CHECK_EQ(EBRA__SEGMAP.mask, 0); /* white box: the boot table is what is tested */
+#endif
+  long on_stack[2] = {0};
+  CHECK(ebra_pool_of(on_stack) == NULL);
+  expect_free_fails(pool_a, on_stack, -EFAULT, EBRA_ERR_FOREIGN_PTR, "free(stack), no slab yet");
+  expect_free_fails(pool_a, (void *)(uintptr_t)0x1000, -EFAULT, EBRA_ERR_FOREIGN_PTR,
+                    "free(0x1000), no slab yet");
+  errors_expected_a += 2;
+}
+
+/* A pointer above the 47-bit user space selects the same map entry as the
+ * object below it (the map masks, it does not bound-check); the slot check
+ * must refuse it, and nothing may read through it. */
+static void test_non_canonical_aliases(void)
+{
+  void *p = pool_alloc(pool_a);
+  CHECK(p != NULL);
+  const int bits[] = {47, 52, 63};
+  for (size_t k = 0; k < sizeof bits / sizeof bits[0]; k++) {
+    void *q = (void *)((uintptr_t)p | ((uintptr_t)1 << bits[k]));
+    CHECK(ebra_pool_of(q) == NULL);
+    ebra_pool_stats_t before = test_stats(pool_a);
+    int rc = pool_free(pool_a, q);
+    if (rc != -EFAULT && rc != -EINVAL) {
+      fprintf(stderr, "free(p | 1 << %d) returned %d, want -EFAULT or -EINVAL\n", bits[k], rc);
+      exit(1);
+    }
+    CHECK_EQ(test_reports_all(), 1);
+    test_hook_reset();
+    check_untouched(pool_a, &before, 1);
+    errors_expected_a += 1;
+  }
+  CHECK_EQ(pool_free(pool_a, p), 0);
+}
 
 static void test_foreign_pointers(void)
 {
@@ -354,11 +399,13 @@ int main(int argc, char **argv)
   printf("features: 0x%x%s\n", ebra_build_features(),
          test_has_feature(EBRA_FEATURE_DEBUG_CHECKS) ? " (debug checks)" : "");
   pool_a = test_pool("wrong-a", SIZE_A);
+  TEST_RUN(test_before_any_slab); /* first: no pool of this process has a slab */
   pool_b = test_pool("wrong-b", SIZE_B);
   check_usable(pool_a);
   check_usable(pool_b);
 
   TEST_RUN(test_foreign_pointers);
+  TEST_RUN(test_non_canonical_aliases);
   TEST_RUN(test_wrong_pool);
   TEST_RUN(test_interior_pointers);
   TEST_RUN(test_never_handed_out);

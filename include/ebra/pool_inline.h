@@ -14,11 +14,13 @@
  *
  * What they read is the library's private layout: the calling thread's
  * state through an initial-exec TLS pointer, the pool's inline thread slot,
- * the cached stack pointers of the loaded magazine, and, on free, the
+ * the cache held in that slot (the cached stack pointers of the loaded
+ * magazine and the owner's counters), and, on free, the
  * segment map and the slab header.  The offsets below are checked against
  * the library's structs when the library is compiled (src/pool.c), and the
  * two symbols carry the layout's number (layout 1 had no busy flag, layout
- * 2 counted it): an application built against one
+ * 2 counted it, layout 3 reached the cache through a pointer in the
+ * slot and the slab through a two-level map): an application built against one
  * layout fails to link (or to load) against a library with another, never
  * misreads it.  Rebuild the application when the layout number changes
  * (CHANGELOG.md says when).
@@ -38,10 +40,10 @@
 extern "C" {
 #endif
 
-/* ---- the private layout (layout 1) --------------------------------------- */
-#define EBRA__LAYOUT 3
-#define EBRA__TLS ebra__tls_L3
-#define EBRA__SEGMAP_TOP ebra__segmap_top_L3
+/* ---- the private layout (layout 4) --------------------------------------- */
+#define EBRA__LAYOUT 4
+#define EBRA__TLS ebra__tls_L4
+#define EBRA__SEGMAP ebra__segmap_L4
 
 /* The calling thread's ebra state: its thread struct, and what the
  * idle-cache handshake reads (DESIGN.md "Taking an idle thread's cache"):
@@ -57,19 +59,19 @@ typedef struct ebra__tls_s {
 #define EBRA__POOL_SERIAL 0    /* uint64_t: the pool's serial */
 #define EBRA__POOL_TSLOT 80    /* uint32_t: offset of its slot in the thread state */
 #define EBRA__POOL_COOKIE 104  /* uint64_t: free marker = p ^ cookie */
-/* a thread slot */
+/* a pool's thread slot */
 #define EBRA__SLOT_SERIAL 0    /* uint64_t: matches the pool's serial */
-#define EBRA__SLOT_STATE 8     /* the thread's cache for the pool */
+#define EBRA__SLOT_TC 16       /* the thread's cache for the pool, in place */
 /* a thread cache */
 #define EBRA__TC_TOP 0         /* void **: top of the loaded magazine */
 #define EBRA__TC_BASE 8        /* void **: its bottom */
 #define EBRA__TC_LIMIT 16      /* void **: its end */
-#define EBRA__TC_ALLOCS 48     /* uint64_t: owner's alloc counter */
-#define EBRA__TC_FREES 56      /* uint64_t: owner's free counter */
-/* the segment map: 1 MiB granules, 2^13 x 2^14 */
+#define EBRA__TC_ALLOCS 24     /* uint64_t: owner's alloc counter */
+#define EBRA__TC_FREES 32      /* uint64_t: owner's free counter */
+/* the segment map: one entry per 1 MiB granule, a flat table */
 #define EBRA__GRANULE_SHIFT 20
-#define EBRA__SEGMAP_LEAF_BITS 14
-#define EBRA__SEGMAP_TOP_LEN 8192
+#define EBRA__SEGMAP_MASK 0    /* uintptr_t: granule mask (0 before the table) */
+#define EBRA__SEGMAP_TABLE 8   /* void **: the table */
 /* a slab header */
 #define EBRA__SLAB_POOL 8      /* ebra_pool_t *: owner */
 #define EBRA__SLAB_FIRST 16    /* char *: first slot */
@@ -111,7 +113,13 @@ static inline void ebra__op_leave(void) {
 #if defined(__GNUC__) && !defined(EBRA_BUILDING_LIBRARY) && !defined(EBRA_NO_INLINE)
 #define EBRA__INLINE_OK 1
 
-EBRA_API extern void *EBRA__SEGMAP_TOP[EBRA__SEGMAP_TOP_LEN];
+/* ebi_segmap_t in the library; EBRA__SEGMAP_MASK and _TABLE are checked
+ * against it there. */
+typedef struct ebra__segmap_s {
+  uintptr_t mask;
+  void **table;
+} ebra__segmap_t;
+EBRA_API extern ebra__segmap_t EBRA__SEGMAP;
 
 #define EBRA__AT(base, off, type) (*(type *)((char *)(base) + (off)))
 
@@ -131,7 +139,7 @@ static inline void ebra__counter_inc(void *base, unsigned off) {
 
 /* The calling thread's cache for pool, or NULL.  Inside an operation. */
 static inline void *ebra__tcache_of(const ebra_pool_t *pool) {
-  const char *slot = (const char *)EBRA__TLS.thread + EBRA__AT(pool, EBRA__POOL_TSLOT, uint32_t);
+  char *slot = (char *)EBRA__TLS.thread + EBRA__AT(pool, EBRA__POOL_TSLOT, uint32_t);
   if (__builtin_expect(__atomic_load_n((const uint64_t *)(slot + EBRA__SLOT_SERIAL),
 #if defined(__SANITIZE_THREAD__)
                                        __ATOMIC_SEQ_CST
@@ -139,29 +147,24 @@ static inline void *ebra__tcache_of(const ebra_pool_t *pool) {
                                        __ATOMIC_RELAXED
 #endif
                                        ) == EBRA__AT(pool, EBRA__POOL_SERIAL, uint64_t),
-                       1)) {
-    void *state = EBRA__AT(slot, EBRA__SLOT_STATE, void *);
-    if (state == (void *)0) /* a matching slot always has state */
-      __builtin_unreachable();
-    return state;
-  }
+                       1))
+    return slot + EBRA__SLOT_TC;
   return (void *)0;
 }
 
-/* The slab header that covers p, or NULL (ebi_segmap_lookup). */
+/* The slab header that covers p, or NULL (ebi_segmap_lookup: the mask
+ * first, then the table it covers). */
 static inline const char *ebra__slab_of(const void *p) {
-  const uintptr_t g = (uintptr_t)p >> EBRA__GRANULE_SHIFT;
-  void *const *leaf = (void *const *)__atomic_load_n(
-      &EBRA__SEGMAP_TOP[(g >> EBRA__SEGMAP_LEAF_BITS) & (EBRA__SEGMAP_TOP_LEN - 1)],
-      __ATOMIC_ACQUIRE);
-  if (__builtin_expect(leaf == (void *const *)0, 0))
-    return (const char *)0;
-  return (const char *)__atomic_load_n(&leaf[g & ((1u << EBRA__SEGMAP_LEAF_BITS) - 1)],
-                                       __ATOMIC_ACQUIRE);
+  const uintptr_t g =
+      ((uintptr_t)p >> EBRA__GRANULE_SHIFT) & __atomic_load_n(&EBRA__SEGMAP.mask, __ATOMIC_ACQUIRE);
+  void *const *table = __atomic_load_n(&EBRA__SEGMAP.table, __ATOMIC_ACQUIRE);
+  return (const char *)__atomic_load_n(&table[g], __ATOMIC_ACQUIRE);
 }
 
-/* The default checks of a user's free (ebi_object_user_free). */
-static inline int ebra__user_free_ok(const ebra_pool_t *pool, const char *s, const void *p) {
+/* The default checks of a user's free (ebi_object_user_free); on success
+ * *marker is p's free marker, which the free stores. */
+static inline int ebra__user_free_ok(const ebra_pool_t *pool, const char *s, const void *p,
+                                     uint64_t *marker) {
   if (s == (const char *)0 || EBRA__AT(s, EBRA__SLAB_POOL, const ebra_pool_t *) != pool)
     return 0;
   const uint64_t x = ((uint64_t)((uintptr_t)p - (uintptr_t)EBRA__AT(s, EBRA__SLAB_FIRST, char *))) *
@@ -170,7 +173,8 @@ static inline int ebra__user_free_ok(const ebra_pool_t *pool, const char *s, con
   const uint64_t i = r ? (x >> r) | (x << (64 - r)) : x;
   if (i >= (ebra__load_relaxed_u64(s, EBRA__SLAB_CARVE) & 0xffffffffu))
     return 0;
-  if (*(const uint64_t *)p == ((uint64_t)(uintptr_t)p ^ EBRA__AT(pool, EBRA__POOL_COOKIE, uint64_t)))
+  *marker = (uint64_t)(uintptr_t)p ^ EBRA__AT(pool, EBRA__POOL_COOKIE, uint64_t);
+  if (*(const uint64_t *)p == *marker)
     return 0;
   return !((ebra__load_relaxed_u64(s, (unsigned)(EBRA__SLAB_HELD + (i / 64) * 8)) >> (i % 64)) & 1);
 }
@@ -200,14 +204,14 @@ static inline void *ebra_pool_alloc_inline(ebra_pool_t *pool) {
 /** ebra_pool_free with its common case compiled into the caller.  Returns
  * what ebra_pool_free returns: 0 or a negative errno, with its report. */
 static inline int ebra_pool_free_inline(ebra_pool_t *pool, void *p) {
-  const char *s = ebra__slab_of(p);
-  if (__builtin_expect(ebra__user_free_ok(pool, s, p), 1)) {
+  uint64_t marker;
+  if (__builtin_expect(ebra__user_free_ok(pool, ebra__slab_of(p), p, &marker), 1)) {
     ebra__op_enter();
     char *tc = (char *)ebra__tcache_of(pool);
     if (__builtin_expect(tc != (char *)0, 1)) {
       void **top = EBRA__AT(tc, EBRA__TC_TOP, void **);
       if (__builtin_expect(top != EBRA__AT(tc, EBRA__TC_LIMIT, void **), 1)) {
-        *(uint64_t *)p = (uint64_t)(uintptr_t)p ^ EBRA__AT(pool, EBRA__POOL_COOKIE, uint64_t);
+        *(uint64_t *)p = marker;
         *top = p;
         EBRA__AT(tc, EBRA__TC_TOP, void **) = top + 1;
         ebra__counter_inc(tc, EBRA__TC_FREES);
