@@ -281,9 +281,10 @@ _Static_assert(offsetof(ebra_domain_t, life) == 0 && offsetof(ebi_life_t, serial
 #endif
 
 /* Each backend's share of the outermost lock and unlock (backend.h), as
- * the functions a domain keeps in its rd (ebra/reclaim.h): the read side,
- * inline or exported, calls them through d, without a switch.  Every
- * unlock releases the reader's TSan notes first, after its last access. */
+ * the functions a domain keeps in its rd (ebra/reclaim.h): the inline read
+ * side calls them through d, without a switch (the exported one has the
+ * backend's code compiled in, ebi_rd_lock_outer below).  Every unlock
+ * releases the reader's TSan notes first, after its last access. */
 static void memb_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
   (void)d;
   (void)s;
