@@ -49,20 +49,23 @@ static inline void ebi_ck_unlock_outer(ebi_dthread_t *dt) { ck_epoch_end(dt->ck_
 
 /* The same chosen by d's backend: the library's own lock and unlock
  * (ebi_rd_lock_outer, domain.c, which compiles it into ebra_read_lock), and
- * a thread that leaves inside a section. */
+ * a thread that leaves inside a section.  memb, the default (d->backend is
+ * never EBRA_RECLAIM_DEFAULT), is tested first: one compare. */
 static inline void ebi_backend_lock_outer(ebra_domain_t *d, ebi_dthread_t *dt) {
-  switch (d->backend) {
-  case EBRA_RECLAIM_URCU_QSBR: ebi_qsbr_lock_outer(d); break;
-  case EBRA_RECLAIM_CK_EPOCH: ebi_ck_lock_outer(dt); break;
-  default: ebi_memb_lock_outer(); break;
-  }
+  if (EBI_LIKELY(d->backend == EBRA_RECLAIM_URCU_MEMB))
+    ebi_memb_lock_outer();
+  else if (d->backend == EBRA_RECLAIM_URCU_QSBR)
+    ebi_qsbr_lock_outer(d);
+  else
+    ebi_ck_lock_outer(dt);
 }
 static inline void ebi_backend_unlock_outer(const ebra_domain_t *d, ebi_dthread_t *dt) {
-  switch (d->backend) {
-  case EBRA_RECLAIM_URCU_QSBR: ebi_qsbr_unlock_outer(); break;
-  case EBRA_RECLAIM_CK_EPOCH: ebi_ck_unlock_outer(dt); break;
-  default: ebi_memb_unlock_outer(); break;
-  }
+  if (EBI_LIKELY(d->backend == EBRA_RECLAIM_URCU_MEMB))
+    ebi_memb_unlock_outer();
+  else if (d->backend == EBRA_RECLAIM_URCU_QSBR)
+    ebi_qsbr_unlock_outer();
+  else
+    ebi_ck_unlock_outer(dt);
 }
 
 #endif /* EBI_RECLAIM_BACKEND_H */
