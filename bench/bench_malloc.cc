@@ -25,8 +25,10 @@
 // Counters: ops (items_per_second: malloc+free pairs per second) and
 // peak_rss_mib, the process's peak resident size (VmHWM), reset before
 // each case (/proc/self/clear_refs), so it is the case's own peak plus
-// what the allocator kept from the cases before it (bench/run.sh runs
-// each family in a fresh process).
+// what the allocator kept from the cases before it: bench/run.sh runs
+// every case of this harness in one process per allocator, in the order
+// below, so a later case's figure includes what an allocator did not give
+// back from the earlier ones.  A case alone: --benchmark_filter='^NAME$'.
 #include <benchmark/benchmark.h>
 
 #include <atomic>

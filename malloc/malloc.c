@@ -31,8 +31,9 @@
  * after.  Since the key is created after src/thread.c's, it runs after
  * that key's destructor in each round.
  *
- * Progress: the fast paths are those of ebra_pool_alloc/ebra_pool_free
- * plus a segment-map lookup and one thread-local byte.  A class pool is
+ * Progress: the fast paths (malloc_internal.h) are the pool's own, inlined
+ * (wait-free, thread-local), plus one table load on malloc and, on free,
+ * the segment-map lookup and the class check.  A class pool is
  * created once, lock-free (CAS publication; a loser destroys its copy).
  * Large blocks cost an mmap and a munmap each.
  */
@@ -54,15 +55,26 @@ const uint32_t ebi_malloc_class_size[EBI_MALLOC_NCLASSES] = {
     12288,  14336,  16384,  20480,  24576,  28672,  32768,  40960,  49152,  57344,  65536,
     81920,  98304,  114688, 131072, 163840, 196608, 229376, 262144};
 
-/* Class of n for n <= 1024, indexed by (n + 15) / 16. */
-const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_MAX / 16 + 1] = {
-    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13,
-    13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17,
-    17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19};
+/* Class of n for n <= EBI_MALLOC_SMALL_MAX (4 KiB), indexed by (n + 15) / 16
+ * (test_malloc checks every size against the class sizes). */
+const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_LEN] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14,
+    14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17,
+    18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+    21, 21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23,
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
+    24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 25, 25, 25,
+    25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
+    25, 25, 25, 25, 25, 25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27};
 
 _Static_assert(EBRA_MALLOC_CLASS_MAX == 262144, "the last class is the largest");
 
 _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASSES];
+_Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
 _Atomic(ebra_pool_t *) ebi_malloc_by_id[EBI_MALLOC_IDS];
 _Atomic bool ebi_malloc_ready;
 __thread uint8_t ebi_malloc_tls_state __attribute__((tls_model("initial-exec")));
@@ -73,22 +85,34 @@ static size_t class_alignment(uint32_t c) {
   return a < 16 ? 16 : a > EBRA_MAX_ALIGNMENT ? EBRA_MAX_ALIGNMENT : a;
 }
 
-/* Rounds per magazine: 64 up to 4 KiB blocks, then fewer, so that a
- * thread's two magazines of a large class hold at most about 512 KiB. */
+/* Rounds per magazine: about EBI_MALLOC_MAG_BYTES of blocks, 2 to 64 (64
+ * up to 256 B blocks, 16 at 1 KiB, 4 at 4 KiB).  A thread's two magazines
+ * of a class then hold at most about 32 KiB of blocks below 16 KiB, and
+ * the first allocation of a class carves (touches) one magazine's worth.
+ * With 256 KiB per magazine (before 2026-11-30) every class of 1 KiB and
+ * up touched 64 KiB to 256 KiB on its first use, and a thread could keep
+ * 512 KiB per class: about 1 MiB more resident than mimalloc in a program
+ * that had barely started (docs/BENCHMARKS.md). */
+#define EBI_MALLOC_MAG_BYTES ((size_t)16 << 10)
 static unsigned class_magazine(uint32_t c) {
-  const size_t by_bytes = ((size_t)256 << 10) / ebi_malloc_class_size[c];
+  const size_t by_bytes = EBI_MALLOC_MAG_BYTES / ebi_malloc_class_size[c];
   return by_bytes > 64 ? 64 : by_bytes < 2 ? 2 : (unsigned)by_bytes;
 }
 
-/* Publish pool as class slot (M1): by id first, so anyone who finds it in
- * a slab also finds it a class. */
-static ebra_pool_t *class_publish(_Atomic(ebra_pool_t *) *slot, ebra_pool_t *pool) {
+/* Publish pool as class c (M1): by id first, so anyone who finds it in
+ * a slab also finds it a class; then the class; then the small sizes that
+ * map to it (until then their fast path misses and asks class_pool). */
+static ebra_pool_t *class_publish(uint32_t c, ebra_pool_t *pool) {
   if (pool->life.id < EBI_MALLOC_IDS)
     ebi_atomic_store_release(&ebi_malloc_by_id[pool->life.id], pool);
   ebra_pool_t *expected = NULL;
   /* acq_rel pairs with the acquire loads of ebi_malloc_pools (fast paths). */
-  if (ebi_atomic_cas_acq_rel(slot, &expected, pool))
+  if (ebi_atomic_cas_acq_rel(&ebi_malloc_pools[c], &expected, pool)) {
+    for (uint32_t i = 0; i < EBI_MALLOC_SMALL_LEN; i++)
+      if (ebi_malloc_small_class[i] == c) /* paired with ebi_malloc_pool_for's acquire */
+        ebi_atomic_store_release(&ebi_malloc_small_pools[i], pool);
     return pool;
+  }
   if (pool->life.id < EBI_MALLOC_IDS)
     ebi_atomic_store_release(&ebi_malloc_by_id[pool->life.id], NULL);
   ebra_pool_destroy(pool); /* lost the race: nothing was handed out */
@@ -111,7 +135,7 @@ static ebra_pool_t *class_pool(uint32_t c) {
     errno = ENOMEM;
     return NULL;
   }
-  return class_publish(&ebi_malloc_pools[c], pool);
+  return class_publish(c, pool);
 }
 
 static bool is_class_acquire(const ebra_pool_t *pool) {
@@ -139,8 +163,9 @@ static void exit_key_destructor(void *arg) {
   ebra_thread_exit();
 }
 
-/* Before a slow path's work: a new thread becomes RUNNING (set first, since
- * pthread_setspecific may itself allocate). */
+/* Before a slow path's work, which may attach a class cache (M3): a new
+ * thread becomes RUNNING (set first, since pthread_setspecific may itself
+ * allocate). */
 static inline void thread_enter(void) {
   if (EBI_UNLIKELY(ebi_malloc_tls_state == EBI_MT_NEW)) {
     ebi_malloc_tls_state = EBI_MT_RUNNING;
@@ -458,9 +483,10 @@ void *ebi_malloc_calloc(size_t n, size_t size) {
   }
   void *p = ebi_malloc_inline(total);
   if (p) {
-    const ebi_slab_t *s = ebi_segmap_lookup(p);
-    /* Secure pools zero every object on free (ebra/pool.h). */
-    if (!(s->pool->flags & EBRA_POOL_SECURE_CLEAR))
+    /* p came from the class of total, published by now.  Secure pools zero
+     * every object on free (ebra/pool.h). */
+    const ebra_pool_t *pool = ebi_malloc_pool_for(total);
+    if (!pool || !(pool->flags & EBRA_POOL_SECURE_CLEAR))
       memset(p, 0, total);
   }
   return p;

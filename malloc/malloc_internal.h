@@ -12,9 +12,14 @@
  *      mapping whose header embeds a pseudo-slab owned by the sentinel pool
  *      "malloc-large" (found by the same lookup), or a bootstrap block
  *      (inside the static arena; never reused).  Anything else is foreign.
- *  M3  The fast paths run only in a thread whose state is EBI_MT_RUNNING,
- *      which implies the library's constructors have run (ready) and the
- *      thread's exit key is set, so its exit is seen (malloc.c, "thread exit").
+ *  M3  The fast paths serve only from a thread cache that the thread
+ *      already has for a published class pool; they never attach one.  A
+ *      class pool is published only after the library's constructors ran
+ *      (ready), and malloc attaches a class cache only in a slow path,
+ *      after thread_enter has set the thread's exit key, so the thread's
+ *      exit is seen (malloc.c, "thread exit").  After that exit ebra's
+ *      thread state is empty, so every call misses and takes a slow path,
+ *      which releases what it attached.
  */
 #ifndef EBI_MALLOC_INTERNAL_H
 #define EBI_MALLOC_INTERNAL_H
@@ -28,39 +33,61 @@
  * 16; a class's natural alignment is the largest power of two dividing its
  * size, capped at 4096. */
 #define EBI_MALLOC_NCLASSES 52
-#define EBI_MALLOC_SMALL_MAX 1024 /* classes of sizes up to here: one table load */
-#define EBI_MALLOC_IDS 256        /* registry ids mapped back to a class */
+#define EBI_MALLOC_SMALL_MAX 4096 /* sizes up to here: one table load */
+#define EBI_MALLOC_SMALL_LEN (EBI_MALLOC_SMALL_MAX / 16 + 1)
+#define EBI_MALLOC_IDS 256 /* registry ids mapped back to a class; a power of two */
 
 EBI_INTERNAL_FN extern const uint32_t ebi_malloc_class_size[EBI_MALLOC_NCLASSES];
-EBI_INTERNAL_FN extern const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_MAX / 16 + 1];
+EBI_INTERNAL_FN extern const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_LEN];
 EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASSES];
+/* The class pool of a size n <= EBI_MALLOC_SMALL_MAX at [(n + 15) >> 4],
+ * NULL until it is published (M1): malloc's one load from size to pool. */
+EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
 EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_by_id[EBI_MALLOC_IDS];
 
-/* The class of a request of n bytes, n <= EBRA_MALLOC_CLASS_MAX. */
-static inline uint32_t ebi_malloc_class_of(size_t n) {
-  if (EBI_LIKELY(n <= EBI_MALLOC_SMALL_MAX))
-    return ebi_malloc_small_class[(n + 15) >> 4];
+/* The class of a request of n bytes, EBI_MALLOC_SMALL_MAX < n <=
+ * EBRA_MALLOC_CLASS_MAX: four classes per doubling (k >= 12 here). */
+static inline uint32_t ebi_malloc_class_of_big(size_t n) {
   const unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1)); /* 2^k < n */
   const unsigned j = (unsigned)((n - 1 - ((size_t)1 << k)) >> (k - 2));          /* 0..3 */
   return 8u + (k - 7u) * 4u + j;
 }
 
+/* The class of a request of n bytes, n <= EBRA_MALLOC_CLASS_MAX. */
+static inline uint32_t ebi_malloc_class_of(size_t n) {
+  if (EBI_LIKELY(n <= EBI_MALLOC_SMALL_MAX))
+    return ebi_malloc_small_class[(n + 15) >> 4];
+  return ebi_malloc_class_of_big(n);
+}
+
+/* The class pool that serves n bytes, or NULL (none yet, or n above the
+ * largest class).  Paired with the store releases that publish a class
+ * (class_publish in malloc.c). */
+static inline ebra_pool_t *ebi_malloc_pool_for(size_t n) {
+  if (EBI_LIKELY(n <= EBI_MALLOC_SMALL_MAX))
+    return ebi_atomic_load_acquire(&ebi_malloc_small_pools[(n + 15) >> 4]);
+  if (EBI_LIKELY(n <= EBRA_MALLOC_CLASS_MAX))
+    return ebi_atomic_load_acquire(&ebi_malloc_pools[ebi_malloc_class_of_big(n)]);
+  return NULL;
+}
+
 /* ---- per-thread state (M3) ------------------------------------------------ */
 enum {
-  EBI_MT_NEW = 0,     /* no call yet: the slow path registers the exit key */
-  EBI_MT_RUNNING = 1, /* fast paths allowed */
-  EBI_MT_EXITING = 2  /* the exit key's destructor ran: every call ends by
-                         releasing ebra's thread state again */
+  EBI_MT_NEW = 0,     /* no slow path yet: the next one registers the exit key */
+  EBI_MT_RUNNING = 1, /* the exit key is set */
+  EBI_MT_EXITING = 2  /* the exit key's destructor ran: every slow path ends
+                         by releasing ebra's thread state again */
 };
 EBI_INTERNAL_FN extern __thread uint8_t ebi_malloc_tls_state
     __attribute__((tls_model("initial-exec")));
 
-/* pool is a class pool (M1).  Relaxed: a stale miss only sends the caller
- * to the slow path, which asks again with acquire. */
+/* pool is a class pool (M1).  ebi_malloc_by_id[i] holds only a pool whose
+ * id is i, so masking the id needs no bounds test: a pool whose id is past
+ * the table never equals the entry it masks to.  Relaxed: a stale miss only
+ * sends the caller to the slow path, which asks again with acquire. */
 static inline bool ebi_malloc_is_class(const ebra_pool_t *pool) {
-  const uint32_t id = pool->life.id;
-  return EBI_LIKELY(id < EBI_MALLOC_IDS) &&
-         ebi_atomic_load_relaxed(&ebi_malloc_by_id[id]) == pool;
+  return ebi_atomic_load_relaxed(&ebi_malloc_by_id[pool->life.id & (EBI_MALLOC_IDS - 1)]) ==
+         pool;
 }
 
 /* ---- slow paths (malloc.c) ------------------------------------------------ */
@@ -72,39 +99,87 @@ EBI_INTERNAL_FN void *ebi_malloc_aligned(size_t alignment, size_t n);
 EBI_INTERNAL_FN size_t ebi_malloc_usable(const void *p, const char *call);
 EBI_INTERNAL_FN void ebi_malloc_free_sized(void *p, size_t n, const char *call);
 
-/* ---- fast paths ------------------------------------------------------------ */
+/* ---- fast paths ------------------------------------------------------------
+ * The pool's own fast paths (src/pool.c: ebra_pool_alloc, pool_put), built
+ * here from the same inline steps of src/internal.h, so a malloc or free
+ * that the thread's loaded magazine serves makes no call: the pool
+ * operation's handshake marks, the thread's inline slot, the cached stack
+ * pointers, the owner's counter, the object's free marker.  A miss of any
+ * kind (no cache yet, an empty or full magazine, a pool with object hooks,
+ * whose caches keep an empty window) returns to the caller's slow path,
+ * which calls the pool's exported functions; they look again, decide and
+ * report.  The fast paths never attach a cache, so a thread's first
+ * allocation of each class, and every call after its ebra state was
+ * released, takes a slow path (M3). */
+
+/* Pop from the calling thread's loaded magazine of pool; NULL on a miss. */
+static inline void *ebi_malloc_pop(ebra_pool_t *pool) {
+  ebi_pool_op_enter();
+  ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
+  if (EBI_LIKELY(tc != NULL)) {
+    void **top = tc->top;
+    if (EBI_LIKELY(top != tc->base)) {
+      void *p = *--top;
+      tc->top = top;
+      ebi_counter_add_owner(&tc->c.allocs, 1);
+      ebi_pool_op_leave();
+      ebi_object_on_alloc(pool, p);
+      return p;
+    }
+  }
+  ebi_pool_op_leave();
+  return NULL;
+}
+
+/* Push p, which passed the user's free checks (marker: its free marker,
+ * from them), on the calling thread's loaded magazine of pool; false on a
+ * miss. */
+static inline bool ebi_malloc_push(ebra_pool_t *pool, void *p, uint64_t marker) {
+  ebi_pool_op_enter();
+  ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
+  if (EBI_LIKELY(tc != NULL)) {
+    void **top = tc->top;
+    if (EBI_LIKELY(top != tc->limit)) {
+      ebi_object_on_free_marked(pool, p, marker);
+      *top = p;
+      tc->top = top + 1;
+      ebi_counter_add_owner(&tc->c.frees, 1);
+      ebi_pool_op_leave();
+      return true;
+    }
+  }
+  ebi_pool_op_leave();
+  return false;
+}
 
 static inline void *ebi_malloc_inline(size_t n) {
-  if (EBI_LIKELY(n <= EBRA_MALLOC_CLASS_MAX)) {
-    /* Paired with the store release that publishes the class (malloc.c). */
-    ebra_pool_t *pool = ebi_atomic_load_acquire(&ebi_malloc_pools[ebi_malloc_class_of(n)]);
-    if (EBI_LIKELY(pool != NULL && ebi_malloc_tls_state == EBI_MT_RUNNING))
-      return ebra_pool_alloc(pool);
+  ebra_pool_t *pool = ebi_malloc_pool_for(n);
+  if (EBI_LIKELY(pool != NULL)) {
+    void *p = ebi_malloc_pop(pool);
+    if (EBI_LIKELY(p != NULL))
+      return p;
   }
   return ebi_malloc_slow(n);
 }
 
-/* The pool's free of p, whose slab s the caller already looked up.  For
- * a pool without object hooks (src/internal.h: then the user's free and a
- * holder's return differ only in the checks) the default checks run here,
- * on s, and the free is the pool's own (ebi_pool_free_owned), which saves
- * ebra_pool_free's second lookup; anything refused, and every pool with
- * hooks, goes through ebra_pool_free, which decides and reports. */
-static inline void ebi_malloc_pool_free(ebra_pool_t *pool, const ebi_slab_t *s, void *p) {
+/* The free of p from slab s (one segment-map lookup): a slot of a class
+ * pool that passes the pool's default checks (ebi_object_user_free, run
+ * once, here, which also gives the free marker to store), pushed on the
+ * thread's magazine.  Anything else, and every miss, goes to
+ * ebi_free_slow, which sorts it out and reports misuse. */
+static inline bool ebi_free_fast(const ebi_slab_t *s, void *p) {
+  if (EBI_UNLIKELY(s == NULL))
+    return false;
+  ebra_pool_t *pool = s->pool;
   uint64_t marker;
-  if (EBI_LIKELY(!ebi_pool_has_object_hooks(pool) && ebi_object_user_free(pool, s, p, &marker)))
-    ebi_pool_free_owned(pool, p);
-  else
-    (void)ebra_pool_free(pool, p); /* misuse is reported by the pool */
+  return EBI_LIKELY(ebi_malloc_is_class(pool) && ebi_object_user_free(pool, s, p, &marker)) &&
+         ebi_malloc_push(pool, p, marker);
 }
 
 static inline void ebi_free_inline(void *p, const char *call) {
   const ebi_slab_t *s = ebi_segmap_lookup(p);
-  if (EBI_LIKELY(s != NULL && ebi_malloc_is_class(s->pool) &&
-                 ebi_malloc_tls_state == EBI_MT_RUNNING)) {
-    ebi_malloc_pool_free(s->pool, s, p);
+  if (EBI_LIKELY(ebi_free_fast(s, p)))
     return;
-  }
   ebi_free_slow(p, s, call);
 }
 
@@ -112,11 +187,8 @@ static inline void ebi_free_inline(void *p, const char *call) {
  * given against the block's (a mismatch is reported, the block freed). */
 static inline void ebi_free_sized_inline(void *p, size_t n, const char *call) {
   const ebi_slab_t *s = ebi_segmap_lookup(p);
-  if (EBI_LIKELY(s != NULL && ebi_malloc_is_class(s->pool) &&
-                 ebi_malloc_tls_state == EBI_MT_RUNNING && n <= s->pool->object_size)) {
-    ebi_malloc_pool_free(s->pool, s, p);
+  if (EBI_LIKELY(s != NULL && n <= s->pool->object_size && ebi_free_fast(s, p)))
     return;
-  }
   ebi_malloc_free_sized(p, n, call);
 }
 

@@ -658,13 +658,15 @@ int ebi_retire_entry(ebra_domain_t *d, const ebi_retired_t *e) {
     full = b;
     dt->open = NULL;
     ebi_atomic_store_relaxed(&dt->xopen_since_ns, 0);
+    /* Still under batch_lock (rank 8, then the domain lock, rank 9): a
+     * full batch is never reachable from this stack alone, where a fork
+     * taken between the two locks would lose it (fork.c F4). */
+    batch_submit(d, full);
   }
   pthread_mutex_unlock(&dt->batch_lock);
   ebi_counter_add_owner(&dt->xretired, 1);
   ebi_counter_add_owner(&dt->xretired_bytes, bytes);
-  if (full)
-    batch_submit(d, full);
-  else if (opened)
+  if (!full && opened)
     note_batch_opened(d);
   return 0;
 }
@@ -1343,10 +1345,11 @@ static void domain_fork_unlock(ebi_life_t *l) {
 static void domains_fork_prepare(void) { ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_lock); }
 static void domains_fork_parent(void) { ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_unlock); }
 
-/* The child has no reclaimer threads: start one per domain.  Batches the
- * parent's reclaimer held at the fork are not in the child (leaked there,
- * never run twice). */
-static void domain_fork_restart(ebi_life_t *l) {
+/* The child has no reclaimer threads: reset each domain's reclaimer state
+ * here (registry lock held); domains_fork_restart starts one per domain
+ * once every lock is released.  Batches the parent's reclaimer held at the
+ * fork are not in the child (leaked there, never run twice). */
+static void domain_fork_reset(ebi_life_t *l) {
   ebra_domain_t *d = (ebra_domain_t *)l;
   /* The parent's reclaimer may have been waiting on these: no waiter
    * exists in the child, so they are re-initialised. */
@@ -1363,19 +1366,45 @@ static void domain_fork_restart(ebi_life_t *l) {
       n += b->n;
     ebi_atomic_store_relaxed(&d->xinflight, n);
   }
-  if (reclaimer_start(d) != 0)
-    ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'", l->name);
 }
 
+static bool fork_restart_watchdog; /* set by domains_fork_child, in the child */
+
+/* Registry lock held: no thread is started here (domains_fork_restart). */
 static void domains_fork_child(void) {
   /* The watchdog did not survive the fork; wd_lock was not held across it
    * (only domain creation takes it, never under the registry lock). */
   pthread_mutex_init(&wd_lock, NULL);
   pthread_cond_init(&wd_cond, NULL);
   wd_running = wd_poke = false;
-  if (ebi_life_capacity_locked(EBI_KIND_DOMAIN) && watchdog_start() != 0)
+  fork_restart_watchdog = ebi_life_capacity_locked(EBI_KIND_DOMAIN) > 0;
+  ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_reset);
+}
+
+/* The live domain at id, or NULL; takes the registry lock for the lookup
+ * only.  In a fork child before fork() returns nothing can destroy it:
+ * the program's one thread is the caller, and reclaimers destroy nothing. */
+static ebra_domain_t *domain_at(uint32_t id, bool *past_end) {
+  ebi_registry_lock();
+  *past_end = id >= ebi_domain_registry_capacity();
+  ebra_domain_t *d = *past_end ? NULL : ebi_domain_registry_at(id);
+  ebi_registry_unlock();
+  return d;
+}
+
+/* Last in the child, with no ebra lock held: pthread_create may allocate
+ * through ebra's malloc (libebra-malloc.so), whose slow path takes the
+ * registry lock or a pool's grow_lock, and so may a report hook. */
+static void domains_fork_restart(void) {
+  if (fork_restart_watchdog && watchdog_start() != 0)
     ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the stall watchdog");
-  ebi_life_each_locked(EBI_KIND_DOMAIN, domain_fork_restart);
+  bool past_end = false;
+  for (uint32_t id = 0; !past_end; id++) {
+    ebra_domain_t *d = domain_at(id, &past_end);
+    if (d && reclaimer_start(d) != 0)
+      ebi_report(EBRA_ERR_NOMEM, "fork: cannot restart the reclaimer of domain '%s'",
+                 d->life.name);
+  }
 }
 
 /* ---- thread exit and fork, reached through src/thread.c's hooks ----------- */
@@ -1396,6 +1425,7 @@ static const ebi_thread_hooks_t domain_hooks = {
     .fork_prepare = domains_fork_prepare,
     .fork_parent = domains_fork_parent,
     .fork_child = domains_fork_child,
+    .fork_restart = domains_fork_restart,
 };
 
 __attribute__((constructor)) static void domains_init(void) { ebi_thread_hooks_add(&domain_hooks); }

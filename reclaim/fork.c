@@ -34,6 +34,12 @@
  *       every thread that did not survive is unlinked, once
  *       (ebi_urcu_forget_dead, from the dead thread's release), before the
  *       child can start a thread.
+ *   F4  a batch is always reachable from shared state: a thread's open
+ *       batch (under its batch_lock), the domain's pending list (under its
+ *       lock), or a round's hands (F1).  Retire hands a full batch to the
+ *       pending list before it releases batch_lock, and a leaving thread
+ *       moves its batch under the registry lock; fork prepare takes all
+ *       three kinds of lock, so the child finds every batch in one of them.
  *
  * Lock order: rounds_mu -> gate -> registry lock (these hooks rank above
  * the registry).  rounds_mu is held only to count (and by fork across the
@@ -171,8 +177,8 @@ static void rounds_reopen(void) {
 }
 
 /* src/thread.c runs this in the parent, and in the child before
- * fork_child (after the floors below the registry restarted their
- * threads, which now wait for rounds_mu, held by us). */
+ * fork_child (the floors below the registry start their threads after
+ * that, once every lock is released: their fork_restart hooks). */
 static void fork_parent(void) {
   if (getpid() != fork_pid && rounds_closed) {
     /* Child: the rounds counted ran on threads it does not have, and the

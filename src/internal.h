@@ -398,6 +398,12 @@ EBI_INTERNAL_FN void ebi_report(ebra_error_kind_t kind, const char *fmt, ...)
 EBI_INTERNAL_FN void ebi_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind,
                                        const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Deliver the reports that waited for the registry lock (R1 in
+ * report.c); ebi_registry_unlock calls it. */
+EBI_INTERNAL_FN void ebi_report_deliver_deferred(void);
+/* Fork prepare takes report_lock last; parent and child release it first. */
+EBI_INTERNAL_FN void ebi_report_fork_lock(void);
+EBI_INTERNAL_FN void ebi_report_fork_unlock(void);
 EBI_INTERNAL_FN void ebi_die(const char *file, int line, const char *why)
     __attribute__((noreturn));
 #define EBI_DIE(why) ebi_die(__FILE__, __LINE__, (why))
@@ -565,7 +571,10 @@ static inline void ebi_pool_slow_leave(void) {
   ebi_word_sub_handshake(&EBRA__TLS.nested, 1u);
 }
 EBI_INTERNAL_FN void ebi_registry_lock(void);
+/* Also delivers the reports made while the lock was held (report.c, R1). */
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
+/* Does the calling thread hold the registry lock? */
+EBI_INTERNAL_FN bool ebi_registry_held(void);
 /* The live pool at registry id, or NULL; the registry's length.  Registry
  * lock held. */
 static inline ebra_pool_t *ebi_registry_at(uint32_t id) {
@@ -648,15 +657,25 @@ static inline ebi_tcache_t *ebi_tcache_of_fast(const ebra_pool_t *pool) {
  *       whose locks rank above the registry lock (`above_registry`) are
  *       prepared before the registry lock is taken; the others after it.
  *   fork_child: in the child, after fork_parent released the floor's locks
- *       and every dead thread's state was released: restart what did not
- *       cross the fork.  Runs with the registry lock held for floors below
- *       it, after it was released for floors above it. */
+ *       and every dead thread's state was released: reset what did not
+ *       cross the fork (conditions, counters, flags).  Runs with the
+ *       registry lock held for floors below it, after it was released for
+ *       floors above it; it must not start a thread, report, or allocate
+ *       through anything but the floors' own malloc.
+ *   fork_restart: in the child, last, once every ebra lock is released
+ *       (every floor's, the registry lock, every pool's): start the threads
+ *       that did not cross the fork and report what failed.  pthread_create
+ *       allocates the new thread's TLS vector with calloc, which in
+ *       libebra-malloc.so is a class pool's, whose slow path takes the
+ *       registry lock or a pool's grow_lock; so does a report hook that
+ *       allocates.  Under those locks the child deadlocked on itself. */
 typedef struct ebi_thread_hooks_s {
   bool above_registry;
   void (*thread_release_locked)(ebi_thread_t *t);
   void (*fork_prepare)(void);
   void (*fork_parent)(void);
   void (*fork_child)(void);
+  void (*fork_restart)(void);
 } ebi_thread_hooks_t;
 #define EBI_MAX_HOOKS 8
 EBI_INTERNAL_FN void ebi_thread_hooks_add(const ebi_thread_hooks_t *h);

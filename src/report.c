@@ -8,8 +8,24 @@
  *       increment) is within the limit read at that moment.
  *   P2  announced[k] goes false -> true once: the one "further reports
  *       suppressed" line per kind.
+ *   R1  the hook (or stderr) is never called by a thread that holds the
+ *       registry lock.  A report made under it is formatted and queued in
+ *       `deferred` (counted as delivered), and delivered by
+ *       ebi_registry_unlock, after the release: by the reporting thread,
+ *       before the call that made it returns, unless another thread's
+ *       release got there first.  So a hook may call ebra_pool_stats,
+ *       ebra_snapshot or anything else that takes that lock.  At most
+ *       DEFERRED_MAX wait; one more is counted as suppressed instead (P1
+ *       still holds) and the first such is announced when the queue is
+ *       delivered.  The fork handlers release the registry lock without
+ *       delivering (src/thread.c); the child delivers at its end.
+ *   R2  a thread delivering the queue does not deliver it again from
+ *       inside the hook (a hook that takes and releases the registry lock):
+ *       the outer loop takes the rest, so the hook is not re-entered on
+ *       its own thread.
  * Ordering: every counter is a relaxed atomic; they are statistics with no
- * ordering duty.  The hook itself is guarded by report_lock (a leaf). */
+ * ordering duty.  The hook and the queue are guarded by report_lock (a
+ * leaf); xdeferred_n is a relaxed hint, rechecked under it. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +61,19 @@ static const char *const kind_names[] = {
 _Static_assert(sizeof kind_names / sizeof kind_names[0] <= EBRA_REPORT_KINDS,
                "EBRA_REPORT_KINDS must exceed every kind");
 
+/* R1: reports waiting for the registry lock to be released. */
+#define DEFERRED_MAX 16
+typedef struct {
+  ebra_error_kind_t kind;
+  char msg[512];
+} deferred_t;
+static deferred_t deferred[DEFERRED_MAX]; /* report_lock */
+static unsigned deferred_head;            /* report_lock: oldest */
+static unsigned deferred_n;               /* report_lock */
+static bool deferred_overflowed;          /* report_lock: one was counted suppressed */
+static _Atomic unsigned xdeferred_n;      /* deferred_n, for a lock-free look */
+static __thread bool delivering __attribute__((tls_model("initial-exec"))); /* R2 */
+
 static _Atomic unsigned long long made[EBRA_REPORT_KINDS];
 static _Atomic unsigned long long delivered[EBRA_REPORT_KINDS];
 static _Atomic unsigned long long suppressed[EBRA_REPORT_KINDS];
@@ -69,6 +98,71 @@ static void emit(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, const ch
     fn(kind, msg, arg);
   else
     fprintf(stderr, "ebra: %s: %s\n", ebra_error_kind_name(kind), msg);
+}
+
+/* R1: queue a report made under the registry lock; false if the queue is
+ * full (the caller counts it as suppressed). */
+static bool defer(ebra_error_kind_t kind, const char *msg) {
+  pthread_mutex_lock(&report_lock);
+  const bool room = deferred_n < DEFERRED_MAX;
+  if (room) {
+    deferred_t *d = &deferred[(deferred_head + deferred_n) % DEFERRED_MAX];
+    d->kind = kind;
+    snprintf(d->msg, sizeof d->msg, "%s", msg);
+    ebi_atomic_store_relaxed(&xdeferred_n, ++deferred_n);
+  } else {
+    deferred_overflowed = true;
+  }
+  pthread_mutex_unlock(&report_lock);
+  return room;
+}
+
+/* To the hook or stderr now, or, while this thread holds the registry
+ * lock, once it is released (R1). */
+static void deliver(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, unsigned k,
+                    const char *msg) {
+  if (!ebi_registry_held()) {
+    emit(fn, arg, kind, msg);
+  } else if (!defer(kind, msg)) { /* P1: it was counted as delivered */
+    ebi_atomic_sub_relaxed(&delivered[k], 1);
+    ebi_atomic_add_relaxed(&suppressed[k], 1);
+  }
+}
+
+/* Fork: report_lock is the last lock ebra's prepare takes (no hook runs
+ * under it, and nothing under it allocates), so a child never inherits it
+ * held by a thread that is not there, with the queue half-changed. */
+void ebi_report_fork_lock(void) { pthread_mutex_lock(&report_lock); } /* released in: */
+void ebi_report_fork_unlock(void) { pthread_mutex_unlock(&report_lock); }
+
+void ebi_report_deliver_deferred(void) {
+  if (!ebi_atomic_load_relaxed(&xdeferred_n) || delivering)
+    return; /* nothing waits, or R2 */
+  delivering = true;
+  for (;;) {
+    deferred_t d;
+    bool overflowed = false;
+    pthread_mutex_lock(&report_lock);
+    if (deferred_n == 0) {
+      pthread_mutex_unlock(&report_lock);
+      break;
+    }
+    d = deferred[deferred_head];
+    deferred_head = (deferred_head + 1) % DEFERRED_MAX;
+    ebi_atomic_store_relaxed(&xdeferred_n, --deferred_n);
+    if (deferred_n == 0) {
+      overflowed = deferred_overflowed;
+      deferred_overflowed = false;
+    }
+    ebra_report_fn *fn = report_hook;
+    void *arg = report_arg;
+    pthread_mutex_unlock(&report_lock);
+    emit(fn, arg, d.kind, d.msg);
+    if (overflowed)
+      emit(fn, arg, d.kind, "further reports made under the registry lock were suppressed "
+                            "(more than 16 waited for it); ebra_report_stats counts them");
+  }
+  delivering = false;
 }
 
 /* atexit, once some report was suppressed: how many, per kind, on stderr
@@ -103,7 +197,10 @@ static bool within_limit(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, 
     char msg[200];
     snprintf(msg, sizeof msg, "further %s reports suppressed after %ld (EBRA_REPORT_LIMIT); "
              "ebra_report_stats and the monitor count them", ebra_error_kind_name(kind), limit);
-    emit(fn, arg, kind, msg);
+    if (!ebi_registry_held())
+      emit(fn, arg, kind, msg);
+    else
+      defer(kind, msg); /* R1; if full, the overflow line says it */
     pthread_once(&exit_once, register_exit_line);
   }
   return false;
@@ -122,7 +219,7 @@ static void report_v(ebra_error_kind_t kind, const char *fmt, va_list ap) {
     return;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
-  emit(fn, arg, kind, msg);
+  deliver(fn, arg, kind, k, msg);
 }
 
 int ebra_report_stats(ebra_report_stats_t *out) {

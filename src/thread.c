@@ -28,7 +28,9 @@
  * Fork: prepare takes every lock in lock order; the parent releases them;
  * the child releases them and then, being single-threaded, releases the
  * state of threads that do not exist in the child (their caches go back to
- * the depots, so their objects are usable again).
+ * the depots, so their objects are usable again).  Only once every lock is
+ * released does the child start threads again (fork_restart hooks):
+ * creating a thread may allocate through ebra's own malloc.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,8 +50,32 @@ static uint64_t thread_numbers_held; /* bit i: a live thread state holds number 
 static ebi_thread_t *threads;  /* all threads with state; registry lock */
 static pthread_key_t thread_key;
 
-void ebi_registry_lock(void) { pthread_mutex_lock(&registry_mutex); }
-void ebi_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+/* 1 while the calling thread holds the registry lock: its reports wait
+ * until the lock is released (src/report.c, R1).  A fork child inherits
+ * the forking thread's 1 with the lock, and fork_child releases both. */
+static __thread uint8_t registry_held __attribute__((tls_model("initial-exec")));
+
+void ebi_registry_lock(void) { /* released in ebi_registry_unlock */
+  pthread_mutex_lock(&registry_mutex);
+  registry_held = 1;
+}
+
+void ebi_registry_unlock(void) {
+  registry_held = 0;
+  pthread_mutex_unlock(&registry_mutex);
+  ebi_report_deliver_deferred(); /* reports made while it was held (R1) */
+}
+
+bool ebi_registry_held(void) { return registry_held != 0; }
+
+/* The fork handlers' release: the floors above still hold their locks
+ * (and, in libebra-malloc.so's parent, meta_lock), under which no hook may
+ * run; waiting reports are delivered by the next ordinary release (in the
+ * child, at the end of fork_child). */
+static void registry_unlock_in_fork(void) {
+  registry_held = 0;
+  pthread_mutex_unlock(&registry_mutex);
+}
 
 /* ---- thread state --------------------------------------------------------- */
 
@@ -416,7 +442,7 @@ static void thread_key_destructor(void *arg) {
 
 /* ---- fork ----------------------------------------------------------------- */
 
-typedef enum { FORK_PREPARE, FORK_PARENT, FORK_CHILD } fork_step_t;
+typedef enum { FORK_PREPARE, FORK_PARENT, FORK_CHILD, FORK_RESTART } fork_step_t;
 
 /* Run one fork step of the hooks on one side of the registry lock: in
  * registration order, or in reverse for FORK_PARENT (releases). */
@@ -425,7 +451,8 @@ static void hooks_run(bool above_registry, fork_step_t step) {
     const ebi_thread_hooks_t *h = hooks[step == FORK_PARENT ? nhooks - 1 - k : k];
     void (*fn)(void) = step == FORK_PREPARE  ? h->fork_prepare
                        : step == FORK_PARENT ? h->fork_parent
-                                             : h->fork_child;
+                       : step == FORK_CHILD  ? h->fork_child
+                                             : h->fork_restart;
     if (h->above_registry == above_registry && fn)
       fn();
   }
@@ -461,19 +488,22 @@ static void fork_prepare(void) {
   ebi_registry_lock();
   hooks_run(false, FORK_PREPARE);
   ebi_life_each_locked(EBI_KIND_POOL, pool_fork_lock);
+  ebi_report_fork_lock(); /* a leaf: last */
 }
 
 static void fork_unlock_pools(void) { ebi_life_each_locked(EBI_KIND_POOL, pool_fork_unlock); }
 
 static void fork_parent(void) {
+  ebi_report_fork_unlock();
   fork_unlock_pools();
   hooks_run(false, FORK_PARENT);
-  ebi_registry_unlock();
+  registry_unlock_in_fork();
   hooks_run(true, FORK_PARENT);
 }
 
 /* The child has one thread: give back the state of all the others. */
 static void fork_child(void) {
+  ebi_report_fork_unlock();
   hooks_run(false, FORK_PARENT); /* unlock the floors' locks first */
   ebi_thread_t *self = ebi_tls_thread;
   ebi_thread_t *t = threads;
@@ -486,9 +516,15 @@ static void fork_child(void) {
   ebi_life_each_locked(EBI_KIND_POOL, pool_reconcile_after_fork);
   hooks_run(false, FORK_CHILD);
   fork_unlock_pools();
-  ebi_registry_unlock();
+  registry_unlock_in_fork();
   hooks_run(true, FORK_PARENT);
   hooks_run(true, FORK_CHILD);
+  /* Every ebra lock is free now (meta_lock's child handler ran first):
+   * threads may start (their creation may allocate through ebra's malloc,
+   * which may take any of them), and reports reach the hook. */
+  hooks_run(true, FORK_RESTART);
+  hooks_run(false, FORK_RESTART);
+  ebi_report_deliver_deferred();
 }
 
 /* ---- library init ------------------------------------------------------- */

@@ -262,6 +262,45 @@ static void test_misuse(void) {
   CHECK_NO_REPORTS();
 }
 
+/* free tells a class block from a user pool's object by the pool's
+ * registry id, masked into a table of 256 (malloc_internal.h, M1).  With
+ * 300 user pools alive, some have ids that share an entry with a class
+ * pool, others sit below the table's end: every one's object is reported
+ * and left to its pool. */
+#define MANY_POOLS 300
+static ebra_pool_t *many_pools[MANY_POOLS];
+
+/* In a thread of its own, which gives back its caches of pools with ids
+ * past the inline slots when it exits. */
+static void *many_pools_thread(void *arg) {
+  (void)arg;
+  static void *objs[MANY_POOLS];
+  for (int i = 0; i < MANY_POOLS; i++) {
+    objs[i] = ebra_pool_alloc(many_pools[i]);
+    CHECK(objs[i] != NULL);
+  }
+  for (int i = 0; i < MANY_POOLS; i++) {
+    ebra_free(objs[i]);
+    CHECK_REPORTS(EBRA_ERR_FOREIGN_PTR, 1);
+    CHECK_EQ(ebra_pool_free(many_pools[i], objs[i]), 0); /* still the pool's, never freed */
+  }
+  CHECK_NO_REPORTS();
+  return NULL;
+}
+
+static void test_user_pools_past_id_table(void) {
+  ebra_free(ebra_malloc(48)); /* the 48-byte class exists */
+  for (int i = 0; i < MANY_POOLS; i++) {
+    many_pools[i] = ebra_pool_create(&(ebra_pool_config_t){.name = "many", .object_size = 48});
+    CHECK(many_pools[i] != NULL);
+  }
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, many_pools_thread, NULL), 0);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+  for (int i = 0; i < MANY_POOLS; i++)
+    CHECK_EQ(ebra_pool_destroy(many_pools[i]), 0);
+}
+
 static void test_hard_limit(void) {
   ebra_malloc_stats_t st;
   ebra_malloc_stats(&st);
@@ -368,6 +407,7 @@ int main(void) {
   TEST_RUN(test_realloc);
   TEST_RUN(test_aligned);
   TEST_RUN(test_misuse);
+  TEST_RUN(test_user_pools_past_id_table);
   TEST_RUN(test_hard_limit);
   TEST_RUN(test_cross_thread);
   TEST_RUN(test_thread_exit);

@@ -14,10 +14,18 @@
  *  - kinds: a free of an object with a weak handle is EBRA_ERR_HELD
  *    ("held-by-reclamation", -EALREADY), a free of a free object is
  *    double-free; destroying a domain that still has a weak table is
- *    EBRA_ERR_BAD_CALL with -EBUSY, not bad-config.
+ *    EBRA_ERR_BAD_CALL with -EBUSY, not bad-config;
+ *  - a hook may call ebra_pool_stats (which takes the registry lock) for a
+ *    report the library makes under that lock (a thread that exits inside
+ *    a read section): the report is delivered once the lock is released,
+ *    before the call that made it returns, instead of deadlocking.
  */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -197,11 +205,69 @@ static void test_kinds(void)
   CHECK_NO_REPORTS();
 }
 
+/* ---- a hook that calls back into the library -------------------------------- */
+
+static ebra_pool_t *stats_pool;
+static _Atomic int stats_calls, stats_failures;
+static _Atomic int hook_kind;
+
+static void stats_hook(ebra_error_kind_t kind, const char *msg, void *arg)
+{
+  (void)arg;
+  test_hook(kind, msg, NULL);
+  atomic_store(&hook_kind, (int)kind);
+  ebra_pool_stats_t st;
+  if (ebra_pool_stats(stats_pool, &st) != 0) /* takes the registry lock */
+    atomic_fetch_add(&stats_failures, 1);
+  atomic_fetch_add(&stats_calls, 1);
+}
+
+/* Leaves the thread inside a read section: reported while the library
+ * holds its registry lock (the thread's domain state is released under
+ * it). */
+static void *exit_in_section(void *arg)
+{
+  ebra_domain_t *dom = arg;
+  CHECK_EQ(ebra_read_lock(dom), 0);
+  ebra_thread_exit();
+  return NULL;
+}
+
+static void test_hook_calls_stats(void)
+{
+  stats_pool = test_pool("hook-stats", 32);
+  ebra_domain_t *dom = ebra_domain_create(&(ebra_domain_config_t){.name = "hook-stats"});
+  CHECK(dom != NULL);
+  ebra_set_report_hook(stats_hook, NULL);
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, exit_in_section, dom), 0);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 10;
+  const int rc = pthread_timedjoin_np(t, NULL, &until);
+  if (rc == ETIMEDOUT) {
+    fprintf(stderr, "deadlock: a report hook that calls ebra_pool_stats did not return in 10 s "
+            "(the report was made under the registry lock)\n");
+    _exit(1);
+  }
+  CHECK_EQ(rc, 0);
+  test_hook_install(); /* the hook of the other cases again */
+  /* Delivered before ebra_thread_exit returned, once, and the hook's call
+   * succeeded. */
+  CHECK_EQ(atomic_load(&stats_calls), 1);
+  CHECK_EQ(atomic_load(&stats_failures), 0);
+  CHECK_EQ(atomic_load(&hook_kind), EBRA_ERR_BAD_CALL);
+  CHECK_EQ(ebra_domain_destroy(dom), 0);
+  CHECK_EQ(ebra_pool_destroy(stats_pool), 0);
+  CHECK_NO_REPORTS();
+}
+
 int main(void)
 {
   test_hook_install();
   TEST_RUN(test_limit_hook);
   TEST_RUN(test_limit_stderr);
   TEST_RUN(test_kinds);
+  TEST_RUN(test_hook_calls_stats);
   return 0;
 }

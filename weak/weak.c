@@ -47,9 +47,16 @@
  *       memory, and one that begins after sees base 0 and misses.  xlive
  *       is decremented last in slot_reclaim (release; destroy's load
  *       acquire), so no reclaim still touches a slot when destroy starts.
+ *   W9  a fresh index is used only once its segment is published in
+ *       head.base[k], the word every slot lookup reads: slot_alloc tests
+ *       that word, and grows (or waits on grow_lock for the thread growing
+ *       it) only when it is still 0.  A segment half-published (xseg[k]
+ *       set, base[k] not yet) is never taken for a missing slot.
  *
  * Ordering (acquire -> the release it pairs with)
  *   weak_get: load acquire of base[k]    -> store release in seg_grow
+ *   slot_alloc: load acquire of base[k]  -> store release in seg_grow,
+ *             or grow_lock, taken after the grower's unlock (W9)
  *             load acquire of xkey       -> store release of xkey in create,
  *                                           which follows create's xobj store
  *             xobj: a relaxed load, after the xkey acquire
@@ -64,6 +71,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef EBI_TEST_GROW_WINDOW_US
+#include <unistd.h>
+#endif
 
 #include "weak_internal.h"
 #include "tsan.h"
@@ -187,8 +197,14 @@ static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
         ebi_atomic_store_relaxed(&seg[i].xkey, dead_key(t->gen_first));
       ebi_atomic_add_relaxed(&t->xslots, n);
       /* Publishes the initialised slots; paired with slot_at's and the
-       * resolve's acquire (head.base) and slot_alloc's (xseg). */
+       * resolve's acquire (head.base, which slot_alloc reads through
+       * slot_at: W9) and slot_index's (xseg). */
       ebi_atomic_store_release(&t->xseg[k], seg);
+#ifdef EBI_TEST_GROW_WINDOW_US
+      /* Test builds only (tests/CMakeLists.txt, test_weak_grow_window):
+       * hold the grower between its two stores, as a preemption would. */
+      usleep(EBI_TEST_GROW_WINDOW_US);
+#endif
       ebi_atomic_store_release(seg_base_word(t, k), seg_base(seg, k));
     }
   }
@@ -209,15 +225,21 @@ static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
     errno = ENOMEM;
     return NULL;
   }
-  uint32_t off;
-  const uint32_t k = seg_of(i, &off);
-  /* Paired with the store release in seg_grow. */
-  if (!ebi_atomic_load_acquire(&t->xseg[k]) && seg_grow(t, k) != 0) {
-    errno = ENOMEM; /* index i is lost; the table stays usable */
-    return NULL;
+  /* The test is on head.base[k], the word slot_at reads, not on xseg[k]:
+   * seg_grow publishes xseg[k] before base[k], so a thread that saw xseg
+   * set while the grower sat between the two stores used to find base 0
+   * and fail with ENOMEM (W9).  seg_grow returns only after base[k] is set,
+   * by itself or by the grower whose grow_lock it waited for. */
+  s = slot_at(t, i);
+  if (!s) {
+    uint32_t off;
+    if (seg_grow(t, seg_of(i, &off)) != 0 || !(s = slot_at(t, i))) {
+      errno = ENOMEM; /* index i is lost; the table stays usable */
+      return NULL;
+    }
   }
   *idx = i;
-  return slot_at(t, i);
+  return s;
 }
 
 /* The free list holds slot indices through the slots' free_link; the index

@@ -112,7 +112,10 @@ typedef enum ebra_error_kind_e {
 
 /** The hook receives the kind, a NUL-terminated message, and the argument that
  * was registered with it.  It may be called from any thread, concurrently; it
- * must not call back into the pool that reported. */
+ * must not call back into the pool that reported.  It is never called while
+ * the library holds its registry lock: a report made under it is delivered
+ * once the lock is released, before the reporting call returns, so a hook
+ * may call ebra_pool_stats, ebra_snapshot and the other stats calls. */
 typedef void ebra_report_fn(ebra_error_kind_t kind, const char *msg, void *arg);
 
 /** Install a report hook; NULL restores the default (stderr).  Thread-safe. */

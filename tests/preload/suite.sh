@@ -12,7 +12,8 @@
 # while libebra.so's own constructors still run and read the environment):
 #   test_stats        ebra_pool_of(malloc(...)) == NULL
 #   test_wrong*       free of malloc'd memory to a pool is -EFAULT
-#   test_reclaim, test_weak   retire / weak handle of malloc'd memory is -EFAULT
+#   test_reclaim, test_weak (and their _inline builds)   retire / weak
+#                     handle of malloc'd memory is -EFAULT
 #   test_monitor      a snapshot holds exactly the test's pools
 #   test_options      the environment's bad values are reported once
 #                     (both copies report them)
@@ -22,6 +23,6 @@
 set -euo pipefail
 build=$1
 lib=$(readlink -f "$2")
-exclude='^(test_stats|test_wrong.*|test_reclaim|test_weak|test_monitor|test_options|stress_limits|layers|install_.*|preload_.*|test_malloc.*|stress_malloc.*)$'
+exclude='^(test_stats|test_wrong.*|test_reclaim(_inline)?|test_weak(_inline)?|test_monitor|test_options|stress_limits|layers|install_.*|preload_.*|test_malloc.*|stress_malloc.*)$'
 LD_PRELOAD=$lib ctest --test-dir "$build" -L 'unit|stress' -E "$exclude" -j2 --timeout 300 \
   --output-on-failure
