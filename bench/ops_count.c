@@ -38,6 +38,9 @@
  *            registered (it rests offline between sections)
  *   ck_bare  ck_epoch_begin + ck_epoch_end on a record of a ck_epoch_t of
  *            the benchmark's own: the floor of a ck section
+ *   memb_floor  section_inline with liburcu memb's own read lock and
+ *            unlock inlined into this program in place of ebra's
+ *            (weak_floor.c, _LGPL_SOURCE): the floor of a memb section
  *   lookup   ebra_cache_lookup_u64 hit in a held section
  * Setup is the same for every N (the live modes' 1000 objects are allocated
  * and freed once through each allocator before the loop; a larson mode fills
@@ -54,6 +57,7 @@
 #include <ebra.h>
 
 #include "pool_floor.h"
+#include "weak_floor.h"
 
 #define NOBJ 64   /* handles for the weak modes; a power of two (masked) */
 #define NLIVE 1000 /* objects live at once in the live modes */
@@ -247,6 +251,13 @@ static void run_ck_bare(struct ctx *c, long n) {
   }
 }
 
+/* liburcu memb's read lock and unlock inlined here (weak_floor.c) around
+ * ebra_weak_get_inline: the floor of section_inline.  NOBJ is 64, the
+ * floor's mask. */
+static void run_memb_floor(struct ctx *c, long n) {
+  ebra_bench_floor_memb_sections(c->table, c->handles, n, &sink);
+}
+
 static void run_lookup(struct ctx *c, long n) {
   ebra_read_lock(c->domain);
   for (long i = 0; i < n; i++) {
@@ -292,6 +303,8 @@ static const struct mode {
     {"section_qsbr_implicit", run_section_qsbr_implicit,
      "qsbr section, _inline, thread never registered (offline between sections)"},
     {"ck_bare", run_ck_bare, "bare ck_epoch_begin + ck_epoch_end (the ck floor)"},
+    {"memb_floor", run_memb_floor,
+     "liburcu memb read lock/unlock inlined + ebra_weak_get_inline (the memb floor)"},
     {"lookup", run_lookup, "ebra_cache_lookup_u64 hit in a held memb section"},
 };
 

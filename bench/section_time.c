@@ -6,13 +6,18 @@
  * shared library cost.
  *   section_time memb|qsbr|ck [N]     best of 7 rounds of N sections
  *                                     (default 5000000), ns per section
- * The thread registers (qsbr: online) and resolves 64 live handles in turn. */
+ * The thread registers (qsbr: online) and resolves 64 live handles in turn.
+ * For memb it also times the floor: the same loop with liburcu's own read
+ * lock and unlock inlined into this program (weak_floor.c, _LGPL_SOURCE)
+ * in place of ebra's, and prints inline / floor. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <ebra.h>
+
+#include "weak_floor.h"
 
 static void *volatile sink;
 
@@ -41,6 +46,15 @@ static __attribute__((noinline)) double run(ebra_domain_t *d, const ebra_weak_ta
   return (now_s() - t0) / (double)n * 1e9;
 }
 
+/* The memb floor: liburcu's read lock and unlock inlined here
+ * (weak_floor.c) in place of ebra's, around the same inline resolve. */
+static __attribute__((noinline)) double run_floor(const ebra_weak_table_t *t,
+                                                  const ebra_weak_t *h, long n) {
+  const double t0 = now_s();
+  ebra_bench_floor_memb_sections(t, h, n, &sink);
+  return (now_s() - t0) / (double)n * 1e9;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: section_time memb|qsbr|ck [N]\n");
@@ -61,14 +75,18 @@ int main(int argc, char **argv) {
     if (!o || ebra_weak_create(t, o, &h[i]) != 0)
       return 1;
   }
-  double best[2] = {1e30, 1e30};
+  const int floor = be == EBRA_RECLAIM_URCU_MEMB;
+  double best[3] = {1e30, 1e30, 1e30};
   for (int r = 0; r < 7; r++)
-    for (int inl = 0; inl < 2; inl++) {
-      const double x = run(d, t, h, n, inl);
+    for (int inl = 0; inl < 2 + floor; inl++) {
+      const double x = inl < 2 ? run(d, t, h, n, inl) : run_floor(t, h, n);
       best[inl] = x < best[inl] ? x : best[inl];
     }
-  printf("%s: exported %.2f ns, inline %.2f ns per lock + get + unlock\n", argv[1], best[0],
+  printf("%s: exported %.2f ns, inline %.2f ns per lock + get + unlock", argv[1], best[0],
          best[1]);
+  if (floor)
+    printf("; floor %.2f ns (inline x %.2f)", best[2], best[1] / best[2]);
+  printf("\n");
   ebra_domain_thread_offline(d); /* qsbr: stall no grace period at exit */
   return 0;
 }

@@ -6,7 +6,10 @@
  * path of ebra_read_lock/unlock could reach: in an executable, liburcu's
  * thread-local reader is reached with the initial-exec TLS model, without
  * the __tls_get_addr call that code inside libebra.so (PIC, general-dynamic
- * TLS) pays.  The calling thread must be registered with a memb domain. */
+ * TLS) pays.  ebra_bench_floor_memb_sections is the same around the
+ * inline ebra_weak_get_inline, the loop of bench/section_time and
+ * bench/ops_count (mode memb_floor): the floor of an inline memb section.
+ * The calling thread must be registered with a memb domain. */
 #define _LGPL_SOURCE 1
 #include <urcu/urcu-memb.h>
 
@@ -27,6 +30,15 @@ size_t ebra_bench_floor_memb(const ebra_weak_table_t *t, const ebra_weak_t *hs, 
     urcu_memb_read_unlock();
   }
   return misses;
+}
+
+void ebra_bench_floor_memb_sections(const ebra_weak_table_t *t, const ebra_weak_t *hs, long n,
+                                    void *volatile *sink) {
+  for (long i = 0; i < n; i++) {
+    urcu_memb_read_lock();
+    *sink = ebra_weak_get_inline(t, hs[i & 63]);
+    urcu_memb_read_unlock();
+  }
 }
 
 size_t ebra_bench_floor_memb_empty(int n) {

@@ -11,6 +11,11 @@ extern "C" {
  * returns the number of NULL results; the last result goes to *sink. */
 size_t ebra_bench_floor_memb(const ebra_weak_table_t *t, const ebra_weak_t *hs, int n,
                              void **sink);
+/* n x (inline urcu_memb_read_lock + *sink = ebra_weak_get_inline(t,
+ * hs[i & 63]) + unlock): section_time's and ops_count's loop with liburcu's
+ * read side inlined where ebra's lock and unlock were. */
+void ebra_bench_floor_memb_sections(const ebra_weak_table_t *t, const ebra_weak_t *hs, long n,
+                                    void *volatile *sink);
 /* n x (inline urcu_memb_read_lock + unlock), nothing inside. */
 size_t ebra_bench_floor_memb_empty(int n);
 /* The calling thread's record in the benchmark's own ck_epoch_t (registered

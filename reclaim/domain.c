@@ -256,11 +256,13 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
 
 /* ---- read side ------------------------------------------------------------
  * One body for every read lock and unlock: ebra__read_lock/_unlock
- * (ebra/reclaim.h), here with the library's own slow paths and outer calls
- * (ebi_read_lock, reclaim_internal.h), in an application with the exported
- * ones.  Nesting is counted in the thread's slot (dt->rd); the backend is
- * called only at the outermost lock and unlock, and only when the slot says
- * so (backend.c keeps `outer`). */
+ * (ebra/reclaim.h), here with the library's own slow paths and outer
+ * functions (ebi_read_lock, reclaim_internal.h, which the weak floor's
+ * sections use too: no PLT), in an application with the exported slow
+ * paths and the pair of outer functions d keeps for its backend
+ * (ebi_domain_locate_rd).  Nesting is counted in the thread's slot
+ * (dt->rd); the backend is called only at the outermost lock and unlock,
+ * only when the slot says so (backend.c keeps `outer`). */
 
 /* Slot EBRA__RD_SLOTS is nobody's: its serial stays 0, so the domains
  * whose id has no slot of its own, which point there, always miss. */
@@ -269,7 +271,8 @@ __thread ebra__rd_slot_t EBRA__RD_TLS[EBRA__RD_SLOTS + 1]
 
 _Static_assert(offsetof(ebra_domain_t, life) == 0 && offsetof(ebi_life_t, serial) == 0 &&
                    sizeof(((ebi_life_t *)0)->serial) == sizeof(uint64_t) &&
-                   offsetof(ebra_domain_t, rd) == EBRA__DOMAIN_RD,
+                   offsetof(ebra_domain_t, rd) == EBRA__DOMAIN_RD &&
+                   sizeof(((ebra_domain_t *)0)->rd) == sizeof(ebra__domain_rd_t),
                "ebra_domain_t no longer matches ebra/reclaim.h's ebra__ layout: change it "
                "and the version in every ebra__ name");
 
@@ -277,25 +280,68 @@ _Static_assert(offsetof(ebra_domain_t, life) == 0 && offsetof(ebi_life_t, serial
 #error "libebra needs __builtin_thread_pointer (gcc >= 11, clang) for EBRA__DOMAIN_RD"
 #endif
 
-void ebi_domain_locate_rd(ebra_domain_t *d) {
-  d->rd.index = d->life.id < EBRA__RD_SLOTS ? d->life.id : EBRA__RD_SLOTS;
-  d->rd.tpoff = (char *)&EBRA__RD_TLS[d->rd.index] - (char *)__builtin_thread_pointer();
+/* Each backend's share of the outermost lock and unlock (backend.h), as
+ * the functions a domain keeps in its rd (ebra/reclaim.h): the inline read
+ * side calls them through d, without a switch (the exported one has the
+ * backend's code compiled in, ebi_rd_lock_outer below).  Every unlock
+ * releases the reader's TSan notes first, after its last access. */
+static void memb_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  (void)d;
+  (void)s;
+  ebi_memb_lock_outer();
+}
+static void memb_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  (void)d;
+  ebi_tsan_release_notes((ebi_dthread_t *)s->owner);
+  ebi_memb_unlock_outer();
+}
+static void qsbr_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  (void)s;
+  ebi_qsbr_lock_outer(d);
+}
+static void qsbr_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  (void)d;
+  ebi_tsan_release_notes((ebi_dthread_t *)s->owner);
+  ebi_qsbr_unlock_outer();
+}
+static void ck_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  (void)d;
+  ebi_ck_lock_outer(s->owner);
+}
+static void ck_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
+  (void)d;
+  ebi_tsan_release_notes((ebi_dthread_t *)s->owner);
+  ebi_ck_unlock_outer(s->owner);
 }
 
+/* The library's own: compiled into ebra_read_lock / _unlock (the same
+ * translation unit), a direct call from the weak floor's sections. */
 void ebi_rd_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
   ebi_backend_lock_outer(d, s->owner);
 }
-
 void ebi_rd_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s) {
   ebi_dthread_t *dt = s->owner;
   ebi_tsan_release_notes(dt); /* after the reader's last access */
   ebi_backend_unlock_outer(d, dt);
 }
 
-/* For the inline paths of ebra/reclaim.h. */
-void EBRA__RD_LOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s) { ebi_rd_lock_outer(d, s); }
-void EBRA__RD_UNLOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s) {
-  ebi_rd_unlock_outer(d, s);
+void ebi_domain_locate_rd(ebra_domain_t *d) {
+  d->rd.index = d->life.id < EBRA__RD_SLOTS ? d->life.id : EBRA__RD_SLOTS;
+  d->rd.tpoff = (char *)&EBRA__RD_TLS[d->rd.index] - (char *)__builtin_thread_pointer();
+  switch (d->backend) {
+  case EBRA_RECLAIM_URCU_QSBR:
+    d->rd.lock_outer = qsbr_lock_outer;
+    d->rd.unlock_outer = qsbr_unlock_outer;
+    break;
+  case EBRA_RECLAIM_CK_EPOCH:
+    d->rd.lock_outer = ck_lock_outer;
+    d->rd.unlock_outer = ck_unlock_outer;
+    break;
+  default:
+    d->rd.lock_outer = memb_lock_outer;
+    d->rd.unlock_outer = memb_unlock_outer;
+    break;
+  }
 }
 
 /* The slow path of ebra_read_lock: a domain whose id has no TLS slot, the

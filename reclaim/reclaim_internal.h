@@ -262,14 +262,17 @@ static inline void ebi_dthread_set_outer(ebi_dthread_t *dt, bool outer) {
   dt->rd->nest = (dt->rd->nest & EBRA__RD_NEST) | (outer ? EBRA__RD_OUTER : 0);
 }
 /* Where the calling thread's slot for d is, for every thread (static TLS:
- * the same thread-pointer offset in each); at create, once d->life.id is
- * known. */
+ * the same thread-pointer offset in each), and d's backend's share of the
+ * outermost lock and unlock; at create, once d->life.id is known. */
 EBI_INTERNAL_FN void ebi_domain_locate_rd(ebra_domain_t *d);
 
 /* The library's own read lock and unlock: the bodies the exported functions
  * and ebra/reclaim.h's inline ones share (domain.c). */
 EBI_INTERNAL_FN int ebi_read_lock_slow(ebra_domain_t *d);
 EBI_INTERNAL_FN void ebi_read_unlock_slow(ebra_domain_t *d);
+/* The backend's share of the outermost lock and unlock, compiled into the
+ * library's lock and unlock (a switch on d->backend, then the backend's
+ * inline code: no call); domain.c. */
 EBI_INTERNAL_FN void ebi_rd_lock_outer(ebra_domain_t *d, ebra__rd_slot_t *s);
 EBI_INTERNAL_FN void ebi_rd_unlock_outer(ebra_domain_t *d, ebra__rd_slot_t *s);
 static inline __attribute__((always_inline)) int ebi_read_lock(ebra_domain_t *d) {

@@ -276,9 +276,9 @@ static void entry_died(void *arg, ebra_weak_t h) {
   pthread_mutex_lock(&c->death_lock);
   if (!c->dead) {
     const bool registered = ebi_dthread_of(c->domain) != NULL;
-    ebra_read_lock(c->domain);
+    ebi_read_lock(c->domain);
     entry_try_remove(c, e, EBRA_CACHE_DIED);
-    ebra_read_unlock(c->domain);
+    ebi_read_unlock(c->domain);
     if (!registered)
       ebra_domain_unregister_thread(c->domain);
   }
@@ -390,18 +390,18 @@ static int store_key(ebra_cache_t *c, const ckey_t *k, ebra_weak_t h) {
     ebra_weak_release(c->table, h);
     return -ENOMEM;
   }
-  ebra_read_lock(c->domain);
+  ebi_read_lock(c->domain);
   store_insert(c, e, k, hash_key(c, k));
-  ebra_read_unlock(c->domain);
+  ebi_read_unlock(c->domain);
   ebi_atomic_add_relaxed(&c->xstores, 1);
   /* The cleanup is added after insertion, so it always finds a node that
    * was in the table.  If the object died meanwhile its cleanups are
    * closed: remove the entry here instead (reason DIED). */
   rc = ebra_weak_add_cleanup(c->table, h, entry_died, e);
   if (rc != 0) {
-    ebra_read_lock(c->domain);
+    ebi_read_lock(c->domain);
     entry_try_remove(c, e, rc == -ESTALE ? EBRA_CACHE_DIED : EBRA_CACHE_ERASED);
-    ebra_read_unlock(c->domain);
+    ebi_read_unlock(c->domain);
     entry_unhold(e, 1); /* the cleanup's hold: it will never run */
   }
   ebra_weak_release(c->table, h); /* may retire the object (after on_evict) */
@@ -441,13 +441,13 @@ static inline __attribute__((always_inline)) int lookup_key(ebra_cache_t *c, con
 
 static int erase_key(ebra_cache_t *c, const ckey_t *k) {
   int rc = -ENOENT;
-  ebra_read_lock(c->domain);
+  ebi_read_lock(c->domain);
   struct cds_lfht_iter it;
   cds_lfht_lookup(c->ht, hash_key(c, k), entry_match, k, &it);
   struct cds_lfht_node *n = cds_lfht_iter_get_node(&it);
   if (n && entry_try_remove(c, caa_container_of(n, centry_t, node), EBRA_CACHE_ERASED))
     rc = 0;
-  ebra_read_unlock(c->domain);
+  ebi_read_unlock(c->domain);
   return rc;
 }
 
@@ -548,7 +548,7 @@ int ebra_cache_erase(ebra_cache_t *c, const void *key, size_t key_len) {
  * every entry, a ttl or not); returns how many this call removed. */
 static size_t cache_remove_by(ebra_cache_t *c, uint64_t by, ebra_cache_reason_t why) {
   size_t n = 0;
-  ebra_read_lock(c->domain);
+  ebi_read_lock(c->domain);
   struct cds_lfht_iter it;
   struct cds_lfht_node *node;
   cds_lfht_for_each(c->ht, &it, node) {
@@ -557,7 +557,7 @@ static size_t cache_remove_by(ebra_cache_t *c, uint64_t by, ebra_cache_reason_t 
     if (by >= e->expires_ns && entry_try_remove(c, e, why))
       n++;
   }
-  ebra_read_unlock(c->domain);
+  ebi_read_unlock(c->domain);
   return n;
 }
 

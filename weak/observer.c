@@ -263,7 +263,7 @@ int ebra_subject_notify(ebra_subject_t *s, uint64_t value, size_t *notified) {
     return rc;
   size_t called = 0;
   bool dead_seen = false;
-  if ((rc = ebra_read_lock(s->domain)) != 0)
+  if ((rc = ebi_read_lock(s->domain)) != 0)
     return rc;
   for (obs_t *o = walk_next(s, &s->head); o; o = walk_next(s, &o->link)) {
     void *obj = ebi_weak_resolve(s->table, o->h);
@@ -278,7 +278,7 @@ int ebra_subject_notify(ebra_subject_t *s, uint64_t value, size_t *notified) {
     unlink_dead_locked(s);
     pthread_mutex_unlock(&s->lock);
   }
-  ebra_read_unlock(s->domain);
+  ebi_read_unlock(s->domain);
   ebi_atomic_add_relaxed(&s->xnotifies, 1);
   ebi_atomic_add_relaxed(&s->xcalls, called);
   if (notified)

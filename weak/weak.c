@@ -147,6 +147,7 @@ static inline uint32_t key_gen(uint64_t key) { return (uint32_t)((key >> IDX_BIT
 
 _Static_assert(offsetof(struct ebra_weak_table_s, head) == EBRA__WEAK_HEAD_OFFSET &&
                    NSEG == EBRA__WEAK_NSEG && SEG_BASE == EBRA__WEAK_SEG_BASE &&
+                   (1u << EBRA__WEAK_SEG_SHIFT) == EBRA__WEAK_SEG_BASE &&
                    IDX_MASK == EBRA__WEAK_IDX_MASK &&
                    sizeof(wslot_t) == EBRA__WEAK_SLOT_SIZE &&
                    offsetof(wslot_t, xkey) == offsetof(ebra__weak_slot_t, key) &&
@@ -471,10 +472,11 @@ int ebra_weak_create(ebra_weak_table_t *t, void *obj, ebra_weak_t *out) {
 }
 
 /* The start of every table call that works inside a section: the entry
- * check, then ebra_read_lock of the table's domain; 0 or the error. */
+ * check, then the read lock of the table's domain (the library's own,
+ * ebi_read_lock: no PLT call); 0 or the error. */
 static int table_section_begin(ebra_weak_table_t *t, const char *call) {
   int rc = EBI_LIFE_CHECK(t, EBI_KIND_WEAK_TABLE, call);
-  return rc ? rc : ebra_read_lock(t->domain);
+  return rc ? rc : ebi_read_lock(t->domain);
 }
 
 int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
@@ -505,7 +507,7 @@ int ebra_weak_upgrade(ebra_weak_table_t *t, ebra_weak_t h, void **out) {
         slot_put_ref(t, s, h);
     }
   }
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   *out = obj;
   return obj ? 0 : -ENOENT;
 }
@@ -520,7 +522,7 @@ int ebra_weak_release(ebra_weak_table_t *t, ebra_weak_t h) {
    * dead, the slot is still at h's generation. */
   if (s && key_gen(ebi_atomic_load_acquire(&s->xkey)) == h_gen(h))
     rc = slot_put_ref(t, s, h);
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   ebi_domain_throttle(t->domain); /* the retire was inside the section */
   return rc;
 }
@@ -537,7 +539,7 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
     ebi_atomic_add_relaxed(&t->xkilled, 1);
     rc = slot_put_ref(t, s, h);
   }
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   ebi_domain_throttle(t->domain); /* the retire was inside the section */
   return rc;
 }
@@ -553,7 +555,7 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
     return -ENOMEM;
   c->fn = fn;
   c->arg = arg;
-  if ((rc = ebra_read_lock(t->domain)) != 0) {
+  if ((rc = ebi_read_lock(t->domain)) != 0) {
     free(c);
     return rc;
   }
@@ -571,7 +573,7 @@ int ebra_weak_add_cleanup(ebra_weak_table_t *t, ebra_weak_t h, ebra_cleanup_fn *
     if (head != CLOSED)
       rc = 0;
   }
-  ebra_read_unlock(t->domain);
+  ebi_read_unlock(t->domain);
   if (rc)
     free(c);
   return rc;

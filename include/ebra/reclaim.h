@@ -263,7 +263,9 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  * of ebra's (initial-exec TLS) and contain no code of a dependency: what a
  * backend does at the outermost lock and unlock (liburcu memb's reader
  * counter, ck_epoch_begin/end, a qsbr thread coming online) is a call into
- * libebra.  A qsbr thread that is online does nothing but its nesting count.
+ * libebra, through the function d keeps for its backend (one indirect
+ * call: no PLT stub, no switch on the backend).  A qsbr thread that is
+ * online does nothing but its nesting count.
  * The first section of a thread in d, a domain with a registry id >= 16,
  * and every misuse take the exported function.  The slot is found from d
  * in two loads and an add to the thread pointer: d's serial and the slot's
@@ -271,7 +273,7 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  *
  * Everything named ebra__* / EBRA__* is ebra's private layout for these
  * inline paths, not API: do not use it.  Its exported symbols carry the
- * read-side layout number (_R1), so an application built against one
+ * read-side layout number (_R2), so an application built against one
  * layout fails to link or load against a libebra with another (the pool's
  * inline paths, ebra/pool_inline.h, do the same with their own number).
  * A program that dlopen()s libebra cannot use them (initial-exec TLS); a
@@ -279,10 +281,8 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  * the exported calls. */
 
 #if defined(__GNUC__)
-#define EBRA__RD_LAYOUT 1
-#define EBRA__RD_TLS ebra__rd_tls_R1
-#define EBRA__RD_LOCK_OUTER ebra__rd_lock_outer_R1
-#define EBRA__RD_UNLOCK_OUTER ebra__rd_unlock_outer_R1
+#define EBRA__RD_LAYOUT 2
+#define EBRA__RD_TLS ebra__rd_tls_R2
 #define EBRA__RD_SLOTS 16
 
 /* A thread's read-side state in one domain. */
@@ -291,33 +291,36 @@ typedef struct ebra__rd_slot_s {
                       with it; 0: none.  Owner thread only, like the rest */
   uint32_t nest;   /* open sections (EBRA__RD_NEST), and
                       EBRA__RD_OUTER: the outermost lock and unlock call
-                      the backend (EBRA__RD_LOCK_OUTER / _UNLOCK_OUTER) */
+                      the backend (the domain's lock_outer / unlock_outer) */
   uint32_t pad_;
   void *owner;     /* ebra's */
 } ebra__rd_slot_t;
 #define EBRA__RD_OUTER 0x80000000u
 #define EBRA__RD_NEST 0x7fffffffu
 
+typedef int ebra__lock_slow_fn(ebra_domain_t *d);
+typedef void ebra__unlock_slow_fn(ebra_domain_t *d);
+typedef void ebra__outer_fn(ebra_domain_t *d, ebra__rd_slot_t *s);
+
 /* The head of every ebra_domain_t (ebra checks this at build time):
  * its serial, then at EBRA__DOMAIN_RD the thread's slot in it: a
  * thread-pointer offset, and an index into EBRA__RD_TLS (the
  * EBRA__RD_SLOTS-th slot, never anybody's, for a domain with no slot
- * of its own). */
+ * of its own); then the backend's share of the outermost lock and unlock,
+ * functions of libebra chosen at create for d's backend.  Written once,
+ * before d is handed out. */
 #define EBRA__DOMAIN_RD 80
 typedef struct ebra__domain_rd_s {
   intptr_t tpoff;
   uint32_t index;
+  uint32_t pad_;
+  ebra__outer_fn *lock_outer;
+  ebra__outer_fn *unlock_outer;
 } ebra__domain_rd_t;
 
 /* The calling thread's slots, by domain registry id. */
 EBRA_API extern __thread ebra__rd_slot_t EBRA__RD_TLS[EBRA__RD_SLOTS + 1]
     __attribute__((tls_model("initial-exec")));
-EBRA_API void EBRA__RD_LOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s);
-EBRA_API void EBRA__RD_UNLOCK_OUTER(ebra_domain_t *d, ebra__rd_slot_t *s);
-
-typedef int ebra__lock_slow_fn(ebra_domain_t *d);
-typedef void ebra__unlock_slow_fn(ebra_domain_t *d);
-typedef void ebra__outer_fn(ebra_domain_t *d, ebra__rd_slot_t *s);
 
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_thread_pointer)
@@ -325,14 +328,18 @@ typedef void ebra__outer_fn(ebra_domain_t *d, ebra__rd_slot_t *s);
 #endif
 #endif
 
+static inline __attribute__((always_inline)) const ebra__domain_rd_t *
+ebra__domain_rd(const ebra_domain_t *d) {
+  return (const ebra__domain_rd_t *)(const void *)((const char *)d + EBRA__DOMAIN_RD);
+}
+
 /* The calling thread's slot in d, or NULL (NULL d, no slot for d's id,
  * not registered, or d destroyed: its serial no longer matches). */
 static inline __attribute__((always_inline)) ebra__rd_slot_t *
 ebra__rd_slot(const ebra_domain_t *d) {
   if (__builtin_expect(d == NULL, 0))
     return NULL;
-  const ebra__domain_rd_t *rd =
-      (const ebra__domain_rd_t *)(const void *)((const char *)d + EBRA__DOMAIN_RD);
+  const ebra__domain_rd_t *rd = ebra__domain_rd(d);
 #if defined(EBRA__TP)
   ebra__rd_slot_t *s =
       (ebra__rd_slot_t *)(void *)((char *)__builtin_thread_pointer() + rd->tpoff);
@@ -354,6 +361,19 @@ static inline __attribute__((always_inline)) void
 ebra__rd_leave(ebra_domain_t *d, ebra__rd_slot_t *s, ebra__outer_fn *outer) {
   if (--s->nest == EBRA__RD_OUTER)
     outer(d, s);
+}
+
+/* The outer calls of the inline paths: d's own function for its backend,
+ * one indirect call (no PLT stub, no switch on the backend).  The library
+ * passes its own outer functions instead, which compile the backend's code
+ * into its exported lock and unlock. */
+static inline __attribute__((always_inline)) void ebra__rd_lock_outer(ebra_domain_t *d,
+                                                                      ebra__rd_slot_t *s) {
+  ebra__domain_rd(d)->lock_outer(d, s);
+}
+static inline __attribute__((always_inline)) void ebra__rd_unlock_outer(ebra_domain_t *d,
+                                                                        ebra__rd_slot_t *s) {
+  ebra__domain_rd(d)->unlock_outer(d, s);
 }
 
 /* The one body of ebra_read_lock, inline and exported. */
@@ -384,12 +404,12 @@ ebra__read_unlock(ebra_domain_t *d, ebra__unlock_slow_fn *slow, ebra__outer_fn *
  * reports (see "Inline read sections" above).  Returns what
  * ebra_read_lock returns: 0, -ENOMEM, -EBADF or -EINVAL. */
 static inline __attribute__((always_inline)) int ebra_read_lock_inline(ebra_domain_t *d) {
-  return ebra__read_lock(d, ebra_read_lock, EBRA__RD_LOCK_OUTER);
+  return ebra__read_lock(d, ebra_read_lock, ebra__rd_lock_outer);
 }
 
 /** ebra_read_unlock compiled into the caller: same contract and reports. */
 static inline __attribute__((always_inline)) void ebra_read_unlock_inline(ebra_domain_t *d) {
-  ebra__read_unlock(d, ebra_read_unlock, EBRA__RD_UNLOCK_OUTER);
+  ebra__read_unlock(d, ebra_read_unlock, ebra__rd_unlock_outer);
 }
 #else
 static inline int ebra_read_lock_inline(ebra_domain_t *d) { return ebra_read_lock(d); }

@@ -143,6 +143,7 @@ EBRA_API int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out)
 #define EBRA__WEAK_HEAD_OFFSET 128 /* bytes from the table's start */
 #define EBRA__WEAK_NSEG 23
 #define EBRA__WEAK_SEG_BASE 64u    /* segment k: SEG_BASE << k slots */
+#define EBRA__WEAK_SEG_SHIFT 6u    /* log2(EBRA__WEAK_SEG_BASE) */
 #define EBRA__WEAK_IDX_MASK 0x0fffffffu
 #define EBRA__WEAK_SLOT_SIZE 40
 
@@ -170,12 +171,21 @@ ebra__weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra__weak_miss_fn *mi
     return miss(t, h);
   const ebra__weak_head_t *hd =
       (const ebra__weak_head_t *)(const void *)((const char *)t + EBRA__WEAK_HEAD_OFFSET);
-  const uint32_t idx = (uint32_t)h & EBRA__WEAK_IDX_MASK;
-  /* segment k = floor(log2(idx / SEG_BASE + 1)), SEG_BASE a power of two;
-   * clz ^ 31 is 31 - clz for a non-zero argument, and compiles to one bsr */
-  const uint32_t k =
-      (uint32_t)__builtin_clz((idx + EBRA__WEAK_SEG_BASE) / EBRA__WEAK_SEG_BASE) ^ 31u;
-  const uintptr_t base = __atomic_load_n(&hd->base[k], __ATOMIC_ACQUIRE);
+  const uint64_t idx = h & EBRA__WEAK_IDX_MASK;
+  /* segment k = floor(log2(idx / SEG_BASE + 1)) = floor(log2(idx +
+   * SEG_BASE)) - SEG_SHIFT: one bsr of a 64-bit word (never 0), no
+   * division and no sign extension; the - SEG_SHIFT folds into the base
+   * load's displacement.  On x86-64 the bsr is written out, because gcc
+   * and clang each turn 63 - clzll into extra instructions there. */
+  uint64_t log2;
+#if defined(__x86_64__)
+  __asm__("bsrq %1, %0" : "=r"(log2) : "r"(idx + EBRA__WEAK_SEG_BASE));
+#else
+  log2 = 63u - (uint64_t)__builtin_clzll(idx + EBRA__WEAK_SEG_BASE);
+#endif
+  const uintptr_t *basep = (const uintptr_t *)(const void *)((uintptr_t)hd->base +
+      log2 * sizeof(uintptr_t) - EBRA__WEAK_SEG_SHIFT * sizeof(uintptr_t));
+  const uintptr_t base = __atomic_load_n(basep, __ATOMIC_ACQUIRE);
   if (__builtin_expect(base == 0, 0))
     return miss(t, h);
   const ebra__weak_slot_t *s =
