@@ -115,20 +115,12 @@ EBI_INTERNAL_FN void ebi_malloc_free_sized(void *p, size_t n, const char *call);
 /* Pop from the calling thread's loaded magazine of pool; NULL on a miss. */
 static inline void *ebi_malloc_pop(ebra_pool_t *pool) {
   ebi_pool_op_enter();
-  ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
-  if (EBI_LIKELY(tc != NULL)) {
-    void **top = tc->top;
-    if (EBI_LIKELY(top != tc->base)) {
-      void *p = *--top;
-      tc->top = top;
-      ebi_counter_add_owner(&tc->c.allocs, 1);
-      ebi_pool_op_leave();
-      ebi_object_on_alloc(pool, p);
-      return p;
-    }
-  }
+  ebi_tcache_t *tc;
+  void *p = ebi_tcache_pop_in_op(pool, &tc);
   ebi_pool_op_leave();
-  return NULL;
+  if (EBI_LIKELY(p != NULL))
+    ebi_object_on_alloc(pool, p);
+  return p;
 }
 
 /* Push p, which passed the user's free checks (marker: its free marker,
@@ -136,20 +128,10 @@ static inline void *ebi_malloc_pop(ebra_pool_t *pool) {
  * miss. */
 static inline bool ebi_malloc_push(ebra_pool_t *pool, void *p, uint64_t marker) {
   ebi_pool_op_enter();
-  ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
-  if (EBI_LIKELY(tc != NULL)) {
-    void **top = tc->top;
-    if (EBI_LIKELY(top != tc->limit)) {
-      ebi_object_on_free_marked(pool, p, marker);
-      *top = p;
-      tc->top = top + 1;
-      ebi_counter_add_owner(&tc->c.frees, 1);
-      ebi_pool_op_leave();
-      return true;
-    }
-  }
+  ebi_tcache_t *tc;
+  const bool hit = ebi_tcache_push_in_op(pool, &tc, p, marker);
   ebi_pool_op_leave();
-  return false;
+  return hit;
 }
 
 static inline void *ebi_malloc_inline(size_t n) {

@@ -848,6 +848,46 @@ EBI_INTERNAL_FN void ebi_object_return(const ebi_objref_t *ref);
 EBI_INTERNAL_FN bool ebi_object_ref_of_held(void *obj, ebi_objref_t *ref);
 
 /* ---- pool.c -------------------------------------------------------------- */
+/* The magazine steps of the fast paths, for every caller inside a pool
+ * operation (between ebi_pool_op_enter and _leave): the pool's own alloc
+ * and free (pool.c) and the malloc floor's (malloc/malloc_internal.h).
+ * *tcp is the thread's cache or NULL, for the caller's slow path.  Pop
+ * returns the object (never NULL on a hit) or NULL on a miss; push stores
+ * the free marker the caller's checks computed and returns false on a
+ * miss, leaving p untouched.  Neither leaves the operation. */
+static inline void *ebi_tcache_pop_in_op(const ebra_pool_t *pool, ebi_tcache_t **tcp) {
+  ebi_tcache_t *tc = *tcp = ebi_tcache_of_fast(pool);
+  if (EBI_LIKELY(tc != NULL)) {
+    void **top = tc->top;
+    if (EBI_LIKELY(top != tc->base)) {
+      void *p = *--top;
+      if (p == NULL) /* magazines hold objects only */
+        __builtin_unreachable();
+      tc->top = top;
+      ebi_counter_add_owner(&tc->c.allocs, 1);
+      return p;
+    }
+  }
+  return NULL;
+}
+
+static inline bool ebi_tcache_push_in_op(ebra_pool_t *pool, ebi_tcache_t **tcp, void *p,
+                                         uint64_t marker) {
+  ebi_tcache_t *tc = *tcp = ebi_tcache_of_fast(pool);
+  if (EBI_LIKELY(tc != NULL)) {
+    void **top = tc->top;
+    if (EBI_LIKELY(top != tc->limit)) {
+      ebi_object_on_free_marked(pool, p, marker);
+      *top = p;
+      tc->top = top + 1;
+      ebi_counter_add_owner(&tc->c.frees, 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+
 static inline bool ebi_pool_is_alive(const ebra_pool_t *pool) {
   return ebi_life_is_alive(&pool->life);
 }

@@ -188,17 +188,12 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_
 void *ebra_pool_alloc(ebra_pool_t *pool) {
   if (EBI_LIKELY(pool != NULL)) {
     ebi_pool_op_enter();
-    ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
-    if (EBI_LIKELY(tc != NULL)) {
-      void **top = tc->top;
-      if (EBI_LIKELY(top != tc->base)) {
-        void *p = *--top;
-        tc->top = top;
-        ebi_counter_add_owner(&tc->c.allocs, 1);
-        ebi_pool_op_leave();
-        ebi_object_on_alloc(pool, p);
-        return p;
-      }
+    ebi_tcache_t *tc;
+    void *p = ebi_tcache_pop_in_op(pool, &tc);
+    if (EBI_LIKELY(p != NULL)) {
+      ebi_pool_op_leave();
+      ebi_object_on_alloc(pool, p);
+      return p;
     }
     return alloc_slow(pool, tc); /* leaves the operation */
   }
@@ -279,17 +274,10 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
 /* p enters the free state and goes to the thread's loaded magazine. */
 static inline int pool_put(ebra_pool_t *pool, void *p, uint64_t marker, bool user) {
   ebi_pool_op_enter();
-  ebi_tcache_t *tc = ebi_tcache_of_fast(pool);
-  if (EBI_LIKELY(tc != NULL)) {
-    void **top = tc->top;
-    if (EBI_LIKELY(top != tc->limit)) {
-      ebi_object_on_free_marked(pool, p, marker);
-      *top = p;
-      tc->top = top + 1;
-      ebi_counter_add_owner(&tc->c.frees, 1);
-      ebi_pool_op_leave();
-      return 0;
-    }
+  ebi_tcache_t *tc;
+  if (EBI_LIKELY(ebi_tcache_push_in_op(pool, &tc, p, marker))) {
+    ebi_pool_op_leave();
+    return 0;
   }
   return free_slow(pool, tc, p, user); /* leaves the operation */
 }
