@@ -63,9 +63,13 @@ int ebi_segmap_insert(ebi_slab_t *slab) {
   _Atomic(ebi_slab_t *) *t = table_get_or_create();
   if (!t)
     return ENOMEM;
-  /* G1: the mask after the table, by every inserter (the same value), so
-   * no slab is published before lookups can see it. */
-  ebi_atomic_store_release(&ebi_segmap.xmask, (uintptr_t)(EBI_SEGMAP_LEN - 1));
+  /* G1: the mask after the table, by every inserter that still sees it 0
+   * (the same value), so no slab is published before lookups can see it.
+   * Stored once, not per insert: every free reads this line, and large
+   * malloc blocks insert often.  The acquire pairs with the store release
+   * here by whichever inserter stored it first. */
+  if (ebi_atomic_load_acquire(&ebi_segmap.xmask) == 0)
+    ebi_atomic_store_release(&ebi_segmap.xmask, (uintptr_t)(EBI_SEGMAP_LEN - 1));
   const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
   if (base == 0)
     return ENOMEM; /* G1: granule 0 stays empty (no mmap lands there) */
@@ -76,6 +80,8 @@ int ebi_segmap_insert(ebi_slab_t *slab) {
 }
 
 void ebi_segmap_remove(ebi_slab_t *slab) {
+  /* Paired with the CAS (acq_rel) in table_get_or_create; a slab that was
+   * published was published after it. */
   _Atomic(ebi_slab_t *) *t = ebi_atomic_load_acquire(&ebi_segmap.xtable);
   if (t == segmap_boot)
     return; /* nothing was ever published */
