@@ -467,29 +467,69 @@ void ebi_free_slow(void *p, const ebi_slab_t *s, const char *call) {
   foreign_free(p, call);
 }
 
+/* Zero the first total bytes of p, a block of a class of at least total
+ * bytes (at least 16).  Up to 128 bytes inline, in 16-byte stores over
+ * the length rounded up to 16, which stays inside the block (every class
+ * size is a multiple of 16; the two halves may overlap); above, the C
+ * library's memset. */
+static inline void zero_block(void *p, size_t total) {
+  char *c = p;
+  const size_t r = (total + 15) & ~(size_t)15;
+  if (EBI_LIKELY(r <= 32)) {
+    memset(c, 0, 16);
+    if (r > 16)
+      memset(c + 16, 0, 16);
+  } else if (r <= 128) {
+    memset(c, 0, 32);
+    memset(c + r - 32, 0, 32);
+    if (r > 64) {
+      memset(c + 32, 0, 32);
+      memset(c + r - 64, 0, 32);
+    }
+  } else {
+    memset(c, 0, total);
+  }
+}
+
+/* calloc's slow path: the bootstrap arena, a mapping, or a class block
+ * from the pool's exported alloc. */
+__attribute__((noinline)) static void *calloc_slow(size_t total) {
+  if (EBI_UNLIKELY(!ebi_atomic_load_acquire(&ebi_malloc_ready)))
+    return ebi_boot_alloc(total, 16); /* never reused: zero */
+  thread_enter();
+  void *p;
+  if (total > EBRA_MALLOC_CLASS_MAX) {
+    p = large_alloc(total, 16); /* fresh pages: zero, not written */
+  } else {
+    p = class_alloc(ebi_malloc_class_of(total));
+    /* Secure pools zero every object on free (ebra/pool.h). */
+    if (p && !(ebi_malloc_pool_for(total)->flags & EBRA_POOL_SECURE_CLEAR))
+      zero_block(p, total);
+  }
+  thread_leave();
+  return p;
+}
+
+/* The fast path is malloc's (ebi_malloc_inline) plus the zeroing: a hit
+ * comes from a cache that is not a bypass cache, so the pool has no object
+ * hooks and is not a secure pool (its caches bypass the fast paths); the
+ * slow path asks.  A class pool is published only once the library is
+ * ready (M3), so a hit needs no readiness test. */
 void *ebi_malloc_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
     return NULL;
   }
-  if (EBI_UNLIKELY(!ebi_atomic_load_acquire(&ebi_malloc_ready)))
-    return ebi_boot_alloc(total, 16); /* never reused: zero */
-  if (total > EBRA_MALLOC_CLASS_MAX) {
-    thread_enter();
-    void *p = large_alloc(total, 16); /* fresh pages: zero, not written */
-    thread_leave();
-    return p;
+  ebra_pool_t *pool = ebi_malloc_pool_for(total);
+  if (EBI_LIKELY(pool != NULL)) {
+    void *p = ebi_malloc_pop(pool);
+    if (EBI_LIKELY(p != NULL)) {
+      zero_block(p, total);
+      return p;
+    }
   }
-  void *p = ebi_malloc_inline(total);
-  if (p) {
-    /* p came from the class of total, published by now.  Secure pools zero
-     * every object on free (ebra/pool.h). */
-    const ebra_pool_t *pool = ebi_malloc_pool_for(total);
-    if (!pool || !(pool->flags & EBRA_POOL_SECURE_CLEAR))
-      memset(p, 0, total);
-  }
-  return p;
+  return calloc_slow(total);
 }
 
 /* Bytes usable at p and whether it is ebra's; 0 for a foreign pointer. */
