@@ -75,7 +75,6 @@ _Static_assert(EBRA_MALLOC_CLASS_MAX == 262144, "the last class is the largest")
 
 _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASSES];
 _Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
-_Atomic(ebra_pool_t *) ebi_malloc_by_id[EBI_MALLOC_IDS];
 _Atomic bool ebi_malloc_ready;
 __thread uint8_t ebi_malloc_tls_state __attribute__((tls_model("initial-exec")));
 
@@ -99,12 +98,9 @@ static unsigned class_magazine(uint32_t c) {
   return by_bytes > 64 ? 64 : by_bytes < 2 ? 2 : (unsigned)by_bytes;
 }
 
-/* Publish pool as class c (M1): by id first, so anyone who finds it in
- * a slab also finds it a class; then the class; then the small sizes that
- * map to it (until then their fast path misses and asks class_pool). */
+/* Publish pool as class c (M1): the class, then the small sizes that map
+ * to it (until then their fast path misses and asks class_pool). */
 static ebra_pool_t *class_publish(uint32_t c, ebra_pool_t *pool) {
-  if (pool->life.id < EBI_MALLOC_IDS)
-    ebi_atomic_store_release(&ebi_malloc_by_id[pool->life.id], pool);
   ebra_pool_t *expected = NULL;
   /* acq_rel pairs with the acquire loads of ebi_malloc_pools (fast paths). */
   if (ebi_atomic_cas_acq_rel(&ebi_malloc_pools[c], &expected, pool)) {
@@ -113,9 +109,7 @@ static ebra_pool_t *class_publish(uint32_t c, ebra_pool_t *pool) {
         ebi_atomic_store_release(&ebi_malloc_small_pools[i], pool);
     return pool;
   }
-  if (pool->life.id < EBI_MALLOC_IDS)
-    ebi_atomic_store_release(&ebi_malloc_by_id[pool->life.id], NULL);
-  ebra_pool_destroy(pool); /* lost the race: nothing was handed out */
+  ebra_pool_destroy(pool); /* lost the race: nothing was handed out (M1) */
   return expected;
 }
 
@@ -127,25 +121,16 @@ static ebra_pool_t *class_pool(uint32_t c) {
     return pool;
   char name[32];
   snprintf(name, sizeof name, "malloc-%u", (unsigned)ebi_malloc_class_size[c]);
-  pool = ebra_pool_create(&(ebra_pool_config_t){.name = name,
-                                                .object_size = ebi_malloc_class_size[c],
-                                                .alignment = class_alignment(c),
-                                                .magazine_capacity = class_magazine(c)});
+  pool = ebi_pool_create_flagged(&(ebra_pool_config_t){.name = name,
+                                                        .object_size = ebi_malloc_class_size[c],
+                                                        .alignment = class_alignment(c),
+                                                        .magazine_capacity = class_magazine(c)},
+                                 EBI_POOL_MALLOC_CLASS);
   if (!pool) {
     errno = ENOMEM;
     return NULL;
   }
   return class_publish(c, pool);
-}
-
-static bool is_class_acquire(const ebra_pool_t *pool) {
-  const uint32_t id = pool->life.id;
-  if (id < EBI_MALLOC_IDS) /* paired with the store release in class_publish */
-    return ebi_atomic_load_acquire(&ebi_malloc_by_id[id]) == pool;
-  for (uint32_t c = 0; c < EBI_MALLOC_NCLASSES; c++) /* ids past the table: rare */
-    if (ebi_atomic_load_acquire(&ebi_malloc_pools[c]) == pool) /* class_publish's CAS */
-      return true;
-  return false;
 }
 
 static void *class_alloc(uint32_t c) {
@@ -453,7 +438,7 @@ void ebi_free_slow(void *p, const ebi_slab_t *s, const char *call) {
     ebi_large_t *h = as_large(s);
     if (h) {
       large_free(h, p, call);
-    } else if (is_class_acquire(s->pool)) {
+    } else if (ebi_malloc_is_class(s->pool)) {
       thread_enter();
       (void)ebra_pool_free(s->pool, p);
       thread_leave();
@@ -543,7 +528,7 @@ static size_t usable_of(const void *p, const ebi_slab_t *s, bool *ours) {
       *ours = false; /* freed, or inside the block: not a block ebra handed out */
       return 0;
     }
-    if (is_class_acquire(s->pool))
+    if (ebi_malloc_is_class(s->pool))
       return s->pool->object_size;
   } else if (ebi_boot_owns(p)) {
     return ebi_boot_usable(p);
