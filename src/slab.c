@@ -18,13 +18,29 @@
  *   S2  a slot is carved at most once per incarnation of its slab (the CAS
  *       on xcarve hands out disjoint ranges) and then lives in exactly one
  *       place: a user, a magazine, the overflow list or its slab's free bits.
- *   S3  pool->xcurrent only moves to another slab under grow_lock; a slab
- *       that stops being current is exhausted (carved == count).
+ *       An incarnation of a slot ends when its slab is purged (S5) or its
+ *       slab's carved count is lowered below it (S6).
+ *   S3  pool->xcurrent only moves to another slab under grow_lock, and only
+ *       when the current one cannot be carved (slab_grow checks it under the
+ *       lock: carved == count).  So a slab that stops being current is
+ *       exhausted, even when a grower's view of the current slab is stale,
+ *       or is the same slab again after a purge and reuse.
  *   S4  a purged slab has EBI_SLAB_PURGED in xcarve, so a carver holding a
  *       stale pointer to it carves nothing; reuse clears the word (to 0)
  *       under grow_lock before publishing the slab as current again.
- *   S5  a slab is purged only if it is not current and nfree == count:
+ *   S5  a slab is purged whole only if it is not current and nfree == count:
  *       every object it ever carved is back, none is with a user.
+ *   S6  the current slab's free tail is given back in place: under
+ *       grow_lock, when slots [t, carved) are all in its free bits, a CAS
+ *       moves xcarve from carved to EBI_SLAB_PURGED | carved (it fails, and
+ *       nothing is done, if a carver moved it first).  From then on no
+ *       carver takes a slot (slab_carve sees the flag; its slab_grow waits
+ *       for grow_lock and, by S3, does not replace the slab).  The slots
+ *       leave the free bits and existence (S1), the whole pages from slot t
+ *       on go back to the OS, and a store release of t reopens the slab.
+ *       The flag is only ever set with grow_lock held and cleared before it
+ *       is released, on the current slab; a page holding any part of a slot
+ *       below t is never purged.
  *
  * Ordering
  *   slab_grow initialises (or resets) a slab, then publishes it with a
@@ -35,11 +51,16 @@
  *   those slots (users freed them to magazines, the depot handed the
  *   magazines to the trimmer, the trimmer returned them under grow_lock).
  *   Otherwise objects reach other threads only through magazines, which the
- *   depot hands over with release/acquire.
+ *   depot hands over with release/acquire.  The tail give-back (S6) is the
+ *   same edge: its CAS and the store release that reopens the slab come
+ *   after the trimmer returned the tail's slots under grow_lock; a carver's
+ *   CAS that sees the lowered count acquires it.
  *
  * Progress
  *   Carving and the cap quota are lock-free (CAS loops that fail only when
- *   another thread made progress).  grow_lock is held while the OS maps or
+ *   another thread made progress), except while a tail give-back (S6) holds
+ *   the current slab: a carver then waits for grow_lock, which the
+ *   give-back holds for one madvise.  grow_lock is held while the OS maps or
  *   purges memory and while trimmed objects move between magazines and
  *   slabs: slow paths only.  The lock is also taken by the fork handlers
  *   (thread.c).
@@ -47,6 +68,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -200,13 +222,25 @@ static ebi_slab_t *slab_map_new(ebra_pool_t *pool, int *err) {
   return s;
 }
 
+/* Can s still be carved?  grow_lock held, so no give-back (S6) is under
+ * way; carvers may raise the count meanwhile, and then the caller's next
+ * carve finds out. */
+static bool slab_carvable(const ebi_slab_t *s) {
+  if (!s)
+    return false;
+  const uint64_t w = ebi_atomic_load_relaxed(&s->xcarve);
+  return !(w & EBI_SLAB_PURGED) && (w & EBI_SLAB_CARVED_MASK) < s->count;
+}
+
 /* Replace `seen` as the current slab, unless another thread already did:
  * a purged slab if there is one, else a new mapping.  Returns 0, an errno
  * from the OS, or EDQUOT if the hard memory limit refused. */
 static int slab_grow(ebra_pool_t *pool, ebi_slab_t *seen) {
   int err = 0;
   pthread_mutex_lock(&pool->grow_lock);
-  if (ebi_atomic_load_relaxed(&pool->xcurrent) == seen) {
+  /* S3: not while the current slab can still be carved (a give-back, S6,
+   * made it look empty for a moment, or `seen` is stale). */
+  if (ebi_atomic_load_relaxed(&pool->xcurrent) == seen && !slab_carvable(seen)) {
     ebi_slab_t *s = slab_reuse_purged(pool, &err);
     if (!s && !err)
       s = slab_map_new(pool, &err);
@@ -358,10 +392,74 @@ static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
   committed_release(s->map_size);
 }
 
+/* The first slot of s's free tail: the lowest t such that every carved
+ * slot in [t, carved) is in the free bits.  grow_lock held. */
+static uint32_t free_tail_start(const ebi_slab_t *s, uint32_t carved) {
+  uint32_t t = carved;
+  while (t > 0) {
+    const uint64_t word = s->free_bits[(t - 1) / 64];
+    const uint32_t in_word = (t - 1) % 64 + 1; /* slots of this word below t */
+    const uint64_t mask = in_word == 64 ? ~0ull : (1ull << in_word) - 1;
+    if ((word & mask) == mask) { /* the whole rest of the word is free */
+      t -= in_word;
+      continue;
+    }
+    /* The highest slot below t that is not free. */
+    const uint64_t busy = ~word & mask;
+    t = (uint32_t)((t - 1) / 64 * 64 + (63 - __builtin_clzll(busy)) + 1);
+    break;
+  }
+  return t;
+}
+
+static uintptr_t page_up(uintptr_t a) {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  return (a + page - 1) & ~(page - 1);
+}
+
+/* Give back the free tail of the current slab s in place (S6); returns the
+ * bytes of whole pages purged, 0 if there is no page to gain or a carver
+ * got in first.  grow_lock held. */
+static uint64_t slab_purge_tail(ebra_pool_t *pool, ebi_slab_t *s) {
+  uint64_t w = ebi_atomic_load_relaxed(&s->xcarve);
+  if (w & EBI_SLAB_PURGED)
+    return 0;
+  const uint32_t carved = (uint32_t)(w & EBI_SLAB_CARVED_MASK);
+  const uint32_t t = free_tail_start(s, carved);
+  const uintptr_t end = (uintptr_t)s + s->map_size;
+  const uintptr_t from = page_up((uintptr_t)(s->first + (size_t)t * s->stride));
+  uintptr_t to = page_up((uintptr_t)(s->first + (size_t)carved * s->stride));
+  if (to > end)
+    to = end;
+  if (t == carved || to <= from)
+    return 0;
+  /* acq_rel: fails if a carver's CAS came first (then the tail may be
+   * handed out: leave it); succeeds only with the count we scanned. */
+  if (!ebi_atomic_cas_acq_rel(&s->xcarve, &w, w | EBI_SLAB_PURGED))
+    return 0;
+  const uint32_t n = carved - t;
+  for (uint32_t k = t; k < carved; k++)
+    s->free_bits[k / 64] &= ~(1ull << (k % 64));
+  s->nfree -= n;
+  if (s->nfree == 0)
+    list_remove(&pool->partial, s);
+  ebi_atomic_sub_relaxed(&pool->xslab_free, n);
+  ebi_atomic_sub_relaxed(&pool->xcarved, n); /* S1: gone from existence */
+  /* Pages wholly past slot t's start that the carved range reached;
+   * beyond `to` nothing was touched since the slab was mapped or purged. */
+  ebi_os_purge((void *)from, to - from);
+  /* Release: pairs with the carve CAS (acq_rel), which carves the tail
+   * again only after the pages went; a late free of a slot >= t fails the
+   * slot check (carved count). */
+  ebi_atomic_store_release(&s->xcarve, t);
+  ebi_atomic_add_relaxed(&pool->xpurges, 1);
+  return to - from;
+}
+
 uint64_t ebi_slab_purge_free(ebra_pool_t *pool) {
   uint64_t bytes = 0;
   pthread_mutex_lock(&pool->grow_lock);
-  const ebi_slab_t *cur = ebi_atomic_load_relaxed(&pool->xcurrent);
+  ebi_slab_t *cur = ebi_atomic_load_relaxed(&pool->xcurrent);
   ebi_slab_t *s = pool->partial;
   while (s) {
     ebi_slab_t *next = s->lnext;
@@ -371,6 +469,8 @@ uint64_t ebi_slab_purge_free(ebra_pool_t *pool) {
     }
     s = next;
   }
+  if (cur && cur->nfree) /* S6; xcurrent moves only under grow_lock */
+    bytes += slab_purge_tail(pool, cur);
   pthread_mutex_unlock(&pool->grow_lock);
   return bytes;
 }
