@@ -402,6 +402,11 @@ struct ebra_pool_s {
   ebi_counters_t detached;
   _Atomic uint64_t xerrors;
 
+  /* Delayed give-back (giveback.c), under the registry lock: the
+   * activity seen by the last pass and how many passes in a row saw none. */
+  uint64_t gb_seen;
+  uint32_t gb_quiet;
+
 };
 
 /* ---- report.c ------------------------------------------------------------ */
@@ -487,6 +492,12 @@ EBI_INTERNAL_FN void ebi_slab_return(ebra_pool_t *pool, void *const *objs, uint3
 /* Give every wholly free slab but the current one back to the OS;
  * returns the bytes purged. */
 EBI_INTERNAL_FN uint64_t ebi_slab_purge_free(ebra_pool_t *pool);
+
+/* ---- giveback.c ------------------------------------------------------------ */
+/* A pool slow path's chance to run the delayed give-back pass; call it
+ * outside any pool operation and with no pool lock held. */
+EBI_INTERNAL_FN void ebi_giveback_tick(void);
+EBI_INTERNAL_FN void ebi_giveback_stats(uint64_t *passes, uint64_t *pools, uint64_t *bytes);
 /* Bytes that every pool's slabs hold from the OS (mapped minus purged),
  * and the hard limit on it (EBRA_HARD_LIMIT, 0 = none), checked before a
  * slab is mapped or reused; refusals counted. */
@@ -583,6 +594,9 @@ static inline void ebi_pool_slow_leave(void) {
   ebi_word_sub_handshake(&EBRA__TLS.nested, 1u);
 }
 EBI_INTERNAL_FN void ebi_registry_lock(void);
+/* The registry lock if free, else false at once (released by
+ * ebi_registry_unlock). */
+EBI_INTERNAL_FN bool ebi_registry_trylock(void);
 /* Also delivers the reports made while the lock was held (report.c, R1). */
 EBI_INTERNAL_FN void ebi_registry_unlock(void);
 /* Does the calling thread hold the registry lock? */

@@ -41,6 +41,7 @@ const char *const ebi_reclaim_names[EBRA_RECLAIM_CK_EPOCH + 2] = {
 };
 
 #define EBI_DEFAULT_REPORT_LIMIT 32
+#define EBI_DEFAULT_PURGE_DELAY_MS 100
 
 static const option_desc_t option_descs[EBRA_OPT_COUNT_] = {
     [EBRA_OPT_MAGAZINE_SIZE] = {"magazine_size", 64, 1, EBRA_MAX_MAGAZINE_CAPACITY, OPT_NUMBER, NULL},
@@ -56,6 +57,8 @@ static const option_desc_t option_descs[EBRA_OPT_COUNT_] = {
                           EBRA_RECLAIM_CK_EPOCH, OPT_NAME, ebi_reclaim_names},
     [EBRA_OPT_REPORT_LIMIT] = {"report_limit", EBI_DEFAULT_REPORT_LIMIT, 0, LONG_MAX, OPT_NUMBER,
                                NULL},
+    [EBRA_OPT_PURGE_DELAY] = {"purge_delay", EBI_DEFAULT_PURGE_DELAY_MS, 0, 3600000, OPT_NUMBER,
+                              NULL},
 };
 
 /* Environment variables of ebra's own test and benchmark harnesses: not
@@ -69,6 +72,7 @@ static _Atomic long option_values[EBRA_OPT_COUNT_] = {
     [EBRA_OPT_STRATEGY] = EBRA_STRATEGY_ADAPTIVE,
     [EBRA_OPT_RECLAIM] = EBRA_RECLAIM_URCU_MEMB,
     [EBRA_OPT_REPORT_LIMIT] = EBI_DEFAULT_REPORT_LIMIT,
+    [EBRA_OPT_PURGE_DELAY] = EBI_DEFAULT_PURGE_DELAY_MS,
 };
 static _Atomic int option_origins[EBRA_OPT_COUNT_]; /* ebra_option_origin_t */
 static pthread_once_t options_once = PTHREAD_ONCE_INIT;

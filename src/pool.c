@@ -181,6 +181,7 @@ static __attribute__((noinline)) void *alloc_slow(ebra_pool_t *pool, ebi_tcache_
   void *p = alloc_slow_in_op(pool, tc);
   ebi_pool_slow_leave();
   ebi_pool_op_leave();
+  ebi_giveback_tick(); /* outside the operation (giveback.c, G3) */
   return p;
 }
 
@@ -268,6 +269,7 @@ static __attribute__((noinline)) int free_slow(ebra_pool_t *pool, ebi_tcache_t *
   const int rc = free_slow_in_op(pool, tc, p, user);
   ebi_pool_slow_leave();
   ebi_pool_op_leave();
+  ebi_giveback_tick(); /* outside the operation (giveback.c, G3) */
   return rc;
 }
 

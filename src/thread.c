@@ -66,6 +66,13 @@ void ebi_registry_unlock(void) {
   ebi_report_deliver_deferred(); /* reports made while it was held (R1) */
 }
 
+bool ebi_registry_trylock(void) { /* released in ebi_registry_unlock */
+  if (pthread_mutex_trylock(&registry_mutex) != 0)
+    return false;
+  registry_held = 1;
+  return true;
+}
+
 bool ebi_registry_held(void) { return registry_held != 0; }
 
 /* The fork handlers' release: the floors above still hold their locks

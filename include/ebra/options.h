@@ -76,6 +76,10 @@ typedef enum ebra_option_e {
                                  them one "further reports suppressed" line,
                                  then only counts (ebra_report_stats); 0 = no
                                  limit */
+  EBRA_OPT_PURGE_DELAY,       /**< milliseconds (100): memory of a malloc size
+                                 class that saw no alloc or free for this
+                                 long goes back to the OS, checked on slow
+                                 paths; 0 = never on its own */
   EBRA_OPT_COUNT_             /**< the number of options (not an option) */
 } ebra_option_t;
 

@@ -145,9 +145,12 @@ typedef struct ebra_pool_stats_s {
   size_t stride;              /**< bytes per object slot in a slab */
   uint64_t objects_in_slabs;  /**< free objects trimmed back to their slabs
                                  (by the strategy engine, ebra_maintain) */
-  uint64_t bytes_purged;      /**< slab bytes given back to the OS (madvise);
-                                 still mapped, reused before new mappings */
-  uint64_t slabs_purged;      /**< slab purges, ever */
+  uint64_t bytes_purged;      /**< bytes of whole slabs given back to the OS
+                                 (madvise); still mapped, reused before new
+                                 mappings (a current slab's free tail, given
+                                 back in place, is not counted here) */
+  uint64_t slabs_purged;      /**< purges, ever: whole slabs, and free tails
+                                 of the current slab (pages only) */
   uint64_t magazines_trimmed; /**< full magazines trimmed from the depot, ever */
   uint64_t depot_parked;      /**< empty magazines of a resized-away capacity */
   uint64_t max_objects;       /**< the cap (0 = none) */
