@@ -21,7 +21,9 @@
  *       already holds it (thread state creation allocates) or meets it
  *       held skips the pass instead of waiting, so no lock cycle can form;
  *       the pool locks it then takes come after the registry lock in the
- *       lock order (thread.c).  The pass's per-pool state (gb_seen,
+ *       lock order (thread.c).  No pass starts inside a report's delivery
+ *       (the hook may run with a pool's grow_lock held, and a pass waits
+ *       for grow_locks); a pool slow path holds no pool lock otherwise.  The pass's per-pool state (gb_seen,
  *       gb_quiet in ebra_pool_t) is under the registry lock.
  *   G3  a pass runs outside any pool operation of its thread (the caller
  *       has left it), so taking other threads' caches follows the same
@@ -94,7 +96,7 @@ static void giveback_pool(ebi_life_t *l) {
 }
 
 static void giveback_pass(void) {
-  if (ebi_registry_held() || !ebi_registry_trylock())
+  if (ebi_report_emitting() || ebi_registry_held() || !ebi_registry_trylock())
     return; /* G2 */
   ebi_life_each_locked(EBI_KIND_POOL, giveback_pool);
   ebi_registry_unlock();

@@ -418,6 +418,8 @@ EBI_INTERNAL_FN void ebi_report_pool(ebra_pool_t *pool, ebra_error_kind_t kind,
 /* Deliver the reports that waited for the registry lock (R1 in
  * report.c); ebi_registry_unlock calls it. */
 EBI_INTERNAL_FN void ebi_report_deliver_deferred(void);
+/* Is this thread delivering a report (in the hook, or writing to stderr)? */
+EBI_INTERNAL_FN bool ebi_report_emitting(void);
 /* Fork prepare takes report_lock last; parent and child release it first. */
 EBI_INTERNAL_FN void ebi_report_fork_lock(void);
 EBI_INTERNAL_FN void ebi_report_fork_unlock(void);

@@ -93,11 +93,21 @@ void ebra_set_report_hook(ebra_report_fn *fn, void *arg) {
   pthread_mutex_unlock(&report_lock);
 }
 
+/* > 0 while this thread is in the hook or writing a report to stderr: a
+ * report may be made with a pool's grow_lock held, so what the hook does
+ * (allocate, say) must not start work that takes pool locks
+ * (ebi_giveback_tick asks). */
+static __thread unsigned emitting __attribute__((tls_model("initial-exec")));
+
+bool ebi_report_emitting(void) { return emitting != 0; }
+
 static void emit(ebra_report_fn *fn, void *arg, ebra_error_kind_t kind, const char *msg) {
+  emitting++;
   if (fn)
     fn(kind, msg, arg);
   else
     fprintf(stderr, "ebra: %s: %s\n", ebra_error_kind_name(kind), msg);
+  emitting--;
 }
 
 /* R1: queue a report made under the registry lock; false if the queue is

@@ -10,7 +10,9 @@
  *
  * The registry lock serialises the control plane: pool create and destroy,
  * attaching a cache to a thread, thread exit, stats, and fork.  It is never
- * taken by alloc or free fast paths, nor by the depot or slab paths.
+ * taken by alloc or free fast paths, nor by the depot or slab paths; a
+ * pool slow path only tries it (ebi_registry_trylock, for the delayed
+ * give-back in giveback.c) and goes on without it if it is held.
  *
  * Lock order: locks of floors that rank above the registry (control/) ->
  * registry_lock -> locks of floors below it (reclaim/) -> pool->grow_lock

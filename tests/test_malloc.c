@@ -25,13 +25,20 @@
  *    memory-limit report;
  *  - a block freed by another thread is reused; a thread that frees in its
  *    last round of TLS destructors, after ebra's thread state is gone,
- *    leaves no thread cache attached.
+ *    leaves no thread cache attached;
+ *  - delayed give-back: the pages of a class's freed blocks stay resident
+ *    with EBRA_PURGE_DELAY 0, and with 20 ms they leave memory (mincore)
+ *    while only another class is used, the class's cache and depot
+ *    included; the class then serves blocks again (zero-filled pages).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 
 static int aligned_to(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
@@ -408,6 +415,85 @@ static void test_thread_exit(void) {
   CHECK_NO_REPORTS();
 }
 
+/* Share of the whole pages in [lo, hi) that are resident. */
+static double resident_share(uintptr_t lo, uintptr_t hi) {
+  const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  lo = (lo + page - 1) & ~(page - 1);
+  hi &= ~(page - 1);
+  if (hi <= lo)
+    return 0;
+  const size_t n = (hi - lo) / page;
+  unsigned char *v = calloc(n, 1);
+  CHECK(v != NULL);
+  CHECK_EQ(mincore((void *)lo, hi - lo, v), 0);
+  size_t in = 0;
+  for (size_t i = 0; i < n; i++)
+    in += v[i] & 1;
+  free(v);
+  return (double)in / (double)n;
+}
+
+/* Slow paths of another class for `ms` milliseconds (bursts longer than a
+ * magazine), or until the pages of [lo, hi) are mostly gone. */
+static double churn_other_class(uintptr_t lo, uintptr_t hi, unsigned ms) {
+  enum { BURST = 300 };
+  static void *b[BURST];
+  const uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+  double share = resident_share(lo, hi);
+  while (now_ns() < end && share > 0.1) {
+    for (int i = 0; i < BURST; i++)
+      CHECK((b[i] = ebra_malloc(48)) != NULL);
+    for (int i = 0; i < BURST; i++)
+      ebra_free(b[i]);
+    share = resident_share(lo, hi);
+  }
+  return share;
+}
+
+static void test_purge_delay(void) {
+  enum { N = 300, SIZE = 2560 }; /* 750 KiB of a class nothing else uses */
+  static void *p[N];
+  long saved = 0;
+  CHECK_EQ(ebra_option_get(EBRA_OPT_PURGE_DELAY, &saved), 0);
+  CHECK_EQ(ebra_option_set(EBRA_OPT_PURGE_DELAY, 0), 0);
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < N; i++) {
+    CHECK((p[i] = ebra_malloc(SIZE)) != NULL);
+    memset(p[i], 0xA5, SIZE);
+    lo = (uintptr_t)p[i] < lo ? (uintptr_t)p[i] : lo;
+    hi = (uintptr_t)p[i] + SIZE > hi ? (uintptr_t)p[i] + SIZE : hi;
+  }
+  CHECK(hi - lo < (size_t)2 * N * SIZE); /* one run of slots */
+  ebra_pool_t *cls = ebra_pool_of(p[0]);
+  CHECK(cls != NULL);
+  ebra_pool_stats_t before;
+  CHECK_EQ(ebra_pool_stats(cls, &before), 0);
+  for (int i = 0; i < N; i++)
+    ebra_free(p[i]);
+  /* Off: nothing goes back on its own. */
+  CHECK(churn_other_class(lo, hi, 250) > 0.9);
+  /* On: back within a few delays (5 s allows for a loaded machine). */
+  CHECK_EQ(ebra_option_set(EBRA_OPT_PURGE_DELAY, 20), 0);
+  const double share = churn_other_class(lo, hi, 5000);
+  if (share > 0.1)
+    fprintf(stderr, "test_purge_delay: %.0f%% of the freed class's pages still resident\n",
+            share * 100);
+  CHECK(share <= 0.1);
+  ebra_pool_stats_t after;
+  CHECK_EQ(ebra_pool_stats(cls, &after), 0);
+  CHECK(after.slabs_purged > before.slabs_purged);
+  CHECK(after.objects_carved < before.objects_carved);
+  /* The class works again: fresh blocks, writable. */
+  for (int i = 0; i < N; i++) {
+    CHECK((p[i] = ebra_malloc(SIZE)) != NULL);
+    memset(p[i], 0x5A, SIZE);
+  }
+  for (int i = 0; i < N; i++)
+    ebra_free(p[i]);
+  CHECK_EQ(ebra_option_set(EBRA_OPT_PURGE_DELAY, saved), 0);
+  CHECK_NO_REPORTS();
+}
+
 int main(void) {
   test_hook_install();
   TEST_RUN(test_sizes);
@@ -421,5 +507,6 @@ int main(void) {
   TEST_RUN(test_hard_limit);
   TEST_RUN(test_cross_thread);
   TEST_RUN(test_thread_exit);
+  TEST_RUN(test_purge_delay);
   return 0;
 }
