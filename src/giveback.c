@@ -30,7 +30,8 @@
  *       handshake as the engine's, and the thread's own caches are never
  *       taken (ebi_tcache_drain_idle_locked skips them).
  *
- * Cost: one CLOCK_MONOTONIC_COARSE read (vDSO, no syscall) per slow path;
+ * Cost: per slow path a thread-local countdown; every TICK_EVERY-th slow
+ * path of a thread reads CLOCK_MONOTONIC_COARSE (vDSO, no syscall);
  * per pass, a walk of the pools under the registry lock, and per quiet
  * pool with something to give: at most one membarrier (the drain), the
  * trimmed magazines' slab returns, one madvise per purged slab or tail.
@@ -103,7 +104,16 @@ static void giveback_pass(void) {
   ebi_atomic_add_relaxed(&xpasses, 1);
 }
 
+/* Slow paths of this thread until it next reads the clock. */
+#define TICK_EVERY 8u
+static __thread uint32_t tick_countdown __attribute__((tls_model("initial-exec")));
+
 void ebi_giveback_tick(void) {
+  if (tick_countdown) {
+    tick_countdown--;
+    return;
+  }
+  tick_countdown = TICK_EVERY - 1;
   const long delay_ms = ebi_option_value(EBRA_OPT_PURGE_DELAY);
   if (delay_ms <= 0)
     return;
