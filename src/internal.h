@@ -33,6 +33,14 @@
 #define EBI_GRANULE_SIZE ((size_t)1 << EBI_GRANULE_SHIFT)
 #define EBI_SLAB_MIN_OBJECTS 16
 #define EBI_SLAB_MAX_SIZE ((size_t)32 << 20)
+/* Slab colouring (slab.c, S6): a slab's header sits at one of
+ * EBI_SLAB_COLOURS offsets, EBI_SLAB_COLOUR_STEP (a cache line) apart, from
+ * its mapping's start: a 4 KiB window, which is every set of a 32 KiB
+ * 8-way L1 and 64 sets of a larger cache.  POOL_STEP is odd, so it permutes
+ * the colours. */
+#define EBI_SLAB_COLOUR_STEP ((size_t)64)
+#define EBI_SLAB_COLOURS 64u
+#define EBI_SLAB_COLOUR_POOL_STEP 37u
 
 #define EBI_SLAB_MAGIC 0x65627261534c4142ull /* "ebraSLAB" */
 #define EBI_SLAB_PURGED (1ull << 32) /* in xcarve: the slab cannot be carved */
@@ -110,8 +118,11 @@ static inline bool ebi_life_is_alive(const ebi_life_t *l) { return ebi_life_stat
 /* ---- types -------------------------------------------------------------- */
 
 /* A slab: one mapping from the OS, cut into `count` slots of `stride` bytes.
- * The header sits at the start of the mapping, the slots after it.
- * Invariants: first + count*stride <= base + map_size;
+ * The header sits at a colour offset inside the mapping's first granule
+ * (slab.c, S6), the slots after it; `base` is the mapping's start, the
+ * one address that unmapping, purging and the segment map use.
+ * Invariants: base is granule-aligned; base <= header < first;
+ *             first + count*stride <= base + map_size;
  *             slots [0, carved) have been handed to magazines since the
  *             slab was last purged, the others have not (carving is
  *             bump-only within one incarnation);
@@ -129,7 +140,7 @@ typedef struct ebi_slab_s {
   uint32_t count;           /* slots; constant */
   _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBI_SLAB_PURGED;
                                CAS only, never past count */
-  size_t map_size;          /* bytes mapped, header included */
+  size_t map_size;          /* bytes mapped from base, header included */
   struct ebi_slab_s *next; /* pool->slabs list, under pool->grow_lock */
   /* Free objects returned by depot trimming; all under pool->grow_lock. */
   uint64_t *free_bits;      /* bit i set <=> slot i is free, in this slab */
@@ -142,6 +153,7 @@ typedef struct ebi_slab_s {
   _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user or
                                    held; kept only by pools that track it
                                    (ebi_object_tracks_live) */
+  char *base;               /* the mapping's start (granule-aligned); constant */
 } ebi_slab_t;
 
 /* A magazine: a stack of up to `capacity` free objects (Bonwick's rounds).
@@ -355,6 +367,8 @@ struct ebra_pool_s {
   size_t alignment;
   size_t max_objects;   /* 0 = no cap */
   size_t slab_size;
+  uint32_t colours;     /* header offsets a slab may take (slab.c, S6);
+                           constant */
   ebi_depot_t depot;
 
   /* Slab layer.  xcurrent: the slab being carved; replaced under grow_lock
@@ -467,7 +481,8 @@ static inline ebi_slab_t *ebi_segmap_lookup(const void *p) {
 }
 
 /* ---- slab.c -------------------------------------------------------------- */
-EBI_INTERNAL_FN size_t ebi_slab_size_for(size_t stride, size_t alignment);
+/* Set pool->slab_size and pool->colours from its stride and alignment. */
+EBI_INTERNAL_FN void ebi_slab_geometry(ebra_pool_t *pool);
 EBI_INTERNAL_FN uint32_t ebi_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
                                         ebra_error_kind_t *why);
 EBI_INTERNAL_FN void ebi_slab_release_all(ebra_pool_t *pool);

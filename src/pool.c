@@ -353,7 +353,7 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
   pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
   const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
   pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
-  pool->slab_size = ebi_slab_size_for(pool->stride, pool->alignment);
+  ebi_slab_geometry(pool);
   pool->max_objects = cfg->max_objects;
   pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
                 (ebi_option_is_on(EBRA_OPT_STRICT) ? EBRA_POOL_STRICT_CHECKS : 0);
