@@ -415,7 +415,10 @@ void ebi_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
 /* Give s's object pages back to the OS and park it (S4, S5). */
 static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
   list_remove(&pool->partial, s); /* nfree == count > 0: it is there */
-  ebi_os_purge(s->first, (size_t)(s->base + s->map_size - s->first)); /* S6 */
+  const int err = ebi_os_purge(s->first, (size_t)(s->base + s->map_size - s->first)); /* S6 */
+  if (err) /* the pages stay (correct, only not given back) */
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': purging slab %p failed (errno %d)",
+                    pool->life.name, (void *)s, err);
   memset(s->free_bits, 0, (s->count + 63) / 64 * sizeof(uint64_t));
   ebi_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
   ebi_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
