@@ -58,8 +58,9 @@ static _Atomic(ebi_slab_t *) *table_get_or_create(void) {
 }
 
 /* Publish the slab in the entries of all its granules, counted from its
- * mapping's base (the header itself may sit further in, slab.c S6).  The
- * header must be complete: the store release pairs with the load acquire in lookup (G3). */
+ * mapping's base (the header itself sits further in, slab.c S6).  The
+ * header must be complete: the store release pairs with the load acquire
+ * in lookup (G3). */
 int ebi_segmap_insert(ebi_slab_t *slab) {
   _Atomic(ebi_slab_t *) *t = table_get_or_create();
   if (!t)

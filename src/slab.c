@@ -150,7 +150,8 @@ void ebi_slab_geometry(ebra_pool_t *pool) {
   pool->colours = colours;
 }
 
-/* The header offset of pool's next slab (grow_lock held).  Each pool walks
+/* The header offset of pool's next slab (grow_lock held, under which
+ * alone xslabs changes while the pool lives).  Each pool walks
  * the colours one step per slab mapped, from a start its serial picks:
  * consecutive serials times an odd step are distinct mod EBI_SLAB_COLOURS,
  * so pools created together (the malloc classes, say) start on different

@@ -362,6 +362,9 @@ static void test_threads(void) {
   atomic_store(&churn_stop, 1);
   pthread_join(t[2], NULL);
   check_layout(churn_pool);
+  ebra_pool_stats_t st;
+  CHECK_EQ(ebra_pool_stats(churn_pool, &st), 0);
+  CHECK(st.slabs_purged > 0); /* purges ran beside the churn */
   ebra_pool_audit_t a;
   CHECK_EQ(ebra_pool_audit(churn_pool, &a), 0);
   CHECK_EQ(a.invalid, 0);
