@@ -14,8 +14,10 @@
  *    every object handed out;
  *  - pointers in the colour gap (base, the word below the header), in the
  *    header and its bitmaps, and just before slot 0 are refused by
- *    ebra_pool_free and ebra_free (test_wrong checks the inline free): -EINVAL (MISALIGNED)
- *    to the owner, -EXDEV (WRONG_POOL) to another pool, nothing crashes;
+ *    ebra_pool_free, ebra_free and the claim that retire and weak-handle
+ *    creation make (test_wrong checks the inline free): -EINVAL (MISALIGNED)
+ *    from the owner and the claim, -EXDEV (WRONG_POOL) from another pool;
+ *    nothing crashes;
  *  - pools created one after another start on distinct colours;
  *  - purge gives a coloured slab's object pages back and keeps its header
  *    page; reuse hands out the same slots under the same header; destroy
@@ -127,6 +129,9 @@ static void check_gap_refused(ebra_pool_t *pool, ebra_pool_t *other) {
       CHECK_REPORTS(EBRA_ERR_MISALIGNED, 1);
       CHECK_EQ(ebra_pool_free(other, gap[i]), -EXDEV);
       CHECK_REPORTS(EBRA_ERR_WRONG_POOL, 1);
+      ebi_objref_t ref; /* what retire and weak-handle creation ask first */
+      CHECK_EQ(ebi_object_claim(gap[i], &ref), -EINVAL);
+      CHECK_REPORTS(EBRA_ERR_MISALIGNED, 1);
     }
   }
   CHECK_EQ(s_magic_ok(pool), 1);
