@@ -32,6 +32,7 @@
  * Knobs per strategy (apply_pool / apply_domain):
  *                     magazine mode      depot keeps          slabs   batching
  *   low-latency       normal             2 x last exchanges   kept    16, 200 us
+ *                                        + spare (trim_keep)
  *   high-throughput   grow               2 x last exchanges   kept    256, 10 ms
  *   memory-efficient  lean               nothing              purged  64, 1 ms
  * (soft-limit pressure: lean, whatever the strategy).  The magazine
@@ -410,6 +411,17 @@ static ebi_mag_mode_t mag_mode(const step_t *s) {
   return eng.active == EBRA_STRATEGY_HIGH_THROUGHPUT ? EBI_MAG_GROW : EBI_MAG_NORMAL;
 }
 
+/* Full magazines the depot keeps between steps: twice the last step's
+ * exchanges (in magazines of the current capacity, which the exchange
+ * count already reflects) and a spare of 8 magazines of the configured
+ * capacity, counted in objects, so a pool whose magazines grew keeps no
+ * more idle objects than before (at least one magazine). */
+static uint64_t trim_keep(const ebra_pool_t *pool, const counts_t *d) {
+  const uint32_t cap = ebi_magazine_capacity(pool);
+  const uint64_t spare = 8ull * pool->mag_capacity_base / (cap ? cap : 1);
+  return 2 * d->c[C_EXCHANGES] + (spare ? spare : 1);
+}
+
 /* st: the pool in the step's snapshot; d: its growth since the last step. */
 static void apply_pool(step_t *s, ebra_pool_t *pool, const ebra_pool_stats_t *st,
                        const counts_t *d) {
@@ -426,7 +438,7 @@ static void apply_pool(step_t *s, ebra_pool_t *pool, const ebra_pool_stats_t *st
    * when lean, after IDLE_STEPS otherwise (their objects then reach the
    * depot, the trim and the purge below). */
   eng.st.caches_drained += ebi_tcache_drain_idle_locked(pool, lean ? 1 : IDLE_STEPS);
-  eng.st.magazines_trimmed += ebi_depot_trim(pool, lean ? 0 : 2 * d->c[C_EXCHANGES] + 8);
+  eng.st.magazines_trimmed += ebi_depot_trim(pool, lean ? 0 : trim_keep(pool, d));
   if (lean)
     eng.st.bytes_purged += ebi_slab_purge_free(pool);
 }
