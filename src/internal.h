@@ -347,12 +347,23 @@ static inline void ebi_tcache_sync_out_after_fork(ebi_tcache_t *tc) {
     ebi_tcache_sync_out(tc);
 }
 
+/* Internal pool flags, in ebra_pool_t.flags beside EBRA_POOL_* (a config
+ * never carries them: ebra_pool_create refuses unknown flags).
+ * EBI_POOL_MALLOC_CLASS marks a size class of the malloc floor; set at
+ * creation, before the pool is registered, and constant, so the malloc
+ * floor's free tells a class block from a user pool's object with one test
+ * of a line it reads anyway (malloc/malloc_internal.h, M1). */
+#define EBI_POOL_MALLOC_CLASS 0x80000000u
+/* ebra_pool_create with internal flags added (EBI_POOL_*). */
+EBI_INTERNAL_FN ebra_pool_t *ebi_pool_create_flagged(const ebra_pool_config_t *cfg,
+                                                     uint32_t internal_flags);
+
 struct ebra_pool_s {
   ebi_life_t life;      /* serial and id are read by every alloc and free;
                            constant while the pool lives (life.c) */
   uint32_t tslot_off;   /* offset in ebi_thread_t of the inline slot for
                            life.id, or of no_slot; constant (pool.c) */
-  uint32_t flags;       /* EBRA_POOL_* */
+  uint32_t flags;       /* EBRA_POOL_* and EBI_POOL_*; constant */
   size_t object_size;
   size_t stride;
   uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */

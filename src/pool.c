@@ -352,14 +352,16 @@ static int config_check(const ebra_pool_config_t *cfg) {
   return EINVAL;
 }
 
-static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
+static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg,
+                             uint32_t internal_flags) {
   pool->object_size = cfg->object_size;
   pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
   const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
   pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
   pool->slab_size = ebi_slab_size_for(pool->stride, pool->alignment);
   pool->max_objects = cfg->max_objects;
-  pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
+  pool->flags = cfg->flags | internal_flags |
+                (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
                 (ebi_option_is_on(EBRA_OPT_STRICT) ? EBRA_POOL_STRICT_CHECKS : 0);
   pool->cookie = ebi_os_random();
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
@@ -397,6 +399,10 @@ static int pool_prealloc(ebra_pool_t *pool, size_t n) {
 }
 
 ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
+  return ebi_pool_create_flagged(cfg, 0);
+}
+
+ebra_pool_t *ebi_pool_create_flagged(const ebra_pool_config_t *cfg, uint32_t internal_flags) {
   if (config_check(cfg) != 0) {
     errno = EINVAL;
     return NULL;
@@ -406,7 +412,7 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
     ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the pool");
     return NULL;
   }
-  pool_init_fields(pool, cfg);
+  pool_init_fields(pool, cfg, internal_flags);
   if (ebi_life_begin(&pool->life, EBI_KIND_POOL, cfg->name) != 0) {
     free(pool);
     ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the registry");
