@@ -167,6 +167,14 @@ typedef struct ebra__weak_slot_s {
   void *obj;    /* the object; ordered by the key's acquire */
 } ebra__weak_slot_t;
 
+#if defined(__SANITIZE_THREAD__)
+#define EBRA__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EBRA__TSAN 1
+#endif
+#endif
+
 typedef void *ebra__weak_miss_fn(const ebra_weak_table_t *t, ebra_weak_t h);
 
 /* ebra_weak_get under the layout's name: the inline resolve's miss path. */
@@ -194,24 +202,38 @@ ebra__weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra__weak_miss_fn *mi
   const uintptr_t *basep = (const uintptr_t *)(const void *)((uintptr_t)hd->base +
       log2 * sizeof(uintptr_t) - EBRA__WEAK_SEG_SHIFT * sizeof(uintptr_t));
   const uintptr_t base = __atomic_load_n(basep, __ATOMIC_ACQUIRE);
-  const ebra__weak_slot_t *s =
-      (const ebra__weak_slot_t *)(base + ((uintptr_t)idx << EBRA__WEAK_SLOT_SHIFT));
+  const uintptr_t off = (uintptr_t)idx << EBRA__WEAK_SLOT_SHIFT; /* the slot: base + off */
+#if defined(__x86_64__) && !defined(EBRA__TSAN)
+  /* The key's compare reads it from memory and jumps on a mismatch: the
+   * same load as the acquire below, in asm because neither gcc nor clang
+   * folds an atomic load into a compare.  x86-64 keeps a load after an
+   * earlier load, so the object is read after the key, as the acquire
+   * orders it; the "memory" clobber keeps the object's load and the
+   * caller's later accesses after it, as an acquire does.  ThreadSanitizer
+   * cannot see inside asm: under it the C below. */
+  __asm__ goto("cmpq %[h], (%[b],%[o])\n\t"
+               "jne %l[mismatch]"
+               : /* no outputs */
+               : [h] "r"(h), [b] "r"(base), [o] "r"(off)
+               : "cc", "memory"
+               : mismatch);
+  /* Named base + off, not through a slot pointer, so that the compilers
+   * index both loads instead of adding base and off first. */
+  return __atomic_load_n((void *const *)(base + off + sizeof(uint64_t)), __ATOMIC_RELAXED);
+mismatch:;
+  uint64_t key; /* the cold path: the key again */
+  __asm__("movq (%[b],%[o]), %[k]" : [k] "=r"(key) : [b] "r"(base), [o] "r"(off) : "memory");
+#else
+  const ebra__weak_slot_t *s = (const ebra__weak_slot_t *)(base + off);
   const uint64_t key = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
   if (__builtin_expect(key == h, 1))
     return __atomic_load_n(&s->obj, __ATOMIC_RELAXED);
+#endif
   /* Dead, stale or another table's handle: NULL here.  A key of at most
    * EBRA__WEAK_KEY_MISS is no slot (an absent segment, a destroyed table):
    * the miss path. */
   return key <= EBRA__WEAK_KEY_MISS ? miss(t, h) : NULL;
 }
-
-#if defined(__SANITIZE_THREAD__)
-#define EBRA__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EBRA__TSAN 1
-#endif
-#endif
 
 #endif /* __GNUC__ */
 
