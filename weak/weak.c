@@ -82,7 +82,7 @@
  *
  * Progress: weak_get is wait-free (a bounded number of loads).  create,
  * upgrade, release, kill and add_cleanup are lock-free (the free list's and
- * loops), except growing the table, which takes grow_lock while it
+ * the slots' CAS loops), except growing the table, which takes grow_lock while it
  * allocates a segment.  Segments never move or shrink.
  */
 #include <errno.h>

@@ -52,8 +52,12 @@ typedef struct ebra_weak_table_config_s {
 } ebra_weak_table_config_t;
 
 /** Create a table of handles whose objects are reclaimed through domain d.
- * At most 255 tables exist at once.  Returns the table, or NULL with errno EINVAL (NULL domain, bad
- * config), EBADF (destroyed domain), EMFILE (255 tables) or ENOMEM. */
+ * At most 255 tables exist at once; each handle takes 32 bytes of table.
+ * The process's first table also maps 4 GiB of read-only address space,
+ * never written (no RAM), that resolves read where a table has no slots.
+ * Returns the table, or NULL with errno EINVAL (NULL domain, bad config),
+ * EBADF (destroyed domain), EMFILE (255 tables) or ENOMEM (also when that
+ * mapping is refused, e.g. by RLIMIT_AS; reported). */
 EBRA_API ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d,
                                                    const ebra_weak_table_config_t *cfg);
 
@@ -124,16 +128,17 @@ EBRA_API int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out)
  * ebra_weak_get_inline is ebra_weak_get compiled into the caller (same
  * contract; ebra/reclaim.h, "Inline read sections", says how the inline
  * paths are built and how EBRA_INLINE switches the plain name to them).  It
- * is eleven instructions on x86-64: the table's NULL test, the slot's
- * segment, then one compare of the slot's key with the handle (tag,
- * generation, index and liveness at once) and the object's load.  A
- * segment that does not exist, and every segment of a destroyed table,
- * reads as zeros (a read-only region of address space that no handle
- * matches; a destroyed table's first segment reads keys of 1, which
- * EBRA_WEAK_NONE does not match either), so the same compare fails for
- * them; such a key (no slot there) and a NULL table take the exported
- * function, which reports what is misuse.  Under ThreadSanitizer it is the exported function, which notes
- * the object for the sanitizer (docs/DESIGN.md).
+ * is eleven instructions on x86-64 (docs/DESIGN.md counts them): the
+ * table's NULL test, the slot's segment, then one compare of the slot's
+ * key with the handle (tag, generation, index and liveness at once) and
+ * the object's load.  A segment that does not exist, and every segment of
+ * a destroyed table, reads as zeros (a read-only region of address space
+ * that no handle matches; a destroyed table's first segment reads keys of
+ * 1, which EBRA_WEAK_NONE does not match either), so the same compare
+ * fails for them; such a key (no slot there) and a NULL table take the
+ * exported function, which reports what is misuse.  Under ThreadSanitizer
+ * it is the exported function, which notes the object for the sanitizer
+ * (docs/DESIGN.md).
  *
  * ebra__* / EBRA__* is ebra's private layout, not API: the table's
  * segment bases at a fixed offset from the table, the slot's stride and
