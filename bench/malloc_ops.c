@@ -10,8 +10,10 @@
  *   malloc_ops larson N  N pairs of bench_malloc's BM_larson on one thread:
  *                        4096 slots; each pair mallocs 16..1024 B into a
  *                        random slot and frees the block it held
+ *   malloc_ops cSIZE N   as SIZE, with calloc(1, SIZE) for malloc(SIZE)
  * Setup is the same for every N (the random sequence too), so
  * (Ir(N) - Ir(0)) / N is one pair, the loop included. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +74,7 @@ static void run_larson(long n) {
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: malloc_ops SIZE|random|larson N\n");
+    fprintf(stderr, "usage: malloc_ops SIZE|cSIZE|random|larson N\n");
     return 2;
   }
   const long n = atol(argv[2]);
@@ -84,17 +86,18 @@ int main(int argc, char **argv) {
     run_larson(n);
     return 0;
   }
-  const size_t size = (size_t)atol(argv[1]);
+  const bool zeroed = argv[1][0] == 'c';
+  const size_t size = (size_t)atol(argv[1] + zeroed);
   void *volatile live[16];
   for (int i = 0; i < 16; i++) /* warm: every path taken once before counting */
-    live[i] = malloc(size);
+    live[i] = zeroed ? calloc(1, size) : malloc(size);
   for (int i = 0; i < 16; i++)
     free(live[i]);
   for (int i = 0; i < 16; i++)
-    live[i] = malloc(size);
+    live[i] = zeroed ? calloc(1, size) : malloc(size);
   for (long i = 0; i < n; i++) {
     free(live[i & 15]);
-    live[i & 15] = malloc(size);
+    live[i & 15] = zeroed ? calloc(1, size) : malloc(size);
   }
   for (int i = 0; i < 16; i++)
     free(live[i]);

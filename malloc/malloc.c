@@ -75,7 +75,6 @@ _Static_assert(EBRA_MALLOC_CLASS_MAX == 262144, "the last class is the largest")
 
 _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASSES];
 _Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
-_Atomic(ebra_pool_t *) ebi_malloc_by_id[EBI_MALLOC_IDS];
 _Atomic bool ebi_malloc_ready;
 __thread uint8_t ebi_malloc_tls_state __attribute__((tls_model("initial-exec")));
 
@@ -99,12 +98,9 @@ static unsigned class_magazine(uint32_t c) {
   return by_bytes > 64 ? 64 : by_bytes < 2 ? 2 : (unsigned)by_bytes;
 }
 
-/* Publish pool as class c (M1): by id first, so anyone who finds it in
- * a slab also finds it a class; then the class; then the small sizes that
- * map to it (until then their fast path misses and asks class_pool). */
+/* Publish pool as class c (M1): the class, then the small sizes that map
+ * to it (until then their fast path misses and asks class_pool). */
 static ebra_pool_t *class_publish(uint32_t c, ebra_pool_t *pool) {
-  if (pool->life.id < EBI_MALLOC_IDS)
-    ebi_atomic_store_release(&ebi_malloc_by_id[pool->life.id], pool);
   ebra_pool_t *expected = NULL;
   /* acq_rel pairs with the acquire loads of ebi_malloc_pools (fast paths). */
   if (ebi_atomic_cas_acq_rel(&ebi_malloc_pools[c], &expected, pool)) {
@@ -113,9 +109,7 @@ static ebra_pool_t *class_publish(uint32_t c, ebra_pool_t *pool) {
         ebi_atomic_store_release(&ebi_malloc_small_pools[i], pool);
     return pool;
   }
-  if (pool->life.id < EBI_MALLOC_IDS)
-    ebi_atomic_store_release(&ebi_malloc_by_id[pool->life.id], NULL);
-  ebra_pool_destroy(pool); /* lost the race: nothing was handed out */
+  ebra_pool_destroy(pool); /* lost the race: nothing was handed out (M1) */
   return expected;
 }
 
@@ -127,25 +121,16 @@ static ebra_pool_t *class_pool(uint32_t c) {
     return pool;
   char name[32];
   snprintf(name, sizeof name, "malloc-%u", (unsigned)ebi_malloc_class_size[c]);
-  pool = ebra_pool_create(&(ebra_pool_config_t){.name = name,
-                                                .object_size = ebi_malloc_class_size[c],
-                                                .alignment = class_alignment(c),
-                                                .magazine_capacity = class_magazine(c)});
+  pool = ebi_pool_create_flagged(&(ebra_pool_config_t){.name = name,
+                                                        .object_size = ebi_malloc_class_size[c],
+                                                        .alignment = class_alignment(c),
+                                                        .magazine_capacity = class_magazine(c)},
+                                 EBI_POOL_MALLOC_CLASS);
   if (!pool) {
     errno = ENOMEM;
     return NULL;
   }
   return class_publish(c, pool);
-}
-
-static bool is_class_acquire(const ebra_pool_t *pool) {
-  const uint32_t id = pool->life.id;
-  if (id < EBI_MALLOC_IDS) /* paired with the store release in class_publish */
-    return ebi_atomic_load_acquire(&ebi_malloc_by_id[id]) == pool;
-  for (uint32_t c = 0; c < EBI_MALLOC_NCLASSES; c++) /* ids past the table: rare */
-    if (ebi_atomic_load_acquire(&ebi_malloc_pools[c]) == pool) /* class_publish's CAS */
-      return true;
-  return false;
 }
 
 static void *class_alloc(uint32_t c) {
@@ -453,7 +438,7 @@ void ebi_free_slow(void *p, const ebi_slab_t *s, const char *call) {
     ebi_large_t *h = as_large(s);
     if (h) {
       large_free(h, p, call);
-    } else if (is_class_acquire(s->pool)) {
+    } else if (ebi_malloc_is_class(s->pool)) {
       thread_enter();
       (void)ebra_pool_free(s->pool, p);
       thread_leave();
@@ -467,29 +452,69 @@ void ebi_free_slow(void *p, const ebi_slab_t *s, const char *call) {
   foreign_free(p, call);
 }
 
+/* Zero the first total bytes of p, a block of a class of at least total
+ * bytes (at least 16).  Up to 128 bytes inline, in 16-byte stores over
+ * the length rounded up to 16, which stays inside the block (every class
+ * size is a multiple of 16; the two halves may overlap); above, the C
+ * library's memset. */
+static inline void zero_block(void *p, size_t total) {
+  char *c = p;
+  const size_t r = (total + 15) & ~(size_t)15;
+  if (EBI_LIKELY(r <= 32)) {
+    memset(c, 0, 16);
+    if (r > 16)
+      memset(c + 16, 0, 16);
+  } else if (r <= 128) {
+    memset(c, 0, 32);
+    memset(c + r - 32, 0, 32);
+    if (r > 64) {
+      memset(c + 32, 0, 32);
+      memset(c + r - 64, 0, 32);
+    }
+  } else {
+    memset(c, 0, total);
+  }
+}
+
+/* calloc's slow path: the bootstrap arena, a mapping, or a class block
+ * from the pool's exported alloc. */
+__attribute__((noinline)) static void *calloc_slow(size_t total) {
+  if (EBI_UNLIKELY(!ebi_atomic_load_acquire(&ebi_malloc_ready)))
+    return ebi_boot_alloc(total, 16); /* never reused: zero */
+  thread_enter();
+  void *p;
+  if (total > EBRA_MALLOC_CLASS_MAX) {
+    p = large_alloc(total, 16); /* fresh pages: zero, not written */
+  } else {
+    p = class_alloc(ebi_malloc_class_of(total));
+    /* Secure pools zero every object on free (ebra/pool.h). */
+    if (p && !(ebi_malloc_pool_for(total)->flags & EBRA_POOL_SECURE_CLEAR))
+      zero_block(p, total);
+  }
+  thread_leave();
+  return p;
+}
+
+/* The fast path is malloc's (ebi_malloc_inline) plus the zeroing: a hit
+ * comes from a cache that is not a bypass cache, so the pool has no object
+ * hooks and is not a secure pool (its caches bypass the fast paths); the
+ * slow path asks.  A class pool is published only once the library is
+ * ready (M3), so a hit needs no readiness test. */
 void *ebi_malloc_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
     return NULL;
   }
-  if (EBI_UNLIKELY(!ebi_atomic_load_acquire(&ebi_malloc_ready)))
-    return ebi_boot_alloc(total, 16); /* never reused: zero */
-  if (total > EBRA_MALLOC_CLASS_MAX) {
-    thread_enter();
-    void *p = large_alloc(total, 16); /* fresh pages: zero, not written */
-    thread_leave();
-    return p;
+  ebra_pool_t *pool = ebi_malloc_pool_for(total);
+  if (EBI_LIKELY(pool != NULL)) {
+    void *p = ebi_malloc_pop(pool);
+    if (EBI_LIKELY(p != NULL)) {
+      zero_block(p, total);
+      return p;
+    }
   }
-  void *p = ebi_malloc_inline(total);
-  if (p) {
-    /* p came from the class of total, published by now.  Secure pools zero
-     * every object on free (ebra/pool.h). */
-    const ebra_pool_t *pool = ebi_malloc_pool_for(total);
-    if (!pool || !(pool->flags & EBRA_POOL_SECURE_CLEAR))
-      memset(p, 0, total);
-  }
-  return p;
+  return calloc_slow(total);
 }
 
 /* Bytes usable at p and whether it is ebra's; 0 for a foreign pointer. */
@@ -503,7 +528,7 @@ static size_t usable_of(const void *p, const ebi_slab_t *s, bool *ours) {
       *ours = false; /* freed, or inside the block: not a block ebra handed out */
       return 0;
     }
-    if (is_class_acquire(s->pool))
+    if (ebi_malloc_is_class(s->pool))
       return s->pool->object_size;
   } else if (ebi_boot_owns(p)) {
     return ebi_boot_usable(p);

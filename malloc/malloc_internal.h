@@ -4,9 +4,12 @@
  * preload library's malloc use, and the bootstrap arena.
  *
  * Invariants (numbered for the comments in malloc.c and preload.c):
- *  M1  A class pool, once published in ebi_malloc_pools[c] (store release),
- *      is never destroyed; its registry id maps back to it in
- *      ebi_malloc_by_id (when the id is below EBI_MALLOC_IDS).
+ *  M1  A class pool carries EBI_POOL_MALLOC_CLASS in its flags from its
+ *      creation (src/internal.h), before it is registered or published;
+ *      no other pool does.  Once published in ebi_malloc_pools[c] (store
+ *      release) it is never destroyed; a copy that lost the publication
+ *      race is destroyed before it handed anything out, so no segment-map
+ *      entry leads to it afterwards.
  *  M2  Every block ebra_malloc hands out is one of: a slot of a class
  *      pool (found by the segment map, slab->pool a class pool), a direct
  *      mapping whose header embeds a pseudo-slab owned by the sentinel pool
@@ -35,7 +38,6 @@
 #define EBI_MALLOC_NCLASSES 52
 #define EBI_MALLOC_SMALL_MAX 4096 /* sizes up to here: one table load */
 #define EBI_MALLOC_SMALL_LEN (EBI_MALLOC_SMALL_MAX / 16 + 1)
-#define EBI_MALLOC_IDS 256 /* registry ids mapped back to a class; a power of two */
 
 EBI_INTERNAL_FN extern const uint32_t ebi_malloc_class_size[EBI_MALLOC_NCLASSES];
 EBI_INTERNAL_FN extern const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_LEN];
@@ -43,7 +45,6 @@ EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASS
 /* The class pool of a size n <= EBI_MALLOC_SMALL_MAX at [(n + 15) >> 4],
  * NULL until it is published (M1): malloc's one load from size to pool. */
 EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
-EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_by_id[EBI_MALLOC_IDS];
 
 /* The class of a request of n bytes, EBI_MALLOC_SMALL_MAX < n <=
  * EBRA_MALLOC_CLASS_MAX: four classes per doubling (k >= 12 here). */
@@ -81,13 +82,11 @@ enum {
 EBI_INTERNAL_FN extern __thread uint8_t ebi_malloc_tls_state
     __attribute__((tls_model("initial-exec")));
 
-/* pool is a class pool (M1).  ebi_malloc_by_id[i] holds only a pool whose
- * id is i, so masking the id needs no bounds test: a pool whose id is past
- * the table never equals the entry it masks to.  Relaxed: a stale miss only
- * sends the caller to the slow path, which asks again with acquire. */
+/* pool is a class pool (M1): one test of its flags, constant since before
+ * the pool was registered; the caller found pool through a slab that the
+ * segment map published (load acquire), after the pool was made. */
 static inline bool ebi_malloc_is_class(const ebra_pool_t *pool) {
-  return ebi_atomic_load_relaxed(&ebi_malloc_by_id[pool->life.id & (EBI_MALLOC_IDS - 1)]) ==
-         pool;
+  return (pool->flags & EBI_POOL_MALLOC_CLASS) != 0;
 }
 
 /* ---- slow paths (malloc.c) ------------------------------------------------ */

@@ -152,7 +152,9 @@ typedef struct ebi_magazine_s {
   ck_stack_entry_t link;            /* depot stack link (ck) */
   struct ebi_magazine_s *all_next; /* pool->xall_mags list; constant once set */
   uint32_t rounds;                  /* 0 <= rounds <= capacity */
-  uint32_t capacity;
+  uint32_t capacity;                /* rounds it takes now: <= size; set
+                                       while it is empty (magazine.c, MC3) */
+  uint32_t size;                    /* slots allocated in objs[]; constant */
   void *objs[];
 } ebi_magazine_t;
 
@@ -218,6 +220,11 @@ typedef struct ebi_tcache_s {
   uint64_t drain_seen;
   uint32_t idle_steps;
   bool draining;
+  /* The capacity policy's window (magazine.c, MC5), the owner's: full
+   * magazines moved through the depot since the window opened, and the
+   * owner's operation and depot-round counts when it opened. */
+  uint32_t win_moves, win_capacity; /* moves, and the biggest moved */
+  uint64_t win_ops, win_rounds;
 } ebi_tcache_t;
 
 /* ---- per-thread state: one slot table per kind of object ------------------
@@ -340,18 +347,35 @@ static inline void ebi_tcache_sync_out_after_fork(ebi_tcache_t *tc) {
     ebi_tcache_sync_out(tc);
 }
 
+/* Internal pool flags, in ebra_pool_t.flags beside EBRA_POOL_* (a config
+ * never carries them: ebra_pool_create refuses unknown flags).
+ * EBI_POOL_MALLOC_CLASS marks a size class of the malloc floor; set at
+ * creation, before the pool is registered, and constant, so the malloc
+ * floor's free tells a class block from a user pool's object with one test
+ * of a line it reads anyway (malloc/malloc_internal.h, M1). */
+#define EBI_POOL_MALLOC_CLASS 0x80000000u
+/* ebra_pool_create with internal flags added (EBI_POOL_*). */
+EBI_INTERNAL_FN ebra_pool_t *ebi_pool_create_flagged(const ebra_pool_config_t *cfg,
+                                                     uint32_t internal_flags);
+
 struct ebra_pool_s {
   ebi_life_t life;      /* serial and id are read by every alloc and free;
                            constant while the pool lives (life.c) */
   uint32_t tslot_off;   /* offset in ebi_thread_t of the inline slot for
                            life.id, or of no_slot; constant (pool.c) */
-  uint32_t flags;       /* EBRA_POOL_* */
+  uint32_t flags;       /* EBRA_POOL_* and EBI_POOL_*; constant */
   size_t object_size;
   size_t stride;
   uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */
-  _Atomic uint32_t xmag_capacity; /* rounds for new magazines; the
-                                     strategy engine moves it */
+  /* Magazine capacity (magazine.c's policy owns both words, MC1-MC6):
+   * rounds for magazines taken now (bits 0-31) and the most the strategy
+   * allows (bits 32-63), one word so that a change of either is one CAS. */
+  _Atomic uint64_t xmag_shape;
   uint32_t mag_capacity_base;     /* as configured; constant */
+  uint32_t mag_capacity_max;      /* the growth cap (MC2); constant */
+  bool mag_pinned;                /* magazine_capacity was configured: no
+                                     growth but under high-throughput */
+  _Atomic uint64_t xmag_bytes;    /* bytes of every magazine made (stats) */
   size_t alignment;
   size_t max_objects;   /* 0 = no cap */
   size_t slab_size;
@@ -518,6 +542,32 @@ static inline size_t ebi_slab_slot_index(const ebi_slab_t *slab, const void *p) 
 }
 
 /* ---- magazine.c ---------------------------------------------------------- */
+/* The capacity policy (magazine.c, MC1-MC6). */
+typedef enum {
+  EBI_MAG_LEAN,   /* memory-efficient or soft-limit pressure: shrink */
+  EBI_MAG_NORMAL, /* default: pools that were not pinned grow on depot traffic */
+  EBI_MAG_GROW    /* high-throughput: pinned pools may grow too */
+} ebi_mag_mode_t;
+EBI_INTERNAL_FN void ebi_magazine_policy_init(ebra_pool_t *pool, uint32_t base, bool pinned);
+typedef struct ebi_mag_shape_s {
+  uint32_t capacity, ceiling;
+} ebi_mag_shape_t;
+/* Set the mode's bounds; true if the shape changed (*was -> *now). */
+EBI_INTERNAL_FN bool ebi_magazine_set_mode(ebra_pool_t *pool, ebi_mag_mode_t mode,
+                                            ebi_mag_shape_t *was, ebi_mag_shape_t *now);
+/* The owner of tc moved a full magazine of `capacity` through the depot. */
+EBI_INTERNAL_FN void ebi_magazine_note_move(ebra_pool_t *pool, ebi_tcache_t *tc,
+                                             uint32_t capacity);
+/* *mp, empty and owned by the caller, made to take the pool's capacity:
+ * its capacity set if its size allows, else swapped for one that fits
+ * (the old one parked); left as it is if memory is short. */
+EBI_INTERNAL_FN void ebi_magazine_refit(ebra_pool_t *pool, ebi_magazine_t **mp,
+                                         ebi_counters_t *c);
+/* Magazine bytes of every pool (the limits). */
+EBI_INTERNAL_FN uint64_t ebi_magazine_bytes_all(void);
+static inline uint32_t ebi_magazine_capacity(const ebra_pool_t *pool) {
+  return (uint32_t)ebi_atomic_load_relaxed(&((ebra_pool_t *)pool)->xmag_shape);
+}
 EBI_INTERNAL_FN ebi_magazine_t *ebi_magazine_new(ebra_pool_t *pool);
 EBI_INTERNAL_FN ebi_magazine_t *ebi_magazine_get_empty(ebra_pool_t *pool,
                                                           ebi_counters_t *c);

@@ -120,6 +120,7 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
   ebi_counter_add_owner(&tc->c.misses, 1);
   ebi_magazine_t *full = ebi_depot_pop_full(&pool->depot, &tc->c);
   if (full) {
+    ebi_magazine_note_move(pool, tc, full->capacity); /* the capacity policy */
     ebi_magazine_give(pool, tc->previous, &tc->c);
     tc->previous = tc->loaded;
     tc->loaded = full;
@@ -237,6 +238,7 @@ static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool us
   ebi_magazine_t *m = tc->loaded;
   if (m->rounds == m->capacity) {
     if (tc->previous->rounds == 0) { /* previous is empty: swap */
+      ebi_magazine_refit(pool, &tc->previous, &tc->c); /* the capacity policy */
       tc->loaded = tc->previous;
       tc->previous = m;
     } else { /* both full: previous goes to the depot */
@@ -247,7 +249,9 @@ static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool us
         ebi_counter_add_owner(&tc->c.frees, 1);
         return 0;
       }
+      const uint32_t moved = tc->previous->capacity; /* before the push gives it away */
       ebi_depot_push_full(&pool->depot, tc->previous, &tc->c);
+      ebi_magazine_note_move(pool, tc, moved); /* the capacity policy */
       tc->previous = m;
       tc->loaded = e;
     }
@@ -348,20 +352,21 @@ static int config_check(const ebra_pool_config_t *cfg) {
   return EINVAL;
 }
 
-static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg) {
+static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg,
+                             uint32_t internal_flags) {
   pool->object_size = cfg->object_size;
   pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
   const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
   pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
   pool->slab_size = ebi_slab_size_for(pool->stride, pool->alignment);
   pool->max_objects = cfg->max_objects;
-  pool->flags = cfg->flags | (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
+  pool->flags = cfg->flags | internal_flags |
+                (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
                 (ebi_option_is_on(EBRA_OPT_STRICT) ? EBRA_POOL_STRICT_CHECKS : 0);
   pool->cookie = ebi_os_random();
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
                                           : ebi_option_value(EBRA_OPT_MAGAZINE_SIZE);
-  ebi_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
-  pool->mag_capacity_base = (uint32_t)cap;
+  ebi_magazine_policy_init(pool, (uint32_t)cap, cfg->magazine_capacity != 0);
   ebi_depot_init(&pool->depot);
   pthread_mutex_init(&pool->grow_lock, NULL);
   pthread_mutex_init(&pool->overflow_lock, NULL);
@@ -394,6 +399,10 @@ static int pool_prealloc(ebra_pool_t *pool, size_t n) {
 }
 
 ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
+  return ebi_pool_create_flagged(cfg, 0);
+}
+
+ebra_pool_t *ebi_pool_create_flagged(const ebra_pool_config_t *cfg, uint32_t internal_flags) {
   if (config_check(cfg) != 0) {
     errno = EINVAL;
     return NULL;
@@ -403,7 +412,7 @@ ebra_pool_t *ebra_pool_create(const ebra_pool_config_t *cfg) {
     ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the pool");
     return NULL;
   }
-  pool_init_fields(pool, cfg);
+  pool_init_fields(pool, cfg, internal_flags);
   if (ebi_life_begin(&pool->life, EBI_KIND_POOL, cfg->name) != 0) {
     free(pool);
     ebi_report(EBRA_ERR_NOMEM, "ebra_pool_create: no memory for the registry");

@@ -15,6 +15,7 @@
 #ifndef EBRA_TEST_CHECK_H
 #define EBRA_TEST_CHECK_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -216,6 +217,49 @@ static inline int check_run_case(void (*fn)(const void *), const void *arg, int 
            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
   fflush(stdout);
   return ok;
+}
+
+/* Run child(arg) in a forked process whose stderr (and stdout, when
+ * `with_stdout`) is a pipe; read everything it writes into out (at most
+ * cap - 1 bytes kept, the rest read and dropped, so the child never blocks
+ * on a full pipe), NUL-terminate it and return the child's wait status.
+ * child() should end the process itself (exit() runs atexit work, as a
+ * real program's end would); if it returns, the child exits 0. */
+static inline int check_fork_captured(void (*child)(void *), void *arg, int with_stdout,
+                                      char *out, size_t cap) {
+  int fd[2];
+  CHECK(pipe(fd) == 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    if (with_stdout)
+      dup2(fd[1], 1);
+    dup2(fd[1], 2);
+    close(fd[0]);
+    close(fd[1]);
+    child(arg);
+    exit(0);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  for (;;) {
+    char sink[4096];
+    const int keep = len < cap - 1;
+    ssize_t r = read(fd[0], keep ? out + len : sink, keep ? cap - 1 - len : sizeof sink);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    if (keep)
+      len += (size_t)r;
+  }
+  out[len] = '\0';
+  close(fd[0]);
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  return status;
 }
 
 /* ---- cases run once per reclamation backend ------------------------------ */

@@ -214,7 +214,7 @@ static void late_destructor(void *arg) {
 
 static uint32_t threads_of(size_t size) {
   void *p = malloc(size);
-  ebra_pool_stats_t st;
+  ebra_pool_stats_t st{}; // read below even when CHECK has reported a failure
   CHECK(ebra_pool_stats(ebra_pool_of(p), &st) == 0);
   free(p);
   return st.threads;

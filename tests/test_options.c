@@ -370,6 +370,17 @@ static int env_child(const char *mode)
   return 2;
 }
 
+typedef struct exec_s {
+  char **argv, **envp;
+} exec_t;
+
+static void exec_child(void *arg)
+{
+  const exec_t *e = arg;
+  execve("/proc/self/exe", e->argv, e->envp);
+  _exit(127);
+}
+
 /* Run this binary again as "--env-child mode" with no EBRA_* variable but
  * the given ones; return its exit status, its stdout+stderr in out. */
 static int spawn_child(const char *self, const char *mode, const char *const *vars,
@@ -388,39 +399,8 @@ static int spawn_child(const char *self, const char *mode, const char *const *va
     envp[k++] = (char *)vars[i];
   envp[k] = NULL;
   char *argv[] = {(char *)self, "--env-child", (char *)mode, NULL};
-
-  int fd[2];
-  CHECK(pipe(fd) == 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    dup2(fd[1], 2);
-    close(fd[0]);
-    close(fd[1]);
-    execve("/proc/self/exe", argv, envp);
-    _exit(127);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  for (;;) {
-    char sink[4096];
-    char *dst = len < cap - 1 ? out + len : sink;
-    size_t room = len < cap - 1 ? cap - 1 - len : sizeof sink;
-    ssize_t r = read(fd[0], dst, room);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      break;
-    if (dst == out + len)
-      len += (size_t)r;
-  }
-  out[len] = '\0';
-  close(fd[0]);
-  int status = 0;
-  CHECK(waitpid(pid, &status, 0) == pid);
+  exec_t e = {argv, envp};
+  const int status = check_fork_captured(exec_child, &e, 1, out, cap);
   free(envp);
   if (!WIFEXITED(status)) {
     fprintf(stderr, "child %s killed by signal %d; output:\n%s\n", mode,

@@ -129,42 +129,29 @@ static void test_limit_hook(void)
 
 /* A forked child with the default hook and limit hits a pool's cap 1000
  * times; its stderr comes back through a pipe. */
+static void limit_child(void *unused)
+{
+  (void)unused;
+  ebra_set_report_hook(NULL, NULL);
+  if (ebra_option_set(EBRA_OPT_REPORT_LIMIT, 32) != 0)
+    _exit(3);
+  ebra_pool_config_t c = test_config("capped", 32);
+  c.max_objects = 4;
+  ebra_pool_t *pool = ebra_pool_create(&c);
+  void *obj[4];
+  for (int i = 0; i < 4; i++)
+    if (!(obj[i] = ebra_pool_alloc(pool)))
+      _exit(4);
+  for (int i = 0; i < 1000; i++)
+    if (ebra_pool_alloc(pool) != NULL)
+      _exit(5);
+  exit(0); /* atexit prints the suppressed count */
+}
+
 static void test_limit_stderr(void)
 {
-  int fd[2];
-  CHECK(pipe(fd) == 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fd[1], 2);
-    close(fd[0]);
-    close(fd[1]);
-    ebra_set_report_hook(NULL, NULL);
-    if (ebra_option_set(EBRA_OPT_REPORT_LIMIT, 32) != 0)
-      _exit(3);
-    ebra_pool_config_t c = test_config("capped", 32);
-    c.max_objects = 4;
-    ebra_pool_t *pool = ebra_pool_create(&c);
-    void *obj[4];
-    for (int i = 0; i < 4; i++)
-      if (!(obj[i] = ebra_pool_alloc(pool)))
-        _exit(4);
-    for (int i = 0; i < 1000; i++)
-      if (ebra_pool_alloc(pool) != NULL)
-        _exit(5);
-    exit(0); /* atexit prints the suppressed count */
-  }
-  close(fd[1]);
   static char out[1 << 16];
-  size_t len = 0;
-  for (ssize_t r; (r = read(fd[0], out + len, sizeof out - 1 - len)) > 0;)
-    len += (size_t)r;
-  out[len] = '\0';
-  close(fd[0]);
-  int status = 0;
-  CHECK(waitpid(pid, &status, 0) == pid);
+  const int status = check_fork_captured(limit_child, NULL, 0, out, sizeof out);
   CHECK(WIFEXITED(status));
   CHECK_EQ(WEXITSTATUS(status), 0);
   if (count(out, "ebra: cap-reached: ") != 32 + 1 + 1 ||
