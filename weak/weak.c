@@ -64,7 +64,8 @@
  *   W10 the free list is a stack of slot indices through xlink, its head
  *       one word {pops and pushes so far : top index + 1}, changed only by
  *       CAS: a pop that read a top which was popped and pushed back meanwhile
- *       sees a new count and fails (no ABA).  A popper may read xlink of a
+ *       sees a new count and fails (no ABA, unless 2^32 changes fit
+ *       between one popper's load and its CAS).  A popper may read xlink of a
  *       slot another thread just took; its CAS then fails and the value is
  *       discarded (segments never move while the table lives).
  *
