@@ -30,11 +30,17 @@
  * and a new pick must win two steps in a row before it is applied.
  *
  * Knobs per strategy (apply_pool / apply_domain):
- *                     magazine cap       depot keeps          slabs   batching
- *   low-latency       kept, >= config    2 x last exchanges   kept    16, 200 us
- *   high-throughput   x2 per busy step,  2 x last exchanges   kept    256, 10 ms
- *                     up to 4 x config
- *   memory-efficient  config / 4         nothing              purged  64, 1 ms
+ *                     magazine mode      depot keeps          slabs   batching
+ *   low-latency       normal             2 x last exchanges   kept    16, 200 us
+ *                                        + spare (trim_keep)
+ *   high-throughput   grow               2 x last exchanges   kept    256, 10 ms
+ *   memory-efficient  lean               nothing              purged  64, 1 ms
+ * (soft-limit pressure: lean, whatever the strategy).  The magazine
+ * capacity itself is the pool's (src/magazine.c, MC1-MC6): its slow paths
+ * double it when a thread's depot traffic is high, up to the cap; the mode
+ * only bounds it: normal lets pools that take the option's capacity grow
+ * to the cap and keeps pinned ones at their configured capacity, grow lets
+ * pinned pools grow to 4 x theirs, lean holds every pool at config / 4.
  *
  * State and who owns it:
  *   eng, under engine.lock: the configuration, the active strategy and its
@@ -47,8 +53,10 @@
  *     the code that runs after engine.lock is dropped.  Nothing of a step
  *     is global.
  *   alerts.c: the alert table and the history ring, behind their own locks.
- *   The knobs (a pool's xmag_capacity, a domain's batching): the engine is
- *     their only writer, under engine.lock.
+ *   The knobs (a pool's magazine mode, a domain's batching): the engine is
+ *     their only writer, under engine.lock.  A pool's magazine capacity is
+ *     not the engine's: src/magazine.c owns it (the mode is one of its
+ *     inputs, set through ebi_magazine_set_mode).
  *   The memory limits are options (src/options.c); ebra_set_memory_limits
  *     checks and stores them, a step reads them from its snapshot.
  *
@@ -299,8 +307,12 @@ static int measure(step_t *s) {
   qsort(s->domains.row, s->domains.n, sizeof *s->domains.row, cmp_serial);
   s->have_prev = eng.have_prev;
   s->dt_s = s->have_prev ? (double)(s->snap->mono_ns - eng.prev_ns) / 1e9 : 0.0;
+  /* Slab bytes and the magazines' heap bytes (src/magazine.c, MC4). */
+  uint64_t mag_bytes = 0;
+  for (uint32_t i = 0; i < snap->npools; i++)
+    mag_bytes += snap->pools[i].stats.bytes_magazines;
   const uint64_t soft = snap->engine.soft_limit;
-  s->pressure = soft && snap->engine.committed_bytes > soft;
+  s->pressure = soft && snap->engine.committed_bytes + mag_bytes > soft;
 
   ebra_sample_t *r = &s->sample;
   r->t_ns = s->snap->mono_ns;
@@ -391,45 +403,42 @@ static void decide(step_t *s) {
 
 /* ---- apply (registry lock held) --------------------------------------------- */
 
-static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
-static uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
-
-/* The magazine capacity the active strategy wants for a pool whose
- * magazines now hold `now` rounds (busy: the depot is its hot path). */
-static uint32_t capacity_for(const ebra_pool_t *pool, uint32_t now, bool busy) {
-  const uint32_t base = pool->mag_capacity_base;
-  const uint32_t kept = max_u32(now, base);
-  switch (eng.active) {
-  case EBRA_STRATEGY_HIGH_THROUGHPUT: /* x2 per busy step, up to 4 x base */
-    return busy ? max_u32(kept, min_u32(kept * 2, min_u32(base * 4, EBRA_MAX_MAGAZINE_CAPACITY)))
-                : kept;
-  case EBRA_STRATEGY_MEMORY_EFFICIENT: /* base / 4, at least 4 (or base) */
-    return min_u32(base, max_u32(base / 4, 4));
-  default: /* low-latency: what high-throughput grew stays (bigger
-              magazines mean fewer slow paths) */
-    return kept;
-  }
+/* The magazine mode the active strategy sets (src/magazine.c owns the
+ * capacity; the mode bounds it, MC2). */
+static ebi_mag_mode_t mag_mode(const step_t *s) {
+  if (s->pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT)
+    return EBI_MAG_LEAN;
+  return eng.active == EBRA_STRATEGY_HIGH_THROUGHPUT ? EBI_MAG_GROW : EBI_MAG_NORMAL;
 }
 
-/* st: the pool in the step's snapshot; d: its growth since the last step.
- * The engine is the only writer of xmag_capacity, under engine.lock, so
- * st->magazine_capacity is still the pool's. */
+/* Full magazines the depot keeps between steps: twice the last step's
+ * exchanges (in magazines of the current capacity, which the exchange
+ * count already reflects) and a spare of 8 magazines of the configured
+ * capacity, counted in objects, so a pool whose magazines grew keeps no
+ * more idle objects than before (at least one magazine). */
+static uint64_t trim_keep(const ebra_pool_t *pool, const counts_t *d) {
+  const uint32_t cap = ebi_magazine_capacity(pool);
+  const uint64_t spare = 8ull * pool->mag_capacity_base / (cap ? cap : 1);
+  return 2 * d->c[C_EXCHANGES] + (spare ? spare : 1);
+}
+
+/* st: the pool in the step's snapshot; d: its growth since the last step. */
 static void apply_pool(step_t *s, ebra_pool_t *pool, const ebra_pool_stats_t *st,
                        const counts_t *d) {
-  const bool busy = s->have_prev && depot_share_high(d->c, SHARE_STAY);
-  const uint32_t cap = capacity_for(pool, st->magazine_capacity, busy);
-  if (cap != st->magazine_capacity) {
-    ebi_atomic_store_relaxed(&pool->xmag_capacity, cap);
+  (void)st;
+  ebi_mag_shape_t was, now;
+  if (ebi_magazine_set_mode(pool, mag_mode(s), &was, &now)) { /* growth is the pool's own */
     eng.st.knob_changes++;
-    step_info(s, "pool '%s': magazine capacity %u -> %u (%s)", pool->life.name,
-              st->magazine_capacity, cap, ebra_strategy_name(eng.active));
+    step_info(s, "pool '%s': magazine capacity %u -> %u, ceiling %u -> %u (%s)",
+              pool->life.name, was.capacity, now.capacity, was.ceiling, now.ceiling,
+              ebra_strategy_name(eng.active));
   }
-  const bool lean = s->pressure || eng.active == EBRA_STRATEGY_MEMORY_EFFICIENT;
+  const bool lean = mag_mode(s) == EBI_MAG_LEAN;
   /* Caches of threads that stopped using the pool: after one quiet step
    * when lean, after IDLE_STEPS otherwise (their objects then reach the
    * depot, the trim and the purge below). */
   eng.st.caches_drained += ebi_tcache_drain_idle_locked(pool, lean ? 1 : IDLE_STEPS);
-  eng.st.magazines_trimmed += ebi_depot_trim(pool, lean ? 0 : 2 * d->c[C_EXCHANGES] + 8);
+  eng.st.magazines_trimmed += ebi_depot_trim(pool, lean ? 0 : trim_keep(pool, d));
   if (lean)
     eng.st.bytes_purged += ebi_slab_purge_free(pool);
 }

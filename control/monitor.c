@@ -229,6 +229,8 @@ static const field_t pool_fields[] = {
   COUNTER(depot_objects, "ebra_pool_depot_objects_total",
           "Objects moved through the depot in full magazines."),
   GAUGE(max_objects, "ebra_pool_max_objects", "The pool's object cap (0: none)."),
+  GAUGE(bytes_magazines, "ebra_pool_magazine_bytes",
+        "Heap bytes of the pool's magazines (freed with the pool)."),
 };
 #undef S
 

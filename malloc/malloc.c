@@ -5,9 +5,10 @@
  *
  * Invariants M1-M3 are stated in malloc_internal.h.  Here:
  *  M4  A large block's header (ebi_large_t) sits at the start of its
- *      mapping, which is aligned to a 1 MiB granule and covers whole
- *      granules, so the segment map finds it from the user pointer (the
- *      user pointer lies in the first granule).  Its pseudo-slab has no
+ *      mapping (not coloured: its pseudo-slab's base is the header),
+ *      which is aligned to a 1 MiB granule and covers whole granules, so
+ *      the segment map finds it from the user pointer (the user pointer
+ *      lies in the first granule).  Its pseudo-slab has no
  *      slot and nothing carved, so no pool check ever takes a large block
  *      for a pool object.
  *  M5  A large block's header is complete before ebi_segmap_insert
@@ -313,6 +314,7 @@ static void *large_alloc(size_t n, size_t alignment) {
   ebi_large_t *h = mem;
   h->slab.magic = EBI_LARGE_MAGIC;
   h->slab.pool = owner;
+  h->slab.base = mem; /* M4: the header is the mapping's start */
   h->slab.first = (char *)mem + offset;
   h->slab.stride = 1;
   h->slab.stride_inv = 1;

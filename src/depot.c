@@ -15,10 +15,10 @@
  *   D3  magazines are never freed while the pool lives, because a popper may
  *       still read `link.next` of a magazine another popper just took; the
  *       generation CAS then fails and the value read is discarded.
- *   D4  `parked` holds empty magazines whose capacity differs from the
- *       pool's current one (the strategy engine resized magazines).  D3
+ *   D4  `parked` holds empty magazines too small for the pool's current
+ *       capacity (the capacity policy grew it, src/magazine.c MC4).  D3
  *       forbids freeing them, so they wait there until the capacity comes
- *       back to their size (ebi_magazine_get_empty) or the pool dies.
+ *       down to their size (ebi_magazine_get_empty) or the pool dies.
  *
  * Trimming (ebi_depot_trim) pops full magazines beyond the working set the
  * strategy engine asks to keep, gives their objects back to the slab layer

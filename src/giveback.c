@@ -10,7 +10,7 @@
  * quiet; a quiet pool's idle caches are taken (a cache idle over two quiet
  * passes, by the drain handshake in thread.c), its depot is trimmed to nothing, and its
  * wholly free slabs and its current slab's free tail are purged (slab.c,
- * S5 and S6).  So a class's memory goes back between one and three delays
+ * S5 and S7).  So a class's memory goes back between one and three delays
  * after the class was last used, and a class in use keeps its memory.
  *
  * Invariants

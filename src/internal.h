@@ -33,6 +33,14 @@
 #define EBI_GRANULE_SIZE ((size_t)1 << EBI_GRANULE_SHIFT)
 #define EBI_SLAB_MIN_OBJECTS 16
 #define EBI_SLAB_MAX_SIZE ((size_t)32 << 20)
+/* Slab colouring (slab.c, S6): a slab's header sits at one of
+ * EBI_SLAB_COLOURS offsets, EBI_SLAB_COLOUR_STEP (a cache line) apart, from
+ * its mapping's start: a 4 KiB window, which is every set of a 32 KiB
+ * 8-way L1 and 64 sets of a larger cache.  POOL_STEP is odd, so it permutes
+ * the colours. */
+#define EBI_SLAB_COLOUR_STEP ((size_t)64)
+#define EBI_SLAB_COLOURS 64u
+#define EBI_SLAB_COLOUR_POOL_STEP 37u
 
 #define EBI_SLAB_MAGIC 0x65627261534c4142ull /* "ebraSLAB" */
 #define EBI_SLAB_PURGED (1ull << 32) /* in xcarve: the slab cannot be carved */
@@ -110,8 +118,11 @@ static inline bool ebi_life_is_alive(const ebi_life_t *l) { return ebi_life_stat
 /* ---- types -------------------------------------------------------------- */
 
 /* A slab: one mapping from the OS, cut into `count` slots of `stride` bytes.
- * The header sits at the start of the mapping, the slots after it.
- * Invariants: first + count*stride <= base + map_size;
+ * The header sits at a colour offset inside the mapping's first granule
+ * (slab.c, S6), the slots after it; `base` is the mapping's start, the
+ * one address that unmapping, purging and the segment map use.
+ * Invariants: base is granule-aligned; base <= header < first;
+ *             first + count*stride <= base + map_size;
  *             slots [0, carved) have been handed to magazines since the
  *             slab was last purged, the others have not (carving is
  *             bump-only within one incarnation);
@@ -129,7 +140,7 @@ typedef struct ebi_slab_s {
   uint32_t count;           /* slots; constant */
   _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBI_SLAB_PURGED;
                                CAS only, never past count */
-  size_t map_size;          /* bytes mapped, header included */
+  size_t map_size;          /* bytes mapped from base, header included */
   struct ebi_slab_s *next; /* pool->slabs list, under pool->grow_lock */
   /* Free objects returned by depot trimming; all under pool->grow_lock. */
   uint64_t *free_bits;      /* bit i set <=> slot i is free, in this slab */
@@ -142,6 +153,7 @@ typedef struct ebi_slab_s {
   _Atomic uint64_t *xlive_bits; /* bit i set <=> slot i is with a user or
                                    held; kept only by pools that track it
                                    (ebi_object_tracks_live) */
+  char *base;               /* the mapping's start (granule-aligned); constant */
 } ebi_slab_t;
 
 /* A magazine: a stack of up to `capacity` free objects (Bonwick's rounds).
@@ -152,7 +164,9 @@ typedef struct ebi_magazine_s {
   ck_stack_entry_t link;            /* depot stack link (ck) */
   struct ebi_magazine_s *all_next; /* pool->xall_mags list; constant once set */
   uint32_t rounds;                  /* 0 <= rounds <= capacity */
-  uint32_t capacity;
+  uint32_t capacity;                /* rounds it takes now: <= size; set
+                                       while it is empty (magazine.c, MC3) */
+  uint32_t size;                    /* slots allocated in objs[]; constant */
   void *objs[];
 } ebi_magazine_t;
 
@@ -218,6 +232,11 @@ typedef struct ebi_tcache_s {
   uint64_t drain_seen;
   uint32_t idle_steps;
   bool draining;
+  /* The capacity policy's window (magazine.c, MC5), the owner's: full
+   * magazines moved through the depot since the window opened, and the
+   * owner's operation and depot-round counts when it opened. */
+  uint32_t win_moves, win_capacity; /* moves, and the biggest moved */
+  uint64_t win_ops, win_rounds;
 } ebi_tcache_t;
 
 /* ---- per-thread state: one slot table per kind of object ------------------
@@ -360,12 +379,20 @@ struct ebra_pool_s {
   size_t object_size;
   size_t stride;
   uint64_t cookie;      /* free-marker key: marker(p) = p ^ cookie */
-  _Atomic uint32_t xmag_capacity; /* rounds for new magazines; the
-                                     strategy engine moves it */
+  /* Magazine capacity (magazine.c's policy owns both words, MC1-MC6):
+   * rounds for magazines taken now (bits 0-31) and the most the strategy
+   * allows (bits 32-63), one word so that a change of either is one CAS. */
+  _Atomic uint64_t xmag_shape;
   uint32_t mag_capacity_base;     /* as configured; constant */
+  uint32_t mag_capacity_max;      /* the growth cap (MC2); constant */
+  bool mag_pinned;                /* magazine_capacity was configured: no
+                                     growth but under high-throughput */
+  _Atomic uint64_t xmag_bytes;    /* bytes of every magazine made (stats) */
   size_t alignment;
   size_t max_objects;   /* 0 = no cap */
   size_t slab_size;
+  uint32_t colours;     /* header offsets a slab may take (slab.c, S6);
+                           constant */
   ebi_depot_t depot;
 
   /* Slab layer.  xcurrent: the slab being carved; replaced under grow_lock
@@ -485,7 +512,8 @@ static inline ebi_slab_t *ebi_segmap_lookup(const void *p) {
 }
 
 /* ---- slab.c -------------------------------------------------------------- */
-EBI_INTERNAL_FN size_t ebi_slab_size_for(size_t stride, size_t alignment);
+/* Set pool->slab_size and pool->colours from its stride and alignment. */
+EBI_INTERNAL_FN void ebi_slab_geometry(ebra_pool_t *pool);
 EBI_INTERNAL_FN uint32_t ebi_slab_fill(ebra_pool_t *pool, void **out, uint32_t want,
                                         ebra_error_kind_t *why);
 EBI_INTERNAL_FN void ebi_slab_release_all(ebra_pool_t *pool);
@@ -542,6 +570,32 @@ static inline size_t ebi_slab_slot_index(const ebi_slab_t *slab, const void *p) 
 }
 
 /* ---- magazine.c ---------------------------------------------------------- */
+/* The capacity policy (magazine.c, MC1-MC6). */
+typedef enum {
+  EBI_MAG_LEAN,   /* memory-efficient or soft-limit pressure: shrink */
+  EBI_MAG_NORMAL, /* default: pools that were not pinned grow on depot traffic */
+  EBI_MAG_GROW    /* high-throughput: pinned pools may grow too */
+} ebi_mag_mode_t;
+EBI_INTERNAL_FN void ebi_magazine_policy_init(ebra_pool_t *pool, uint32_t base, bool pinned);
+typedef struct ebi_mag_shape_s {
+  uint32_t capacity, ceiling;
+} ebi_mag_shape_t;
+/* Set the mode's bounds; true if the shape changed (*was -> *now). */
+EBI_INTERNAL_FN bool ebi_magazine_set_mode(ebra_pool_t *pool, ebi_mag_mode_t mode,
+                                            ebi_mag_shape_t *was, ebi_mag_shape_t *now);
+/* The owner of tc moved a full magazine of `capacity` through the depot. */
+EBI_INTERNAL_FN void ebi_magazine_note_move(ebra_pool_t *pool, ebi_tcache_t *tc,
+                                             uint32_t capacity);
+/* *mp, empty and owned by the caller, made to take the pool's capacity:
+ * its capacity set if its size allows, else swapped for one that fits
+ * (the old one parked); left as it is if memory is short. */
+EBI_INTERNAL_FN void ebi_magazine_refit(ebra_pool_t *pool, ebi_magazine_t **mp,
+                                         ebi_counters_t *c);
+/* Magazine bytes of every pool (the limits). */
+EBI_INTERNAL_FN uint64_t ebi_magazine_bytes_all(void);
+static inline uint32_t ebi_magazine_capacity(const ebra_pool_t *pool) {
+  return (uint32_t)ebi_atomic_load_relaxed(&((ebra_pool_t *)pool)->xmag_shape);
+}
 EBI_INTERNAL_FN ebi_magazine_t *ebi_magazine_new(ebra_pool_t *pool);
 EBI_INTERNAL_FN ebi_magazine_t *ebi_magazine_get_empty(ebra_pool_t *pool,
                                                           ebi_counters_t *c);

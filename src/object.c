@@ -112,7 +112,7 @@ __attribute__((noinline)) int ebi_object_free_refused(ebra_pool_t *pool, const e
                      "ebra_pool_free(%p) on destroyed pool '%s'", p, pool->life.name);
     return -EBADF;
   }
-  if (!s || (uintptr_t)p - (uintptr_t)s >= s->map_size) { /* see ebi_segmap_lookup */
+  if (!s || (uintptr_t)p - (uintptr_t)s->base >= s->map_size) { /* see ebi_segmap_lookup */
     ebi_report_pool(pool, EBRA_ERR_FOREIGN_PTR,
                      "pool '%s': free of %p, which no ebra pool owns", pool->life.name, p);
     return -EFAULT;
@@ -156,7 +156,7 @@ static bool is_free(const ebra_pool_t *pool, const ebi_slab_t *s, const void *ob
 
 int ebi_object_claim(void *obj, ebi_objref_t *ref) {
   ebi_slab_t *s = ebi_segmap_lookup(obj);
-  if (!s || (uintptr_t)obj - (uintptr_t)s >= s->map_size) { /* see ebi_segmap_lookup */
+  if (!s || (uintptr_t)obj - (uintptr_t)s->base >= s->map_size) { /* see ebi_segmap_lookup */
     ebi_report(EBRA_ERR_FOREIGN_PTR, "%p is not an object of any ebra pool", obj);
     return -EFAULT;
   }

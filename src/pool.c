@@ -120,6 +120,7 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
   ebi_counter_add_owner(&tc->c.misses, 1);
   ebi_magazine_t *full = ebi_depot_pop_full(&pool->depot, &tc->c);
   if (full) {
+    ebi_magazine_note_move(pool, tc, full->capacity); /* the capacity policy */
     ebi_magazine_give(pool, tc->previous, &tc->c);
     tc->previous = tc->loaded;
     tc->loaded = full;
@@ -238,6 +239,7 @@ static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool us
   ebi_magazine_t *m = tc->loaded;
   if (m->rounds == m->capacity) {
     if (tc->previous->rounds == 0) { /* previous is empty: swap */
+      ebi_magazine_refit(pool, &tc->previous, &tc->c); /* the capacity policy */
       tc->loaded = tc->previous;
       tc->previous = m;
     } else { /* both full: previous goes to the depot */
@@ -248,7 +250,9 @@ static int free_slow_in_op(ebra_pool_t *pool, ebi_tcache_t *tc, void *p, bool us
         ebi_counter_add_owner(&tc->c.frees, 1);
         return 0;
       }
+      const uint32_t moved = tc->previous->capacity; /* before the push gives it away */
       ebi_depot_push_full(&pool->depot, tc->previous, &tc->c);
+      ebi_magazine_note_move(pool, tc, moved); /* the capacity policy */
       tc->previous = m;
       tc->loaded = e;
     }
@@ -356,7 +360,7 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg,
   pool->alignment = cfg->alignment ? cfg->alignment : EBRA_MIN_ALIGNMENT;
   const size_t size = cfg->object_size < 8 ? 8 : cfg->object_size;
   pool->stride = (size + pool->alignment - 1) & ~(pool->alignment - 1);
-  pool->slab_size = ebi_slab_size_for(pool->stride, pool->alignment);
+  ebi_slab_geometry(pool);
   pool->max_objects = cfg->max_objects;
   pool->flags = cfg->flags | internal_flags |
                 (ebi_option_is_on(EBRA_OPT_SECURE) ? EBRA_POOL_SECURE_CLEAR : 0) |
@@ -364,8 +368,7 @@ static void pool_init_fields(ebra_pool_t *pool, const ebra_pool_config_t *cfg,
   pool->cookie = ebi_os_random();
   const long cap = cfg->magazine_capacity ? (long)cfg->magazine_capacity
                                           : ebi_option_value(EBRA_OPT_MAGAZINE_SIZE);
-  ebi_atomic_store_relaxed(&pool->xmag_capacity, (uint32_t)cap);
-  pool->mag_capacity_base = (uint32_t)cap;
+  ebi_magazine_policy_init(pool, (uint32_t)cap, cfg->magazine_capacity != 0);
   ebi_depot_init(&pool->depot);
   pthread_mutex_init(&pool->grow_lock, NULL);
   pthread_mutex_init(&pool->overflow_lock, NULL);

@@ -57,8 +57,10 @@ static _Atomic(ebi_slab_t *) *table_get_or_create(void) {
   return expected;
 }
 
-/* Publish the slab in the entries of all its granules.  The header must be
- * complete: the store release pairs with the load acquire in lookup (G3). */
+/* Publish the slab in the entries of all its granules, counted from its
+ * mapping's base (the header itself sits further in, slab.c S6).  The
+ * header must be complete: the store release pairs with the load acquire
+ * in lookup (G3). */
 int ebi_segmap_insert(ebi_slab_t *slab) {
   _Atomic(ebi_slab_t *) *t = table_get_or_create();
   if (!t)
@@ -70,7 +72,7 @@ int ebi_segmap_insert(ebi_slab_t *slab) {
    * here by whichever inserter stored it first. */
   if (ebi_atomic_load_acquire(&ebi_segmap.xmask) == 0)
     ebi_atomic_store_release(&ebi_segmap.xmask, (uintptr_t)(EBI_SEGMAP_LEN - 1));
-  const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
+  const uintptr_t base = (uintptr_t)slab->base >> EBI_GRANULE_SHIFT;
   if (base == 0)
     return ENOMEM; /* G1: granule 0 stays empty (no mmap lands there) */
   const size_t n = slab->map_size >> EBI_GRANULE_SHIFT;
@@ -85,7 +87,7 @@ void ebi_segmap_remove(ebi_slab_t *slab) {
   _Atomic(ebi_slab_t *) *t = ebi_atomic_load_acquire(&ebi_segmap.xtable);
   if (t == segmap_boot)
     return; /* nothing was ever published */
-  const uintptr_t base = (uintptr_t)slab >> EBI_GRANULE_SHIFT;
+  const uintptr_t base = (uintptr_t)slab->base >> EBI_GRANULE_SHIFT;
   const size_t n = slab->map_size >> EBI_GRANULE_SHIFT;
   for (size_t i = 0; i < n; i++) {
     _Atomic(ebi_slab_t *) *e = &t[(base + i) & (EBI_SEGMAP_LEN - 1)];

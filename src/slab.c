@@ -10,6 +10,22 @@
  * the pool lives, because a carver preempted after loading xcurrent may
  * still touch the header (S4).
  *
+ * Colouring: every mapping starts on a 1 MiB granule, so headers placed at
+ * the start would all fall in the same cache sets: the fields every free
+ * reads (pool, first, inverse, carved count) and the held bits after them
+ * would compete, across all slabs of all pools, for one set of an L1 (its
+ * sets repeat every 4 KiB) and of the larger caches.  So a slab's header
+ * sits at a colour offset c = k * 64 B, k < pool->colours <= 64 (a 4 KiB
+ * window: each colour is a different L1 set and a different set of any
+ * cache whose set period is at least 4 KiB), and slot 0 follows it.  The
+ * k of a pool's n-th slab is (serial * 37 + n) mod colours
+ * (slab_colour_next).  Capacity cost: slot 0 moves at most c rounded up to
+ * the alignment (< 4 KiB + alignment), so a slab holds at most
+ * floor(c / stride) + 1 fewer objects: 0.4% of a 1 MiB slab, one object
+ * for strides of 4 KiB and more.  pool->colours is cut so even the last
+ * colour keeps EBI_SLAB_MIN_OBJECTS objects, and the slab size is chosen
+ * at colour 0, so colouring never grows a slab (ebi_slab_geometry).
+ *
  * Invariants
  *   S1  pool->xcarved == sum over unpurged slabs of their carved count, plus
  *       quota taken by fills in progress: the objects in existence (with a
@@ -19,7 +35,7 @@
  *       on xcarve hands out disjoint ranges) and then lives in exactly one
  *       place: a user, a magazine, the overflow list or its slab's free bits.
  *       An incarnation of a slot ends when its slab is purged (S5) or its
- *       slab's carved count is lowered below it (S6).
+ *       slab's carved count is lowered below it (S7).
  *   S3  pool->xcurrent only moves to another slab under grow_lock, and only
  *       when the current one cannot be carved (slab_grow checks it under the
  *       lock: carved == count).  So a slab that stops being current is
@@ -30,7 +46,17 @@
  *       under grow_lock before publishing the slab as current again.
  *   S5  a slab is purged whole only if it is not current and nfree == count:
  *       every object it ever carved is back, none is with a user.
- *   S6  the current slab's free tail is given back in place: under
+ *   S6  a slab's mapping is [s->base, s->base + map_size), base
+ *       granule-aligned; its header is at base + colour, colour < 4 KiB,
+ *       and s->first >= the end of its bitmaps, first + count * stride <=
+ *       base + map_size.  Everything that maps, unmaps, purges or
+ *       publishes a slab uses s->base, never s (slab_create,
+ *       slab_destroy, slab_purge, segmap.c, object.c's bounds check); a
+ *       reused slab keeps its header, colour and base.  A pointer in the
+ *       colour gap [base, s) or in the header is inside the mapping but
+ *       below first: its slot number wraps above the carved count, so
+ *       every check refuses it (internal.h, ebi_slab_slot_of).
+ *   S7  the current slab's free tail is given back in place: under
  *       grow_lock, when slots [t, carved) are all in its free bits, a CAS
  *       moves xcarve from carved to EBI_SLAB_PURGED | carved (it fails, and
  *       nothing is done, if a carver moved it first).  From then on no
@@ -51,14 +77,14 @@
  *   those slots (users freed them to magazines, the depot handed the
  *   magazines to the trimmer, the trimmer returned them under grow_lock).
  *   Otherwise objects reach other threads only through magazines, which the
- *   depot hands over with release/acquire.  The tail give-back (S6) is the
+ *   depot hands over with release/acquire.  The tail give-back (S7) is the
  *   same edge: its CAS and the store release that reopens the slab come
  *   after the trimmer returned the tail's slots under grow_lock; a carver's
  *   CAS that sees the lowered count acquires it.
  *
  * Progress
  *   Carving and the cap quota are lock-free (CAS loops that fail only when
- *   another thread made progress), except while a tail give-back (S6) holds
+ *   another thread made progress), except while a tail give-back (S7) holds
  *   the current slab: a carver then waits for grow_lock, which the
  *   give-back holds for one madvise.  grow_lock is held while the OS maps or
  *   purges memory and while trimmed objects move between magazines and
@@ -101,23 +127,61 @@ static void committed_release(size_t size) { ebi_atomic_sub_relaxed(&committed, 
 
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
-size_t ebi_slab_size_for(size_t stride, size_t alignment) {
-  const size_t header = align_up(sizeof(ebi_slab_t), alignment);
-  size_t size = EBI_GRANULE_SIZE;
-  while (size < EBI_SLAB_MAX_SIZE && (size - header) / stride < EBI_SLAB_MIN_OBJECTS)
-    size <<= 1;
-  return size;
-}
+/* ---- geometry and colouring (S6) ------------------------------------------- */
 
-/* Bytes of slab header: the struct, then its per-slot bitmaps, which live in
- * the mapping itself (no heap allocation whose only pointer would sit in
- * memory LeakSanitizer does not scan), then padding to the alignment. */
-static size_t slab_header_size(const ebra_pool_t *pool, size_t *bitmap_words) {
-  const size_t max_slots = pool->slab_size / pool->stride;
+/* Offset from the mapping's start of slot 0 in a slab of `size` bytes whose
+ * header sits at offset `colour`: the struct, then its per-slot bitmaps,
+ * which live in the mapping itself (no heap allocation whose only pointer
+ * would sit in memory LeakSanitizer does not scan), then padding to the
+ * alignment.  The mapping is granule-aligned, so an aligned offset is an
+ * aligned address (EBRA_MAX_ALIGNMENT < EBI_GRANULE_SIZE). */
+static size_t first_offset(size_t stride, size_t alignment, size_t size, size_t colour,
+                           size_t *bitmap_words) {
+  const size_t max_slots = size / stride;
   *bitmap_words = (max_slots + 63) / 64;
   const size_t nbitmaps = 3; /* held, free, live */
-  return align_up(EBRA__SLAB_HELD + nbitmaps * *bitmap_words * sizeof(uint64_t),
-                  pool->alignment);
+  return align_up(colour + EBRA__SLAB_HELD + nbitmaps * *bitmap_words * sizeof(uint64_t),
+                  alignment);
+}
+
+static size_t slots_at(size_t stride, size_t alignment, size_t size, size_t colour) {
+  size_t words;
+  const size_t first = first_offset(stride, alignment, size, colour, &words);
+  return first < size ? (size - first) / stride : 0;
+}
+
+_Static_assert(EBRA_MAX_ALIGNMENT < EBI_GRANULE_SIZE, "slabs are aligned for every pool");
+_Static_assert((EBI_SLAB_COLOURS - 1) * EBI_SLAB_COLOUR_STEP + EBRA__SLAB_HELD < EBI_GRANULE_SIZE,
+               "every colour keeps the header in the first granule");
+
+/* The slab size: a granule, doubled until EBI_SLAB_MIN_OBJECTS fit at
+ * colour 0 (or EBI_SLAB_MAX_SIZE).  The colours: as many of the
+ * EBI_SLAB_COLOURS offsets as keep EBI_SLAB_MIN_OBJECTS in the slab (at
+ * least colour 0), so colouring never makes a slab smaller than its size
+ * promises and never makes it grow (S6). */
+void ebi_slab_geometry(ebra_pool_t *pool) {
+  const size_t stride = pool->stride, alignment = pool->alignment;
+  size_t size = EBI_GRANULE_SIZE;
+  while (size < EBI_SLAB_MAX_SIZE && slots_at(stride, alignment, size, 0) < EBI_SLAB_MIN_OBJECTS)
+    size <<= 1;
+  uint32_t colours = 1;
+  while (colours < EBI_SLAB_COLOURS &&
+         slots_at(stride, alignment, size, colours * EBI_SLAB_COLOUR_STEP) >= EBI_SLAB_MIN_OBJECTS)
+    colours++;
+  pool->slab_size = size;
+  pool->colours = colours;
+}
+
+/* The header offset of pool's next slab (grow_lock held, under which
+ * alone xslabs changes while the pool lives).  Each pool walks
+ * the colours one step per slab mapped, from a start its serial picks:
+ * consecutive serials times an odd step are distinct mod EBI_SLAB_COLOURS,
+ * so pools created together (the malloc classes, say) start on different
+ * cache sets, and a pool's successive slabs move on by one line. */
+static size_t slab_colour_next(const ebra_pool_t *pool) {
+  const uint64_t n = pool->life.serial * EBI_SLAB_COLOUR_POOL_STEP +
+                     ebi_atomic_load_relaxed(&pool->xslabs);
+  return (size_t)(n % pool->colours) * EBI_SLAB_COLOUR_STEP;
 }
 
 /* x * inverse == 1 (mod 2^64) for odd x: Newton's iteration doubles the
@@ -134,14 +198,16 @@ static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   int err = ebi_os_map_aligned(pool->slab_size, EBI_GRANULE_SIZE, &mem);
   if (err)
     return err;
-  ebi_slab_t *s = mem;
+  const size_t colour = slab_colour_next(pool);
   size_t words;
-  const size_t header = slab_header_size(pool, &words);
+  const size_t first = first_offset(pool->stride, pool->alignment, pool->slab_size, colour, &words);
+  ebi_slab_t *s = (ebi_slab_t *)((char *)mem + colour); /* S6 */
   s->magic = EBI_SLAB_MAGIC;
   s->pool = pool;
-  s->first = (char *)mem + header;
+  s->base = mem;
+  s->first = (char *)mem + first;
   s->stride = pool->stride;
-  s->count = (uint32_t)((pool->slab_size - header) / pool->stride);
+  s->count = (uint32_t)((pool->slab_size - first) / pool->stride);
   s->stride_tz = (uint32_t)__builtin_ctzll(s->stride);
   s->stride_inv = odd_inverse(s->stride >> s->stride_tz);
   s->map_size = pool->slab_size;
@@ -153,17 +219,23 @@ static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   s->xlive_bits = (_Atomic uint64_t *)(s->free_bits + words);
   err = ebi_segmap_insert(s);
   if (err) {
-    ebi_os_unmap(mem, s->map_size);
+    ebi_os_unmap(mem, pool->slab_size);
     return err;
   }
   *out = s;
   return 0;
 }
 
+/* Unmap s, from its base (S6).  Destroy only. */
 static void slab_destroy(ebi_slab_t *s) {
   ebi_segmap_remove(s);
   s->magic = 0;
-  ebi_os_unmap(s, s->map_size);
+  char *const base = s->base;
+  const size_t size = s->map_size;
+  const int err = ebi_os_unmap(base, size);
+  if (err)
+    ebi_report(EBRA_ERR_INTERNAL, "slab %p: unmapping %zu bytes at %p failed (errno %d)",
+               (void *)s, size, (void *)base, err);
 }
 
 /* ---- slab lists (grow_lock held) ------------------------------------------ */
@@ -222,7 +294,7 @@ static ebi_slab_t *slab_map_new(ebra_pool_t *pool, int *err) {
   return s;
 }
 
-/* Can s still be carved?  grow_lock held, so no give-back (S6) is under
+/* Can s still be carved?  grow_lock held, so no give-back (S7) is under
  * way; carvers may raise the count meanwhile, and then the caller's next
  * carve finds out. */
 static bool slab_carvable(const ebi_slab_t *s) {
@@ -238,7 +310,7 @@ static bool slab_carvable(const ebi_slab_t *s) {
 static int slab_grow(ebra_pool_t *pool, ebi_slab_t *seen) {
   int err = 0;
   pthread_mutex_lock(&pool->grow_lock);
-  /* S3: not while the current slab can still be carved (a give-back, S6,
+  /* S3: not while the current slab can still be carved (a give-back, S7,
    * made it look empty for a moment, or `seen` is stale). */
   if (ebi_atomic_load_relaxed(&pool->xcurrent) == seen && !slab_carvable(seen)) {
     ebi_slab_t *s = slab_reuse_purged(pool, &err);
@@ -378,7 +450,10 @@ void ebi_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
 /* Give s's object pages back to the OS and park it (S4, S5). */
 static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
   list_remove(&pool->partial, s); /* nfree == count > 0: it is there */
-  ebi_os_purge(s->first, (size_t)((char *)s + s->map_size - s->first));
+  const int err = ebi_os_purge(s->first, (size_t)(s->base + s->map_size - s->first)); /* S6 */
+  if (err) /* the pages stay (correct, only not given back) */
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': purging slab %p failed (errno %d)",
+                    pool->life.name, (void *)s, err);
   memset(s->free_bits, 0, (s->count + 63) / 64 * sizeof(uint64_t));
   ebi_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
   ebi_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
@@ -417,7 +492,7 @@ static uintptr_t page_up(uintptr_t a) {
   return (a + page - 1) & ~(page - 1);
 }
 
-/* Give back the free tail of the current slab s in place (S6); returns the
+/* Give back the free tail of the current slab s in place (S7); returns the
  * bytes of whole pages purged, 0 if there is no page to gain or a carver
  * got in first.  grow_lock held. */
 static uint64_t slab_purge_tail(ebra_pool_t *pool, ebi_slab_t *s) {
@@ -426,7 +501,7 @@ static uint64_t slab_purge_tail(ebra_pool_t *pool, ebi_slab_t *s) {
     return 0;
   const uint32_t carved = (uint32_t)(w & EBI_SLAB_CARVED_MASK);
   const uint32_t t = free_tail_start(s, carved);
-  const uintptr_t end = (uintptr_t)s + s->map_size;
+  const uintptr_t end = (uintptr_t)(s->base + s->map_size); /* S6 */
   const uintptr_t from = page_up((uintptr_t)(s->first + (size_t)t * s->stride));
   uintptr_t to = page_up((uintptr_t)(s->first + (size_t)carved * s->stride));
   if (to > end)
@@ -447,13 +522,16 @@ static uint64_t slab_purge_tail(ebra_pool_t *pool, ebi_slab_t *s) {
   ebi_atomic_sub_relaxed(&pool->xcarved, n); /* S1: gone from existence */
   /* Pages wholly past slot t's start that the carved range reached;
    * beyond `to` nothing was touched since the slab was mapped or purged. */
-  ebi_os_purge((void *)from, to - from);
+  const int err = ebi_os_purge((void *)from, to - from);
+  if (err) /* the pages stay (correct, only not given back) */
+    ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': purging the free tail of slab %p failed "
+                    "(errno %d)", pool->life.name, (void *)s, err);
   /* Release: pairs with the carve CAS (acq_rel), which carves the tail
    * again only after the pages went; a late free of a slot >= t fails the
    * slot check (carved count). */
   ebi_atomic_store_release(&s->xcarve, t);
   ebi_atomic_add_relaxed(&pool->xpurges, 1);
-  return to - from;
+  return err ? 0 : to - from;
 }
 
 uint64_t ebi_slab_purge_free(ebra_pool_t *pool) {
@@ -469,7 +547,7 @@ uint64_t ebi_slab_purge_free(ebra_pool_t *pool) {
     }
     s = next;
   }
-  if (cur && cur->nfree) /* S6; xcurrent moves only under grow_lock */
+  if (cur && cur->nfree) /* S7; xcurrent moves only under grow_lock */
     bytes += slab_purge_tail(pool, cur);
   pthread_mutex_unlock(&pool->grow_lock);
   return bytes;

@@ -76,7 +76,8 @@ void ebi_pool_stats_locked(const ebra_pool_t *pool, ebra_pool_stats_t *out) {
   out->depot_full = (uint64_t)clamp0(ebi_atomic_load_relaxed(&pool->depot.xnfull));
   out->depot_empty = (uint64_t)clamp0(ebi_atomic_load_relaxed(&pool->depot.xnempty));
   out->errors = ebi_atomic_load_relaxed(&pool->xerrors);
-  out->magazine_capacity = ebi_atomic_load_relaxed(&pool->xmag_capacity);
+  out->magazine_capacity = ebi_magazine_capacity(pool);
+  out->bytes_magazines = ebi_atomic_load_relaxed(&pool->xmag_bytes);
   out->object_size = pool->object_size;
   out->stride = pool->stride;
   out->objects_in_slabs = ebi_atomic_load_relaxed(&pool->xslab_free);

@@ -7,7 +7,7 @@
  * the depot, while the main thread runs ebra_maintain under the
  * memory-efficient strategy in a tight loop: every step trims the depot to
  * the slabs' free bits and purges, and a purge of the current slab's free
- * tail (src/slab.c, S6) races with workers carving that same slab.
+ * tail (src/slab.c, S7) races with workers carving that same slab.
  * Phase 2, the malloc floor and the delayed give-back (src/giveback.c)
  * with a 1 ms delay: workers use two size classes in turns of a few
  * milliseconds, so each class goes quiet and is given back (caches taken,

@@ -68,6 +68,7 @@ FAMILIES = {
         "magazines_trimmed": "ebra_pool_magazines_trimmed_total",
         "depot_parked": "ebra_pool_depot_parked_magazines",
         "depot_objects": "ebra_pool_depot_objects_total", "max_objects": "ebra_pool_max_objects",
+        "bytes_magazines": "ebra_pool_magazine_bytes",
     },
     "domain": {
         "retired": "ebra_domain_retired_total", "reclaimed": "ebra_domain_reclaimed_total",

@@ -7,8 +7,14 @@
  *    free slabs back to the OS, and the audit still balances; a purged slab
  *    is reused before a new one is mapped; a free into a purged slab fails;
  *  - memory-efficient gives back most of a freed burst (resident drops);
- *  - high-throughput grows magazines under depot traffic and cuts the
- *    depot exchanges of the same workload;
+ *  - high-throughput grows a pinned pool's magazines under depot traffic
+ *    and cuts the depot exchanges of the same workload;
+ *  - the capacity policy: a pool whose thread cycles a working set through
+ *    the depot grows its magazines with no engine step, up to the cap
+ *    (8 x base) and no further; memory-efficient and soft-limit pressure
+ *    shrink them and keep them small under the same traffic; low-latency
+ *    restores the base; a pinned pool does not grow; growth stops short of
+ *    a soft limit; magazine bytes are in the pool's stats;
  *  - low-latency shortens retire -> reuse against high-throughput;
  *  - adaptive picks high-throughput, low-latency and memory-efficient for
  *    the burst, steady and idle phases of one workload;
@@ -168,7 +174,11 @@ static double exchanges_per_op(ebra_pool_t *pool) {
 
 static void case_high_throughput_grows(const void *arg) {
   (void)arg;
-  ebra_pool_t *pool = test_pool("ht", 64);
+  /* A pinned capacity: only high-throughput lets it grow (MC2). */
+  ebra_pool_config_t c = test_config("ht", 64);
+  c.magazine_capacity = 64;
+  ebra_pool_t *pool = ebra_pool_create(&c);
+  CHECK(pool != NULL);
   fixed_strategy(EBRA_STRATEGY_LOW_LATENCY);
   CHECK_EQ(ebra_maintain(), 0);
   run_burst(pool, 4, 1000, 2); /* warm: carve the working set */
@@ -187,6 +197,106 @@ static void case_high_throughput_grows(const void *arg) {
   CHECK(grown < base * 0.6);
   CHECK(engine_stats().knob_changes > 0);
   CHECK_AUDIT(pool);
+}
+
+/* ---- the magazine capacity policy (src/magazine.c) ------------------------- */
+
+/* One thread cycles a working set of n objects through pool `rounds`
+ * times: alloc all, free all (the bench's 1000-live shape). */
+static void cycle(ebra_pool_t *pool, void **objs, size_t n, int rounds) {
+  for (int r = 0; r < rounds; r++) {
+    for (size_t i = 0; i < n; i++)
+      CHECK((objs[i] = ebra_pool_alloc(pool)) != NULL);
+    for (size_t i = 0; i < n; i++)
+      CHECK_EQ(ebra_pool_free(pool, objs[i]), 0);
+  }
+}
+
+/* Full-magazine exchanges per alloc+free of `rounds` more cycles. */
+static double cycle_exchanges_per_op(ebra_pool_t *pool, void **objs, size_t n, int rounds) {
+  const ebra_pool_stats_t a = test_stats(pool);
+  cycle(pool, objs, n, rounds);
+  const ebra_pool_stats_t b = test_stats(pool);
+  return (double)(b.depot_exchanges - a.depot_exchanges) /
+         (double)(b.allocs + b.frees - a.allocs - a.frees);
+}
+
+/* Depot traffic grows the capacity with no engine step; it stops at the
+ * cap; lean (memory-efficient, then soft-limit pressure) shrinks it and
+ * holds it there under the same traffic; a pinned pool does not grow. */
+static void case_capacity_policy(const void *arg) {
+  (void)arg;
+  enum { SET = 1000, BIG = 20000 };
+  void **objs = calloc(BIG, sizeof *objs);
+  CHECK(objs != NULL);
+  /* The same traffic on a pool pinned at 64: the depot's share today. */
+  ebra_pool_config_t c = test_config("pinned", 64);
+  c.magazine_capacity = 64;
+  ebra_pool_t *pool = ebra_pool_create(&c);
+  CHECK(pool != NULL);
+  cycle(pool, objs, SET, 2);
+  const double before = cycle_exchanges_per_op(pool, objs, SET, 20);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 64); /* a pinned pool does not grow */
+  CHECK(before > 0.005); /* 1000 live does not fit two magazines of 64 */
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+
+  pool = test_pool("policy", 64); /* capacity from the option: 64 */
+  const ebra_pool_stats_t s0 = test_stats(pool);
+  CHECK_EQ(s0.magazine_capacity, 64);
+  cycle(pool, objs, SET, 20);
+  const ebra_pool_stats_t s1 = test_stats(pool);
+  const double after = cycle_exchanges_per_op(pool, objs, SET, 20);
+  printf(" [capacity 64 -> %u, exchanges/op %.4f -> %.4f, magazines %llu -> %llu B]",
+         s1.magazine_capacity, before, after, (unsigned long long)s0.bytes_magazines,
+         (unsigned long long)s1.bytes_magazines);
+  CHECK_EQ(s1.magazine_capacity, 512); /* two magazines hold the set */
+  CHECK(after < before / 10);
+  CHECK(s1.bytes_magazines > s0.bytes_magazines); /* counted in the stats */
+  /* A working set no cap fits: the capacity stops at the cap, 8 x 64. */
+  cycle(pool, objs, BIG, 5);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 512);
+  /* Memory-efficient: base / 4, and traffic does not grow it back. */
+  fixed_strategy(EBRA_STRATEGY_MEMORY_EFFICIENT);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 16);
+  cycle(pool, objs, SET, 10);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 16);
+  CHECK_AUDIT(pool);
+  /* Low-latency: back to the base, and traffic grows it again. */
+  CHECK_EQ(ebra_engine_set_strategy(EBRA_STRATEGY_LOW_LATENCY), 0);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 64);
+  cycle(pool, objs, SET, 20);
+  CHECK(test_stats(pool).magazine_capacity >= 512);
+  /* Soft-limit pressure under low-latency: lean again. */
+  CHECK_EQ(ebra_set_memory_limits(1, 0), 0);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 16);
+  cycle(pool, objs, SET, 10);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 16);
+  CHECK(engine_stats().soft_limit_steps >= 1);
+  CHECK_EQ(ebra_set_memory_limits(0, 0), 0);
+  CHECK_AUDIT(pool);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  free(objs);
+}
+
+/* Growth stops short of a memory limit (MC6): with a soft limit the process
+ * is already past (and no engine step to shrink anything), the same
+ * traffic leaves the capacity alone; without it, the capacity grows. */
+static void case_capacity_limit(const void *arg) {
+  (void)arg;
+  enum { SET = 1000 };
+  void *objs[SET];
+  ebra_pool_t *pool = test_pool("limited", 64);
+  CHECK_EQ(ebra_set_memory_limits(4096, 0), 0);
+  cycle(pool, objs, SET, 20);
+  CHECK_EQ(test_stats(pool).magazine_capacity, 64);
+  CHECK_EQ(ebra_set_memory_limits(0, 0), 0);
+  cycle(pool, objs, SET, 20);
+  CHECK(test_stats(pool).magazine_capacity > 64); /* the limit was the reason */
+  CHECK_AUDIT(pool);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
 
 /* Median retire -> reuse of a steady trickle of retires under strategy s. */
@@ -590,6 +700,8 @@ int main(int argc, char **argv) {
       {"adaptive_phases", case_adaptive_phases},
       {"hard_limit", case_hard_limit},
       {"soft_limit", case_soft_limit},
+      {"capacity_policy", case_capacity_policy},
+      {"capacity_limit", case_capacity_limit},
       {"alerts_once_per_crossing", case_alerts_once_per_crossing},
       {"alerts_pending_and_resident", case_alerts_pending_and_resident},
       {"history", case_history},

@@ -477,7 +477,7 @@ static void test_many_pools(void)
   X(depot_contention) X(slabs) X(bytes_reserved) X(bytes_live) X(objects_live)            \
   X(objects_carved) X(depot_full) X(depot_empty) X(errors) X(threads) X(magazine_capacity) \
   X(object_size) X(stride) X(objects_in_slabs) X(bytes_purged) X(slabs_purged)            \
-  X(magazines_trimmed) X(depot_parked) X(depot_objects) X(max_objects)
+  X(magazines_trimmed) X(depot_parked) X(depot_objects) X(max_objects) X(bytes_magazines)
 #define DOMAIN_FIELDS(X)                                                                  \
   X(retired) X(reclaimed) X(pending) X(pending_bytes) X(grace_periods) X(batches)         \
   X(gp_ns_p50) X(gp_ns_p90) X(gp_ns_p99) X(gp_ns_max) X(reuse_ns_p50) X(reuse_ns_p99)     \

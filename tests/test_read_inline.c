@@ -19,6 +19,14 @@
  *    killed one, a reused slot's old and new handles, a handle of another
  *    table, EBRA_WEAK_NONE, an index past every segment, and a NULL or
  *    destroyed table (NULL, each reported once by either variant).
+ *  - absent segments: in a table whose first two segments exist, the
+ *    first, a middle and the last index of every segment a handle can
+ *    name (the highest index included) resolve to their object if issued,
+ *    else to NULL, unreported; after every object is killed and reclaimed,
+ *    as many creates reuse exactly those slots (the table does not grow)
+ *    and the old handles stay dead; once the table is destroyed, every one
+ *    of those indices, a handle of a grown segment and EBRA_WEAK_NONE is
+ *    NULL and reported as use after destroy by either variant.
  *  - a domain whose registry id has no TLS slot (the 17th live domain) works
  *    inline through the exported slow path: nesting, EDEADLK, misuse report.
  *  - a NULL or destroyed domain: inline lock -EINVAL / -EBADF, reported.
@@ -272,6 +280,110 @@ static void case_resolve(ebra_reclaim_backend_t be)
   CHECK_NO_REPORTS();
 }
 
+/* ---- weak_get: every absent segment, and a destroyed table's ---------------- */
+
+/* idx's handle in t: the tag and generation every fresh slot of t has. */
+static ebra_weak_t fresh_handle(ebra_weak_t h0, uint64_t idx)
+{
+  return (h0 & ~(ebra_weak_t)EBRA__WEAK_IDX_MASK) | idx;
+}
+
+/* Resolve, inline and exported, the first, a middle and the last index of
+ * every segment a handle can name (the last index a handle encodes
+ * included): want[idx] for the first n indices, NULL past them.  Returns
+ * how many resolves were made.  A zero region too small for the largest
+ * segment faults here. */
+static unsigned resolve_every_segment(const ebra_weak_table_t *t, ebra_weak_t h0, void **want,
+                                      unsigned n)
+{
+  unsigned made = 0;
+  for (uint32_t k = 0; k < EBRA__WEAK_NSEG; k++) {
+    const uint64_t first = (uint64_t)EBRA__WEAK_SEG_BASE * ((1ull << k) - 1);
+    if (first > EBRA__WEAK_IDX_MASK)
+      break;
+    uint64_t last = first + ((uint64_t)EBRA__WEAK_SEG_BASE << k) - 1;
+    last = last > EBRA__WEAK_IDX_MASK ? EBRA__WEAK_IDX_MASK : last;
+    const uint64_t idx[3] = {first, first + (last - first) / 2, last};
+    for (int i = 0; i < 3; i++) {
+      agree(t, fresh_handle(h0, idx[i]), idx[i] < n && want ? want[idx[i]] : NULL);
+      made += 2;
+    }
+  }
+  return made;
+}
+
+static void case_absent_segments(ebra_reclaim_backend_t be)
+{
+  enum { N = 100 }; /* segment 0 (64 slots) and 1 (128) exist, the rest not */
+  ebra_pool_t *pool = test_pool("absent", 64);
+  ebra_domain_t *d = domain_of(be, "absent");
+  CHECK_EQ(ebra_domain_register_thread(d), 0);
+  ebra_weak_table_t *t = ebra_weak_table_create(d, NULL);
+  CHECK(t != NULL);
+  void *obj[N];
+  ebra_weak_t h[N];
+  for (int i = 0; i < N; i++) {
+    obj[i] = ebra_pool_alloc(pool);
+    CHECK(obj[i] != NULL);
+    CHECK_EQ(ebra_weak_create(t, obj[i], &h[i]), 0);
+    CHECK_EQ(h[i], fresh_handle(h[0], (uint64_t)i)); /* fresh indices in order */
+  }
+  CHECK_EQ(ebra_read_lock_inline(d), 0);
+  /* Live table: issued handles resolve, every other index is NULL, and
+   * nothing is reported (an index never issued is no misuse). */
+  CHECK(resolve_every_segment(t, h[0], obj, N) > 0);
+  agree(t, h[N - 1] + 1, NULL); /* the next index, in a grown segment */
+  CHECK_NO_REPORTS();
+  ebra_read_unlock_inline(d);
+
+  /* Killed and reclaimed: every slot free again, reused by the next
+   * creates (the free list holds them all), and the old handles stay
+   * dead. */
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(ebra_weak_kill(t, h[i]), 0);
+  ebra_quiescent(d);
+  CHECK_EQ(ebra_domain_barrier(d), 0);
+  ebra_weak_stats_t st0, st1;
+  CHECK_EQ(ebra_weak_table_stats(t, &st0), 0);
+  ebra_weak_t h2[N];
+  unsigned seen[N] = {0};
+  for (int i = 0; i < N; i++) { /* the objects went back to the pool */
+    obj[i] = ebra_pool_alloc(pool);
+    CHECK(obj[i] != NULL);
+    CHECK_EQ(ebra_weak_create(t, obj[i], &h2[i]), 0);
+    const uint64_t idx = h2[i] & EBRA__WEAK_IDX_MASK;
+    CHECK(idx < N);
+    CHECK_EQ(seen[idx]++, 0u);
+  }
+  CHECK_EQ(ebra_weak_table_stats(t, &st1), 0);
+  CHECK_EQ(st1.slots, st0.slots); /* no growth: all N came off the free list */
+  CHECK_EQ(ebra_read_lock_inline(d), 0);
+  for (int i = 0; i < N; i++) {
+    agree(t, h[i], NULL);
+    agree(t, h2[i], obj[i]);
+  }
+  ebra_read_unlock_inline(d);
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(ebra_weak_kill(t, h2[i]), 0);
+  ebra_quiescent(d);
+  CHECK_EQ(ebra_domain_barrier(d), 0);
+  CHECK_NO_REPORTS();
+
+  /* Destroyed: every index of every segment, grown or not, and
+   * EBRA_WEAK_NONE, is NULL and reported, by either variant. */
+  CHECK_EQ(ebra_weak_table_destroy(t), 0);
+  CHECK_EQ(ebra_read_lock_inline(d), 0);
+  const unsigned made = resolve_every_segment(t, h[0], NULL, 0);
+  agree(t, h2[0], NULL);
+  agree(t, EBRA_WEAK_NONE, NULL);
+  CHECK_REPORTS(EBRA_ERR_USE_AFTER_DESTROY, made + 4);
+  ebra_read_unlock_inline(d);
+  CHECK_EQ(ebra_domain_unregister_thread(d), 0);
+  CHECK_EQ(ebra_domain_destroy(d), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_NO_REPORTS();
+}
+
 /* ---- ids past the TLS table; NULL and destroyed domains ---------------------- */
 
 static void case_past_slots(ebra_reclaim_backend_t be)
@@ -398,6 +510,7 @@ static const check_backend_case_t cases[] = {
     {"mixed", case_mixed},           {"registers", case_registers},
     {"holds_back", case_holds_back}, {"resolve", case_resolve},
     {"past_slots", case_past_slots}, {"qsbr_modes", case_qsbr_modes},
+    {"absent_segments", case_absent_segments},
 };
 
 int main(int argc, char **argv)

@@ -3,13 +3,20 @@
  * readers inside a domain's read section without any shared write.
  *
  * Handle:  [63:56] table tag  [55:28] generation  [27:0] slot index.
- * Slot:    xkey = the handle itself while the object is alive, else
- *          dead_key(generation) (tag 0, which no handle has), so one
- *          compare with a handle checks tag, generation, index and life;
- *          xrefs = strong references; xobj = the object (kept until
- *          reclaimed); xcleanups = callbacks, or CLOSED once they were
- *          taken to run.  The resolve (ebra__weak_get, ebra/weak.h) is
- *          shared with the inline copy applications compile.
+ * Slot (32 bytes): xkey = the handle itself while the object is alive,
+ *          else dead_key(generation, index) (tag 0, which no handle has),
+ *          so one compare with a handle checks tag, generation, index and
+ *          life, and xkey is never 0; xrefs = strong references; xlink =
+ *          the next slot's index + 1 on the free list or the orphan list;
+ *          xobj = the object (kept until reclaimed); xcleanups = callbacks,
+ *          or CLOSED once they were taken to run.  The resolve
+ *          (ebra__weak_get, ebra/weak.h) is shared with the inline copy
+ *          applications compile.
+ * Zero region: one read-only mapping per process (zero_region below)
+ *          that every absent segment's head.base[k] points into, so a
+ *          resolve of an index whose segment does not exist, or on a
+ *          destroyed table, reads key 0 and misses through the same
+ *          compare as a stale handle.
  *
  * Life of a slot (generation g):
  *   free(g)  --create-->  alive(g, refs>=1)  --kill / last release-->
@@ -38,23 +45,34 @@
  *       a second handle meanwhile, and only slot_reclaim gives it back.
  *   W7  retiring a dead slot needs no memory: when the domain has none for
  *       a batch entry, the slot itself goes on the table's orphan list
- *       (its free_link, unused while it is dead), which the domain's
+ *       (its xlink, unused while it is dead), which the domain's
  *       reclaimer takes before a grace period and reclaims after it.  So a
  *       kill under ENOMEM never leaks, and xlive counts orphans.
  *   W8  destroy frees the segments only after a grace period that began
- *       after every head.base[k] was cleared: a reader still resolving a stale
- *       handle in a section that began before the destroy reads live
- *       memory, and one that begins after sees base 0 and misses.  xlive
+ *       after every head.base[k] was pointed at the zero region: a reader
+ *       still resolving a stale handle in a section that began before the
+ *       destroy reads live memory, and one that begins after reads key 0
+ *       and misses.  xlive
  *       is decremented last in slot_reclaim (release; destroy's load
  *       acquire), so no reclaim still touches a slot when destroy starts.
  *   W9  a fresh index is used only once its segment is published in
  *       head.base[k], the word every slot lookup reads: slot_alloc tests
  *       that word, and grows (or waits on grow_lock for the thread growing
- *       it) only when it is still 0.  A segment half-published (xseg[k]
- *       set, base[k] not yet) is never taken for a missing slot.
+ *       it) only when it still points into the zero region.  A segment
+ *       half-published (xseg[k] set, base[k] not yet) is never taken for
+ *       a missing slot.
+ *   W10 the free list is a stack of slot indices through xlink, its head
+ *       one word {pops and pushes so far : top index + 1}, changed only by
+ *       CAS: a pop that read a top which was popped and pushed back meanwhile
+ *       sees a new count and fails (no ABA, unless 2^32 changes fit
+ *       between one popper's load and its CAS).  A popper may read xlink of a
+ *       slot another thread just took; its CAS then fails and the value is
+ *       discarded (segments never move while the table lives).
  *
  * Ordering (acquire -> the release it pairs with)
  *   weak_get: load acquire of base[k]    -> store release in seg_grow
+ *   free list: pop's CAS acquire          -> push's CAS release (the slot's
+ *                                           dead key and xlink, W10)
  *   slot_alloc: load acquire of base[k]  -> store release in seg_grow,
  *             or grow_lock, taken after the grower's unlock (W9)
  *             load acquire of xkey       -> store release of xkey in create,
@@ -64,20 +82,21 @@
  *   add_cleanup's CAS release -> reclaim's exchange acq_rel.
  *
  * Progress: weak_get is wait-free (a bounded number of loads).  create,
- * upgrade, release, kill and add_cleanup are lock-free (ck_stack and CAS
- * loops), except growing the table, which takes grow_lock while it
+ * upgrade, release, kill and add_cleanup are lock-free (the free list's and
+ * the slots' CAS loops), except growing the table, which takes grow_lock while it
  * allocates a segment.  Segments never move or shrink.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef EBI_TEST_GROW_WINDOW_US
 #include <unistd.h>
 #endif
 
 #include "weak_internal.h"
 #include "tsan.h"
-#include "stack.h"
 
 #define IDX_BITS 28
 #define GEN_BITS 28
@@ -96,23 +115,25 @@ typedef struct cleanup_s {
 
 #define CLOSED ((cleanup_t *)1)
 
-/* The first two members are ebra__weak_slot_t (ebra/weak.h). */
+/* The first two members are ebra__weak_slot_t (ebra/weak.h); 32 bytes,
+ * the stride the resolve shifts by. */
 typedef struct wslot_s {
   _Atomic uint64_t xkey;
   _Atomic(void *) xobj;
   _Atomic uint32_t xrefs;
+  _Atomic uint32_t xlink; /* next index + 1 on the free or orphan list; 0 = end */
   _Atomic(cleanup_t *) xcleanups;
-  ck_stack_entry_t free_link;
 } wslot_t;
 
 struct ebra_weak_table_s {
   ebi_life_t life;    /* first member (src/life.c) */
   /* head.base[k] = address of segment k minus the bytes of the slots before
    * it (SEG_BASE * (2^k - 1) of them), so slot idx of segment k is at
-   * base[k] + idx * sizeof(wslot_t): one add on the resolve path.  0 while
-   * segment k is absent (an integer, never a pointer out of bounds).  At
+   * base[k] + idx * sizeof(wslot_t): one add on the resolve path.  While
+   * segment k is absent, absent_base(k): the same sum into the zero region
+   * (an integer, never dereferenced outside the region).  At
    * EBRA__WEAK_HEAD_OFFSET, on a cache line of its own start, for the
-   * inline resolve; written only by seg_grow and destroy. */
+   * inline resolve; written only by create, seg_grow and destroy. */
   ebra__weak_head_t head __attribute__((aligned(64)));
   uint32_t tag;       /* 1..255 while alive; 0 once destroyed */
   uint32_t gen_first; /* generation of fresh slots */
@@ -120,12 +141,12 @@ struct ebra_weak_table_s {
   ebra_domain_t *domain;
   _Atomic(wslot_t *) xseg[NSEG];
   _Atomic uint32_t xnext; /* fresh slot indices handed out */
-  ck_stack_t free CK_CC_ALIGN(16);
+  _Atomic uint64_t xfree; /* the free list's head: count << 32 | top index + 1 (W10) */
   pthread_mutex_t grow_lock;
   /* Dead slots whose retire found no memory (slot_retire): retired through
    * the domain source below, which needs none (W7). */
   pthread_mutex_t orphan_lock;
-  ck_stack_entry_t *orphans;    /* through free_link; orphan_lock */
+  uint32_t orphans;             /* first index + 1, through xlink; orphan_lock */
   _Atomic uint32_t xsegs_to_free; /* set by destroy; the source frees them (W8) */
   ebi_reclaim_source_t source;
   _Atomic uint64_t xlive, xcreated, xkilled, xcleanups_run, xretired_slots, xslots;
@@ -141,15 +162,18 @@ static inline ebra_weak_t make_handle(uint32_t tag, uint32_t gen, uint32_t idx) 
 static inline uint32_t h_tag(ebra_weak_t h) { return (uint32_t)(h >> (IDX_BITS + GEN_BITS)); }
 static inline uint32_t h_gen(ebra_weak_t h) { return (uint32_t)((h >> IDX_BITS) & GEN_MASK); }
 static inline uint32_t h_idx(ebra_weak_t h) { return (uint32_t)(h & IDX_MASK); }
-/* A slot's key while dead or free at generation g: tag 0, never a handle. */
-static inline uint64_t dead_key(uint32_t g) { return (uint64_t)g << IDX_BITS; }
+/* A slot's key while dead or free at generation g (>= 1): tag 0, never a
+ * handle, never 0 (the zero region's key). */
+static inline uint64_t dead_key(uint32_t g, uint32_t idx) { return make_handle(0, g, idx); }
 static inline uint32_t key_gen(uint64_t key) { return (uint32_t)((key >> IDX_BITS) & GEN_MASK); }
+/* The index of a slot, from its key (alive or dead, the low bits). */
+static inline uint32_t key_idx(uint64_t key) { return (uint32_t)(key & IDX_MASK); }
 
 _Static_assert(offsetof(struct ebra_weak_table_s, head) == EBRA__WEAK_HEAD_OFFSET &&
                    NSEG == EBRA__WEAK_NSEG && SEG_BASE == EBRA__WEAK_SEG_BASE &&
                    (1u << EBRA__WEAK_SEG_SHIFT) == EBRA__WEAK_SEG_BASE &&
                    IDX_MASK == EBRA__WEAK_IDX_MASK &&
-                   sizeof(wslot_t) == EBRA__WEAK_SLOT_SIZE &&
+                   sizeof(wslot_t) == (1u << EBRA__WEAK_SLOT_SHIFT) &&
                    offsetof(wslot_t, xkey) == offsetof(ebra__weak_slot_t, key) &&
                    offsetof(wslot_t, xobj) == offsetof(ebra__weak_slot_t, obj) &&
                    sizeof(_Atomic uint64_t) == sizeof(uint64_t) &&
@@ -171,15 +195,80 @@ static inline uint32_t seg_of(uint32_t idx, uint32_t *off) {
   return k;
 }
 
-static inline uintptr_t seg_base(const wslot_t *seg, uint32_t k) {
+static inline uintptr_t seg_base(const void *seg, uint32_t k) {
   return (uintptr_t)seg - (uintptr_t)SEG_BASE * ((1u << k) - 1) * sizeof(wslot_t);
+}
+
+/* ---- the zero region ---------------------------------------------------------
+ * The slots an absent segment k would hold, read through absent_base(k):
+ * a private anonymous mapping, read-only, never written, so every read
+ * sees the kernel's zero page: key 0, which no slot of a segment has
+ * (dead keys carry a generation >= 1, live ones a tag >= 1).  It spans the
+ * largest segment an index of IDX_BITS can reach (segment NSEG - 2, 2^27
+ * slots: 4 GiB of address space).  Read-only private memory is not
+ * charged against the commit limit and takes no RAM; a page a resolve
+ * reads costs one page-table entry.  Mapped once, at the first table
+ * create, and never unmapped (stale table pointers and stale handles keep
+ * reading it). */
+static uintptr_t zero_region; /* written once under zero_once */
+static int zero_region_err;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+/* Slots of the largest segment an index can reach. */
+static size_t zero_region_slots(void) {
+  size_t most = 0;
+  for (uint32_t k = 0; k < NSEG; k++) {
+    const uint64_t first = (uint64_t)SEG_BASE * ((1ull << k) - 1);
+    const uint64_t n = first > IDX_MASK ? 0
+                       : ((uint64_t)SEG_BASE << k) < IDX_MASK + 1 - first
+                           ? (uint64_t)SEG_BASE << k
+                           : IDX_MASK + 1 - first;
+    most = n > most ? (size_t)n : most;
+  }
+  return most;
+}
+
+static void zero_region_map(void) {
+  const size_t len = zero_region_slots() * sizeof(wslot_t);
+  void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    zero_region_err = errno;
+  else
+    zero_region = (uintptr_t)p;
+}
+
+/* head.base[k] while segment k is absent. */
+static inline uintptr_t absent_base(uint32_t k) { return seg_base((void *)zero_region, k); }
+
+/* A destroyed table's segment 0: keys of EBRA__WEAK_KEY_MISS (1), no
+ * slot's key (dead keys carry a generation >= 1 in bits above the index),
+ * so EBRA_WEAK_NONE, which would match the zero region's key 0, misses
+ * there too and the miss path reports the use after destroy.  Shared by
+ * every destroyed table; never written. */
+static const struct {
+  uint64_t key, words[3];
+} grave_seg0[SEG_BASE] = {[0 ... SEG_BASE - 1] = {.key = EBRA__WEAK_KEY_MISS}};
+_Static_assert(sizeof grave_seg0[0] == sizeof(wslot_t), "grave_seg0 is a segment 0 of slots");
+
+/* head.base[k] of a destroyed table. */
+static inline uintptr_t destroyed_base(uint32_t k) {
+  return k == 0 ? (uintptr_t)grave_seg0 : absent_base(k);
+}
+
+/* The slot of an index whose segment the caller knows to be published
+ * (a slot it took from the free or orphan list). */
+static inline wslot_t *slot_in_segment(const ebra_weak_table_t *t, uint32_t idx) {
+  const uint32_t k = 31 - (uint32_t)__builtin_clz(idx / SEG_BASE + 1);
+  /* Paired with the store release in seg_grow. */
+  return (wslot_t *)(ebi_atomic_load_acquire(seg_base_word(t, k)) +
+                     (uintptr_t)idx * sizeof(wslot_t));
 }
 
 static inline wslot_t *slot_at(const ebra_weak_table_t *t, uint32_t idx) {
   const uint32_t k = 31 - (uint32_t)__builtin_clz(idx / SEG_BASE + 1);
   /* Paired with the store release in seg_grow. */
   const uintptr_t base = ebi_atomic_load_acquire(seg_base_word(t, k));
-  return base ? (wslot_t *)(base + (uintptr_t)idx * sizeof(wslot_t)) : NULL;
+  return base != absent_base(k) ? (wslot_t *)(base + (uintptr_t)idx * sizeof(wslot_t)) : NULL;
 }
 
 /* ---- slots ------------------------------------------------------------------ */
@@ -189,12 +278,15 @@ static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
   pthread_mutex_lock(&t->grow_lock);
   if (!ebi_atomic_load_relaxed(&t->xseg[k])) {
     const size_t n = (size_t)SEG_BASE << k;
-    wslot_t *seg = calloc(n, sizeof *seg);
+    const uint32_t first = SEG_BASE * ((1u << k) - 1);
+    /* Line-aligned, so no slot straddles two cache lines. */
+    wslot_t *seg = aligned_alloc(64, n * sizeof *seg);
     if (!seg) {
       err = ENOMEM;
     } else {
+      memset(seg, 0, n * sizeof *seg);
       for (size_t i = 0; i < n; i++)
-        ebi_atomic_store_relaxed(&seg[i].xkey, dead_key(t->gen_first));
+        ebi_atomic_store_relaxed(&seg[i].xkey, dead_key(t->gen_first, first + (uint32_t)i));
       ebi_atomic_add_relaxed(&t->xslots, n);
       /* Publishes the initialised slots; paired with slot_at's and the
        * resolve's acquire (head.base, which slot_alloc reads through
@@ -212,7 +304,38 @@ static int seg_grow(ebra_weak_table_t *t, uint32_t k) {
   return err;
 }
 
-static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out);
+/* ---- the free list (W10) ------------------------------------------------------ */
+
+static inline uint64_t free_head(uint64_t old, uint32_t top) {
+  return (((old >> 32) + 1) << 32) | top;
+}
+
+static void slot_push_free(ebra_weak_table_t *t, wslot_t *s, uint32_t idx) {
+  uint64_t old = ebi_atomic_load_relaxed(&t->xfree);
+  do {
+    ebi_atomic_store_relaxed(&s->xlink, (uint32_t)old);
+    /* Release: publishes the slot's dead key and xlink; paired with the
+     * pop's CAS acquire. */
+  } while (!ebi_atomic_cas_acq_rel(&t->xfree, &old, free_head(old, idx + 1)));
+}
+
+static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
+  /* Acquire: paired with the push's CAS release. */
+  uint64_t old = ebi_atomic_load_acquire(&t->xfree);
+  for (;;) {
+    const uint32_t top = (uint32_t)old;
+    if (top == 0)
+      return NULL;
+    wslot_t *s = slot_in_segment(t, top - 1); /* pushed: its segment is published */
+    const uint32_t next = ebi_atomic_load_relaxed(&s->xlink); /* stale if the CAS fails */
+    if (ebi_atomic_cas_acq_rel(&t->xfree, &old, free_head(old, next))) {
+      *idx_out = top - 1;
+      return s;
+    }
+  }
+}
+
+/* ---- slots ------------------------------------------------------------------- */
 
 /* A free slot: recycled from the free list, else a fresh index. */
 static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
@@ -240,32 +363,6 @@ static wslot_t *slot_alloc(ebra_weak_table_t *t, uint32_t *idx) {
   }
   *idx = i;
   return s;
-}
-
-/* The free list holds slot indices through the slots' free_link; the index
- * is recovered from the address by searching the segment it lies in. */
-static uint32_t slot_index(const ebra_weak_table_t *t, const wslot_t *s) {
-  for (uint32_t k = 0; k < NSEG; k++) {
-    /* Paired with the store release in seg_grow. */
-    const wslot_t *seg = ebi_atomic_load_acquire(&((ebra_weak_table_t *)t)->xseg[k]);
-    if (seg && s >= seg && s < seg + ((size_t)SEG_BASE << k))
-      return SEG_BASE * ((1u << k) - 1) + (uint32_t)(s - seg);
-  }
-  EBI_DIE("weak slot outside its table");
-}
-
-static wslot_t *slot_pop_free(ebra_weak_table_t *t, uint32_t *idx_out) {
-  uint64_t lost = 0;
-  ck_stack_entry_t *e = ebi_stack_pop_mpmc(&t->free, &lost);
-  if (!e)
-    return NULL;
-  wslot_t *s = (wslot_t *)((char *)e - offsetof(wslot_t, free_link));
-  *idx_out = slot_index(t, s);
-  return s;
-}
-
-static void slot_push_free(ebra_weak_table_t *t, wslot_t *s) {
-  ebi_stack_push_mpmc(&t->free, &s->free_link);
 }
 
 /* ---- death and reclamation ----------------------------------------------------- */
@@ -304,11 +401,11 @@ static void slot_reclaim(const ebi_retired_t *e) {
   ebi_atomic_store_relaxed(&s->xobj, NULL);
   const uint32_t g = h_gen(h);
   if (g >= t->gen_last) { /* the next generation would wrap: retire for good */
-    ebi_atomic_store_release(&s->xkey, dead_key(g));
+    ebi_atomic_store_release(&s->xkey, dead_key(g, h_idx(h)));
     ebi_atomic_add_relaxed(&t->xretired_slots, 1);
   } else {
-    ebi_atomic_store_release(&s->xkey, dead_key(g + 1));
-    slot_push_free(t, s);
+    ebi_atomic_store_release(&s->xkey, dead_key(g + 1, h_idx(h)));
+    slot_push_free(t, s, h_idx(h));
   }
   /* Last (W8); release: paired with the load acquire in destroy. */
   ebi_atomic_sub_acq_rel(&t->xlive, 1);
@@ -316,14 +413,16 @@ static void slot_reclaim(const ebi_retired_t *e) {
 
 /* ---- the table's domain source: orphans and the segments (W7, W8) ---------- */
 
+/* The orphans are taken as their first slot; the others follow through
+ * xlink. */
 static void *source_take(void *ctx) {
   ebra_weak_table_t *t = ctx;
   pthread_mutex_lock(&t->orphan_lock);
-  ck_stack_entry_t *list = t->orphans;
-  t->orphans = NULL;
+  const uint32_t first = t->orphans;
+  t->orphans = 0;
   pthread_mutex_unlock(&t->orphan_lock);
-  if (list)
-    return list;
+  if (first)
+    return slot_in_segment(t, first - 1);
   /* The segments only once no orphan is left (xlive was 0 at destroy). */
   return ebi_atomic_exchange_acq_rel(&t->xsegs_to_free, 0) ? (void *)t : NULL;
 }
@@ -347,16 +446,15 @@ static uint64_t source_run(void *ctx, void *taken) {
     return 0;
   }
   uint64_t n = 0;
-  for (ck_stack_entry_t *e = taken; e; n++) {
-    ck_stack_entry_t *next = e->next;
-    wslot_t *s = (wslot_t *)((char *)e - offsetof(wslot_t, free_link));
-    const uint32_t g = key_gen(ebi_atomic_load_relaxed(&s->xkey)); /* dead_key(g) */
+  for (wslot_t *s = taken; s; n++) {
+    const uint32_t next = ebi_atomic_load_relaxed(&s->xlink); /* before the reclaim reuses it */
+    const uint64_t key = ebi_atomic_load_relaxed(&s->xkey); /* dead_key(g, idx) */
     ebi_retired_t r = {.run = slot_reclaim, .ctx = t,
-                       .aux = make_handle(t->tag, g, slot_index(t, s))};
+                       .aux = make_handle(t->tag, key_gen(key), key_idx(key))};
     ebi_object_ref_of_held(ebi_atomic_load_relaxed(&s->xobj), &r.ref);
     ebi_tsan_after_grace_period(r.ref.obj);
     slot_reclaim(&r);
-    e = next;
+    s = next ? slot_in_segment(t, next - 1) : NULL;
   }
   return n;
 }
@@ -370,8 +468,8 @@ static void slot_retire(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   if (ebi_retire_entry(t->domain, &e) == 0)
     return;
   pthread_mutex_lock(&t->orphan_lock); /* W7 */
-  s->free_link.next = t->orphans;
-  t->orphans = &s->free_link;
+  ebi_atomic_store_relaxed(&s->xlink, t->orphans);
+  t->orphans = h_idx(h) + 1;
   pthread_mutex_unlock(&t->orphan_lock);
   ebi_domain_kick(t->domain);
 }
@@ -392,7 +490,7 @@ static int slot_put_ref(ebra_weak_table_t *t, wslot_t *s, ebra_weak_t h) {
   /* The death CAS: its modification-order position is what the argument
    * in docs/DESIGN.md ("Why ebra_weak_get never returns recycled memory")
    * relies on; readers' acquires of xkey pair with creation's release. */
-  if (ebi_atomic_cas_acq_rel(&s->xkey, &alive, dead_key(h_gen(h)))) /* dies now */
+  if (ebi_atomic_cas_acq_rel(&s->xkey, &alive, dead_key(h_gen(h), h_idx(h)))) /* dies now */
     ebi_atomic_add_relaxed(&t->xkilled, 1);
   slot_retire(t, s, h);
   return 0;
@@ -406,8 +504,9 @@ static wslot_t *slot_of_handle(const ebra_weak_table_t *t, ebra_weak_t h) {
   return slot_at(t, h_idx(h));
 }
 
-/* The miss path of ebra_weak_get (segment absent): a handle never issued
- * is a plain miss; a NULL or destroyed table is misuse, reported. */
+/* The miss path of ebra_weak_get (a NULL table, or key 0: the segment is
+ * absent or the table destroyed): a handle never issued is a plain miss; a
+ * NULL or destroyed table is misuse, reported. */
 static __attribute__((noinline)) void *weak_get_miss(const ebra_weak_table_t *t, ebra_weak_t h) {
   (void)h;
   if (!t || !ebi_life_is_alive(&t->life))
@@ -417,7 +516,8 @@ static __attribute__((noinline)) void *weak_get_miss(const ebra_weak_table_t *t,
 
 /* The resolve: ebra__weak_get (ebra/weak.h), the body the inline copy
  * shares; xkey's acquire pairs with the store release of xkey in
- * ebra_weak_create, head.base's with seg_grow's.  Under TSan the object is
+ * ebra_weak_create, head.base's with seg_grow's (or create's, destroy's:
+ * the zero region).  Under TSan the object is
  * noted for the reclaimer's happens-before (reclaim/tsan.h). */
 static inline __attribute__((always_inline)) void *weak_resolve(const ebra_weak_table_t *t,
                                                                  ebra_weak_t h) {
@@ -535,7 +635,7 @@ int ebra_weak_kill(ebra_weak_table_t *t, ebra_weak_t h) {
   wslot_t *s = slot_of_handle(t, h);
   uint64_t alive = h;
   /* The death CAS (see slot_put_ref); acquire pairs with create's release. */
-  if (s && ebi_atomic_cas_acq_rel(&s->xkey, &alive, dead_key(h_gen(h)))) {
+  if (s && ebi_atomic_cas_acq_rel(&s->xkey, &alive, dead_key(h_gen(h), h_idx(h)))) {
     ebi_atomic_add_relaxed(&t->xkilled, 1);
     rc = slot_put_ref(t, s, h);
   }
@@ -593,9 +693,20 @@ ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d, const ebra_weak_tabl
     errno = EINVAL;
     return NULL;
   }
+  pthread_once(&zero_once, zero_region_map);
+  if (!zero_region) {
+    ebi_report(EBRA_ERR_NOMEM,
+               "ebra_weak_table_create: the %zu MiB read-only zero region could not be "
+               "mapped (errno %d; an address-space limit?)",
+               zero_region_slots() * sizeof(wslot_t) >> 20, zero_region_err);
+    errno = ENOMEM;
+    return NULL;
+  }
   ebra_weak_table_t *t = ebi_life_alloc(sizeof *t);
   if (!t)
     return NULL;
+  for (uint32_t k = 0; k < NSEG; k++) /* every segment absent; published with t */
+    ebi_atomic_store_relaxed(seg_base_word(t, k), absent_base(k));
   const uint32_t span = cfg && cfg->max_generation ? cfg->max_generation : GEN_LIMIT;
   ebi_registry_lock();
   for (uint32_t tag = 1; tag < NTAGS && !t->tag; tag++) {
@@ -623,7 +734,6 @@ ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d, const ebra_weak_tabl
     return NULL;
   }
   t->domain = d;
-  ck_stack_init(&t->free);
   pthread_mutex_init(&t->grow_lock, NULL);
   pthread_mutex_init(&t->orphan_lock, NULL);
   t->source = (ebi_reclaim_source_t){.take = source_take, .run = source_run, .ctx = t};
@@ -660,10 +770,11 @@ int ebra_weak_table_destroy(ebra_weak_table_t *t) {
   ebi_life_end_locked(&t->life); /* kept, so stale table pointers stay safe */
   ebi_registry_unlock();
   /* New resolves miss (W8).  Release, after the life ends: a reader whose
-   * acquire of head.base sees 0 goes to the miss path, which reads the life
-   * state; this orders that read after the end. */
+   * acquire of head.base sees the zero region or grave_seg0 reads key 0 or
+   * 1 and goes to the miss path, which reads the life state; this orders that read after
+   * the end. */
   for (uint32_t k = 0; k < NSEG; k++)
-    ebi_atomic_store_release(seg_base_word(t, k), 0);
+    ebi_atomic_store_release(seg_base_word(t, k), destroyed_base(k));
   /* The segments go after a grace period, on the domain's reclaimer (W8);
    * ebra_domain_destroy runs that round before it returns. */
   ebi_atomic_store_release(&t->xsegs_to_free, 1);

@@ -5,7 +5,8 @@
  * history of samples.
  *
  * What it tunes (docs/DESIGN.md, "Strategy engine"):
- *  - magazine capacity per pool (grown on depot traffic, shrunk when idle);
+ *  - the bounds of each pool's magazine capacity (the pool grows it on
+ *    depot traffic itself; memory-efficient and soft-limit pressure shrink it);
  *  - depot trimming: full magazines beyond the working set go back to the
  *    slab layer, and wholly free slabs go back to the OS (madvise);
  *  - retire batch size and maximum batch age of every domain;
@@ -44,7 +45,11 @@ typedef enum ebra_strategy_e {
                                      objects come back soon after retire;
                                      the depot keeps its working set */
   EBRA_STRATEGY_HIGH_THROUGHPUT,  /**< bigger magazines while the depot is
-                                     busy, big retire batches */
+                                     busy (pools with a configured
+                                     magazine_capacity too; the others grow
+                                     on depot traffic under any strategy
+                                     but memory-efficient), big retire
+                                     batches */
   EBRA_STRATEGY_MEMORY_EFFICIENT  /**< small magazines, depots trimmed to
                                      nothing, free slabs purged each step */
 } ebra_strategy_t;

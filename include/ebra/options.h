@@ -52,7 +52,8 @@ extern "C" {
 
 /** The options; each is read from EBRA_<NAME IN CAPITALS>. */
 typedef enum ebra_option_e {
-  EBRA_OPT_MAGAZINE_SIZE = 0, /**< default rounds per magazine (64), 1..4096 */
+  EBRA_OPT_MAGAZINE_SIZE = 0, /**< starting rounds per magazine (64), 1..4096;
+                                 depot traffic grows it up to 8 x */
   EBRA_OPT_SHOW_STATS,        /**< bool: print the monitor text report of live
                                  pools and domains to stderr at exit */
   EBRA_OPT_VERBOSE,           /**< bool: report informational messages, and

@@ -58,8 +58,13 @@ typedef struct ebra_pool_config_s {
   size_t prealloc;           /**< objects carved from the OS at create (<= cap) */
   size_t max_objects;        /**< hard cap on objects in existence; 0 = none */
   unsigned flags;            /**< EBRA_POOL_* */
-  unsigned magazine_capacity; /**< rounds per magazine; 0 = the option
-                                EBRA_MAGAZINE_SIZE (default 64) */
+  unsigned magazine_capacity; /**< rounds per magazine; 0 = start at the
+                                option EBRA_MAGAZINE_SIZE (default 64) and
+                                let depot traffic grow it, up to 8 x (at
+                                most 256 KiB of objects); non-zero pins it
+                                (only high-throughput grows a pinned
+                                capacity, up to 4 x; memory-efficient
+                                shrinks any pool's to 1/4) */
 } ebra_pool_config_t;
 
 /** Create a pool.  Returns NULL with errno EINVAL for a bad config (and a
@@ -156,6 +161,8 @@ typedef struct ebra_pool_stats_s {
   uint64_t max_objects;       /**< the cap (0 = none) */
   uint64_t depot_objects;     /**< objects moved through the depot, in full
                                  magazines given or taken by thread caches */
+  uint64_t bytes_magazines;   /**< heap bytes of the pool's magazines (all
+                                 it made; freed with the pool) */
 } ebra_pool_stats_t;
 
 /** Fill *out with the pool's stats.  Any thread; takes the registry lock

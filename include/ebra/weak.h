@@ -52,8 +52,12 @@ typedef struct ebra_weak_table_config_s {
 } ebra_weak_table_config_t;
 
 /** Create a table of handles whose objects are reclaimed through domain d.
- * At most 255 tables exist at once.  Returns the table, or NULL with errno EINVAL (NULL domain, bad
- * config), EBADF (destroyed domain), EMFILE (255 tables) or ENOMEM. */
+ * At most 255 tables exist at once; each handle takes 32 bytes of table.
+ * The process's first table also maps 4 GiB of read-only address space,
+ * never written (no RAM), that resolves read where a table has no slots.
+ * Returns the table, or NULL with errno EINVAL (NULL domain, bad config),
+ * EBADF (destroyed domain), EMFILE (255 tables) or ENOMEM (also when that
+ * mapping is refused, e.g. by RLIMIT_AS; reported). */
 EBRA_API ebra_weak_table_t *ebra_weak_table_create(ebra_domain_t *d,
                                                    const ebra_weak_table_config_t *cfg);
 
@@ -124,40 +128,57 @@ EBRA_API int ebra_weak_table_stats(ebra_weak_table_t *t, ebra_weak_stats_t *out)
  * ebra_weak_get_inline is ebra_weak_get compiled into the caller (same
  * contract; ebra/reclaim.h, "Inline read sections", says how the inline
  * paths are built and how EBRA_INLINE switches the plain name to them).  It
- * is about ten instructions: the slot's segment, then one compare of the
- * slot's key with the handle (tag, generation, index and liveness at once)
- * and the object's load.  Misses (a NULL or destroyed table, a segment that
- * does not exist) take the exported function, which reports what is
- * misuse.  Under ThreadSanitizer it is the exported function, which notes
- * the object for the sanitizer (docs/DESIGN.md).
+ * is eleven instructions on x86-64 (docs/DESIGN.md counts them): the
+ * table's NULL test, the slot's segment, then one compare of the slot's
+ * key with the handle (tag, generation, index and liveness at once) and
+ * the object's load.  A segment that does not exist, and every segment of
+ * a destroyed table, reads as zeros (a read-only region of address space
+ * that no handle matches; a destroyed table's first segment reads keys of
+ * 1, which EBRA_WEAK_NONE does not match either), so the same compare
+ * fails for them; such a key (no slot there) and a NULL table take the
+ * exported function, which reports what is misuse.  Under ThreadSanitizer
+ * it is the exported function, which notes the object for the sanitizer
+ * (docs/DESIGN.md).
  *
  * ebra__* / EBRA__* is ebra's private layout, not API: the table's
- * segment bases at a fixed offset from the table, the slot's first 16
- * bytes.  Its miss function carries the layout number (_W1), so an
- * application built against one layout fails to link or load against a
+ * segment bases at a fixed offset from the table, the slot's stride and
+ * first 16 bytes.  Its miss function carries the layout number (_W2), so
+ * an application built against one layout fails to link or load against a
  * libebra with another. */
 
 #if defined(__GNUC__)
-#define EBRA__WEAK_LAYOUT 1
-#define EBRA__WEAK_MISS ebra__weak_miss_W1
+#define EBRA__WEAK_LAYOUT 2
+#define EBRA__WEAK_MISS ebra__weak_miss_W2
 #define EBRA__WEAK_HEAD_OFFSET 128 /* bytes from the table's start */
 #define EBRA__WEAK_NSEG 23
 #define EBRA__WEAK_SEG_BASE 64u    /* segment k: SEG_BASE << k slots */
 #define EBRA__WEAK_SEG_SHIFT 6u    /* log2(EBRA__WEAK_SEG_BASE) */
 #define EBRA__WEAK_IDX_MASK 0x0fffffffu
-#define EBRA__WEAK_SLOT_SIZE 40
+#define EBRA__WEAK_SLOT_SHIFT 5u   /* a slot is 1 << 5 = 32 bytes */
+#define EBRA__WEAK_KEY_MISS 1u     /* keys 0 and 1 belong to no slot */
 
 typedef struct ebra__weak_head_s {
   /* base[k]: the address of segment k minus the bytes of the slots before
-   * it, so slot idx is at base[k] + idx * SLOT_SIZE; 0 while k is absent.
-   * Loaded with acquire (paired with the segment's publication). */
+   * it, so slot idx is at base[k] + (idx << SLOT_SHIFT).  Never 0: while k
+   * is absent (and after destroy) it is the same sum into ebra's zero
+   * region, whose keys are 0.  Loaded with acquire (paired with the
+   * segment's publication). */
   uintptr_t base[EBRA__WEAK_NSEG];
 } ebra__weak_head_t;
 
 typedef struct ebra__weak_slot_s {
-  uint64_t key; /* == the handle while its object is alive; acquire */
+  uint64_t key; /* == the handle while its object is alive, never 0 in a
+                   segment; acquire */
   void *obj;    /* the object; ordered by the key's acquire */
 } ebra__weak_slot_t;
+
+#if defined(__SANITIZE_THREAD__)
+#define EBRA__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EBRA__TSAN 1
+#endif
+#endif
 
 typedef void *ebra__weak_miss_fn(const ebra_weak_table_t *t, ebra_weak_t h);
 
@@ -186,22 +207,38 @@ ebra__weak_get(const ebra_weak_table_t *t, ebra_weak_t h, ebra__weak_miss_fn *mi
   const uintptr_t *basep = (const uintptr_t *)(const void *)((uintptr_t)hd->base +
       log2 * sizeof(uintptr_t) - EBRA__WEAK_SEG_SHIFT * sizeof(uintptr_t));
   const uintptr_t base = __atomic_load_n(basep, __ATOMIC_ACQUIRE);
-  if (__builtin_expect(base == 0, 0))
-    return miss(t, h);
-  const ebra__weak_slot_t *s =
-      (const ebra__weak_slot_t *)(base + (uintptr_t)idx * EBRA__WEAK_SLOT_SIZE);
-  if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) != h)
-    return NULL;
-  return __atomic_load_n(&s->obj, __ATOMIC_RELAXED);
+  const uintptr_t off = (uintptr_t)idx << EBRA__WEAK_SLOT_SHIFT; /* the slot: base + off */
+#if defined(__x86_64__) && !defined(EBRA__TSAN)
+  /* The key's compare reads it from memory and jumps on a mismatch: the
+   * same load as the acquire below, in asm because neither gcc nor clang
+   * folds an atomic load into a compare.  x86-64 keeps a load after an
+   * earlier load, so the object is read after the key, as the acquire
+   * orders it; the "memory" clobber keeps the object's load and the
+   * caller's later accesses after it, as an acquire does.  ThreadSanitizer
+   * cannot see inside asm: under it the C below. */
+  __asm__ goto("cmpq %[h], (%[b],%[o])\n\t"
+               "jne %l[mismatch]"
+               : /* no outputs */
+               : [h] "r"(h), [b] "r"(base), [o] "r"(off)
+               : "cc", "memory"
+               : mismatch);
+  /* Named base + off, not through a slot pointer, so that the compilers
+   * index both loads instead of adding base and off first. */
+  return __atomic_load_n((void *const *)(base + off + sizeof(uint64_t)), __ATOMIC_RELAXED);
+mismatch:;
+  uint64_t key; /* the cold path: the key again */
+  __asm__("movq (%[b],%[o]), %[k]" : [k] "=r"(key) : [b] "r"(base), [o] "r"(off) : "memory");
+#else
+  const ebra__weak_slot_t *s = (const ebra__weak_slot_t *)(base + off);
+  const uint64_t key = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+  if (__builtin_expect(key == h, 1))
+    return __atomic_load_n(&s->obj, __ATOMIC_RELAXED);
+#endif
+  /* Dead, stale or another table's handle: NULL here.  A key of at most
+   * EBRA__WEAK_KEY_MISS is no slot (an absent segment, a destroyed table):
+   * the miss path. */
+  return key <= EBRA__WEAK_KEY_MISS ? miss(t, h) : NULL;
 }
-
-#if defined(__SANITIZE_THREAD__)
-#define EBRA__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EBRA__TSAN 1
-#endif
-#endif
 
 #endif /* __GNUC__ */
 
