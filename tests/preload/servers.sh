@@ -22,13 +22,25 @@ cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; 
 trap cleanup EXIT
 port=0
 
+# Wait until the server ($pid) listens on $port.  If it exits first, or
+# has not listened after 20 s, fail with what it wrote: the head of its
+# output (a server's own error comes first, before ebra's exit statistics)
+# and how it ended.
 wait_port() {
+  local tag=$1
   for _ in $(seq 1 400); do # up to 20 s on a loaded machine
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      local rc=0
+      wait "$pid" || rc=$?
+      pid=""
+      head -n 20 "$tmp/$tag.out" "$tmp/$tag.err" >&2
+      die "$which ($tag) exited with status $rc before it listened on $port"
+    fi
     sleep 0.05
   done
-  cat "$tmp"/*.err 2>/dev/null | tail >&2
-  die "$which did not listen on $port"
+  head -n 20 "$tmp/$tag.out" "$tmp/$tag.err" >&2
+  die "$which ($tag) did not listen on $port within 20 s"
 }
 
 # Fail from inside a server run (a subshell): stop its server first.
@@ -41,10 +53,18 @@ die() {
 rss_kib() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 # A port nobody listens on now (another test, or another user of the
-# machine, may hold the first one tried).
+# machine, may hold the first one tried), taken below the kernel's
+# ephemeral range: a port in that range can be the local end of a client
+# connection (redis-benchmark's, this script's own probes) that sits in
+# TIME_WAIT, which no connect test sees and which makes the server's bind
+# fail with EADDRINUSE.
 free_port() {
+  local low=32768
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  local base=10000 span=$((low - 10000))
+  ((span >= 1000)) || { base=20000; span=20000; } # an unusual range: any port
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((base + RANDOM % span))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 0
   done
 }
@@ -55,7 +75,7 @@ run_redis() { # tag preload -> prints "tag ops_set ops_get rss_kib", checks answ
   EBRA_SHOW_STATS=1 LD_PRELOAD=$pre redis-server --port "$port" --save '' --appendonly no \
     --daemonize no --loglevel warning >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
   pid=$!
-  wait_port
+  wait_port "$tag"
   local bench
   bench=$(redis-benchmark -p "$port" -n "$n" -t set,get -d 100 -r 10000 -q 2>/dev/null | tr '\r' '\n')
   local set_ops get_ops
@@ -87,7 +107,7 @@ run_memcached() {
   EBRA_SHOW_STATS=1 LD_PRELOAD=$pre memcached -u "$(id -un)" -p "$port" -U 0 -t 2 -m 64 -l 127.0.0.1 \
     >"$tmp/$tag.out" 2>"$tmp/$tag.err" &
   pid=$!
-  wait_port
+  wait_port "$tag"
   local slap
   slap=$(memcslap --servers=127.0.0.1:"$port" --execute-number="$n" --concurrency=4 \
          --binary 2>&1 || true)
