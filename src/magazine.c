@@ -78,9 +78,9 @@
 #define EBI_MAG_LIMIT_ROOM 4u            /* magazines of room a limit must leave */
 
 /* Magazine bytes of every pool, for the limits (MC4, MC6). */
-static _Atomic uint64_t mag_bytes_all;
+static _Atomic uint64_t xmag_bytes_all;
 
-uint64_t ebi_magazine_bytes_all(void) { return ebi_atomic_load_relaxed(&mag_bytes_all); }
+uint64_t ebi_magazine_bytes_all(void) { return ebi_atomic_load_relaxed(&xmag_bytes_all); }
 
 static size_t magazine_bytes(uint32_t size) {
   return sizeof(ebi_magazine_t) + (size_t)size * sizeof(void *);
@@ -208,7 +208,7 @@ ebi_magazine_t *ebi_magazine_new(ebra_pool_t *pool) {
   m->capacity = cap;
   m->size = cap;
   ebi_atomic_add_relaxed(&pool->xmag_bytes, magazine_bytes(cap));
-  ebi_atomic_add_relaxed(&mag_bytes_all, magazine_bytes(cap));
+  ebi_atomic_add_relaxed(&xmag_bytes_all, magazine_bytes(cap));
   ebi_magazine_t *head = ebi_atomic_load_relaxed(&pool->xall_mags);
   do {
     m->all_next = head;
@@ -285,7 +285,7 @@ void ebi_magazine_free_all(ebra_pool_t *pool) {
     m = next;
   }
   ebi_atomic_store_relaxed(&pool->xall_mags, NULL);
-  ebi_atomic_sub_relaxed(&mag_bytes_all, bytes);
+  ebi_atomic_sub_relaxed(&xmag_bytes_all, bytes);
   ebi_atomic_store_relaxed(&pool->xmag_bytes, 0);
 }
 
