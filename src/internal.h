@@ -929,13 +929,52 @@ EBI_INTERNAL_FN void ebi_object_return(const ebi_objref_t *ref);
 EBI_INTERNAL_FN bool ebi_object_ref_of_held(void *obj, ebi_objref_t *ref);
 
 /* ---- pool.c -------------------------------------------------------------- */
+/* Bonwick's first step, taken inside the operation by the fast paths'
+ * miss branches: loaded is empty (pop) or full (push) and previous is the
+ * opposite, so the two trade places and the operation completes, with no
+ * call and no shared write.  NULL / false otherwise (the slow path
+ * decides: the depot, a refit, a bypass cache).  The push swap takes an
+ * empty previous only at the pool's current capacity, since the slow path
+ * refits one of another size first (MC3).  The rounds and the cached
+ * pointers move as in the slow paths (ebi_tcache_sync_out, _sync_in), so a
+ * drainer or a fork child sees the same states.  Inline, out of the hit
+ * path: a call there would make the fast paths save registers. */
+static inline void *ebi_tcache_pop_swap(ebi_tcache_t *tc) {
+  ebi_magazine_t *const full = tc->previous;
+  if (tc->bypass || full->rounds == 0)
+    return NULL;
+  ebi_tcache_sync_out(tc);
+  tc->previous = tc->loaded;
+  tc->loaded = full;
+  ebi_tcache_sync_in(tc);
+  void *p = *--tc->top;
+  ebi_counter_add_owner(&tc->c.allocs, 1);
+  return p;
+}
+
+static inline bool ebi_tcache_push_swap(ebra_pool_t *pool, ebi_tcache_t *tc, void *p,
+                                        uint64_t marker) {
+  ebi_magazine_t *const empty = tc->previous;
+  if (tc->bypass || empty->rounds != 0 || empty->capacity != ebi_magazine_capacity(pool))
+    return false;
+  ebi_tcache_sync_out(tc);
+  tc->previous = tc->loaded;
+  tc->loaded = empty;
+  ebi_tcache_sync_in(tc);
+  ebi_object_on_free_marked(pool, p, marker);
+  *tc->top++ = p;
+  ebi_counter_add_owner(&tc->c.frees, 1);
+  return true;
+}
+
 /* The magazine steps of the fast paths, for every caller inside a pool
  * operation (between ebi_pool_op_enter and _leave): the pool's own alloc
  * and free (pool.c) and the malloc floor's (malloc/malloc_internal.h).
  * *tcp is the thread's cache or NULL, for the caller's slow path.  Pop
  * returns the object (never NULL on a hit) or NULL on a miss; push stores
  * the free marker the caller's checks computed and returns false on a
- * miss, leaving p untouched.  Neither leaves the operation. */
+ * miss, leaving p untouched.  A hit includes the swap above.  Neither
+ * leaves the operation. */
 static inline void *ebi_tcache_pop_in_op(const ebra_pool_t *pool, ebi_tcache_t **tcp) {
   ebi_tcache_t *tc = *tcp = ebi_tcache_of_fast(pool);
   if (EBI_LIKELY(tc != NULL)) {
@@ -948,6 +987,7 @@ static inline void *ebi_tcache_pop_in_op(const ebra_pool_t *pool, ebi_tcache_t *
       ebi_counter_add_owner(&tc->c.allocs, 1);
       return p;
     }
+    return ebi_tcache_pop_swap(tc);
   }
   return NULL;
 }
@@ -964,6 +1004,7 @@ static inline bool ebi_tcache_push_in_op(ebra_pool_t *pool, ebi_tcache_t **tcp, 
       ebi_counter_add_owner(&tc->c.frees, 1);
       return true;
     }
+    return ebi_tcache_push_swap(pool, tc, p, marker);
   }
   return false;
 }
