@@ -9,6 +9,9 @@
  *   pair_inline       ebra_pool_alloc_inline + ebra_pool_free_inline
  *                     (ebra/pool_inline.h; also accepted as pair-inline)
  *   pair_strict       pair on a pool with EBRA_POOL_STRICT_CHECKS
+ *   pair_held         pair on the pool whose objects the weak modes' handles
+ *                     own: its slab has had held objects, so free reads the
+ *                     held bitmap (the other pool modes' pool never had one)
  *   live_lifo         1000 ebra_pool_alloc, then 1000 frees newest first
  *   live_fifo         the same, freed oldest first
  *   live_lifo_inline, live_fifo_inline   the same through the inline path
@@ -72,7 +75,8 @@ static void die(const char *what) {
 
 /* Everything a mode may use, set up once, the same for every mode. */
 struct ctx {
-  ebra_pool_t *pool;
+  ebra_pool_t *pool;   /* no object of it is ever held (retired, weak) */
+  ebra_pool_t *wpool;  /* the weak modes' objects */
   ebra_pool_t *strict; /* the same with EBRA_POOL_STRICT_CHECKS */
   bench_floor_t *floor;
   ebra_domain_t *domain;
@@ -106,6 +110,8 @@ static void *volatile sink;
 /* The allocator shapes the pair and live loops are written once for. */
 static void *a_pool(struct ctx *c) { return ebra_pool_alloc(c->pool); }
 static void f_pool(struct ctx *c, void *p) { ebra_pool_free(c->pool, p); }
+static void *a_wpool(struct ctx *c) { return ebra_pool_alloc(c->wpool); }
+static void f_wpool(struct ctx *c, void *p) { ebra_pool_free(c->wpool, p); }
 static void *a_strict(struct ctx *c) { return ebra_pool_alloc(c->strict); }
 static void f_strict(struct ctx *c, void *p) { ebra_pool_free(c->strict, p); }
 static void *a_floor(struct ctx *c) { return bench_floor_alloc(c->floor); }
@@ -141,6 +147,7 @@ static inline void f_floor_inline(struct ctx *c, void *p) { bench_floor_free_inl
 
 PAIR_LOOP(run_pair, a_pool, f_pool)
 PAIR_LOOP(run_pair_strict, a_strict, f_strict)
+PAIR_LOOP(run_pair_held, a_wpool, f_wpool)
 PAIR_LOOP(run_floor_pair, a_floor, f_floor)
 PAIR_LOOP(run_floor_inline_pair, a_floor_inline, f_floor_inline)
 PAIR_LOOP(run_malloc_pair, a_malloc, f_malloc)
@@ -276,6 +283,7 @@ static const struct mode {
     {"pair", run_pair, "ebra pool alloc+free, 64 B, exported calls"},
     {"pair_inline", run_pair_inline, "ebra pool alloc+free, 64 B, inline fast path"},
     {"pair_strict", run_pair_strict, "ebra pool alloc+free, 64 B, EBRA_POOL_STRICT_CHECKS"},
+    {"pair_held", run_pair_held, "pair on a pool whose slab has had weak-owned objects"},
     {"live_lifo", run_live_lifo, "ebra pool, 1000 live then free newest first, per pair"},
     {"live_fifo", run_live_fifo, "ebra pool, 1000 live then free oldest first, per pair"},
     {"live_lifo_inline", run_live_lifo_inline, "live_lifo through the inline fast path"},
@@ -320,7 +328,7 @@ static void setup_backends(struct ctx *c, int implicit) {
   if (!c->tq || !c->tc)
     die("backend setup");
   for (int i = 0; i < NOBJ; i++) {
-    void *a = ebra_pool_alloc(c->pool), *b = ebra_pool_alloc(c->pool);
+    void *a = ebra_pool_alloc(c->wpool), *b = ebra_pool_alloc(c->wpool);
     if (!a || !b || ebra_weak_create(c->tq, a, &c->hq[i]) != 0 ||
         ebra_weak_create(c->tc, b, &c->hc[i]) != 0)
       die("backend objects");
@@ -338,6 +346,7 @@ static void setup_backends(struct ctx *c, int implicit) {
 
 static void setup(struct ctx *c) {
   c->pool = ebra_pool_create(&(ebra_pool_config_t){.name = "ops", .object_size = OBJ_SIZE});
+  c->wpool = ebra_pool_create(&(ebra_pool_config_t){.name = "ops-weak", .object_size = OBJ_SIZE});
   c->strict = ebra_pool_create(&(ebra_pool_config_t){
       .name = "ops-strict", .object_size = OBJ_SIZE, .flags = EBRA_POOL_STRICT_CHECKS});
   c->floor = bench_floor_create(OBJ_SIZE);
@@ -345,7 +354,7 @@ static void setup(struct ctx *c) {
       &(ebra_domain_config_t){.name = "ops", .backend = EBRA_RECLAIM_URCU_MEMB});
   c->table = c->domain ? ebra_weak_table_create(c->domain, NULL) : NULL;
   c->cache = c->table ? ebra_cache_create(c->table, NULL) : NULL;
-  if (!c->pool || !c->strict || !c->floor || !c->cache)
+  if (!c->pool || !c->wpool || !c->strict || !c->floor || !c->cache)
     die("setup");
   for (int k = 0; k < NCLASSES; k++) {
     c->classes[k] = ebra_pool_create(
@@ -355,7 +364,7 @@ static void setup(struct ctx *c) {
       die("larson setup");
   }
   for (int i = 0; i < NOBJ; i++) {
-    void *o = ebra_pool_alloc(c->pool);
+    void *o = ebra_pool_alloc(c->wpool);
     if (!o || ebra_weak_create(c->table, o, &c->handles[i]) != 0 ||
         ebra_cache_store_u64(c->cache, (uint64_t)i, c->handles[i]) != 0)
       die("objects");
@@ -367,6 +376,7 @@ static void setup(struct ctx *c) {
    * magazines the live modes need exist before the loop, for every mode. */
   run_live_lifo(c, NLIVE);
   run_pair_strict(c, 1); /* the strict pool's first slab and magazine */
+  run_pair_held(c, 1);
   run_floor_live_lifo(c, NLIVE);
   run_malloc_live_lifo(c, NLIVE);
   c->rng = 0x9e3779b97f4a7c15ull;

@@ -44,6 +44,12 @@
 
 #define EBI_SLAB_MAGIC 0x65627261534c4142ull /* "ebraSLAB" */
 #define EBI_SLAB_PURGED (1ull << 32) /* in xcarve: the slab cannot be carved */
+/* In xcarve: some slot of this incarnation of the slab has been held
+ * (claimed: retired or owned by a weak handle).  Sticky until the slab is
+ * purged whole or reused (S4, S5: none of its objects is held then), so a
+ * free in a slab whose objects were never held skips the held bitmap
+ * (ebi_object_user_free, O5). */
+#define EBI_SLAB_HELD_EVER (1ull << 33)
 #define EBI_SLAB_CARVED_MASK 0xffffffffull
 #define EBI_POISON_BYTE 0xDB
 
@@ -138,8 +144,9 @@ typedef struct ebi_slab_s {
   uint64_t stride_inv;      /* inverse of stride's odd part mod 2^64 */
   uint32_t stride_tz;       /* stride == odd part << stride_tz */
   uint32_t count;           /* slots; constant */
-  _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBI_SLAB_PURGED;
-                               CAS only, never past count */
+  _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBI_SLAB_PURGED
+                               | EBI_SLAB_HELD_EVER; the count moves by CAS
+                               only, never past count */
   size_t map_size;          /* bytes mapped from base, header included */
   struct ebi_slab_s *next; /* pool->slabs list, under pool->grow_lock */
   /* Free objects returned by depot trimming; all under pool->grow_lock. */
@@ -889,7 +896,8 @@ static inline void ebi_object_on_free(ebra_pool_t *pool, void *p) {
  * p's free marker, which the free then stores) iff p is a
  * user object of pool, as far as the default check level can tell.  Every
  * check is one compare on data constant while the pool lives, except the
- * carved count and the held bit (one load each).  On false, the caller
+ * carved count (one load, which also brings the held-ever flag) and, in a
+ * slab that has had a held object, the held bit.  On false, the caller
  * returns ebi_object_free_refused().  Pools that track live bits then move
  * it too (ebi_object_user_free_tracked), which makes the double-free check
  * exact. */
@@ -898,11 +906,16 @@ static inline bool ebi_object_user_free(ebra_pool_t *pool, const ebi_slab_t *s, 
   if (EBI_UNLIKELY(s == NULL || s->pool != pool))
     return false;
   const uint64_t i = ebi_slab_slot_of(s, p);
+  /* The carved count and the held-ever flag, one relaxed load (see
+   * ebi_slab_carved and O5). */
+  const uint64_t w = ebi_atomic_load_relaxed(&s->xcarve);
   *marker = ebi_object_free_marker(pool, p); /* the caller stores it */
-  if (EBI_UNLIKELY(i >= ebi_slab_carved(s) ||
-                    *(const uint64_t *)p == *marker ||
-                    /* the held bit; relaxed, see ebi_object_is_held */
-                    (ebi_atomic_load_relaxed(&ebi_slab_held_bits(s)[i / 64]) >> (i % 64)) & 1))
+  if (EBI_UNLIKELY(i >= (w & EBI_SLAB_CARVED_MASK) || *(const uint64_t *)p == *marker))
+    return false;
+  /* The held bit, only in a slab that has had a held object; relaxed, see
+   * ebi_object_is_held. */
+  if (EBI_UNLIKELY(w & EBI_SLAB_HELD_EVER) &&
+      ((ebi_atomic_load_relaxed(&ebi_slab_held_bits(s)[i / 64]) >> (i % 64)) & 1))
     return false;
   return true;
 }

@@ -20,6 +20,14 @@
  *   O4  a held object is never freed by the user (the user's free reads
  *       the held bit, O2), claimed again, or returned twice (only the
  *       holder has the ref, and it returns once).
+ *   O5  a slot's held bit is set only while its slab's xcarve carries
+ *       EBI_SLAB_HELD_EVER: a claim sets the flag before the bit, and
+ *       nothing clears the flag while an object of the slab is held (the
+ *       carve CAS adds to the count, the tail give-back subtracts its own
+ *       flag and count, and only a whole purge or a reuse stores the word,
+ *       when every object is back in the slab: slab.c S4, S5, S7).  So the
+ *       user's free, which reads the bitmap only when it sees the flag,
+ *       misses no held bit it would have seen.
  *
  * Ordering (release -> the acquire it pairs with)
  *   claim's OR (acq_rel) on the held word  -> return's AND (acq_rel): the
@@ -28,7 +36,9 @@
  *   The live bits are updated with acq_rel for the same reason: they are
  *   the record of who owns the slot.
  *   The user's free reads the held bit relaxed: a claim is made by a thread
- *   that owns the object, so a free racing with it is a user bug.
+ *   that owns the object, so a free racing with it is a user bug.  The
+ *   held-ever flag is set by a relaxed OR sequenced before the claim's OR
+ *   on the held word, so a free that happens after the claim sees both.
  *
  * Progress: every function is wait-free (one lookup, one atomic RMW), plus
  * the pool's free path on return. */
@@ -172,6 +182,9 @@ int ebi_object_claim(void *obj, ebi_objref_t *ref) {
                      pool->life.name, obj);
     return -EALREADY;
   }
+  /* O5: the flag first, once per incarnation of the slab. */
+  if (!(ebi_atomic_load_relaxed(&s->xcarve) & EBI_SLAB_HELD_EVER))
+    ebi_atomic_or_relaxed(&s->xcarve, EBI_SLAB_HELD_EVER);
   const ebi_objbit_t b = ebi_object_bit(ebi_slab_held_bits(s), s, obj);
   /* acq_rel: the held bit is the holder's token (O2); paired with the AND
    * in ebi_object_return / ebi_object_unclaim. */

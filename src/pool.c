@@ -48,6 +48,7 @@ EBI_AT(ebi_slab_t, first, EBRA__SLAB_FIRST);
 EBI_AT(ebi_slab_t, stride_inv, EBRA__SLAB_INV);
 EBI_AT(ebi_slab_t, stride_tz, EBRA__SLAB_TZ);
 EBI_AT(ebi_slab_t, xcarve, EBRA__SLAB_CARVE);
+_Static_assert(EBRA__SLAB_HELD_EVER == EBI_SLAB_HELD_EVER, "held-ever flag");
 _Static_assert(sizeof(ebi_slab_t) <= EBRA__SLAB_HELD, "held bits overlap the slab header");
 _Static_assert(EBRA__SLAB_HELD % 8 == 0, "held bits alignment");
 _Static_assert(EBRA__GRANULE_SHIFT == EBI_GRANULE_SHIFT, "segment map geometry");

@@ -63,7 +63,8 @@
  *       carver takes a slot (slab_carve sees the flag; its slab_grow waits
  *       for grow_lock and, by S3, does not replace the slab).  The slots
  *       leave the free bits and existence (S1), the whole pages from slot t
- *       on go back to the OS, and a store release of t reopens the slab.
+ *       on go back to the OS, and a release subtraction that leaves count t
+ *       (and any held-ever flag, object.c O5) reopens the slab.
  *       The flag is only ever set with grow_lock held and cleared before it
  *       is released, on the current slab; a page holding any part of a slot
  *       below t is never purged.
@@ -528,8 +529,10 @@ static uint64_t slab_purge_tail(ebra_pool_t *pool, ebi_slab_t *s) {
                     "(errno %d)", pool->life.name, (void *)s, err);
   /* Release: pairs with the carve CAS (acq_rel), which carves the tail
    * again only after the pages went; a late free of a slot >= t fails the
-   * slot check (carved count). */
-  ebi_atomic_store_release(&s->xcarve, t);
+   * slot check (carved count).  A subtraction, not a store: the count and
+   * the purging flag are ours while the flag is set, but a claim may have
+   * added the held-ever flag meanwhile (object.c, O5). */
+  ebi_atomic_sub_release(&s->xcarve, EBI_SLAB_PURGED + (uint64_t)(carved - t));
   ebi_atomic_add_relaxed(&pool->xpurges, 1);
   return err ? 0 : to - from;
 }

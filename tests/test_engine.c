@@ -145,6 +145,43 @@ static void case_trim_purge_reuse(const void *arg) {
   CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
 
+/* A tail give-back (slab.c S7) in a slab with a weak-owned object: the
+ * slab's held-ever flag (object.c O5) survives it, so the user's free of
+ * that object is still refused as held afterwards.  Broken if the purge
+ * reopened the slab with a plain store of the count. */
+static void case_tail_purge_keeps_held(const void *arg) {
+  (void)arg;
+  ebra_pool_t *pool = test_pool("held-tail", 256);
+  ebra_domain_t *d = ebra_domain_create(&(ebra_domain_config_t){.name = "held-tail"});
+  ebra_weak_table_t *t = d ? ebra_weak_table_create(d, NULL) : NULL;
+  CHECK(t != NULL);
+  enum { N = 1000 }; /* one slab: the current one */
+  void *objs[N];
+  for (int i = 0; i < N; i++)
+    CHECK((objs[i] = ebra_pool_alloc(pool)) != NULL);
+  ebra_weak_t h;
+  CHECK_EQ(ebra_weak_create(t, objs[0], &h), 0);
+  for (int i = 1; i < N; i++)
+    CHECK_EQ(ebra_pool_free(pool, objs[i]), 0);
+  CHECK_EQ(ebra_pool_thread_flush(pool), 0);
+  fixed_strategy(EBRA_STRATEGY_MEMORY_EFFICIENT);
+  CHECK_EQ(ebra_maintain(), 0);
+  const ebra_pool_stats_t st = test_stats(pool);
+  CHECK_EQ(st.slabs, 1);
+  CHECK_EQ(st.slabs_purged, 1);   /* the current slab's tail after slot 0 */
+  CHECK_EQ(st.objects_carved, 1); /* went back: slot 0 alone is left */
+  test_hook_reset();
+  CHECK_EQ(ebra_pool_free(pool, objs[0]), -EALREADY);
+  CHECK_REPORTS(EBRA_ERR_HELD, 1);
+  CHECK_EQ(ebra_weak_kill(t, h), 0); /* the table returns it after a grace period */
+  CHECK_EQ(ebra_domain_barrier(d), 0);
+  CHECK_EQ(test_stats(pool).objects_live, 0);
+  CHECK_AUDIT(pool);
+  CHECK_EQ(ebra_weak_table_destroy(t), 0);
+  CHECK_EQ(ebra_domain_destroy(d), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+}
+
 static void case_memory_efficient_burst(const void *arg) {
   (void)arg;
   ebra_pool_t *pool = test_pool("burst", 1024);
@@ -694,6 +731,7 @@ int main(int argc, char **argv) {
     void (*fn)(const void *);
   } cases[] = {
       {"trim_purge_reuse", case_trim_purge_reuse},
+      {"tail_purge_keeps_held", case_tail_purge_keeps_held},
       {"memory_efficient_burst", case_memory_efficient_burst},
       {"high_throughput_grows", case_high_throughput_grows},
       {"low_latency_reuse", case_low_latency_reuse},

@@ -20,7 +20,8 @@
  * the library's structs when the library is compiled (src/pool.c), and the
  * two symbols carry the layout's number (layout 1 had no busy flag, layout
  * 2 counted it, layout 3 reached the cache through a pointer in the
- * slot and the slab through a two-level map): an application built against one
+ * slot and the slab through a two-level map, layout 4 had no held-ever
+ * flag in the carve word): an application built against one
  * layout fails to link (or to load) against a library with another, never
  * misreads it.  Rebuild the application when the layout number changes
  * (CHANGELOG.md says when).
@@ -40,10 +41,10 @@
 extern "C" {
 #endif
 
-/* ---- the private layout (layout 4) --------------------------------------- */
-#define EBRA__LAYOUT 4
-#define EBRA__TLS ebra__tls_L4
-#define EBRA__SEGMAP ebra__segmap_L4
+/* ---- the private layout (layout 5) --------------------------------------- */
+#define EBRA__LAYOUT 5
+#define EBRA__TLS ebra__tls_L5
+#define EBRA__SEGMAP ebra__segmap_L5
 
 /* The calling thread's ebra state: its thread struct, and what the
  * idle-cache handshake reads (DESIGN.md "Taking an idle thread's cache"):
@@ -78,6 +79,7 @@ typedef struct ebra__tls_s {
 #define EBRA__SLAB_INV 32      /* uint64_t: inverse of the stride's odd part */
 #define EBRA__SLAB_TZ 40       /* uint32_t: the stride's trailing zero bits */
 #define EBRA__SLAB_CARVE 48    /* uint64_t: carved slots in bits 0..31 */
+#define EBRA__SLAB_HELD_EVER (1ull << 33) /* in it: some slot was held */
 #define EBRA__SLAB_HELD 128    /* uint64_t[]: held bits, after the header */
 
 #if defined(__GNUC__)
@@ -171,12 +173,14 @@ static inline int ebra__user_free_ok(const ebra_pool_t *pool, const char *s, con
                      EBRA__AT(s, EBRA__SLAB_INV, uint64_t);
   const unsigned r = EBRA__AT(s, EBRA__SLAB_TZ, uint32_t);
   const uint64_t i = r ? (x >> r) | (x << (64 - r)) : x;
-  if (i >= (ebra__load_relaxed_u64(s, EBRA__SLAB_CARVE) & 0xffffffffu))
+  const uint64_t w = ebra__load_relaxed_u64(s, EBRA__SLAB_CARVE);
+  if (i >= (w & 0xffffffffu))
     return 0;
   *marker = (uint64_t)(uintptr_t)p ^ EBRA__AT(pool, EBRA__POOL_COOKIE, uint64_t);
   if (*(const uint64_t *)p == *marker)
     return 0;
-  return !((ebra__load_relaxed_u64(s, (unsigned)(EBRA__SLAB_HELD + (i / 64) * 8)) >> (i % 64)) & 1);
+  return !(w & EBRA__SLAB_HELD_EVER) ||
+         !((ebra__load_relaxed_u64(s, (unsigned)(EBRA__SLAB_HELD + (i / 64) * 8)) >> (i % 64)) & 1);
 }
 
 /** ebra_pool_alloc with its common case compiled into the caller.  Returns
