@@ -75,7 +75,10 @@ const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_LEN] = {
 _Static_assert(EBRA_MALLOC_CLASS_MAX == 262144, "the last class is the largest");
 
 _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASSES];
-_Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
+ebra_pool_t ebi_malloc_unborn = {.life = {.serial = EBI_SERIAL_DEAD},
+                                 .tslot_off = offsetof(ebi_thread_t, no_slot)};
+_Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN] = {
+    [0 ... EBI_MALLOC_SMALL_LEN - 1] = &ebi_malloc_unborn};
 _Atomic bool ebi_malloc_ready;
 __thread uint8_t ebi_malloc_tls_state __attribute__((tls_model("initial-exec")));
 
@@ -488,9 +491,12 @@ __attribute__((noinline)) static void *calloc_slow(size_t total) {
   if (total > EBRA_MALLOC_CLASS_MAX) {
     p = large_alloc(total, 16); /* fresh pages: zero, not written */
   } else {
-    p = class_alloc(ebi_malloc_class_of(total));
-    /* Secure pools zero every object on free (ebra/pool.h). */
-    if (p && !(ebi_malloc_pool_for(total)->flags & EBRA_POOL_SECURE_CLEAR))
+    const uint32_t c = ebi_malloc_class_of(total);
+    p = class_alloc(c);
+    /* Secure pools zero every object on free (ebra/pool.h).  A block came
+     * from the published class pool (class_alloc); acquire as in
+     * class_pool. */
+    if (p && !(ebi_atomic_load_acquire(&ebi_malloc_pools[c])->flags & EBRA_POOL_SECURE_CLEAR))
       zero_block(p, total);
   }
   thread_leave();
@@ -508,13 +514,10 @@ void *ebi_malloc_calloc(size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  ebra_pool_t *pool = ebi_malloc_pool_for(total);
-  if (EBI_LIKELY(pool != NULL)) {
-    void *p = ebi_malloc_pop(pool);
-    if (EBI_LIKELY(p != NULL)) {
-      zero_block(p, total);
-      return p;
-    }
+  void *p = ebi_malloc_pop(ebi_malloc_pool_for(total));
+  if (EBI_LIKELY(p != NULL)) {
+    zero_block(p, total);
+    return p;
   }
   return calloc_slow(total);
 }

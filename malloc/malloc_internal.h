@@ -43,8 +43,15 @@ EBI_INTERNAL_FN extern const uint32_t ebi_malloc_class_size[EBI_MALLOC_NCLASSES]
 EBI_INTERNAL_FN extern const uint8_t ebi_malloc_small_class[EBI_MALLOC_SMALL_LEN];
 EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_pools[EBI_MALLOC_NCLASSES];
 /* The class pool of a size n <= EBI_MALLOC_SMALL_MAX at [(n + 15) >> 4],
- * NULL until it is published (M1): malloc's one load from size to pool. */
+ * ebi_malloc_unborn until it is published (M1): malloc's one load from
+ * size to pool. */
 EBI_INTERNAL_FN extern _Atomic(ebra_pool_t *) ebi_malloc_small_pools[EBI_MALLOC_SMALL_LEN];
+/* What the fast paths get for a size with no published class pool, or
+ * above the largest class: no pool, only the two fields a thread-cache
+ * lookup reads, a thread slot that never has a cache (no_slot) and a
+ * serial no slot holds, so every lookup misses and the caller takes its
+ * slow path; the fast paths need no NULL test. */
+EBI_INTERNAL_FN extern ebra_pool_t ebi_malloc_unborn;
 
 /* The class of a request of n bytes, EBI_MALLOC_SMALL_MAX < n <=
  * EBRA_MALLOC_CLASS_MAX: four classes per doubling (k >= 12 here). */
@@ -61,15 +68,17 @@ static inline uint32_t ebi_malloc_class_of(size_t n) {
   return ebi_malloc_class_of_big(n);
 }
 
-/* The class pool that serves n bytes, or NULL (none yet, or n above the
- * largest class).  Paired with the store releases that publish a class
- * (class_publish in malloc.c). */
+/* The class pool that serves n bytes, or ebi_malloc_unborn (none yet, or
+ * n above the largest class): for the fast paths' cache lookup only.
+ * Paired with the store releases that publish a class (class_publish in
+ * malloc.c). */
 static inline ebra_pool_t *ebi_malloc_pool_for(size_t n) {
   if (EBI_LIKELY(n <= EBI_MALLOC_SMALL_MAX))
     return ebi_atomic_load_acquire(&ebi_malloc_small_pools[(n + 15) >> 4]);
+  ebra_pool_t *pool = NULL;
   if (EBI_LIKELY(n <= EBRA_MALLOC_CLASS_MAX))
-    return ebi_atomic_load_acquire(&ebi_malloc_pools[ebi_malloc_class_of_big(n)]);
-  return NULL;
+    pool = ebi_atomic_load_acquire(&ebi_malloc_pools[ebi_malloc_class_of_big(n)]);
+  return pool ? pool : &ebi_malloc_unborn;
 }
 
 /* ---- per-thread state (M3) ------------------------------------------------ */
@@ -134,12 +143,9 @@ static inline bool ebi_malloc_push(ebra_pool_t *pool, void *p, uint64_t marker) 
 }
 
 static inline void *ebi_malloc_inline(size_t n) {
-  ebra_pool_t *pool = ebi_malloc_pool_for(n);
-  if (EBI_LIKELY(pool != NULL)) {
-    void *p = ebi_malloc_pop(pool);
-    if (EBI_LIKELY(p != NULL))
-      return p;
-  }
+  void *p = ebi_malloc_pop(ebi_malloc_pool_for(n));
+  if (EBI_LIKELY(p != NULL))
+    return p;
   return ebi_malloc_slow(n);
 }
 
