@@ -88,18 +88,25 @@ static size_t class_alignment(uint32_t c) {
   return a < 16 ? 16 : a > EBRA_MAX_ALIGNMENT ? EBRA_MAX_ALIGNMENT : a;
 }
 
-/* Rounds per magazine: about EBI_MALLOC_MAG_BYTES of blocks, 2 to 64 (64
- * up to 256 B blocks, 16 at 1 KiB, 4 at 4 KiB).  A thread's two magazines
- * of a class then hold at most about 32 KiB of blocks below 16 KiB, and
- * the first allocation of a class carves (touches) one magazine's worth.
- * With 256 KiB per magazine (before 2026-11-30) every class of 1 KiB and
- * up touched 64 KiB to 256 KiB on its first use, and a thread could keep
- * 512 KiB per class: about 1 MiB more resident than mimalloc in a program
- * that had barely started (docs/BENCHMARKS.md). */
+/* Rounds per magazine: about EBI_MALLOC_MAG_BYTES of blocks, 2 to 512
+ * (512 at 16 and 32 B, 256 at 64 B, 64 at 256 B, 16 at 1 KiB, 4 at 4 KiB).
+ * A thread's two magazines of a class then hold at most about 32 KiB of
+ * blocks below 16 KiB, and the first allocation of a class carves
+ * (touches) one magazine's worth.  With 256 KiB per magazine (before
+ * 2026-11-30) every class of 1 KiB and up touched 64 KiB to 256 KiB on its
+ * first use, and a thread could keep 512 KiB per class: about 1 MiB more
+ * resident than mimalloc in a program that had barely started.  With at
+ * most 64 rounds (before 2026-12-01) the small classes' magazines went
+ * through the depot often enough that blocks of two threads came to share
+ * cache lines, and a free's read of its block missed (docs/DESIGN.md,
+ * "Classes and the waste bound", has the figures). */
 #define EBI_MALLOC_MAG_BYTES ((size_t)16 << 10)
+#define EBI_MALLOC_MAG_ROUNDS_MAX 512u
 static unsigned class_magazine(uint32_t c) {
   const size_t by_bytes = EBI_MALLOC_MAG_BYTES / ebi_malloc_class_size[c];
-  return by_bytes > 64 ? 64 : by_bytes < 2 ? 2 : (unsigned)by_bytes;
+  return by_bytes > EBI_MALLOC_MAG_ROUNDS_MAX ? EBI_MALLOC_MAG_ROUNDS_MAX
+         : by_bytes < 2                       ? 2
+                                              : (unsigned)by_bytes;
 }
 
 /* Publish pool as class c (M1): the class, then the small sizes that map

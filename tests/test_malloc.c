@@ -435,8 +435,11 @@ static double resident_share(uintptr_t lo, uintptr_t hi) {
 
 /* Slow paths of another class for `ms` milliseconds (bursts longer than a
  * magazine), or until the pages of [lo, hi) are mostly gone. */
+/* Bursts of another class, each more than a thread's two magazines of it
+ * hold (48-byte blocks: 341 rounds each), so they take slow paths, which
+ * is where the give-back runs. */
 static double churn_other_class(uintptr_t lo, uintptr_t hi, unsigned ms) {
-  enum { BURST = 300 };
+  enum { BURST = 1000 };
   static void *b[BURST];
   const uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
   double share = resident_share(lo, hi);
