@@ -152,6 +152,8 @@ typedef struct ebi_slab_s {
   /* Free objects returned by depot trimming; all under pool->grow_lock. */
   uint64_t *free_bits;      /* bit i set <=> slot i is free, in this slab */
   uint32_t nfree;           /* > 0 <=> on pool->partial */
+  _Atomic uint32_t xlimit;  /* slots carvable without a lock: count, or the
+                               start of a tail given back (slab.c, S8) */
   struct ebi_slab_s *lnext, *lprev; /* pool->partial, or pool->purged when
                                         xcarve has EBI_SLAB_PURGED */
   /* The held bits follow the header (ebi_slab_held_bits): bit i set <=>
@@ -161,6 +163,8 @@ typedef struct ebi_slab_s {
                                    held; kept only by pools that track it
                                    (ebi_object_tracks_live) */
   char *base;               /* the mapping's start (granule-aligned); constant */
+  size_t released;          /* bytes of tail give-backs not counted as
+                               committed (S8); grow_lock */
 } ebi_slab_t;
 
 /* A magazine: a stack of up to `capacity` free objects (Bonwick's rounds).

@@ -68,6 +68,17 @@
  *       The flag is only ever set with grow_lock held and cleared before it
  *       is released, on the current slab; a page holding any part of a slot
  *       below t is never purged.
+ *   S8  committed (the bytes held from the OS, which the hard limit bounds
+ *       and the soft limit compares) counts every unpurged slab's map_size
+ *       minus its `released`: the bytes of its tail give-backs (S7).  A
+ *       give-back releases its pages and lowers xlimit to t; carvers carve
+ *       only below xlimit, and one that finds the current slab stopped
+ *       there takes grow_lock and reserves `released` again (or fails with
+ *       the hard limit, as a new slab would) before xlimit returns to
+ *       count.  So no slot is carved on pages committed does not count,
+ *       and a burst given back lowers committed, not only the resident
+ *       size.  A slab that is not current has released == 0 (it stopped
+ *       being current only once carved to count).
  *
  * Ordering
  *   slab_grow initialises (or resets) a slab, then publishes it with a
@@ -213,6 +224,8 @@ static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   s->stride_inv = odd_inverse(s->stride >> s->stride_tz);
   s->map_size = pool->slab_size;
   ebi_atomic_store_relaxed(&s->xcarve, 0);
+  ebi_atomic_store_relaxed(&s->xlimit, s->count);
+  s->released = 0;
   s->nfree = 0;
   s->lnext = s->lprev = NULL;
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
@@ -311,9 +324,19 @@ static bool slab_carvable(const ebi_slab_t *s) {
 static int slab_grow(ebra_pool_t *pool, ebi_slab_t *seen) {
   int err = 0;
   pthread_mutex_lock(&pool->grow_lock);
-  /* S3: not while the current slab can still be carved (a give-back, S7,
-   * made it look empty for a moment, or `seen` is stale). */
-  if (ebi_atomic_load_relaxed(&pool->xcurrent) == seen && !slab_carvable(seen)) {
+  const bool current = ebi_atomic_load_relaxed(&pool->xcurrent) == seen;
+  if (current && seen && seen->released) { /* S8: carve past the given-back tail */
+    if (!committed_reserve(seen->released)) {
+      err = EDQUOT;
+    } else {
+      seen->released = 0;
+      /* Release: pairs with the carvers' acquire of the carve word, whose
+       * reload after a failed carve sees the new limit. */
+      ebi_atomic_store_release(&seen->xlimit, seen->count);
+    }
+  } else if (current && !slab_carvable(seen)) {
+    /* S3: not while the current slab can still be carved (a give-back,
+     * S7, made it look empty for a moment, or `seen` is stale). */
     ebi_slab_t *s = slab_reuse_purged(pool, &err);
     if (!s && !err)
       s = slab_map_new(pool, &err);
@@ -327,16 +350,22 @@ static int slab_grow(ebra_pool_t *pool, ebi_slab_t *seen) {
 /* Carve up to `want` slots from s into out[], highest address first, so a
  * magazine filled from out[] pops them in ascending order. */
 static uint32_t slab_carve(ebra_pool_t *pool, ebi_slab_t *s, void **out, uint32_t want) {
-  uint64_t w = ebi_atomic_load_relaxed(&s->xcarve);
+  /* Acquire: pairs with the give-back's release that reopened the slab
+   * (S7), so the limit read next is the one it stored (S8). */
+  uint64_t w = ebi_atomic_load_acquire(&s->xcarve);
   uint32_t start, n;
-  do {
+  for (;;) {
     start = (uint32_t)(w & EBI_SLAB_CARVED_MASK);
-    if ((w & EBI_SLAB_PURGED) || start >= s->count)
+    const uint32_t limit = ebi_atomic_load_acquire(&s->xlimit);
+    if ((w & EBI_SLAB_PURGED) || start >= limit)
       return 0;
-    n = want < s->count - start ? want : s->count - start;
+    n = want < limit - start ? want : limit - start;
     /* acq_rel: acquires the purge/reuse store release (S4); a failed CAS
-     * means another carver progressed. */
-  } while (!ebi_atomic_cas_acq_rel(&s->xcarve, &w, w + n));
+     * means another carver progressed, or a give-back came in between. */
+    if (ebi_atomic_cas_acq_rel(&s->xcarve, &w, w + n))
+      break;
+    w = ebi_atomic_load_acquire(&s->xcarve);
+  }
   for (uint32_t i = 0; i < n; i++) {
     void *p = s->first + (size_t)(start + i) * s->stride;
     ebi_object_on_carve(pool, p);
@@ -465,7 +494,9 @@ static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
   list_push(&pool->purged, s);
   ebi_atomic_add_relaxed(&pool->xbytes_purged, s->map_size);
   ebi_atomic_add_relaxed(&pool->xpurges, 1);
-  committed_release(s->map_size);
+  committed_release(s->map_size - s->released); /* S8 */
+  s->released = 0;
+  ebi_atomic_store_relaxed(&s->xlimit, s->count); /* for its reuse */
 }
 
 /* The first slot of s's free tail: the lowest t such that every carved
@@ -527,6 +558,11 @@ static uint64_t slab_purge_tail(ebra_pool_t *pool, ebi_slab_t *s) {
   if (err) /* the pages stay (correct, only not given back) */
     ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': purging the free tail of slab %p failed "
                     "(errno %d)", pool->life.name, (void *)s, err);
+  else { /* S8: the pages no longer count; carving past t commits them again */
+    s->released += to - from;
+    committed_release(to - from);
+    ebi_atomic_store_relaxed(&s->xlimit, t); /* published by the reopening release below */
+  }
   /* Release: pairs with the carve CAS (acq_rel), which carves the tail
    * again only after the pages went; a late free of a slot >= t fails the
    * slot check (carved count).  A subtraction, not a store: the count and
@@ -558,8 +594,11 @@ uint64_t ebi_slab_purge_free(ebra_pool_t *pool) {
 
 /* Unmap every slab.  Destroy only: no thread uses the pool. */
 void ebi_slab_release_all(ebra_pool_t *pool) {
-  committed_release(ebi_atomic_load_relaxed(&pool->xbytes_reserved) -
-                    ebi_atomic_load_relaxed(&pool->xbytes_purged));
+  uint64_t held = ebi_atomic_load_relaxed(&pool->xbytes_reserved) -
+                  ebi_atomic_load_relaxed(&pool->xbytes_purged);
+  for (const ebi_slab_t *s = pool->slabs; s; s = s->next)
+    held -= s->released; /* S8 */
+  committed_release(held);
   ebi_slab_t *s = pool->slabs;
   while (s) {
     ebi_slab_t *next = s->next;

@@ -182,6 +182,52 @@ static void case_tail_purge_keeps_held(const void *arg) {
   CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
 
+/* A tail give-back lowers committed bytes, not only the resident size
+ * (slab.c, S8): the soft limit sees the burst gone.  Carving into the
+ * given-back tail commits the pages again, and a hard limit that leaves
+ * no room for them refuses it as it refuses a new slab. */
+static void case_tail_purge_commits(const void *arg) {
+  (void)arg;
+  ebra_pool_t *pool = test_pool("tail-commit", 256);
+  enum { N = 3000 }; /* 750 KiB: one slab, the current one */
+  void *objs[N];
+  const uint64_t base = engine_stats().committed_bytes;
+  for (int i = 0; i < N; i++)
+    CHECK((objs[i] = ebra_pool_alloc(pool)) != NULL);
+  const uint64_t full = engine_stats().committed_bytes;
+  CHECK(full >= base + (1u << 20)); /* the slab */
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(ebra_pool_free(pool, objs[i]), 0);
+  CHECK_EQ(ebra_pool_thread_flush(pool), 0);
+  fixed_strategy(EBRA_STRATEGY_MEMORY_EFFICIENT);
+  CHECK_EQ(ebra_maintain(), 0);
+  CHECK_EQ(test_stats(pool).slabs, 1);
+  CHECK_EQ(test_stats(pool).objects_carved, 0); /* all of it went back */
+  const uint64_t purged = engine_stats().committed_bytes;
+  CHECK(purged + (700u << 10) <= full);
+  /* No room for the tail's pages: refused, reported, nothing carved. */
+  CHECK_EQ(ebra_set_memory_limits(0, purged + 4096), 0);
+  test_hook_reset();
+  CHECK(ebra_pool_alloc(pool) == NULL);
+  CHECK_EQ(errno, ENOMEM);
+  CHECK(test_reports_of(EBRA_ERR_MEMORY_LIMIT) >= 1);
+  test_hook_reset();
+  CHECK_EQ(engine_stats().committed_bytes, purged);
+  /* Room again: the same slab is carved past its tail, committed again. */
+  CHECK_EQ(ebra_set_memory_limits(0, 0), 0);
+  for (int i = 0; i < N; i++) {
+    CHECK((objs[i] = ebra_pool_alloc(pool)) != NULL);
+    memset(objs[i], 0x5A, 256);
+  }
+  CHECK_EQ(test_stats(pool).slabs, 1);
+  CHECK_EQ(engine_stats().committed_bytes, full);
+  CHECK_AUDIT(pool);
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(ebra_pool_free(pool, objs[i]), 0);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
+  CHECK_EQ(engine_stats().committed_bytes, base);
+}
+
 static void case_memory_efficient_burst(const void *arg) {
   (void)arg;
   ebra_pool_t *pool = test_pool("burst", 1024);
@@ -732,6 +778,7 @@ int main(int argc, char **argv) {
   } cases[] = {
       {"trim_purge_reuse", case_trim_purge_reuse},
       {"tail_purge_keeps_held", case_tail_purge_keeps_held},
+      {"tail_purge_commits", case_tail_purge_commits},
       {"memory_efficient_burst", case_memory_efficient_burst},
       {"high_throughput_grows", case_high_throughput_grows},
       {"low_latency_reuse", case_low_latency_reuse},
