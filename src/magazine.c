@@ -42,8 +42,10 @@
  *       full magazine of an older capacity stays valid until it empties.
  *       A thread cache refits its empty previous magazine the same way
  *       before it swaps it in (ebi_magazine_refit), so the cache moves to
- *       the new capacity at its next swap instead of cycling old full
- *       magazines through the depot.
+ *       the new capacity at its next swap, and a refill that pops a full
+ *       magazine smaller than its empty loaded one pours the rounds over
+ *       and gives the small one back empty (pool.c, alloc_refill), so old
+ *       full magazines do not keep cycling through the depot.
  *   MC4  The depot's `empty` stack holds magazines whose size fits the
  *       pool's capacity when they were pushed; `parked` holds the ones too
  *       small (D4).  A shrink therefore reuses bigger magazines (their

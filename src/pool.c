@@ -122,6 +122,17 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
   ebi_magazine_t *full = ebi_depot_pop_full(&pool->depot, &tc->c);
   if (full) {
     ebi_magazine_note_move(pool, tc, full->capacity); /* the capacity policy */
+    if (full->capacity < tc->loaded->capacity) {
+      /* MC3: a full magazine of an older, smaller capacity is poured into
+       * the empty loaded one and goes back empty, to be parked (MC4), so
+       * it leaves circulation instead of coming back full every time the
+       * working set passes the cache. */
+      memcpy(tc->loaded->objs, full->objs, full->rounds * sizeof(void *));
+      tc->loaded->rounds = full->rounds;
+      full->rounds = 0;
+      ebi_magazine_give(pool, full, &tc->c);
+      return true;
+    }
     ebi_magazine_give(pool, tc->previous, &tc->c);
     tc->previous = tc->loaded;
     tc->loaded = full;
