@@ -30,7 +30,7 @@
  *       the engine's mode change never lose each other's bound.
  *   MC2  1 <= capacity <= ceiling <= mag_capacity_max <= EBRA_MAX_MAGAZINE_CAPACITY
  *       after every write.  mag_capacity_max (the growth cap, constant):
- *       pools that take the option's capacity: 8 x base, and no more
+ *       pools that take the option's capacity: 16 x base, and no more
  *       rounds than fit EBI_MAG_GROW_BYTES of objects, but never below base;
  *       pinned pools (a configured magazine_capacity): 4 x base.
  *       The ceiling by mode: lean: base / 4 (at least 4, at most base);
@@ -45,7 +45,10 @@
  *       the new capacity at its next swap, and a refill that pops a full
  *       magazine smaller than its empty loaded one pours the rounds over
  *       and gives the small one back empty (pool.c, alloc_refill), so old
- *       full magazines do not keep cycling through the depot.
+ *       full magazines do not keep cycling through the depot; a refill
+ *       that carves refits its empty loaded magazine first, so the carve
+ *       batch follows the pool's capacity (a lean pool does not carve a
+ *       grown magazine's worth).
  *   MC4  The depot's `empty` stack holds magazines whose size fits the
  *       pool's capacity when they were pushed; `parked` holds the ones too
  *       small (D4).  A shrink therefore reuses bigger magazines (their
@@ -70,7 +73,7 @@
 
 #include "internal.h"
 
-#define EBI_MAG_GROW_FACTOR 8u           /* the cap: 8 x base ... */
+#define EBI_MAG_GROW_FACTOR 16u          /* the cap: 16 x base ... */
 #define EBI_MAG_PINNED_FACTOR 4u         /* ... 4 x base for pinned pools */
 #define EBI_MAG_GROW_BYTES ((size_t)256 << 10) /* object bytes per magazine */
 #define EBI_MAG_LEAN_DIV 4u              /* lean: base / 4 ... */

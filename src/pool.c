@@ -138,6 +138,9 @@ static bool alloc_refill(ebra_pool_t *pool, ebi_tcache_t *tc, ebra_error_kind_t 
     tc->loaded = full;
     return true;
   }
+  /* MC3: the empty loaded magazine takes the pool's capacity first, so a
+   * lean pool carves lean batches and a grown one full ones. */
+  ebi_magazine_refit(pool, &tc->loaded, &tc->c);
   ebi_magazine_t *m = tc->loaded;
   m->rounds = overflow_take(pool, m->objs, m->capacity);
   if (m->rounds == 0)
