@@ -330,8 +330,9 @@ static int slab_grow(ebra_pool_t *pool, ebi_slab_t *seen) {
       err = EDQUOT;
     } else {
       seen->released = 0;
-      /* Release: pairs with the carvers' acquire of the carve word, whose
-       * reload after a failed carve sees the new limit. */
+      /* Release: pairs with slab_carve's acquire of the limit.  A carver
+       * that still reads the old limit carves nothing and comes back here,
+       * where it finds released == 0 under the lock. */
       ebi_atomic_store_release(&seen->xlimit, seen->count);
     }
   } else if (current && !slab_carvable(seen)) {
@@ -356,6 +357,7 @@ static uint32_t slab_carve(ebra_pool_t *pool, ebi_slab_t *s, void **out, uint32_
   uint32_t start, n;
   for (;;) {
     start = (uint32_t)(w & EBI_SLAB_CARVED_MASK);
+    /* Acquire: pairs with slab_grow's release of the raised limit (S8). */
     const uint32_t limit = ebi_atomic_load_acquire(&s->xlimit);
     if ((w & EBI_SLAB_PURGED) || start >= limit)
       return 0;
@@ -496,7 +498,9 @@ static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
   ebi_atomic_add_relaxed(&pool->xpurges, 1);
   committed_release(s->map_size - s->released); /* S8 */
   s->released = 0;
-  ebi_atomic_store_relaxed(&s->xlimit, s->count); /* for its reuse */
+  /* For its reuse; published with the slab by slab_reuse_purged's store
+   * release of the carve word, which carvers acquire. */
+  ebi_atomic_store_relaxed(&s->xlimit, s->count);
 }
 
 /* The first slot of s's free tail: the lowest t such that every carved
