@@ -602,6 +602,10 @@ EBI_INTERNAL_FN void ebi_magazine_note_move(ebra_pool_t *pool, ebi_tcache_t *tc,
  * (the old one parked); left as it is if memory is short. */
 EBI_INTERNAL_FN void ebi_magazine_refit(ebra_pool_t *pool, ebi_magazine_t **mp,
                                          ebi_counters_t *c);
+/* A departing cache's magazines, synced out and owned by the caller (its
+ * thread exits or a drainer took it): its rounds to their slabs' free
+ * bits or with the magazines to the depot (MC7); grow_lock not held. */
+EBI_INTERNAL_FN void ebi_magazine_give_departing(ebra_pool_t *pool, ebi_tcache_t *tc);
 /* Magazine bytes of every pool (the limits). */
 EBI_INTERNAL_FN uint64_t ebi_magazine_bytes_all(void);
 static inline uint32_t ebi_magazine_capacity(const ebra_pool_t *pool) {

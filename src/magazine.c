@@ -68,11 +68,30 @@
  *   MC6  Growth is refused while a memory limit (soft or hard) is within a
  *       few magazines of the new size of being passed: bigger magazines
  *       must not be what pushes the process over.
+ *   MC7  A departing cache (its thread exits, or a drainer takes it) whose
+ *       owner made at least EBI_MAG_DEPART_OPS allocs and frees per round
+ *       it still holds gives its rounds to their slabs' free bits, and
+ *       its magazines to the depot empty; any other departing cache gives
+ *       its magazines to the depot as they are.  A magazine's rounds are
+ *       in the order its owner freed them, scattered over its slabs, and
+ *       the blocks of one cache line end up in several magazines, so
+ *       threads that take a departed thread's magazines from the depot
+ *       share lines: on this VM, after eight generations of two threads
+ *       cycling 2000 random-sized malloc blocks each, 30-40% of the live
+ *       blocks shared a line with the other thread's, and two threads
+ *       made 25% fewer operations than the first generation.  The slabs'
+ *       free bits hand objects out in address order (slab.c), so the next
+ *       refills take whole lines.  The rule bounds what the return costs
+ *       (a segment-map lookup per round, and a refill from the free bits
+ *       instead of a depot pop) to a sixty-fourth of the departed
+ *       thread's own work: a short-lived thread, whose magazines are
+ *       mostly rounds it never used, gives them to the depot whole.
  */
 #include <stdlib.h>
 
 #include "internal.h"
 
+#define EBI_MAG_DEPART_OPS 64u           /* MC7: operations per round held */
 #define EBI_MAG_GROW_FACTOR 16u          /* the cap: 16 x base ... */
 #define EBI_MAG_PINNED_FACTOR 4u         /* ... 4 x base for pinned pools */
 #define EBI_MAG_GROW_BYTES ((size_t)256 << 10) /* object bytes per magazine */
@@ -278,6 +297,20 @@ void ebi_magazine_give(ebra_pool_t *pool, ebi_magazine_t *m, ebi_counters_t *c) 
     ebi_depot_push_empty(&pool->depot, m, c);
   else
     ebi_depot_park(&pool->depot, m, c);
+}
+
+void ebi_magazine_give_departing(ebra_pool_t *pool, ebi_tcache_t *tc) {
+  ebi_magazine_t *const ms[2] = {tc->loaded, tc->previous};
+  const uint64_t held = (uint64_t)ms[0]->rounds + ms[1]->rounds;
+  const uint64_t ops = ebi_atomic_load_relaxed(&tc->c.allocs) + ebi_atomic_load_relaxed(&tc->c.frees);
+  const bool to_slabs = held > 0 && ops / EBI_MAG_DEPART_OPS >= held; /* MC7 */
+  for (int i = 0; i < 2; i++) {
+    if (to_slabs && ms[i]->rounds > 0) {
+      ebi_slab_return(pool, ms[i]->objs, ms[i]->rounds);
+      ms[i]->rounds = 0;
+    }
+    ebi_magazine_give(pool, ms[i], &tc->c);
+  }
 }
 
 void ebi_magazine_free_all(ebra_pool_t *pool) {

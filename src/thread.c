@@ -257,15 +257,14 @@ void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc) {
   ebi_tcache_sync_in(tc);
 }
 
-/* Return tc's magazines to the depot, fold its counters into the pool and
- * free it.  Registry lock held; the owner thread no longer uses tc. */
+/* Give tc's magazines back (to the depot, their rounds perhaps to their
+ * slabs: magazine.c, MC7), fold its counters into the pool and free it.  Registry lock held; the owner thread no longer uses tc. */
 static void tcache_retire_locked(ebra_pool_t *pool, ebi_tcache_t *tc, bool after_fork) {
   if (after_fork) { /* ebi_depot_reconcile_after_fork gives the magazines */
     ebi_tcache_sync_out_after_fork(tc);
   } else {
     ebi_tcache_sync_out(tc);
-    ebi_magazine_give(pool, tc->loaded, &tc->c);
-    ebi_magazine_give(pool, tc->previous, &tc->c);
+    ebi_magazine_give_departing(pool, tc); /* MC7 */
   }
   ebi_counters_add(&pool->detached, &tc->c);
   tcache_unlink(pool, tc);

@@ -15,6 +15,9 @@
  *    shrink them and keep them small under the same traffic; low-latency
  *    restores the base; a pinned pool does not grow; growth stops short of
  *    a soft limit; magazine bytes are in the pool's stats;
+ *  - a thread that made many operations exits and its cached objects go
+ *    back to their slabs, so the next threads take whole cache lines; a
+ *    short-lived thread's magazines go to the depot as they are;
  *  - low-latency shortens retire -> reuse against high-throughput;
  *  - adaptive picks high-throughput, low-latency and memory-efficient for
  *    the burst, steady and idle phases of one workload;
@@ -365,6 +368,106 @@ static void case_capacity_policy(const void *arg) {
   CHECK_AUDIT(pool);
   CHECK_EQ(ebra_pool_destroy(pool), 0);
   free(objs);
+}
+
+/* ---- a departing cache (src/magazine.c, MC7) ------------------------------ */
+
+enum { DEPART_CAP = 64, DEPART_SET = 2 * DEPART_CAP };
+
+typedef struct {
+  ebra_pool_t *pool;
+  int cycles;              /* alloc DEPART_SET, free them shuffled, this many times */
+  void *kept[DEPART_CAP];  /* or (cycles == 0) allocate DEPART_CAP and keep them */
+} depart_arg_t;
+
+/* Exits holding whatever its cache holds: two full magazines, in the
+ * shuffled order of its last frees, or (cycles == 0) nothing. */
+static void *depart_main(void *arg) {
+  depart_arg_t *a = arg;
+  void *objs[DEPART_SET];
+  uint64_t x = 88172645463325252ull;
+  for (int r = 0; r < a->cycles; r++) {
+    for (int i = 0; i < DEPART_SET; i++)
+      CHECK((objs[i] = ebra_pool_alloc(a->pool)) != NULL);
+    for (int i = DEPART_SET - 1; i > 0; i--) { /* Fisher-Yates, xorshift */
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      void *t = objs[i];
+      const int j = (int)(x % (uint64_t)(i + 1));
+      objs[i] = objs[j], objs[j] = t;
+    }
+    for (int i = 0; i < DEPART_SET; i++)
+      CHECK_EQ(ebra_pool_free(a->pool, objs[i]), 0);
+  }
+  if (a->cycles == 0)
+    for (int i = 0; i < DEPART_CAP; i++)
+      CHECK((a->kept[i] = ebra_pool_alloc(a->pool)) != NULL);
+  return NULL;
+}
+
+static void depart_run(depart_arg_t *a) {
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, depart_main, a), 0);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+static int line_cmp(const void *x, const void *y) {
+  const uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* Objects of c in a cache line that holds an object of b. */
+static int lines_shared(void *const *b, void *const *c) {
+  uintptr_t lb[DEPART_CAP];
+  for (int i = 0; i < DEPART_CAP; i++)
+    lb[i] = (uintptr_t)b[i] / 64;
+  qsort(lb, DEPART_CAP, sizeof lb[0], line_cmp);
+  int shared = 0;
+  for (int i = 0; i < DEPART_CAP; i++) {
+    const uintptr_t l = (uintptr_t)c[i] / 64;
+    shared += bsearch(&l, lb, DEPART_CAP, sizeof lb[0], line_cmp) != NULL;
+  }
+  return shared;
+}
+
+/* A thread that made many operations exits holding two full magazines of
+ * objects freed in random order: its rounds go back to their slabs, and
+ * the next two threads' refills take them in address order, so no cache
+ * line holds objects of both (through the depot, in the order they were
+ * freed, 52 of the third thread's 64 objects shared a line with the
+ * second's).  A thread that made few operations
+ * gives its full magazine to the depot as it is. */
+static void case_departing_cache(const void *arg) {
+  (void)arg;
+  ebra_pool_config_t cfg = test_config("depart", 16);
+  cfg.magazine_capacity = DEPART_CAP; /* pinned: no growth */
+  ebra_pool_t *pool = ebra_pool_create(&cfg);
+  CHECK(pool != NULL);
+  depart_arg_t a = {.pool = pool, .cycles = 100}; /* 25 600 operations, 128 rounds held */
+  depart_run(&a);
+  ebra_pool_stats_t s = test_stats(pool);
+  CHECK_EQ(s.objects_in_slabs, DEPART_SET);
+  CHECK_EQ(s.depot_full, 0);
+  depart_arg_t b = {.pool = pool}, c = {.pool = pool};
+  depart_run(&b);
+  depart_run(&c);
+  const int shared = lines_shared(b.kept, c.kept);
+  printf(" [objects of the third thread in lines of the second's: %d of %d]", shared,
+         DEPART_CAP);
+  CHECK(shared <= 3); /* one boundary line at most; 52 of 64 through the depot */
+  CHECK_EQ(test_stats(pool).objects_in_slabs, 0);
+  /* Short-lived: 2 cycles (512 operations) and 128 rounds held: the
+   * depot. */
+  depart_arg_t d = {.pool = pool, .cycles = 2};
+  depart_run(&d);
+  s = test_stats(pool);
+  CHECK_EQ(s.depot_full, 2);
+  CHECK_EQ(s.objects_in_slabs, 0);
+  for (int i = 0; i < DEPART_CAP; i++) {
+    CHECK_EQ(ebra_pool_free(pool, b.kept[i]), 0);
+    CHECK_EQ(ebra_pool_free(pool, c.kept[i]), 0);
+  }
+  CHECK_AUDIT(pool);
+  CHECK_EQ(ebra_pool_destroy(pool), 0);
 }
 
 /* Growth stops short of a memory limit (MC6): with a soft limit the process
@@ -790,6 +893,7 @@ int main(int argc, char **argv) {
       {"soft_limit", case_soft_limit},
       {"capacity_policy", case_capacity_policy},
       {"capacity_limit", case_capacity_limit},
+      {"departing_cache", case_departing_cache},
       {"alerts_once_per_crossing", case_alerts_once_per_crossing},
       {"alerts_pending_and_resident", case_alerts_pending_and_resident},
       {"history", case_history},
