@@ -269,7 +269,7 @@ int ebra_domain_unregister_thread(ebra_domain_t *d) {
 __thread ebra__rd_slot_t EBRA__RD_TLS[EBRA__RD_SLOTS + 1]
     __attribute__((tls_model("initial-exec")));
 
-_Static_assert(offsetof(ebra_domain_t, life) == 0 && offsetof(ebi_life_t, serial) == 0 &&
+_Static_assert(offsetof(ebra_domain_t, life.serial) == EBRA__DOMAIN_SERIAL &&
                    sizeof(((ebi_life_t *)0)->serial) == sizeof(uint64_t) &&
                    offsetof(ebra_domain_t, rd) == EBRA__DOMAIN_RD &&
                    sizeof(((ebra_domain_t *)0)->rd) == sizeof(ebra__domain_rd_t),

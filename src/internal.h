@@ -70,16 +70,23 @@ typedef enum ebi_kind_e {
 #define EBI_NAME_MAX EBRA_POOL_NAME_MAX
 
 /* The first member of every pool, domain, weak table, cache and subject
- * (life.c states the invariants L1-L3). */
+ * (life.c states the invariants L1-L3).  Objects are 64-byte aligned
+ * (ebi_life_alloc), and serial and id come last, at 64 (EBI_LIFE_HOT), so
+ * that they share a cache line with the 48 bytes that follow the struct:
+ * a pool's thread-slot offset and free-marker cookie, a domain's read-side
+ * slot (every alloc, free and read section reads both). */
 typedef struct ebi_life_s {
-  uint64_t serial;           /* unique, >= 1; EBI_SERIAL_DEAD once destroyed */
-  uint32_t id;               /* index in its kind's registry; reused */
-  _Atomic uint32_t state;    /* EBI_ALIVE, then EBI_DEAD; written under the
-                                registry lock, read relaxed by entry checks */
-  ebi_kind_t kind;
   struct ebi_life_s *tomb_next; /* its kind's tombstones, once dead */
   char name[EBI_NAME_MAX];   /* as configured, truncated; or the kind's name */
+  ebi_kind_t kind;
+  _Atomic uint32_t state;    /* EBI_ALIVE, then EBI_DEAD; written under the
+                                registry lock, read relaxed by entry checks */
+  uint64_t serial;           /* unique, >= 1; EBI_SERIAL_DEAD once destroyed */
+  uint32_t id;               /* index in its kind's registry; reused */
 } ebi_life_t;
+#define EBI_LIFE_HOT 64
+_Static_assert(offsetof(ebi_life_t, serial) == EBI_LIFE_HOT && sizeof(ebi_life_t) == 80,
+               "life: serial and id open the object's second cache line");
 
 /* Birth: a registry id, a fresh serial, state EBI_ALIVE; 0 or ENOMEM (then
  * l is not registered).  Registry lock held. */

@@ -41,10 +41,10 @@
 extern "C" {
 #endif
 
-/* ---- the private layout (layout 5) --------------------------------------- */
-#define EBRA__LAYOUT 5
-#define EBRA__TLS ebra__tls_L5
-#define EBRA__SEGMAP ebra__segmap_L5
+/* ---- the private layout (layout 6) --------------------------------------- */
+#define EBRA__LAYOUT 6
+#define EBRA__TLS ebra__tls_L6
+#define EBRA__SEGMAP ebra__segmap_L6
 
 /* The calling thread's ebra state: its thread struct, and what the
  * idle-cache handshake reads (DESIGN.md "Taking an idle thread's cache"):
@@ -57,9 +57,10 @@ typedef struct ebra__tls_s {
 } ebra__tls_t;
 
 /* struct ebra_pool_s */
-#define EBRA__POOL_SERIAL 0    /* uint64_t: the pool's serial */
+#define EBRA__POOL_SERIAL 64   /* uint64_t: the pool's serial */
 #define EBRA__POOL_TSLOT 80    /* uint32_t: offset of its slot in the thread state */
-#define EBRA__POOL_COOKIE 104  /* uint64_t: free marker = p ^ cookie */
+#define EBRA__POOL_COOKIE 104  /* uint64_t: free marker = p ^ cookie; these three
+                                  share the pool's second cache line */
 /* a pool's thread slot */
 #define EBRA__SLOT_SERIAL 0    /* uint64_t: matches the pool's serial */
 #define EBRA__SLOT_TC 16       /* the thread's cache for the pool, in place */

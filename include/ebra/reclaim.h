@@ -273,7 +273,7 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  *
  * Everything named ebra__* / EBRA__* is ebra's private layout for these
  * inline paths, not API: do not use it.  Its exported symbols carry the
- * read-side layout number (_R2), so an application built against one
+ * read-side layout number (_R3), so an application built against one
  * layout fails to link or load against a libebra with another (the pool's
  * inline paths, ebra/pool_inline.h, do the same with their own number).
  * A program that dlopen()s libebra cannot use them (initial-exec TLS); a
@@ -281,8 +281,8 @@ EBRA_API int ebra_domain_stats(ebra_domain_t *d, ebra_domain_stats_t *out);
  * the exported calls. */
 
 #if defined(__GNUC__)
-#define EBRA__RD_LAYOUT 2
-#define EBRA__RD_TLS ebra__rd_tls_R2
+#define EBRA__RD_LAYOUT 3
+#define EBRA__RD_TLS ebra__rd_tls_R3
 #define EBRA__RD_SLOTS 16
 
 /* A thread's read-side state in one domain. */
@@ -303,12 +303,14 @@ typedef void ebra__unlock_slow_fn(ebra_domain_t *d);
 typedef void ebra__outer_fn(ebra_domain_t *d, ebra__rd_slot_t *s);
 
 /* The head of every ebra_domain_t (ebra checks this at build time):
- * its serial, then at EBRA__DOMAIN_RD the thread's slot in it: a
+ * its serial at EBRA__DOMAIN_SERIAL, then at EBRA__DOMAIN_RD, in the same
+ * cache line, the thread's slot in it: a
  * thread-pointer offset, and an index into EBRA__RD_TLS (the
  * EBRA__RD_SLOTS-th slot, never anybody's, for a domain with no slot
  * of its own); then the backend's share of the outermost lock and unlock,
  * functions of libebra chosen at create for d's backend.  Written once,
  * before d is handed out. */
+#define EBRA__DOMAIN_SERIAL 64
 #define EBRA__DOMAIN_RD 80
 typedef struct ebra__domain_rd_s {
   intptr_t tpoff;
@@ -346,7 +348,8 @@ ebra__rd_slot(const ebra_domain_t *d) {
 #else
   ebra__rd_slot_t *s = &EBRA__RD_TLS[rd->index];
 #endif
-  return __builtin_expect(s->serial == *(const uint64_t *)(const void *)d, 1) ? s : NULL;
+  const uint64_t serial = *(const uint64_t *)(const void *)((const char *)d + EBRA__DOMAIN_SERIAL);
+  return __builtin_expect(s->serial == serial, 1) ? s : NULL;
 }
 
 /* Open (or nest) / close a section on the thread's slot s in d: the count
