@@ -302,7 +302,10 @@ void ebi_magazine_give(ebra_pool_t *pool, ebi_magazine_t *m, ebi_counters_t *c) 
 void ebi_magazine_give_departing(ebra_pool_t *pool, ebi_tcache_t *tc) {
   ebi_magazine_t *const ms[2] = {tc->loaded, tc->previous};
   const uint64_t held = (uint64_t)ms[0]->rounds + ms[1]->rounds;
-  const uint64_t ops = ebi_atomic_load_relaxed(&tc->c.allocs) + ebi_atomic_load_relaxed(&tc->c.frees);
+  /* Relaxed: the owner no longer runs in tc (thread exit, or a drainer's
+   * handshake), and only the owner writes its counters. */
+  const uint64_t ops =
+      ebi_atomic_load_relaxed(&tc->c.allocs) + ebi_atomic_load_relaxed(&tc->c.frees);
   const bool to_slabs = held > 0 && ops / EBI_MAG_DEPART_OPS >= held; /* MC7 */
   for (int i = 0; i < 2; i++) {
     if (to_slabs && ms[i]->rounds > 0) {

@@ -258,7 +258,8 @@ void ebi_tcache_flush(ebra_pool_t *pool, ebi_tcache_t *tc) {
 }
 
 /* Give tc's magazines back (to the depot, their rounds perhaps to their
- * slabs: magazine.c, MC7), fold its counters into the pool and free it.  Registry lock held; the owner thread no longer uses tc. */
+ * slabs: magazine.c, MC7), fold its counters into the pool and free it.
+ * Registry lock held; the owner thread no longer uses tc. */
 static void tcache_retire_locked(ebra_pool_t *pool, ebi_tcache_t *tc, bool after_fork) {
   if (after_fork) { /* ebi_depot_reconcile_after_fork gives the magazines */
     ebi_tcache_sync_out_after_fork(tc);
