@@ -203,7 +203,7 @@ static void user_pool_object(const ebi_slab_t *s, const void *p, const char *cal
 
 /* ---- large blocks: direct mappings (M4, M5) ---------------------------------- */
 
-#define EBI_LARGE_MAGIC 0x656272614c524745ull /* "ebraLRGE" */
+#define EBI_LARGE_MAGIC 0x4c524745u /* "LRGE" */
 #define EBI_LARGE_LIVE 0x6c697665u
 #define EBI_LARGE_FREED 0x64656164u
 

@@ -42,7 +42,7 @@
 #define EBI_SLAB_COLOURS 64u
 #define EBI_SLAB_COLOUR_POOL_STEP 37u
 
-#define EBI_SLAB_MAGIC 0x65627261534c4142ull /* "ebraSLAB" */
+#define EBI_SLAB_MAGIC 0x534c4142u /* "SLAB" */
 #define EBI_SLAB_PURGED (1ull << 32) /* in xcarve: the slab cannot be carved */
 /* In xcarve: some slot of this incarnation of the slab has been held
  * (claimed: retired or owned by a weak handle).  Sticky until the slab is
@@ -144,7 +144,8 @@ static inline bool ebi_life_is_alive(const ebi_life_t *l) { return ebi_life_stat
  *             a purged slab has carved == 0, nfree == 0, and its object
  *             pages were given back to the OS (slab.c). */
 typedef struct ebi_slab_s {
-  uint64_t magic;           /* EBI_SLAB_MAGIC */
+  uint32_t magic;           /* EBI_SLAB_MAGIC */
+  uint32_t free_hint;       /* every free_bits word below it is 0; grow_lock */
   ebra_pool_t *pool;        /* owner; constant */
   char *first;              /* first slot; constant */
   size_t stride;            /* constant */

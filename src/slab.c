@@ -227,6 +227,7 @@ static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   ebi_atomic_store_relaxed(&s->xlimit, s->count);
   s->released = 0;
   s->nfree = 0;
+  s->free_hint = 0;
   s->lnext = s->lprev = NULL;
   /* Fresh anonymous memory is zero: the bitmaps start clear. */
   s->free_bits = (uint64_t *)(ebi_slab_held_bits(s) + words);
@@ -392,6 +393,21 @@ static uint32_t quota_take(ebra_pool_t *pool, uint32_t want) {
   }
 }
 
+/* A slab on the partial list whose scan from `start` found no free bit
+ * (a bug of ebra's: the hint or the count is wrong).  Reported; the next
+ * scan starts at word 0, and a slab with no bit at all leaves the list,
+ * so the take always ends.  grow_lock held. */
+static void slab_free_bits_lost(ebra_pool_t *pool, ebi_slab_t *s, uint32_t start) {
+  ebi_report_pool(pool, EBRA_ERR_INTERNAL,
+                  "pool '%s': slab %p counts %u free objects but none from bitmap word %u",
+                  pool->life.name, (void *)s, s->nfree, start);
+  s->free_hint = 0;
+  if (start == 0) {
+    ebi_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
+    s->nfree = 0;
+  }
+}
+
 /* Take up to `want` free objects from the slabs' free bits; grow_lock
  * held.  Prefers the partial slab with the fewest free objects among the
  * first few, so emptier slabs drain and can be purged. */
@@ -403,15 +419,24 @@ static uint32_t slab_take_free(ebra_pool_t *pool, void **out, uint32_t want) {
     for (ebi_slab_t *t = s->lnext; t && looked < 8; t = t->lnext, looked++)
       if (t->nfree < s->nfree)
         s = t;
+    /* From the hint on, not from word 0: a big slab whose low words are
+     * all taken would otherwise be scanned from its start on every take. */
     const size_t words = (s->count + 63) / 64;
-    for (size_t w = 0; w < words && got < want && s->nfree; w++) {
+    const uint32_t start = s->free_hint, before = got;
+    size_t w = start;
+    for (; w < words && got < want && s->nfree; w++) {
       while (s->free_bits[w] && got < want) {
         const unsigned b = (unsigned)__builtin_ctzll(s->free_bits[w]);
         s->free_bits[w] &= s->free_bits[w] - 1;
         s->nfree--;
         out[got++] = s->first + (w * 64 + b) * s->stride;
       }
+      if (s->free_bits[w]) /* stopped inside this word */
+        break;
     }
+    s->free_hint = (uint32_t)w;
+    if (got == before) /* nfree > 0, yet no bit from the hint on */
+      slab_free_bits_lost(pool, s, start);
     if (s->nfree == 0)
       list_remove(&pool->partial, s);
   }
@@ -472,6 +497,8 @@ void ebi_slab_return(ebra_pool_t *pool, void *const *objs, uint32_t n) {
       ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': object %p returned to its slab twice",
                        pool->life.name, objs[i]);
     s->free_bits[k / 64] |= bit;
+    if (k / 64 < s->free_hint)
+      s->free_hint = (uint32_t)(k / 64);
     if (s->nfree++ == 0)
       list_push(&pool->partial, s);
   }
@@ -487,6 +514,7 @@ static void slab_purge(ebra_pool_t *pool, ebi_slab_t *s) {
     ebi_report_pool(pool, EBRA_ERR_INTERNAL, "pool '%s': purging slab %p failed (errno %d)",
                     pool->life.name, (void *)s, err);
   memset(s->free_bits, 0, (s->count + 63) / 64 * sizeof(uint64_t));
+  s->free_hint = 0;
   ebi_atomic_sub_relaxed(&pool->xslab_free, s->nfree);
   ebi_atomic_sub_relaxed(&pool->xcarved, s->nfree); /* S1: gone from existence */
   s->nfree = 0;
