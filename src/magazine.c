@@ -76,12 +76,13 @@
  *       in the order its owner freed them, scattered over its slabs, and
  *       the blocks of one cache line end up in several magazines, so
  *       threads that take a departed thread's magazines from the depot
- *       share lines: on this VM, after eight generations of two threads
- *       cycling 2000 random-sized malloc blocks each, 30-40% of the live
- *       blocks shared a line with the other thread's, and two threads
- *       made 25% fewer operations than the first generation.  The slabs'
- *       free bits hand objects out in address order (slab.c), so the next
- *       refills take whole lines.  The rule bounds what the return costs
+ *       share lines: two threads cycling 2000 random-sized malloc blocks
+ *       each, generation after generation, had 25-40% of their live
+ *       blocks in lines shared with the other thread after the first
+ *       generation, and ran slower for it (docs/DESIGN.md, "Magazine
+ *       capacity", has the figures; bench/malloc_mix measures it).  The
+ *       slabs' free bits hand objects out in address order (slab.c), so the
+ *       next refills take whole lines.  The rule bounds what the return costs
  *       (a segment-map lookup per round, and a refill from the free bits
  *       instead of a depot pop) to a sixty-fourth of the departed
  *       thread's own work: a short-lived thread, whose magazines are

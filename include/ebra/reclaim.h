@@ -348,7 +348,8 @@ ebra__rd_slot(const ebra_domain_t *d) {
 #else
   ebra__rd_slot_t *s = &EBRA__RD_TLS[rd->index];
 #endif
-  const uint64_t serial = *(const uint64_t *)(const void *)((const char *)d + EBRA__DOMAIN_SERIAL);
+  const uint64_t serial =
+      *(const uint64_t *)(const void *)((const char *)d + EBRA__DOMAIN_SERIAL);
   return __builtin_expect(s->serial == serial, 1) ? s : NULL;
 }
 
