@@ -144,14 +144,20 @@ static inline bool ebi_life_is_alive(const ebi_life_t *l) { return ebi_life_stat
  *             a purged slab has carved == 0, nfree == 0, and its object
  *             pages were given back to the OS (slab.c). */
 typedef struct ebi_slab_s {
+  /* The first cache line: what every free reads (pool, first, stride_inv,
+   * stride_tz, xcarve; ebra/pool_inline.h has their offsets), with
+   * constants, and written only by a carve or a tail give-back (xcarve,
+   * xlimit).  The bookkeeping of trimmed objects, written on every take
+   * and return under grow_lock, is in the second line (slab.c asserts it). */
   uint32_t magic;           /* EBI_SLAB_MAGIC */
-  uint32_t free_hint;       /* every free_bits word below it is 0; grow_lock */
+  uint32_t count;           /* slots; constant */
   ebra_pool_t *pool;        /* owner; constant */
   char *first;              /* first slot; constant */
   size_t stride;            /* constant */
   uint64_t stride_inv;      /* inverse of stride's odd part mod 2^64 */
   uint32_t stride_tz;       /* stride == odd part << stride_tz */
-  uint32_t count;           /* slots; constant */
+  _Atomic uint32_t xlimit;  /* slots carvable without a lock: count, or the
+                               start of a tail given back (slab.c, S8) */
   _Atomic uint64_t xcarve;  /* carved slots (bits 0..31) | EBI_SLAB_PURGED
                                | EBI_SLAB_HELD_EVER; the count moves by CAS
                                only, never past count */
@@ -159,9 +165,8 @@ typedef struct ebi_slab_s {
   struct ebi_slab_s *next; /* pool->slabs list, under pool->grow_lock */
   /* Free objects returned by depot trimming; all under pool->grow_lock. */
   uint64_t *free_bits;      /* bit i set <=> slot i is free, in this slab */
+  uint32_t free_hint;       /* every free_bits word below it is 0 */
   uint32_t nfree;           /* > 0 <=> on pool->partial */
-  _Atomic uint32_t xlimit;  /* slots carvable without a lock: count, or the
-                               start of a tail given back (slab.c, S8) */
   struct ebi_slab_s *lnext, *lprev; /* pool->partial, or pool->purged when
                                         xcarve has EBI_SLAB_PURGED */
   /* The held bits follow the header (ebi_slab_held_bits): bit i set <=>

@@ -205,6 +205,12 @@ static uint64_t odd_inverse(uint64_t x) {
   return y;
 }
 
+/* Frees read the header's first line (internal.h): the take and return
+ * bookkeeping must not share it. */
+_Static_assert(offsetof(ebi_slab_t, next) >= 64 && offsetof(ebi_slab_t, free_hint) >= 64 &&
+                   offsetof(ebi_slab_t, nfree) >= 64 && offsetof(ebi_slab_t, lnext) >= 64,
+               "the slab header's first line is the frees' own");
+
 static int slab_create(ebra_pool_t *pool, ebi_slab_t **out) {
   void *mem;
   int err = ebi_os_map_aligned(pool->slab_size, EBI_GRANULE_SIZE, &mem);
