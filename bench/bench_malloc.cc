@@ -18,6 +18,9 @@
 //   BM_random/malloc/threads:T     random sizes and lifetimes: each thread
 //       keeps 2000 live blocks, sizes 8 B .. 64 KiB (geometric: most are
 //       small), 1 in 512 of 256 KiB; each operation replaces a random one.
+//       Counter shared_lines: after the timed loop, the share of live
+//       blocks whose first or last cache line holds a live block of
+//       another thread (untimed).
 //   BM_shortthreads/malloc/T       many short-lived threads: one iteration
 //       starts T threads, each making 2000 malloc/free of 16..2048 B with
 //       up to 64 live, and joins them.
@@ -31,15 +34,19 @@
 // back from the earlier ones.  A case alone: --benchmark_filter='^NAME$'.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -239,6 +246,67 @@ size_t random_size(Rng &r) {
   return (static_cast<size_t>(1) << k) + r.below(static_cast<size_t>(1) << k);
 }
 
+// The threads of one case meet here: a barrier that any thread count can
+// reuse (a case's threads all call it the same number of times).
+class Meeting {
+ public:
+  void wait(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const uint64_t gen = gen_;
+    if (++count_ == n) {
+      count_ = 0;
+      gen_++;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return gen_ != gen; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+  uint64_t gen_ = 0;
+};
+
+// The share of the threads' live blocks whose first or last cache line
+// also holds a live block of another thread: a write to either makes the
+// line move between cores.  Block extents come from malloc_usable_size,
+// which every allocator here provides.
+double shared_line_share(const std::vector<std::vector<void *> *> &live) {
+  struct End {
+    uintptr_t line;
+    size_t thread, block;
+    bool operator<(const End &o) const { return line < o.line; }
+  };
+  std::vector<End> ends;
+  size_t blocks = 0;
+  for (size_t t = 0; t < live.size(); t++)
+    for (void *p : *live[t]) {
+      const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+      ends.push_back({a >> 6, t, blocks});
+      if ((a + malloc_usable_size(p) - 1) >> 6 != a >> 6)
+        ends.push_back({(a + malloc_usable_size(p) - 1) >> 6, t, blocks});
+      blocks++;
+    }
+  std::sort(ends.begin(), ends.end());
+  std::vector<bool> shared(blocks);
+  for (size_t i = 0; i < ends.size();) {
+    size_t j = i;
+    bool mixed = false;
+    for (; j < ends.size() && ends[j].line == ends[i].line; j++)
+      mixed |= ends[j].thread != ends[i].thread;
+    for (; mixed && i < j; i++)
+      shared[ends[i].block] = true;
+    i = j;
+  }
+  const size_t n = static_cast<size_t>(std::count(shared.begin(), shared.end(), true));
+  return blocks ? static_cast<double>(n) / static_cast<double>(blocks) : 0.0;
+}
+
+Meeting random_meeting;
+std::vector<std::vector<void *> *> random_live(4);
+
 void BM_random(benchmark::State &state) {
   begin(state);
   Rng r(static_cast<uint64_t>(state.thread_index()) + 99);
@@ -256,6 +324,15 @@ void BM_random(benchmark::State &state) {
     }
     ops += 64;
   }
+  // Untimed: with every thread stopped, thread 0 counts the live blocks
+  // that share a cache line with another thread's (0 with one thread).
+  const int n = state.threads();
+  random_live[state.thread_index()] = &live;
+  random_meeting.wait(n);
+  if (state.thread_index() == 0)
+    state.counters["shared_lines"] = shared_line_share(
+        std::vector<std::vector<void *> *>(random_live.begin(), random_live.begin() + n));
+  random_meeting.wait(n);
   for (void *p : live)
     std::free(p);
   finish(state, ops);

@@ -600,6 +600,23 @@ def print_malloc_table(res):
     if ratios:
         geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
         print(f"\nGeometric mean of × over {len(ratios)} cases: {geo:.2f}.\n")
+    print_shared_lines(res, h, names)
+
+
+def print_shared_lines(res, h, names):
+    """BM_random's untimed shared_lines counter, for the cases with threads."""
+    share = lambda b: b["shared_lines"]
+    rows = [n for n in names if any(res.value(h, p, n, share) for p in MALLOC_PEERS)]
+    if not rows:
+        return
+    print("Share of live blocks in a cache line that another thread's live block "
+          "also uses (BM_random, counted after the timed loop; median):\n")
+    print("| case | " + " | ".join(MALLOC_PEERS) + " |")
+    print("|---|" + "---|" * len(MALLOC_PEERS))
+    for n in rows:
+        cells = " | ".join(fmt(res.value(h, p, n, share)) for p in MALLOC_PEERS)
+        print(f"| {n} | {cells} |")
+    print()
 
 
 # ---- 5. anything else -----------------------------------------------------------
