@@ -38,7 +38,8 @@
 #                  --quick.  --no-callgrind: never.
 #
 # Full run: 9 repetitions (what compare.py's U test asks for) of at least
-# 0.1 s each, isolated cases in 3 fresh processes per allocator; about 6
+# 0.1 s each (bench_malloc: 3 interleaved rounds of 3, see ROUNDS below),
+# isolated cases in 3 fresh processes per allocator; about 6
 # minutes of runs on the 2-CPU dev VM before bench_pool gained its floor,
 # inline, strict, FIFO and larson-xfree:0 cases (not timed since), plus the
 # build, plus 20-40 s of callgrind.
@@ -64,6 +65,13 @@ python=/usr/bin/python3 # Debian's python: its packages (scipy, matplotlib)
 #             cases run once, without preload.  "-": everything runs once.
 #   ISOLATED  comma-separated case names (BM_<case>) whose every variant
 #             needs a fresh process (RSS measurements), or "-".
+#   ROUNDS    (optional, default 1) a harness without isolated cases runs
+#             its processes this many times, the peers interleaved round
+#             by round, each process with a share of the repetitions; the
+#             tables take the median over the processes.  For cases whose
+#             speed swings between stretches of minutes on this VM (every
+#             allocator's 2-thread malloc cases), so that each peer's
+#             figure spans the same stretches.
 # A new harness needs one line here; bench/report.py prints a generic
 # median table for cases it has no dedicated table for.
 HARNESSES=(
@@ -72,7 +80,7 @@ HARNESSES=(
   "bench_rss  peers BM_rss_phases"
   "bench_cache - -"
   "bench_phases - -"
-  "bench_malloc peers -"
+  "bench_malloc peers - 3"
 )
 
 usage() { sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
@@ -276,7 +284,8 @@ timed=(--benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true
        --benchmark_min_time="$min_time")
 
 for h in "${selected[@]}"; do
-  read -r name mode isolated <<<"$h"
+  read -r name mode isolated rounds <<<"$h"
+  rounds=${rounds:-1}
   bin="$bindir/$name"
   if [[ ! -x $bin ]]; then
     echo "run.sh: $bin missing (build it, or drop --no-build)" >&2
@@ -284,27 +293,43 @@ for h in "${selected[@]}"; do
     continue
   fi
   iso_re=""
-  if [[ $isolated != - ]]; then iso_re="^(${isolated//,/|})/"; fi
+  if [[ $isolated != - ]]; then iso_re="^(${isolated//,/|})/"; rounds=1; fi
   echo "== $name" >&2
   # Time series (CSV) a harness writes go to series/NAME/ (bench/plot.py).
   export EBRA_BENCH_SERIES_DIR="$out/series/$name"
   mkdir -p "$EBRA_BENCH_SERIES_DIR"
-  # Everything but the isolated cases, once, without preload.
-  rest=(--benchmark_filter="${iso_re:+-$iso_re}")
-  [[ -n $iso_re ]] || rest=()
-  if [[ -n $("$bin" --benchmark_list_tests "${rest[@]}" 2>/dev/null) ]]; then
-    run glibc "$out/$name.glibc.json" "$bin" "${rest[@]}" "${timed[@]}"
+  # Several rounds: each process gets its share of the repetitions, and
+  # its file a round number (NAME.rounds.PEER.K.json, which report.py
+  # reads as one more process of PEER).
+  per_round=("${timed[@]}")
+  if ((rounds > 1)); then
+    per_round=(--benchmark_repetitions=$(((reps + rounds - 1) / rounds))
+               --benchmark_display_aggregates_only=true --benchmark_min_time="$min_time")
   fi
+  fams=""
   if [[ $mode == peers ]]; then
-    # The malloc twins of the non-isolated cases under every other peer.
     fams=$("$bin" --benchmark_list_tests 2>/dev/null | grep '/malloc/' | cut -d/ -f1 |
              grep -vxE -e "${isolated//,/|}" | sort -u | paste -sd'|' || true)
+  fi
+  # Everything but the isolated cases, without preload; then the malloc
+  # twins of the non-isolated cases under every other peer.
+  rest=(--benchmark_filter="${iso_re:+-$iso_re}")
+  [[ -n $iso_re ]] || rest=()
+  for ((k = 1; k <= rounds; k++)); do
+    file() { if ((rounds > 1)); then echo "$out/$name.rounds.$1.$k.json"; else echo "$out/$name.$1.json"; fi; }
+    ((rounds == 1)) || echo "   $name round $k of $rounds" >&2
+    if [[ -n $("$bin" --benchmark_list_tests "${rest[@]}" 2>/dev/null) ]]; then
+      run glibc "$(file glibc)" "$bin" "${rest[@]}" "${per_round[@]}"
+    fi
     for p in "${peers[@]:1}"; do
       if [[ -n $fams ]]; then
         echo "   $name malloc cases under $p" >&2
-        run "$p" "$out/$name.$p.json" "$bin" --benchmark_filter="^($fams)/malloc/" "${timed[@]}"
+        run "$p" "$(file "$p")" "$bin" --benchmark_filter="^($fams)/malloc/" "${per_round[@]}"
       fi
     done
+  done
+  if ((rounds > 1)); then
+    echo "rounds: $name, $rounds interleaved, ${per_round[0]#--benchmark_}" >>"$out/notes.txt"
   fi
   # Isolated cases: each variant alone in a fresh process, several times.
   if [[ $isolated != - ]]; then
