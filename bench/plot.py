@@ -10,6 +10,10 @@ Usage:
                                    time, all threads) against thread count
       rss_over_time.png            resident MiB over the burst/steady/idle
                                    workload, one line per allocator
+      malloc_workloads.png         bench_malloc: M malloc+free pairs/s and
+                                   peak RSS per case and thread count, one
+                                   bar per malloc (LD_PRELOAD peers and
+                                   ebra-malloc)
       SERIES.png                   every other time-series group in
                                    RESULTS_DIR (see below), generically
   /usr/bin/python3 bench/plot.py series OUT.png [--column COL] [--title T]
@@ -40,7 +44,8 @@ ALLOCS = ["ebra"] + report.PEERS
 COLORS = {"ebra": "#d62728", "glibc": "#7f7f7f", "jemalloc": "#1f77b4",
           "mimalloc": "#2ca02c", "tcmalloc": "#ff7f0e", "memb": "#d62728",
           "qsbr": "#9467bd", "ck": "#8c564b", "weak_ptr": "#1f77b4",
-          "mutex map": "#7f7f7f"}
+          "mutex map": "#7f7f7f", "ebra-malloc": "#d62728"}
+MALLOC_CASES = ["larson", "prodcons", "falseshare", "random", "shortthreads"]
 PHASE_SHADES = ["#f0f0ff", "#f0fff0", "#fff6e6", "#fff0f0", "#f0ffff"]
 
 
@@ -105,6 +110,70 @@ def plot_weak(res, path):
     axes[0].set_ylabel("M resolves/s, all threads, wall clock")
     axes[1].legend(fontsize=8)
     fig.suptitle("weak reference resolve throughput (higher is better)")
+    save(fig, path)
+    return True
+
+
+def commit_of(results):
+    """The "git:" line of RESULTS_DIR/notes.txt, or None."""
+    try:
+        with open(os.path.join(results, "notes.txt")) as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f
+                         if ln.startswith("git:")), None)
+    except OSError:
+        return None
+
+
+def malloc_case_key(name):
+    """'BM_random/malloc/threads:2', 'BM_shortthreads/malloc/2' -> (case, threads)"""
+    parts = name.split("/")
+    case = parts[0][len("BM_"):]
+    t = parts[-1].split(":")[-1]
+    return (MALLOC_CASES.index(case) if case in MALLOC_CASES else len(MALLOC_CASES),
+            case, int(t) if t.isdigit() else 0)
+
+
+def malloc_bars(ax, res, names, get, ref):
+    """One bar per malloc per case; above each group ebra-malloc ÷ ref({peer: value})."""
+    h, allocs = "bench_malloc", report.MALLOC_PEERS
+    width = 0.8 / len(allocs)
+    vals = {a: [res.value(h, a, n, get) for n in names] for a in allocs}
+    for k, a in enumerate(allocs):
+        xs = [i + (k - (len(allocs) - 1) / 2) * width for i in range(len(names))]
+        ebra = a == "ebra-malloc"
+        ax.bar(xs, [y or 0 for y in vals[a]], width, label=a, color=COLORS[a],
+               edgecolor="black" if ebra else "none", linewidth=0.8,
+               hatch="//" if ebra else None)
+    for i in range(len(names)):
+        e = vals["ebra-malloc"][i]
+        r = ref({a: vals[a][i] for a in allocs if a != "ebra-malloc" and vals[a][i]})
+        top = max((vals[a][i] or 0) for a in allocs)
+        if e and r:
+            ax.text(i, top, f"×{e / r:.2f}", ha="center", va="bottom", fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    ax.margins(x=0.01, y=0.12)
+
+
+def plot_malloc(res, path, commit=None):
+    names = sorted(res.names("bench_malloc"), key=malloc_case_key)
+    if not names:
+        return False
+    fig, (top, bot) = plt.subplots(2, 1, figsize=(13, 7.5), sharex=True)
+    malloc_bars(top, res, names, lambda b: b["items_per_second"] / 1e6,
+                lambda peers: max(peers.values(), default=None))
+    malloc_bars(bot, res, names, lambda b: b["peak_rss_mib"],
+                lambda peers: peers.get("mimalloc"))
+    top.set_ylabel("M malloc+free pairs/s\n(higher is better)")
+    top.set_title("× = ebra-malloc ÷ best peer", fontsize=8, loc="right")
+    bot.set_ylabel("peak RSS MiB\n(lower is better)")
+    bot.set_title("× = ebra-malloc ÷ mimalloc", fontsize=8, loc="right")
+    bot.set_xticks(range(len(names)))
+    bot.set_xticklabels([f"{c}\n{t} thr" for _, c, t in map(malloc_case_key, names)],
+                        fontsize=8)
+    top.legend(fontsize=8, ncol=len(report.MALLOC_PEERS), loc="lower left",
+               bbox_to_anchor=(0, 1), frameon=False)
+    fig.suptitle("bench_malloc: one binary under each malloc (LD_PRELOAD), medians over "
+                 "repetitions and processes" + (f", git {commit}" if commit else ""))
     save(fig, path)
     return True
 
@@ -196,6 +265,7 @@ def main():
     res = report.Results(results)
     plot_alloc(res, os.path.join(img, "alloc_ns_by_size.png"))
     plot_weak(res, os.path.join(img, "weak_resolve_threads.png"))
+    plot_malloc(res, os.path.join(img, "malloc_workloads.png"), commit_of(results))
     groups = {}
     for f in sorted(glob.glob(os.path.join(results, "series", "*", "*.csv"))):
         groups.setdefault(os.path.basename(f).split(".")[0], []).append(f)
