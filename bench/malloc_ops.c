@@ -10,6 +10,10 @@
  *   malloc_ops larson N  N pairs of bench_malloc's BM_larson on one thread:
  *                        4096 slots; each pair mallocs 16..1024 B into a
  *                        random slot and frees the block it held
+ *   malloc_ops fifo N    N pairs of bench_malloc's BM_prodcons on one
+ *                        thread: a ring of 1024 blocks of 16..512 B; each
+ *                        pair mallocs a new one into the ring and frees
+ *                        the oldest
  *   malloc_ops cSIZE N   as SIZE, with calloc(1, SIZE) for malloc(SIZE)
  * Setup is the same for every N (the random sequence too), so
  * (Ir(N) - Ir(0)) / N is one pair, the loop included. */
@@ -72,9 +76,25 @@ static void run_larson(long n) {
     free(slots[i]);
 }
 
+#define NRING 1024
+
+static void run_fifo(long n) {
+  static void *ring[NRING];
+  for (int i = 0; i < NRING; i++)
+    ring[i] = malloc(16 + below(497));
+  for (long i = 0; i < n; i++) {
+    void **slot = &ring[i % NRING];
+    free(*slot);
+    *slot = malloc(16 + below(497));
+    ((char *)*slot)[0] = 1;
+  }
+  for (int i = 0; i < NRING; i++)
+    free(ring[i]);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: malloc_ops SIZE|cSIZE|random|larson N\n");
+    fprintf(stderr, "usage: malloc_ops SIZE|cSIZE|random|larson|fifo N\n");
     return 2;
   }
   const long n = atol(argv[2]);
@@ -84,6 +104,10 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "larson") == 0) {
     run_larson(n);
+    return 0;
+  }
+  if (strcmp(argv[1], "fifo") == 0) {
+    run_fifo(n);
     return 0;
   }
   const bool zeroed = argv[1][0] == 'c';
